@@ -1,0 +1,381 @@
+//! The long-term credential mechanism, RFC 8489 §9.2, with stateless nonces and shared-secret
+//! ("REST") credentials; sans-IO: time comes in as `unix_now` seconds, keys come in as bytes, and
+//! nothing is stored per client before a request proves its credentials.
+//!
+//! * [`nonce`](NonceKey) — nonces that carry their own timestamp and a MAC over the client address;
+//! * [`RestCredentials`] — `username = <expiry>:<user>`, `password = base64(HMAC(secret, username))`;
+//! * [`StaticCredential`] — configured users, by password or pre-computed key;
+//! * [`Authenticator`] — the server side of RFC 8489 §9.2.4 over a parsed [`Message`].
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod hex;
+mod nonce;
+mod rest;
+mod users;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::proto::stun::{ErrorCode, IntegrityKey, Message, Nonce, Realm, Username, codes, long_term_key_md5};
+
+pub use nonce::{MAX_FUTURE_SKEW_SECS, NONCE_LEN, NonceBuf, NonceError, NonceKey};
+pub use rest::{CredentialError, Passwords, RestAlgorithm, RestCredentials, RestPassword, Secret, rest_password};
+pub use users::{KeyParseError, StaticCredential};
+
+/// Why a request was not authenticated, as a metrics label ([`Reason::as_str`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// No MESSAGE-INTEGRITY: the first request of a client, answered with REALM and NONCE.
+    NoCredentials,
+    /// No such static user, and not a REST username either (or no REST secret configured).
+    UnknownUser,
+    /// A REST username whose expiry has passed.
+    Expired,
+    /// A REST username whose expiry lies beyond the configured maximum lifetime.
+    TooFarInFuture,
+    /// A REALM other than ours.
+    WrongRealm,
+    /// MESSAGE-INTEGRITY does not match any candidate key: wrong password or tampered message.
+    BadIntegrity,
+    /// A NONCE that is not ours or too old.
+    StaleNonce,
+    /// MESSAGE-INTEGRITY without USERNAME, REALM or NONCE, or one of them not UTF-8.
+    Malformed,
+}
+
+impl Reason {
+    /// A short snake_case label, stable for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NoCredentials => "no_credentials",
+            Reason::UnknownUser => "unknown_user",
+            Reason::Expired => "expired",
+            Reason::TooFarInFuture => "too_far_in_future",
+            Reason::WrongRealm => "wrong_realm",
+            Reason::BadIntegrity => "bad_integrity",
+            Reason::StaleNonce => "stale_nonce",
+            Reason::Malformed => "malformed",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why [`Authenticator::authenticate`] refused a request, and so which error to answer with
+/// (RFC 8489 §9.2.4). Small and `Copy`: a flood of bad requests allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// 400: MESSAGE-INTEGRITY without USERNAME, REALM or NONCE (or one of them not UTF-8).
+    #[error("bad request: incomplete credentials")]
+    BadRequest,
+    /// 401: answer with REALM and a fresh NONCE (and no MESSAGE-INTEGRITY).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(Reason),
+    /// 438: answer with REALM and a fresh NONCE; the client retries with it.
+    #[error("stale nonce")]
+    StaleNonce,
+}
+
+impl AuthError {
+    /// The STUN error code to answer with: 400, 401 or 438 (RFC 8489 §9.2.4).
+    pub fn error_code(&self) -> u16 {
+        match self {
+            AuthError::BadRequest => codes::BAD_REQUEST,
+            AuthError::Unauthenticated(_) => codes::UNAUTHENTICATED,
+            AuthError::StaleNonce => codes::STALE_NONCE,
+        }
+    }
+
+    /// The metrics label.
+    pub fn reason(&self) -> Reason {
+        match self {
+            AuthError::BadRequest => Reason::Malformed,
+            AuthError::Unauthenticated(r) => *r,
+            AuthError::StaleNonce => Reason::StaleNonce,
+        }
+    }
+}
+
+impl From<AuthError> for ErrorCode<'static> {
+    fn from(e: AuthError) -> Self {
+        ErrorCode::new(e.error_code())
+    }
+}
+
+impl From<CredentialError> for Reason {
+    fn from(e: CredentialError) -> Self {
+        match e {
+            CredentialError::Expired => Reason::Expired,
+            CredentialError::TooFarInFuture => Reason::TooFarInFuture,
+            // Not a REST username at all: as far as we know, nobody.
+            CredentialError::Malformed => Reason::UnknownUser,
+        }
+    }
+}
+
+/// What the long-term credential mechanism needs to know. `Debug` redacts every secret.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// Our REALM, RFC 8489 §14.9: compared byte for byte with the request's, and part of every key.
+    pub realm: String,
+    /// How long a nonce stays valid, in seconds; after that the client gets 438 and a new one.
+    pub nonce_ttl_secs: u64,
+    /// Shared-secret credentials, if enabled.
+    pub rest: Option<RestCredentials>,
+    /// Static users by exact name. Looked up before REST parsing.
+    pub users: HashMap<String, StaticCredential>,
+}
+
+impl AuthConfig {
+    /// Default nonce lifetime: one hour.
+    pub const DEFAULT_NONCE_TTL_SECS: u64 = 3600;
+
+    /// A configuration for `realm` with no users, no REST secret and the default nonce lifetime.
+    pub fn new(realm: impl Into<String>) -> Self {
+        AuthConfig {
+            realm: realm.into(),
+            nonce_ttl_secs: Self::DEFAULT_NONCE_TTL_SECS,
+            rest: None,
+            users: HashMap::new(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    /// Realm `switchback`, no users, no REST secret, one-hour nonces.
+    fn default() -> Self {
+        AuthConfig::new("switchback")
+    }
+}
+
+/// A request that proved its credentials.
+#[derive(Clone)]
+pub struct Authenticated<'m> {
+    /// The USERNAME, borrowed from the request.
+    pub username: &'m str,
+    /// The keyed HMAC state, to sign the response's MESSAGE-INTEGRITY (RFC 8489 §9.2.4) and to
+    /// cache for later requests ([`Authenticator::verify_with_key`]).
+    pub key: IntegrityKey,
+    /// The 16-byte long-term key, MD5(username ":" realm ":" password) (RFC 8489 §9.2.2).
+    pub key_bytes: [u8; 16],
+    /// For a REST username, its expiry (Unix seconds): the allocation may be torn down then.
+    pub rest_expiry: Option<u64>,
+}
+
+impl std::fmt::Debug for Authenticated<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("username", &self.username)
+            .field("key", &"..")
+            .field("rest_expiry", &self.rest_expiry)
+            .finish()
+    }
+}
+
+/// The long-term keys a username may have: one for a static user, one per secret for a REST
+/// username. Computed lazily; `Debug` shows no key.
+#[derive(Clone)]
+pub struct KeyCandidates<'a> {
+    source: CandidateSource<'a>,
+    username: &'a str,
+    realm: &'a str,
+    rest_expiry: Option<u64>,
+}
+
+#[derive(Clone)]
+enum CandidateSource<'a> {
+    Static(Option<[u8; 16]>),
+    Rest(Passwords<'a>),
+}
+
+impl KeyCandidates<'_> {
+    /// For a REST username, its (already checked) expiry.
+    pub fn rest_expiry(&self) -> Option<u64> {
+        self.rest_expiry
+    }
+}
+
+impl Iterator for KeyCandidates<'_> {
+    type Item = [u8; 16];
+
+    fn next(&mut self) -> Option<[u8; 16]> {
+        match &mut self.source {
+            CandidateSource::Static(key) => key.take(),
+            CandidateSource::Rest(passwords) => {
+                let p = passwords.next()?;
+                Some(long_term_key_md5(self.username, self.realm, p.as_str()))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for KeyCandidates<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCandidates")
+            .field("username", &self.username)
+            .field("rest_expiry", &self.rest_expiry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// USERNAME, REALM and NONCE of a request that carries MESSAGE-INTEGRITY.
+#[derive(Clone, Copy, Debug)]
+struct Credentials<'m> {
+    username: &'m str,
+    realm: &'m str,
+    nonce: &'m str,
+}
+
+/// The server side of the long-term credential mechanism, RFC 8489 §9.2.4. Holds configuration
+/// only: no per-client state. `Debug` redacts every secret.
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    config: AuthConfig,
+    nonce_key: NonceKey,
+}
+
+impl Authenticator {
+    /// An authenticator with its configuration and the 32-byte secret that signs nonces (shared by
+    /// every node that should accept the others' nonces).
+    pub fn new(config: AuthConfig, nonce_key: [u8; 32]) -> Self {
+        Authenticator { config, nonce_key: NonceKey::new(nonce_key) }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// Our REALM, for 401 and 438 answers (RFC 8489 §9.2.4).
+    pub fn realm(&self) -> &str {
+        &self.config.realm
+    }
+
+    /// The shared-secret credentials, if enabled (to mint them for an HTTP API).
+    pub fn rest(&self) -> Option<&RestCredentials> {
+        self.config.rest.as_ref()
+    }
+
+    /// A fresh NONCE for `client`, for 401 and 438 answers (RFC 8489 §9.2.4).
+    pub fn nonce(&self, unix_now: u64, client: SocketAddr) -> NonceBuf {
+        self.nonce_key.nonce(unix_now, client)
+    }
+
+    /// Checks a NONCE against our key, the client's address and the nonce lifetime.
+    pub fn check_nonce(&self, nonce: &str, unix_now: u64, client: SocketAddr) -> Result<(), NonceError> {
+        self.nonce_key.check(nonce, unix_now, client, self.config.nonce_ttl_secs)
+    }
+
+    /// The candidate long-term keys of `username` (RFC 8489 §9.2.2) in our realm: a static user's
+    /// key if the exact name is configured, else, with REST enabled, one key per secret after the
+    /// expiry check. Errors are those [`Authenticator::authenticate`] returns for the username.
+    pub fn key_candidates<'a>(&'a self, username: &'a str, unix_now: u64) -> Result<KeyCandidates<'a>, AuthError> {
+        let realm = self.config.realm.as_str();
+        if let Some(cred) = self.config.users.get(username) {
+            let key = cred.key(username, realm);
+            return Ok(KeyCandidates {
+                source: CandidateSource::Static(Some(key)),
+                username,
+                realm,
+                rest_expiry: None,
+            });
+        }
+        let rest = self.config.rest.as_ref().ok_or(AuthError::Unauthenticated(Reason::UnknownUser))?;
+        if rest.secrets.is_empty() {
+            return Err(AuthError::Unauthenticated(Reason::UnknownUser));
+        }
+        let passwords = rest.passwords(username, unix_now).map_err(|e| AuthError::Unauthenticated(Reason::from(e)))?;
+        let rest_expiry = Some(passwords.expiry());
+        Ok(KeyCandidates { source: CandidateSource::Rest(passwords), username, realm, rest_expiry })
+    }
+
+    /// Authenticates a request, RFC 8489 §9.2.4 (MESSAGE-INTEGRITY, HMAC-SHA1 with the MD5 long-term
+    /// key). Checks, in order: MESSAGE-INTEGRITY present (else 401, no credentials); USERNAME, REALM
+    /// and NONCE present (else 400); the nonce ours, for this client, fresh (else 438); the realm
+    /// ours (else 401); the user known and, for REST, not expired (else 401); the MAC, with every
+    /// candidate key, compared in constant time (else 401).
+    pub fn authenticate<'m>(
+        &self,
+        msg: &Message<'m>,
+        unix_now: u64,
+        client: SocketAddr,
+    ) -> Result<Authenticated<'m>, AuthError> {
+        let creds = self.check_request(msg, unix_now, client)?;
+        self.verify_user(msg, creds.username, unix_now)
+    }
+
+    /// Authenticates a request with a key the caller cached from an earlier [`Authenticated`] (one
+    /// HMAC, no key derivation). Still checks presence, nonce and realm, and a REST username's
+    /// expiry. Returns the request's USERNAME: the caller must check that it is the one the key
+    /// belongs to (RFC 8656 §5: same credentials for the life of an allocation).
+    pub fn verify_with_key<'m>(
+        &self,
+        msg: &Message<'m>,
+        key: &IntegrityKey,
+        unix_now: u64,
+        client: SocketAddr,
+    ) -> Result<&'m str, AuthError> {
+        let creds = self.check_request(msg, unix_now, client)?;
+        if !self.config.users.contains_key(creds.username) {
+            let rest = self.config.rest.as_ref().ok_or(AuthError::Unauthenticated(Reason::UnknownUser))?;
+            rest.check_expiry(creds.username, unix_now).map_err(|e| AuthError::Unauthenticated(Reason::from(e)))?;
+        }
+        msg.verify_integrity(key).map_err(|_| AuthError::Unauthenticated(Reason::BadIntegrity))?;
+        Ok(creds.username)
+    }
+
+    /// Presence of MESSAGE-INTEGRITY, then of USERNAME, REALM and NONCE (RFC 8489 §9.2.4).
+    fn credentials<'m>(msg: &Message<'m>) -> Result<Credentials<'m>, AuthError> {
+        if !msg.has_integrity() {
+            return Err(AuthError::Unauthenticated(Reason::NoCredentials));
+        }
+        let username = msg.get::<Username<'m>>().map_err(|_| AuthError::BadRequest)?.0;
+        let realm = msg.get::<Realm<'m>>().map_err(|_| AuthError::BadRequest)?.0;
+        let nonce = msg.get::<Nonce<'m>>().map_err(|_| AuthError::BadRequest)?.0;
+        Ok(Credentials { username, realm, nonce })
+    }
+
+    /// [`Self::credentials`], then the nonce, then the realm.
+    fn check_request<'m>(
+        &self,
+        msg: &Message<'m>,
+        unix_now: u64,
+        client: SocketAddr,
+    ) -> Result<Credentials<'m>, AuthError> {
+        let creds = Self::credentials(msg)?;
+        self.check_nonce(creds.nonce, unix_now, client).map_err(|_| AuthError::StaleNonce)?;
+        if creds.realm != self.config.realm {
+            return Err(AuthError::Unauthenticated(Reason::WrongRealm));
+        }
+        Ok(creds)
+    }
+
+    /// The user's candidate keys, then the MAC with each.
+    fn verify_user<'m>(
+        &self,
+        msg: &Message<'m>,
+        username: &'m str,
+        unix_now: u64,
+    ) -> Result<Authenticated<'m>, AuthError> {
+        let candidates = self.key_candidates(username, unix_now)?;
+        let rest_expiry = candidates.rest_expiry();
+        for key_bytes in candidates {
+            let key = IntegrityKey::new(&key_bytes);
+            if msg.verify_integrity(&key).is_ok() {
+                return Ok(Authenticated { username, key, key_bytes, rest_expiry });
+            }
+        }
+        Err(AuthError::Unauthenticated(Reason::BadIntegrity))
+    }
+}
+
+#[cfg(test)]
+mod capture_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+//! Stateless nonces, RFC 8489 §9.2 and §14.10: the server remembers nothing per client.
+//!
+//! A nonce is `hex(timestamp) ‖ hex(HMAC-SHA256(key, label ‖ timestamp ‖ client IP ‖ client port))`
+//! (the MAC truncated to 128 bits): 48 lower-case hex characters. Only the holder of the key can mint
+//! one, it is bound to the client's transport address, and its age is read back from the timestamp.
+//! Hex never begins with the "nonce cookie" `obMatJos2` (RFC 8489 §9.2), so no security feature
+//! bits are claimed by accident.
+
+use std::net::{IpAddr, SocketAddr};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::hex;
+
+/// Bytes of the timestamp (big-endian seconds since the Unix epoch).
+const TS_LEN: usize = 8;
+/// Bytes of the truncated MAC.
+const MAC_LEN: usize = 16;
+/// Characters of a nonce: both parts in hex. Far below the 128 characters of RFC 8489 §14.10.
+pub const NONCE_LEN: usize = 2 * (TS_LEN + MAC_LEN);
+/// How far in the future a nonce's timestamp may lie (clock skew between nodes sharing the key)
+/// before it is [`NonceError::Invalid`].
+pub const MAX_FUTURE_SKEW_SECS: u64 = 30;
+/// Domain separation: the key signs nothing but nonces of this format.
+const LABEL: &[u8] = b"switchback nonce v1";
+
+/// Why a NONCE was refused. Both map to 438 Stale Nonce (RFC 8489 §9.2.4), which hands the client a
+/// fresh one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NonceError {
+    /// Not one of ours: wrong length or characters, a MAC that does not match (forged, tampered or
+    /// issued to another client address), or a timestamp too far in the future.
+    #[error("invalid nonce")]
+    Invalid,
+    /// Ours, but older than the nonce lifetime.
+    #[error("stale nonce")]
+    Stale,
+}
+
+/// The secret that signs nonces. Nodes that share it accept each other's nonces.
+#[derive(Clone)]
+pub struct NonceKey {
+    mac: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for NonceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NonceKey(..)")
+    }
+}
+
+/// A nonce as text in a fixed buffer: minting one never allocates.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NonceBuf([u8; NONCE_LEN]);
+
+impl NonceBuf {
+    /// The nonce text, for the NONCE attribute.
+    pub fn as_str(&self) -> &str {
+        // Always ASCII hex by construction.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl AsRef<str> for NonceBuf {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for NonceBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A nonce is public: it travels in the clear.
+        write!(f, "NonceBuf({})", self.as_str())
+    }
+}
+
+impl std::fmt::Display for NonceBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl NonceKey {
+    /// A key from a 32-byte secret (random, from the operator or generated at start).
+    pub fn new(secret: [u8; 32]) -> Self {
+        // HMAC accepts keys of any length; the fallback is unreachable but keeps this panic-free.
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret)
+            .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
+        NonceKey { mac }
+    }
+
+    fn tag(&self, ts: u64, client: SocketAddr) -> [u8; MAC_LEN] {
+        let mut m = self.mac.clone();
+        m.update(LABEL);
+        m.update(&ts.to_be_bytes());
+        // A v4-mapped IPv6 address (dual-stack socket) and the IPv4 address are one client.
+        match client.ip().to_canonical() {
+            IpAddr::V4(ip) => {
+                m.update(&[4]);
+                m.update(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                m.update(&[6]);
+                m.update(&ip.octets());
+            }
+        }
+        m.update(&client.port().to_be_bytes());
+        let full: [u8; 32] = m.finalize().into_bytes().into();
+        let mut tag = [0u8; MAC_LEN];
+        if let Some(head) = full.get(..MAC_LEN) {
+            tag.copy_from_slice(head);
+        }
+        tag
+    }
+
+    /// A fresh nonce for `client` at `unix_now`, RFC 8489 §9.2.4 (sent in 401 and 438 answers).
+    pub fn nonce(&self, unix_now: u64, client: SocketAddr) -> NonceBuf {
+        let mut buf = [0u8; NONCE_LEN];
+        let (ts_hex, tag_hex) = buf.split_at_mut(2 * TS_LEN);
+        hex::encode(&unix_now.to_be_bytes(), ts_hex);
+        hex::encode(&self.tag(unix_now, client), tag_hex);
+        NonceBuf(buf)
+    }
+
+    /// Checks a NONCE a request carried, RFC 8489 §9.2.4: minted by this key for this client address,
+    /// not from the future beyond [`MAX_FUTURE_SKEW_SECS`], and at most `ttl_secs` old. The MAC is
+    /// compared in constant time and before the timestamp is trusted.
+    pub fn check(&self, nonce: &str, unix_now: u64, client: SocketAddr, ttl_secs: u64) -> Result<(), NonceError> {
+        let bytes = nonce.as_bytes();
+        if bytes.len() != NONCE_LEN {
+            return Err(NonceError::Invalid);
+        }
+        let (ts_hex, tag_hex) = bytes.split_at(2 * TS_LEN);
+        let mut ts = [0u8; TS_LEN];
+        let mut tag = [0u8; MAC_LEN];
+        hex::decode(ts_hex, &mut ts).ok_or(NonceError::Invalid)?;
+        hex::decode(tag_hex, &mut tag).ok_or(NonceError::Invalid)?;
+        let ts = u64::from_be_bytes(ts);
+        if !bool::from(self.tag(ts, client).ct_eq(&tag)) {
+            return Err(NonceError::Invalid);
+        }
+        if ts > unix_now.saturating_add(MAX_FUTURE_SKEW_SECS) {
+            return Err(NonceError::Invalid);
+        }
+        if unix_now.saturating_sub(ts) > ttl_secs {
+            return Err(NonceError::Stale);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> NonceKey {
+        NonceKey::new([7u8; 32])
+    }
+
+    fn client() -> SocketAddr {
+        "192.0.2.10:40000".parse().unwrap()
+    }
+
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn round_trip() {
+        let n = key().nonce(NOW, client());
+        assert_eq!(n.as_str().len(), NONCE_LEN);
+        assert!(n.as_str().len() < 128);
+        assert!(n.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(key().check(n.as_str(), NOW, client(), 3600), Ok(()));
+        assert_eq!(key().check(n.as_str(), NOW + 3600, client(), 3600), Ok(()));
+        // Deterministic: same inputs, same nonce; another second, another nonce.
+        assert_eq!(n, key().nonce(NOW, client()));
+        assert_ne!(n, key().nonce(NOW + 1, client()));
+    }
+
+    #[test]
+    fn stale_after_ttl() {
+        let n = key().nonce(NOW, client());
+        assert_eq!(key().check(n.as_str(), NOW + 3601, client(), 3600), Err(NonceError::Stale));
+        assert_eq!(key().check(n.as_str(), NOW + 1, client(), 0), Err(NonceError::Stale));
+    }
+
+    #[test]
+    fn future_beyond_skew_is_invalid() {
+        let n = key().nonce(NOW + MAX_FUTURE_SKEW_SECS, client());
+        assert_eq!(key().check(n.as_str(), NOW, client(), 3600), Ok(()));
+        let n = key().nonce(NOW + MAX_FUTURE_SKEW_SECS + 1, client());
+        assert_eq!(key().check(n.as_str(), NOW, client(), 3600), Err(NonceError::Invalid));
+    }
+
+    #[test]
+    fn other_client_address_is_invalid() {
+        let n = key().nonce(NOW, client());
+        let other_port: SocketAddr = "192.0.2.10:40001".parse().unwrap();
+        let other_ip: SocketAddr = "192.0.2.11:40000".parse().unwrap();
+        assert_eq!(key().check(n.as_str(), NOW, other_port, 3600), Err(NonceError::Invalid));
+        assert_eq!(key().check(n.as_str(), NOW, other_ip, 3600), Err(NonceError::Invalid));
+        // The v4-mapped form of the same address is the same client.
+        let mapped: SocketAddr = "[::ffff:192.0.2.10]:40000".parse().unwrap();
+        assert_eq!(key().check(n.as_str(), NOW, mapped, 3600), Ok(()));
+        let v6: SocketAddr = "[2001:db8::1]:40000".parse().unwrap();
+        let n6 = key().nonce(NOW, v6);
+        assert_eq!(key().check(n6.as_str(), NOW, v6, 3600), Ok(()));
+        assert_eq!(key().check(n6.as_str(), NOW, client(), 3600), Err(NonceError::Invalid));
+    }
+
+    #[test]
+    fn other_key_is_invalid() {
+        let n = NonceKey::new([8u8; 32]).nonce(NOW, client());
+        assert_eq!(key().check(n.as_str(), NOW, client(), 3600), Err(NonceError::Invalid));
+    }
+
+    #[test]
+    fn tampered_is_invalid() {
+        let n = key().nonce(NOW, client());
+        let s = n.as_str();
+        // Every single-character change, in the timestamp or in the MAC, is caught.
+        for i in 0..s.len() {
+            let mut b = s.as_bytes().to_vec();
+            b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+            let t = String::from_utf8(b).unwrap();
+            assert_eq!(key().check(&t, NOW, client(), 3600), Err(NonceError::Invalid), "at {i}");
+        }
+        // Pushing the timestamp back (to dodge staleness) breaks the MAC.
+        let older = key().nonce(NOW - 10, client());
+        let spliced = format!("{}{}", &older.as_str()[..16], &s[16..]);
+        assert_eq!(key().check(&spliced, NOW, client(), 3600), Err(NonceError::Invalid));
+        for bad in ["", "abc", &s[1..], &format!("{s}0"), &format!("g{}", &s[1..]), "7acbb4af1b5e0932"] {
+            assert_eq!(key().check(bad, NOW, client(), 3600), Err(NonceError::Invalid), "{bad:?}");
+        }
+        // Upper-case hex of a valid nonce is the same bytes: accepted (not a forgery).
+        assert_eq!(key().check(&s.to_uppercase(), NOW, client(), 3600), Ok(()));
+    }
+
+    #[test]
+    fn debug_hides_key() {
+        assert_eq!(format!("{:?}", key()), "NonceKey(..)");
+    }
+}
