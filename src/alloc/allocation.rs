@@ -1,0 +1,331 @@
+//! One allocation: its relayed address, lifetime, permissions and channels (RFC 8656 §2.2, §9, §12).
+//!
+//! Permissions and channel bindings live in an immutable snapshot that the control path swaps when it
+//! adds one (rare) and the data path reads without a lock (`arc_swap` load). Expiry times are atomics
+//! inside the snapshot, refreshed in place.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use arc_swap::ArcSwap;
+
+use super::FiveTuple;
+use crate::proto::stun::{IntegrityKey, TransactionId};
+
+/// Milliseconds since the server's epoch: the core's clock unit (time comes in from the driver).
+pub type Millis = u64;
+
+/// A permission: an IP address the allocation may exchange data with, RFC 8656 §9.
+#[derive(Debug)]
+pub struct Permission {
+    /// The peer IP (no port: RFC 8656 §9).
+    pub ip: IpAddr,
+    expires: AtomicU64,
+}
+
+impl Permission {
+    /// When it expires.
+    pub fn expires(&self) -> Millis {
+        self.expires.load(Relaxed)
+    }
+}
+
+/// A channel binding: channel number ↔ peer transport address, RFC 8656 §12.
+#[derive(Debug)]
+pub struct ChannelBinding {
+    /// The channel number.
+    pub number: u16,
+    /// The peer.
+    pub peer: SocketAddr,
+    expires: AtomicU64,
+}
+
+impl ChannelBinding {
+    /// When it expires.
+    pub fn expires(&self) -> Millis {
+        self.expires.load(Relaxed)
+    }
+}
+
+/// Permissions and channels of one allocation at one moment.
+#[derive(Debug, Default)]
+pub struct Bindings {
+    permissions: Vec<Permission>,
+    channels: Vec<ChannelBinding>,
+}
+
+impl Bindings {
+    /// Whether `ip` has a live permission at `now` (RFC 8656 §9).
+    #[inline]
+    pub fn permits(&self, ip: IpAddr, now: Millis) -> bool {
+        self.permissions.iter().any(|p| p.ip == ip && p.expires() > now)
+    }
+
+    /// The live channel bound to `number`.
+    #[inline]
+    pub fn channel(&self, number: u16, now: Millis) -> Option<&ChannelBinding> {
+        self.channels.iter().find(|c| c.number == number && c.expires() > now)
+    }
+
+    /// The live channel bound to `peer`.
+    #[inline]
+    pub fn channel_for_peer(&self, peer: SocketAddr, now: Millis) -> Option<&ChannelBinding> {
+        self.channels.iter().find(|c| c.peer == peer && c.expires() > now)
+    }
+
+    /// The permissions (live or not yet swept).
+    pub fn permissions(&self) -> &[Permission] {
+        &self.permissions
+    }
+
+    /// The channel bindings (live or not yet swept).
+    pub fn channels(&self) -> &[ChannelBinding] {
+        &self.channels
+    }
+}
+
+/// Why a channel cannot be bound, RFC 8656 §12.2 (both answer 400).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelBindError {
+    /// The channel is bound to another peer.
+    ChannelTaken,
+    /// The peer is bound to another channel.
+    PeerTaken,
+}
+
+/// The last request answered on this allocation, kept so a retransmission gets the same answer
+/// (RFC 8656 §7.2: a retransmitted Allocate must not create a second allocation).
+#[derive(Debug, Clone)]
+pub struct CachedResponse {
+    /// The request's transaction ID.
+    pub transaction_id: TransactionId,
+    /// The response bytes.
+    pub bytes: Box<[u8]>,
+}
+
+/// Fixed facts of an allocation, set when it is created.
+#[derive(Debug)]
+pub struct AllocationInfo {
+    /// The client's 5-tuple.
+    pub five_tuple: FiveTuple,
+    /// The relay socket's local address.
+    pub relay_addr: SocketAddr,
+    /// The relayed address advertised in XOR-RELAYED-ADDRESS (the public one behind NAT).
+    pub advertised_addr: SocketAddr,
+    /// The authenticated username.
+    pub username: Box<str>,
+    /// For REST credentials: the unix time the username expires.
+    pub rest_expiry: Option<u64>,
+}
+
+/// An allocation, RFC 8656 §2.2. `S` is the driver's relay socket.
+pub struct Allocation<S> {
+    info: AllocationInfo,
+    key: IntegrityKey,
+    key_bytes: [u8; 16],
+    /// The relay socket (owned by the driver's type).
+    pub socket: S,
+    expires: AtomicU64,
+    deleted: AtomicBool,
+    bindings: ArcSwap<Bindings>,
+    /// Serializes the control path's changes to `bindings` and the response cache.
+    writer: Mutex<Option<CachedResponse>>,
+    /// Counters of relayed traffic.
+    pub counters: AllocationCounters,
+}
+
+/// Relayed traffic of one allocation.
+#[derive(Debug, Default)]
+pub struct AllocationCounters {
+    /// Packets client → peer.
+    pub to_peer_packets: AtomicU64,
+    /// Bytes client → peer (application data).
+    pub to_peer_bytes: AtomicU64,
+    /// Packets peer → client.
+    pub to_client_packets: AtomicU64,
+    /// Bytes peer → client (application data).
+    pub to_client_bytes: AtomicU64,
+    /// Peer packets dropped for want of a permission.
+    pub dropped_no_permission: AtomicU64,
+}
+
+impl<S> std::fmt::Debug for Allocation<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Allocation")
+            .field("info", &self.info)
+            .field("expires", &self.expires.load(Relaxed))
+            .field("deleted", &self.deleted.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Allocation<S> {
+    /// A new allocation expiring at `expires`.
+    pub fn new(info: AllocationInfo, key_bytes: [u8; 16], socket: S, expires: Millis) -> Self {
+        Allocation {
+            info,
+            key: IntegrityKey::new(&key_bytes),
+            key_bytes,
+            socket,
+            expires: AtomicU64::new(expires),
+            deleted: AtomicBool::new(false),
+            bindings: ArcSwap::from_pointee(Bindings::default()),
+            writer: Mutex::new(None),
+            counters: AllocationCounters::default(),
+        }
+    }
+
+    /// Fixed facts.
+    pub fn info(&self) -> &AllocationInfo {
+        &self.info
+    }
+
+    /// The cached MESSAGE-INTEGRITY key of the allocation's credentials.
+    pub fn key(&self) -> &IntegrityKey {
+        &self.key
+    }
+
+    /// The raw long-term key (to compare with a request's credentials).
+    pub fn key_bytes(&self) -> &[u8; 16] {
+        &self.key_bytes
+    }
+
+    /// When the allocation expires.
+    pub fn expires(&self) -> Millis {
+        self.expires.load(Relaxed)
+    }
+
+    /// Sets the expiry (Refresh, RFC 8656 §8).
+    pub fn set_expires(&self, at: Millis) {
+        self.expires.store(at, Relaxed);
+    }
+
+    /// Whether it is still usable at `now`.
+    #[inline]
+    pub fn is_live(&self, now: Millis) -> bool {
+        !self.deleted.load(Relaxed) && self.expires() > now
+    }
+
+    /// Marks it deleted; its driver task should stop and free the relay port.
+    pub fn mark_deleted(&self) {
+        self.deleted.store(true, Relaxed);
+    }
+
+    /// Whether it was deleted (Refresh to 0, expiry, or shutdown).
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Relaxed)
+    }
+
+    /// The current permission/channel snapshot, lock-free.
+    #[inline]
+    pub fn bindings(&self) -> arc_swap::Guard<Arc<Bindings>> {
+        self.bindings.load()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<CachedResponse>> {
+        // A poisoned lock only means another thread panicked mid-update; the data is still valid.
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Installs or refreshes permissions for `ips` until `expires` (RFC 8656 §10.2).
+    pub fn add_permissions(&self, ips: &[IpAddr], expires: Millis, now: Millis) {
+        let _guard = self.lock();
+        let cur = self.bindings.load();
+        let mut missing = false;
+        for ip in ips {
+            match cur.permissions.iter().find(|p| p.ip == *ip) {
+                Some(p) => p.expires.store(expires, Relaxed),
+                None => missing = true,
+            }
+        }
+        if !missing {
+            return;
+        }
+        let mut next = copy_live(&cur, now);
+        for ip in ips {
+            if !next.permissions.iter().any(|p| p.ip == *ip) {
+                next.permissions.push(Permission { ip: *ip, expires: AtomicU64::new(expires) });
+            }
+        }
+        self.bindings.store(Arc::new(next));
+    }
+
+    /// Binds or refreshes a channel and refreshes the peer's permission (RFC 8656 §12.2).
+    pub fn bind_channel(
+        &self,
+        number: u16,
+        peer: SocketAddr,
+        channel_expires: Millis,
+        permission_expires: Millis,
+        now: Millis,
+    ) -> Result<(), ChannelBindError> {
+        let _guard = self.lock();
+        let cur = self.bindings.load();
+        for c in cur.channels.iter().filter(|c| c.expires() > now) {
+            if c.number == number && c.peer != peer {
+                return Err(ChannelBindError::ChannelTaken);
+            }
+            if c.peer == peer && c.number != number {
+                return Err(ChannelBindError::PeerTaken);
+            }
+        }
+        let existing = cur.channels.iter().find(|c| c.number == number && c.peer == peer && c.expires() > now);
+        let perm = cur.permissions.iter().find(|p| p.ip == peer.ip());
+        if let (Some(c), Some(p)) = (existing, perm) {
+            c.expires.store(channel_expires, Relaxed);
+            p.expires.store(p.expires().max(permission_expires), Relaxed);
+            return Ok(());
+        }
+        let mut next = copy_live(&cur, now);
+        match next.channels.iter().find(|c| c.number == number) {
+            Some(c) => c.expires.store(channel_expires, Relaxed),
+            None => next.channels.push(ChannelBinding { number, peer, expires: AtomicU64::new(channel_expires) }),
+        }
+        match next.permissions.iter().find(|p| p.ip == peer.ip()) {
+            Some(p) => p.expires.store(p.expires().max(permission_expires), Relaxed),
+            None => next.permissions.push(Permission { ip: peer.ip(), expires: AtomicU64::new(permission_expires) }),
+        }
+        self.bindings.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// Drops expired permissions and channels from the snapshot (periodic sweep).
+    pub fn sweep(&self, now: Millis) {
+        let _guard = self.lock();
+        let cur = self.bindings.load();
+        let stale =
+            cur.permissions.iter().any(|p| p.expires() <= now) || cur.channels.iter().any(|c| c.expires() <= now);
+        if stale {
+            self.bindings.store(Arc::new(copy_live(&cur, now)));
+        }
+    }
+
+    /// The cached answer to `tid`, if this is a retransmission of the last request.
+    pub fn cached_response(&self, tid: &TransactionId) -> Option<Box<[u8]>> {
+        self.lock().as_ref().filter(|c| c.transaction_id == *tid).map(|c| c.bytes.clone())
+    }
+
+    /// Remembers the answer to the last request.
+    pub fn cache_response(&self, tid: TransactionId, bytes: &[u8]) {
+        *self.lock() = Some(CachedResponse { transaction_id: tid, bytes: bytes.into() });
+    }
+}
+
+fn copy_live(cur: &Bindings, now: Millis) -> Bindings {
+    Bindings {
+        permissions: cur
+            .permissions
+            .iter()
+            .filter(|p| p.expires() > now)
+            .map(|p| Permission { ip: p.ip, expires: AtomicU64::new(p.expires()) })
+            .collect(),
+        channels: cur
+            .channels
+            .iter()
+            .filter(|c| c.expires() > now)
+            .map(|c| ChannelBinding { number: c.number, peer: c.peer, expires: AtomicU64::new(c.expires()) })
+            .collect(),
+    }
+}

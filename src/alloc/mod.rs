@@ -1,0 +1,17 @@
+//! Allocations (RFC 8656 §2.2, §7–§12): their state, the concurrent table that finds them by
+//! 5-tuple, and the relay port range. No sockets here: the relay socket is a type parameter that the
+//! driver supplies.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod allocation;
+mod five_tuple;
+mod ports;
+mod table;
+
+pub use allocation::{
+    Allocation, AllocationCounters, AllocationInfo, Bindings, CachedResponse, ChannelBindError, ChannelBinding, Millis,
+    Permission,
+};
+pub use five_tuple::FiveTuple;
+pub use ports::PortRange;
+pub use table::{InsertError, Table};
