@@ -1,0 +1,212 @@
+//! Allocate, RFC 8656 §7.2: create an allocation with a relayed transport address.
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use super::turn::Request;
+use super::{BindOptions, Outcome, RelayDriver, Server};
+use crate::alloc::{Allocation, AllocationInfo, Millis};
+use crate::proto::stun::{
+    AddressFamily, AttrError, Class, DontFragment, EvenPort, Lifetime, RequestedAddressFamily, RequestedTransport,
+    ReservationToken, XorMappedAddress, XorRelayedAddress, codes,
+};
+
+/// How long a port reserved by EVEN-PORT's R bit is held, RFC 8656 §7.2 ("about 30 seconds").
+const RESERVATION_MS: Millis = 30_000;
+
+/// A relay socket held for a later Allocate carrying its RESERVATION-TOKEN.
+pub(super) struct Reservation<S> {
+    token: [u8; 8],
+    socket: S,
+    local: SocketAddr,
+    advertised: IpAddr,
+    expires: Millis,
+}
+
+pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> Outcome {
+    let server = req.server;
+    let msg = req.msg;
+    // A retransmission was answered from the cache already; any other Allocate on a live 5-tuple
+    // is a mismatch.
+    if req.allocation.is_some() {
+        return req.error(out, codes::ALLOCATION_MISMATCH);
+    }
+    match msg.get::<RequestedTransport>() {
+        Ok(RequestedTransport::UDP) => {}
+        Ok(_) => return req.error(out, codes::UNSUPPORTED_TRANSPORT_PROTOCOL),
+        Err(_) => return req.error(out, codes::BAD_REQUEST),
+    }
+    let dont_fragment = msg.has::<DontFragment>();
+    let even_port = match msg.get::<EvenPort>() {
+        Ok(e) => Some(e),
+        Err(AttrError::Missing) => None,
+        Err(_) => return req.error(out, codes::BAD_REQUEST),
+    };
+    let token = match msg.get::<ReservationToken>() {
+        Ok(t) => Some(t.0),
+        Err(AttrError::Missing) => None,
+        Err(_) => return req.error(out, codes::BAD_REQUEST),
+    };
+    let family = match msg.get::<RequestedAddressFamily>() {
+        Ok(f) => Some(f.0),
+        Err(AttrError::Missing) => None,
+        Err(AttrError::BadFamily) => return req.error(out, codes::ADDRESS_FAMILY_NOT_SUPPORTED),
+        Err(_) => return req.error(out, codes::BAD_REQUEST),
+    };
+    // RFC 8656 §7.2: RESERVATION-TOKEN excludes EVEN-PORT and REQUESTED-ADDRESS-FAMILY.
+    if token.is_some() && (even_port.is_some() || family.is_some()) {
+        return req.error(out, codes::BAD_REQUEST);
+    }
+    let lifetime = match msg.get::<Lifetime>() {
+        Ok(l) => granted_lifetime(server, Some(l.0)),
+        Err(AttrError::Missing) => granted_lifetime(server, None),
+        Err(_) => return req.error(out, codes::BAD_REQUEST),
+    };
+    let opts = &server.options;
+    if opts.total_quota != 0 && server.table.len() >= opts.total_quota as usize {
+        return req.error(out, codes::ALLOCATION_QUOTA_REACHED);
+    }
+    if opts.user_quota != 0 && server.table.user_count(req.auth.username) >= opts.user_quota {
+        return req.error(out, codes::ALLOCATION_QUOTA_REACHED);
+    }
+
+    let bound = match token {
+        Some(t) => match take_reservation(server, t, req.now) {
+            Some(r) => Bound { socket: r.socket, local: r.local, advertised: r.advertised, token: None },
+            // RFC 8656 §7.2: an unknown or expired token means the reserved port is gone.
+            None => return req.error(out, codes::INSUFFICIENT_CAPACITY),
+        },
+        None => {
+            let family = family.unwrap_or(AddressFamily::V4);
+            let Some((local, advertised)) = relay_ip(server, req, family) else {
+                return req.error(out, codes::ADDRESS_FAMILY_NOT_SUPPORTED);
+            };
+            let reserve_next = even_port.is_some_and(|e| e.reserve_next);
+            match bind(server, local, advertised, even_port.is_some(), reserve_next, dont_fragment, req.now) {
+                Some(b) => b,
+                None => return req.error(out, codes::INSUFFICIENT_CAPACITY),
+            }
+        }
+    };
+    let advertised = SocketAddr::new(bound.advertised, bound.local.port());
+    let info = AllocationInfo {
+        five_tuple: req.rx.five_tuple(),
+        relay_addr: bound.local,
+        advertised_addr: advertised,
+        username: req.auth.username.into(),
+        rest_expiry: req.auth.rest_expiry,
+    };
+    let expires = req.now + u64::from(lifetime) * 1000;
+    let allocation = Arc::new(Allocation::new(info, req.auth.key_bytes, bound.socket, expires));
+    if server.table.insert(Arc::clone(&allocation)).is_err() {
+        return req.error(out, codes::ALLOCATION_MISMATCH);
+    }
+    let outcome = super::response::respond(msg, out, Class::SuccessResponse, req.trailer, |w| {
+        w.add(&XorRelayedAddress(advertised))?;
+        w.add(&Lifetime(lifetime))?;
+        if let Some(t) = bound.token {
+            w.add(&ReservationToken(t))?;
+        }
+        w.add(&XorMappedAddress(req.rx.source))
+    });
+    if let Outcome::Reply(n) = outcome
+        && let Some(bytes) = out.get(..n)
+    {
+        allocation.cache_response(msg.transaction_id(), bytes);
+    }
+    server.stats.allocation_created();
+    server.driver.start(&allocation);
+    outcome
+}
+
+/// RFC 8656 §7.2: min(requested, max), but never below the default.
+fn granted_lifetime<D: RelayDriver>(server: &Server<D>, requested: Option<u32>) -> u32 {
+    let o = &server.options;
+    match requested {
+        Some(r) => r.min(o.max_lifetime).max(o.default_lifetime.min(o.max_lifetime)),
+        None => o.default_lifetime.min(o.max_lifetime),
+    }
+}
+
+/// The relay IP of `family`: from the configuration, else the address the request arrived on.
+fn relay_ip<D: RelayDriver>(
+    server: &Server<D>,
+    req: &Request<'_, '_, D>,
+    family: AddressFamily,
+) -> Option<(IpAddr, IpAddr)> {
+    let matches = |ip: &IpAddr| match family {
+        AddressFamily::V4 => ip.is_ipv4(),
+        AddressFamily::V6 => ip.is_ipv6(),
+    };
+    if server.options.relay_addresses.is_empty() {
+        let ip = req.rx.local.ip();
+        return matches(&ip).then_some((ip, ip));
+    }
+    server.options.relay_addresses.iter().find(|r| matches(&r.local)).map(|r| (r.local, r.advertised))
+}
+
+struct Bound<S> {
+    socket: S,
+    local: SocketAddr,
+    advertised: IpAddr,
+    token: Option<[u8; 8]>,
+}
+
+/// Binds a relay socket on a free port of the range, skipping ports in use (the machine's
+/// ephemeral range may overlap ours). With `reserve_next` also binds port + 1 and keeps it under a
+/// fresh RESERVATION-TOKEN.
+fn bind<D: RelayDriver>(
+    server: &Server<D>,
+    local: IpAddr,
+    advertised: IpAddr,
+    even: bool,
+    reserve_next: bool,
+    dont_fragment: bool,
+    now: Millis,
+) -> Option<Bound<D::Socket>> {
+    let opts = BindOptions { dont_fragment };
+    for port in server.ports.candidates(server.options.port_tries, even, reserve_next) {
+        let addr = SocketAddr::new(local, port);
+        let socket = match server.driver.bind(addr, opts) {
+            Ok(s) => s,
+            Err(e) if retryable(e.kind()) => continue,
+            Err(_) => return None,
+        };
+        if !reserve_next {
+            return Some(Bound { socket, local: addr, advertised, token: None });
+        }
+        let next = SocketAddr::new(local, port.saturating_add(1));
+        match server.driver.bind(next, BindOptions::default()) {
+            Ok(reserved) => {
+                let token = server.random_token();
+                server.lock_reservations().push(Reservation {
+                    token,
+                    socket: reserved,
+                    local: next,
+                    advertised,
+                    expires: now + RESERVATION_MS,
+                });
+                return Some(Bound { socket, local: addr, advertised, token: Some(token) });
+            }
+            Err(e) if retryable(e.kind()) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+fn retryable(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::AddrInUse | ErrorKind::PermissionDenied | ErrorKind::AddrNotAvailable)
+}
+
+fn take_reservation<D: RelayDriver>(server: &Server<D>, token: [u8; 8], now: Millis) -> Option<Reservation<D::Socket>> {
+    let mut list = server.lock_reservations();
+    let i = list.iter().position(|r| r.token == token && r.expires > now)?;
+    Some(list.swap_remove(i))
+}
+
+/// Drops reservations older than 30 s, closing their sockets.
+pub(super) fn sweep_reservations<D: RelayDriver>(server: &Server<D>, now: Millis) {
+    server.lock_reservations().retain(|r| r.expires > now);
+}

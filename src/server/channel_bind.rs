@@ -1,0 +1,36 @@
+//! ChannelBind, RFC 8656 §12.2: bind a channel number to a peer (and refresh its permission).
+
+use super::turn::Request;
+use super::{Outcome, RelayDriver};
+use crate::proto::channel_data::is_channel_number;
+use crate::proto::stun::{ChannelNumber, Class, XorPeerAddress, codes};
+
+pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> Outcome {
+    let Some(allocation) = &req.allocation else {
+        return req.error(out, codes::ALLOCATION_MISMATCH);
+    };
+    let (Ok(ChannelNumber(number)), Ok(XorPeerAddress(peer))) =
+        (req.msg.get::<ChannelNumber>(), req.msg.get::<XorPeerAddress>())
+    else {
+        return req.error(out, codes::BAD_REQUEST);
+    };
+    // RFC 8656 §12: 0x4000–0x4FFF; RFC 5766 allowed up to 0x7FFF and old clients use it.
+    if !is_channel_number(number, req.server.options.strict_rfc8656) {
+        return req.error(out, codes::BAD_REQUEST);
+    }
+    if peer.is_ipv4() != allocation.info().relay_addr.is_ipv4() {
+        return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
+    }
+    if req.server.policy.check(peer.ip()).is_err() {
+        req.server.stats.peer_denied();
+        return req.error(out, codes::FORBIDDEN);
+    }
+    let o = &req.server.options;
+    let channel_expires = req.now + u64::from(o.channel_lifetime) * 1000;
+    let permission_expires = req.now + u64::from(o.permission_lifetime) * 1000;
+    // RFC 8656 §12.2: a channel bound to another peer, or a peer bound to another channel: 400.
+    if allocation.bind_channel(number, peer, channel_expires, permission_expires, req.now).is_err() {
+        return req.error(out, codes::BAD_REQUEST);
+    }
+    super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |_| Ok(()))
+}

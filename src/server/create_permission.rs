@@ -1,0 +1,44 @@
+//! CreatePermission, RFC 8656 §10.2: install or refresh permissions for one or more peer IPs.
+
+use std::net::IpAddr;
+
+use super::turn::Request;
+use super::{Outcome, RelayDriver};
+use crate::proto::stun::{Class, XorPeerAddress, codes};
+
+/// Most XOR-PEER-ADDRESS attributes taken in one request (the codec caps a message at 64
+/// attributes anyway).
+const MAX_PEERS: usize = 32;
+
+pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> Outcome {
+    let Some(allocation) = &req.allocation else {
+        return req.error(out, codes::ALLOCATION_MISMATCH);
+    };
+    let relay_v4 = allocation.info().relay_addr.is_ipv4();
+    let mut ips = [IpAddr::from([0u8; 4]); MAX_PEERS];
+    let mut n = 0usize;
+    for peer in req.msg.get_all::<XorPeerAddress>() {
+        let Ok(XorPeerAddress(peer)) = peer else {
+            return req.error(out, codes::BAD_REQUEST);
+        };
+        // RFC 8656 §10.2: a peer of another family than the relayed address gets 443.
+        if peer.is_ipv4() != relay_v4 {
+            return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
+        }
+        if req.server.policy.check(peer.ip()).is_err() {
+            req.server.stats.peer_denied();
+            return req.error(out, codes::FORBIDDEN);
+        }
+        let Some(slot) = ips.get_mut(n) else {
+            return req.error(out, codes::BAD_REQUEST);
+        };
+        *slot = peer.ip();
+        n += 1;
+    }
+    let Some(ips) = ips.get(..n).filter(|s| !s.is_empty()) else {
+        return req.error(out, codes::BAD_REQUEST);
+    };
+    let expires = req.now + u64::from(req.server.options.permission_lifetime) * 1000;
+    allocation.add_permissions(ips, expires, req.now);
+    super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |_| Ok(()))
+}

@@ -1,0 +1,56 @@
+//! What the sans-IO core asks of its driver: relay sockets (RFC 8656 §7.2 "relayed transport
+//! address"). The core decides *which* address and *when*; the driver binds, reads and writes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::alloc::Allocation;
+
+/// Options for a relay socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BindOptions {
+    /// DONT-FRAGMENT was requested (RFC 8656 §18.9): set the DF bit on packets to peers.
+    pub dont_fragment: bool,
+}
+
+/// The driver side of relaying. All methods are synchronous and must not block: `bind` is a
+/// `bind(2)`, `send_to_peer` a non-blocking `sendto(2)` that reports a full socket as `false`.
+pub trait RelayDriver: Send + Sync + 'static {
+    /// The driver's relay socket, stored in the allocation.
+    type Socket: Send + Sync + 'static;
+
+    /// Binds a relay socket at exactly `addr`. `ErrorKind::AddrInUse` makes the core try another
+    /// port; other errors end the attempt with 508.
+    fn bind(&self, addr: SocketAddr, options: BindOptions) -> std::io::Result<Self::Socket>;
+
+    /// A new allocation exists: start relaying what its socket receives from peers (through
+    /// [`super::Server::relay_from_peer`]).
+    fn start(&self, allocation: &Arc<Allocation<Self::Socket>>);
+
+    /// The allocation was deleted or expired: stop its task and close its socket.
+    fn stop(&self, allocation: &Allocation<Self::Socket>);
+
+    /// Sends `data` from the relay socket to `peer`. Returns false when the datagram was dropped
+    /// (full socket buffer or error); the core counts it.
+    fn send_to_peer(&self, socket: &Self::Socket, peer: SocketAddr, data: &[u8]) -> bool;
+}
+
+/// A driver for a STUN-only server: no relay sockets; every Allocate gets 508.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRelay;
+
+impl RelayDriver for NoRelay {
+    type Socket = ();
+
+    fn bind(&self, _: SocketAddr, _: BindOptions) -> std::io::Result<()> {
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "relaying disabled"))
+    }
+
+    fn start(&self, _: &Arc<Allocation<()>>) {}
+
+    fn stop(&self, _: &Allocation<()>) {}
+
+    fn send_to_peer(&self, _: &(), _: SocketAddr, _: &[u8]) -> bool {
+        false
+    }
+}

@@ -1,0 +1,350 @@
+//! The sans-IO core: bytes in, bytes out, no sockets, no tasks, no clock reads.
+//!
+//! A driver (see `io`) hands every datagram or stream frame from a client to [`Server::handle`]
+//! together with the current time and a buffer to write the answer into; the returned [`Outcome`]
+//! says whether to send that buffer back, stay silent, or drop (and, on a stream, close the
+//! connection). Datagrams from peers go through [`Server::relay_from_peer`]. Relay sockets are the
+//! driver's business, reached through the [`RelayDriver`] trait.
+//!
+//! One file per method: `binding`, `allocate`, `refresh`, `create_permission`, `channel_bind`,
+//! `send` (Send indications and client ChannelData) and `relay` (peer → client).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod allocate;
+mod binding;
+mod channel_bind;
+mod create_permission;
+mod driver;
+mod options;
+mod refresh;
+mod relay;
+mod response;
+mod send;
+mod stats;
+mod turn;
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::alloc::{Allocation, FiveTuple, Millis, PortRange, Table};
+use crate::auth::Authenticator;
+use crate::policy::PeerPolicy;
+use crate::proto::demux::{self, PacketKind};
+use crate::proto::stun::{Class, DecodeError, Message, Method};
+
+pub use driver::{BindOptions, NoRelay, RelayDriver};
+pub use options::{RelayAddress, ServerOptions};
+pub use relay::HEADROOM;
+pub use stats::{Stats, StatsSnapshot};
+
+/// The transport a message arrived on (RFC 8656 §3.1: the client-to-server leg).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP datagrams.
+    Udp,
+    /// A TCP stream.
+    Tcp,
+    /// A TLS-over-TCP stream.
+    Tls,
+}
+
+impl Transport {
+    /// Whether the transport is a byte stream (framing and ChannelData padding apply).
+    pub fn is_stream(self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+}
+
+/// One datagram or one complete stream frame, as a driver received it.
+#[derive(Clone, Copy, Debug)]
+pub struct Received<'a> {
+    /// The transport it came on.
+    pub transport: Transport,
+    /// The client's address (the source of the datagram or the stream's peer).
+    pub source: SocketAddr,
+    /// The server's address it arrived at (the listener's local address).
+    pub local: SocketAddr,
+    /// The bytes: a whole datagram, or exactly one frame cut by [`demux::stream_frame`].
+    pub data: &'a [u8],
+}
+
+impl Received<'_> {
+    /// The 5-tuple this message belongs to.
+    pub fn five_tuple(&self) -> FiveTuple {
+        FiveTuple { transport: self.transport, client: self.source, server: self.local }
+    }
+}
+
+/// What a driver should do after [`Server::handle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send `out[..len]` back to the source on the same transport.
+    Reply(usize),
+    /// Nothing to send (for example an indication that needs no answer).
+    Silent,
+    /// Client data was handed to the relay socket for a peer.
+    Relayed,
+    /// The input was dropped and counted; on a stream the connection should be closed when the
+    /// reason [`DropReason::is_fatal_on_stream`].
+    Dropped(DropReason),
+}
+
+/// Why a message was dropped without an answer. Each reason has a counter in [`Stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The first byte is neither STUN nor ChannelData (RFC 7983).
+    NotStunOrChannelData,
+    /// The STUN header or attribute layout is broken.
+    Malformed(DecodeError),
+    /// FINGERPRINT present but wrong (RFC 8489 §7.3: not a STUN message).
+    BadFingerprint,
+    /// A response or an indication we do not take.
+    Unexpected,
+    /// ChannelData or a Send indication that is malformed (RFC 8656 §11.2, §12.5: discard).
+    BadData,
+    /// Data for a 5-tuple that has no allocation.
+    NoAllocation,
+    /// ChannelData on a channel that is not bound.
+    NoChannel,
+    /// Data to or from a peer without a permission (RFC 8656 §9).
+    NoPermission,
+    /// Data to a peer the policy refuses.
+    PeerDenied,
+    /// The relay socket could not take the datagram (full buffer or error).
+    SendFailed,
+    /// The answer did not fit the output buffer (a bug or a tiny buffer).
+    OutputTooSmall,
+}
+
+impl DropReason {
+    /// On TCP/TLS a malformed frame leaves the stream in an unknown state: close it
+    /// (RFC 8656 §3.1; the foundation issue: "a malformed stream closes that connection").
+    pub fn is_fatal_on_stream(self) -> bool {
+        matches!(self, DropReason::NotStunOrChannelData | DropReason::Malformed(_) | DropReason::BadFingerprint)
+    }
+}
+
+/// The sans-IO STUN/TURN server, shared by all drivers (`&self`, internally synchronized).
+///
+/// `D` is the driver's relay side; a STUN-only server uses [`NoRelay`].
+pub struct Server<D: RelayDriver = NoRelay> {
+    options: ServerOptions,
+    auth: Option<Authenticator>,
+    policy: PeerPolicy,
+    driver: D,
+    table: Table<D::Socket>,
+    ports: PortRange,
+    reservations: Mutex<Vec<allocate::Reservation<D::Socket>>>,
+    stats: Stats,
+    epoch: Instant,
+    epoch_unix: u64,
+    rng: std::sync::atomic::AtomicU64,
+}
+
+impl<D: RelayDriver> std::fmt::Debug for Server<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("options", &self.options).field("table", &self.table).finish_non_exhaustive()
+    }
+}
+
+impl Server<NoRelay> {
+    /// A STUN-only server (Binding): TURN requests are answered 400.
+    pub fn new(options: ServerOptions) -> Self {
+        Server::with_relay(options, None, NoRelay, Instant::now(), 0)
+    }
+}
+
+impl<D: RelayDriver> Server<D> {
+    /// A TURN server. `auth` enables the TURN methods (RFC 8656 requires the long-term credential
+    /// mechanism); `epoch` and `epoch_unix` anchor the clock: `epoch` is the `Instant` that
+    /// corresponds to the unix time `epoch_unix` (seconds), so the core can judge REST expiry and
+    /// nonce age from the `now: Instant` its caller passes, and tests can run on a fake clock.
+    pub fn with_relay(
+        options: ServerOptions,
+        auth: Option<Authenticator>,
+        driver: D,
+        epoch: Instant,
+        epoch_unix: u64,
+    ) -> Self {
+        let policy = PeerPolicy { allow_loopback: options.allow_loopback_peers };
+        let ports = PortRange::new(options.min_port, options.max_port);
+        Server {
+            options,
+            auth,
+            policy,
+            driver,
+            table: Table::default(),
+            ports,
+            reservations: Mutex::new(Vec::new()),
+            stats: Stats::default(),
+            epoch,
+            epoch_unix,
+            rng: std::sync::atomic::AtomicU64::new({
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u64(epoch_unix);
+                h.finish()
+            }),
+        }
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The options this server runs with.
+    pub fn options(&self) -> &ServerOptions {
+        &self.options
+    }
+
+    /// The relay driver.
+    pub fn driver(&self) -> &D {
+        &self.driver
+    }
+
+    /// The allocation table.
+    pub fn allocations(&self) -> &Table<D::Socket> {
+        &self.table
+    }
+
+    /// The authenticator, when TURN is enabled.
+    pub fn authenticator(&self) -> Option<&Authenticator> {
+        self.auth.as_ref()
+    }
+
+    /// `now` as the core's milliseconds since its epoch.
+    #[inline]
+    pub fn millis(&self, now: Instant) -> Millis {
+        now.saturating_duration_since(self.epoch).as_millis() as Millis
+    }
+
+    /// `now` as unix seconds.
+    pub fn unix(&self, now: Instant) -> u64 {
+        self.epoch_unix.saturating_add(now.saturating_duration_since(self.epoch).as_secs())
+    }
+
+    /// The `Instant` at which core time `at` falls (for drivers that sleep until an expiry).
+    pub fn instant_of(&self, at: Millis) -> Instant {
+        self.epoch + Duration::from_millis(at)
+    }
+
+    /// Handles one datagram or stream frame from a client and writes the answer, if any, into `out`.
+    ///
+    /// `out` should hold at least 1500 bytes (answers are small). Never panics, whatever
+    /// `rx.data` holds.
+    pub fn handle(&self, now: Instant, rx: &Received<'_>, out: &mut [u8]) -> Outcome {
+        let outcome = self.dispatch(now, rx, out);
+        self.stats.record(&outcome);
+        outcome
+    }
+
+    fn dispatch(&self, now: Instant, rx: &Received<'_>, out: &mut [u8]) -> Outcome {
+        let Some(&first) = rx.data.first() else {
+            return Outcome::Dropped(DropReason::NotStunOrChannelData);
+        };
+        match demux::classify(first, self.options.strict_rfc8656) {
+            PacketKind::Stun => {}
+            PacketKind::ChannelData => return send::channel_data(self, now, rx),
+            PacketKind::Other => return Outcome::Dropped(DropReason::NotStunOrChannelData),
+        }
+        let msg = match Message::parse(rx.data) {
+            Ok(m) => m,
+            Err(e) => return Outcome::Dropped(DropReason::Malformed(e)),
+        };
+        // RFC 8489 §7.3: a FINGERPRINT that does not match means "not STUN": drop silently.
+        if msg.has_fingerprint() && msg.verify_fingerprint().is_err() {
+            return Outcome::Dropped(DropReason::BadFingerprint);
+        }
+        let trailer = response::Trailer {
+            software: self.options.software.as_deref(),
+            key: None,
+            fingerprint: msg.has_fingerprint(),
+        };
+        let ty = msg.message_type();
+        match (ty.method, ty.class) {
+            (Method::BINDING, Class::Request) => binding::request(trailer, rx, &msg, out),
+            // RFC 8489 §6.3.2: a Binding indication needs no answer.
+            (Method::BINDING, Class::Indication) => Outcome::Silent,
+            (Method::SEND, Class::Indication) => send::indication(self, now, rx, &msg),
+            (Method::ALLOCATE | Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND, Class::Request)
+                if self.auth.is_some() =>
+            {
+                turn::request(self, now, rx, &msg, trailer, out)
+            }
+            // RFC 8489 §6.3.1: a request for a method the server does not know (or does not offer).
+            (_, Class::Request) => {
+                response::error(&msg, out, crate::proto::stun::codes::BAD_REQUEST, trailer, |_| Ok(()))
+            }
+            _ => Outcome::Dropped(DropReason::Unexpected),
+        }
+    }
+
+    /// Relays a datagram a peer sent to `allocation`'s relay socket, RFC 8656 §11.3 and §12.6.
+    ///
+    /// The driver reads the datagram into `buf` at offset [`HEADROOM`]; `len` is its length. On
+    /// success the returned range of `buf` is the ChannelData message or Data indication to send to
+    /// the allocation's client (headers were written in place in front of the data; nothing is
+    /// copied for ChannelData). `None`: dropped and counted (no permission, or expired).
+    pub fn relay_from_peer(
+        &self,
+        now: Instant,
+        allocation: &Allocation<D::Socket>,
+        peer: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<std::ops::Range<usize>> {
+        relay::from_peer(self, self.millis(now), allocation, peer, buf, len)
+    }
+
+    /// Expires allocations, permissions, channels and port reservations (call about once a second).
+    pub fn sweep(&self, now: Instant) {
+        let now = self.millis(now);
+        for a in self.table.sweep(now) {
+            self.stats.allocation_deleted();
+            self.driver.stop(&a);
+        }
+        allocate::sweep_reservations(self, now);
+    }
+
+    /// Deletes every allocation (shutdown).
+    pub fn close_all(&self) {
+        for a in self.table.all() {
+            if let Some(a) = self.table.remove(&a.info().five_tuple) {
+                self.stats.allocation_deleted();
+                self.driver.stop(&a);
+            }
+        }
+    }
+
+    fn lock_reservations(&self) -> std::sync::MutexGuard<'_, Vec<allocate::Reservation<D::Socket>>> {
+        self.reservations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// 64 unpredictable-enough bits (splitmix64 over a randomly seeded counter): transaction IDs of
+    /// Data indications and RESERVATION-TOKENs. Not for secrets.
+    fn next_random(&self) -> u64 {
+        let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub(crate) fn random_tid(&self) -> crate::proto::stun::TransactionId {
+        let a = self.next_random().to_be_bytes();
+        let b = self.next_random().to_be_bytes();
+        let mut t = [0u8; 12];
+        for (d, s) in t.iter_mut().zip(a.iter().chain(b.iter())) {
+            *d = *s;
+        }
+        crate::proto::stun::TransactionId(t)
+    }
+
+    pub(crate) fn random_token(&self) -> [u8; 8] {
+        self.next_random().to_be_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,28 @@
+//! Refresh, RFC 8656 §8.2: extend an allocation's lifetime, or delete it with LIFETIME 0.
+
+use super::turn::Request;
+use super::{Outcome, RelayDriver};
+use crate::proto::stun::{AttrError, Class, Lifetime, codes};
+
+pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> Outcome {
+    let Some(allocation) = &req.allocation else {
+        // Also the answer to a retransmitted Refresh(0): RFC 8656 §8.3 has the client take 437
+        // as success then.
+        return req.error(out, codes::ALLOCATION_MISMATCH);
+    };
+    let opts = &req.server.options;
+    let lifetime = match req.msg.get::<Lifetime>() {
+        Ok(l) => l.0.min(opts.max_lifetime),
+        Err(AttrError::Missing) => opts.default_lifetime.min(opts.max_lifetime),
+        Err(_) => return req.error(out, codes::BAD_REQUEST),
+    };
+    if lifetime == 0 {
+        if let Some(a) = req.server.table.remove(&allocation.info().five_tuple) {
+            req.server.stats.allocation_deleted();
+            req.server.driver.stop(&a);
+        }
+    } else {
+        allocation.set_expires(req.now + u64::from(lifetime) * 1000);
+    }
+    super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |w| w.add(&Lifetime(lifetime)))
+}

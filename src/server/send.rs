@@ -1,0 +1,75 @@
+//! Client → peer data: Send indications (RFC 8656 §11.2) and ChannelData (§12.5). The data path:
+//! one lock-free table lookup, a snapshot read, a non-blocking send; nothing allocated, nothing
+//! copied, no `Arc` cloned.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{DropReason, Outcome, Received, RelayDriver, Server};
+use crate::alloc::{Allocation, Millis};
+use crate::proto::channel_data::{ChannelData, is_channel_number};
+use crate::proto::stun::{Data, Message, XorPeerAddress};
+
+/// A Send indication: XOR-PEER-ADDRESS and DATA; dropped silently when anything is wrong.
+pub(super) fn indication<D: RelayDriver>(
+    server: &Server<D>,
+    now: Instant,
+    rx: &Received<'_>,
+    msg: &Message<'_>,
+) -> Outcome {
+    let (Ok(XorPeerAddress(peer)), Ok(Data(data))) = (msg.get::<XorPeerAddress>(), msg.get::<Data>()) else {
+        return Outcome::Dropped(DropReason::BadData);
+    };
+    let now = server.millis(now);
+    server
+        .table
+        .with(&rx.five_tuple(), |a| to_peer(server, now, a, peer, data))
+        .unwrap_or(Outcome::Dropped(DropReason::NoAllocation))
+}
+
+/// ChannelData from the client: the bound peer gets the data.
+pub(super) fn channel_data<D: RelayDriver>(server: &Server<D>, now: Instant, rx: &Received<'_>) -> Outcome {
+    let Ok(cd) = ChannelData::parse(rx.data) else {
+        return Outcome::Dropped(DropReason::BadData);
+    };
+    if !is_channel_number(cd.channel, server.options.strict_rfc8656) {
+        return Outcome::Dropped(DropReason::BadData);
+    }
+    let now = server.millis(now);
+    server
+        .table
+        .with(&rx.five_tuple(), |a| {
+            let bindings = a.bindings();
+            match bindings.channel(cd.channel, now) {
+                Some(c) => to_peer(server, now, a, c.peer, cd.data),
+                None => Outcome::Dropped(DropReason::NoChannel),
+            }
+        })
+        .unwrap_or(Outcome::Dropped(DropReason::NoAllocation))
+}
+
+#[inline]
+fn to_peer<D: RelayDriver>(
+    server: &Server<D>,
+    now: Millis,
+    a: &Allocation<D::Socket>,
+    peer: SocketAddr,
+    data: &[u8],
+) -> Outcome {
+    if !a.is_live(now) {
+        return Outcome::Dropped(DropReason::NoAllocation);
+    }
+    if !a.bindings().permits(peer.ip(), now) {
+        return Outcome::Dropped(DropReason::NoPermission);
+    }
+    if server.policy.check(peer.ip()).is_err() {
+        return Outcome::Dropped(DropReason::PeerDenied);
+    }
+    if !server.driver.send_to_peer(&a.socket, peer, data) {
+        return Outcome::Dropped(DropReason::SendFailed);
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    a.counters.to_peer_packets.fetch_add(1, Relaxed);
+    a.counters.to_peer_bytes.fetch_add(data.len() as u64, Relaxed);
+    Outcome::Relayed
+}

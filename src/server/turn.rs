@@ -1,0 +1,118 @@
+//! What every TURN request goes through before its method handler: retransmission check,
+//! authentication (RFC 8489 §9.2.4), credential match with the allocation (RFC 8656 §6: 441), and
+//! unknown comprehension-required attributes (RFC 8489 §6.3.1: 420).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::response::{self, Trailer};
+use super::{Outcome, Received, RelayDriver, Server};
+use crate::alloc::{Allocation, Millis};
+use crate::auth::{AuthError, Authenticated};
+use crate::proto::stun::{Message, Method, Nonce, Realm, codes, is_known};
+
+/// Everything a method handler needs about the request it answers.
+pub(super) struct Request<'s, 'm, D: RelayDriver> {
+    pub server: &'s Server<D>,
+    pub now: Millis,
+    pub rx: &'s Received<'m>,
+    pub msg: &'s Message<'m>,
+    /// Signs with the request's key.
+    pub trailer: Trailer<'s>,
+    pub auth: &'s Authenticated<'m>,
+    /// The allocation of this 5-tuple, if any.
+    pub allocation: Option<Arc<Allocation<D::Socket>>>,
+}
+
+impl<D: RelayDriver> Request<'_, '_, D> {
+    /// An error response signed with the request's key.
+    pub(super) fn error(&self, out: &mut [u8], code: u16) -> Outcome {
+        self.server.stats.error_sent(code);
+        response::error(self.msg, out, code, self.trailer, |_| Ok(()))
+    }
+}
+
+pub(super) fn request<D: RelayDriver>(
+    server: &Server<D>,
+    now: Instant,
+    rx: &Received<'_>,
+    msg: &Message<'_>,
+    trailer: Trailer<'_>,
+    out: &mut [u8],
+) -> Outcome {
+    let Some(authenticator) = server.auth.as_ref() else {
+        return response::error(msg, out, codes::BAD_REQUEST, trailer, |_| Ok(()));
+    };
+    let allocation = server.table.get(&rx.five_tuple());
+    // RFC 8656 §7.2: a retransmitted request gets the answer the first one got.
+    if let Some(a) = &allocation
+        && let Some(bytes) = a.cached_response(&msg.transaction_id())
+    {
+        return match out.get_mut(..bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(&bytes);
+                Outcome::Reply(bytes.len())
+            }
+            None => Outcome::Dropped(super::DropReason::OutputTooSmall),
+        };
+    }
+    let unix = server.unix(now);
+    let auth = match authenticator.authenticate(msg, unix, rx.source) {
+        Ok(a) => a,
+        Err(e) => return auth_error(server, msg, rx, unix, e, trailer, out),
+    };
+    let req = Request {
+        server,
+        now: server.millis(now),
+        rx,
+        msg,
+        trailer: Trailer { key: Some(&auth.key), ..trailer },
+        auth: &auth,
+        allocation,
+    };
+    // RFC 8656 §6 (and §7.2 for Allocate): requests on an allocation must use its credentials.
+    if let Some(a) = &req.allocation
+        && (*a.info().username != *auth.username || a.key_bytes() != &auth.key_bytes)
+    {
+        return req.error(out, codes::WRONG_CREDENTIALS);
+    }
+    let unknown = msg.unknown_comprehension_required(is_known);
+    if !unknown.is_empty() {
+        server.stats.error_sent(codes::UNKNOWN_ATTRIBUTE);
+        return response::error(msg, out, codes::UNKNOWN_ATTRIBUTE, req.trailer, |w| w.add(&unknown));
+    }
+    match msg.message_type().method {
+        Method::ALLOCATE => super::allocate::handle(&req, out),
+        Method::REFRESH => super::refresh::handle(&req, out),
+        Method::CREATE_PERMISSION => super::create_permission::handle(&req, out),
+        Method::CHANNEL_BIND => super::channel_bind::handle(&req, out),
+        _ => req.error(out, codes::BAD_REQUEST),
+    }
+}
+
+/// 400, or 401/438 with REALM and a fresh NONCE (RFC 8489 §9.2.4). Unsigned, and no larger than the
+/// request needs: a spoofed source learns nothing and gets no amplification.
+fn auth_error<D: RelayDriver>(
+    server: &Server<D>,
+    msg: &Message<'_>,
+    rx: &Received<'_>,
+    unix: u64,
+    e: AuthError,
+    trailer: Trailer<'_>,
+    out: &mut [u8],
+) -> Outcome {
+    server.stats.auth_failure(e);
+    let code = e.error_code();
+    server.stats.error_sent(code);
+    let Some(authenticator) = server.auth.as_ref() else {
+        return response::error(msg, out, codes::BAD_REQUEST, trailer, |_| Ok(()));
+    };
+    if code == codes::BAD_REQUEST {
+        return response::error(msg, out, code, trailer, |_| Ok(()));
+    }
+    let nonce = authenticator.nonce(unix, rx.source);
+    response::error(msg, out, code, trailer, |w| {
+        w.add(&Realm(authenticator.realm()))?;
+        w.add(&Nonce(nonce.as_str()))
+    })
+}
