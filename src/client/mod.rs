@@ -1,0 +1,74 @@
+//! A client for our own tests, for tools and for embedders. Today it speaks Binding
+//! ([`binding()`]); later versions grow it into a TURN client.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use switchback::client::{self, ClientTransport};
+//!
+//! # async fn run() -> Result<(), client::ClientError> {
+//! let server = "127.0.0.1:3478".parse().unwrap();
+//! let mapped = client::binding(server, ClientTransport::Udp, Duration::from_secs(5)).await?;
+//! println!("the server sees us as {mapped}");
+//! # Ok(()) }
+//! ```
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+pub mod binding;
+pub mod turn;
+
+use std::time::Duration;
+
+use crate::proto::stun::{EncodeError, TransactionId};
+
+pub use binding::{binding, binding_stream, binding_udp};
+
+/// The transport to reach the server over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientTransport {
+    /// UDP, with retransmissions (RFC 8489 §6.2.1).
+    Udp,
+    /// TCP, one connection per request.
+    Tcp,
+}
+
+/// Why a client request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// A socket error (including "connection refused").
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// No answer before the timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The request could not be encoded.
+    #[error("cannot encode the request: {0}")]
+    Encode(#[from] EncodeError),
+    /// The OS gave no randomness for the transaction ID.
+    #[error("no randomness for a transaction id: {0}")]
+    Random(#[from] getrandom::Error),
+    /// The server answered with an error response.
+    #[error("error response {code} {reason}")]
+    ErrorResponse {
+        /// The ERROR-CODE number (300–699).
+        code: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
+    /// A success response without (XOR-)MAPPED-ADDRESS.
+    #[error("the response carries no mapped address")]
+    NoMappedAddress,
+    /// The server closed the stream before answering.
+    #[error("the server closed the connection")]
+    Closed,
+    /// The server sent bytes on the stream that cannot be framed (RFC 8656 §3.1).
+    #[error("the server sent an invalid stream frame")]
+    BadFrame,
+}
+
+/// A fresh transaction ID, cryptographically random as RFC 8489 §5 requires.
+pub fn new_transaction_id() -> Result<TransactionId, ClientError> {
+    let mut id = [0u8; 12];
+    getrandom::fill(&mut id)?;
+    Ok(TransactionId(id))
+}

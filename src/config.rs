@@ -1,0 +1,439 @@
+//! The one configuration schema: `turn.toml` and the daemon's flags both map onto [`Config`].
+//!
+//! Loading goes through a [`toml::Table`] so that every error can name the key it is about:
+//! 1. the text is parsed as TOML ([`ConfigError::Syntax`]);
+//! 2. every key must be known ([`ConfigError::UnknownKey`]) and implemented
+//!    ([`ConfigError::Unsupported`], see [`UNSUPPORTED`]);
+//! 3. every value must have the right type and form ([`ConfigError::InvalidValue`]);
+//! 4. [`Config::validate`] checks what no single key can (for example `--no-udp` with `--no-tcp`).
+//!
+//! The daemon turns its flags into a second table of the same keys and lays it over the file's
+//! ([`Config::from_sources`]): a flag replaces the file's value for that key.
+//!
+//! ```
+//! use switchback::config::Config;
+//!
+//! let config = Config::from_toml_str("listening-port = 3479\nno-tcp = true\n")?;
+//! assert_eq!(config.listening_port, 3479);
+//! assert!(Config::from_toml_str("realm = \"example.org\"").is_err()); // not supported yet
+//! # Ok::<(), switchback::config::ConfigError>(())
+//! ```
+
+mod peer_rule;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::server::ServerOptions;
+
+pub use peer_rule::{AddrRuleError, ExternalIp, PeerAddrs, PeerRule};
+
+/// Keys that a later issue implements, as `(turn.toml key, flag name)`. Setting one of them, in the
+/// file or as a flag, is an error today rather than silently doing nothing. Remove a line when the
+/// feature lands.
+pub const UNSUPPORTED: &[(&str, &str)] = &[
+    ("tls-listening-port", "tls-listening-port"),
+    ("relay-ip", "relay-ip"),
+    ("external-ip", "external-ip"),
+    ("min-port", "min-port"),
+    ("max-port", "max-port"),
+    ("realm", "realm"),
+    ("static-auth-secret", "static-auth-secret"),
+    ("static-auth-secret-file", "static-auth-secret-file"),
+    ("use-auth-secret", "use-auth-secret"),
+    ("users", "user"),
+    ("allow-loopback-peers", "allow-loopback-peers"),
+    ("allowed-peer-ip", "allowed-peer-ip"),
+    ("denied-peer-ip", "denied-peer-ip"),
+    ("cert", "cert"),
+    ("pkey", "pkey"),
+    ("user-quota", "user-quota"),
+    ("total-quota", "total-quota"),
+    ("max-bps", "max-bps"),
+];
+
+/// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
+pub const KEYS: &[&str] = &[
+    "listening-ip",
+    "listening-port",
+    "tls-listening-port",
+    "relay-ip",
+    "external-ip",
+    "min-port",
+    "max-port",
+    "realm",
+    "static-auth-secret",
+    "static-auth-secret-file",
+    "use-auth-secret",
+    "users",
+    "allow-loopback-peers",
+    "allowed-peer-ip",
+    "denied-peer-ip",
+    "cert",
+    "pkey",
+    "no-udp",
+    "no-tcp",
+    "no-tls",
+    "user-quota",
+    "total-quota",
+    "max-bps",
+    "software",
+    "strict-rfc8656",
+    "log-level",
+    "verbose",
+    "log-format",
+];
+
+/// Why a configuration was refused. Each variant names the key (or the file) it is about.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An error inside a named file.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        source: Box<ConfigError>,
+    },
+    /// Not valid TOML.
+    #[error("TOML syntax error at line {line}, column {column}: {message}")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key that is not part of the schema (a typo, or an option from another server).
+    #[error("unknown key `{key}`")]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+    },
+    /// A key that a later version implements; see [`UNSUPPORTED`].
+    #[error("not supported yet: --{flag}")]
+    Unsupported {
+        /// The `turn.toml` key.
+        key: &'static str,
+        /// The flag name (without `--`).
+        flag: &'static str,
+    },
+    /// A value of the wrong type or form.
+    #[error("invalid value for `{key}`: {message}")]
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: &str, message: impl fmt::Display) -> Self {
+        ConfigError::InvalidValue { key: key.to_owned(), message: message.to_string() }
+    }
+
+    fn in_file(path: &Path, e: ConfigError) -> Self {
+        ConfigError::InFile { path: path.to_owned(), source: Box::new(e) }
+    }
+}
+
+/// A secret (shared secret or password) whose `Debug` output does not show it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Log verbosity (`log-level`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// The default: start-up, shutdown, warnings.
+    #[default]
+    Info,
+    /// Per-connection events, dropped packets, I/O errors.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    const ALL: [LogLevel; 5] = [LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug, LogLevel::Trace];
+
+    /// The level `steps` above this one (each `-v`), capped at `trace`.
+    pub fn raised(self, steps: u8) -> LogLevel {
+        let i = (self as usize).saturating_add(usize::from(steps));
+        Self::ALL.get(i).copied().unwrap_or(LogLevel::Trace)
+    }
+
+    /// The name as written in `turn.toml` and in `RUST_LOG`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// Log output format (`log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The daemon's configuration. Field docs give the `turn.toml` key; see `turn.toml` at the repository
+/// root for a commented example. Options marked *(not supported yet)* are rejected when set.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// `listening-ip`: addresses to listen on (default `[127.0.0.1]`).
+    pub listening_ip: Vec<IpAddr>,
+    /// `listening-port`: UDP and TCP port (default 3478; 0 lets the OS choose).
+    pub listening_port: u16,
+    /// `tls-listening-port`: TLS port (default 5349). *(not supported yet)*
+    pub tls_listening_port: Option<u16>,
+    /// `relay-ip`: addresses for relay sockets. *(not supported yet)*
+    pub relay_ip: Vec<IpAddr>,
+    /// `external-ip`: `PUBLIC[/PRIVATE]` for 1:1 NAT. *(not supported yet)*
+    pub external_ip: Option<ExternalIp>,
+    /// `min-port`: lowest relay port (default 49152). *(not supported yet)*
+    pub min_port: u16,
+    /// `max-port`: highest relay port (default 65535). *(not supported yet)*
+    pub max_port: u16,
+    /// `realm`: the long-term credential realm. *(not supported yet)*
+    pub realm: Option<String>,
+    /// `static-auth-secret`: REST shared secrets; the first mints, all verify. *(not supported yet)*
+    pub static_auth_secret: Vec<Secret>,
+    /// `static-auth-secret-file`: a file holding the secrets, one a line. *(not supported yet)*
+    pub static_auth_secret_file: Option<PathBuf>,
+    /// `use-auth-secret`: REST (shared secret) credentials. *(not supported yet)*
+    pub use_auth_secret: bool,
+    /// `users`: long-term credentials, name → password. *(not supported yet)*
+    pub users: BTreeMap<String, Secret>,
+    /// `allow-loopback-peers`: let peers be loopback addresses. *(not supported yet)*
+    pub allow_loopback_peers: bool,
+    /// `allowed-peer-ip`: peers allowed despite the default deny list. *(not supported yet)*
+    pub allowed_peer_ip: Vec<PeerRule>,
+    /// `denied-peer-ip`: peers denied in addition. *(not supported yet)*
+    pub denied_peer_ip: Vec<PeerRule>,
+    /// `cert`: TLS certificate chain (PEM). *(not supported yet)*
+    pub cert: Option<PathBuf>,
+    /// `pkey`: TLS private key (PEM). *(not supported yet)*
+    pub pkey: Option<PathBuf>,
+    /// `no-udp`: do not listen on UDP.
+    pub no_udp: bool,
+    /// `no-tcp`: do not listen on TCP.
+    pub no_tcp: bool,
+    /// `no-tls`: do not listen on TLS. Accepted and a no-op: this version has no TLS listener.
+    pub no_tls: bool,
+    /// `user-quota`: allocations per user (0 = unlimited). *(not supported yet)*
+    pub user_quota: Option<u32>,
+    /// `total-quota`: allocations in total (0 = unlimited). *(not supported yet)*
+    pub total_quota: Option<u32>,
+    /// `max-bps`: bandwidth per allocation in bytes per second. *(not supported yet)*
+    pub max_bps: Option<u64>,
+    /// `software`: SOFTWARE attribute in responses (default: none), at most 127 characters.
+    pub software: Option<String>,
+    /// `strict-rfc8656`: only channel numbers 0x4000–0x4FFF count as ChannelData.
+    pub strict_rfc8656: bool,
+    /// `log-level`: `error`, `warn`, `info` (default), `debug` or `trace`. `RUST_LOG` overrides it.
+    pub log_level: LogLevel,
+    /// `verbose`: raise `log-level` by this many steps (each `-v` adds one).
+    pub verbose: u8,
+    /// `log-format`: `human` (default) or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    /// The embedded default: STUN on 127.0.0.1:3478 over UDP and TCP.
+    fn default() -> Self {
+        Config {
+            listening_ip: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            listening_port: 3478,
+            tls_listening_port: None,
+            relay_ip: Vec::new(),
+            external_ip: None,
+            min_port: 49152,
+            max_port: 65535,
+            realm: None,
+            static_auth_secret: Vec::new(),
+            static_auth_secret_file: None,
+            use_auth_secret: false,
+            users: BTreeMap::new(),
+            allow_loopback_peers: false,
+            allowed_peer_ip: Vec::new(),
+            denied_peer_ip: Vec::new(),
+            cert: None,
+            pkey: None,
+            no_udp: false,
+            no_tcp: false,
+            no_tls: false,
+            user_quota: None,
+            total_quota: None,
+            max_bps: None,
+            software: None,
+            strict_rfc8656: false,
+            log_level: LogLevel::Info,
+            verbose: 0,
+            log_format: LogFormat::Human,
+        }
+    }
+}
+
+/// The longest SOFTWARE value, RFC 8489 §14.14 ("fewer than 128 characters").
+const MAX_SOFTWARE_CHARS: usize = 127;
+
+impl Config {
+    /// Parses and validates `turn.toml` text.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Config::from_table(parse_table(text)?)
+    }
+
+    /// Reads, parses and validates a `turn.toml` file; errors name the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::from_sources(Some(path), toml::Table::new())
+    }
+
+    /// Checks the keys and values of a table, builds the configuration and validates it.
+    pub fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
+        check_table(&table)?;
+        let config: Config =
+            table.try_into().map_err(|e: toml::de::Error| ConfigError::invalid("config", e.message()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The daemon's merge: the file at `path` (if any), with `overrides` (the flags, same keys) laid
+    /// over it key by key. Errors in the file name the file.
+    pub fn from_sources(path: Option<&Path>, overrides: toml::Table) -> Result<Config, ConfigError> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                let table = parse_table(&text).map_err(|e| ConfigError::in_file(path, e))?;
+                check_table(&table).map_err(|e| ConfigError::in_file(path, e))?;
+                table
+            }
+            None => toml::Table::new(),
+        };
+        check_table(&overrides)?;
+        table.extend(overrides);
+        Config::from_table(table)
+    }
+
+    /// Checks what no single key can: something to listen on, ranges, lengths.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listening_ip.is_empty() {
+            return Err(ConfigError::invalid("listening-ip", "at least one address is needed"));
+        }
+        if self.no_udp && self.no_tcp {
+            return Err(ConfigError::invalid("no-tcp", "with no-udp too there is nothing to listen on"));
+        }
+        if let Some(software) = &self.software
+            && software.chars().count() > MAX_SOFTWARE_CHARS
+        {
+            return Err(ConfigError::invalid("software", "longer than 127 characters (RFC 8489 §14.14)"));
+        }
+        if self.min_port == 0 || self.min_port > self.max_port {
+            return Err(ConfigError::invalid("min-port", "must be between 1 and max-port"));
+        }
+        if self.realm.as_deref().is_some_and(str::is_empty) {
+            return Err(ConfigError::invalid("realm", "must not be empty"));
+        }
+        if let Some(name) = self.users.keys().find(|n| n.is_empty() || n.contains(':')) {
+            return Err(ConfigError::invalid("users", format!("bad user name `{name}`")));
+        }
+        if self.use_auth_secret && self.static_auth_secret.is_empty() && self.static_auth_secret_file.is_none() {
+            return Err(ConfigError::invalid("use-auth-secret", "needs static-auth-secret or static-auth-secret-file"));
+        }
+        if self.cert.is_some() != self.pkey.is_some() {
+            return Err(ConfigError::invalid("cert", "cert and pkey go together"));
+        }
+        Ok(())
+    }
+
+    /// The options of the sans-IO server that come from this configuration.
+    pub fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            software: self.software.clone(),
+            strict_rfc8656: self.strict_rfc8656,
+            ..ServerOptions::default()
+        }
+    }
+
+    /// The log level after `verbose` is applied.
+    pub fn effective_log_level(&self) -> LogLevel {
+        self.log_level.raised(self.verbose)
+    }
+}
+
+/// Parses TOML text into a table (syntax only).
+pub fn parse_table(text: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>().map_err(|e| {
+        let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
+        ConfigError::Syntax { line, column, message: e.message().trim().to_owned() }
+    })
+}
+
+/// The error for setting `key` if it is in [`UNSUPPORTED`].
+pub fn unsupported(key: &str) -> Option<ConfigError> {
+    UNSUPPORTED.iter().find(|(k, _)| *k == key).map(|&(key, flag)| ConfigError::Unsupported { key, flag })
+}
+
+/// Every key known and supported, every value of the right type and form, checked one key at a time
+/// so that the error names the key.
+fn check_table(table: &toml::Table) -> Result<(), ConfigError> {
+    if let Some(key) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(ConfigError::UnknownKey { key: key.clone() });
+    }
+    if let Some(e) = table.keys().find_map(|k| unsupported(k)) {
+        return Err(e);
+    }
+    for (key, value) in table {
+        let single: toml::Table = std::iter::once((key.clone(), value.clone())).collect();
+        single.try_into::<Config>().map_err(|e| ConfigError::invalid(key, e.message().trim()))?;
+    }
+    Ok(())
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests;

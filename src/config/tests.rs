@@ -1,0 +1,232 @@
+use super::*;
+
+/// The field names serde derives for `Config`, captured with a deserializer that only records them.
+fn serde_fields() -> &'static [&'static str] {
+    use serde::de::{self, Deserializer, Visitor};
+    use std::cell::Cell;
+
+    struct Capture<'a>(&'a Cell<&'static [&'static str]>);
+
+    impl<'de> Deserializer<'de> for Capture<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.set(fields);
+            Err(de::Error::custom("captured"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+
+    let cell = Cell::new(&[][..]);
+    let _ = Config::deserialize(Capture(&cell));
+    cell.get()
+}
+
+#[test]
+fn keys_list_matches_the_struct() {
+    let mut fields = serde_fields().to_vec();
+    let mut keys = KEYS.to_vec();
+    fields.sort_unstable();
+    keys.sort_unstable();
+    assert_eq!(fields, keys);
+    for (key, _) in UNSUPPORTED {
+        assert!(KEYS.contains(key), "{key}");
+    }
+}
+
+#[test]
+fn shipped_turn_toml_parses_and_validates() {
+    let text = include_str!("../../turn.toml");
+    let config = Config::from_toml_str(text).unwrap();
+    config.validate().unwrap();
+    assert_eq!(config, Config::default(), "the example should show the defaults");
+    // Every key is documented in it, set or commented out.
+    for key in KEYS {
+        let documented = text.lines().any(|l| {
+            let l = l.trim_start_matches('#').trim_start();
+            l.starts_with(&format!("{key} =")) || l.starts_with(&format!("[{key}]"))
+        });
+        assert!(documented, "turn.toml does not document `{key}`");
+    }
+}
+
+#[test]
+fn default_listens_on_loopback_3478() {
+    let c = Config::default();
+    assert_eq!(c.listening_ip, vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+    assert_eq!(c.listening_port, 3478);
+    assert!(!c.no_udp && !c.no_tcp);
+    c.validate().unwrap();
+    assert_eq!(Config::from_toml_str("").unwrap(), c);
+}
+
+#[test]
+fn supported_keys_parse() {
+    let c = Config::from_toml_str(
+        r#"
+        listening-ip = ["0.0.0.0", "::1"]
+        listening-port = 0
+        no-tcp = true
+        no-tls = true
+        software = "switchback"
+        strict-rfc8656 = true
+        log-level = "warn"
+        verbose = 2
+        log-format = "json"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.listening_ip.len(), 2);
+    assert_eq!(c.listening_port, 0);
+    assert!(c.no_tcp && c.no_tls && c.strict_rfc8656);
+    assert_eq!(c.software.as_deref(), Some("switchback"));
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert_eq!(c.effective_log_level(), LogLevel::Debug);
+    let opts = c.server_options();
+    assert_eq!(opts.software.as_deref(), Some("switchback"));
+    assert!(opts.strict_rfc8656);
+}
+
+#[test]
+fn every_unsupported_key_is_rejected() {
+    let samples = [
+        ("tls-listening-port", "5349"),
+        ("relay-ip", r#"["192.0.2.1"]"#),
+        ("external-ip", r#""203.0.113.1""#),
+        ("min-port", "49152"),
+        ("max-port", "65535"),
+        ("realm", r#""example.org""#),
+        ("static-auth-secret", r#"["s3cret"]"#),
+        ("static-auth-secret-file", r#""/etc/secret""#),
+        ("use-auth-secret", "true"),
+        ("allow-loopback-peers", "false"),
+        ("allowed-peer-ip", r#"["10.0.0.0/8"]"#),
+        ("denied-peer-ip", r#"["10.0.0.0/8"]"#),
+        ("cert", r#""c.pem""#),
+        ("pkey", r#""k.pem""#),
+        ("user-quota", "1"),
+        ("total-quota", "1"),
+        ("max-bps", "1"),
+    ];
+    for (key, value) in samples {
+        let err = Config::from_toml_str(&format!("{key} = {value}")).unwrap_err();
+        assert!(matches!(err, ConfigError::Unsupported { key: k, .. } if k == key), "{key}: {err}");
+        assert_eq!(err.to_string(), format!("not supported yet: --{key}"));
+    }
+    let err = Config::from_toml_str("[users]\nalice = \"pw\"\n").unwrap_err();
+    assert_eq!(err.to_string(), "not supported yet: --user");
+    assert_eq!(samples.len() + 1, UNSUPPORTED.len());
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = Config::from_toml_str("listening-ports = 1\n").unwrap_err();
+    assert_eq!(err.to_string(), "unknown key `listening-ports`");
+}
+
+#[test]
+fn bad_values_name_the_key() {
+    for (text, key) in [
+        ("listening-port = \"x\"", "listening-port"),
+        ("listening-port = 70000", "listening-port"),
+        ("listening-ip = [\"localhost\"]", "listening-ip"),
+        ("log-format = \"xml\"", "log-format"),
+        ("log-level = \"loud\"", "log-level"),
+        ("no-udp = 1", "no-udp"),
+    ] {
+        let err = Config::from_toml_str(text).unwrap_err();
+        match &err {
+            ConfigError::InvalidValue { key: k, .. } => assert_eq!(k, key, "{text}"),
+            other => panic!("{text}: {other:?}"),
+        }
+        assert!(!err.to_string().contains('\n'), "one line: {err}");
+    }
+}
+
+#[test]
+fn validation() {
+    let err = Config::from_toml_str("no-udp = true\nno-tcp = true").unwrap_err();
+    assert!(err.to_string().contains("no-tcp"), "{err}");
+    let err = Config::from_toml_str("listening-ip = []").unwrap_err();
+    assert!(err.to_string().contains("listening-ip"), "{err}");
+    let long = "x".repeat(128);
+    let err = Config::from_toml_str(&format!("software = \"{long}\"")).unwrap_err();
+    assert!(err.to_string().contains("software"), "{err}");
+    Config::from_toml_str(&format!("software = \"{}\"", "é".repeat(127))).unwrap();
+
+    // Checks for options that later issues enable, exercised on the struct directly.
+    let mut c = Config { min_port: 60000, max_port: 50000, ..Config::default() };
+    assert!(c.validate().is_err());
+    c.max_port = 60000;
+    c.validate().unwrap();
+    c.use_auth_secret = true;
+    assert!(c.validate().is_err());
+    c.static_auth_secret.push(Secret("s".into()));
+    c.validate().unwrap();
+    c.cert = Some("c.pem".into());
+    assert!(c.validate().is_err());
+}
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let err = Config::from_toml_str("listening-port = 1\nno-udp = = true\n").unwrap_err();
+    match err {
+        ConfigError::Syntax { line, .. } => assert_eq!(line, 2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn overrides_replace_file_values() {
+    let dir = std::env::temp_dir().join(format!("switchback-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("turn.toml");
+    std::fs::write(&path, "listening-port = 4000\nno-tcp = true\n").unwrap();
+
+    let mut flags = toml::Table::new();
+    flags.insert("listening-port".into(), toml::Value::Integer(0));
+    let c = Config::from_sources(Some(&path), flags).unwrap();
+    assert_eq!(c.listening_port, 0);
+    assert!(c.no_tcp);
+
+    std::fs::write(&path, "realm = \"x\"\n").unwrap();
+    let err = Config::load(&path).unwrap_err();
+    assert!(err.to_string().ends_with("turn.toml: not supported yet: --realm"), "{err}");
+
+    let mut flags = toml::Table::new();
+    flags.insert("max-bps".into(), toml::Value::Integer(1));
+    let err = Config::from_sources(None, flags).unwrap_err();
+    assert_eq!(err.to_string(), "not supported yet: --max-bps");
+
+    let err = Config::load(&dir.join("missing.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn secrets_do_not_show_in_debug() {
+    let c = Config { static_auth_secret: vec![Secret("hunter2".into())], ..Config::default() };
+    assert!(!format!("{c:?}").contains("hunter2"));
+}
+
+#[test]
+fn log_level_raised() {
+    assert_eq!(LogLevel::Info.raised(0), LogLevel::Info);
+    assert_eq!(LogLevel::Info.raised(1), LogLevel::Debug);
+    assert_eq!(LogLevel::Error.raised(200), LogLevel::Trace);
+    assert_eq!(LogLevel::Warn.as_str(), "warn");
+}

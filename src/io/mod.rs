@@ -1,0 +1,226 @@
+//! Thin tokio drivers that feed the sans-IO [`Server`]: a UDP listener and a TCP listener per
+//! configured address, nothing else (relay sockets and TLS come later).
+//!
+//! This is also the embeddable face of the daemon: bind what a [`Config`] asks for, learn the
+//! addresses the OS gave, shut down.
+//!
+//! ```no_run
+//!
+//! use switchback::{config::Config, io::{self, UdpRelay}};
+//!
+//! # async fn run() -> Result<(), io::IoError> {
+//! let config = Config { listening_port: 0, ..Config::default() };
+//! let server = UdpRelay::server(config.server_options(), None);
+//! let running = io::bind(&config, server).await?;
+//! for listener in running.local_addrs() {
+//!     println!("listening {} {}", listener.transport_name(), listener.addr);
+//! }
+//! running.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Drivers never panic on network input: errors are logged at `debug`, counted in [`IoStats`] and
+//! the listener goes on.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod relay;
+mod socket;
+mod stats;
+mod tcp;
+mod udp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::server::Transport;
+
+pub use relay::{RelaySocket, TurnServer, UdpRelay};
+pub use stats::{IoStats, IoStatsSnapshot};
+
+/// How long a TCP connection may stay silent before the server closes it (RFC 8656 leaves this to
+/// the server; coturn also uses minutes). A STUN client keeps a connection busy with requests.
+pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The most TCP connections one listener keeps open at once; further connections are accepted and
+/// closed at once (counted in [`IoStatsSnapshot::tcp_rejected`]). An idle connection costs a 4 KiB
+/// read buffer (it grows to about 68 KiB only while a large frame arrives) plus a socket; answers are
+/// written through one scratch buffer per worker thread.
+pub const MAX_TCP_CONNECTIONS: usize = 10_000;
+
+/// Limits of the drivers. [`Limits::default`] uses [`TCP_IDLE_TIMEOUT`] and [`MAX_TCP_CONNECTIONS`].
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Close a TCP connection after this long without a byte from the client (or a stuck write).
+    pub tcp_idle_timeout: Duration,
+    /// TCP connections per listener.
+    pub max_tcp_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { tcp_idle_timeout: TCP_IDLE_TIMEOUT, max_tcp_connections: MAX_TCP_CONNECTIONS }
+    }
+}
+
+/// Why the listeners could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IoError {
+    /// A socket could not be created, configured or bound (address in use, no permission…).
+    #[error("cannot listen on {transport} {addr}: {source}")]
+    Bind {
+        /// `udp` or `tcp`.
+        transport: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The configuration disables every transport.
+    #[error("nothing to listen on (both UDP and TCP are disabled)")]
+    NoListener,
+}
+
+/// One bound listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// Its transport.
+    pub transport: Transport,
+    /// The address it is bound to (with the OS-chosen port when port 0 was asked for).
+    pub addr: SocketAddr,
+}
+
+impl Listener {
+    /// `udp`, `tcp` or `tls`, as printed in the daemon's banner.
+    pub fn transport_name(&self) -> &'static str {
+        transport_name(self.transport)
+    }
+}
+
+/// `udp`, `tcp` or `tls`.
+pub fn transport_name(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
+    }
+}
+
+/// Listeners that are up and serving. Dropping it stops them too (without waiting);
+/// [`Running::shutdown`] stops them and waits until every task has ended.
+#[derive(Debug)]
+pub struct Running {
+    listeners: Vec<Listener>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+    stats: Arc<IoStats>,
+}
+
+impl Running {
+    /// The bound addresses, UDP listeners first, in `listening-ip` order.
+    pub fn local_addrs(&self) -> &[Listener] {
+        &self.listeners
+    }
+
+    /// The first bound address of `transport`, if any.
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.listeners.iter().find(|l| l.transport == transport).map(|l| l.addr)
+    }
+
+    /// The drivers' counters.
+    pub fn io_stats(&self) -> IoStatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Stops every listener and connection and waits for their tasks to end.
+    pub async fn shutdown(self) {
+        // Receivers see the change (or the sender gone) and return.
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Binds every listener that `config` asks for — UDP and TCP on each `listening-ip` at
+/// `listening-port`, unless `no-udp` / `no-tcp` — and starts serving them with `server`.
+///
+/// Either every listener is bound or none is. Port 0 lets the OS choose, per socket.
+/// Must be called inside a tokio runtime.
+pub async fn bind(config: &Config, server: Arc<TurnServer>) -> Result<Running, IoError> {
+    bind_with_limits(config, server, Limits::default()).await
+}
+
+/// [`bind`] with explicit [`Limits`].
+pub async fn bind_with_limits(config: &Config, server: Arc<TurnServer>, limits: Limits) -> Result<Running, IoError> {
+    let addrs: Vec<SocketAddr> =
+        config.listening_ip.iter().map(|&ip| SocketAddr::new(ip, config.listening_port)).collect();
+    let mut udp_sockets = Vec::new();
+    let mut tcp_listeners = Vec::new();
+    if !config.no_udp {
+        for &addr in &addrs {
+            let socket = socket::udp(addr).map_err(|source| IoError::Bind { transport: "udp", addr, source })?;
+            udp_sockets.push(socket);
+        }
+    }
+    if !config.no_tcp {
+        for &addr in &addrs {
+            let listener = socket::tcp(addr).map_err(|source| IoError::Bind { transport: "tcp", addr, source })?;
+            tcp_listeners.push(listener);
+        }
+    }
+    if udp_sockets.is_empty() && tcp_listeners.is_empty() {
+        return Err(IoError::NoListener);
+    }
+
+    let (stop, _) = watch::channel(false);
+    let stats = Arc::new(IoStats::default());
+    let mut listeners = Vec::new();
+    let mut tasks = Vec::new();
+    UdpRelay::attach(&server);
+    for (socket, local) in udp_sockets {
+        let socket = Arc::new(socket);
+        server.driver().add_listener(local, Arc::clone(&socket));
+        listeners.push(Listener { transport: Transport::Udp, addr: local });
+        let driver = udp::UdpDriver { socket, local, server: server.clone(), stats: stats.clone() };
+        tasks.push(tokio::spawn(driver.run(stop.subscribe())));
+    }
+    for (listener, local) in tcp_listeners {
+        listeners.push(Listener { transport: Transport::Tcp, addr: local });
+        let driver = tcp::TcpDriver {
+            listener,
+            local,
+            server: server.clone(),
+            stats: stats.clone(),
+            limits,
+            strict_rfc8656: config.strict_rfc8656,
+        };
+        tasks.push(tokio::spawn(driver.run(stop.subscribe())));
+    }
+    tasks.push(tokio::spawn(sweep(server, stop.subscribe())));
+    Ok(Running { listeners, tasks, stop, stats })
+}
+
+/// Expires allocations, permissions and channels once a second (RFC 8656 §7–§12 timers); on stop,
+/// deletes every allocation so relay sockets close.
+async fn sweep(server: Arc<TurnServer>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => server.sweep(std::time::Instant::now()),
+            () = stopped(&mut stop) => break,
+        }
+    }
+    server.close_all();
+}
+
+/// Resolves when `stop` says so or its sender is gone.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&s| s).await;
+}

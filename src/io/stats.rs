@@ -1,0 +1,57 @@
+//! Counters of the I/O drivers (the protocol's own counters are in `server::Stats`).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Driver counters: relaxed atomics, shared by every listener of one [`super::Running`].
+#[derive(Debug, Default)]
+pub struct IoStats {
+    pub(super) udp_recv_errors: AtomicU64,
+    pub(super) udp_send_errors: AtomicU64,
+    pub(super) tcp_accepted: AtomicU64,
+    pub(super) tcp_rejected: AtomicU64,
+    pub(super) tcp_accept_errors: AtomicU64,
+    pub(super) tcp_closed_invalid: AtomicU64,
+    pub(super) tcp_closed_idle: AtomicU64,
+    pub(super) tcp_io_errors: AtomicU64,
+}
+
+/// A copy of the driver counters at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoStatsSnapshot {
+    /// `recv_from` failures on UDP listeners.
+    pub udp_recv_errors: u64,
+    /// `send_to` failures on UDP listeners (the reply is lost).
+    pub udp_send_errors: u64,
+    /// TCP connections accepted and served.
+    pub tcp_accepted: u64,
+    /// TCP connections closed at once because the listener was at its connection cap.
+    pub tcp_rejected: u64,
+    /// `accept` failures (for example out of file descriptors).
+    pub tcp_accept_errors: u64,
+    /// TCP connections closed because the stream could not be framed or a frame was malformed.
+    pub tcp_closed_invalid: u64,
+    /// TCP connections closed after the idle timeout.
+    pub tcp_closed_idle: u64,
+    /// TCP read or write failures (reset by the peer and the like).
+    pub tcp_io_errors: u64,
+}
+
+impl IoStats {
+    pub(super) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> IoStatsSnapshot {
+        IoStatsSnapshot {
+            udp_recv_errors: self.udp_recv_errors.load(Relaxed),
+            udp_send_errors: self.udp_send_errors.load(Relaxed),
+            tcp_accepted: self.tcp_accepted.load(Relaxed),
+            tcp_rejected: self.tcp_rejected.load(Relaxed),
+            tcp_accept_errors: self.tcp_accept_errors.load(Relaxed),
+            tcp_closed_invalid: self.tcp_closed_invalid.load(Relaxed),
+            tcp_closed_idle: self.tcp_closed_idle.load(Relaxed),
+            tcp_io_errors: self.tcp_io_errors.load(Relaxed),
+        }
+    }
+}

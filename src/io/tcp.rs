@@ -1,0 +1,233 @@
+//! The TCP listener: accept (up to a cap), then per connection cut STUN / ChannelData frames from the
+//! byte stream (RFC 8656 §3.1), hand each to the server and write the answers back in order.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, trace};
+
+use super::TurnServer;
+use super::{IoStats, Limits, stopped};
+use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
+use crate::proto::stun::MAX_MESSAGE_LEN;
+use crate::server::{Outcome, Received, Transport};
+
+/// First size of a connection's read buffer; it grows (doubling) only while a frame needs it.
+const INITIAL_READ_BUF: usize = 4096;
+/// Largest read buffer: one maximal frame plus room to read the start of the next.
+const MAX_READ_BUF: usize = MAX_FRAME_LEN + 4096;
+/// Write the pending answers once they reach this size, even in the middle of a burst.
+const FLUSH_AT: usize = 16 * 1024;
+/// Pause after a failed `accept` (out of file descriptors, say) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+thread_local! {
+    /// The server writes an answer here, then it is copied into the connection's (small) write
+    /// buffer: one big scratch buffer per worker thread instead of one per connection.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_MESSAGE_LEN]);
+}
+
+pub(super) struct TcpDriver {
+    pub(super) listener: TcpListener,
+    pub(super) local: SocketAddr,
+    pub(super) server: Arc<TurnServer>,
+    pub(super) stats: Arc<IoStats>,
+    pub(super) limits: Limits,
+    pub(super) strict_rfc8656: bool,
+}
+
+impl TcpDriver {
+    /// Accepts until `stop` fires, then waits for every connection to close.
+    pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => self.admit(&mut connections, stream, peer, &stop),
+                    Err(e) => {
+                        IoStats::bump(&self.stats.tcp_accept_errors);
+                        debug!(local = %self.local, error = %e, "tcp accept failed");
+                        tokio::select! {
+                            () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                            () = stopped(&mut stop) => break,
+                        }
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                () = stopped(&mut stop) => break,
+            }
+        }
+        // Every connection watches `stop` too and ends promptly.
+        while connections.join_next().await.is_some() {}
+        debug!(local = %self.local, "tcp listener stopped");
+    }
+
+    fn admit(&self, connections: &mut JoinSet<()>, stream: TcpStream, peer: SocketAddr, stop: &watch::Receiver<bool>) {
+        if connections.len() >= self.limits.max_tcp_connections {
+            IoStats::bump(&self.stats.tcp_rejected);
+            debug!(local = %self.local, %peer, "tcp connection cap reached, closing new connection");
+            return;
+        }
+        IoStats::bump(&self.stats.tcp_accepted);
+        // STUN messages are small and answered one by one: no Nagle delay.
+        let _ = stream.set_nodelay(true);
+        let connection = Connection {
+            peer,
+            local: self.local,
+            server: self.server.clone(),
+            stats: self.stats.clone(),
+            idle_timeout: self.limits.tcp_idle_timeout,
+            strict_rfc8656: self.strict_rfc8656,
+        };
+        connections.spawn(connection.run(stream, stop.clone()));
+    }
+}
+
+/// Why a connection ended.
+enum Close {
+    Stopped,
+    PeerClosed,
+    Idle,
+    Invalid,
+    Io(std::io::Error),
+}
+
+struct Connection {
+    peer: SocketAddr,
+    local: SocketAddr,
+    server: Arc<TurnServer>,
+    stats: Arc<IoStats>,
+    idle_timeout: Duration,
+    strict_rfc8656: bool,
+}
+
+impl Connection {
+    async fn run(self, mut stream: TcpStream, mut stop: watch::Receiver<bool>) {
+        let close = self.serve(&mut stream, &mut stop).await;
+        let why = match close {
+            Close::Stopped => "server stopping",
+            Close::PeerClosed => "closed by peer",
+            Close::Idle => {
+                IoStats::bump(&self.stats.tcp_closed_idle);
+                "idle timeout"
+            }
+            Close::Invalid => {
+                IoStats::bump(&self.stats.tcp_closed_invalid);
+                "invalid frame"
+            }
+            Close::Io(e) => {
+                IoStats::bump(&self.stats.tcp_io_errors);
+                debug!(peer = %self.peer, error = %e, "tcp i/o error");
+                "i/o error"
+            }
+        };
+        debug!(peer = %self.peer, local = %self.local, why, "tcp connection closed");
+    }
+
+    async fn serve(&self, stream: &mut TcpStream, stop: &mut watch::Receiver<bool>) -> Close {
+        let mut buf = vec![0u8; INITIAL_READ_BUF];
+        let mut filled = 0;
+        let mut pending = Vec::new();
+        loop {
+            // Answer every complete frame at the front of the buffer.
+            let mut start = 0;
+            let verdict = loop {
+                let Some(rest) = buf.get(start..filled) else {
+                    break Some(Close::Invalid);
+                };
+                match demux::stream_frame(rest, self.strict_rfc8656) {
+                    Frame::Incomplete => break None,
+                    Frame::Invalid => break Some(Close::Invalid),
+                    Frame::Complete(n) => {
+                        let Some(frame) = rest.get(..n).filter(|f| !f.is_empty()) else {
+                            break Some(Close::Invalid);
+                        };
+                        start += n;
+                        if let Outcome::Dropped(reason) = self.handle(frame, &mut pending) {
+                            trace!(peer = %self.peer, ?reason, "tcp frame dropped");
+                            if reason.is_fatal_on_stream() {
+                                break Some(Close::Invalid);
+                            }
+                        }
+                        if pending.len() >= FLUSH_AT
+                            && let Err(close) = self.flush(stream, &mut pending, stop).await
+                        {
+                            return close;
+                        }
+                    }
+                }
+            };
+            // Answers to the frames before a bad one still go out.
+            if let Err(close) = self.flush(stream, &mut pending, stop).await {
+                return close;
+            }
+            if let Some(close) = verdict {
+                return close;
+            }
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+            if filled == buf.len() {
+                if buf.len() >= MAX_READ_BUF {
+                    return Close::Invalid;
+                }
+                buf.resize((buf.len() * 2).min(MAX_READ_BUF), 0);
+            }
+
+            let Some(space) = buf.get_mut(filled..) else {
+                return Close::Invalid;
+            };
+            let read = tokio::select! {
+                r = tokio::time::timeout(self.idle_timeout, stream.read(space)) => r,
+                () = stopped(stop) => return Close::Stopped,
+            };
+            match read {
+                Err(_elapsed) => return Close::Idle,
+                Ok(Err(e)) => return Close::Io(e),
+                Ok(Ok(0)) => return Close::PeerClosed,
+                Ok(Ok(n)) => filled += n,
+            }
+        }
+    }
+
+    /// Lets the server handle one frame; a reply is appended to `pending`.
+    fn handle(&self, data: &[u8], pending: &mut Vec<u8>) -> Outcome {
+        let rx = Received { transport: Transport::Tcp, source: self.peer, local: self.local, data };
+        SCRATCH.with_borrow_mut(|out| {
+            let outcome = self.server.handle(Instant::now(), &rx, out);
+            if let Outcome::Reply(n) = outcome
+                && let Some(reply) = out.get(..n)
+            {
+                pending.extend_from_slice(reply);
+            }
+            outcome
+        })
+    }
+
+    /// Writes `pending` out; a client that stops reading for the idle timeout is dropped.
+    async fn flush(
+        &self,
+        stream: &mut TcpStream,
+        pending: &mut Vec<u8>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Close> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let written = tokio::select! {
+            r = tokio::time::timeout(self.idle_timeout, stream.write_all(pending)) => r,
+            () = stopped(stop) => return Err(Close::Stopped),
+        };
+        pending.clear();
+        match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Close::Io(e)),
+            Err(_elapsed) => Err(Close::Idle),
+        }
+    }
+}
