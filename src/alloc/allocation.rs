@@ -105,6 +105,14 @@ pub struct CachedResponse {
     pub bytes: Box<[u8]>,
 }
 
+/// The answers kept for retransmissions: the Allocate's (RFC 8656 §7.2 singles it out) and the
+/// last other request's.
+#[derive(Debug, Default)]
+struct Responses {
+    allocate: Option<CachedResponse>,
+    last: Option<CachedResponse>,
+}
+
 /// Fixed facts of an allocation, set when it is created.
 #[derive(Debug)]
 pub struct AllocationInfo {
@@ -131,7 +139,7 @@ pub struct Allocation<S> {
     deleted: AtomicBool,
     bindings: ArcSwap<Bindings>,
     /// Serializes the control path's changes to `bindings` and the response cache.
-    writer: Mutex<Option<CachedResponse>>,
+    writer: Mutex<Responses>,
     /// Counters of relayed traffic.
     pub counters: AllocationCounters,
 }
@@ -172,7 +180,7 @@ impl<S> Allocation<S> {
             expires: AtomicU64::new(expires),
             deleted: AtomicBool::new(false),
             bindings: ArcSwap::from_pointee(Bindings::default()),
-            writer: Mutex::new(None),
+            writer: Mutex::new(Responses::default()),
             counters: AllocationCounters::default(),
         }
     }
@@ -224,7 +232,7 @@ impl<S> Allocation<S> {
         self.bindings.load()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<CachedResponse>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Responses> {
         // A poisoned lock only means another thread panicked mid-update; the data is still valid.
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -302,14 +310,21 @@ impl<S> Allocation<S> {
         }
     }
 
-    /// The cached answer to `tid`, if this is a retransmission of the last request.
+    /// The cached answer to `tid`, if this is a retransmission of the Allocate or of the last
+    /// request.
     pub fn cached_response(&self, tid: &TransactionId) -> Option<Box<[u8]>> {
-        self.lock().as_ref().filter(|c| c.transaction_id == *tid).map(|c| c.bytes.clone())
+        let r = self.lock();
+        [&r.allocate, &r.last].into_iter().flatten().find(|c| c.transaction_id == *tid).map(|c| c.bytes.clone())
+    }
+
+    /// Remembers the answer to the Allocate that created the allocation.
+    pub fn cache_allocate_response(&self, tid: TransactionId, bytes: &[u8]) {
+        self.lock().allocate = Some(CachedResponse { transaction_id: tid, bytes: bytes.into() });
     }
 
     /// Remembers the answer to the last request.
     pub fn cache_response(&self, tid: TransactionId, bytes: &[u8]) {
-        *self.lock() = Some(CachedResponse { transaction_id: tid, bytes: bytes.into() });
+        self.lock().last = Some(CachedResponse { transaction_id: tid, bytes: bytes.into() });
     }
 }
 

@@ -31,6 +31,16 @@ impl RelaySocket {
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.socket.local_addr()
     }
+
+    /// Whether packets to peers carry the DF bit (IP_MTU_DISCOVER is IP_PMTUDISC_DO).
+    pub fn dont_fragment(&self) -> std::io::Result<bool> {
+        use rustix::net::sockopt::{Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery, ip_mtu_discover, ipv6_mtu_discover};
+        if self.socket.local_addr()?.is_ipv6() {
+            Ok(ipv6_mtu_discover(&*self.socket)? == Ipv6PathMtuDiscovery::DO)
+        } else {
+            Ok(ip_mtu_discover(&*self.socket)? == Ipv4PathMtuDiscovery::DO)
+        }
+    }
 }
 
 /// The server type the daemon runs: the sans-IO core with this driver.
@@ -75,10 +85,18 @@ impl UdpRelay {
     }
 }
 
-fn bind_std(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+fn bind_std(addr: SocketAddr, options: BindOptions) -> std::io::Result<std::net::UdpSocket> {
+    use rustix::net::sockopt::{Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery, set_ip_mtu_discover, set_ipv6_mtu_discover};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // RFC 8656 §18.9: set DF on packets to peers only when the client sent DONT-FRAGMENT; without it
+    // the relay lets the kernel fragment (Linux's default for UDP would set DF).
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
+        let mode = if options.dont_fragment { Ipv6PathMtuDiscovery::DO } else { Ipv6PathMtuDiscovery::DONT };
+        set_ipv6_mtu_discover(&socket, mode)?;
+    } else {
+        let mode = if options.dont_fragment { Ipv4PathMtuDiscovery::DO } else { Ipv4PathMtuDiscovery::DONT };
+        set_ip_mtu_discover(&socket, mode)?;
     }
     // No SO_REUSEADDR: on Linux it would let two relay sockets share a port.
     let _ = socket.set_recv_buffer_size(RELAY_SOCKET_BUFFER);
@@ -91,10 +109,8 @@ fn bind_std(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 impl RelayDriver for UdpRelay {
     type Socket = RelaySocket;
 
-    fn bind(&self, addr: SocketAddr, _options: BindOptions) -> std::io::Result<RelaySocket> {
-        // DONT-FRAGMENT: Linux sockets already default to path-MTU discovery (DF set) for UDP
-        // when `ip_no_pmtu_disc` is 0, so the request is honoured by the default.
-        let std_socket = bind_std(addr)?;
+    fn bind(&self, addr: SocketAddr, options: BindOptions) -> std::io::Result<RelaySocket> {
+        let std_socket = bind_std(addr, options)?;
         let socket = UdpSocket::from_std(std_socket)?;
         Ok(RelaySocket { socket: Arc::new(socket), stop: Notify::new() })
     }

@@ -113,7 +113,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if let Outcome::Reply(n) = outcome
         && let Some(bytes) = out.get(..n)
     {
-        allocation.cache_response(msg.transaction_id(), bytes);
+        allocation.cache_allocate_response(msg.transaction_id(), bytes);
     }
     server.stats.allocation_created();
     server.driver.start(&allocation);

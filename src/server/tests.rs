@@ -701,3 +701,29 @@ fn data_indication_to_an_ipv6_client_fits_the_headroom() {
     assert_eq!(m.get::<XorPeerAddress>().unwrap().0, peer);
     assert_eq!(m.get::<Data>().unwrap().0, b"abcde");
 }
+
+#[test]
+fn retransmitted_requests_on_an_allocation_get_the_same_bytes() {
+    let mut h = Harness::new(Harness::default_options());
+    let (c, _) = h.allocate();
+    let tid = h.next_tid();
+    let peer = addr("127.0.0.1:9000");
+    let req = request(Method::CREATE_PERMISSION, tid, Some((&c.user, &c.pass, &c.nonce)), |w| {
+        w.add(&XorPeerAddress(peer)).unwrap();
+    });
+    let (_, first) = h.feed(&req);
+    h.advance(10);
+    let (_, again) = h.feed(&req);
+    assert_eq!(first, again);
+    assert_eq!(Message::parse(&first).unwrap().message_type().class, Class::SuccessResponse);
+}
+
+#[test]
+fn the_cached_key_path_still_refuses_a_wrong_password() {
+    let mut h = Harness::new(Harness::default_options());
+    let (c, _) = h.allocate();
+    let bad = Client { pass: "not-the-password".into(), ..c.clone() };
+    assert_eq!(error_code(&h.send(&bad, Method::REFRESH, |_| {})), Some(401));
+    let ok = h.send(&c, Method::REFRESH, |_| {});
+    assert_eq!(Message::parse(&ok).unwrap().message_type().class, Class::SuccessResponse);
+}

@@ -57,7 +57,7 @@ pub(super) fn request<D: RelayDriver>(
         };
     }
     let unix = server.unix(now);
-    let auth = match authenticator.authenticate(msg, unix, rx.source) {
+    let auth = match authenticate(authenticator, allocation.as_deref(), msg, unix, rx.source) {
         Ok(a) => a,
         Err(e) => return auth_error(server, msg, rx, unix, e, trailer, out),
     };
@@ -81,13 +81,44 @@ pub(super) fn request<D: RelayDriver>(
         server.stats.error_sent(codes::UNKNOWN_ATTRIBUTE);
         return response::error(msg, out, codes::UNKNOWN_ATTRIBUTE, req.trailer, |w| w.add(&unknown));
     }
-    match msg.message_type().method {
-        Method::ALLOCATE => super::allocate::handle(&req, out),
+    let outcome = match msg.message_type().method {
+        Method::ALLOCATE => return super::allocate::handle(&req, out),
         Method::REFRESH => super::refresh::handle(&req, out),
         Method::CREATE_PERMISSION => super::create_permission::handle(&req, out),
         Method::CHANNEL_BIND => super::channel_bind::handle(&req, out),
         _ => req.error(out, codes::BAD_REQUEST),
+    };
+    // A retransmission of this request gets the same bytes, not a second execution.
+    if let (Outcome::Reply(n), Some(a)) = (outcome, &req.allocation)
+        && let Some(bytes) = out.get(..n)
+    {
+        a.cache_response(msg.transaction_id(), bytes);
     }
+    outcome
+}
+
+/// RFC 8489 §9.2.4. A request on an existing allocation under the same username is checked with the
+/// allocation's cached key (one HMAC, no MD5, no re-keying), nonce, realm and REST expiry included;
+/// anything else takes the full path.
+fn authenticate<'m, S>(
+    authenticator: &crate::auth::Authenticator,
+    allocation: Option<&Allocation<S>>,
+    msg: &Message<'m>,
+    unix: u64,
+    client: std::net::SocketAddr,
+) -> Result<Authenticated<'m>, AuthError> {
+    if let Some(a) = allocation
+        && msg.get::<crate::proto::stun::Username>().is_ok_and(|u| u.0 == &*a.info().username)
+    {
+        let username = authenticator.verify_with_key(msg, a.key(), unix, client)?;
+        return Ok(Authenticated {
+            username,
+            key: a.key().clone(),
+            key_bytes: *a.key_bytes(),
+            rest_expiry: a.info().rest_expiry,
+        });
+    }
+    authenticator.authenticate(msg, unix, client)
 }
 
 /// 400, or 401/438 with REALM and a fresh NONCE (RFC 8489 §9.2.4). Unsigned, and no larger than the
