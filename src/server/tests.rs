@@ -727,3 +727,16 @@ fn the_cached_key_path_still_refuses_a_wrong_password() {
     let ok = h.send(&c, Method::REFRESH, |_| {});
     assert_eq!(Message::parse(&ok).unwrap().message_type().class, Class::SuccessResponse);
 }
+
+#[test]
+fn allocations_over_tcp_wait_for_the_transports_issue() {
+    let mut h = Harness::new(Harness::default_options());
+    let c = h.login("bob");
+    let tid = h.next_tid();
+    let req = request(Method::ALLOCATE, tid, Some((&c.user, &c.pass, &c.nonce)), udp);
+    let rx = Received { transport: Transport::Tcp, source: h.client, local: h.local, data: &req };
+    let mut out = vec![0u8; 1500];
+    let Outcome::Reply(n) = h.server.handle(h.now, &rx, &mut out) else { panic!() };
+    assert_eq!(error_code(&out[..n]), Some(442));
+    assert_eq!(h.server.allocations().len(), 0);
+}
