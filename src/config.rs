@@ -5,7 +5,12 @@
 //! 2. every key must be known ([`ConfigError::UnknownKey`]) and implemented
 //!    ([`ConfigError::Unsupported`], see [`UNSUPPORTED`]);
 //! 3. every value must have the right type and form ([`ConfigError::InvalidValue`]);
-//! 4. [`Config::validate`] checks what no single key can (for example `--no-udp` with `--no-tcp`).
+//! 4. the credential files (`static-auth-secret-file`, `users-file`) are read
+//!    ([`Config::read_secret_files`]);
+//! 5. [`Config::validate`] checks what no single key can (for example `--no-udp` with `--no-tcp`).
+//!
+//! [`Config::server_options`] and [`Config::auth_config`] are the one place where the keys become
+//! the options of the sans-IO server and of the long-term credential mechanism.
 //!
 //! The daemon turns its flags into a second table of the same keys and lays it over the file's
 //! ([`Config::from_sources`]): a flag replaces the file's value for that key.
@@ -15,11 +20,19 @@
 //!
 //! let config = Config::from_toml_str("listening-port = 3479\nno-tcp = true\n")?;
 //! assert_eq!(config.listening_port, 3479);
-//! assert!(Config::from_toml_str("realm = \"example.org\"").is_err()); // not supported yet
+//! assert!(Config::from_toml_str("cert = \"c.pem\"").is_err()); // not supported yet
 //! # Ok::<(), switchback::config::ConfigError>(())
 //! ```
 
+#[cfg(feature = "cli")]
+pub mod banner;
+#[cfg(feature = "cli")]
+pub mod credentials;
+mod overrides;
 mod peer_rule;
+mod relay;
+mod secret_files;
+mod turn;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,31 +41,26 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::auth::{AuthConfig, RestAlgorithm, RestCredentials};
 use crate::server::ServerOptions;
 
+pub use overrides::{Overrides, flag_error};
 pub use peer_rule::{AddrRuleError, ExternalIp, PeerAddrs, PeerRule};
+pub use relay::relay_addresses;
+pub use secret_files::{parse_secrets, parse_users};
+
+/// The realm when none is configured (and of the embedded default).
+pub const DEFAULT_REALM: &str = "switchback.local";
 
 /// Keys that a later issue implements, as `(turn.toml key, flag name)`. Setting one of them, in the
 /// file or as a flag, is an error today rather than silently doing nothing. Remove a line when the
 /// feature lands.
 pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("tls-listening-port", "tls-listening-port"),
-    ("relay-ip", "relay-ip"),
-    ("external-ip", "external-ip"),
-    ("min-port", "min-port"),
-    ("max-port", "max-port"),
-    ("realm", "realm"),
-    ("static-auth-secret", "static-auth-secret"),
-    ("static-auth-secret-file", "static-auth-secret-file"),
-    ("use-auth-secret", "use-auth-secret"),
-    ("users", "user"),
-    ("allow-loopback-peers", "allow-loopback-peers"),
-    ("allowed-peer-ip", "allowed-peer-ip"),
-    ("denied-peer-ip", "denied-peer-ip"),
     ("cert", "cert"),
     ("pkey", "pkey"),
-    ("user-quota", "user-quota"),
-    ("total-quota", "total-quota"),
+    ("allowed-peer-ip", "allowed-peer-ip"),
+    ("denied-peer-ip", "denied-peer-ip"),
     ("max-bps", "max-bps"),
 ];
 
@@ -70,6 +78,13 @@ pub const KEYS: &[&str] = &[
     "static-auth-secret-file",
     "use-auth-secret",
     "users",
+    "users-file",
+    "max-credential-lifetime",
+    "rest-separator",
+    "rest-algorithm",
+    "nonce-lifetime",
+    "default-lifetime",
+    "max-lifetime",
     "allow-loopback-peers",
     "allowed-peer-ip",
     "denied-peer-ip",
@@ -212,6 +227,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// The `rest-algorithm` spellings: `sha1` (the default, coturn's) and `sha256`.
+#[derive(Deserialize)]
+#[serde(remote = "RestAlgorithm", rename_all = "lowercase")]
+enum RestAlgorithmName {
+    Sha1,
+    Sha256,
+}
+
 /// The daemon's configuration. Field docs give the `turn.toml` key; see `turn.toml` at the repository
 /// root for a commented example. Options marked *(not supported yet)* are rejected when set.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -223,25 +246,47 @@ pub struct Config {
     pub listening_port: u16,
     /// `tls-listening-port`: TLS port (default 5349). *(not supported yet)*
     pub tls_listening_port: Option<u16>,
-    /// `relay-ip`: addresses for relay sockets. *(not supported yet)*
+    /// `relay-ip`: addresses for relay sockets, at most one per family (default: the address each
+    /// Allocate arrived on). See [`relay_addresses`].
     pub relay_ip: Vec<IpAddr>,
-    /// `external-ip`: `PUBLIC[/PRIVATE]` for 1:1 NAT. *(not supported yet)*
+    /// `external-ip`: `PUBLIC[/PRIVATE]` for 1:1 NAT, the address told to clients in
+    /// XOR-RELAYED-ADDRESS.
     pub external_ip: Option<ExternalIp>,
-    /// `min-port`: lowest relay port (default 49152). *(not supported yet)*
+    /// `min-port`: lowest relay port (default 49152).
     pub min_port: u16,
-    /// `max-port`: highest relay port (default 65535). *(not supported yet)*
+    /// `max-port`: highest relay port (default 65535).
     pub max_port: u16,
-    /// `realm`: the long-term credential realm. *(not supported yet)*
+    /// `realm`: the long-term credential realm (default [`DEFAULT_REALM`] when credentials exist).
     pub realm: Option<String>,
-    /// `static-auth-secret`: REST shared secrets; the first mints, all verify. *(not supported yet)*
+    /// `static-auth-secret`: REST shared secrets; the first mints, all verify. After loading it also
+    /// holds the secrets of `static-auth-secret-file` (after these).
     pub static_auth_secret: Vec<Secret>,
-    /// `static-auth-secret-file`: a file holding the secrets, one a line. *(not supported yet)*
+    /// `static-auth-secret-file`: a file holding the secrets, one a line.
     pub static_auth_secret_file: Option<PathBuf>,
-    /// `use-auth-secret`: REST (shared secret) credentials. *(not supported yet)*
+    /// `use-auth-secret`: REST (shared secret) credentials; on whenever a secret is given, so this
+    /// only insists that one is.
     pub use_auth_secret: bool,
-    /// `users`: long-term credentials, name → password. *(not supported yet)*
+    /// `users`: long-term credentials, name → password or `0x<32 hex digits>` (the MD5 key). After
+    /// loading it also holds the users of `users-file`.
     pub users: BTreeMap<String, Secret>,
-    /// `allow-loopback-peers`: let peers be loopback addresses. *(not supported yet)*
+    /// `users-file`: a file of `name:password` or `name:0x<key>` lines.
+    pub users_file: Option<PathBuf>,
+    /// `max-credential-lifetime`: the furthest ahead a REST username's expiry may lie, seconds
+    /// (default 172800 = 48 h; 0 = no cap).
+    pub max_credential_lifetime: u64,
+    /// `rest-separator`: between the expiry and the user in a REST username (default `:`).
+    pub rest_separator: char,
+    /// `rest-algorithm`: the REST password HMAC, `sha1` (default) or `sha256`.
+    #[serde(with = "RestAlgorithmName")]
+    pub rest_algorithm: RestAlgorithm,
+    /// `nonce-lifetime`: seconds a NONCE stays valid before 438 Stale Nonce (default 3600).
+    pub nonce_lifetime: u64,
+    /// `default-lifetime`: allocation lifetime when the client asks for less or none, seconds
+    /// (default 600, RFC 8656 §7.2).
+    pub default_lifetime: u32,
+    /// `max-lifetime`: longest allocation lifetime granted, seconds (default 3600).
+    pub max_lifetime: u32,
+    /// `allow-loopback-peers`: let peers be loopback addresses.
     pub allow_loopback_peers: bool,
     /// `allowed-peer-ip`: peers allowed despite the default deny list. *(not supported yet)*
     pub allowed_peer_ip: Vec<PeerRule>,
@@ -257,10 +302,10 @@ pub struct Config {
     pub no_tcp: bool,
     /// `no-tls`: do not listen on TLS. Accepted and a no-op: this version has no TLS listener.
     pub no_tls: bool,
-    /// `user-quota`: allocations per user (0 = unlimited). *(not supported yet)*
-    pub user_quota: Option<u32>,
-    /// `total-quota`: allocations in total (0 = unlimited). *(not supported yet)*
-    pub total_quota: Option<u32>,
+    /// `user-quota`: allocations per user (0 = unlimited, the default).
+    pub user_quota: u32,
+    /// `total-quota`: allocations in total (0 = unlimited, the default).
+    pub total_quota: u32,
     /// `max-bps`: bandwidth per allocation in bytes per second. *(not supported yet)*
     pub max_bps: Option<u64>,
     /// `software`: SOFTWARE attribute in responses (default: none), at most 127 characters.
@@ -276,21 +321,31 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// The embedded default: STUN on 127.0.0.1:3478 over UDP and TCP.
+    /// The defaults: STUN on 127.0.0.1:3478 over UDP and TCP, no credentials (so no TURN; the
+    /// daemon adds generated credentials when it runs without any configuration, see
+    /// [`Config::with_dev_credentials`]).
     fn default() -> Self {
+        let server = ServerOptions::default();
         Config {
             listening_ip: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             listening_port: 3478,
             tls_listening_port: None,
             relay_ip: Vec::new(),
             external_ip: None,
-            min_port: 49152,
-            max_port: 65535,
+            min_port: server.min_port,
+            max_port: server.max_port,
             realm: None,
             static_auth_secret: Vec::new(),
             static_auth_secret_file: None,
             use_auth_secret: false,
             users: BTreeMap::new(),
+            users_file: None,
+            max_credential_lifetime: RestCredentials::DEFAULT_MAX_LIFETIME_SECS,
+            rest_separator: ':',
+            rest_algorithm: RestAlgorithm::Sha1,
+            nonce_lifetime: AuthConfig::DEFAULT_NONCE_TTL_SECS,
+            default_lifetime: server.default_lifetime,
+            max_lifetime: server.max_lifetime,
             allow_loopback_peers: false,
             allowed_peer_ip: Vec::new(),
             denied_peer_ip: Vec::new(),
@@ -299,8 +354,8 @@ impl Default for Config {
             no_udp: false,
             no_tcp: false,
             no_tls: false,
-            user_quota: None,
-            total_quota: None,
+            user_quota: 0,
+            total_quota: 0,
             max_bps: None,
             software: None,
             strict_rfc8656: false,
@@ -314,6 +369,9 @@ impl Default for Config {
 /// The longest SOFTWARE value, RFC 8489 §14.14 ("fewer than 128 characters").
 const MAX_SOFTWARE_CHARS: usize = 127;
 
+/// Keys whose value is a path: relative ones in a file are relative to the file's directory.
+const PATH_KEYS: &[&str] = &["static-auth-secret-file", "users-file", "cert", "pkey"];
+
 impl Config {
     /// Parses and validates `turn.toml` text.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
@@ -325,24 +383,28 @@ impl Config {
         Config::from_sources(Some(path), toml::Table::new())
     }
 
-    /// Checks the keys and values of a table, builds the configuration and validates it.
+    /// Checks the keys and values of a table, builds the configuration, reads its credential files
+    /// and validates it.
     pub fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
         check_table(&table)?;
-        let config: Config =
+        let mut config: Config =
             table.try_into().map_err(|e: toml::de::Error| ConfigError::invalid("config", e.message()))?;
+        config.read_secret_files()?;
         config.validate()?;
         Ok(config)
     }
 
     /// The daemon's merge: the file at `path` (if any), with `overrides` (the flags, same keys) laid
-    /// over it key by key. Errors in the file name the file.
+    /// over it key by key. Errors in the file name the file; relative paths in the file are relative
+    /// to the file's directory.
     pub fn from_sources(path: Option<&Path>, overrides: toml::Table) -> Result<Config, ConfigError> {
         let mut table = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                let table = parse_table(&text).map_err(|e| ConfigError::in_file(path, e))?;
+                let mut table = parse_table(&text).map_err(|e| ConfigError::in_file(path, e))?;
                 check_table(&table).map_err(|e| ConfigError::in_file(path, e))?;
+                resolve_paths(&mut table, path.parent().unwrap_or(Path::new("")));
                 table
             }
             None => toml::Table::new(),
@@ -352,7 +414,40 @@ impl Config {
         Config::from_table(table)
     }
 
-    /// Checks what no single key can: something to listen on, ranges, lengths.
+    /// Reads `static-auth-secret-file` (its secrets go after those of `static-auth-secret`) and
+    /// `users-file` (its users join `users`). [`Config::from_table`] calls it; reading twice adds
+    /// nothing. Errors name the key and the file, never a secret.
+    pub fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.static_auth_secret_file {
+            let key = "static-auth-secret-file";
+            let secrets = parse_secrets(&secret_files::read(key, path)?);
+            if secrets.is_empty() {
+                return Err(ConfigError::invalid(key, format!("{} holds no secret", path.display())));
+            }
+            for secret in secrets {
+                if !self.static_auth_secret.contains(&secret) {
+                    self.static_auth_secret.push(secret);
+                }
+            }
+        }
+        if let Some(path) = &self.users_file {
+            let key = "users-file";
+            let users = parse_users(&secret_files::read(key, path)?)
+                .map_err(|m| ConfigError::invalid(key, format!("{}: {m}", path.display())))?;
+            for (name, password) in users {
+                match self.users.get(&name) {
+                    Some(known) if *known == password => {}
+                    Some(_) => return Err(ConfigError::invalid(key, format!("user `{name}` is defined twice"))),
+                    None => {
+                        self.users.insert(name, password);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what no single key can: something to listen on, ranges, lengths, credentials.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.listening_ip.is_empty() {
             return Err(ConfigError::invalid("listening-ip", "at least one address is needed"));
@@ -365,31 +460,25 @@ impl Config {
         {
             return Err(ConfigError::invalid("software", "longer than 127 characters (RFC 8489 §14.14)"));
         }
-        if self.min_port == 0 || self.min_port > self.max_port {
-            return Err(ConfigError::invalid("min-port", "must be between 1 and max-port"));
+        if self.min_port == 0 {
+            return Err(ConfigError::invalid("min-port", "must be at least 1"));
         }
-        if self.realm.as_deref().is_some_and(str::is_empty) {
-            return Err(ConfigError::invalid("realm", "must not be empty"));
+        if self.min_port > self.max_port {
+            let message = format!("{} is above max-port ({})", self.min_port, self.max_port);
+            return Err(ConfigError::invalid("min-port", message));
         }
-        if let Some(name) = self.users.keys().find(|n| n.is_empty() || n.contains(':')) {
-            return Err(ConfigError::invalid("users", format!("bad user name `{name}`")));
+        relay::check(&self.relay_ip, &self.listening_ip, self.external_ip)?;
+        if self.default_lifetime == 0 || self.default_lifetime > self.max_lifetime {
+            return Err(ConfigError::invalid("default-lifetime", "must be between 1 and max-lifetime"));
         }
-        if self.use_auth_secret && self.static_auth_secret.is_empty() && self.static_auth_secret_file.is_none() {
-            return Err(ConfigError::invalid("use-auth-secret", "needs static-auth-secret or static-auth-secret-file"));
+        if self.nonce_lifetime == 0 {
+            return Err(ConfigError::invalid("nonce-lifetime", "must be at least 1 second"));
         }
+        self.validate_credentials()?;
         if self.cert.is_some() != self.pkey.is_some() {
             return Err(ConfigError::invalid("cert", "cert and pkey go together"));
         }
         Ok(())
-    }
-
-    /// The options of the sans-IO server that come from this configuration.
-    pub fn server_options(&self) -> ServerOptions {
-        ServerOptions {
-            software: self.software.clone(),
-            strict_rfc8656: self.strict_rfc8656,
-            ..ServerOptions::default()
-        }
     }
 
     /// The log level after `verbose` is applied.
@@ -425,6 +514,17 @@ fn check_table(table: &toml::Table) -> Result<(), ConfigError> {
         single.try_into::<Config>().map_err(|e| ConfigError::invalid(key, e.message().trim()))?;
     }
     Ok(())
+}
+
+/// Makes the relative paths of [`PATH_KEYS`] in a file's table relative to `base`.
+fn resolve_paths(table: &mut toml::Table, base: &Path) {
+    for key in PATH_KEYS {
+        if let Some(toml::Value::String(p)) = table.get_mut(*key)
+            && Path::new(p.as_str()).is_relative()
+        {
+            *p = base.join(p.as_str()).to_string_lossy().into_owned();
+        }
+    }
 }
 
 /// 1-based line and column of byte `offset` in `text`.

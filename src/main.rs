@@ -1,28 +1,49 @@
-//! `switchback`, the daemon: flags over `turn.toml`, logging, listeners, signals.
+//! `switchback`, the daemon: flags over `turn.toml`, logging, listeners, signals; and
+//! `switchback credentials`, which mints REST credentials without starting anything.
 //!
-//! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM) or a good `--check-config`; 2 for a bad
-//! flag or configuration (one `error:` line naming the key); 1 when the server cannot run (a port in
-//! use, say).
+//! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), a good `--check-config` or printed
+//! credentials; 2 for a bad flag or configuration (one `error:` line naming the key); 1 when the
+//! server cannot run (a port in use, say).
 
+use std::fmt::Display;
 use std::io::IsTerminal as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{ArgAction, Parser};
-use switchback::config::{self, Config, ConfigError, LogFormat};
-use switchback::io::{self, Running};
-use switchback::io::UdpRelay;
+use clap::{ArgAction, Args, Parser, Subcommand};
+use switchback::auth::Authenticator;
+use switchback::config::banner::turn_banner;
+use switchback::config::credentials::{IceServers, format_duration, parse_duration};
+use switchback::config::{Config, ConfigError, LogFormat, Overrides, Secret, flag_error};
+use switchback::io::{self, Running, UdpRelay};
 use switchback::server::Transport;
 use toml::Value;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use tracing_subscriber::EnvFilter;
 
 /// A STUN/TURN server (RFC 8489, RFC 8656). Flags use coturn's names and override the file.
 #[derive(Debug, Parser)]
-#[command(name = "switchback", version, about)]
+#[command(name = "switchback", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mint REST credentials with the first configured secret (starts no listener).
+    ///
+    /// Prints the username, the password and an iceServers JSON for the listening addresses.
+    Credentials(CredentialsArgs),
+}
+
+/// The configuration, and the keys that `switchback credentials` needs too.
+#[derive(Debug, Args)]
+struct SourceArgs {
     /// Configuration file (see turn.toml); every key also has a flag of the same name.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -32,37 +53,65 @@ struct Cli {
     /// UDP and TCP port; 0 lets the OS choose. Default 3478.
     #[arg(short = 'p', long, value_name = "PORT")]
     listening_port: Option<u16>,
+    /// REST shared secret (repeatable; shows in the process list, prefer the file).
+    #[arg(long, value_name = "SECRET")]
+    static_auth_secret: Vec<String>,
+    /// File with REST shared secrets, one a line (the first mints).
+    #[arg(long, value_name = "FILE")]
+    static_auth_secret_file: Option<PathBuf>,
+    /// Furthest ahead a REST expiry may lie, seconds; 0 = no cap. Default 172800 (48 h).
+    #[arg(long, value_name = "SECS")]
+    max_credential_lifetime: Option<u64>,
+    /// Separator between expiry and user in REST usernames. Default ':'.
+    #[arg(long, value_name = "CHAR")]
+    rest_separator: Option<char>,
+    /// HMAC of REST passwords. Default sha1.
+    #[arg(long, value_parser = ["sha1", "sha256"])]
+    rest_algorithm: Option<String>,
+}
+
+/// The daemon's flags.
+#[derive(Debug, Args)]
+struct DaemonArgs {
+    #[command(flatten)]
+    source: SourceArgs,
     /// TLS port. (not supported yet)
     #[arg(long, value_name = "PORT")]
     tls_listening_port: Option<u16>,
-    /// Relay address (repeatable). (not supported yet)
+    /// Address for relay sockets, at most one per family (repeatable). Default: where the request arrived.
     #[arg(long, value_name = "IP")]
     relay_ip: Vec<IpAddr>,
-    /// PUBLIC[/PRIVATE] address for 1:1 NAT. (not supported yet)
+    /// Address told to clients for a relay behind 1:1 NAT: PUBLIC, or PUBLIC/PRIVATE.
     #[arg(short = 'X', long, value_name = "PUBLIC[/PRIVATE]")]
     external_ip: Option<String>,
-    /// Lowest relay port. (not supported yet)
+    /// Lowest relay port. Default 49152.
     #[arg(long, value_name = "PORT")]
     min_port: Option<u16>,
-    /// Highest relay port. (not supported yet)
+    /// Highest relay port. Default 65535.
     #[arg(long, value_name = "PORT")]
     max_port: Option<u16>,
-    /// Realm for long-term credentials. (not supported yet)
+    /// Realm for long-term credentials. Default switchback.local.
     #[arg(short = 'r', long)]
     realm: Option<String>,
-    /// REST shared secret (repeatable; shows in the process list, prefer the file). (not supported yet)
-    #[arg(long, value_name = "SECRET")]
-    static_auth_secret: Vec<String>,
-    /// File with the REST shared secrets, one a line. (not supported yet)
-    #[arg(long, value_name = "FILE")]
-    static_auth_secret_file: Option<PathBuf>,
-    /// Use REST (shared secret) credentials. (not supported yet)
+    /// Insist on REST credentials (they are on whenever a secret is given).
     #[arg(long)]
     use_auth_secret: bool,
-    /// Long-term credential user (repeatable; shows in the process list). (not supported yet)
+    /// Long-term credential user (repeatable; shows in the process list, prefer users-file).
     #[arg(short = 'u', long = "user", value_name = "NAME:PASSWORD")]
     user: Vec<String>,
-    /// Allow loopback peers. (not supported yet)
+    /// File of users, one NAME:PASSWORD or NAME:0x<key> a line.
+    #[arg(long, value_name = "FILE")]
+    users_file: Option<PathBuf>,
+    /// Seconds a NONCE stays valid. Default 3600.
+    #[arg(long, value_name = "SECS")]
+    nonce_lifetime: Option<u64>,
+    /// Allocation lifetime when the client asks for less or none, seconds. Default 600.
+    #[arg(long, value_name = "SECS")]
+    default_lifetime: Option<u32>,
+    /// Longest allocation lifetime, seconds. Default 3600.
+    #[arg(long, value_name = "SECS")]
+    max_lifetime: Option<u32>,
+    /// Allow loopback peers.
     #[arg(long)]
     allow_loopback_peers: bool,
     /// Allowed peers: CIDR, IP or IP-IP, optionally @LO-HI (repeatable). (not supported yet)
@@ -86,10 +135,10 @@ struct Cli {
     /// Do not listen on TLS (a no-op: there is no TLS listener yet).
     #[arg(long)]
     no_tls: bool,
-    /// Allocations per user. (not supported yet)
+    /// Allocations per user; 0 = unlimited (the default).
     #[arg(long, value_name = "N")]
     user_quota: Option<u32>,
-    /// Allocations in total. (not supported yet)
+    /// Allocations in total; 0 = unlimited (the default).
     #[arg(long, value_name = "N")]
     total_quota: Option<u32>,
     /// Bytes per second per allocation. (not supported yet)
@@ -115,106 +164,42 @@ struct Cli {
     check_config: bool,
 }
 
-impl Cli {
-    /// The flags that were given, as `turn.toml` keys, to lay over the file.
-    fn overrides(&self) -> Result<toml::Table, ConfigError> {
-        let mut t = toml::Table::new();
-        let mut set = |key: &str, value: Value| {
-            t.insert(key.to_owned(), value);
-        };
-        let text = |s: &str| Value::String(s.to_owned());
-        let path = |p: &PathBuf| Value::String(p.to_string_lossy().into_owned());
-        let list = |v: &[String]| Value::Array(v.iter().map(|s| text(s)).collect());
-        let ips =
-            |v: &[IpAddr]| Value::Array(v.iter().map(|ip| Value::String(ip.to_string())).collect());
+/// `switchback credentials`.
+#[derive(Debug, Args)]
+struct CredentialsArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The user part of the REST username (`<expiry>:<user>`).
+    #[arg(long, value_name = "NAME")]
+    user: String,
+    /// Lifetime: 3600, 90s, 30m, 1h or 2d; capped by max-credential-lifetime.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    ttl: u64,
+    /// Host for the urls (a DNS name, say) instead of the listening addresses.
+    #[arg(long, value_name = "HOST")]
+    url_host: Option<String>,
+}
 
-        if !self.listening_ip.is_empty() {
-            set("listening-ip", ips(&self.listening_ip));
-        }
-        if !self.relay_ip.is_empty() {
-            set("relay-ip", ips(&self.relay_ip));
-        }
-        for (key, port) in [
-            ("listening-port", self.listening_port),
-            ("tls-listening-port", self.tls_listening_port),
-            ("min-port", self.min_port),
-            ("max-port", self.max_port),
-        ] {
-            if let Some(port) = port {
-                set(key, Value::Integer(i64::from(port)));
-            }
-        }
-        for (key, n) in [
-            ("user-quota", self.user_quota),
-            ("total-quota", self.total_quota),
-        ] {
-            if let Some(n) = n {
-                set(key, Value::Integer(i64::from(n)));
-            }
-        }
-        if let Some(bps) = self.max_bps {
-            let bps = i64::try_from(bps).map_err(|_| invalid("max-bps", "too large"))?;
-            set("max-bps", Value::Integer(bps));
-        }
-        for (key, s) in [
-            ("external-ip", &self.external_ip),
-            ("realm", &self.realm),
-            ("log-level", &self.log_level),
-            ("log-format", &self.log_format),
-            ("software", &self.software),
-        ] {
-            if let Some(s) = s {
-                set(key, text(s));
-            }
-        }
-        for (key, p) in [
-            ("static-auth-secret-file", &self.static_auth_secret_file),
-            ("cert", &self.cert),
-            ("pkey", &self.pkey),
-        ] {
-            if let Some(p) = p {
-                set(key, path(p));
-            }
-        }
-        for (key, v) in [
-            ("static-auth-secret", &self.static_auth_secret),
-            ("allowed-peer-ip", &self.allowed_peer_ip),
-            ("denied-peer-ip", &self.denied_peer_ip),
-        ] {
-            if !v.is_empty() {
-                set(key, list(v));
-            }
-        }
-        if !self.user.is_empty() {
-            let mut users = toml::Table::new();
-            for entry in &self.user {
-                let (name, password) = entry
-                    .split_once(':')
-                    .ok_or_else(|| invalid("users", "--user expects NAME:PASSWORD"))?;
-                users.insert(name.to_owned(), text(password));
-            }
-            set("users", Value::Table(users));
-        }
-        for (key, on) in [
-            ("use-auth-secret", self.use_auth_secret),
-            ("allow-loopback-peers", self.allow_loopback_peers),
-            ("no-udp", self.no_udp),
-            ("no-tcp", self.no_tcp),
-            ("no-tls", self.no_tls),
-            ("strict-rfc8656", self.strict_rfc8656),
-        ] {
-            if on {
-                set(key, Value::Boolean(true));
-            }
-        }
-        if self.verbose > 0 {
-            set("verbose", Value::Integer(i64::from(self.verbose)));
-        }
-        Ok(t)
+impl SourceArgs {
+    fn add_to(&self, o: &mut Overrides) -> Result<(), ConfigError> {
+        o.list("listening-ip", &self.listening_ip);
+        o.int("listening-port", self.listening_port);
+        o.list("static-auth-secret", &self.static_auth_secret);
+        o.path("static-auth-secret-file", self.static_auth_secret_file.as_deref());
+        o.u64("max-credential-lifetime", self.max_credential_lifetime)?;
+        o.text("rest-separator", self.rest_separator);
+        o.text("rest-algorithm", self.rest_algorithm.as_ref());
+        Ok(())
+    }
+
+    /// The file with `overrides` and these flags laid over it.
+    fn load(&self, mut overrides: Overrides) -> Result<Config, ConfigError> {
+        self.add_to(&mut overrides)?;
+        Config::from_sources(self.config.as_deref(), overrides.into_table())
     }
 
     /// Secrets given as flags are visible to every local user in the process list.
-    fn secret_warnings(&self) -> Vec<&'static str> {
+    fn warnings(&self) -> Vec<&'static str> {
         let mut warnings = Vec::new();
         if !self.static_auth_secret.is_empty() {
             warnings.push(
@@ -222,40 +207,148 @@ impl Cli {
                  use static-auth-secret-file or turn.toml instead",
             );
         }
+        warnings
+    }
+}
+
+impl DaemonArgs {
+    fn overrides(&self) -> Result<Overrides, ConfigError> {
+        let mut o = Overrides::default();
+        o.list("relay-ip", &self.relay_ip);
+        o.int("tls-listening-port", self.tls_listening_port);
+        o.int("min-port", self.min_port);
+        o.int("max-port", self.max_port);
+        o.int("default-lifetime", self.default_lifetime);
+        o.int("max-lifetime", self.max_lifetime);
+        o.int("user-quota", self.user_quota);
+        o.int("total-quota", self.total_quota);
+        o.u64("nonce-lifetime", self.nonce_lifetime)?;
+        o.u64("max-bps", self.max_bps)?;
+        o.text("external-ip", self.external_ip.as_ref());
+        o.text("realm", self.realm.as_ref());
+        o.text("log-level", self.log_level.as_ref());
+        o.text("log-format", self.log_format.as_ref());
+        o.text("software", self.software.as_ref());
+        o.path("users-file", self.users_file.as_deref());
+        o.path("cert", self.cert.as_deref());
+        o.path("pkey", self.pkey.as_deref());
+        o.list("allowed-peer-ip", &self.allowed_peer_ip);
+        o.list("denied-peer-ip", &self.denied_peer_ip);
         if !self.user.is_empty() {
-            warnings.push(
-                "--user shows the password in the process list; use [users] in turn.toml instead",
-            );
+            let mut users = toml::Table::new();
+            for entry in &self.user {
+                let (name, password) =
+                    entry.split_once(':').ok_or_else(|| flag_error("users", "--user expects NAME:PASSWORD"))?;
+                users.insert(name.to_owned(), Value::String(password.to_owned()));
+            }
+            o.set("users", Value::Table(users));
+        }
+        o.flag("use-auth-secret", self.use_auth_secret);
+        o.flag("allow-loopback-peers", self.allow_loopback_peers);
+        o.flag("no-udp", self.no_udp);
+        o.flag("no-tcp", self.no_tcp);
+        o.flag("no-tls", self.no_tls);
+        o.flag("strict-rfc8656", self.strict_rfc8656);
+        if self.verbose > 0 {
+            o.int("verbose", Some(self.verbose));
+        }
+        Ok(o)
+    }
+
+    fn warnings(&self) -> Vec<&'static str> {
+        let mut warnings = self.source.warnings();
+        if !self.user.is_empty() {
+            warnings.push("--user shows the password in the process list; use users-file or turn.toml instead");
         }
         warnings
     }
 }
 
-/// A flag value that cannot even be put into the table; an unsupported key still says so first.
-fn invalid(key: &str, message: &str) -> ConfigError {
-    config::unsupported(key).unwrap_or_else(|| ConfigError::InvalidValue {
-        key: key.to_owned(),
-        message: message.to_owned(),
-    })
+/// Exit code 2 after the warnings and one `error:` line.
+fn config_error(warnings: &[&str], e: impl Display) -> ExitCode {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!("error: {e}");
+    ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let warnings = cli.secret_warnings();
-    let config = match cli
-        .overrides()
-        .and_then(|o| Config::from_sources(cli.config.as_deref(), o))
-    {
+    match &cli.command {
+        Some(Command::Credentials(args)) => credentials(args),
+        None => daemon(&cli.daemon),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `switchback credentials`: mint with the first secret, print, exit.
+fn credentials(args: &CredentialsArgs) -> ExitCode {
+    let warnings = args.source.warnings();
+    let config = match args.source.load(Overrides::default()) {
         Ok(config) => config,
-        Err(e) => {
-            for w in &warnings {
-                eprintln!("warning: {w}");
-            }
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return config_error(&warnings, e),
     };
-    if cli.check_config {
+    let Some(rest) = config.rest_credentials() else {
+        let e =
+            "no REST secret: give static-auth-secret (in -c FILE), --static-auth-secret-file or --static-auth-secret";
+        return config_error(&warnings, e);
+    };
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if rest.max_lifetime_secs != 0 && args.ttl > rest.max_lifetime_secs {
+        eprintln!(
+            "warning: --ttl {} capped at max-credential-lifetime ({})",
+            format_duration(args.ttl),
+            format_duration(rest.max_lifetime_secs)
+        );
+    }
+    let now = unix_now();
+    let Some((username, password)) = rest.mint(&args.user, args.ttl, now) else {
+        return config_error(&warnings, "no REST secret");
+    };
+    let expiry = rest.expiry(&username).unwrap_or(now);
+    println!("username: {username}");
+    println!("password: {password}");
+    println!("expires: {expiry} (unix time, in {})", format_duration(expiry.saturating_sub(now)));
+    let addrs = |off: bool| -> Vec<SocketAddr> {
+        let ips = if off { &[][..] } else { &config.listening_ip[..] };
+        ips.iter().map(|&ip| SocketAddr::new(ip, config.listening_port)).collect()
+    };
+    let servers = IceServers::new(
+        &addrs(config.no_udp),
+        &addrs(config.no_tcp),
+        args.url_host.as_deref(),
+        Some((&username, &password)),
+    );
+    println!("{servers}");
+    ExitCode::SUCCESS
+}
+
+fn daemon(args: &DaemonArgs) -> ExitCode {
+    let warnings = args.warnings();
+    let config = match args.overrides().and_then(|o| args.source.load(o)) {
+        Ok(config) => config,
+        Err(e) => return config_error(&warnings, e),
+    };
+    // Without IP_PKTINFO the UDP driver knows only the listener's bound address; on a wildcard
+    // listener that is 0.0.0.0, which is neither a bind address for relay sockets nor something to
+    // tell clients. Refuse rather than hand out unusable relayed addresses.
+    let wildcard = config.listening_ip.iter().any(IpAddr::is_unspecified);
+    // No file and no credentials: the development default, TURN with a generated secret.
+    let dev = args.source.config.is_none() && config.realm.is_none() && !config.has_credentials();
+    if (config.has_credentials() || dev) && wildcard && config.relay_ip.is_empty() && config.external_ip.is_none() {
+        return config_error(
+            &warnings,
+            "relay-ip: listening on an unspecified address (0.0.0.0 or ::) with TURN on needs relay-ip \
+             (or external-ip): the address relay sockets bind and clients are told",
+        );
+    }
+    if args.check_config {
         for w in &warnings {
             eprintln!("warning: {w}");
         }
@@ -266,7 +359,19 @@ fn main() -> ExitCode {
     for w in &warnings {
         warn!("{w}");
     }
-    match run(&config) {
+    if dev && !config.loopback_only() {
+        warn!("no configuration: development default with a generated secret on non-loopback addresses");
+    }
+    let prepared = if dev {
+        random_hex().map(|secret| (config.with_dev_credentials(Secret(secret.clone())), Some(secret)))
+    } else {
+        Ok((config, None))
+    };
+    let result = prepared.and_then(|(config, dev_secret)| {
+        raise_nofile_limit(&config);
+        run(&config, dev_secret.as_deref())
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -275,10 +380,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// 32 random bytes: a nonce key, or the development secret (as hex).
+fn random_key() -> anyhow::Result<[u8; 32]> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).context("no randomness from the OS")?;
+    Ok(key)
+}
+
+fn random_hex() -> anyhow::Result<String> {
+    Ok(random_key()?.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Logs go to stderr (stdout carries the banner). `RUST_LOG`, when set, replaces the configured level.
 fn init_tracing(config: &Config) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(config.effective_log_level().as_str()));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(config.effective_log_level().as_str()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -289,20 +405,58 @@ fn init_tracing(config: &Config) {
     }
 }
 
-fn run(config: &Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
-    runtime.block_on(serve(config))
+/// Raises the RLIMIT_NOFILE soft limit to the hard limit (with the `rlimit` crate: `libc` would
+/// need `unsafe`, which this crate forbids) and warns when it cannot hold a socket per relay port
+/// plus the listeners.
+fn raise_nofile_limit(config: &Config) {
+    let transports = usize::from(!config.no_udp) + usize::from(!config.no_tcp);
+    let listeners = u64::try_from(config.listening_ip.len() * transports).unwrap_or(u64::MAX);
+    let needed = u64::from(config.max_port.saturating_sub(config.min_port)) + 1 + listeners;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < needed && config.has_credentials() => warn!(
+            limit,
+            needed,
+            "RLIMIT_NOFILE is below one socket per relay port plus the listeners: allocations may fail \
+             early; raise the hard limit (ulimit -Hn, LimitNOFILE=) or narrow min-port/max-port"
+        ),
+        Ok(limit) => debug!(limit, needed, "RLIMIT_NOFILE"),
+        Err(e) => warn!(error = %e, "cannot raise RLIMIT_NOFILE"),
+    }
 }
 
-async fn serve(config: &Config) -> anyhow::Result<()> {
+fn run(config: &Config, dev_secret: Option<&str>) -> anyhow::Result<()> {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")?;
+    runtime.block_on(serve(config, dev_secret))
+}
+
+async fn serve(config: &Config, dev_secret: Option<&str>) -> anyhow::Result<()> {
     // Signal handlers first, so a signal right after the banner already shuts down cleanly.
     let shutdown = ShutdownSignal::new().context("cannot install signal handlers")?;
-    let server = UdpRelay::server(config.server_options(), None);
+    let auth = match config.auth_config()? {
+        Some(auth) => {
+            info!(
+                realm = %auth.realm,
+                rest_secrets = auth.rest.as_ref().map_or(0, |r| r.secrets.len()),
+                users = auth.users.len(),
+                loopback_peers = config.allow_loopback_peers,
+                development_default = dev_secret.is_some(),
+                "TURN on (UDP)"
+            );
+            Some(Authenticator::new(auth, random_key()?))
+        }
+        None if config.realm.is_some() => {
+            warn!("realm is set but there is no static-auth-secret and no user: STUN only");
+            None
+        }
+        None => {
+            info!("no static-auth-secret and no users configured: STUN only (TURN requests get 400)");
+            None
+        }
+    };
+    let server = UdpRelay::server(config.server_options(), auth);
     let running = io::bind(config, server.clone()).await?;
-    print_banner(&running);
+    print_banner(&running, config, dev_secret);
     let signal = shutdown.wait().await;
     info!(signal, "shutting down");
     running.shutdown().await;
@@ -310,39 +464,19 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints the bound addresses (the OS-chosen ports when port 0 was asked for) to stdout.
-fn print_banner(running: &Running) {
+/// Prints the bound addresses (the OS-chosen ports when port 0 was asked for), then what TURN does,
+/// the development default's `iceServers` JSON and commands to try it, to stdout.
+fn print_banner(running: &Running, config: &Config, dev_secret: Option<&str>) {
     println!("switchback {} ready", env!("CARGO_PKG_VERSION"));
     for l in running.local_addrs() {
         println!("listening {} {}", l.transport_name(), l.addr);
         info!(transport = l.transport_name(), addr = %l.addr, "listening");
     }
-    if let Some(addr) = running.local_addr(Transport::Udp).map(reachable) {
-        println!(
-            "try it: turnutils_stunclient -p {} {}",
-            addr.port(),
-            addr.ip()
-        );
-    }
-    // The `stun:` URL is the banner's last line (tests read up to it).
-    let stun = running
-        .local_addr(Transport::Udp)
-        .or_else(|| running.local_addr(Transport::Tcp));
-    if let Some(addr) = stun.map(reachable) {
-        println!("stun:{addr}");
-    }
-}
-
-/// A wildcard listener is reachable on loopback.
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
-        _ => addr,
+    let of = |t: Transport| -> Vec<SocketAddr> {
+        running.local_addrs().iter().filter(|l| l.transport == t).map(|l| l.addr).collect()
+    };
+    for line in turn_banner(config, &of(Transport::Udp), &of(Transport::Tcp), dev_secret, unix_now()) {
+        println!("{line}");
     }
 }
 
@@ -359,10 +493,7 @@ impl ShutdownSignal {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            Ok(ShutdownSignal {
-                term: signal(SignalKind::terminate())?,
-                int: signal(SignalKind::interrupt())?,
-            })
+            Ok(ShutdownSignal { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
         }
         #[cfg(not(unix))]
         Ok(ShutdownSignal {})

@@ -35,7 +35,14 @@ impl<S> std::fmt::Debug for Table<S> {
 impl<S> Default for Table<S> {
     fn default() -> Self {
         Table {
-            map: papaya::HashMap::builder().hasher(foldhash::quality::RandomState::default()).build(),
+            // papaya frees removed entries in batches (32 per thread by default); a removed
+            // allocation would keep its relay socket and port until then. Batches of one free it as
+            // soon as no reader holds a guard. Removal is control-path only, so this costs nothing
+            // on the data path.
+            map: papaya::HashMap::builder()
+                .collector(seize::Collector::new().batch_size(1))
+                .hasher(foldhash::quality::RandomState::default())
+                .build(),
             per_user: Mutex::new(HashMap::new()),
         }
     }

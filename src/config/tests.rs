@@ -1,4 +1,5 @@
 use super::*;
+use crate::auth::StaticCredential;
 
 /// The field names serde derives for `Config`, captured with a deserializer that only records them.
 fn serde_fields() -> &'static [&'static str] {
@@ -105,21 +106,10 @@ fn supported_keys_parse() {
 fn every_unsupported_key_is_rejected() {
     let samples = [
         ("tls-listening-port", "5349"),
-        ("relay-ip", r#"["192.0.2.1"]"#),
-        ("external-ip", r#""203.0.113.1""#),
-        ("min-port", "49152"),
-        ("max-port", "65535"),
-        ("realm", r#""example.org""#),
-        ("static-auth-secret", r#"["s3cret"]"#),
-        ("static-auth-secret-file", r#""/etc/secret""#),
-        ("use-auth-secret", "true"),
-        ("allow-loopback-peers", "false"),
         ("allowed-peer-ip", r#"["10.0.0.0/8"]"#),
         ("denied-peer-ip", r#"["10.0.0.0/8"]"#),
         ("cert", r#""c.pem""#),
         ("pkey", r#""k.pem""#),
-        ("user-quota", "1"),
-        ("total-quota", "1"),
         ("max-bps", "1"),
     ];
     for (key, value) in samples {
@@ -127,9 +117,90 @@ fn every_unsupported_key_is_rejected() {
         assert!(matches!(err, ConfigError::Unsupported { key: k, .. } if k == key), "{key}: {err}");
         assert_eq!(err.to_string(), format!("not supported yet: --{key}"));
     }
-    let err = Config::from_toml_str("[users]\nalice = \"pw\"\n").unwrap_err();
-    assert_eq!(err.to_string(), "not supported yet: --user");
-    assert_eq!(samples.len() + 1, UNSUPPORTED.len());
+    assert_eq!(samples.len(), UNSUPPORTED.len());
+}
+
+#[test]
+fn turn_keys_parse_and_map_into_the_server() {
+    let c = Config::from_toml_str(
+        r#"
+        listening-ip = ["0.0.0.0"]
+        relay-ip = ["10.0.0.5"]
+        external-ip = "203.0.113.4/10.0.0.5"
+        min-port = 50000
+        max-port = 50100
+        realm = "example.org"
+        static-auth-secret = ["new", "old"]
+        use-auth-secret = true
+        max-credential-lifetime = 0
+        rest-separator = "-"
+        rest-algorithm = "sha256"
+        nonce-lifetime = 600
+        default-lifetime = 300
+        max-lifetime = 1200
+        allow-loopback-peers = true
+        user-quota = 2
+        total-quota = 100
+
+        [users]
+        alice = "pw"
+        bob = "0x97b37d1e83e546d3c2ac44283b33af08"
+        "#,
+    )
+    .unwrap();
+    let o = c.server_options();
+    assert_eq!(
+        o.relay_addresses,
+        vec![crate::server::RelayAddress {
+            local: "10.0.0.5".parse().unwrap(),
+            advertised: "203.0.113.4".parse().unwrap()
+        }]
+    );
+    assert_eq!((o.min_port, o.max_port), (50000, 50100));
+    assert_eq!((o.default_lifetime, o.max_lifetime), (300, 1200));
+    assert_eq!((o.user_quota, o.total_quota), (2, 100));
+    assert!(o.allow_loopback_peers);
+
+    let auth = c.auth_config().unwrap().unwrap();
+    assert_eq!(auth.realm, "example.org");
+    assert_eq!(auth.nonce_ttl_secs, 600);
+    let rest = auth.rest.as_ref().unwrap();
+    assert_eq!(rest.secrets.len(), 2);
+    assert_eq!(rest.separator, '-');
+    assert_eq!(rest.algorithm, RestAlgorithm::Sha256);
+    assert_eq!(rest.max_lifetime_secs, 0);
+    assert_eq!(auth.users["alice"], StaticCredential::Password("pw".into()));
+    assert!(matches!(auth.users["bob"], StaticCredential::Key(_)));
+    let dbg = format!("{auth:?}{c:?}");
+    assert!(!dbg.contains("pw\"") && !dbg.contains("\"new\"") && !dbg.contains("97b37d"), "{dbg}");
+}
+
+#[test]
+fn no_credentials_means_stun_only() {
+    let c = Config::default();
+    assert!(!c.has_credentials());
+    assert!(c.auth_config().unwrap().is_none());
+    assert!(c.rest_credentials().is_none());
+    // A realm alone gives nothing to check credentials against.
+    assert!(Config::from_toml_str("realm = \"x\"").unwrap().auth_config().unwrap().is_none());
+    // Credentials without a realm get the default one.
+    let c = Config::from_toml_str("static-auth-secret = [\"s\"]").unwrap();
+    assert_eq!(c.auth_config().unwrap().unwrap().realm, DEFAULT_REALM);
+}
+
+#[test]
+fn dev_credentials_allow_loopback_only_on_loopback() {
+    let c = Config::default().with_dev_credentials(Secret("dev".into()));
+    assert_eq!(c.realm.as_deref(), Some(DEFAULT_REALM));
+    assert!(c.allow_loopback_peers);
+    assert!(c.auth_config().unwrap().unwrap().rest.is_some());
+    let c = Config { listening_ip: vec!["::1".parse().unwrap(), "127.0.0.2".parse().unwrap()], ..Config::default() };
+    assert!(c.with_dev_credentials(Secret("dev".into())).allow_loopback_peers);
+    let c =
+        Config { listening_ip: vec!["127.0.0.1".parse().unwrap(), "0.0.0.0".parse().unwrap()], ..Config::default() };
+    assert!(!c.with_dev_credentials(Secret("dev".into())).allow_loopback_peers);
+    let c = Config { relay_ip: vec!["192.0.2.1".parse().unwrap()], ..Config::default() };
+    assert!(!c.with_dev_credentials(Secret("dev".into())).allow_loopback_peers);
 }
 
 #[test]
@@ -190,11 +261,27 @@ fn syntax_error_has_line_and_column() {
     }
 }
 
+/// A fresh directory under the temp dir, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("switchback-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn overrides_replace_file_values() {
-    let dir = std::env::temp_dir().join(format!("switchback-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("turn.toml");
+    let dir = TempDir::new("overrides");
+    let path = dir.0.join("turn.toml");
     std::fs::write(&path, "listening-port = 4000\nno-tcp = true\n").unwrap();
 
     let mut flags = toml::Table::new();
@@ -203,18 +290,53 @@ fn overrides_replace_file_values() {
     assert_eq!(c.listening_port, 0);
     assert!(c.no_tcp);
 
-    std::fs::write(&path, "realm = \"x\"\n").unwrap();
+    std::fs::write(&path, "cert = \"x\"\n").unwrap();
     let err = Config::load(&path).unwrap_err();
-    assert!(err.to_string().ends_with("turn.toml: not supported yet: --realm"), "{err}");
+    assert!(err.to_string().ends_with("turn.toml: not supported yet: --cert"), "{err}");
 
     let mut flags = toml::Table::new();
     flags.insert("max-bps".into(), toml::Value::Integer(1));
     let err = Config::from_sources(None, flags).unwrap_err();
     assert_eq!(err.to_string(), "not supported yet: --max-bps");
 
-    let err = Config::load(&dir.join("missing.toml")).unwrap_err();
+    let err = Config::load(&dir.0.join("missing.toml")).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn credential_files_are_read_relative_to_the_config_file() {
+    let dir = TempDir::new("files");
+    std::fs::write(dir.0.join("secret"), "# newest first\nfile-new\nfile-old\n").unwrap();
+    std::fs::write(dir.0.join("users"), "carol:pw3\n# comment\n\ndave:0x97b37d1e83e546d3c2ac44283b33af08\n").unwrap();
+    let path = dir.0.join("turn.toml");
+    std::fs::write(
+        &path,
+        "realm = \"r\"\nstatic-auth-secret = [\"inline\"]\nstatic-auth-secret-file = \"secret\"\n\
+         users-file = \"users\"\n[users]\nalice = \"pw\"\n",
+    )
+    .unwrap();
+    let mut c = Config::load(&path).unwrap();
+    let secrets: Vec<&str> = c.static_auth_secret.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(secrets, ["inline", "file-new", "file-old"]);
+    assert_eq!(c.users.keys().collect::<Vec<_>>(), ["alice", "carol", "dave"]);
+    c.read_secret_files().unwrap();
+    assert_eq!(c.static_auth_secret.len(), 3, "reading twice adds nothing");
+    assert_eq!(c.rest_credentials().unwrap().mint("x", 60, 0).unwrap().1.len(), 28);
+
+    // Errors name the key, never the content.
+    std::fs::write(dir.0.join("users"), "carol:pw3\nhunter2\n").unwrap();
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("users-file") && err.contains("line 2"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    std::fs::write(dir.0.join("users"), "alice:other\n").unwrap();
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("users-file") && err.contains("alice"), "{err}");
+    std::fs::write(dir.0.join("secret"), "# empty\n").unwrap();
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("static-auth-secret-file") && err.contains("no secret"), "{err}");
+    std::fs::remove_file(dir.0.join("secret")).unwrap();
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("static-auth-secret-file") && err.contains("cannot read"), "{err}");
 }
 
 #[test]

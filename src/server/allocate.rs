@@ -84,8 +84,9 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         },
         None => {
             let family = family.unwrap_or(AddressFamily::V4);
-            let Some((local, advertised)) = relay_ip(server, req, family) else {
-                return req.error(out, codes::ADDRESS_FAMILY_NOT_SUPPORTED);
+            let (local, advertised) = match relay_ip(server, req, family) {
+                Ok(ips) => ips,
+                Err(code) => return req.error(out, code),
             };
             let reserve_next = even_port.is_some_and(|e| e.reserve_next);
             match bind(server, local, advertised, even_port.is_some(), reserve_next, dont_fragment, req.now) {
@@ -135,20 +136,32 @@ fn granted_lifetime<D: RelayDriver>(server: &Server<D>, requested: Option<u32>) 
 }
 
 /// The relay IP of `family`: from the configuration, else the address the request arrived on.
+/// 440 when there is none of that family; 508 when it would be the unspecified address.
 fn relay_ip<D: RelayDriver>(
     server: &Server<D>,
     req: &Request<'_, '_, D>,
     family: AddressFamily,
-) -> Option<(IpAddr, IpAddr)> {
+) -> Result<(IpAddr, IpAddr), u16> {
     let matches = |ip: &IpAddr| match family {
         AddressFamily::V4 => ip.is_ipv4(),
         AddressFamily::V6 => ip.is_ipv6(),
     };
-    if server.options.relay_addresses.is_empty() {
+    let (local, advertised) = if server.options.relay_addresses.is_empty() {
         let ip = req.rx.local.ip();
-        return matches(&ip).then_some((ip, ip));
+        (ip, ip)
+    } else {
+        let r = server.options.relay_addresses.iter().find(|r| matches(&r.local));
+        let r = r.ok_or(codes::ADDRESS_FAMILY_NOT_SUPPORTED)?;
+        (r.local, r.advertised)
+    };
+    if !matches(&local) {
+        return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED);
     }
-    server.options.relay_addresses.iter().find(|r| matches(&r.local)).map(|r| (r.local, r.advertised))
+    // Never tell a client 0.0.0.0 (a wildcard listener without relay-ip).
+    if advertised.is_unspecified() {
+        return Err(codes::INSUFFICIENT_CAPACITY);
+    }
+    Ok((local, advertised))
 }
 
 struct Bound<S> {

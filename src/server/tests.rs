@@ -740,3 +740,12 @@ fn allocations_over_tcp_wait_for_the_transports_issue() {
     assert_eq!(error_code(&out[..n]), Some(442));
     assert_eq!(h.server.allocations().len(), 0);
 }
+
+#[test]
+fn a_wildcard_listener_without_relay_address_never_advertises_0_0_0_0() {
+    let mut h = Harness::new(Harness::default_options());
+    h.local = addr("0.0.0.0:3478");
+    let c = h.login("bob");
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), Some(508));
+    assert!(h.driver.bound.lock().unwrap().is_empty());
+}

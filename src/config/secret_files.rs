@@ -1,0 +1,59 @@
+//! The files that hold credentials, read when the configuration is loaded:
+//! `static-auth-secret-file` (one shared secret a line) and `users-file` (`name:password` or
+//! `name:0x<32 hex digits>` a line). In both, blank lines and lines starting with `#` are skipped and
+//! each line is trimmed. Errors name the key, the file and the line number, never a secret.
+
+use std::path::Path;
+
+use super::{ConfigError, Secret};
+
+/// The text of a credential file, or an error naming `key`.
+pub(super) fn read(key: &str, path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError::invalid(key, format!("cannot read {}: {e}", path.display())))
+}
+
+/// The meaningful lines of a credential file, numbered from 1.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// The secrets of a `static-auth-secret-file`, in order (the first mints).
+pub fn parse_secrets(text: &str) -> Vec<Secret> {
+    lines(text).map(|(_, l)| Secret(l.to_owned())).collect()
+}
+
+/// The users of a `users-file`: `name:password` or `name:0x<key>` a line. The error message gives
+/// the line number only.
+pub fn parse_users(text: &str) -> Result<Vec<(String, Secret)>, String> {
+    lines(text)
+        .map(|(n, l)| match l.split_once(':') {
+            Some((name, password)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_owned(), Secret(password.trim().to_owned())))
+            }
+            _ => Err(format!("line {n}: expected NAME:PASSWORD or NAME:0x<32 hex digits>")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_one_a_line() {
+        let s = parse_secrets("# rotated 2025-01\nnew-secret\n\n  old-secret  \r\n#old\n");
+        assert_eq!(s, vec![Secret("new-secret".into()), Secret("old-secret".into())]);
+        assert!(parse_secrets("\n# nothing\n").is_empty());
+    }
+
+    #[test]
+    fn users_name_colon_password() {
+        let u = parse_users("alice:pw:with:colons\n# c\n bob : 0x97b37d1e83e546d3c2ac44283b33af08 \n").unwrap();
+        assert_eq!(u[0], ("alice".into(), Secret("pw:with:colons".into())));
+        assert_eq!(u[1], ("bob".into(), Secret("0x97b37d1e83e546d3c2ac44283b33af08".into())));
+        let err = parse_users("alice:pw\nhunter2\n").unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+        assert!(!err.contains("hunter2"), "the line is not echoed: {err}");
+        assert!(parse_users(":pw").is_err());
+    }
+}
