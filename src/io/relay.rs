@@ -86,7 +86,9 @@ impl UdpRelay {
 }
 
 fn bind_std(addr: SocketAddr, options: BindOptions) -> std::io::Result<std::net::UdpSocket> {
-    use rustix::net::sockopt::{Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery, set_ip_mtu_discover, set_ipv6_mtu_discover};
+    use rustix::net::sockopt::{
+        Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery, set_ip_mtu_discover, set_ipv6_mtu_discover,
+    };
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // RFC 8656 §18.9: set DF on packets to peers only when the client sent DONT-FRAGMENT; without it
     // the relay lets the kernel fragment (Linux's default for UDP would set DF).

@@ -204,3 +204,202 @@ impl Drop for TempFile {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// TURN fixtures (in-process server, echo peer, a raw STUN client), used by turn_e2e, uclient_interop
+// and chromium. They need the tokio drivers, hence the `runtime` feature.
+
+/// The realm of [`TurnFixture`] servers.
+#[cfg(feature = "runtime")]
+pub const TURN_REALM: &str = "test.realm";
+/// The REST shared secret of [`TurnFixture`] servers.
+#[cfg(feature = "runtime")]
+pub const TURN_SECRET: &str = "secret";
+/// The static user of [`TurnFixture`] servers, and its password.
+#[cfg(feature = "runtime")]
+pub const TURN_USER: (&str, &str) = ("alice", "pw");
+
+/// An in-process TURN server on 127.0.0.1 (UDP and TCP, OS-chosen port) with REST credentials
+/// ([`TURN_SECRET`]) and one static user ([`TURN_USER`]). Dropping it stops the listeners.
+#[cfg(feature = "runtime")]
+pub struct TurnFixture {
+    pub server: std::sync::Arc<switchback::io::TurnServer>,
+    pub running: switchback::io::Running,
+    /// The UDP listener's address.
+    pub udp: SocketAddr,
+    /// The REST configuration the server checks, to mint credentials with.
+    pub rest: switchback::auth::RestCredentials,
+}
+
+#[cfg(feature = "runtime")]
+impl TurnFixture {
+    /// Starts a server with `options` (set `allow_loopback_peers` for peers on 127.0.0.1).
+    pub async fn start(options: switchback::server::ServerOptions) -> TurnFixture {
+        use switchback::auth::{AuthConfig, Authenticator, RestCredentials, Secret, StaticCredential};
+        let rest = RestCredentials::new(vec![Secret::new(TURN_SECRET)]);
+        let mut auth = AuthConfig::new(TURN_REALM);
+        auth.rest = Some(rest.clone());
+        auth.users.insert(TURN_USER.0.into(), StaticCredential::Password(TURN_USER.1.into()));
+        let mut nonce_key = [0u8; 32];
+        getrandom_fill(&mut nonce_key);
+        let server = switchback::io::UdpRelay::server(options, Some(Authenticator::new(auth, nonce_key)));
+        let config = switchback::config::Config { listening_port: 0, ..switchback::config::Config::default() };
+        let running = switchback::io::bind(&config, server.clone()).await.expect("bind the TURN server");
+        let udp = running.local_addr(switchback::server::Transport::Udp).expect("a UDP listener");
+        TurnFixture { server, running, udp, rest }
+    }
+
+    /// A server that relays to loopback peers, otherwise with the default options.
+    pub async fn loopback() -> TurnFixture {
+        TurnFixture::start(switchback::server::ServerOptions {
+            allow_loopback_peers: true,
+            ..switchback::server::ServerOptions::default()
+        })
+        .await
+    }
+
+    /// Fresh REST credentials for `user`, valid for an hour.
+    pub fn rest_credentials(&self, user: &str) -> (String, String) {
+        self.rest.mint(user, 3600, unix_now()).expect("a REST secret is configured")
+    }
+
+    /// The server's counters now.
+    pub fn stats(&self) -> switchback::server::StatsSnapshot {
+        self.server.stats().snapshot()
+    }
+}
+
+/// Seconds since the Unix epoch.
+#[cfg(feature = "runtime")]
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs()
+}
+
+/// Fills `buf` with random bytes (nonce keys, transaction IDs).
+#[cfg(feature = "runtime")]
+pub fn getrandom_fill(buf: &mut [u8]) {
+    getrandom::fill(buf).expect("OS randomness");
+}
+
+/// A free UDP port on 127.0.0.1 for an external process to bind: bind port 0, read it, release it.
+/// (A tiny race with other processes remains; callers that can retry should.)
+pub fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    socket.local_addr().expect("local addr").port()
+}
+
+/// A UDP echo peer on 127.0.0.1:0: every datagram goes back to its sender. The task ends when the
+/// returned handle is aborted (or the runtime stops).
+#[cfg(feature = "runtime")]
+pub async fn udp_echo_peer() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind the echo peer");
+    let addr = socket.local_addr().expect("echo peer addr");
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let _ = socket.send_to(&buf[..n], from).await;
+        }
+    });
+    (addr, task)
+}
+
+/// A bare STUN/TURN client over one UDP socket, for requests [`switchback::client::turn::TurnClient`]
+/// does not make (an RFC 5766 channel number, a Refresh from a 5-tuple whose allocation is gone).
+/// Handles the 401 dance itself.
+#[cfg(feature = "runtime")]
+pub struct RawTurn {
+    pub socket: tokio::net::UdpSocket,
+    pub server: SocketAddr,
+    username: String,
+    password: String,
+    auth: Option<(String, String)>,
+}
+
+/// A response [`RawTurn::request`] got: its class and error code (0 on success), and the bytes.
+#[cfg(feature = "runtime")]
+#[derive(Debug)]
+pub struct RawResponse {
+    pub success: bool,
+    pub code: u16,
+    pub bytes: Vec<u8>,
+}
+
+#[cfg(feature = "runtime")]
+impl RawTurn {
+    /// A socket on `bind` (for example `127.0.0.1:0`) talking to `server` with these credentials.
+    pub async fn new(bind: SocketAddr, server: SocketAddr, username: &str, password: &str) -> RawTurn {
+        let socket = tokio::net::UdpSocket::bind(bind).await.expect("bind the raw client");
+        RawTurn { socket, server, username: username.into(), password: password.into(), auth: None }
+    }
+
+    /// Sends a request of `method` with the attributes `body` adds, signed once the realm and nonce
+    /// are known (a 401 or 438 teaches them and the request is repeated); returns the final answer.
+    /// Retransmits every 500 ms, gives up after 5 s.
+    pub async fn request(
+        &mut self,
+        method: switchback::proto::stun::Method,
+        body: &dyn Fn(
+            &mut switchback::proto::stun::MessageWriter<'_>,
+        ) -> Result<(), switchback::proto::stun::EncodeError>,
+    ) -> RawResponse {
+        use switchback::proto::stun::{
+            Class, ErrorCode, IntegrityKey, Message, MessageType, MessageWriter, Nonce, Realm, TransactionId, Username,
+            codes, long_term_key_md5,
+        };
+        for _ in 0..3 {
+            let mut id = [0u8; 12];
+            getrandom_fill(&mut id);
+            let tid = TransactionId(id);
+            let mut buf = vec![0u8; 1500];
+            let n = {
+                let mut w = MessageWriter::new(&mut buf, MessageType::new(method, Class::Request), tid).unwrap();
+                body(&mut w).unwrap();
+                if let Some((realm, nonce)) = &self.auth {
+                    w.add(&Username(&self.username)).unwrap();
+                    w.add(&Realm(realm)).unwrap();
+                    w.add(&Nonce(nonce)).unwrap();
+                    let key = long_term_key_md5(&self.username, realm, &self.password);
+                    w.add_message_integrity(&IntegrityKey::new(&key)).unwrap();
+                }
+                w.add_fingerprint().unwrap();
+                w.finish()
+            };
+            let answer = self.exchange(&buf[..n], tid).await;
+            let m = Message::parse(&answer).expect("a STUN response");
+            if m.message_type().class == Class::SuccessResponse {
+                return RawResponse { success: true, code: 0, bytes: answer };
+            }
+            let code = m.get::<ErrorCode>().expect("ERROR-CODE in an error response").code;
+            let retry = match code {
+                codes::UNAUTHENTICATED => self.auth.is_none(),
+                codes::STALE_NONCE => true,
+                _ => false,
+            };
+            if retry && let (Ok(realm), Ok(nonce)) = (m.get::<Realm>(), m.get::<Nonce>()) {
+                self.auth = Some((realm.0.to_string(), nonce.0.to_string()));
+                continue;
+            }
+            return RawResponse { success: false, code, bytes: answer };
+        }
+        panic!("authentication did not converge in three rounds");
+    }
+
+    async fn exchange(&self, request: &[u8], tid: switchback::proto::stun::TransactionId) -> Vec<u8> {
+        use switchback::proto::stun::Message;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut buf = vec![0u8; 65536];
+        loop {
+            assert!(tokio::time::Instant::now() < deadline, "no answer from {} within 5 s", self.server);
+            self.socket.send_to(request, self.server).await.expect("send a request");
+            let until = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
+            while let Ok(Ok((n, from))) = tokio::time::timeout_at(until, self.socket.recv_from(&mut buf)).await {
+                if from == self.server
+                    && let Ok(m) = Message::parse(&buf[..n])
+                    && m.transaction_id() == tid
+                {
+                    return buf[..n].to_vec();
+                }
+            }
+        }
+    }
+}

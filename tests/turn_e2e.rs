@@ -1,0 +1,323 @@
+//! TURN over UDP end to end, in process: our [`TurnClient`] against `io::bind` + the sans-IO server,
+//! with UDP echo peers on 127.0.0.1. Allocation with REST and static credentials, data through Send
+//! indications and channels without loss, client to client through two relayed addresses, and the
+//! refusals: wrong password (401), no permission (dropped and counted), deleted allocation (437),
+//! loopback peers when they are not allowed (403), RFC 8656-only channel numbers.
+#![cfg(feature = "runtime")]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{RawTurn, TURN_USER, TurnFixture, udp_echo_peer};
+use switchback::client::ClientError;
+use switchback::client::turn::{Credentials, TurnClient};
+use switchback::proto::stun::{Lifetime, Method, codes};
+use switchback::server::ServerOptions;
+use tokio::net::UdpSocket;
+
+/// Upper bound on any one test.
+const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for one expected datagram.
+const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait before concluding that a datagram will not come.
+const SILENCE: Duration = Duration::from_millis(300);
+/// Messages per data-path test.
+const MESSAGES: usize = 100;
+
+/// Runs a test body with [`TEST_TIMEOUT`].
+async fn bounded<F: Future<Output = ()>>(body: F) {
+    tokio::time::timeout(TEST_TIMEOUT, body).await.expect("the test did not finish within its timeout");
+}
+
+fn rest(fixture: &TurnFixture, user: &str) -> Credentials {
+    let (username, password) = fixture.rest_credentials(user);
+    Credentials::new(username, password)
+}
+
+fn static_user() -> Credentials {
+    Credentials::new(TURN_USER.0, TURN_USER.1)
+}
+
+/// The next datagram relayed to `client`, or `None` after `wait`.
+async fn recv(client: &TurnClient, wait: Duration) -> Option<(Vec<u8>, SocketAddr)> {
+    let mut buf = vec![0u8; 2048];
+    let (n, from) = tokio::time::timeout(wait, client.recv_from(&mut buf)).await.ok()?.expect("recv_from");
+    buf.truncate(n);
+    Some((buf, from))
+}
+
+/// Polls `cond` every 10 ms until it holds, failing after [`RECV_TIMEOUT`].
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn message(i: usize) -> Vec<u8> {
+    format!("message {i:03} {}", "x".repeat(i % 37)).into_bytes()
+}
+
+/// Sends [`MESSAGES`] numbered messages to `peer` (an echo peer) and checks that every one comes
+/// back, from `peer`, with its bytes intact.
+async fn echo_round(client: &TurnClient, peer: SocketAddr) {
+    for i in 0..MESSAGES {
+        client.send_to(&message(i), peer).await.expect("send_to");
+    }
+    let mut seen = BTreeSet::new();
+    while seen.len() < MESSAGES {
+        let Some((data, from)) = recv(client, RECV_TIMEOUT).await else {
+            let missing: Vec<usize> = (0..MESSAGES).filter(|i| !seen.contains(i)).collect();
+            panic!("lost {} of {MESSAGES} messages: {missing:?}", missing.len());
+        };
+        assert_eq!(from, peer, "data relayed from the wrong peer");
+        let text = String::from_utf8(data.clone()).expect("utf-8 echo");
+        let i: usize = text[8..11].parse().expect("numbered echo");
+        assert_eq!(data, message(i), "message {i} corrupted");
+        assert!(seen.insert(i), "message {i} delivered twice");
+    }
+}
+
+#[tokio::test]
+async fn allocate_with_rest_credentials() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let client = TurnClient::allocate(fixture.udp, rest(&fixture, "bob")).await.expect("allocate");
+        let relayed = client.relayed_addr();
+        assert_eq!(relayed.ip(), fixture.udp.ip(), "relayed on the listener's IP");
+        assert_ne!(relayed.port(), 0);
+        assert_eq!(client.mapped_addr().port(), client.local_addr().unwrap().port());
+        assert_eq!(client.lifetime(), 600);
+        assert_eq!(fixture.server.allocations().len(), 1);
+        assert_eq!(fixture.stats().allocations_created, 1);
+        // The relay socket is really bound: a second bind of the same port fails.
+        assert!(std::net::UdpSocket::bind(relayed).is_err(), "relay port {relayed} is not bound");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn allocate_with_static_user() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let client = TurnClient::allocate(fixture.udp, static_user()).await.expect("allocate");
+        assert_eq!(client.relayed_addr().ip(), fixture.udp.ip());
+        assert_eq!(fixture.server.allocations().len(), 1);
+        assert_eq!(client.refresh(1200).await.expect("refresh"), 1200);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn send_indications_echo_without_loss() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let (peer, echo) = udp_echo_peer().await;
+        let client = TurnClient::allocate(fixture.udp, rest(&fixture, "bob")).await.expect("allocate");
+        client.create_permission(peer).await.expect("create_permission");
+        echo_round(&client, peer).await;
+        let stats = fixture.stats();
+        assert!(stats.relayed_to_peer >= MESSAGES as u64, "{stats:?}");
+        assert!(stats.relayed_to_client >= MESSAGES as u64, "{stats:?}");
+        assert_eq!(stats.dropped(), 0, "{stats:?}");
+        echo.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn channel_echo_without_loss() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let (peer, echo) = udp_echo_peer().await;
+        let client = TurnClient::allocate(fixture.udp, static_user()).await.expect("allocate");
+        let channel = client.bind_channel(peer).await.expect("bind_channel");
+        assert!((0x4000..=0x4FFF).contains(&channel), "channel {channel:#x}");
+        echo_round(&client, peer).await;
+        let stats = fixture.stats();
+        assert!(stats.relayed_to_peer >= MESSAGES as u64, "{stats:?}");
+        assert!(stats.relayed_to_client >= MESSAGES as u64, "{stats:?}");
+        assert_eq!(stats.dropped(), 0, "{stats:?}");
+        echo.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn strict_rfc8656_server_works_with_our_client() {
+    bounded(async {
+        let fixture = TurnFixture::start(ServerOptions {
+            allow_loopback_peers: true,
+            strict_rfc8656: true,
+            ..ServerOptions::default()
+        })
+        .await;
+        let (peer, echo) = udp_echo_peer().await;
+        let client = TurnClient::allocate(fixture.udp, static_user()).await.expect("allocate");
+        client.bind_channel(peer).await.expect("bind_channel on a strict server");
+        echo_round(&client, peer).await;
+        echo.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_clients_relay_to_each_other() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let a = TurnClient::allocate(fixture.udp, rest(&fixture, "a")).await.expect("allocate a");
+        let b = TurnClient::allocate(fixture.udp, static_user()).await.expect("allocate b");
+        assert_ne!(a.relayed_addr(), b.relayed_addr());
+        assert_eq!(fixture.server.allocations().len(), 2);
+        // a talks over a channel, b with Send indications.
+        a.bind_channel(b.relayed_addr()).await.expect("a binds a channel to b");
+        b.create_permission(a.relayed_addr()).await.expect("b permits a");
+        for i in 0..20 {
+            let ping = format!("ping {i}");
+            a.send_to(ping.as_bytes(), b.relayed_addr()).await.unwrap();
+            let (data, from) = recv(&b, RECV_TIMEOUT).await.unwrap_or_else(|| panic!("b got no {ping}"));
+            assert_eq!((data.as_slice(), from), (ping.as_bytes(), a.relayed_addr()));
+            let pong = format!("pong {i}");
+            b.send_to(pong.as_bytes(), a.relayed_addr()).await.unwrap();
+            let (data, from) = recv(&a, RECV_TIMEOUT).await.unwrap_or_else(|| panic!("a got no {pong}"));
+            assert_eq!((data.as_slice(), from), (pong.as_bytes(), b.relayed_addr()));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_password_is_401() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let err = TurnClient::allocate(fixture.udp, Credentials::new(TURN_USER.0, "not-the-password"))
+            .await
+            .expect_err("a wrong static password must fail");
+        assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err:?}");
+        let (username, _) = fixture.rest_credentials("bob");
+        let err = TurnClient::allocate(fixture.udp, Credentials::new(username, "bm90IHRoZSBobWFj"))
+            .await
+            .expect_err("a wrong REST password must fail");
+        assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err:?}");
+        let (username, password) = fixture.rest.mint("bob", 60, 0).unwrap();
+        let err = TurnClient::allocate(fixture.udp, Credentials::new(username, password))
+            .await
+            .expect_err("an expired REST username must fail");
+        assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err:?}");
+        assert_eq!(fixture.server.allocations().len(), 0);
+        assert!(fixture.stats().auth_failures >= 6, "{:?}", fixture.stats());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn peer_without_permission_never_arrives() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let client = TurnClient::allocate(fixture.udp, static_user()).await.expect("allocate");
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let peer_addr = peer.local_addr().unwrap();
+        for i in 0..5 {
+            peer.send_to(format!("unpermitted {i}").as_bytes(), client.relayed_addr()).await.unwrap();
+        }
+        eventually("5 peer datagrams dropped for want of a permission", || fixture.stats().peer_no_permission >= 5)
+            .await;
+        assert_eq!(recv(&client, SILENCE).await, None, "data from a peer without permission arrived");
+        assert_eq!(fixture.stats().relayed_to_client, 0);
+
+        // The same peer once permitted gets through: the path itself works.
+        client.create_permission(peer_addr).await.expect("create_permission");
+        peer.send_to(b"permitted", client.relayed_addr()).await.unwrap();
+        let (data, from) = recv(&client, RECV_TIMEOUT).await.expect("data after the permission");
+        assert_eq!((data.as_slice(), from), (&b"permitted"[..], peer_addr));
+        assert_eq!(fixture.stats().peer_no_permission, 5);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_after_deleting_refresh_is_437() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let client = TurnClient::allocate(fixture.udp, static_user()).await.expect("allocate");
+        assert_eq!(client.refresh(0).await.expect("deleting refresh"), 0);
+        assert_eq!(fixture.server.allocations().len(), 0);
+        let err = client.refresh(600).await.expect_err("refresh of a deleted allocation");
+        assert!(matches!(err, ClientError::ErrorResponse { code: codes::ALLOCATION_MISMATCH, .. }), "{err:?}");
+        // RFC 8656 §8.3: close() takes the 437 as "already gone".
+        client.close().await.expect("close after delete");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_deletes_the_allocation() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let client = TurnClient::allocate(fixture.udp, static_user()).await.expect("allocate");
+        let local = SocketAddr::new(fixture.udp.ip(), client.local_addr().unwrap().port());
+        assert_eq!(fixture.server.allocations().len(), 1);
+        client.close().await.expect("close");
+        assert_eq!(fixture.server.allocations().len(), 0);
+        assert_eq!(fixture.stats().allocations_deleted, 1);
+
+        // A Refresh from the same 5-tuple (the client's port, reused once its socket is closed) finds
+        // no allocation: 437.
+        let mut raw = None;
+        for _ in 0..200 {
+            if let Ok(s) = std::net::UdpSocket::bind(local) {
+                drop(s);
+                raw = Some(RawTurn::new(local, fixture.udp, TURN_USER.0, TURN_USER.1).await);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut raw = raw.expect("the client's port was not released");
+        let answer = raw.request(Method::REFRESH, &|w| w.add(&Lifetime(600))).await;
+        assert!(!answer.success);
+        assert_eq!(answer.code, codes::ALLOCATION_MISMATCH);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn loopback_peers_are_refused_by_default() {
+    bounded(async {
+        let fixture = TurnFixture::start(ServerOptions::default()).await;
+        let client = TurnClient::allocate(fixture.udp, static_user()).await.expect("allocate");
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let err = client.create_permission(peer).await.expect_err("permission to loopback");
+        assert!(matches!(err, ClientError::ErrorResponse { code: codes::FORBIDDEN, .. }), "{err:?}");
+        let err = client.bind_channel(peer).await.expect_err("channel to loopback");
+        assert!(matches!(err, ClientError::ErrorResponse { code: codes::FORBIDDEN, .. }), "{err:?}");
+        assert_eq!(fixture.stats().peer_denied, 2);
+        // A Send indication to it is dropped, not relayed.
+        client.send_to(b"to loopback", peer).await.unwrap();
+        eventually("the Send indication to be dropped", || fixture.stats().dropped() >= 1).await;
+        assert_eq!(fixture.stats().relayed_to_peer, 0);
+    })
+    .await;
+}
+
+/// RFC 8656 §7: deleting an allocation releases its relayed transport address. A peer must not keep
+/// filling the socket buffer of a dead allocation, and the port must be free for a new one.
+#[tokio::test]
+async fn relay_port_is_released_after_close() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let client = TurnClient::allocate(fixture.udp, static_user()).await.expect("allocate");
+        let relayed = client.relayed_addr();
+        client.close().await.expect("close");
+        assert_eq!(fixture.server.allocations().len(), 0);
+        eventually("the relay port of the deleted allocation to be released", || {
+            std::net::UdpSocket::bind(relayed).is_ok()
+        })
+        .await;
+    })
+    .await;
+}
