@@ -69,8 +69,9 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
     let opts = &server.options;
+    // RFC 8656 §7.2: a user over its quota gets 486; a server out of room 508.
     if opts.total_quota != 0 && server.table.len() >= opts.total_quota as usize {
-        return req.error(out, codes::ALLOCATION_QUOTA_REACHED);
+        return req.error(out, codes::INSUFFICIENT_CAPACITY);
     }
     if opts.user_quota != 0 && server.table.user_count(req.auth.username) >= opts.user_quota {
         return req.error(out, codes::ALLOCATION_QUOTA_REACHED);

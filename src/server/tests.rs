@@ -384,7 +384,7 @@ fn wrong_credentials_on_an_existing_allocation_get_441() {
 }
 
 #[test]
-fn quotas_answer_486() {
+fn user_quota_answers_486_and_total_quota_508() {
     let mut h = Harness::new(ServerOptions { user_quota: 1, ..Harness::default_options() });
     let (_, _) = h.allocate();
     h.client = addr("127.0.0.1:40001");
@@ -400,7 +400,7 @@ fn quotas_answer_486() {
     let (_, _) = h.allocate();
     h.client = addr("127.0.0.1:40001");
     let c = h.login("erin");
-    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), Some(486));
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), Some(508));
 }
 
 #[test]
