@@ -244,6 +244,27 @@ macro_rules! fixed_u32 {
     };
 }
 
+/// A value of exactly `N` opaque bytes.
+macro_rules! fixed_bytes {
+    ($(#[$m:meta])* $name:ident, $n:literal = $code:path) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $name(pub [u8; $n]);
+        impl<'a> Attribute<'a> for $name {
+            const TYPE: u16 = $code;
+            fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, AttrError> {
+                <[u8; $n]>::try_from(value).map($name).map_err(|_| AttrError::BadLength)
+            }
+            fn value_len(&self) -> usize {
+                $n
+            }
+            fn encode_value(&self, _: &TransactionId, out: &mut [u8]) -> Result<(), EncodeError> {
+                Writer::new(out).put(&self.0)
+            }
+        }
+    };
+}
+
 /// A family byte followed by 24 reserved bits (RFC 8656 §18.6, §18.11).
 macro_rules! family {
     ($(#[$m:meta])* $name:ident = $code:path) => {
@@ -360,22 +381,10 @@ family!(
     LegacyAdditionalAddressFamily = types::LEGACY_ADDITIONAL_ADDRESS_FAMILY
 );
 
-/// MESSAGE-INTEGRITY, RFC 8489 §14.5: HMAC-SHA1, 20 bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MessageIntegrity(pub [u8; 20]);
-
-impl<'a> Attribute<'a> for MessageIntegrity {
-    const TYPE: u16 = types::MESSAGE_INTEGRITY;
-    fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, AttrError> {
-        <[u8; 20]>::try_from(value).map(MessageIntegrity).map_err(|_| AttrError::BadLength)
-    }
-    fn value_len(&self) -> usize {
-        20
-    }
-    fn encode_value(&self, _: &TransactionId, out: &mut [u8]) -> Result<(), EncodeError> {
-        Writer::new(out).put(&self.0)
-    }
-}
+fixed_bytes!(
+    /// MESSAGE-INTEGRITY, RFC 8489 §14.5: HMAC-SHA1, 20 bytes.
+    MessageIntegrity, 20 = types::MESSAGE_INTEGRITY
+);
 
 /// MESSAGE-INTEGRITY-SHA256, RFC 8489 §14.6: HMAC-SHA256, possibly truncated to 16–32 bytes in steps
 /// of 4.
@@ -399,22 +408,10 @@ impl<'a> Attribute<'a> for MessageIntegritySha256<'a> {
     }
 }
 
-/// USERHASH, RFC 8489 §14.4: SHA-256(username ":" realm), 32 bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Userhash(pub [u8; 32]);
-
-impl<'a> Attribute<'a> for Userhash {
-    const TYPE: u16 = types::USERHASH;
-    fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, AttrError> {
-        <[u8; 32]>::try_from(value).map(Userhash).map_err(|_| AttrError::BadLength)
-    }
-    fn value_len(&self) -> usize {
-        32
-    }
-    fn encode_value(&self, _: &TransactionId, out: &mut [u8]) -> Result<(), EncodeError> {
-        Writer::new(out).put(&self.0)
-    }
-}
+fixed_bytes!(
+    /// USERHASH, RFC 8489 §14.4: SHA-256(username ":" realm), 32 bytes.
+    Userhash, 32 = types::USERHASH
+);
 
 /// The most attribute types one UNKNOWN-ATTRIBUTES carries here.
 pub const MAX_UNKNOWN_ATTRIBUTES: usize = 32;
@@ -571,25 +568,13 @@ impl<'a> Attribute<'a> for DontFragment {
     }
 }
 
-/// RESERVATION-TOKEN, RFC 8656 §18.10: 8 opaque bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ReservationToken(pub [u8; 8]);
-
-impl<'a> Attribute<'a> for ReservationToken {
-    const TYPE: u16 = types::RESERVATION_TOKEN;
-    fn decode(value: &'a [u8], _: &TransactionId) -> Result<Self, AttrError> {
-        <[u8; 8]>::try_from(value).map(ReservationToken).map_err(|_| AttrError::BadLength)
-    }
-    fn value_len(&self) -> usize {
-        8
-    }
-    fn encode_value(&self, _: &TransactionId, out: &mut [u8]) -> Result<(), EncodeError> {
-        Writer::new(out).put(&self.0)
-    }
-}
+fixed_bytes!(
+    /// RESERVATION-TOKEN, RFC 8656 §18.10: 8 opaque bytes.
+    ReservationToken, 8 = types::RESERVATION_TOKEN
+);
 
 /// ADDRESS-ERROR-CODE, RFC 8656 §18.12: which family of a dual allocation failed, and why.
-/// `legacy` selects the draft code point 0x8033 that coturn 4.6.1 uses.
+/// [`LegacyAddressErrorCode`] is the same value under the draft code point 0x8033 (coturn 4.6.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AddressErrorCode<'a> {
     /// The family that failed.
