@@ -194,8 +194,13 @@ impl Drop for Browser {
 /// Serves the page with `credential` for `username` against `fixture`, runs Chromium on it and
 /// returns the page's result (relaunching once if the browser dies before reporting).
 async fn run_page(fixture: &TurnFixture, username: &str, credential: &str) -> (Value, Vec<String>) {
+    run_page_at(&format!("turn:{}?transport=udp", fixture.udp), username, credential).await
+}
+
+/// [`run_page`] with the TURN URL given.
+async fn run_page_at(url: &str, username: &str, credential: &str) -> (Value, Vec<String>) {
     let config = serde_json::json!({
-        "url": format!("turn:{}?transport=udp", fixture.udp),
+        "url": url,
         "username": username,
         "credential": credential,
         "messages": MESSAGES,
@@ -240,22 +245,40 @@ fn candidate_types(result: &Value, side: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_channel_through_the_relay() {
-    if !common::require_tool("chromium", HINT) {
-        return;
+    if common::require_tool("chromium", HINT) {
+        relay_only_data_channel(false).await;
     }
+}
+
+/// `turn:…?transport=tcp`: Chromium's leg to the server is TCP; the relayed addresses stay UDP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_channel_through_the_relay_over_tcp() {
+    if common::require_tool("chromium", HINT) {
+        relay_only_data_channel(true).await;
+    }
+}
+
+async fn relay_only_data_channel(tcp: bool) {
     let fixture = TurnFixture::loopback().await;
     let (username, password) = fixture.rest_credentials("chromium");
-    let (result, log) = run_page(&fixture, &username, &password).await;
+    let url = if tcp {
+        let addr = fixture.running.local_addr(switchback::server::Transport::Tcp).expect("a TCP listener");
+        format!("turn:{addr}?transport=tcp")
+    } else {
+        format!("turn:{}?transport=udp", fixture.udp)
+    };
+    let (result, log) = run_page_at(&url, &username, &password).await;
     let context = format!("result {result:#}\npage log {log:?}\nserver {:?}", fixture.stats());
     eprintln!("{context}");
     assert_eq!(result["ok"], Value::Bool(true), "{context}");
     assert_eq!(result["sent"].as_u64(), Some(MESSAGES), "{context}");
     assert_eq!(result["echoed"].as_u64(), Some(MESSAGES), "{context}");
+    let leg = if tcp { "tcp" } else { "udp" };
     for side in ["a", "b"] {
         assert_eq!(candidate_types(&result, side), ("relay".into(), "relay".into()), "{side}: {context}");
         let local = result["pairs"][side]["local_address"].as_str().unwrap_or_default();
         assert!(local.starts_with("127.0.0.1:"), "{side} relayed address {local}: {context}");
-        assert_eq!(result["pairs"][side]["relay_protocol"].as_str(), Some("udp"), "{context}");
+        assert_eq!(result["pairs"][side]["relay_protocol"].as_str(), Some(leg), "{context}");
     }
     let stats = fixture.stats();
     assert!(stats.allocations_created >= 2, "{context}");

@@ -128,6 +128,11 @@ const CLIENTS: u64 = 2;
 /// server to a `turnutils_peer` and checks a clean run: exit 0, every message sent and echoed, 0 lost,
 /// the mode it was asked for, and the server's counters agreeing.
 async fn clean_run(credentials: &[&str], send_indications: bool) {
+    clean_run_over(credentials, send_indications, false).await;
+}
+
+/// [`clean_run`], the client leg over TCP (`-t`) when `tcp` (the relay leg stays UDP).
+async fn clean_run_over(credentials: &[&str], send_indications: bool, tcp: bool) {
     let fixture = TurnFixture::loopback().await;
     let peer = EchoPeer::start();
     let port = peer.port.to_string();
@@ -137,7 +142,13 @@ async fn clean_run(credentials: &[&str], send_indications: bool) {
     if send_indications {
         args.push("-s");
     }
-    let report = uclient(fixture.udp, &args).await;
+    let server = if tcp {
+        args.push("-t");
+        fixture.running.local_addr(switchback::server::Transport::Tcp).expect("a TCP listener")
+    } else {
+        fixture.udp
+    };
+    let report = uclient(server, &args).await;
     assert!(report.success, "uclient failed: {report:#?}");
     let t = totals(&report.stdout).unwrap_or_else(|| panic!("no totals in uclient's output: {report:#?}"));
     let expected = MESSAGES * CLIENTS;
@@ -201,6 +212,20 @@ async fn uclient_send_indications_rest_secret() {
 async fn uclient_send_indications_static_user() {
     if common::require_tool("turnutils_uclient", HINT) {
         clean_run(&["-u", TURN_USER.0, "-w", TURN_USER.1], true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_over_tcp_channels_rest_secret() {
+    if common::require_tool("turnutils_uclient", HINT) {
+        clean_run_over(&["-W", TURN_SECRET, "-u", "bob"], false, true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_over_tcp_send_indications_static_user() {
+    if common::require_tool("turnutils_uclient", HINT) {
+        clean_run_over(&["-u", TURN_USER.0, "-w", TURN_USER.1], true, true).await;
     }
 }
 

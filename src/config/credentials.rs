@@ -91,8 +91,9 @@ pub struct IceServers {
 impl IceServers {
     /// The servers for the UDP and TCP listeners `udp` and `tcp`: `stun:` URLs for the UDP listeners
     /// (the TCP ones when there is no UDP listener), and, with `credentials`, `turn:` URLs with
-    /// `?transport=udp` for the UDP listeners. TURN over TCP is not offered: the relay's client side
-    /// runs over UDP only for now. `host` replaces the listeners' IPs (a DNS name, say); otherwise a
+    /// `?transport=udp` for the UDP listeners and `?transport=tcp` for the TCP ones (the client's
+    /// leg over TCP, the relayed address UDP: what browsers behind UDP-blocking firewalls use).
+    /// `host` replaces the listeners' IPs (a DNS name, say); otherwise a
     /// wildcard listener is shown as loopback.
     pub fn new(udp: &[SocketAddr], tcp: &[SocketAddr], host: Option<&str>, credentials: Option<(&str, &str)>) -> Self {
         let authority = |addr: &SocketAddr| match host {
@@ -107,10 +108,12 @@ impl IceServers {
             credential: None,
         }];
         if let Some((username, credential)) = credentials
-            && !udp.is_empty()
+            && !(udp.is_empty() && tcp.is_empty())
         {
+            let turn_udp = udp.iter().map(|a| format!("turn:{}?transport=udp", authority(a)));
+            let turn_tcp = tcp.iter().map(|a| format!("turn:{}?transport=tcp", authority(a)));
             servers.push(IceServer {
-                urls: dedup(udp.iter().map(|a| format!("turn:{}?transport=udp", authority(a)))),
+                urls: dedup(turn_udp.chain(turn_tcp)),
                 username: Some(username.to_owned()),
                 credential: Some(credential.to_owned()),
             });
@@ -167,7 +170,7 @@ mod tests {
         let json = IceServers::new(&udp, &tcp, None, Some(("1:alice", "pw"))).to_string();
         assert_eq!(
             json,
-            r#"{"iceServers":[{"urls":["stun:127.0.0.1:3478","stun:[::1]:3478"]},{"urls":["turn:127.0.0.1:3478?transport=udp","turn:[::1]:3478?transport=udp"],"username":"1:alice","credential":"pw"}]}"#
+            r#"{"iceServers":[{"urls":["stun:127.0.0.1:3478","stun:[::1]:3478"]},{"urls":["turn:127.0.0.1:3478?transport=udp","turn:[::1]:3478?transport=udp","turn:127.0.0.1:3478?transport=tcp"],"username":"1:alice","credential":"pw"}]}"#
         );
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["iceServers"][1]["credential"], "pw");
@@ -184,8 +187,11 @@ mod tests {
         assert_eq!(s.ice_servers[0].urls, vec!["stun:127.0.0.1:3478", "stun:[::1]:3478"]);
         let s = IceServers::new(&[sa("[::]:1")], &[], Some("2001:db8::1"), None);
         assert_eq!(s.ice_servers[0].urls, vec!["stun:[2001:db8::1]:1"]);
-        // TCP only: STUN over TCP, no TURN entry (the relay's client side is UDP for now).
+        // TCP only: STUN over TCP and TURN with the client's leg over TCP.
         let s = IceServers::new(&[], &[sa("127.0.0.1:5")], None, Some(("u", "p")));
-        assert_eq!(s.to_string(), r#"{"iceServers":[{"urls":["stun:127.0.0.1:5"]}]}"#);
+        assert_eq!(
+            s.to_string(),
+            r#"{"iceServers":[{"urls":["stun:127.0.0.1:5"]},{"urls":["turn:127.0.0.1:5?transport=tcp"],"username":"u","credential":"p"}]}"#
+        );
     }
 }

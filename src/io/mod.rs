@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::server::Transport;
 
-pub use relay::{RelaySocket, TurnServer, UdpRelay};
+pub use relay::{RelaySocket, STREAM_QUEUE, StreamSink, TurnServer, UdpRelay};
 pub use stats::{IoStats, IoStatsSnapshot};
 
 /// How long a TCP connection may stay silent before the server closes it (RFC 8656 leaves this to

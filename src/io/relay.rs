@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
-use crate::alloc::Allocation;
+use crate::alloc::{Allocation, FiveTuple};
 use crate::server::{BindOptions, HEADROOM, RelayDriver, Server};
 
 /// Receive buffer of relay sockets. The kernel's default (208 KiB) drops bursts; this asks for
@@ -52,6 +52,9 @@ pub type TurnServer = Server<UdpRelay>;
 pub struct UdpRelay {
     server: OnceLock<Weak<TurnServer>>,
     listeners: Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>,
+    /// Writers of TCP/TLS client connections, by 5-tuple (RFC 8656 §3.1: the allocation lives and
+    /// dies with its connection).
+    streams: Mutex<HashMap<FiveTuple, StreamSink>>,
     /// Datagrams to clients the listener socket could not take.
     pub client_send_failures: AtomicU64,
 }
@@ -74,6 +77,21 @@ impl UdpRelay {
     /// Registers a UDP listener: data for allocations made through `local` leaves through it.
     pub fn add_listener(&self, local: SocketAddr, socket: Arc<UdpSocket>) {
         self.listeners.lock().unwrap_or_else(|e| e.into_inner()).insert(local, socket);
+    }
+
+    /// Registers a client stream: data for an allocation made over it is queued to `sink`, which
+    /// the connection task writes out.
+    pub fn add_stream(&self, five_tuple: FiveTuple, sink: StreamSink) {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).insert(five_tuple, sink);
+    }
+
+    /// Forgets a client stream (its connection closed).
+    pub fn remove_stream(&self, five_tuple: &FiveTuple) {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(five_tuple);
+    }
+
+    fn stream(&self, five_tuple: &FiveTuple) -> Option<StreamSink> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(five_tuple).cloned()
     }
 
     fn listener(&self, local: &SocketAddr) -> Option<Arc<UdpSocket>> {
@@ -120,12 +138,17 @@ impl RelayDriver for UdpRelay {
     fn start(&self, allocation: &Arc<Allocation<RelaySocket>>) {
         let Some(server) = self.server.get().and_then(Weak::upgrade) else { return };
         let five = allocation.info().five_tuple;
-        let Some(listener) = self.listener(&five.server) else {
-            tracing::warn!(server = %five.server, "no listener for an allocation's 5-tuple");
+        let client = if five.transport.is_stream() {
+            self.stream(&five).map(ClientLeg::Stream)
+        } else {
+            self.listener(&five.server).map(ClientLeg::Udp)
+        };
+        let Some(client) = client else {
+            tracing::warn!(client = %five.client, server = %five.server, "no client leg for an allocation");
             return;
         };
         let allocation = Arc::clone(allocation);
-        tokio::spawn(async move { peer_loop(server, allocation, listener).await });
+        tokio::spawn(async move { peer_loop(server, allocation, client).await });
     }
 
     fn stop(&self, allocation: &Allocation<RelaySocket>) {
@@ -138,8 +161,32 @@ impl RelayDriver for UdpRelay {
     }
 }
 
+/// Frames queued for a TCP/TLS client connection; its task writes them between its own answers.
+pub type StreamSink = mpsc::Sender<Box<[u8]>>;
+
+/// How many relayed frames may wait for a slow stream client before new ones are dropped (counted):
+/// back-pressure never reaches the relay socket.
+pub const STREAM_QUEUE: usize = 256;
+
+/// Where an allocation's peer data goes.
+enum ClientLeg {
+    /// Out of the UDP listener socket the allocation came in on.
+    Udp(Arc<UdpSocket>),
+    /// Into the client's TCP/TLS connection.
+    Stream(StreamSink),
+}
+
+impl ClientLeg {
+    fn send(&self, data: &[u8], client: SocketAddr) -> bool {
+        match self {
+            ClientLeg::Udp(socket) => socket.try_send_to(data, client).is_ok(),
+            ClientLeg::Stream(sink) => sink.try_send(data.into()).is_ok(),
+        }
+    }
+}
+
 /// Peer → client for one allocation until it is deleted.
-async fn peer_loop(server: Arc<TurnServer>, allocation: Arc<Allocation<RelaySocket>>, listener: Arc<UdpSocket>) {
+async fn peer_loop(server: Arc<TurnServer>, allocation: Arc<Allocation<RelaySocket>>, leg: ClientLeg) {
     let client = allocation.info().five_tuple.client;
     let mut buf = vec![0u8; HEADROOM + 65536 + 4];
     let relay = Arc::clone(&allocation.socket.socket);
@@ -157,7 +204,7 @@ async fn peer_loop(server: Arc<TurnServer>, allocation: Arc<Allocation<RelaySock
         let Ok((n, peer)) = recv else { continue };
         if let Some(range) = server.relay_from_peer(Instant::now(), &allocation, peer, &mut buf, n)
             && let Some(out) = buf.get(range)
-            && listener.try_send_to(out, client).is_err()
+            && !leg.send(out, client)
         {
             server.driver().client_send_failures.fetch_add(1, Relaxed);
         }

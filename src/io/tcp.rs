@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
 use super::TurnServer;
 use super::{IoStats, Limits, stopped};
+use crate::alloc::FiveTuple;
 use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
 use crate::proto::stun::MAX_MESSAGE_LEN;
 use crate::server::{Outcome, Received, Transport};
@@ -108,8 +109,18 @@ struct Connection {
 }
 
 impl Connection {
+    fn five_tuple(&self) -> FiveTuple {
+        FiveTuple { transport: Transport::Tcp, client: self.peer, server: self.local }
+    }
+
     async fn run(self, mut stream: TcpStream, mut stop: watch::Receiver<bool>) {
-        let close = self.serve(&mut stream, &mut stop).await;
+        // Peer data for an allocation made over this connection arrives here (io/relay.rs).
+        let (sink, mut relayed) = mpsc::channel(super::STREAM_QUEUE);
+        self.server.driver().add_stream(self.five_tuple(), sink);
+        let close = self.serve(&mut stream, &mut stop, &mut relayed).await;
+        // RFC 8656 §3.1: closing the connection frees its allocation.
+        self.server.driver().remove_stream(&self.five_tuple());
+        self.server.close_allocation(&self.five_tuple());
         let why = match close {
             Close::Stopped => "server stopping",
             Close::PeerClosed => "closed by peer",
@@ -130,7 +141,12 @@ impl Connection {
         debug!(peer = %self.peer, local = %self.local, why, "tcp connection closed");
     }
 
-    async fn serve(&self, stream: &mut TcpStream, stop: &mut watch::Receiver<bool>) -> Close {
+    async fn serve(
+        &self,
+        stream: &mut TcpStream,
+        stop: &mut watch::Receiver<bool>,
+        relayed: &mut mpsc::Receiver<Box<[u8]>>,
+    ) -> Close {
         let mut buf = vec![0u8; INITIAL_READ_BUF];
         let mut filled = 0;
         let mut pending = Vec::new();
@@ -183,14 +199,23 @@ impl Connection {
                 return Close::Invalid;
             };
             let read = tokio::select! {
-                r = tokio::time::timeout(self.idle_timeout, stream.read(space)) => r,
+                r = tokio::time::timeout(self.idle_timeout, stream.read(space)) => Some(r),
+                // Relayed peer data: already framed (and padded) by the core; written in order.
+                Some(frame) = relayed.recv() => {
+                    pending.extend_from_slice(&frame);
+                    while pending.len() < FLUSH_AT && let Ok(more) = relayed.try_recv() {
+                        pending.extend_from_slice(&more);
+                    }
+                    None
+                }
                 () = stopped(stop) => return Close::Stopped,
             };
             match read {
-                Err(_elapsed) => return Close::Idle,
-                Ok(Err(e)) => return Close::Io(e),
-                Ok(Ok(0)) => return Close::PeerClosed,
-                Ok(Ok(n)) => filled += n,
+                None => {}
+                Some(Err(_elapsed)) => return Close::Idle,
+                Some(Ok(Err(e))) => return Close::Io(e),
+                Some(Ok(Ok(0))) => return Close::PeerClosed,
+                Some(Ok(Ok(n))) => filled += n,
             }
         }
     }

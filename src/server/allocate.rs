@@ -32,11 +32,6 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if req.allocation.is_some() {
         return req.error(out, codes::ALLOCATION_MISMATCH);
     }
-    // Relaying to a client on TCP/TLS needs the stream's writer on the data path: that comes with
-    // the transports issue. Until then only UDP clients allocate.
-    if req.rx.transport.is_stream() {
-        return req.error(out, codes::UNSUPPORTED_TRANSPORT_PROTOCOL);
-    }
     match msg.get::<RequestedTransport>() {
         Ok(RequestedTransport::UDP) => {}
         Ok(_) => return req.error(out, codes::UNSUPPORTED_TRANSPORT_PROTOCOL),

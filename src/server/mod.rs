@@ -308,6 +308,14 @@ impl<D: RelayDriver> Server<D> {
         allocate::sweep_reservations(self, now);
     }
 
+    /// Deletes the allocation of a 5-tuple, if any: its TCP/TLS connection closed (RFC 8656 §3.1).
+    pub fn close_allocation(&self, five_tuple: &FiveTuple) {
+        if let Some(a) = self.table.remove(five_tuple) {
+            self.stats.allocation_deleted();
+            self.driver.stop(&a);
+        }
+    }
+
     /// Deletes every allocation (shutdown).
     pub fn close_all(&self) {
         for a in self.table.all() {

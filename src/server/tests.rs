@@ -729,7 +729,7 @@ fn the_cached_key_path_still_refuses_a_wrong_password() {
 }
 
 #[test]
-fn allocations_over_tcp_wait_for_the_transports_issue() {
+fn allocations_over_tcp_are_keyed_by_the_tcp_five_tuple() {
     let mut h = Harness::new(Harness::default_options());
     let c = h.login("bob");
     let tid = h.next_tid();
@@ -737,7 +737,12 @@ fn allocations_over_tcp_wait_for_the_transports_issue() {
     let rx = Received { transport: Transport::Tcp, source: h.client, local: h.local, data: &req };
     let mut out = vec![0u8; 1500];
     let Outcome::Reply(n) = h.server.handle(h.now, &rx, &mut out) else { panic!() };
-    assert_eq!(error_code(&out[..n]), Some(442));
+    assert_eq!(Message::parse(&out[..n]).unwrap().message_type().class, Class::SuccessResponse);
+    let tcp = FiveTuple { transport: Transport::Tcp, client: h.client, server: h.local };
+    assert!(h.server.allocations().get(&tcp).is_some());
+    // The same addresses over UDP are another 5-tuple: no allocation there.
+    assert_eq!(error_code(&h.send(&c, Method::REFRESH, |_| {})), Some(437));
+    h.server.close_allocation(&tcp);
     assert_eq!(h.server.allocations().len(), 0);
 }
 
