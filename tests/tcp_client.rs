@@ -102,7 +102,7 @@ async fn allocation_over_tcp_relays_and_dies_with_its_connection() {
     // RFC 8656 §3.1: the allocation ends with its connection.
     drop(stream);
     let deadline = tokio::time::Instant::now() + STEP;
-    while fixture.server.allocations().len() != 0 {
+    while !fixture.server.allocations().is_empty() {
         assert!(tokio::time::Instant::now() < deadline, "allocation outlived its TCP connection");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
