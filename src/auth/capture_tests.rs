@@ -1,3 +1,4 @@
+//! (A test module: declared under #[cfg(test)] in its parent.)
 //! REST keys and the §9.2.4 checks against packets captured from coturn 4.6.1's `turnutils_uclient`
 //! and from aioice (fixture: realm `fixture.test`, secret `fixture-secret`; see
 //! `tests/data/captures/README.md`). Their NONCEs are coturn's, so the nonce check is bypassed by

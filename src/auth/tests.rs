@@ -1,3 +1,4 @@
+//! (A test module: declared under #[cfg(test)] in its parent.)
 //! The RFC 8489 §9.2.4 decision table, every branch, on requests built with `MessageWriter`.
 
 use std::net::SocketAddr;

@@ -1,3 +1,4 @@
+//! (A test module: declared under #[cfg(test)] in its parent.)
 //! Scenario tests of the sans-IO server on a fake clock: every TURN method, every error code,
 //! retransmissions, expiry, stale nonces and expired REST usernames.
 
