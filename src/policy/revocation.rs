@@ -38,7 +38,10 @@ impl RevocationList {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let entries = entries.into_iter().map(|e| e.as_ref().trim().into()).filter(|e: &Box<str>| !e.is_empty());
+        let entries = entries.into_iter().filter_map(|e| {
+            let e = e.as_ref().trim();
+            (!e.is_empty()).then(|| Box::from(e))
+        });
         RevocationList { entries: entries.collect() }
     }
 
