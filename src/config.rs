@@ -28,6 +28,7 @@
 pub mod banner;
 #[cfg(feature = "cli")]
 pub mod credentials;
+mod limits;
 mod overrides;
 mod peer_rule;
 mod relay;
@@ -42,6 +43,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auth::{AuthConfig, RestAlgorithm, RestCredentials};
+use crate::policy::rate::RateLimit;
 use crate::server::ServerOptions;
 
 pub use overrides::{Overrides, flag_error};
@@ -101,6 +103,12 @@ pub const KEYS: &[&str] = &[
     "log-level",
     "verbose",
     "log-format",
+    "rate-limit-unauth",
+    "rate-limit-binding",
+    "rate-limit-allocate",
+    "revoked-users",
+    "revocation-file",
+    "strict-expiry",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -318,6 +326,23 @@ pub struct Config {
     pub verbose: u8,
     /// `log-format`: `human` (default) or `json`.
     pub log_format: LogFormat,
+    /// `rate-limit-unauth`: unauthenticated answers (400/401/438) per source IPv4 address or IPv6
+    /// /64, `N/s[:burst]` (default `20/s:40`; `0` = no limit). Beyond it requests are dropped.
+    #[serde(deserialize_with = "limits::rate_limit")]
+    pub rate_limit_unauth: RateLimit,
+    /// `rate-limit-binding`: Binding answers count against `rate-limit-unauth` too (default false).
+    pub rate_limit_binding: bool,
+    /// `rate-limit-allocate`: authenticated Allocate requests per user, `N/s[:burst]` (default
+    /// `10/s:20`; `0` = no limit). Beyond it the answer is 486.
+    #[serde(deserialize_with = "limits::rate_limit")]
+    pub rate_limit_allocate: RateLimit,
+    /// `revoked-users`: users (REST user part or static name) or full usernames refused with 401,
+    /// their allocations torn down.
+    pub revoked_users: Vec<String>,
+    /// `revocation-file`: more of them, one a line; re-read on SIGHUP.
+    pub revocation_file: Option<PathBuf>,
+    /// `strict-expiry`: tear down an allocation when its REST credential expires (default false).
+    pub strict_expiry: bool,
 }
 
 impl Default for Config {
@@ -362,6 +387,12 @@ impl Default for Config {
             log_level: LogLevel::Info,
             verbose: 0,
             log_format: LogFormat::Human,
+            rate_limit_unauth: server.rate_limit_unauth,
+            rate_limit_binding: server.rate_limit_binding,
+            rate_limit_allocate: server.rate_limit_allocate,
+            revoked_users: Vec::new(),
+            revocation_file: None,
+            strict_expiry: server.strict_expiry,
         }
     }
 }
@@ -370,7 +401,7 @@ impl Default for Config {
 const MAX_SOFTWARE_CHARS: usize = 127;
 
 /// Keys whose value is a path: relative ones in a file are relative to the file's directory.
-const PATH_KEYS: &[&str] = &["static-auth-secret-file", "users-file", "cert", "pkey"];
+const PATH_KEYS: &[&str] = &["static-auth-secret-file", "users-file", "cert", "pkey", "revocation-file"];
 
 impl Config {
     /// Parses and validates `turn.toml` text.
@@ -391,6 +422,8 @@ impl Config {
             table.try_into().map_err(|e: toml::de::Error| ConfigError::invalid("config", e.message()))?;
         config.read_secret_files()?;
         config.validate()?;
+        // The revocation file must be readable at start (SIGHUP re-reads it).
+        config.revocation_list()?;
         Ok(config)
     }
 

@@ -162,6 +162,24 @@ struct DaemonArgs {
     /// Check the configuration, print "config OK" and exit 0 (or the error and exit 2).
     #[arg(long)]
     check_config: bool,
+    /// Unauthenticated answers per source IP (IPv6: per /64), N/s[:BURST]; 0 = off. Default 20/s:40.
+    #[arg(long, value_name = "N/s[:BURST]")]
+    rate_limit_unauth: Option<String>,
+    /// Count Binding answers against --rate-limit-unauth too.
+    #[arg(long)]
+    rate_limit_binding: bool,
+    /// Allocate requests per user, N/s[:BURST]; 0 = off; 486 beyond. Default 10/s:20.
+    #[arg(long, value_name = "N/s[:BURST]")]
+    rate_limit_allocate: Option<String>,
+    /// Revoked user or username (repeatable): 401, and its allocations are torn down.
+    #[arg(long, value_name = "USER")]
+    revoked_users: Vec<String>,
+    /// File of revoked users or usernames, one a line; re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    revocation_file: Option<PathBuf>,
+    /// Tear down an allocation when its REST credential expires.
+    #[arg(long)]
+    strict_expiry: bool,
 }
 
 /// `switchback credentials`.
@@ -249,6 +267,12 @@ impl DaemonArgs {
         o.flag("no-tcp", self.no_tcp);
         o.flag("no-tls", self.no_tls);
         o.flag("strict-rfc8656", self.strict_rfc8656);
+        o.text("rate-limit-unauth", self.rate_limit_unauth.as_ref());
+        o.text("rate-limit-allocate", self.rate_limit_allocate.as_ref());
+        o.flag("rate-limit-binding", self.rate_limit_binding);
+        o.list("revoked-users", &self.revoked_users);
+        o.path("revocation-file", self.revocation_file.as_deref());
+        o.flag("strict-expiry", self.strict_expiry);
         if self.verbose > 0 {
             o.int("verbose", Some(self.verbose));
         }
@@ -454,7 +478,17 @@ async fn serve(config: &Config, dev_secret: Option<&str>) -> anyhow::Result<()> 
             None
         }
     };
+    #[cfg(unix)]
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install the SIGHUP handler")?;
     let server = UdpRelay::server(config.server_options(), auth);
+    let revoked = config.revocation_list()?;
+    if !revoked.is_empty() {
+        info!(entries = revoked.len(), "revocation list loaded");
+    }
+    server.set_revocations(revoked);
+    #[cfg(unix)]
+    tokio::spawn(reload_on_hangup(hangup, config.clone(), server.clone()));
     let running = io::bind(config, server.clone()).await?;
     print_banner(&running, config, dev_secret);
     let signal = shutdown.wait().await;
@@ -477,6 +511,27 @@ fn print_banner(running: &Running, config: &Config, dev_secret: Option<&str>) {
     };
     for line in turn_banner(config, &of(Transport::Udp), &of(Transport::Tcp), dev_secret, unix_now()) {
         println!("{line}");
+    }
+}
+
+/// SIGHUP re-reads the revocation file (only that, for now) and tears down the allocations of the
+/// users it revokes. A file that cannot be read keeps the old list.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
+    config: Config,
+    server: std::sync::Arc<switchback::io::TurnServer>,
+) {
+    while hangup.recv().await.is_some() {
+        match config.revocation_list() {
+            Ok(list) => {
+                let entries = list.len();
+                server.set_revocations(list);
+                let removed = server.revoke_now(std::time::Instant::now());
+                info!(entries, allocations_removed = removed, "SIGHUP: revocation list reloaded");
+            }
+            Err(e) => warn!(error = %e, "SIGHUP: revocation list not reloaded, keeping the old one"),
+        }
     }
 }
 

@@ -437,3 +437,72 @@ fn turn_on_a_wildcard_listener_needs_a_relay_ip() {
     let stun = switchback(&["-c", file.as_str(), "--check-config"]);
     assert!(stun.status.success(), "{}", stderr(&stun));
 }
+
+#[test]
+fn sighup_reloads_the_revocation_file() {
+    let revoked = TempFile::new("revoked", "# nobody yet\n");
+    let daemon = Daemon::start(&[
+        "--realm",
+        "r",
+        "--user",
+        "bob:pw",
+        "--user",
+        "carol:pw2",
+        "--revocation-file",
+        revoked.as_str(),
+        "--listening-port",
+        "0",
+    ]);
+    let udp = daemon.udp[0];
+    allocate(udp, "bob", "pw").expect("bob allocates before he is revoked");
+
+    std::fs::write(&revoked.path, "# revoked\nbob\n").unwrap();
+    daemon.guard.signal("HUP");
+    let deadline = std::time::Instant::now() + PROCESS_TIMEOUT;
+    loop {
+        match allocate(udp, "bob", "pw") {
+            Err(ClientError::ErrorResponse { code: 401, .. }) => break,
+            Ok(_) => assert!(std::time::Instant::now() < deadline, "SIGHUP did not revoke bob"),
+            Err(e) => panic!("unexpected: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    allocate(udp, "carol", "pw2").expect("carol is not on the list");
+
+    // A file that cannot be read keeps the old list.
+    std::fs::remove_file(&revoked.path).unwrap();
+    daemon.guard.signal("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    let err = allocate(udp, "bob", "pw").unwrap_err();
+    assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err}");
+
+    let (status, err) = daemon.stop_with("TERM");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("SIGHUP: revocation list reloaded"), "{err}");
+    assert!(err.contains("not reloaded, keeping the old one"), "{err}");
+}
+
+#[test]
+fn abuse_control_flags_are_accepted_and_checked() {
+    let revoked = TempFile::new("revoked-flags", "mallory\n");
+    let out = switchback(&[
+        "--rate-limit-unauth",
+        "5/s:10",
+        "--rate-limit-allocate",
+        "0",
+        "--rate-limit-binding",
+        "--revoked-users",
+        "eve",
+        "--revoked-users",
+        "1800000000:trudy",
+        "--revocation-file",
+        revoked.as_str(),
+        "--strict-expiry",
+        "--check-config",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = switchback(&["--rate-limit-unauth", "5", "--check-config"]);
+    assert_config_error(&out, "rate-limit-unauth");
+    let out = switchback(&["--revocation-file", "/nonexistent/revoked", "--check-config"]);
+    assert_config_error(&out, "revocation-file");
+}

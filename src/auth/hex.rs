@@ -1,21 +1,4 @@
-//! Lower-case hex without allocation, for nonces and `0x` keys. Decoding never panics on input.
-
-const DIGITS: &[u8; 16] = b"0123456789abcdef";
-
-/// Writes `src` as lower-case hex into `out`, which must be `2 * src.len()` bytes long; returns
-/// `false` (writing nothing useful) if it is not.
-pub(crate) fn encode(src: &[u8], out: &mut [u8]) -> bool {
-    if out.len() != src.len() * 2 {
-        return false;
-    }
-    for (b, pair) in src.iter().zip(out.chunks_exact_mut(2)) {
-        if let [hi, lo] = pair {
-            *hi = nibble_char(b >> 4);
-            *lo = nibble_char(b & 0x0f);
-        }
-    }
-    true
-}
+//! Hex decoding without allocation, for `0x` keys. Never panics on input.
 
 /// Decodes hex (either case) into `out`; `None` unless `src` is exactly `2 * out.len()` hex digits.
 pub(crate) fn decode(src: &[u8], out: &mut [u8]) -> Option<()> {
@@ -27,10 +10,6 @@ pub(crate) fn decode(src: &[u8], out: &mut [u8]) -> Option<()> {
         *o = (nibble(*hi)? << 4) | nibble(*lo)?;
     }
     Some(())
-}
-
-fn nibble_char(n: u8) -> u8 {
-    DIGITS.get(usize::from(n & 0x0f)).copied().unwrap_or(b'0')
 }
 
 fn nibble(c: u8) -> Option<u8> {
@@ -47,15 +26,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_and_rejects() {
-        let mut out = [0u8; 8];
-        assert!(encode(&[0x01, 0xab, 0xff, 0x00], &mut out));
-        assert_eq!(&out, b"01abff00");
+    fn decodes_and_rejects() {
         let mut back = [0u8; 4];
         assert_eq!(decode(b"01ABff00", &mut back), Some(()));
         assert_eq!(back, [0x01, 0xab, 0xff, 0x00]);
         assert_eq!(decode(b"01abff0", &mut back), None);
         assert_eq!(decode(b"01abff0g", &mut back), None);
-        assert!(!encode(&[1, 2], &mut out));
     }
 }

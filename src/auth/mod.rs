@@ -42,6 +42,8 @@ pub enum Reason {
     StaleNonce,
     /// MESSAGE-INTEGRITY without USERNAME, REALM or NONCE, or one of them not UTF-8.
     Malformed,
+    /// Valid credentials of a user or username on the revocation list.
+    Revoked,
 }
 
 impl Reason {
@@ -56,6 +58,7 @@ impl Reason {
             Reason::BadIntegrity => "bad_integrity",
             Reason::StaleNonce => "stale_nonce",
             Reason::Malformed => "malformed",
+            Reason::Revoked => "revoked",
         }
     }
 }
@@ -260,6 +263,20 @@ impl Authenticator {
     /// The shared-secret credentials, if enabled (to mint them for an HTTP API).
     pub fn rest(&self) -> Option<&RestCredentials> {
         self.config.rest.as_ref()
+    }
+
+    /// The user a USERNAME stands for: a static user's name as it is, the part after the separator
+    /// of a REST username (`<expiry>:<user>` → `user`). Revocation and per-user limits go by it.
+    pub fn user_of<'a>(&self, username: &'a str) -> &'a str {
+        if self.config.users.contains_key(username) {
+            return username;
+        }
+        match &self.config.rest {
+            Some(rest) if rest.expiry(username).is_ok() => {
+                username.split_once(rest.separator).map_or(username, |s| s.1)
+            }
+            _ => username,
+        }
     }
 
     /// A fresh NONCE for `client`, for 401 and 438 answers (RFC 8489 §9.2.4).

@@ -1,30 +1,39 @@
 //! Stateless nonces, RFC 8489 §9.2 and §14.10: the server remembers nothing per client.
 //!
-//! A nonce is `hex(timestamp) ‖ hex(HMAC-SHA256(key, label ‖ timestamp ‖ client IP ‖ client port))`
-//! (the MAC truncated to 128 bits): 48 lower-case hex characters. Only the holder of the key can mint
-//! one, it is bound to the client's transport address, and its age is read back from the timestamp.
-//! Hex never begins with the "nonce cookie" `obMatJos2` (RFC 8489 §9.2), so no security feature
-//! bits are claimed by accident.
+//! A nonce is `base64url(MAC ‖ timestamp)` without padding, 16 characters: the MAC is
+//! HMAC-SHA256(key, label ‖ timestamp ‖ client IP ‖ client port) truncated to 64 bits, the timestamp
+//! the Unix time in seconds modulo 2^32 (4 bytes, big-endian; ages are computed modulo 2^32, so the
+//! year 2106 is no cliff). Only the holder of the key can mint one (forging one takes about 2^64
+//! online tries, each a full request from the address it is bound to), it is bound to the client's
+//! transport address, and its age is read back from the timestamp. Short on purpose: the nonce is
+//! most of a 401 answer, and a 401 is what a spoofed source can make us send (amplification).
+//!
+//! The MAC comes first so that the start of a nonce is uniformly random: it begins with the "nonce
+//! cookie" `obMatJos2` (RFC 8489 §9.2), which would claim security feature bits, with probability
+//! 2^-54.
 
 use std::net::{IpAddr, SocketAddr};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::hex;
-
-/// Bytes of the timestamp (big-endian seconds since the Unix epoch).
-const TS_LEN: usize = 8;
+/// Bytes of the timestamp (big-endian seconds since the Unix epoch, modulo 2^32).
+const TS_LEN: usize = 4;
 /// Bytes of the truncated MAC.
-const MAC_LEN: usize = 16;
-/// Characters of a nonce: both parts in hex. Far below the 128 characters of RFC 8489 §14.10.
-pub const NONCE_LEN: usize = 2 * (TS_LEN + MAC_LEN);
+const MAC_LEN: usize = 8;
+/// Bytes of a nonce before encoding.
+const RAW_LEN: usize = MAC_LEN + TS_LEN;
+/// Characters of a nonce: base64url of 12 bytes, no padding. Far below the 128 characters of RFC
+/// 8489 §14.10, and every character is `qdtext`.
+pub const NONCE_LEN: usize = RAW_LEN / 3 * 4;
 /// How far in the future a nonce's timestamp may lie (clock skew between nodes sharing the key)
 /// before it is [`NonceError::Invalid`].
 pub const MAX_FUTURE_SKEW_SECS: u64 = 30;
 /// Domain separation: the key signs nothing but nonces of this format.
-const LABEL: &[u8] = b"switchback nonce v1";
+const LABEL: &[u8] = b"switchback nonce v2";
 
 /// Why a NONCE was refused. Both map to 438 Stale Nonce (RFC 8489 §9.2.4), which hands the client a
 /// fresh one.
@@ -58,7 +67,7 @@ pub struct NonceBuf([u8; NONCE_LEN]);
 impl NonceBuf {
     /// The nonce text, for the NONCE attribute.
     pub fn as_str(&self) -> &str {
-        // Always ASCII hex by construction.
+        // Always ASCII base64url by construction.
         std::str::from_utf8(&self.0).unwrap_or("")
     }
 }
@@ -91,7 +100,7 @@ impl NonceKey {
         NonceKey { mac }
     }
 
-    fn tag(&self, ts: u64, client: SocketAddr) -> [u8; MAC_LEN] {
+    fn tag(&self, ts: u32, client: SocketAddr) -> [u8; MAC_LEN] {
         let mut m = self.mac.clone();
         m.update(LABEL);
         m.update(&ts.to_be_bytes());
@@ -117,10 +126,15 @@ impl NonceKey {
 
     /// A fresh nonce for `client` at `unix_now`, RFC 8489 §9.2.4 (sent in 401 and 438 answers).
     pub fn nonce(&self, unix_now: u64, client: SocketAddr) -> NonceBuf {
+        // The low 32 bits: ages are taken modulo 2^32.
+        let ts = unix_now as u32;
+        let mut raw = [0u8; RAW_LEN];
+        let (mac, stamp) = raw.split_at_mut(MAC_LEN);
+        mac.copy_from_slice(&self.tag(ts, client));
+        stamp.copy_from_slice(&ts.to_be_bytes());
         let mut buf = [0u8; NONCE_LEN];
-        let (ts_hex, tag_hex) = buf.split_at_mut(2 * TS_LEN);
-        hex::encode(&unix_now.to_be_bytes(), ts_hex);
-        hex::encode(&self.tag(unix_now, client), tag_hex);
+        // 12 bytes are exactly 16 characters: this cannot fail.
+        let _ = URL_SAFE_NO_PAD.encode_slice(raw, &mut buf);
         NonceBuf(buf)
     }
 
@@ -132,19 +146,25 @@ impl NonceKey {
         if bytes.len() != NONCE_LEN {
             return Err(NonceError::Invalid);
         }
-        let (ts_hex, tag_hex) = bytes.split_at(2 * TS_LEN);
+        let mut raw = [0u8; RAW_LEN];
+        match URL_SAFE_NO_PAD.decode_slice(bytes, &mut raw) {
+            Ok(RAW_LEN) => {}
+            _ => return Err(NonceError::Invalid),
+        }
+        let (tag, stamp) = raw.split_at(MAC_LEN);
         let mut ts = [0u8; TS_LEN];
-        let mut tag = [0u8; MAC_LEN];
-        hex::decode(ts_hex, &mut ts).ok_or(NonceError::Invalid)?;
-        hex::decode(tag_hex, &mut tag).ok_or(NonceError::Invalid)?;
-        let ts = u64::from_be_bytes(ts);
-        if !bool::from(self.tag(ts, client).ct_eq(&tag)) {
+        ts.copy_from_slice(stamp);
+        let ts = u32::from_be_bytes(ts);
+        if !bool::from(self.tag(ts, client).ct_eq(tag)) {
             return Err(NonceError::Invalid);
         }
-        if ts > unix_now.saturating_add(MAX_FUTURE_SKEW_SECS) {
-            return Err(NonceError::Invalid);
+        // Age modulo 2^32: "negative" ages (the upper half) are timestamps from the future.
+        let age = (unix_now as u32).wrapping_sub(ts);
+        if age > u32::MAX / 2 {
+            let ahead = u64::from(age.wrapping_neg());
+            return if ahead > MAX_FUTURE_SKEW_SECS { Err(NonceError::Invalid) } else { Ok(()) };
         }
-        if unix_now.saturating_sub(ts) > ttl_secs {
+        if u64::from(age) > ttl_secs {
             return Err(NonceError::Stale);
         }
         Ok(())
@@ -169,13 +189,25 @@ mod tests {
     fn round_trip() {
         let n = key().nonce(NOW, client());
         assert_eq!(n.as_str().len(), NONCE_LEN);
-        assert!(n.as_str().len() < 128);
-        assert!(n.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(NONCE_LEN, 16);
+        assert!(n.as_str().bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'), "{n}");
         assert_eq!(key().check(n.as_str(), NOW, client(), 3600), Ok(()));
         assert_eq!(key().check(n.as_str(), NOW + 3600, client(), 3600), Ok(()));
         // Deterministic: same inputs, same nonce; another second, another nonce.
         assert_eq!(n, key().nonce(NOW, client()));
         assert_ne!(n, key().nonce(NOW + 1, client()));
+    }
+
+    #[test]
+    fn the_timestamp_wraps_without_a_cliff() {
+        // Around 2^32 seconds (the year 2106) ages still come out right.
+        let wrap = 1u64 << 32;
+        let n = key().nonce(wrap - 10, client());
+        assert_eq!(key().check(n.as_str(), wrap + 10, client(), 3600), Ok(()));
+        assert_eq!(key().check(n.as_str(), wrap + 3591, client(), 3600), Err(NonceError::Stale));
+        let n = key().nonce(wrap + 10, client());
+        assert_eq!(key().check(n.as_str(), wrap - 10, client(), 3600), Ok(()));
+        assert_eq!(key().check(n.as_str(), wrap - 30, client(), 3600), Err(NonceError::Invalid));
     }
 
     #[test]
@@ -219,22 +251,29 @@ mod tests {
     fn tampered_is_invalid() {
         let n = key().nonce(NOW, client());
         let s = n.as_str();
-        // Every single-character change, in the timestamp or in the MAC, is caught.
+        // Every single-character change, in the MAC or in the timestamp, is caught.
         for i in 0..s.len() {
             let mut b = s.as_bytes().to_vec();
-            b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
             let t = String::from_utf8(b).unwrap();
             assert_eq!(key().check(&t, NOW, client(), 3600), Err(NonceError::Invalid), "at {i}");
         }
-        // Pushing the timestamp back (to dodge staleness) breaks the MAC.
-        let older = key().nonce(NOW - 10, client());
-        let spliced = format!("{}{}", &older.as_str()[..16], &s[16..]);
-        assert_eq!(key().check(&spliced, NOW, client(), 3600), Err(NonceError::Invalid));
-        for bad in ["", "abc", &s[1..], &format!("{s}0"), &format!("g{}", &s[1..]), "7acbb4af1b5e0932"] {
+        // Pushing the timestamp forward (to dodge staleness) breaks the MAC.
+        let mut raw = [0u8; RAW_LEN];
+        URL_SAFE_NO_PAD.decode_slice(s, &mut raw).unwrap();
+        raw[MAC_LEN..].copy_from_slice(&((NOW + 3000) as u32).to_be_bytes());
+        let spliced = URL_SAFE_NO_PAD.encode(raw);
+        assert_eq!(key().check(&spliced, NOW + 4000, client(), 3600), Err(NonceError::Invalid));
+        // Coturn's 16 hex digits are base64url characters too: not ours.
+        let padded = format!("{}=", &s[..15]);
+        let upper = s.to_uppercase();
+        for bad in ["", "abc", &s[1..], &format!("{s}A"), &format!("+{}", &s[1..]), &padded, "7acbb4af1b5e0932"] {
             assert_eq!(key().check(bad, NOW, client(), 3600), Err(NonceError::Invalid), "{bad:?}");
         }
-        // Upper-case hex of a valid nonce is the same bytes: accepted (not a forgery).
-        assert_eq!(key().check(&s.to_uppercase(), NOW, client(), 3600), Ok(()));
+        // base64url is case-sensitive: another case is other bytes.
+        if upper != s {
+            assert_eq!(key().check(&upper, NOW, client(), 3600), Err(NonceError::Invalid));
+        }
     }
 
     #[test]

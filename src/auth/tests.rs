@@ -343,6 +343,7 @@ fn error_codes_and_labels() {
         (Reason::BadIntegrity, "bad_integrity"),
         (Reason::StaleNonce, "stale_nonce"),
         (Reason::Malformed, "malformed"),
+        (Reason::Revoked, "revoked"),
     ];
     for (r, s) in labels {
         assert_eq!(r.as_str(), s);
@@ -360,4 +361,18 @@ fn debug_never_shows_secrets() {
     }
     let cands = auth.key_candidates("alice", NOW).unwrap();
     assert!(!format!("{cands:?}").contains('['), "{cands:?}");
+}
+
+#[test]
+fn user_of_static_and_rest_usernames() {
+    let auth = authenticator();
+    assert_eq!(auth.user_of("alice"), "alice");
+    assert_eq!(auth.user_of("1800000000:carol"), "carol");
+    assert_eq!(auth.user_of("1800000000:carol:with:colons"), "carol:with:colons");
+    // A static user whose name looks like a REST username is that static user.
+    let name = format!("{}:static", NOW + 60);
+    assert_eq!(auth.user_of(&name), name);
+    // Neither: the username as it is.
+    assert_eq!(auth.user_of("nobody"), "nobody");
+    assert_eq!(auth.user_of("x:y"), "x:y");
 }

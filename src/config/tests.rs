@@ -352,3 +352,45 @@ fn log_level_raised() {
     assert_eq!(LogLevel::Error.raised(200), LogLevel::Trace);
     assert_eq!(LogLevel::Warn.as_str(), "warn");
 }
+
+#[test]
+fn rate_limits_and_revocation_keys() {
+    use crate::policy::rate::RateLimit;
+    use crate::policy::revocation::Revocations as _;
+
+    let d = Config::default();
+    assert_eq!(d.rate_limit_unauth, RateLimit::new(20, 40));
+    assert_eq!(d.rate_limit_allocate, RateLimit::new(10, 20));
+    assert!(!d.rate_limit_binding && !d.strict_expiry);
+    assert!(d.revocation_list().unwrap().is_empty());
+
+    let dir = TempDir::new("revocation");
+    std::fs::write(dir.0.join("revoked"), "# revoked\nmallory\n1800000000:eve\n").unwrap();
+    let path = dir.0.join("turn.toml");
+    std::fs::write(
+        &path,
+        "rate-limit-unauth = \"5/s\"\nrate-limit-allocate = 0\nrate-limit-binding = true\nstrict-expiry = true\n\
+         revoked-users = [\"trudy\"]\nrevocation-file = \"revoked\"\n",
+    )
+    .unwrap();
+    let c = Config::load(&path).unwrap();
+    let o = c.server_options();
+    assert_eq!(o.rate_limit_unauth, RateLimit::new(5, 10));
+    assert_eq!(o.rate_limit_allocate, RateLimit::OFF);
+    assert!(o.rate_limit_binding && o.strict_expiry);
+    let list = c.revocation_list().unwrap();
+    assert_eq!(list.len(), 3);
+    assert!(list.is_revoked("trudy", "trudy") && list.is_revoked("mallory", "1:mallory"));
+    assert!(list.is_revoked("eve", "1800000000:eve") && !list.is_revoked("eve", "1800000001:eve"));
+
+    // A revocation file that cannot be read stops the start, naming the key.
+    std::fs::remove_file(dir.0.join("revoked")).unwrap();
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("revocation-file") && err.contains("cannot read"), "{err}");
+
+    for bad in ["rate-limit-unauth = \"20\"", "rate-limit-unauth = 5", "rate-limit-allocate = \"10/s:0\""] {
+        let err = Config::from_toml_str(bad).unwrap_err().to_string();
+        assert!(err.contains("rate-limit-") && err.contains("N/s"), "{bad}: {err}");
+    }
+    assert_eq!(Config::from_toml_str("rate-limit-unauth = \"off\"").unwrap().rate_limit_unauth, RateLimit::OFF);
+}

@@ -79,6 +79,10 @@ impl Config {
             allow_loopback_peers: self.allow_loopback_peers,
             user_quota: self.user_quota,
             total_quota: self.total_quota,
+            rate_limit_unauth: self.rate_limit_unauth,
+            rate_limit_binding: self.rate_limit_binding,
+            rate_limit_allocate: self.rate_limit_allocate,
+            strict_expiry: self.strict_expiry,
             ..ServerOptions::default()
         }
     }

@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 use crate::alloc::{Allocation, FiveTuple, Millis, PortRange, Table};
 use crate::auth::Authenticator;
 use crate::policy::PeerPolicy;
+use crate::policy::rate::{RateKey, RateLimiter};
+use crate::policy::revocation::{RevocationList, Revocations};
 use crate::proto::demux::{self, PacketKind};
 use crate::proto::stun::{Class, DecodeError, Message, Method};
 
@@ -115,6 +117,8 @@ pub enum DropReason {
     SendFailed,
     /// The answer did not fit the output buffer (a bug or a tiny buffer).
     OutputTooSmall,
+    /// Over the per-source rate limit of unauthenticated answers (`rate_limit_unauth`).
+    RateLimited,
 }
 
 impl DropReason {
@@ -140,6 +144,9 @@ pub struct Server<D: RelayDriver = NoRelay> {
     epoch: Instant,
     epoch_unix: u64,
     rng: std::sync::atomic::AtomicU64,
+    unauth_limit: Option<RateLimiter>,
+    allocate_limit: Option<RateLimiter>,
+    revocations: arc_swap::ArcSwap<Box<dyn Revocations>>,
 }
 
 impl<D: RelayDriver> std::fmt::Debug for Server<D> {
@@ -169,6 +176,8 @@ impl<D: RelayDriver> Server<D> {
     ) -> Self {
         let policy = PeerPolicy { allow_loopback: options.allow_loopback_peers };
         let ports = PortRange::new(options.min_port, options.max_port);
+        let unauth_limit = RateLimiter::new(options.rate_limit_unauth, RateLimiter::SOURCE_BUCKETS);
+        let allocate_limit = RateLimiter::new(options.rate_limit_allocate, RateLimiter::USER_BUCKETS);
         Server {
             options,
             auth,
@@ -186,6 +195,9 @@ impl<D: RelayDriver> Server<D> {
                 h.write_u64(epoch_unix);
                 h.finish()
             }),
+            unauth_limit,
+            allocate_limit,
+            revocations: arc_swap::ArcSwap::from_pointee(Box::new(RevocationList::default())),
         }
     }
 
@@ -264,6 +276,11 @@ impl<D: RelayDriver> Server<D> {
         };
         let ty = msg.message_type();
         match (ty.method, ty.class) {
+            (Method::BINDING, Class::Request)
+                if self.options.rate_limit_binding && !self.unauth_allowed(self.millis(now), rx.source) =>
+            {
+                Outcome::Dropped(DropReason::RateLimited)
+            }
             (Method::BINDING, Class::Request) => binding::request(trailer, rx, &msg, out),
             // RFC 8489 §6.3.2: a Binding indication needs no answer.
             (Method::BINDING, Class::Indication) => Outcome::Silent,
@@ -298,14 +315,18 @@ impl<D: RelayDriver> Server<D> {
         relay::from_peer(self, self.millis(now), allocation, peer, buf, len)
     }
 
-    /// Expires allocations, permissions, channels and port reservations (call about once a second).
+    /// Expires allocations, permissions, channels and port reservations, and tears down the
+    /// allocations of revoked users (and, with `strict_expiry`, of expired REST credentials). Call
+    /// about once a second.
     pub fn sweep(&self, now: Instant) {
-        let now = self.millis(now);
-        for a in self.table.sweep(now) {
+        let at = self.millis(now);
+        for a in self.table.sweep(at) {
             self.stats.allocation_deleted();
             self.driver.stop(&a);
         }
-        allocate::sweep_reservations(self, now);
+        allocate::sweep_reservations(self, at);
+        // Revoked users, and with strict expiry expired REST credentials.
+        self.tear_down(now, self.options.strict_expiry);
     }
 
     /// Deletes the allocation of a 5-tuple, if any: its TCP/TLS connection closed (RFC 8656 §3.1).
@@ -324,6 +345,72 @@ impl<D: RelayDriver> Server<D> {
                 self.driver.stop(&a);
             }
         }
+    }
+
+    /// Replaces the revocation list (the daemon does on SIGHUP). New requests of a revoked user are
+    /// refused at once; its live allocations go at the next sweep, or now with [`Server::revoke_now`].
+    pub fn set_revocations(&self, revocations: impl Revocations + 'static) {
+        self.revocations.store(std::sync::Arc::new(Box::new(revocations)));
+    }
+
+    /// Tears down every live allocation of a revoked user now (its relay socket closes); returns
+    /// how many.
+    pub fn revoke_now(&self, now: Instant) -> usize {
+        self.tear_down(now, false)
+    }
+
+    /// Whether the user behind `username` (see [`crate::auth::Authenticator::user_of`]) is revoked.
+    pub fn is_revoked(&self, username: &str) -> bool {
+        let revocations = self.revocations.load();
+        revocations.may_revoke() && self.revoked_by(&***revocations, username)
+    }
+
+    fn revoked_by(&self, revocations: &dyn Revocations, username: &str) -> bool {
+        let user = self.auth.as_ref().map_or(username, |a| a.user_of(username));
+        revocations.is_revoked(user, username)
+    }
+
+    /// Removes the allocations of revoked users and, with `strict_expiry`, those whose REST
+    /// credential has expired (valid through its expiry second, as authentication judges it).
+    fn tear_down(&self, now: Instant, strict_expiry: bool) -> usize {
+        let revocations = self.revocations.load();
+        let revoking = revocations.may_revoke();
+        if !revoking && !strict_expiry {
+            return 0;
+        }
+        let unix = self.unix(now);
+        let mut removed = 0;
+        for a in self.table.all() {
+            let info = a.info();
+            let expired = strict_expiry && info.rest_expiry.is_some_and(|e| e < unix);
+            let revoked = !expired && revoking && self.revoked_by(&***revocations, &info.username);
+            if !(expired || revoked) {
+                continue;
+            }
+            if let Some(a) = self.table.remove(&info.five_tuple) {
+                self.stats.allocation_deleted();
+                if revoked {
+                    self.stats.allocation_revoked();
+                } else {
+                    self.stats.allocation_credential_expired();
+                }
+                self.driver.stop(&a);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Takes one unauthenticated answer from `source`'s bucket: `false` when over the limit.
+    fn unauth_allowed(&self, now: Millis, source: SocketAddr) -> bool {
+        self.unauth_limit.as_ref().is_none_or(|l| l.allow(RateKey::Source(source.ip()), now))
+    }
+
+    /// Takes one Allocate from the user's bucket: `false` when over the limit.
+    fn allocate_allowed(&self, now: Millis, username: &str) -> bool {
+        let Some(limit) = &self.allocate_limit else { return true };
+        let user = self.auth.as_ref().map_or(username, |a| a.user_of(username));
+        limit.allow(RateKey::User(user), now)
     }
 
     fn lock_reservations(&self) -> std::sync::MutexGuard<'_, Vec<allocate::Reservation<D::Socket>>> {

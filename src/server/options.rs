@@ -2,6 +2,8 @@
 
 use std::net::IpAddr;
 
+use crate::policy::rate::RateLimit;
+
 /// One relay address: the local IP relay sockets bind to, and the IP advertised to clients in
 /// XOR-RELAYED-ADDRESS (differs behind a 1:1 NAT: `-X PUBLIC/PRIVATE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +44,26 @@ pub struct ServerOptions {
     pub total_quota: u32,
     /// How many ports an Allocate tries before answering 508.
     pub port_tries: usize,
+    /// Unauthenticated answers (the 400/401/438 of the long-term credential mechanism) per source
+    /// IPv4 address or IPv6 /64. Beyond it the request is dropped without an answer and counted
+    /// (`DropReason::RateLimited`): a spoofed flood gets no reflection. [`RateLimit::OFF`]: none.
+    pub rate_limit_unauth: RateLimit,
+    /// Binding answers count against `rate_limit_unauth` too (default off: STUN stays unlimited).
+    pub rate_limit_binding: bool,
+    /// Authenticated Allocate requests per user (the REST user part or the static name). Beyond it
+    /// the answer is 486 Allocation Quota Reached, signed like any answer to that user (the source
+    /// proved its address with the nonce, so nothing is reflected). [`RateLimit::OFF`]: none.
+    pub rate_limit_allocate: RateLimit,
+    /// Tear an allocation down at the first sweep after its REST credential expires (by default
+    /// it lives out its lifetime, and only its next request is refused).
+    pub strict_expiry: bool,
+}
+
+impl ServerOptions {
+    /// Default of [`ServerOptions::rate_limit_unauth`]: 20 answers a second, bursts of 40.
+    pub const DEFAULT_RATE_LIMIT_UNAUTH: RateLimit = RateLimit::new(20, 40);
+    /// Default of [`ServerOptions::rate_limit_allocate`]: 10 Allocates a second, bursts of 20.
+    pub const DEFAULT_RATE_LIMIT_ALLOCATE: RateLimit = RateLimit::new(10, 20);
 }
 
 impl Default for ServerOptions {
@@ -60,6 +82,10 @@ impl Default for ServerOptions {
             user_quota: 0,
             total_quota: 0,
             port_tries: 64,
+            rate_limit_unauth: Self::DEFAULT_RATE_LIMIT_UNAUTH,
+            rate_limit_binding: false,
+            rate_limit_allocate: Self::DEFAULT_RATE_LIMIT_ALLOCATE,
+            strict_expiry: false,
         }
     }
 }

@@ -20,9 +20,13 @@ pub struct Stats {
     errors_sent: AtomicU64,
     allocations_created: AtomicU64,
     allocations_deleted: AtomicU64,
+    rate_limited_allocates: AtomicU64,
+    revoked_requests: AtomicU64,
+    revoked_allocations: AtomicU64,
+    credential_expired_allocations: AtomicU64,
 }
 
-const DROP_REASONS: usize = 11;
+const DROP_REASONS: usize = 12;
 
 fn drop_index(r: &DropReason) -> usize {
     match r {
@@ -37,6 +41,7 @@ fn drop_index(r: &DropReason) -> usize {
         DropReason::PeerDenied => 8,
         DropReason::SendFailed => 9,
         DropReason::OutputTooSmall => 10,
+        DropReason::RateLimited => 11,
     }
 }
 
@@ -87,6 +92,16 @@ pub struct StatsSnapshot {
     pub allocations_created: u64,
     /// Allocations deleted or expired.
     pub allocations_deleted: u64,
+    /// Dropped: over the per-source rate limit of unauthenticated answers.
+    pub dropped_rate_limited: u64,
+    /// Allocate requests answered 486 for going over the per-user rate limit.
+    pub rate_limited_allocates: u64,
+    /// Requests with valid credentials of a revoked user, answered 401.
+    pub revoked_requests: u64,
+    /// Allocations torn down because their user was revoked.
+    pub revoked_allocations: u64,
+    /// Allocations torn down by strict expiry when their REST credential expired.
+    pub credential_expired_allocations: u64,
 }
 
 impl StatsSnapshot {
@@ -103,6 +118,7 @@ impl StatsSnapshot {
             + self.dropped_peer_denied
             + self.dropped_send_failed
             + self.dropped_output
+            + self.dropped_rate_limited
     }
 }
 
@@ -151,6 +167,22 @@ impl Stats {
         self.relayed_to_client.fetch_add(1, Relaxed);
     }
 
+    pub(super) fn allocate_rate_limited(&self) {
+        self.rate_limited_allocates.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn revoked_request(&self) {
+        self.revoked_requests.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn allocation_revoked(&self) {
+        self.revoked_allocations.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn allocation_credential_expired(&self) {
+        self.credential_expired_allocations.fetch_add(1, Relaxed);
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
         let d = |i: usize| self.dropped.get(i).map(|c| c.load(Relaxed)).unwrap_or(0);
@@ -177,6 +209,11 @@ impl Stats {
             errors_sent: self.errors_sent.load(Relaxed),
             allocations_created: self.allocations_created.load(Relaxed),
             allocations_deleted: self.allocations_deleted.load(Relaxed),
+            dropped_rate_limited: d(11),
+            rate_limited_allocates: self.rate_limited_allocates.load(Relaxed),
+            revoked_requests: self.revoked_requests.load(Relaxed),
+            revoked_allocations: self.revoked_allocations.load(Relaxed),
+            credential_expired_allocations: self.credential_expired_allocations.load(Relaxed),
         }
     }
 }

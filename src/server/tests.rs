@@ -755,3 +755,231 @@ fn a_wildcard_listener_without_relay_address_never_advertises_0_0_0_0() {
     assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), Some(508));
     assert!(h.driver.bound.lock().unwrap().is_empty());
 }
+
+// --- Rate limits, revocation, strict expiry (the security issue) ---------------------------------
+
+use crate::policy::rate::RateLimit;
+use crate::policy::revocation::RevocationList;
+
+/// A transaction ID from a counter (the harness's own wraps at 255).
+fn tid_of(i: u32) -> TransactionId {
+    let mut t = [0u8; 12];
+    t[..4].copy_from_slice(&i.to_be_bytes());
+    TransactionId(t)
+}
+
+#[test]
+fn unauthenticated_answers_over_the_rate_are_dropped_and_counted() {
+    let options = ServerOptions { rate_limit_unauth: RateLimit::new(20, 40), ..Harness::default_options() };
+    let mut h = Harness::new(options);
+    // One source, 1,000 unauthenticated Allocates within one second of fake time.
+    let mut answered = 0;
+    for i in 0..1000u32 {
+        h.now = h.epoch + Duration::from_millis(u64::from(i));
+        let (o, resp) = h.feed(&request(Method::ALLOCATE, tid_of(i), None, udp));
+        match o {
+            Outcome::Reply(_) => {
+                answered += 1;
+                assert_eq!(error_code(&resp), Some(401));
+            }
+            Outcome::Dropped(DropReason::RateLimited) => assert!(resp.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!((40..=60).contains(&answered), "burst 40 + 20/s, got {answered}");
+    let s = h.server.stats().snapshot();
+    assert_eq!(s.dropped_rate_limited, 1000 - answered);
+    assert_eq!(s.replies, answered);
+    assert_eq!(s.errors_sent, answered, "a dropped answer is not counted as sent");
+    assert_eq!(s.auth_failures, 1000);
+
+    // Another source is not affected, nor is Binding (unlimited by default).
+    let (o, _) = h.feed_from(addr("127.0.0.2:40000"), &request(Method::ALLOCATE, tid_of(5000), None, udp));
+    assert!(matches!(o, Outcome::Reply(_)));
+    let (o, _) = h.feed(&request(Method::BINDING, tid_of(5001), None, |_| {}));
+    assert!(matches!(o, Outcome::Reply(_)));
+    // Another port of the same IPv4 address is the same source.
+    let (o, _) = h.feed_from(addr("127.0.0.1:40999"), &request(Method::ALLOCATE, tid_of(5002), None, udp));
+    assert_eq!(o, Outcome::Dropped(DropReason::RateLimited));
+
+    // A limited source that authenticates is served: only unauthenticated answers are limited.
+    h.now = h.epoch + Duration::from_secs(10);
+    let c = h.login("bob");
+    for i in 0..100 {
+        h.feed(&request(Method::ALLOCATE, tid_of(6000 + i), None, udp));
+    }
+    let resp = h.send(&c, Method::ALLOCATE, udp);
+    assert_eq!(Message::parse(&resp).unwrap().message_type().class, Class::SuccessResponse);
+    // And a second later the source gets answers again.
+    h.advance(1);
+    let (o, _) = h.feed_from(addr("127.0.0.1:41000"), &request(Method::ALLOCATE, tid_of(7000), None, udp));
+    assert!(matches!(o, Outcome::Reply(_)));
+}
+
+#[test]
+fn one_ipv6_64_is_one_source() {
+    let options = ServerOptions { rate_limit_unauth: RateLimit::new(1, 3), ..Harness::default_options() };
+    let h = Harness::new(options);
+    let answered = (0..50u32)
+        .filter(|&i| {
+            let src = SocketAddr::new(IpAddr::V6(format!("2001:db8:aa:bb::{:x}", i + 1).parse().unwrap()), 5000);
+            matches!(h.feed_from(src, &request(Method::ALLOCATE, tid_of(i), None, udp)).0, Outcome::Reply(_))
+        })
+        .count();
+    assert_eq!(answered, 3);
+    let other = addr("[2001:db8:aa:cc::1]:5000");
+    assert!(matches!(h.feed_from(other, &request(Method::ALLOCATE, tid_of(99), None, udp)).0, Outcome::Reply(_)));
+}
+
+#[test]
+fn binding_can_be_rate_limited_too() {
+    let h = Harness::new(Harness::default_options());
+    let all = (0..100u32)
+        .filter(|&i| matches!(h.feed(&request(Method::BINDING, tid_of(i), None, |_| {})).0, Outcome::Reply(_)));
+    assert_eq!(all.count(), 100);
+    let options = ServerOptions {
+        rate_limit_unauth: RateLimit::new(20, 40),
+        rate_limit_binding: true,
+        ..Harness::default_options()
+    };
+    let h = Harness::new(options);
+    let outcomes: Vec<Outcome> =
+        (0..100u32).map(|i| h.feed(&request(Method::BINDING, tid_of(i), None, |_| {})).0).collect();
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, Outcome::Reply(_))).count(), 40);
+    assert_eq!(h.server.stats().snapshot().dropped_rate_limited, 60);
+}
+
+#[test]
+fn unauthenticated_answers_have_no_reason_phrase() {
+    let mut h = Harness::new(Harness::default_options());
+    let (_, resp) = h.feed(&request(Method::ALLOCATE, tid_of(1), None, udp));
+    let m = Message::parse(&resp).unwrap();
+    assert_eq!(m.get::<ErrorCode>().unwrap(), ErrorCode { code: 401, reason: "" });
+    let nonce = m.get::<Nonce>().unwrap().0;
+    assert_eq!(nonce.len(), 16, "{nonce}");
+    let c = h.login("bob");
+    h.advance(3601);
+    let resp = h.send(&c, Method::ALLOCATE, udp);
+    assert_eq!(Message::parse(&resp).unwrap().get::<ErrorCode>().unwrap(), ErrorCode { code: 438, reason: "" });
+    // Other codes keep theirs.
+    let (_, resp) = h.feed(&request(Method(0x0FF), tid_of(2), None, |_| {}));
+    assert_eq!(Message::parse(&resp).unwrap().get::<ErrorCode>().unwrap(), ErrorCode::new(400));
+}
+
+#[test]
+fn allocates_over_the_per_user_rate_get_486() {
+    let options = ServerOptions { rate_limit_allocate: RateLimit::new(1, 2), ..Harness::default_options() };
+    let mut h = Harness::new(options);
+    let mut codes_seen = Vec::new();
+    for port in 0..3u16 {
+        h.client = SocketAddr::new(h.client.ip(), 41000 + port);
+        let c = h.login("bob");
+        let resp = h.send(&c, Method::ALLOCATE, udp);
+        let m = Message::parse(&resp).unwrap();
+        let key = IntegrityKey::new(&long_term_key_md5(&c.user, REALM, &c.pass));
+        assert_eq!(m.verify_integrity(&key), Ok(()), "answers to an authenticated request are signed");
+        codes_seen.push(error_code(&resp).unwrap_or(0));
+    }
+    assert_eq!(codes_seen, [0, 0, codes::ALLOCATION_QUOTA_REACHED]);
+    assert_eq!(h.server.stats().snapshot().rate_limited_allocates, 1);
+    assert_eq!(h.server.allocations().len(), 2);
+    // Another user has its own bucket; bob's refills with time.
+    h.client = addr("127.0.0.1:42000");
+    let c = h.login("alice");
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), None);
+    h.advance(1);
+    h.client = addr("127.0.0.1:42001");
+    let c = h.login("bob");
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), None);
+    assert_eq!(h.server.allocations().len(), 4);
+}
+
+#[test]
+fn revoked_users_get_401_and_lose_their_allocations_at_the_sweep() {
+    let mut h = Harness::new(Harness::default_options());
+    let (bob, bob_relayed) = h.allocate();
+    let bob_client = h.client;
+    h.client = addr("127.0.0.1:40001");
+    let alice = h.login("alice");
+    assert_eq!(error_code(&h.send(&alice, Method::ALLOCATE, udp)), None);
+    assert_eq!(h.server.allocations().len(), 2);
+
+    // Revoke bob by his user part: every request of his gets 401, Refresh included.
+    h.server.set_revocations(RevocationList::new(["bob"]));
+    assert!(h.server.is_revoked(&bob.user) && !h.server.is_revoked("alice"));
+    h.client = bob_client;
+    for lifetime in [600, 0] {
+        let resp = h.send(&bob, Method::REFRESH, |w| w.add(&Lifetime(lifetime)).unwrap());
+        let m = Message::parse(&resp).unwrap();
+        assert_eq!(m.get::<ErrorCode>().unwrap().code, 401);
+        assert!(!m.has_integrity() && m.has::<Nonce>());
+    }
+    let resp = h.send(&bob, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(addr("127.0.0.1:9"))).unwrap());
+    assert_eq!(error_code(&resp), Some(401));
+    // The live allocation goes at the next sweep, its relay task stopped.
+    assert_eq!(h.server.allocations().len(), 2);
+    h.server.sweep(h.now);
+    assert_eq!(h.server.allocations().len(), 1);
+    assert_eq!(h.driver.stopped.lock().unwrap().as_slice(), &[bob_relayed]);
+    let s = h.server.stats().snapshot();
+    assert_eq!((s.revoked_requests, s.revoked_allocations, s.allocations_deleted), (3, 1, 1));
+    // A new Allocate with fresh credentials is refused too.
+    h.client = addr("127.0.0.1:40002");
+    let again = h.login("bob");
+    assert_eq!(error_code(&h.send(&again, Method::ALLOCATE, udp)), Some(401));
+    assert_eq!(h.server.allocations().len(), 1);
+
+    // revoke_now acts at once: a static user by name.
+    h.server.set_revocations(RevocationList::new(["alice"]));
+    assert_eq!(h.server.revoke_now(h.now), 1);
+    assert!(h.server.allocations().is_empty());
+    // Bob is no longer on the list.
+    assert_eq!(error_code(&h.send(&again, Method::ALLOCATE, udp)), None);
+}
+
+#[test]
+fn a_revoked_username_spares_the_users_other_credentials() {
+    let mut h = Harness::new(Harness::default_options());
+    let old = h.login("carol");
+    h.server.set_revocations(RevocationList::new([old.user.as_str()]));
+    assert_eq!(error_code(&h.send(&old, Method::ALLOCATE, udp)), Some(401));
+    h.advance(5);
+    let new = h.login("carol");
+    assert_ne!(new.user, old.user);
+    assert_eq!(error_code(&h.send(&new, Method::ALLOCATE, udp)), None);
+}
+
+#[test]
+fn strict_expiry_tears_down_at_the_rest_expiry() {
+    for strict in [false, true] {
+        let options = ServerOptions { strict_expiry: strict, ..Harness::default_options() };
+        let mut h = Harness::new(options);
+        let (c, relayed) = h.allocate();
+        let expiry: u64 = c.user.split(':').next().unwrap().parse().unwrap();
+        assert_eq!(expiry, EPOCH_UNIX + 7200);
+        // Refreshed to live past its credential's expiry.
+        let mut c = c;
+        for _ in 0..2 {
+            h.advance(3000);
+            c = h.login_again(c);
+            let resp = h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(3600)).unwrap());
+            assert_eq!(error_code(&resp), None);
+        }
+        h.advance(1200);
+        assert_eq!(h.unix(), expiry, "the credential is valid through its expiry second");
+        h.server.sweep(h.now);
+        assert_eq!(h.server.allocations().len(), 1);
+        h.advance(1);
+        h.server.sweep(h.now);
+        let s = h.server.stats().snapshot();
+        if strict {
+            assert!(h.server.allocations().is_empty());
+            assert_eq!(h.driver.stopped.lock().unwrap().as_slice(), &[relayed]);
+            assert_eq!(s.credential_expired_allocations, 1);
+        } else {
+            assert_eq!(h.server.allocations().len(), 1, "without strict expiry it lives out its lifetime");
+            assert!(h.driver.stopped.lock().unwrap().is_empty());
+            assert_eq!(s.credential_expired_allocations, 0);
+        }
+    }
+}

@@ -8,8 +8,8 @@ use std::time::Instant;
 use super::response::{self, Trailer};
 use super::{Outcome, Received, RelayDriver, Server};
 use crate::alloc::{Allocation, Millis};
-use crate::auth::{AuthError, Authenticated};
-use crate::proto::stun::{Message, Method, Nonce, Realm, codes, is_known};
+use crate::auth::{AuthError, Authenticated, Reason};
+use crate::proto::stun::{Class, ErrorCode, Message, Method, Nonce, Realm, codes, is_known};
 
 /// Everything a method handler needs about the request it answers.
 pub(super) struct Request<'s, 'm, D: RelayDriver> {
@@ -57,13 +57,20 @@ pub(super) fn request<D: RelayDriver>(
         };
     }
     let unix = server.unix(now);
+    let millis = server.millis(now);
     let auth = match authenticate(authenticator, allocation.as_deref(), msg, unix, rx.source) {
         Ok(a) => a,
-        Err(e) => return auth_error(server, msg, rx, unix, e, trailer, out),
+        Err(e) => return auth_error(server, msg, rx, (millis, unix), e, trailer, out),
     };
+    // A revoked user's credentials still verify; every request of theirs gets 401 (Refresh too).
+    if server.is_revoked(auth.username) {
+        server.stats.revoked_request();
+        let e = AuthError::Unauthenticated(Reason::Revoked);
+        return auth_error(server, msg, rx, (millis, unix), e, trailer, out);
+    }
     let req = Request {
         server,
-        now: server.millis(now),
+        now: millis,
         rx,
         msg,
         trailer: Trailer { key: Some(&auth.key), ..trailer },
@@ -82,6 +89,11 @@ pub(super) fn request<D: RelayDriver>(
         return response::error(msg, out, codes::UNKNOWN_ATTRIBUTE, req.trailer, |w| w.add(&unknown));
     }
     let outcome = match msg.message_type().method {
+        // Allocation attempts per user: 486 beyond the rate (see `ServerOptions::rate_limit_allocate`).
+        Method::ALLOCATE if req.allocation.is_none() && !server.allocate_allowed(millis, auth.username) => {
+            server.stats.allocate_rate_limited();
+            return req.error(out, codes::ALLOCATION_QUOTA_REACHED);
+        }
         Method::ALLOCATE => return super::allocate::handle(&req, out),
         Method::REFRESH => super::refresh::handle(&req, out),
         Method::CREATE_PERMISSION => super::create_permission::handle(&req, out),
@@ -122,17 +134,21 @@ fn authenticate<'m, S>(
 }
 
 /// 400, or 401/438 with REALM and a fresh NONCE (RFC 8489 §9.2.4). Unsigned, and no larger than the
-/// request needs: a spoofed source learns nothing and gets no amplification.
+/// request needs: a spoofed source learns nothing and gets little amplification (an empty reason
+/// phrase and a 16-character nonce), and beyond `rate_limit_unauth` answers per source, nothing.
 fn auth_error<D: RelayDriver>(
     server: &Server<D>,
     msg: &Message<'_>,
     rx: &Received<'_>,
-    unix: u64,
+    (now, unix): (Millis, u64),
     e: AuthError,
     trailer: Trailer<'_>,
     out: &mut [u8],
 ) -> Outcome {
     server.stats.auth_failure(e);
+    if !server.unauth_allowed(now, rx.source) {
+        return Outcome::Dropped(super::DropReason::RateLimited);
+    }
     let code = e.error_code();
     server.stats.error_sent(code);
     let Some(authenticator) = server.auth.as_ref() else {
@@ -142,7 +158,10 @@ fn auth_error<D: RelayDriver>(
         return response::error(msg, out, code, trailer, |_| Ok(()));
     }
     let nonce = authenticator.nonce(unix, rx.source);
-    response::error(msg, out, code, trailer, |w| {
+    // RFC 8489 §14.8: the reason phrase is for diagnostics and may be anything of fewer than 128
+    // characters; none at all keeps the answer to a spoofed source small (the code says it all).
+    response::respond(msg, out, Class::ErrorResponse, trailer, |w| {
+        w.add(&ErrorCode { code, reason: "" })?;
         w.add(&Realm(authenticator.realm()))?;
         w.add(&Nonce(nonce.as_str()))
     })

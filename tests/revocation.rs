@@ -1,0 +1,90 @@
+//! Revocation end to end, in process: a live allocation whose user is revoked is torn down (by
+//! `revoke_now`, or by the driver's once-a-second sweep), its client's Refresh gets 401 and its data
+//! stops, while other users go on.
+#![cfg(feature = "runtime")]
+
+mod common;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{TURN_USER, TurnFixture, udp_echo_peer};
+use switchback::client::ClientError;
+use switchback::client::turn::{Credentials, TurnClient};
+use switchback::policy::revocation::RevocationList;
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+const SILENCE: Duration = Duration::from_millis(300);
+
+async fn bounded<F: Future<Output = ()>>(body: F) {
+    tokio::time::timeout(TEST_TIMEOUT, body).await.expect("the test did not finish within its timeout");
+}
+
+/// Sends `data` to the echo `peer` and returns what comes back, or `None` after `wait`.
+async fn echo(client: &TurnClient, peer: SocketAddr, data: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    client.send_to(data, peer).await.expect("send_to");
+    let mut buf = vec![0u8; 2048];
+    let (n, from) = tokio::time::timeout(wait, client.recv_from(&mut buf)).await.ok()?.expect("recv_from");
+    assert_eq!(from, peer);
+    buf.truncate(n);
+    Some(buf)
+}
+
+fn is_401(r: Result<u32, ClientError>) -> bool {
+    matches!(r, Err(ClientError::ErrorResponse { code: 401, .. }))
+}
+
+#[tokio::test]
+async fn a_revoked_users_allocation_is_torn_down_and_its_refresh_fails() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let (peer, echo_task) = udp_echo_peer().await;
+        let (username, password) = fixture.rest_credentials("bob");
+        let bob = TurnClient::allocate(fixture.udp, Credentials::new(username, password)).await.expect("bob");
+        let alice = TurnClient::allocate(fixture.udp, Credentials::new(TURN_USER.0, TURN_USER.1)).await.expect("alice");
+        for c in [&bob, &alice] {
+            c.create_permission(peer).await.expect("create_permission");
+            assert_eq!(echo(c, peer, b"before", RECV_TIMEOUT).await.as_deref(), Some(&b"before"[..]));
+        }
+        assert_eq!(fixture.server.allocations().len(), 2);
+
+        fixture.server.set_revocations(RevocationList::new(["bob"]));
+        assert_eq!(fixture.server.revoke_now(Instant::now()), 1);
+        assert_eq!(fixture.server.allocations().len(), 1);
+        assert!(is_401(bob.refresh(600).await), "a revoked user's Refresh gets 401");
+        assert_eq!(echo(&bob, peer, b"after", SILENCE).await, None, "no data after revocation");
+        assert_eq!(fixture.stats().revoked_allocations, 1);
+
+        // The other user goes on.
+        assert_eq!(alice.refresh(600).await.expect("alice refreshes"), 600);
+        assert_eq!(echo(&alice, peer, b"still", RECV_TIMEOUT).await.as_deref(), Some(&b"still"[..]));
+        echo_task.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_drivers_sweep_tears_a_revoked_allocation_down() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let (peer, echo_task) = udp_echo_peer().await;
+        let (username, password) = fixture.rest_credentials("carol");
+        let carol = TurnClient::allocate(fixture.udp, Credentials::new(username.clone(), password)).await.unwrap();
+        carol.create_permission(peer).await.expect("create_permission");
+        assert!(echo(&carol, peer, b"before", RECV_TIMEOUT).await.is_some());
+
+        // Revoke the exact username; no revoke_now: the once-a-second sweep does it.
+        fixture.server.set_revocations(RevocationList::new([username.as_str()]));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !fixture.server.allocations().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "the sweep did not tear the allocation down");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(echo(&carol, peer, b"after", SILENCE).await, None);
+        assert!(is_401(carol.refresh(600).await));
+        echo_task.abort();
+    })
+    .await;
+}
