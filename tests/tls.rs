@@ -75,7 +75,7 @@ async fn tls_1_2_and_1_3_with_and_without_alpn() {
     let cases: [Case; 4] = [
         (&rustls::version::TLS12, ProtocolVersion::TLSv1_2, &[ALPN_STUN_TURN], Some(ALPN_STUN_TURN)),
         (&rustls::version::TLS13, ProtocolVersion::TLSv1_3, &[ALPN_STUN_NAT_DISCOVERY], Some(ALPN_STUN_NAT_DISCOVERY)),
-        // Clients without ALPN (coturn's uclient, Chromium) are served.
+        // Clients without ALPN are served.
         (&rustls::version::TLS12, ProtocolVersion::TLSv1_2, &[], None),
         (&rustls::version::TLS13, ProtocolVersion::TLSv1_3, &[b"h2", ALPN_STUN_TURN], Some(ALPN_STUN_TURN)),
     ];
