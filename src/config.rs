@@ -20,7 +20,7 @@
 //!
 //! let config = Config::from_toml_str("listening-port = 3479\nno-tcp = true\n")?;
 //! assert_eq!(config.listening_port, 3479);
-//! assert!(Config::from_toml_str("cert = \"c.pem\"").is_err()); // not supported yet
+//! assert!(Config::from_toml_str("cert = \"c.pem\"").is_err()); // pkey is missing
 //! # Ok::<(), switchback::config::ConfigError>(())
 //! ```
 
@@ -33,6 +33,7 @@ mod overrides;
 mod peer_rule;
 mod relay;
 mod secret_files;
+mod tls;
 mod turn;
 
 use std::collections::BTreeMap;
@@ -50,6 +51,7 @@ pub use overrides::{Overrides, flag_error};
 pub use peer_rule::{AddrRuleError, ExternalIp, PeerAddrs, PeerRule};
 pub use relay::relay_addresses;
 pub use secret_files::{parse_secrets, parse_users};
+pub use tls::DEFAULT_TLS_PORT;
 
 /// The realm when none is configured (and of the embedded default).
 pub const DEFAULT_REALM: &str = "switchback.local";
@@ -57,14 +59,8 @@ pub const DEFAULT_REALM: &str = "switchback.local";
 /// Keys that a later issue implements, as `(turn.toml key, flag name)`. Setting one of them, in the
 /// file or as a flag, is an error today rather than silently doing nothing. Remove a line when the
 /// feature lands.
-pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("tls-listening-port", "tls-listening-port"),
-    ("cert", "cert"),
-    ("pkey", "pkey"),
-    ("allowed-peer-ip", "allowed-peer-ip"),
-    ("denied-peer-ip", "denied-peer-ip"),
-    ("max-bps", "max-bps"),
-];
+pub const UNSUPPORTED: &[(&str, &str)] =
+    &[("allowed-peer-ip", "allowed-peer-ip"), ("denied-peer-ip", "denied-peer-ip"), ("max-bps", "max-bps")];
 
 /// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
 pub const KEYS: &[&str] = &[
@@ -252,7 +248,8 @@ pub struct Config {
     pub listening_ip: Vec<IpAddr>,
     /// `listening-port`: UDP and TCP port (default 3478; 0 lets the OS choose).
     pub listening_port: u16,
-    /// `tls-listening-port`: TLS port (default 5349). *(not supported yet)*
+    /// `tls-listening-port`: TLS port (default 5349, or 0 when `listening-port` is 0; see
+    /// [`Config::tls_port`]).
     pub tls_listening_port: Option<u16>,
     /// `relay-ip`: addresses for relay sockets, at most one per family (default: the address each
     /// Allocate arrived on). See [`relay_addresses`].
@@ -300,15 +297,15 @@ pub struct Config {
     pub allowed_peer_ip: Vec<PeerRule>,
     /// `denied-peer-ip`: peers denied in addition. *(not supported yet)*
     pub denied_peer_ip: Vec<PeerRule>,
-    /// `cert`: TLS certificate chain (PEM). *(not supported yet)*
+    /// `cert`: TLS certificate chain, PEM, leaf first (with `pkey`; TLS listeners run with them).
     pub cert: Option<PathBuf>,
-    /// `pkey`: TLS private key (PEM). *(not supported yet)*
+    /// `pkey`: TLS private key of `cert`, PEM (PKCS#8, RSA or EC).
     pub pkey: Option<PathBuf>,
     /// `no-udp`: do not listen on UDP.
     pub no_udp: bool,
     /// `no-tcp`: do not listen on TCP.
     pub no_tcp: bool,
-    /// `no-tls`: do not listen on TLS. Accepted and a no-op: this version has no TLS listener.
+    /// `no-tls`: do not listen on TLS (also not with the development default's certificate).
     pub no_tls: bool,
     /// `user-quota`: allocations per user (0 = unlimited, the default).
     pub user_quota: u32,
@@ -485,8 +482,8 @@ impl Config {
         if self.listening_ip.is_empty() {
             return Err(ConfigError::invalid("listening-ip", "at least one address is needed"));
         }
-        if self.no_udp && self.no_tcp {
-            return Err(ConfigError::invalid("no-tcp", "with no-udp too there is nothing to listen on"));
+        if self.no_udp && self.no_tcp && !self.has_tls_certificate() {
+            return Err(ConfigError::invalid("no-tcp", "with no-udp too (and no TLS) there is nothing to listen on"));
         }
         if let Some(software) = &self.software
             && software.chars().count() > MAX_SOFTWARE_CHARS
@@ -508,8 +505,10 @@ impl Config {
             return Err(ConfigError::invalid("nonce-lifetime", "must be at least 1 second"));
         }
         self.validate_credentials()?;
-        if self.cert.is_some() != self.pkey.is_some() {
-            return Err(ConfigError::invalid("cert", "cert and pkey go together"));
+        match (&self.cert, &self.pkey) {
+            (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),
+            (None, Some(_)) => return Err(ConfigError::invalid("cert", "pkey is set but cert is not: give both")),
+            _ => {}
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! * [`proto`] — wire formats (STUN RFC 8489, ChannelData RFC 8656 §12, demultiplexing RFC 7983),
 //!   zero-copy views over `&[u8]` and encoders into a caller's buffer;
 //! * [`server`] — the sans-IO core: `handle(now, received, out)` decides what to answer;
-//! * `io` (feature `runtime`) — the tokio drivers: UDP and TCP listeners that feed the core;
+//! * `io` (feature `runtime`) — the tokio drivers: UDP, TCP and TLS listeners that feed the core;
 //! * `client` (feature `runtime`) — a small client used by the tests and by embedders;
 //! * `config` (feature `runtime`) — the one configuration schema behind `turn.toml` and the flags.
 //!

@@ -3,7 +3,7 @@
 //!
 //! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), a good `--check-config` or printed
 //! credentials; 2 for a bad flag or configuration (one `error:` line naming the key); 1 when the
-//! server cannot run (a port in use, say).
+//! server cannot run (a port in use, say). SIGHUP re-reads the TLS certificate (`cert`, `pkey`).
 
 use std::fmt::Display;
 use std::io::IsTerminal as _;
@@ -17,7 +17,8 @@ use switchback::auth::Authenticator;
 use switchback::config::banner::turn_banner;
 use switchback::config::credentials::{IceServers, format_duration, parse_duration};
 use switchback::config::{Config, ConfigError, LogFormat, Overrides, Secret, flag_error};
-use switchback::io::{self, Running, UdpRelay};
+use switchback::io::tls::DEV_CERTIFICATE_NAMES;
+use switchback::io::{self, Limits, ReloadableTls, Running, TlsIdentity, UdpRelay};
 use switchback::server::Transport;
 use toml::Value;
 use tracing::{debug, info, warn};
@@ -75,7 +76,7 @@ struct SourceArgs {
 struct DaemonArgs {
     #[command(flatten)]
     source: SourceArgs,
-    /// TLS port. (not supported yet)
+    /// TLS port; 0 lets the OS choose. Default 5349 (0 when --listening-port is 0).
     #[arg(long, value_name = "PORT")]
     tls_listening_port: Option<u16>,
     /// Address for relay sockets, at most one per family (repeatable). Default: where the request arrived.
@@ -120,10 +121,10 @@ struct DaemonArgs {
     /// Denied peers, same forms (repeatable). (not supported yet)
     #[arg(long, value_name = "RULE")]
     denied_peer_ip: Vec<String>,
-    /// TLS certificate chain, PEM. (not supported yet)
+    /// TLS certificate chain, PEM, leaf first (with --pkey; re-read on SIGHUP).
     #[arg(long, value_name = "FILE")]
     cert: Option<PathBuf>,
-    /// TLS private key, PEM. (not supported yet)
+    /// TLS private key, PEM (with --cert).
     #[arg(long, value_name = "FILE")]
     pkey: Option<PathBuf>,
     /// Do not listen on UDP.
@@ -132,7 +133,7 @@ struct DaemonArgs {
     /// Do not listen on TCP.
     #[arg(long)]
     no_tcp: bool,
-    /// Do not listen on TLS (a no-op: there is no TLS listener yet).
+    /// Do not listen on TLS.
     #[arg(long)]
     no_tls: bool,
     /// Allocations per user; 0 = unlimited (the default).
@@ -343,9 +344,14 @@ fn credentials(args: &CredentialsArgs) -> ExitCode {
         let ips = if off { &[][..] } else { &config.listening_ip[..] };
         ips.iter().map(|&ip| SocketAddr::new(ip, config.listening_port)).collect()
     };
-    let servers = IceServers::new(
+    let tls: Vec<SocketAddr> = match config.has_tls_certificate() {
+        true => config.listening_ip.iter().map(|&ip| SocketAddr::new(ip, config.tls_port())).collect(),
+        false => Vec::new(),
+    };
+    let servers = IceServers::with_tls(
         &addrs(config.no_udp),
         &addrs(config.no_tcp),
+        &tls,
         args.url_host.as_deref(),
         Some((&username, &password)),
     );
@@ -372,6 +378,11 @@ fn daemon(args: &DaemonArgs) -> ExitCode {
              (or external-ip): the address relay sockets bind and clients are told",
         );
     }
+    // The certificate is read now: a bad one is a configuration error (exit 2), --check-config too.
+    let certificate = match configured_tls(&config) {
+        Ok(certificate) => certificate,
+        Err(e) => return config_error(&warnings, e),
+    };
     if args.check_config {
         for w in &warnings {
             eprintln!("warning: {w}");
@@ -386,6 +397,13 @@ fn daemon(args: &DaemonArgs) -> ExitCode {
     if dev && !config.loopback_only() {
         warn!("no configuration: development default with a generated secret on non-loopback addresses");
     }
+    let tls = match certificate {
+        Some(identity) => Ok(TlsSetup::Files(identity)),
+        None if dev && !config.no_tls => TlsIdentity::self_signed(DEV_CERTIFICATE_NAMES)
+            .map(TlsSetup::SelfSigned)
+            .context("cannot generate the development certificate"),
+        None => Ok(TlsSetup::Off),
+    };
     let prepared = if dev {
         random_hex().map(|secret| (config.with_dev_credentials(Secret(secret.clone())), Some(secret)))
     } else {
@@ -393,7 +411,7 @@ fn daemon(args: &DaemonArgs) -> ExitCode {
     };
     let result = prepared.and_then(|(config, dev_secret)| {
         raise_nofile_limit(&config);
-        run(&config, dev_secret.as_deref())
+        run(&config, dev_secret.as_deref(), tls?)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -415,6 +433,47 @@ fn random_hex() -> anyhow::Result<String> {
     Ok(random_key()?.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Where the TLS listeners' certificate comes from.
+enum TlsSetup {
+    /// `cert` and `pkey`, re-read on SIGHUP.
+    Files(TlsIdentity),
+    /// The development default's, generated at start for [`DEV_CERTIFICATE_NAMES`].
+    SelfSigned(TlsIdentity),
+    /// No TLS listener: `no-tls`, or a configuration without a certificate.
+    Off,
+}
+
+/// The certificate of `cert` and `pkey` (unless `no-tls`); an error names the key.
+fn configured_tls(config: &Config) -> Result<Option<TlsIdentity>, ConfigError> {
+    match (&config.cert, &config.pkey) {
+        (Some(cert), Some(pkey)) if !config.no_tls => TlsIdentity::from_pem_files(cert, pkey)
+            .map(Some)
+            .map_err(|e| ConfigError::InvalidValue { key: e.key().to_owned(), message: e.to_string() }),
+        _ => Ok(None),
+    }
+}
+
+/// SIGHUP: re-reads `cert` and `pkey`. New TLS handshakes present the new certificate; connections
+/// already up, and every allocation, are untouched. A pair that does not load keeps the old one.
+fn reload_tls(config: &Config, tls: Option<&ReloadableTls>) {
+    let (Some(tls), Some(cert), Some(pkey)) = (tls, &config.cert, &config.pkey) else {
+        info!("SIGHUP: no TLS certificate files to reload");
+        return;
+    };
+    match TlsIdentity::from_pem_files(cert, pkey) {
+        Ok(identity) => {
+            let fingerprint = identity.fingerprint();
+            tls.replace(identity);
+            info!(%fingerprint, cert = %cert.display(), "SIGHUP: TLS certificate reloaded");
+        }
+        Err(e) => warn!(
+            error = %e,
+            fingerprint = %tls.identity().fingerprint(),
+            "SIGHUP: TLS certificate reload failed; keeping the previous certificate"
+        ),
+    }
+}
+
 /// Logs go to stderr (stdout carries the banner). `RUST_LOG`, when set, replaces the configured level.
 fn init_tracing(config: &Config) {
     let filter =
@@ -433,7 +492,7 @@ fn init_tracing(config: &Config) {
 /// need `unsafe`, which this crate forbids) and warns when it cannot hold a socket per relay port
 /// plus the listeners.
 fn raise_nofile_limit(config: &Config) {
-    let transports = usize::from(!config.no_udp) + usize::from(!config.no_tcp);
+    let transports = usize::from(!config.no_udp) + usize::from(!config.no_tcp) + usize::from(!config.no_tls);
     let listeners = u64::try_from(config.listening_ip.len() * transports).unwrap_or(u64::MAX);
     let needed = u64::from(config.max_port.saturating_sub(config.min_port)) + 1 + listeners;
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -448,15 +507,17 @@ fn raise_nofile_limit(config: &Config) {
     }
 }
 
-fn run(config: &Config, dev_secret: Option<&str>) -> anyhow::Result<()> {
+fn run(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")?;
-    runtime.block_on(serve(config, dev_secret))
+    runtime.block_on(serve(config, dev_secret, tls))
 }
 
-async fn serve(config: &Config, dev_secret: Option<&str>) -> anyhow::Result<()> {
-    // Signal handlers first, so a signal right after the banner already shuts down cleanly.
-    let shutdown = ShutdownSignal::new().context("cannot install signal handlers")?;
+async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyhow::Result<()> {
+    // Signal handlers first, so a signal right after the banner already shuts down cleanly (and a
+    // SIGHUP does not kill the process).
+    let mut shutdown = ShutdownSignal::new().context("cannot install signal handlers")?;
+    let mut hangup = Hangup::new().context("cannot install the SIGHUP handler")?;
     let auth = match config.auth_config()? {
         Some(auth) => {
             info!(
@@ -478,20 +539,39 @@ async fn serve(config: &Config, dev_secret: Option<&str>) -> anyhow::Result<()> 
             None
         }
     };
-    #[cfg(unix)]
-    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("cannot install the SIGHUP handler")?;
+    let (tls, self_signed) = match tls {
+        TlsSetup::Files(identity) => {
+            info!(fingerprint = %identity.fingerprint(), "TLS certificate loaded from cert and pkey");
+            (Some(ReloadableTls::new(identity)), None)
+        }
+        TlsSetup::SelfSigned(identity) => {
+            let fingerprint = identity.fingerprint();
+            info!(%fingerprint, "TLS with a self-signed development certificate");
+            (Some(ReloadableTls::new(identity)), Some(fingerprint))
+        }
+        TlsSetup::Off if config.no_tls => (None, None),
+        TlsSetup::Off => {
+            info!("no cert and pkey configured: no TLS listener");
+            (None, None)
+        }
+    };
     let server = UdpRelay::server(config.server_options(), auth);
     let revoked = config.revocation_list()?;
     if !revoked.is_empty() {
         info!(entries = revoked.len(), "revocation list loaded");
     }
     server.set_revocations(revoked);
-    #[cfg(unix)]
-    tokio::spawn(reload_on_hangup(hangup, config.clone(), server.clone()));
-    let running = io::bind(config, server.clone()).await?;
-    print_banner(&running, config, dev_secret);
-    let signal = shutdown.wait().await;
+    let running = io::bind_with_tls(config, server.clone(), Limits::default(), tls).await?;
+    print_banner(&running, config, dev_secret, self_signed.as_deref());
+    let signal = loop {
+        tokio::select! {
+            signal = shutdown.wait() => break signal,
+            () = hangup.recv() => {
+                reload_tls(config, running.tls());
+                reload_revocations(config, &server);
+            }
+        }
+    };
     info!(signal, "shutting down");
     running.shutdown().await;
     info!(stats = ?server.stats().snapshot(), "stopped");
@@ -500,38 +580,36 @@ async fn serve(config: &Config, dev_secret: Option<&str>) -> anyhow::Result<()> 
 
 /// Prints the bound addresses (the OS-chosen ports when port 0 was asked for), then what TURN does,
 /// the development default's `iceServers` JSON and commands to try it, to stdout.
-fn print_banner(running: &Running, config: &Config, dev_secret: Option<&str>) {
+fn print_banner(running: &Running, config: &Config, dev_secret: Option<&str>, self_signed: Option<&str>) {
     println!("switchback {} ready", env!("CARGO_PKG_VERSION"));
     for l in running.local_addrs() {
         println!("listening {} {}", l.transport_name(), l.addr);
         info!(transport = l.transport_name(), addr = %l.addr, "listening");
     }
+    if let Some(fingerprint) = self_signed.filter(|_| running.tls().is_some()) {
+        let names = DEV_CERTIFICATE_NAMES.join(", ");
+        println!("tls: self-signed development certificate for {names}, SHA-256 fingerprint {fingerprint}");
+    }
     let of = |t: Transport| -> Vec<SocketAddr> {
         running.local_addrs().iter().filter(|l| l.transport == t).map(|l| l.addr).collect()
     };
-    for line in turn_banner(config, &of(Transport::Udp), &of(Transport::Tcp), dev_secret, unix_now()) {
+    let (udp, tcp, tls) = (of(Transport::Udp), of(Transport::Tcp), of(Transport::Tls));
+    for line in turn_banner(config, &udp, &tcp, &tls, dev_secret, unix_now()) {
         println!("{line}");
     }
 }
 
-/// SIGHUP re-reads the revocation file (only that, for now) and tears down the allocations of the
-/// users it revokes. A file that cannot be read keeps the old list.
-#[cfg(unix)]
-async fn reload_on_hangup(
-    mut hangup: tokio::signal::unix::Signal,
-    config: Config,
-    server: std::sync::Arc<switchback::io::TurnServer>,
-) {
-    while hangup.recv().await.is_some() {
-        match config.revocation_list() {
-            Ok(list) => {
-                let entries = list.len();
-                server.set_revocations(list);
-                let removed = server.revoke_now(std::time::Instant::now());
-                info!(entries, allocations_removed = removed, "SIGHUP: revocation list reloaded");
-            }
-            Err(e) => warn!(error = %e, "SIGHUP: revocation list not reloaded, keeping the old one"),
+/// SIGHUP re-reads the revocation file and tears down the allocations of the users it revokes. A
+/// file that cannot be read keeps the old list.
+fn reload_revocations(config: &Config, server: &switchback::io::TurnServer) {
+    match config.revocation_list() {
+        Ok(list) => {
+            let entries = list.len();
+            server.set_revocations(list);
+            let removed = server.revoke_now(std::time::Instant::now());
+            info!(entries, allocations_removed = removed, "SIGHUP: revocation list reloaded");
         }
+        Err(e) => warn!(error = %e, "SIGHUP: revocation list not reloaded, keeping the old one"),
     }
 }
 
@@ -555,7 +633,7 @@ impl ShutdownSignal {
     }
 
     /// Waits for a signal and names it.
-    async fn wait(mut self) -> &'static str {
+    async fn wait(&mut self) -> &'static str {
         #[cfg(unix)]
         {
             tokio::select! {
@@ -568,6 +646,39 @@ impl ShutdownSignal {
             let _ = &mut self;
             let _ = tokio::signal::ctrl_c().await;
             "Ctrl-C"
+        }
+    }
+}
+
+/// SIGHUP: reload (never fires where there is no SIGHUP).
+struct Hangup {
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Hangup {
+    fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Hangup { hup: signal(SignalKind::hangup())? })
+        }
+        #[cfg(not(unix))]
+        Ok(Hangup {})
+    }
+
+    /// Waits for the next SIGHUP.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            if self.hup.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            std::future::pending::<()>().await;
         }
     }
 }

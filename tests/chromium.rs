@@ -3,7 +3,8 @@
 //! in-process switchback, opens a data channel between them and echoes messages; `getStats()` must
 //! show a selected candidate pair that is relay on both ends. The page (`tests/chromium/`) and its
 //! configuration come from a minimal HTTP server in the test, which also receives the result.
-//! A wrong credential must make the page report failure.
+//! A wrong credential must make the page report failure. Over `turns:` the server's certificate is
+//! self-signed: Chromium uses it with `--ignore-certificate-errors` and refuses it without.
 #![cfg(feature = "runtime")]
 
 mod common;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use common::{ChildGuard, TurnFixture};
 use serde_json::Value;
+use switchback::server::{ServerOptions, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -138,7 +140,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn launch(url: &str) -> Browser {
+    fn launch(url: &str, extra_args: &[&str]) -> Browser {
         use std::os::unix::process::CommandExt;
         static LAUNCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = LAUNCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -159,6 +161,7 @@ impl Browser {
             "--disable-dev-shm-usage",
             "--allow-loopback-in-peer-connection",
         ])
+        .args(extra_args)
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(url)
         .stdin(Stdio::null())
@@ -199,6 +202,11 @@ async fn run_page(fixture: &TurnFixture, username: &str, credential: &str) -> (V
 
 /// [`run_page`] with the TURN URL given.
 async fn run_page_at(url: &str, username: &str, credential: &str) -> (Value, Vec<String>) {
+    run_page_with(url, username, credential, &[]).await
+}
+
+/// [`run_page_at`] with extra Chromium flags.
+async fn run_page_with(url: &str, username: &str, credential: &str, browser_args: &[&str]) -> (Value, Vec<String>) {
     let config = serde_json::json!({
         "url": url,
         "username": username,
@@ -210,7 +218,7 @@ async fn run_page_at(url: &str, username: &str, credential: &str) -> (Value, Vec
     let deadline = tokio::time::Instant::now() + RESULT_TIMEOUT;
     let mut failures = Vec::new();
     for _ in 0..LAUNCHES {
-        let mut browser = Browser::launch(&page.url);
+        let mut browser = Browser::launch(&page.url, browser_args);
         loop {
             match tokio::time::timeout(Duration::from_millis(250), page.results.recv()).await {
                 Ok(Some(body)) => {
@@ -246,7 +254,7 @@ fn candidate_types(result: &Value, side: &str) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_channel_through_the_relay() {
     if common::require_tool("chromium", HINT) {
-        relay_only_data_channel(false).await;
+        relay_only_data_channel(Transport::Udp).await;
     }
 }
 
@@ -254,26 +262,45 @@ async fn data_channel_through_the_relay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_channel_through_the_relay_over_tcp() {
     if common::require_tool("chromium", HINT) {
-        relay_only_data_channel(true).await;
+        relay_only_data_channel(Transport::Tcp).await;
     }
 }
 
-async fn relay_only_data_channel(tcp: bool) {
-    let fixture = TurnFixture::loopback().await;
+/// `turns:…?transport=tcp`: Chromium's leg is TLS, accepted with `--ignore-certificate-errors`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_channel_through_the_relay_over_tls() {
+    if common::require_tool("chromium", HINT) {
+        relay_only_data_channel(Transport::Tls).await;
+    }
+}
+
+/// A fixture with loopback peers allowed, and a TLS listener when `transport` is TLS.
+async fn loopback_fixture(transport: Transport) -> TurnFixture {
+    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    match transport {
+        Transport::Tls => TurnFixture::start_tls(options, switchback::io::Limits::default()).await,
+        _ => TurnFixture::start(options).await,
+    }
+}
+
+async fn relay_only_data_channel(transport: Transport) {
+    let fixture = loopback_fixture(transport).await;
     let (username, password) = fixture.rest_credentials("chromium");
-    let url = if tcp {
-        let addr = fixture.running.local_addr(switchback::server::Transport::Tcp).expect("a TCP listener");
-        format!("turn:{addr}?transport=tcp")
-    } else {
-        format!("turn:{}?transport=udp", fixture.udp)
+    let (url, browser_args): (String, &[&str]) = match transport {
+        Transport::Udp => (format!("turn:{}?transport=udp", fixture.udp), &[]),
+        Transport::Tcp => {
+            let addr = fixture.running.local_addr(Transport::Tcp).expect("a TCP listener");
+            (format!("turn:{addr}?transport=tcp"), &[])
+        }
+        Transport::Tls => (format!("turns:{}?transport=tcp", fixture.tls_addr()), &["--ignore-certificate-errors"]),
     };
-    let (result, log) = run_page_at(&url, &username, &password).await;
+    let (result, log) = run_page_with(&url, &username, &password, browser_args).await;
     let context = format!("result {result:#}\npage log {log:?}\nserver {:?}", fixture.stats());
     eprintln!("{context}");
     assert_eq!(result["ok"], Value::Bool(true), "{context}");
     assert_eq!(result["sent"].as_u64(), Some(MESSAGES), "{context}");
     assert_eq!(result["echoed"].as_u64(), Some(MESSAGES), "{context}");
-    let leg = if tcp { "tcp" } else { "udp" };
+    let leg = switchback::io::transport_name(transport);
     for side in ["a", "b"] {
         assert_eq!(candidate_types(&result, side), ("relay".into(), "relay".into()), "{side}: {context}");
         let local = result["pairs"][side]["local_address"].as_str().unwrap_or_default();
@@ -283,6 +310,43 @@ async fn relay_only_data_channel(tcp: bool) {
     let stats = fixture.stats();
     assert!(stats.allocations_created >= 2, "{context}");
     assert!(stats.relayed_to_peer >= MESSAGES && stats.relayed_to_client >= MESSAGES, "{context}");
+    if transport == Transport::Tls {
+        assert!(fixture.running.io_stats().tls_handshakes >= 2, "{:?}", fixture.running.io_stats());
+    }
+}
+
+/// Without `--ignore-certificate-errors` Chromium refuses the self-signed certificate: no relay
+/// candidate, no allocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_with_an_untrusted_certificate_fails() {
+    if !common::require_tool("chromium", HINT) {
+        return;
+    }
+    let fixture = loopback_fixture(Transport::Tls).await;
+    let (username, password) = fixture.rest_credentials("chromium");
+    let url = format!("turns:{}?transport=tcp", fixture.tls_addr());
+    let (result, log) = run_page_at(&url, &username, &password).await;
+    let context = format!("result {result:#}\npage log {log:?}\nio {:?}", fixture.running.io_stats());
+    eprintln!("{context}");
+    assert_eq!(result["ok"], Value::Bool(false), "{context}");
+    assert_eq!(relay_candidates(&result), 0, "{context}");
+    assert_eq!(fixture.stats().allocations_created, 0, "{context}");
+    // Chromium ended the handshakes itself (on the certificate).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while fixture.running.io_stats().tls_handshake_failures == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no failed handshake: {context}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fixture.running.io_stats().tls_handshakes, 0, "{context}");
+}
+
+/// The relay candidates both sides gathered.
+fn relay_candidates(result: &Value) -> usize {
+    ["a", "b"]
+        .iter()
+        .flat_map(|side| result["candidates"][side].as_array().cloned().unwrap_or_default())
+        .filter(|c| c.as_str().is_some_and(|c| c.contains(" typ relay")))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,12 +361,7 @@ async fn wrong_credential_fails() {
     eprintln!("{context}");
     assert_eq!(result["ok"], Value::Bool(false), "{context}");
     assert_eq!(result["echoed"].as_u64(), Some(0), "{context}");
-    let relay_candidates = ["a", "b"]
-        .iter()
-        .flat_map(|side| result["candidates"][side].as_array().cloned().unwrap_or_default())
-        .filter(|c| c.as_str().is_some_and(|c| c.contains(" typ relay")))
-        .count();
-    assert_eq!(relay_candidates, 0, "{context}");
+    assert_eq!(relay_candidates(&result), 0, "{context}");
     let stats = fixture.stats();
     assert_eq!(stats.allocations_created, 0, "{context}");
     assert!(stats.auth_failures > 0, "{context}");

@@ -8,11 +8,14 @@ use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use common::{Daemon, PROCESS_TIMEOUT, TempFile, run_with_timeout, unix_now};
 use hmac::{Hmac, Mac};
+use sha2::Digest as _;
 use switchback::client::turn::{Credentials, TurnClient};
-use switchback::client::{self, ClientError};
+use switchback::client::{self, ClientError, TlsClient};
 use tokio::net::{TcpStream, UdpSocket};
 
 fn switchback(args: &[&str]) -> Output {
@@ -71,11 +74,9 @@ fn missing_file_exits_2() {
 
 #[test]
 fn unsupported_flag_is_rejected() {
-    let out = switchback(&["--cert", "x", "--check-config"]);
-    assert_config_error(&out, "not supported yet: --cert");
     // Without --check-config too: the daemon must not start and ignore it.
-    let out = switchback(&["--cert", "x", "--listening-port", "0"]);
-    assert_config_error(&out, "not supported yet: --cert");
+    let out = switchback(&["--max-bps", "1000", "--listening-port", "0"]);
+    assert_config_error(&out, "not supported yet: --max-bps");
     let out = switchback(&["--allowed-peer-ip", "10.0.0.0/8", "--check-config"]);
     assert_config_error(&out, "not supported yet: --allowed-peer-ip");
     let out = switchback(&["--max-bps", "1000", "--check-config"]);
@@ -84,9 +85,9 @@ fn unsupported_flag_is_rejected() {
 
 #[test]
 fn unsupported_key_in_the_file_is_rejected() {
-    let file = TempFile::new("tls.toml", "tls-listening-port = 5349\n");
+    let file = TempFile::new("max-bps.toml", "max-bps = 1000\n");
     let out = switchback(&["-c", file.as_str(), "--check-config"]);
-    assert_config_error(&out, "not supported yet: --tls-listening-port");
+    assert_config_error(&out, "not supported yet: --max-bps");
 }
 
 #[test]
@@ -505,4 +506,269 @@ fn abuse_control_flags_are_accepted_and_checked() {
     assert_config_error(&out, "rate-limit-unauth");
     let out = switchback(&["--revocation-file", "/nonexistent/revoked", "--check-config"]);
     assert_config_error(&out, "revocation-file");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// TURN over TLS: certificate errors, the development default's certificate, reload on SIGHUP.
+
+/// A certificate for 127.0.0.1 and its key, as PEM files in a fresh directory (removed on drop).
+struct CertFiles {
+    dir: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl CertFiles {
+    fn new(name: &str) -> CertFiles {
+        let dir = std::env::temp_dir().join(format!("switchback-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = CertFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem"), dir };
+        files.write(&new_certificate());
+        files
+    }
+
+    /// Replaces the files the way certbot's renewals appear to a reader: each one whole, at once.
+    fn write(&self, (cert, key): &(String, String)) {
+        for (path, text) in [(&self.cert, cert), (&self.key, key)] {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, path).unwrap();
+        }
+    }
+
+    fn args(&self) -> [&str; 4] {
+        ["--cert", self.cert.to_str().unwrap(), "--pkey", self.key.to_str().unwrap()]
+    }
+}
+
+impl Drop for CertFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh self-signed certificate for 127.0.0.1 and its key, in PEM.
+fn new_certificate() -> (String, String) {
+    let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    (c.cert.pem(), c.signing_key.serialize_pem())
+}
+
+fn der_of(pem: &str) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject as _;
+    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
+}
+
+/// Accepts any certificate: the tests compare what was presented themselves.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls_pki_types::CertificateDer<'_>,
+        _: &[rustls_pki_types::CertificateDer<'_>],
+        _: &rustls_pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A TLS client that takes whatever certificate the server presents.
+fn any_certificate_client() -> TlsClient {
+    let provider = switchback::io::tls::crypto_provider();
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![switchback::io::tls::ALPN_STUN_TURN.to_vec()];
+    TlsClient::with_config("localhost", Arc::new(config)).unwrap()
+}
+
+/// Connects over TLS, checks a Binding on the connection, and returns the certificate presented.
+async fn presented_certificate(server: SocketAddr) -> Vec<u8> {
+    let mut stream = any_certificate_client().connect(server, Duration::from_secs(5)).await.unwrap();
+    let local = stream.get_ref().0.local_addr().unwrap();
+    let certificate = stream.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+    assert_eq!(client::binding_stream(&mut stream, Duration::from_secs(5)).await.unwrap(), local);
+    certificate
+}
+
+#[test]
+fn cert_and_pkey_errors_exit_2_naming_the_key() {
+    let good = CertFiles::new("errors");
+    let (cert, key) = (good.cert.to_str().unwrap(), good.key.to_str().unwrap());
+    assert_config_error(&switchback(&["--cert", cert, "--check-config"]), "pkey");
+    assert_config_error(&switchback(&["--pkey", key, "--check-config"]), "cert");
+    let file = TempFile::new("cert-only.toml", &format!("cert = {cert:?}\n"));
+    assert_config_error(&switchback(&["-c", file.as_str(), "--check-config"]), "pkey");
+
+    let garbage = TempFile::new("garbage.pem", "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n");
+    let empty = TempFile::new("empty.pem", "");
+    for (c, k, key_named) in [
+        (garbage.as_str(), key, "`cert`"),
+        (empty.as_str(), key, "`cert`"),
+        ("/nonexistent/cert.pem", key, "`cert`"),
+        (cert, garbage.as_str(), "`pkey`"),
+        (cert, cert, "`pkey`"),
+        (cert, "/nonexistent/key.pem", "`pkey`"),
+    ] {
+        let out = switchback(&["--cert", c, "--pkey", k, "--check-config"]);
+        assert_config_error(&out, key_named);
+        // The daemon does not start with them either.
+        let out = switchback(&["--cert", c, "--pkey", k, "-p", "0"]);
+        assert_config_error(&out, key_named);
+    }
+    // A key that belongs to another certificate.
+    let other = CertFiles::new("errors-other");
+    let out = switchback(&["--cert", cert, "--pkey", other.key.to_str().unwrap(), "--check-config"]);
+    assert_config_error(&out, "`pkey`");
+    assert!(!stderr(&out).contains("PRIVATE KEY"), "{}", stderr(&out));
+    // A good pair checks; with --no-tls it is not even read.
+    let out = switchback(&["--cert", cert, "--pkey", key, "--check-config"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = switchback(&["--cert", garbage.as_str(), "--pkey", key, "--no-tls", "--check-config"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+
+    // `switchback credentials` lists the turns: URL of a configuration with a certificate.
+    let file = TempFile::new(
+        "credentials-tls.toml",
+        &format!("static-auth-secret = [\"s\"]\ncert = {cert:?}\npkey = {key:?}\ntls-listening-port = 443\n"),
+    );
+    let out = switchback(&["credentials", "-c", file.as_str(), "--user", "alice"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(r#""turns:127.0.0.1:443?transport=tcp""#), "{stdout}");
+}
+
+#[test]
+fn development_default_serves_tls_with_a_printed_fingerprint() {
+    let daemon = Daemon::start(&["--listening-port", "0"]);
+    let banner = daemon.banner.join("\n");
+    assert_eq!(daemon.tls.len(), 1, "{banner}");
+    let tls = daemon.tls[0];
+    assert!(tls.ip().is_loopback() && tls.port() != 0, "{tls}");
+    let fingerprint = daemon
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("tls: self-signed development certificate for localhost, 127.0.0.1, ::1, "))
+        .and_then(|l| l.strip_prefix("SHA-256 fingerprint "))
+        .unwrap_or_else(|| panic!("no fingerprint line: {banner}"));
+    let json = daemon.banner.iter().find(|l| l.starts_with('{')).unwrap();
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let urls: Vec<&str> = v["iceServers"][1]["urls"].as_array().unwrap().iter().filter_map(|u| u.as_str()).collect();
+    assert!(urls.contains(&format!("turns:{tls}?transport=tcp").as_str()), "{urls:?}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let certificate = rt.block_on(presented_certificate(tls));
+    let digest: Vec<String> = sha2::Sha256::digest(&certificate).iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(digest.join(":"), fingerprint, "the banner's fingerprint is the certificate's");
+    let (status, err) = daemon.stop_with("TERM");
+    assert_eq!(status.code(), Some(0), "{err}");
+
+    // --no-tls: no TLS listener, no certificate, no turns: URL.
+    let daemon = Daemon::start(&["--listening-port", "0", "--no-tls"]);
+    let banner = daemon.banner.join("\n");
+    assert!(daemon.tls.is_empty() && !banner.contains("fingerprint") && !banner.contains("turns:"), "{banner}");
+    let (status, err) = daemon.stop_with("TERM");
+    assert_eq!(status.code(), Some(0), "{err}");
+
+    // A configuration without cert and pkey runs no TLS listener, and says so.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/turn.toml");
+    let daemon = Daemon::start(&["-c", path, "--listening-port", "0"]);
+    assert!(daemon.tls.is_empty(), "{:?}", daemon.banner);
+    let (status, err) = daemon.stop_with("TERM");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("no TLS listener"), "{err}");
+}
+
+#[test]
+fn sighup_reloads_the_certificate_and_live_allocations_go_on() {
+    let files = CertFiles::new("reload");
+    let first = std::fs::read_to_string(&files.cert).unwrap();
+    let mut args = vec!["--realm", "r", "--user", "u:pw", "--allow-loopback-peers", "-p", "0"];
+    args.extend(files.args());
+    let daemon = Daemon::start(&args);
+    assert_eq!(daemon.tls.len(), 1, "{:?}", daemon.banner);
+    assert!(!daemon.banner.iter().any(|l| l.contains("self-signed")), "{:?}", daemon.banner);
+    let (udp, tls) = (daemon.udp[0], daemon.tls[0]);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let step = Duration::from_secs(5);
+    // An allocation over UDP relaying to an echo peer, and a live TLS connection.
+    let (peer, client, mut live) = rt.block_on(async {
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let client = TurnClient::allocate(udp, Credentials::new("u", "pw")).await.unwrap();
+        client.create_permission(peer.local_addr().unwrap()).await.unwrap();
+        let live = any_certificate_client().connect(tls, step).await.unwrap();
+        assert_eq!(presented_certificate(tls).await, der_of(&first));
+        (peer, client, live)
+    });
+    let echo = |client: &TurnClient, peer: &UdpSocket, message: &[u8]| {
+        rt.block_on(async {
+            client.send_to(message, peer.local_addr().unwrap()).await.unwrap();
+            let mut buf = [0u8; 64];
+            let (n, from) = tokio::time::timeout(step, peer.recv_from(&mut buf)).await.unwrap().unwrap();
+            assert_eq!(&buf[..n], message);
+            peer.send_to(&buf[..n], from).await.unwrap();
+            let (n, _) = tokio::time::timeout(step, client.recv_from(&mut buf)).await.unwrap().unwrap();
+            assert_eq!(&buf[..n], message);
+        })
+    };
+    echo(&client, &peer, b"before");
+
+    // New files, SIGHUP: new handshakes present the new certificate.
+    let second = new_certificate();
+    files.write(&second);
+    daemon.guard.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rt.block_on(presented_certificate(tls)) != der_of(&second.0) {
+        assert!(std::time::Instant::now() < deadline, "the new certificate was not presented after SIGHUP");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The allocation and the TLS connection made before are still there.
+    echo(&client, &peer, b"after");
+    rt.block_on(async {
+        assert_eq!(client.refresh(600).await.unwrap(), 600);
+        let local = live.get_ref().0.local_addr().unwrap();
+        assert_eq!(client::binding_stream(&mut live, step).await.unwrap(), local);
+    });
+
+    // A broken pair on the next SIGHUP: the last good certificate stays.
+    std::fs::write(&files.cert, "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n").unwrap();
+    daemon.guard.signal("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(rt.block_on(presented_certificate(tls)), der_of(&second.0));
+    echo(&client, &peer, b"still");
+    rt.block_on(async { client.close().await.unwrap() });
+
+    let (status, err) = daemon.stop_with("TERM");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("TLS certificate reloaded"), "{err}");
+    assert!(err.contains("keeping the previous certificate"), "{err}");
 }

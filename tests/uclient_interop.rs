@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{ChildGuard, RawTurn, TURN_SECRET, TURN_USER, TurnFixture, free_udp_port, run_with_timeout};
 use switchback::proto::stun::{ChannelNumber, Method, RequestedTransport, XorPeerAddress, codes};
-use switchback::server::ServerOptions;
+use switchback::server::{ServerOptions, Transport};
 
 const HINT: &str = "apt-get install coturn";
 /// uclient's own run takes about a second with these sizes; this bounds a hung one.
@@ -128,12 +128,17 @@ const CLIENTS: u64 = 2;
 /// server to a `turnutils_peer` and checks a clean run: exit 0, every message sent and echoed, 0 lost,
 /// the mode it was asked for, and the server's counters agreeing.
 async fn clean_run(credentials: &[&str], send_indications: bool) {
-    clean_run_over(credentials, send_indications, false).await;
+    clean_run_over(credentials, send_indications, Transport::Udp).await;
 }
 
-/// [`clean_run`], the client leg over TCP (`-t`) when `tcp` (the relay leg stays UDP).
-async fn clean_run_over(credentials: &[&str], send_indications: bool, tcp: bool) {
-    let fixture = TurnFixture::loopback().await;
+/// [`clean_run`] with the client leg over `transport`: TCP is `-t`, TLS `-t -S` (`-S` alone would
+/// be DTLS); the relay leg stays UDP. uclient does not check the server's certificate.
+async fn clean_run_over(credentials: &[&str], send_indications: bool, transport: Transport) {
+    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let fixture = match transport {
+        Transport::Tls => TurnFixture::start_tls(options, switchback::io::Limits::default()).await,
+        _ => TurnFixture::start(options).await,
+    };
     let peer = EchoPeer::start();
     let port = peer.port.to_string();
     let (n, m) = (MESSAGES.to_string(), CLIENTS.to_string());
@@ -142,11 +147,16 @@ async fn clean_run_over(credentials: &[&str], send_indications: bool, tcp: bool)
     if send_indications {
         args.push("-s");
     }
-    let server = if tcp {
-        args.push("-t");
-        fixture.running.local_addr(switchback::server::Transport::Tcp).expect("a TCP listener")
-    } else {
-        fixture.udp
+    let server = match transport {
+        Transport::Udp => fixture.udp,
+        Transport::Tcp => {
+            args.push("-t");
+            fixture.running.local_addr(Transport::Tcp).expect("a TCP listener")
+        }
+        Transport::Tls => {
+            args.extend(["-t", "-S"]);
+            fixture.tls_addr()
+        }
     };
     let report = uclient(server, &args).await;
     assert!(report.success, "uclient failed: {report:#?}");
@@ -161,6 +171,12 @@ async fn clean_run_over(credentials: &[&str], send_indications: bool, tcp: bool)
     }
     let stats = fixture.stats();
     assert!(stats.allocations_created >= CLIENTS, "{stats:?}");
+    if transport == Transport::Tls {
+        // uclient first probes each TLS version it knows with a connection of its own: its TLS 1.0
+        // and 1.1 probes fail (rustls speaks 1.2 and 1.3 only), the rest succeed.
+        let io = fixture.running.io_stats();
+        assert!(io.tls_handshakes >= CLIENTS, "{io:?}");
+    }
     assert!(stats.relayed_to_peer >= expected && stats.relayed_to_client >= expected, "{stats:?}");
     // Nothing uclient sent was malformed or refused (late data after its Refresh 0 could be
     // dropped for want of an allocation, which says nothing about interop).
@@ -218,14 +234,28 @@ async fn uclient_send_indications_static_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uclient_over_tcp_channels_rest_secret() {
     if common::require_tool("turnutils_uclient", HINT) {
-        clean_run_over(&["-W", TURN_SECRET, "-u", "bob"], false, true).await;
+        clean_run_over(&["-W", TURN_SECRET, "-u", "bob"], false, Transport::Tcp).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uclient_over_tcp_send_indications_static_user() {
     if common::require_tool("turnutils_uclient", HINT) {
-        clean_run_over(&["-u", TURN_USER.0, "-w", TURN_USER.1], true, true).await;
+        clean_run_over(&["-u", TURN_USER.0, "-w", TURN_USER.1], true, Transport::Tcp).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_over_tls_channels_rest_secret() {
+    if common::require_tool("turnutils_uclient", HINT) {
+        clean_run_over(&["-W", TURN_SECRET, "-u", "bob"], false, Transport::Tls).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_over_tls_send_indications_static_user() {
+    if common::require_tool("turnutils_uclient", HINT) {
+        clean_run_over(&["-u", TURN_USER.0, "-w", TURN_USER.1], true, Transport::Tls).await;
     }
 }
 

@@ -88,7 +88,7 @@ pub async fn binding_udp(socket: &UdpSocket, server: SocketAddr, timeout: Durati
     Err(ClientError::Timeout(timeout))
 }
 
-/// A Binding transaction over an open stream (TCP today; TLS later). Frames that are not the answer
+/// A Binding transaction over an open stream (TCP or TLS). Frames that are not the answer
 /// are skipped.
 pub async fn binding_stream<S>(stream: &mut S, timeout: Duration) -> Result<SocketAddr, ClientError>
 where

@@ -1,5 +1,5 @@
-//! A client for our own tests, for tools and for embedders. Today it speaks Binding
-//! ([`binding()`]); later versions grow it into a TURN client.
+//! A client for our own tests, for tools and for embedders: Binding over UDP, TCP
+//! ([`binding()`]) and TLS ([`binding_tls`]), and a TURN client over UDP ([`turn`]).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -14,6 +14,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 pub mod binding;
+pub mod tls;
 pub mod turn;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use crate::proto::stun::{EncodeError, TransactionId};
 
 pub use binding::{binding, binding_stream, binding_udp};
+pub use tls::{TlsClient, binding_tls};
 
 /// The transport to reach the server over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +66,12 @@ pub enum ClientError {
     /// The server sent bytes on the stream that cannot be framed (RFC 8656 §3.1).
     #[error("the server sent an invalid stream frame")]
     BadFrame,
+    /// A TLS client configuration could not be built.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// Not a DNS name or an IP address, so no TLS server name.
+    #[error("`{0}` is not a valid TLS server name")]
+    ServerName(String),
 }
 
 /// A fresh transaction ID, cryptographically random as RFC 8489 §5 requires.

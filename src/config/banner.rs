@@ -1,6 +1,6 @@
 //! The daemon's banner after its `listening` lines: what TURN does, for the development default a
 //! ready `iceServers` JSON and the secret, commands to try it, and the `stun:` URL as the last line
-//! (tests and scripts read up to it). A configured secret or password is never part of it.
+//! (`stuns:` when only TLS listens; tests and scripts read up to it). A configured secret or password is never part of it.
 
 use std::net::SocketAddr;
 
@@ -13,13 +13,14 @@ const DEMO_TTL_SECS: u64 = 3600;
 /// The port `turnutils_peer` listens on by default.
 const PEER_PORT: u16 = 3480;
 
-/// The banner lines for a server with these UDP and TCP listeners. `dev_secret` is the secret of the
-/// development default (see [`Config::with_dev_credentials`]), printed since it is generated for
-/// this run; `unix_now` dates the demo credentials.
+/// The banner lines for a server with these UDP, TCP and TLS listeners. `dev_secret` is the secret
+/// of the development default (see [`Config::with_dev_credentials`]), printed since it is generated
+/// for this run; `unix_now` dates the demo credentials.
 pub fn turn_banner(
     config: &Config,
     udp: &[SocketAddr],
     tcp: &[SocketAddr],
+    tls: &[SocketAddr],
     dev_secret: Option<&str>,
     unix_now: u64,
 ) -> Vec<String> {
@@ -48,7 +49,7 @@ pub fn turn_banner(
         && let Some((username, password)) = rest.mint(DEMO_USER, DEMO_TTL_SECS, unix_now)
     {
         lines.push(format!("iceServers (user {DEMO_USER}, valid 1h):"));
-        lines.push(IceServers::new(udp, tcp, None, Some((&username, &password))).to_string());
+        lines.push(IceServers::with_tls(udp, tcp, tls, None, Some((&username, &password))).to_string());
     }
     if let Some(addr) = udp.first().copied().map(reachable) {
         let (ip, port) = (addr.ip(), addr.port());
@@ -75,6 +76,8 @@ pub fn turn_banner(
     }
     if let Some(addr) = udp.first().or(tcp.first()).copied().map(reachable) {
         lines.push(format!("stun:{addr}"));
+    } else if let Some(addr) = tls.first().copied().map(reachable) {
+        lines.push(format!("stuns:{addr}"));
     }
     lines
 }
@@ -94,7 +97,8 @@ mod tests {
     fn development_default() {
         let config = Config::default().with_dev_credentials(Secret("d3v".into()));
         let udp = [sa("127.0.0.1:3478")];
-        let lines = turn_banner(&config, &udp, &udp, Some("d3v"), NOW);
+        let tls = [sa("127.0.0.1:5349")];
+        let lines = turn_banner(&config, &udp, &udp, &tls, Some("d3v"), NOW);
         let text = lines.join("\n");
         assert!(text.contains("development secret generated at start: d3v"), "{text}");
         assert!(text.contains("loopback peers: allowed (every listening address is loopback)"), "{text}");
@@ -106,6 +110,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
         let username = v["iceServers"][1]["username"].as_str().unwrap();
         assert_eq!(username, format!("{}:demo", NOW + 3600));
+        assert_eq!(v["iceServers"][1]["urls"][2], "turns:127.0.0.1:5349?transport=tcp");
         let rest = config.rest_credentials().unwrap();
         let expected = rest.passwords(username, NOW).unwrap().next().unwrap();
         assert_eq!(v["iceServers"][1]["credential"], expected.as_str());
@@ -120,7 +125,7 @@ mod tests {
             ..Config::default()
         };
         config.users.insert("alice".into(), Secret("pa55".into()));
-        let text = turn_banner(&config, &[sa("0.0.0.0:3478")], &[], None, NOW).join("\n");
+        let text = turn_banner(&config, &[sa("0.0.0.0:3478")], &[], &[], None, NOW).join("\n");
         assert!(!text.contains("s3cret") && !text.contains("pa55") && !text.contains("iceServers"), "{text}");
         assert!(text.contains("turn: realm example.org, 1 REST secret(s), 1 user(s)"), "{text}");
         assert!(text.contains("turnutils_uclient -W SECRET -u NAME -C - -y -p 3478"), "{text}");
@@ -130,7 +135,7 @@ mod tests {
     #[test]
     fn stun_only() {
         let tcp = [sa("[::1]:3478")];
-        let lines = turn_banner(&Config::default(), &[], &tcp, None, NOW);
+        let lines = turn_banner(&Config::default(), &[], &tcp, &[], None, NOW);
         assert_eq!(lines, ["turn: off (no static-auth-secret and no users configured): STUN only", "stun:[::1]:3478"]);
     }
 }

@@ -96,6 +96,18 @@ impl IceServers {
     /// `host` replaces the listeners' IPs (a DNS name, say); otherwise a
     /// wildcard listener is shown as loopback.
     pub fn new(udp: &[SocketAddr], tcp: &[SocketAddr], host: Option<&str>, credentials: Option<(&str, &str)>) -> Self {
+        IceServers::with_tls(udp, tcp, &[], host, credentials)
+    }
+
+    /// [`IceServers::new`] with TLS listeners too: with `credentials`, `turns:` URLs with
+    /// `?transport=tcp` (RFC 7065) for them, after the others.
+    pub fn with_tls(
+        udp: &[SocketAddr],
+        tcp: &[SocketAddr],
+        tls: &[SocketAddr],
+        host: Option<&str>,
+        credentials: Option<(&str, &str)>,
+    ) -> Self {
         let authority = |addr: &SocketAddr| match host {
             Some(h) if h.contains(':') && !h.starts_with('[') => format!("[{h}]:{}", addr.port()),
             Some(h) => format!("{h}:{}", addr.port()),
@@ -108,12 +120,13 @@ impl IceServers {
             credential: None,
         }];
         if let Some((username, credential)) = credentials
-            && !(udp.is_empty() && tcp.is_empty())
+            && !(udp.is_empty() && tcp.is_empty() && tls.is_empty())
         {
             let turn_udp = udp.iter().map(|a| format!("turn:{}?transport=udp", authority(a)));
             let turn_tcp = tcp.iter().map(|a| format!("turn:{}?transport=tcp", authority(a)));
+            let turns = tls.iter().map(|a| format!("turns:{}?transport=tcp", authority(a)));
             servers.push(IceServer {
-                urls: dedup(turn_udp.chain(turn_tcp)),
+                urls: dedup(turn_udp.chain(turn_tcp).chain(turns)),
                 username: Some(username.to_owned()),
                 credential: Some(credential.to_owned()),
             });
@@ -193,5 +206,24 @@ mod tests {
             s.to_string(),
             r#"{"iceServers":[{"urls":["stun:127.0.0.1:5"]},{"urls":["turn:127.0.0.1:5?transport=tcp"],"username":"u","credential":"p"}]}"#
         );
+    }
+
+    #[test]
+    fn turns_urls_for_tls_listeners() {
+        let udp = [sa("127.0.0.1:3478")];
+        let tls = [sa("127.0.0.1:5349"), sa("[::]:5349")];
+        let s = IceServers::with_tls(&udp, &[], &tls, None, Some(("u", "p")));
+        assert_eq!(
+            s.ice_servers[1].urls,
+            vec![
+                "turn:127.0.0.1:3478?transport=udp",
+                "turns:127.0.0.1:5349?transport=tcp",
+                "turns:[::1]:5349?transport=tcp"
+            ]
+        );
+        let s = IceServers::with_tls(&udp, &[], &tls[..1], Some("turn.example.org"), Some(("u", "p")));
+        assert_eq!(s.ice_servers[1].urls[1], "turns:turn.example.org:5349?transport=tcp");
+        // Without credentials TLS adds nothing (there is no `stuns:` in WebRTC).
+        assert_eq!(IceServers::with_tls(&udp, &[], &tls, None, None), IceServers::new(&udp, &[], None, None));
     }
 }

@@ -1,5 +1,5 @@
-//! Thin tokio drivers that feed the sans-IO [`Server`]: a UDP listener and a TCP listener per
-//! configured address, nothing else (relay sockets and TLS come later).
+//! Thin tokio drivers that feed the sans-IO [`Server`]: a UDP, a TCP and a TLS listener per
+//! configured address, and the relay sockets.
 //!
 //! This is also the embeddable face of the daemon: bind what a [`Config`] asks for, learn the
 //! addresses the OS gave, shut down.
@@ -27,6 +27,7 @@ mod relay;
 mod socket;
 mod stats;
 mod tcp;
+pub mod tls;
 mod udp;
 
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ use crate::server::Transport;
 
 pub use relay::{RelaySocket, STREAM_QUEUE, StreamSink, TurnServer, UdpRelay};
 pub use stats::{IoStats, IoStatsSnapshot};
+pub use tls::{ReloadableTls, TlsError, TlsIdentity};
 
 /// How long a TCP connection may stay silent before the server closes it (RFC 8656 leaves this to
 /// the server; coturn also uses minutes). A STUN client keeps a connection busy with requests.
@@ -52,18 +54,29 @@ pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// written through one scratch buffer per worker thread.
 pub const MAX_TCP_CONNECTIONS: usize = 10_000;
 
-/// Limits of the drivers. [`Limits::default`] uses [`TCP_IDLE_TIMEOUT`] and [`MAX_TCP_CONNECTIONS`].
+/// How long a TLS client has from its TCP connection to a finished handshake. The connection counts
+/// against [`MAX_TCP_CONNECTIONS`] meanwhile.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Limits of the drivers. [`Limits::default`] uses [`TCP_IDLE_TIMEOUT`], [`MAX_TCP_CONNECTIONS`] and
+/// [`TLS_HANDSHAKE_TIMEOUT`]; TLS listeners share the TCP limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Close a TCP connection after this long without a byte from the client (or a stuck write).
     pub tcp_idle_timeout: Duration,
     /// TCP connections per listener.
     pub max_tcp_connections: usize,
+    /// From a TLS client's connection to its finished handshake.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { tcp_idle_timeout: TCP_IDLE_TIMEOUT, max_tcp_connections: MAX_TCP_CONNECTIONS }
+        Limits {
+            tcp_idle_timeout: TCP_IDLE_TIMEOUT,
+            max_tcp_connections: MAX_TCP_CONNECTIONS,
+            tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
+        }
     }
 }
 
@@ -74,7 +87,7 @@ pub enum IoError {
     /// A socket could not be created, configured or bound (address in use, no permission…).
     #[error("cannot listen on {transport} {addr}: {source}")]
     Bind {
-        /// `udp` or `tcp`.
+        /// `udp`, `tcp` or `tls`.
         transport: &'static str,
         /// The address asked for.
         addr: SocketAddr,
@@ -82,8 +95,15 @@ pub enum IoError {
         source: std::io::Error,
     },
     /// The configuration disables every transport.
-    #[error("nothing to listen on (both UDP and TCP are disabled)")]
+    #[error("nothing to listen on (UDP and TCP are disabled, and TLS is disabled or has no certificate)")]
     NoListener,
+    /// The `cert` / `pkey` files of the configuration cannot be used.
+    #[error("{}: {source}", source.key())]
+    Tls {
+        /// What is wrong with them.
+        #[from]
+        source: TlsError,
+    },
 }
 
 /// One bound listener.
@@ -119,6 +139,7 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
     stats: Arc<IoStats>,
+    tls: Option<ReloadableTls>,
 }
 
 impl Running {
@@ -137,6 +158,11 @@ impl Running {
         self.stats.snapshot()
     }
 
+    /// The TLS listeners' certificate, to replace it while they run; `None` without TLS listeners.
+    pub fn tls(&self) -> Option<&ReloadableTls> {
+        self.tls.as_ref()
+    }
+
     /// Stops every listener and connection and waits for their tasks to end.
     pub async fn shutdown(self) {
         // Receivers see the change (or the sender gone) and return.
@@ -148,7 +174,8 @@ impl Running {
 }
 
 /// Binds every listener that `config` asks for — UDP and TCP on each `listening-ip` at
-/// `listening-port`, unless `no-udp` / `no-tcp` — and starts serving them with `server`.
+/// `listening-port`, unless `no-udp` / `no-tcp`, and TLS at [`Config::tls_port`] when `cert` and
+/// `pkey` are set, unless `no-tls` — and starts serving them with `server`.
 ///
 /// Either every listener is bound or none is. Port 0 lets the OS choose, per socket.
 /// Must be called inside a tokio runtime.
@@ -158,6 +185,25 @@ pub async fn bind(config: &Config, server: Arc<TurnServer>) -> Result<Running, I
 
 /// [`bind`] with explicit [`Limits`].
 pub async fn bind_with_limits(config: &Config, server: Arc<TurnServer>, limits: Limits) -> Result<Running, IoError> {
+    let tls = match (&config.cert, &config.pkey) {
+        (Some(cert), Some(pkey)) if !config.no_tls => {
+            Some(ReloadableTls::new(TlsIdentity::from_pem_files(cert, pkey)?))
+        }
+        _ => None,
+    };
+    bind_with_tls(config, server, limits, tls).await
+}
+
+/// [`bind_with_limits`] with the TLS listeners' certificate given (loaded or generated by the
+/// caller) instead of read from `cert` / `pkey`: TLS listeners run when `tls` is `Some`, unless
+/// `no-tls`.
+pub async fn bind_with_tls(
+    config: &Config,
+    server: Arc<TurnServer>,
+    limits: Limits,
+    tls: Option<ReloadableTls>,
+) -> Result<Running, IoError> {
+    let tls = tls.filter(|_| !config.no_tls);
     let addrs: Vec<SocketAddr> =
         config.listening_ip.iter().map(|&ip| SocketAddr::new(ip, config.listening_port)).collect();
     let mut udp_sockets = Vec::new();
@@ -174,7 +220,15 @@ pub async fn bind_with_limits(config: &Config, server: Arc<TurnServer>, limits: 
             tcp_listeners.push(listener);
         }
     }
-    if udp_sockets.is_empty() && tcp_listeners.is_empty() {
+    let mut tls_listeners = Vec::new();
+    if tls.is_some() {
+        for &ip in &config.listening_ip {
+            let addr = SocketAddr::new(ip, config.tls_port());
+            let listener = socket::tcp(addr).map_err(|source| IoError::Bind { transport: "tls", addr, source })?;
+            tls_listeners.push(listener);
+        }
+    }
+    if udp_sockets.is_empty() && tcp_listeners.is_empty() && tls_listeners.is_empty() {
         return Err(IoError::NoListener);
     }
 
@@ -190,8 +244,11 @@ pub async fn bind_with_limits(config: &Config, server: Arc<TurnServer>, limits: 
         let driver = udp::UdpDriver { socket, local, server: server.clone(), stats: stats.clone() };
         tasks.push(tokio::spawn(driver.run(stop.subscribe())));
     }
-    for (listener, local) in tcp_listeners {
-        listeners.push(Listener { transport: Transport::Tcp, addr: local });
+    let stream_listeners =
+        tcp_listeners.into_iter().map(|l| (l, None)).chain(tls_listeners.into_iter().map(|l| (l, tls.clone())));
+    for ((listener, local), tls) in stream_listeners {
+        let transport = if tls.is_some() { Transport::Tls } else { Transport::Tcp };
+        listeners.push(Listener { transport, addr: local });
         let driver = tcp::TcpDriver {
             listener,
             local,
@@ -199,11 +256,12 @@ pub async fn bind_with_limits(config: &Config, server: Arc<TurnServer>, limits: 
             stats: stats.clone(),
             limits,
             strict_rfc8656: config.strict_rfc8656,
+            tls,
         };
         tasks.push(tokio::spawn(driver.run(stop.subscribe())));
     }
     tasks.push(tokio::spawn(sweep(server, stop.subscribe())));
-    Ok(Running { listeners, tasks, stop, stats })
+    Ok(Running { listeners, tasks, stop, stats, tls })
 }
 
 /// Expires allocations, permissions and channels once a second (RFC 8656 §7–§12 timers); on stop,

@@ -13,6 +13,8 @@ pub struct IoStats {
     pub(super) tcp_closed_invalid: AtomicU64,
     pub(super) tcp_closed_idle: AtomicU64,
     pub(super) tcp_io_errors: AtomicU64,
+    pub(super) tls_handshakes: AtomicU64,
+    pub(super) tls_handshake_failures: AtomicU64,
 }
 
 /// A copy of the driver counters at one moment.
@@ -22,7 +24,7 @@ pub struct IoStatsSnapshot {
     pub udp_recv_errors: u64,
     /// `send_to` failures on UDP listeners (the reply is lost).
     pub udp_send_errors: u64,
-    /// TCP connections accepted and served.
+    /// TCP connections accepted and served (TLS ones included).
     pub tcp_accepted: u64,
     /// TCP connections closed at once because the listener was at its connection cap.
     pub tcp_rejected: u64,
@@ -34,6 +36,10 @@ pub struct IoStatsSnapshot {
     pub tcp_closed_idle: u64,
     /// TCP read or write failures (reset by the peer and the like).
     pub tcp_io_errors: u64,
+    /// TLS handshakes completed (their connections are also counted as `tcp_*`).
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed (not TLS, no common version or ALPN protocol) or timed out.
+    pub tls_handshake_failures: u64,
 }
 
 impl IoStats {
@@ -52,6 +58,8 @@ impl IoStats {
             tcp_closed_invalid: self.tcp_closed_invalid.load(Relaxed),
             tcp_closed_idle: self.tcp_closed_idle.load(Relaxed),
             tcp_io_errors: self.tcp_io_errors.load(Relaxed),
+            tls_handshakes: self.tls_handshakes.load(Relaxed),
+            tls_handshake_failures: self.tls_handshake_failures.load(Relaxed),
         }
     }
 }

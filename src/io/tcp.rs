@@ -1,18 +1,21 @@
 //! The TCP listener: accept (up to a cap), then per connection cut STUN / ChannelData frames from the
 //! byte stream (RFC 8656 §3.1), hand each to the server and write the answers back in order.
+//! A TLS listener is the same driver with an acceptor: the handshake (`tls.rs`) comes first, then
+//! the same [`Connection`] runs on the decrypted stream.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
 use super::TurnServer;
+use super::tls::{self, ReloadableTls};
 use super::{IoStats, Limits, stopped};
 use crate::alloc::FiveTuple;
 use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
@@ -41,6 +44,8 @@ pub(super) struct TcpDriver {
     pub(super) stats: Arc<IoStats>,
     pub(super) limits: Limits,
     pub(super) strict_rfc8656: bool,
+    /// TLS listener: the handshake comes first (`Transport::Tls` in the 5-tuple).
+    pub(super) tls: Option<ReloadableTls>,
 }
 
 impl TcpDriver {
@@ -66,7 +71,7 @@ impl TcpDriver {
         }
         // Every connection watches `stop` too and ends promptly.
         while connections.join_next().await.is_some() {}
-        debug!(local = %self.local, "tcp listener stopped");
+        debug!(local = %self.local, tls = self.tls.is_some(), "tcp listener stopped");
     }
 
     fn admit(&self, connections: &mut JoinSet<()>, stream: TcpStream, peer: SocketAddr, stop: &watch::Receiver<bool>) {
@@ -79,6 +84,7 @@ impl TcpDriver {
         // STUN messages are small and answered one by one: no Nagle delay.
         let _ = stream.set_nodelay(true);
         let connection = Connection {
+            transport: if self.tls.is_some() { Transport::Tls } else { Transport::Tcp },
             peer,
             local: self.local,
             server: self.server.clone(),
@@ -86,7 +92,18 @@ impl TcpDriver {
             idle_timeout: self.limits.tcp_idle_timeout,
             strict_rfc8656: self.strict_rfc8656,
         };
-        connections.spawn(connection.run(stream, stop.clone()));
+        match &self.tls {
+            None => connections.spawn(connection.run(stream, stop.clone())),
+            Some(config) => connections.spawn(tls::serve(
+                config.acceptor(),
+                stream,
+                peer,
+                connection,
+                self.limits.tls_handshake_timeout,
+                self.stats.clone(),
+                stop.clone(),
+            )),
+        };
     }
 }
 
@@ -99,7 +116,9 @@ enum Close {
     Io(std::io::Error),
 }
 
-struct Connection {
+/// One client connection, over TCP or (already handshaken) TLS.
+pub(super) struct Connection {
+    transport: Transport,
     peer: SocketAddr,
     local: SocketAddr,
     server: Arc<TurnServer>,
@@ -110,10 +129,11 @@ struct Connection {
 
 impl Connection {
     fn five_tuple(&self) -> FiveTuple {
-        FiveTuple { transport: Transport::Tcp, client: self.peer, server: self.local }
+        FiveTuple { transport: self.transport, client: self.peer, server: self.local }
     }
 
-    async fn run(self, mut stream: TcpStream, mut stop: watch::Receiver<bool>) {
+    /// Serves the stream until it closes, then frees the allocation made over it.
+    pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, mut stream: S, mut stop: watch::Receiver<bool>) {
         // Peer data for an allocation made over this connection arrives here (io/relay.rs).
         let (sink, mut relayed) = mpsc::channel(super::STREAM_QUEUE);
         self.server.driver().add_stream(self.five_tuple(), sink);
@@ -134,16 +154,16 @@ impl Connection {
             }
             Close::Io(e) => {
                 IoStats::bump(&self.stats.tcp_io_errors);
-                debug!(peer = %self.peer, error = %e, "tcp i/o error");
+                debug!(peer = %self.peer, error = %e, transport = ?self.transport, "stream i/o error");
                 "i/o error"
             }
         };
-        debug!(peer = %self.peer, local = %self.local, why, "tcp connection closed");
+        debug!(peer = %self.peer, local = %self.local, transport = ?self.transport, why, "stream connection closed");
     }
 
-    async fn serve(
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         stop: &mut watch::Receiver<bool>,
         relayed: &mut mpsc::Receiver<Box<[u8]>>,
     ) -> Close {
@@ -222,7 +242,7 @@ impl Connection {
 
     /// Lets the server handle one frame; a reply is appended to `pending`.
     fn handle(&self, data: &[u8], pending: &mut Vec<u8>) -> Outcome {
-        let rx = Received { transport: Transport::Tcp, source: self.peer, local: self.local, data };
+        let rx = Received { transport: self.transport, source: self.peer, local: self.local, data };
         SCRATCH.with_borrow_mut(|out| {
             let outcome = self.server.handle(Instant::now(), &rx, out);
             if let Outcome::Reply(n) = outcome
@@ -234,18 +254,23 @@ impl Connection {
         })
     }
 
-    /// Writes `pending` out; a client that stops reading for the idle timeout is dropped.
-    async fn flush(
+    /// Writes `pending` out; a client that stops reading for the idle timeout is dropped. The
+    /// stream is flushed too: TLS may hold back the last record otherwise.
+    async fn flush<S: AsyncWrite + Unpin>(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         pending: &mut Vec<u8>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), Close> {
         if pending.is_empty() {
             return Ok(());
         }
+        let write = async {
+            stream.write_all(pending).await?;
+            stream.flush().await
+        };
         let written = tokio::select! {
-            r = tokio::time::timeout(self.idle_timeout, stream.write_all(pending)) => r,
+            r = tokio::time::timeout(self.idle_timeout, write) => r,
             () = stopped(stop) => return Err(Close::Stopped),
         };
         pending.clear();

@@ -124,6 +124,8 @@ pub struct Daemon {
     /// Every stdout line up to the `stun:` line.
     pub banner: Vec<String>,
     stderr: Option<thread::JoinHandle<String>>,
+    /// `listening tls ADDR` lines.
+    pub tls: Vec<SocketAddr>,
 }
 
 impl Daemon {
@@ -144,7 +146,14 @@ impl Daemon {
             }
         });
         let deadline = Instant::now() + PROCESS_TIMEOUT;
-        let mut daemon = Daemon { guard, udp: Vec::new(), tcp: Vec::new(), banner: Vec::new(), stderr: Some(stderr) };
+        let mut daemon = Daemon {
+            guard,
+            udp: Vec::new(),
+            tcp: Vec::new(),
+            banner: Vec::new(),
+            stderr: Some(stderr),
+            tls: Vec::new(),
+        };
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match rx.recv_timeout(left) {
@@ -160,9 +169,10 @@ impl Daemon {
             match (words.next(), words.next(), words.next()) {
                 (Some("listening"), Some("udp"), Some(addr)) => daemon.udp.push(addr.parse().expect("udp addr")),
                 (Some("listening"), Some("tcp"), Some(addr)) => daemon.tcp.push(addr.parse().expect("tcp addr")),
+                (Some("listening"), Some("tls"), Some(addr)) => daemon.tls.push(addr.parse().expect("tls addr")),
                 _ => {}
             }
-            if line.starts_with("stun:") {
+            if line.starts_with("stun:") || line.starts_with("stuns:") {
                 return daemon;
             }
         }
@@ -229,12 +239,46 @@ pub struct TurnFixture {
     pub udp: SocketAddr,
     /// The REST configuration the server checks, to mint credentials with.
     pub rest: switchback::auth::RestCredentials,
+    /// The TLS listener's address and certificate, for [`TurnFixture::start_tls`] servers.
+    pub tls: Option<(SocketAddr, rustls_pki_types::CertificateDer<'static>)>,
 }
 
 #[cfg(feature = "runtime")]
 impl TurnFixture {
     /// Starts a server with `options` (set `allow_loopback_peers` for peers on 127.0.0.1).
     pub async fn start(options: switchback::server::ServerOptions) -> TurnFixture {
+        TurnFixture::start_with(options, None, switchback::io::Limits::default()).await
+    }
+
+    /// [`TurnFixture::start`] with a TLS listener too, presenting a fresh self-signed certificate
+    /// for 127.0.0.1 (see [`TurnFixture::tls_client`]).
+    pub async fn start_tls(options: switchback::server::ServerOptions, limits: switchback::io::Limits) -> TurnFixture {
+        let identity = switchback::io::TlsIdentity::self_signed(&["127.0.0.1", "localhost"]).expect("self-signed");
+        TurnFixture::start_with(options, Some(identity), limits).await
+    }
+
+    /// The TLS listener's address.
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls.as_ref().expect("a fixture started with start_tls").0
+    }
+
+    /// A TLS client trusting this fixture's certificate, for the name `127.0.0.1`.
+    pub fn tls_client(&self) -> switchback::client::TlsClient {
+        switchback::client::TlsClient::new("127.0.0.1", self.tls_roots()).expect("a TLS client")
+    }
+
+    /// A root store with this fixture's certificate.
+    pub fn tls_roots(&self) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.tls.as_ref().expect("a fixture started with start_tls").1.clone()).expect("a root");
+        roots
+    }
+
+    async fn start_with(
+        options: switchback::server::ServerOptions,
+        tls: Option<switchback::io::TlsIdentity>,
+        limits: switchback::io::Limits,
+    ) -> TurnFixture {
         use switchback::auth::{AuthConfig, Authenticator, RestCredentials, Secret, StaticCredential};
         let rest = RestCredentials::new(vec![Secret::new(TURN_SECRET)]);
         let mut auth = AuthConfig::new(TURN_REALM);
@@ -244,9 +288,13 @@ impl TurnFixture {
         getrandom_fill(&mut nonce_key);
         let server = switchback::io::UdpRelay::server(options, Some(Authenticator::new(auth, nonce_key)));
         let config = switchback::config::Config { listening_port: 0, ..switchback::config::Config::default() };
-        let running = switchback::io::bind(&config, server.clone()).await.expect("bind the TURN server");
+        let certificate = tls.as_ref().map(|t| t.end_entity().clone());
+        let tls = tls.map(switchback::io::ReloadableTls::new);
+        let running =
+            switchback::io::bind_with_tls(&config, server.clone(), limits, tls).await.expect("bind the TURN server");
         let udp = running.local_addr(switchback::server::Transport::Udp).expect("a UDP listener");
-        TurnFixture { server, running, udp, rest }
+        let tls = running.local_addr(switchback::server::Transport::Tls).zip(certificate);
+        TurnFixture { server, running, udp, rest, tls }
     }
 
     /// A server that relays to loopback peers, otherwise with the default options.

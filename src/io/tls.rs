@@ -1,0 +1,277 @@
+//! TURN over TLS (RFC 8656 §3.1, `turns:` of RFC 7065): the certificate the TLS listeners present,
+//! replaceable while they run, and the handshake in front of the TCP connection logic (`tcp.rs`
+//! serves the decrypted stream exactly as a plain TCP one, with [`Transport::Tls`] in the 5-tuple).
+//!
+//! rustls with the `ring` provider, TLS 1.2 and 1.3. ALPN (RFC 7443): `stun.turn` and
+//! `stun.nat-discovery` are accepted; a client that offers no ALPN is served too.
+//!
+//! ```no_run
+//! use switchback::io::tls::{ReloadableTls, TlsIdentity};
+//!
+//! # fn run() -> Result<(), switchback::io::tls::TlsError> {
+//! let identity = TlsIdentity::from_pem_files("fullchain.pem".as_ref(), "privkey.pem".as_ref())?;
+//! let tls = ReloadableTls::new(identity);
+//! // Later (SIGHUP): new handshakes present the new certificate, live connections keep theirs.
+//! tls.replace(TlsIdentity::from_pem_files("fullchain.pem".as_ref(), "privkey.pem".as_ref())?);
+//! # Ok(()) }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tracing::debug;
+
+use super::tcp::Connection;
+use super::{IoStats, stopped};
+
+/// ALPN protocol ID for TURN (RFC 7443 §6).
+pub const ALPN_STUN_TURN: &[u8] = b"stun.turn";
+/// ALPN protocol ID for STUN NAT discovery (RFC 7443 §6).
+pub const ALPN_STUN_NAT_DISCOVERY: &[u8] = b"stun.nat-discovery";
+
+/// The names of the development default's self-signed certificate.
+pub const DEV_CERTIFICATE_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
+
+/// The one crypto provider of the crate (ring): every rustls configuration is built with it, so
+/// nothing depends on a process-wide default.
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Why a certificate or key could not be used. [`TlsError::key`] names the configuration key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// `cert` or `pkey`.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid PEM.
+    #[error("{}: invalid PEM: {message}", path.display())]
+    Pem {
+        /// `cert` or `pkey`.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (never key material).
+        message: String,
+    },
+    /// No `CERTIFICATE` section in the certificate file.
+    #[error("{}: no PEM certificate in it", path.display())]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// No private key section (PKCS#8, PKCS#1 or SEC1) in the key file.
+    #[error("{}: no PEM private key in it (PKCS#8, RSA or EC)", path.display())]
+    NoPrivateKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// rustls refused the pair: a key it cannot use, or one that does not match the certificate.
+    #[error("the private key cannot be used with the certificate: {0}")]
+    Rejected(rustls::Error),
+    /// The self-signed development certificate could not be made.
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(String),
+}
+
+impl TlsError {
+    /// The configuration key the error is about: `cert` or `pkey`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            TlsError::Read { key, .. } | TlsError::Pem { key, .. } => key,
+            TlsError::NoCertificate { .. } | TlsError::Generate(_) => "cert",
+            TlsError::NoPrivateKey { .. } | TlsError::Rejected(_) => "pkey",
+        }
+    }
+}
+
+/// A certificate chain and the private key of its first certificate, checked to belong together.
+#[derive(Clone, Debug)]
+pub struct TlsIdentity {
+    certified: Arc<CertifiedKey>,
+    end_entity: CertificateDer<'static>,
+    fingerprint: [u8; 32],
+}
+
+impl TlsIdentity {
+    /// The chain (leaf first) and its key, in DER.
+    pub fn from_der(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Self, TlsError> {
+        let Some(end_entity) = chain.first().cloned() else {
+            return Err(TlsError::Rejected(rustls::Error::NoCertificatesPresented));
+        };
+        let fingerprint = Sha256::digest(end_entity.as_ref()).into();
+        let certified = CertifiedKey::from_der(chain, key, &crypto_provider()).map_err(TlsError::Rejected)?;
+        Ok(TlsIdentity { certified: Arc::new(certified), end_entity, fingerprint })
+    }
+
+    /// A chain and key in PEM text (a Let's Encrypt `fullchain.pem` and `privkey.pem`, say). `cert`
+    /// and `pkey` name the sources in errors.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], cert: &Path, pkey: &Path) -> Result<Self, TlsError> {
+        let pem = |key: &'static str, path: &Path, e: rustls_pki_types::pem::Error| TlsError::Pem {
+            key,
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem("cert", cert, e))?;
+        if chain.is_empty() {
+            return Err(TlsError::NoCertificate { path: cert.to_owned() });
+        }
+        let key = match PrivateKeyDer::from_pem_slice(key_pem) {
+            Ok(key) => key,
+            Err(rustls_pki_types::pem::Error::NoItemsFound) => {
+                return Err(TlsError::NoPrivateKey { path: pkey.to_owned() });
+            }
+            Err(e) => return Err(pem("pkey", pkey, e)),
+        };
+        TlsIdentity::from_der(chain, key)
+    }
+
+    /// Reads the PEM files of `cert` (the chain, leaf first) and `pkey`.
+    pub fn from_pem_files(cert: &Path, pkey: &Path) -> Result<Self, TlsError> {
+        let read = |key: &'static str, path: &Path| {
+            std::fs::read(path).map_err(|source| TlsError::Read { key, path: path.to_owned(), source })
+        };
+        TlsIdentity::from_pem(&read("cert", cert)?, &read("pkey", pkey)?, cert, pkey)
+    }
+
+    /// A fresh self-signed certificate (ECDSA P-256) for `names`: DNS names or IP addresses.
+    pub fn self_signed(names: &[&str]) -> Result<Self, TlsError> {
+        let generate = |e: rcgen::Error| TlsError::Generate(e.to_string());
+        let key = rcgen::KeyPair::generate().map_err(generate)?;
+        let mut params = rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .map_err(generate)?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "switchback development certificate");
+        let cert = params.self_signed(&key).map_err(generate)?;
+        let key = PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        TlsIdentity::from_der(vec![cert.der().clone()], key)
+    }
+
+    /// The first certificate of the chain (the server's own).
+    pub fn end_entity(&self) -> &CertificateDer<'static> {
+        &self.end_entity
+    }
+
+    /// SHA-256 of the server's certificate as `AB:CD:…` (what `openssl x509 -fingerprint -sha256`
+    /// prints and browsers show).
+    pub fn fingerprint(&self) -> String {
+        let hex: Vec<String> = self.fingerprint.iter().map(|b| format!("{b:02X}")).collect();
+        hex.join(":")
+    }
+}
+
+/// Hands every handshake the identity current at that moment.
+#[derive(Debug)]
+struct Resolver {
+    current: ArcSwap<TlsIdentity>,
+}
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.current.load().certified))
+    }
+}
+
+/// The TLS configuration of the listeners, whose certificate can be replaced while they run
+/// (SIGHUP): new handshakes present the new one, connections already up (and so their
+/// allocations) are untouched. Clones share the certificate.
+#[derive(Clone, Debug)]
+pub struct ReloadableTls {
+    resolver: Arc<Resolver>,
+    config: Arc<ServerConfig>,
+}
+
+impl ReloadableTls {
+    /// TLS 1.2 and 1.3, no client certificates, ALPN `stun.turn` and `stun.nat-discovery`.
+    pub fn new(identity: TlsIdentity) -> Self {
+        let resolver = Arc::new(Resolver { current: ArcSwap::from_pointee(identity) });
+        let builder = ServerConfig::builder_with_provider(crypto_provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12]);
+        // Both versions are built into rustls with the `tls12` feature; ring supports their suites.
+        let builder = builder.unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"));
+        let mut config = builder.with_no_client_auth().with_cert_resolver(resolver.clone());
+        config.alpn_protocols = vec![ALPN_STUN_TURN.to_vec(), ALPN_STUN_NAT_DISCOVERY.to_vec()];
+        ReloadableTls { resolver, config: Arc::new(config) }
+    }
+
+    /// Presents `identity` from the next handshake on.
+    pub fn replace(&self, identity: TlsIdentity) {
+        self.resolver.current.store(Arc::new(identity));
+    }
+
+    /// The identity presented now.
+    pub fn identity(&self) -> Arc<TlsIdentity> {
+        self.resolver.current.load_full()
+    }
+
+    /// The rustls server configuration (shared by every TLS listener).
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.config)
+    }
+
+    pub(super) fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.server_config())
+    }
+}
+
+/// One TLS connection: the handshake (bounded by `timeout`, and by `stop`), then the TCP
+/// connection logic on the decrypted stream.
+pub(super) async fn serve(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    connection: Connection,
+    timeout: Duration,
+    stats: Arc<IoStats>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let handshake = tokio::select! {
+        r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
+        () = stopped(&mut stop) => return,
+    };
+    match handshake {
+        Ok(Ok(tls)) => {
+            IoStats::bump(&stats.tls_handshakes);
+            let (_, session) = tls.get_ref();
+            debug!(
+                %peer,
+                version = ?session.protocol_version(),
+                alpn = ?session.alpn_protocol().map(String::from_utf8_lossy),
+                "tls handshake done"
+            );
+            connection.run(tls, stop).await;
+        }
+        // Not TLS at all, no common version or cipher, an unknown ALPN protocol, a reset…
+        Ok(Err(e)) => {
+            IoStats::bump(&stats.tls_handshake_failures);
+            debug!(%peer, error = %e, "tls handshake failed");
+        }
+        Err(_elapsed) => {
+            IoStats::bump(&stats.tls_handshake_failures);
+            debug!(%peer, ?timeout, "tls handshake timed out");
+        }
+    }
+}
