@@ -28,8 +28,8 @@
 pub mod banner;
 #[cfg(feature = "cli")]
 pub mod credentials;
+mod external_ip;
 mod overrides;
-mod peer_rule;
 mod relay;
 mod secret_files;
 mod turn;
@@ -44,8 +44,9 @@ use serde::Deserialize;
 use crate::auth::{AuthConfig, RestAlgorithm, RestCredentials};
 use crate::server::ServerOptions;
 
+pub use crate::policy::{AddrRuleError, PeerAddrs, PeerRule};
+pub use external_ip::ExternalIp;
 pub use overrides::{Overrides, flag_error};
-pub use peer_rule::{AddrRuleError, ExternalIp, PeerAddrs, PeerRule};
 pub use relay::relay_addresses;
 pub use secret_files::{parse_secrets, parse_users};
 

@@ -6,7 +6,13 @@
 //! this into the full special-purpose registry with operator allow/deny lists.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+mod peer_rule;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+#[cfg(feature = "runtime")]
+pub(crate) use peer_rule::parse_ip;
+pub use peer_rule::{AddrRuleError, PeerAddrs, PeerRule};
 
 /// Why a peer was refused (answered with 403 Forbidden and counted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
