@@ -2,6 +2,8 @@
 
 use std::net::IpAddr;
 
+use crate::policy::PeerRule;
+
 /// One relay address: the local IP relay sockets bind to, and the IP advertised to clients in
 /// XOR-RELAYED-ADDRESS (differs behind a 1:1 NAT: `-X PUBLIC/PRIVATE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +44,13 @@ pub struct ServerOptions {
     pub total_quota: u32,
     /// How many ports an Allocate tries before answering 508.
     pub port_tries: usize,
+    /// Peers allowed despite the deny list (`allowed-peer-ip`); they win over every deny.
+    pub allowed_peers: Vec<PeerRule>,
+    /// Peers denied in addition to the special-purpose blocks (`denied-peer-ip`).
+    pub denied_peers: Vec<PeerRule>,
+    /// The server's own addresses (listening, HTTP, external), denied as peers outside the relay
+    /// port range; the relay addresses are added to them. Unspecified addresses are ignored.
+    pub own_addresses: Vec<IpAddr>,
 }
 
 impl Default for ServerOptions {
@@ -60,6 +69,9 @@ impl Default for ServerOptions {
             user_quota: 0,
             total_quota: 0,
             port_tries: 64,
+            allowed_peers: Vec::new(),
+            denied_peers: Vec::new(),
+            own_addresses: Vec::new(),
         }
     }
 }

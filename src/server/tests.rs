@@ -473,11 +473,11 @@ fn create_permission_errors() {
     assert_eq!(error_code(&h.send(&c, Method::CREATE_PERMISSION, perm("0.0.0.0:9000"))), Some(403));
     // All or nothing: one bad peer refuses the lot.
     let two = |w: &mut MessageWriter<'_>| {
-        w.add(&XorPeerAddress(addr("198.51.100.1:1"))).unwrap();
+        w.add(&XorPeerAddress(addr("1.1.1.1:1"))).unwrap();
         w.add(&XorPeerAddress(addr("127.0.0.1:1"))).unwrap();
     };
     assert_eq!(error_code(&h.send(&c, Method::CREATE_PERMISSION, two)), Some(403));
-    assert!(h.peer_sends(addr("198.51.100.1:1"), b"x").is_none());
+    assert!(h.peer_sends(addr("1.1.1.1:1"), b"x").is_none());
     assert_eq!(h.server.stats().snapshot().peer_denied, 3);
 }
 
