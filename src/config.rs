@@ -56,14 +56,8 @@ pub const DEFAULT_REALM: &str = "switchback.local";
 /// Keys that a later issue implements, as `(turn.toml key, flag name)`. Setting one of them, in the
 /// file or as a flag, is an error today rather than silently doing nothing. Remove a line when the
 /// feature lands.
-pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("tls-listening-port", "tls-listening-port"),
-    ("cert", "cert"),
-    ("pkey", "pkey"),
-    ("allowed-peer-ip", "allowed-peer-ip"),
-    ("denied-peer-ip", "denied-peer-ip"),
-    ("max-bps", "max-bps"),
-];
+pub const UNSUPPORTED: &[(&str, &str)] =
+    &[("tls-listening-port", "tls-listening-port"), ("cert", "cert"), ("pkey", "pkey"), ("max-bps", "max-bps")];
 
 /// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
 pub const KEYS: &[&str] = &[
@@ -289,9 +283,9 @@ pub struct Config {
     pub max_lifetime: u32,
     /// `allow-loopback-peers`: let peers be loopback addresses.
     pub allow_loopback_peers: bool,
-    /// `allowed-peer-ip`: peers allowed despite the default deny list. *(not supported yet)*
+    /// `allowed-peer-ip`: peers allowed despite the default deny list (they win over every deny).
     pub allowed_peer_ip: Vec<PeerRule>,
-    /// `denied-peer-ip`: peers denied in addition. *(not supported yet)*
+    /// `denied-peer-ip`: peers denied in addition to the special-purpose blocks.
     pub denied_peer_ip: Vec<PeerRule>,
     /// `cert`: TLS certificate chain (PEM). *(not supported yet)*
     pub cert: Option<PathBuf>,
