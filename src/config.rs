@@ -28,9 +28,9 @@
 pub mod banner;
 #[cfg(feature = "cli")]
 pub mod credentials;
+mod external_ip;
 mod limits;
 mod overrides;
-mod peer_rule;
 mod relay;
 mod secret_files;
 mod tls;
@@ -47,8 +47,9 @@ use crate::auth::{AuthConfig, RestAlgorithm, RestCredentials};
 use crate::policy::rate::RateLimit;
 use crate::server::ServerOptions;
 
+pub use crate::policy::{AddrRuleError, PeerAddrs, PeerRule};
+pub use external_ip::ExternalIp;
 pub use overrides::{Overrides, flag_error};
-pub use peer_rule::{AddrRuleError, ExternalIp, PeerAddrs, PeerRule};
 pub use relay::relay_addresses;
 pub use secret_files::{parse_secrets, parse_users};
 pub use tls::DEFAULT_TLS_PORT;
@@ -59,8 +60,7 @@ pub const DEFAULT_REALM: &str = "switchback.local";
 /// Keys that a later issue implements, as `(turn.toml key, flag name)`. Setting one of them, in the
 /// file or as a flag, is an error today rather than silently doing nothing. Remove a line when the
 /// feature lands.
-pub const UNSUPPORTED: &[(&str, &str)] =
-    &[("allowed-peer-ip", "allowed-peer-ip"), ("denied-peer-ip", "denied-peer-ip"), ("max-bps", "max-bps")];
+pub const UNSUPPORTED: &[(&str, &str)] = &[("max-bps", "max-bps")];
 
 /// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
 pub const KEYS: &[&str] = &[
@@ -293,9 +293,9 @@ pub struct Config {
     pub max_lifetime: u32,
     /// `allow-loopback-peers`: let peers be loopback addresses.
     pub allow_loopback_peers: bool,
-    /// `allowed-peer-ip`: peers allowed despite the default deny list. *(not supported yet)*
+    /// `allowed-peer-ip`: peers allowed despite the default deny list (they win over every deny).
     pub allowed_peer_ip: Vec<PeerRule>,
-    /// `denied-peer-ip`: peers denied in addition. *(not supported yet)*
+    /// `denied-peer-ip`: peers denied in addition to the special-purpose blocks.
     pub denied_peer_ip: Vec<PeerRule>,
     /// `cert`: TLS certificate chain, PEM, leaf first (with `pkey`; TLS listeners run with them).
     pub cert: Option<PathBuf>,

@@ -115,10 +115,10 @@ struct DaemonArgs {
     /// Allow loopback peers.
     #[arg(long)]
     allow_loopback_peers: bool,
-    /// Allowed peers: CIDR, IP or IP-IP, optionally @LO-HI (repeatable). (not supported yet)
+    /// Allowed peers despite the default deny list: CIDR, IP or IP-IP, optionally @LO-HI (repeatable).
     #[arg(long, value_name = "RULE")]
     allowed_peer_ip: Vec<String>,
-    /// Denied peers, same forms (repeatable). (not supported yet)
+    /// Denied peers in addition to the default deny list, same forms (repeatable).
     #[arg(long, value_name = "RULE")]
     denied_peer_ip: Vec<String>,
     /// TLS certificate chain, PEM, leaf first (with --pkey; re-read on SIGHUP).

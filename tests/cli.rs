@@ -77,8 +77,6 @@ fn unsupported_flag_is_rejected() {
     // Without --check-config too: the daemon must not start and ignore it.
     let out = switchback(&["--max-bps", "1000", "--listening-port", "0"]);
     assert_config_error(&out, "not supported yet: --max-bps");
-    let out = switchback(&["--allowed-peer-ip", "10.0.0.0/8", "--check-config"]);
-    assert_config_error(&out, "not supported yet: --allowed-peer-ip");
     let out = switchback(&["--max-bps", "1000", "--check-config"]);
     assert_config_error(&out, "not supported yet: --max-bps");
 }
@@ -122,6 +120,10 @@ fn turn_flags_are_accepted() {
         "--max-lifetime",
         "1200",
         "--allow-loopback-peers",
+        "--allowed-peer-ip",
+        "10.0.0.0/8",
+        "--denied-peer-ip",
+        "8.8.4.0/24@5000-6000",
         "--use-auth-secret",
         "--static-auth-secret-file",
         secret.as_str(),

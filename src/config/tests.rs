@@ -104,7 +104,7 @@ fn supported_keys_parse() {
 
 #[test]
 fn every_unsupported_key_is_rejected() {
-    let samples = [("allowed-peer-ip", r#"["10.0.0.0/8"]"#), ("denied-peer-ip", r#"["10.0.0.0/8"]"#), ("max-bps", "1")];
+    let samples = [("max-bps", "1")];
     for (key, value) in samples {
         let err = Config::from_toml_str(&format!("{key} = {value}")).unwrap_err();
         assert!(matches!(err, ConfigError::Unsupported { key: k, .. } if k == key), "{key}: {err}");
@@ -404,4 +404,27 @@ fn rate_limits_and_revocation_keys() {
         assert!(err.contains("rate-limit-") && err.contains("N/s"), "{bad}: {err}");
     }
     assert_eq!(Config::from_toml_str("rate-limit-unauth = \"off\"").unwrap().rate_limit_unauth, RateLimit::OFF);
+}
+
+#[test]
+fn peer_rules_and_own_addresses_map_into_the_server() {
+    let c = Config::from_toml_str(
+        r#"
+        listening-ip = ["0.0.0.0", "127.0.0.1"]
+        relay-ip = ["10.0.0.5"]
+        external-ip = "198.51.100.4/10.0.0.5"
+        allowed-peer-ip = ["10.0.0.0/8", "192.0.2.1-192.0.2.9", "198.51.100.7@3000-4000"]
+        denied-peer-ip = ["8.8.4.0/24"]
+        "#,
+    )
+    .unwrap();
+    let o = c.server_options();
+    let rules = |v: &[PeerRule]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(rules(&o.allowed_peers), ["10.0.0.0/8", "192.0.2.1-192.0.2.9", "198.51.100.7@3000-4000"]);
+    assert_eq!(rules(&o.denied_peers), ["8.8.4.0/24"]);
+    let own: Vec<IpAddr> = ["0.0.0.0", "127.0.0.1", "10.0.0.5", "198.51.100.4"].map(|s| s.parse().unwrap()).to_vec();
+    assert_eq!(o.own_addresses, own);
+    // A bad rule names its key.
+    let err = Config::from_toml_str(r#"denied-peer-ip = ["10.0.0.1/8"]"#).unwrap_err();
+    assert!(err.to_string().contains("host bits"), "{err}");
 }

@@ -83,8 +83,24 @@ impl Config {
             rate_limit_binding: self.rate_limit_binding,
             rate_limit_allocate: self.rate_limit_allocate,
             strict_expiry: self.strict_expiry,
+            allowed_peers: self.allowed_peer_ip.clone(),
+            denied_peers: self.denied_peer_ip.clone(),
+            own_addresses: self.own_addresses(),
             ..ServerOptions::default()
         }
+    }
+
+    /// The server's own addresses for the peer policy: listening, relay and external (public and
+    /// private) addresses. Unspecified ones stay in the list; the policy ignores them.
+    pub fn own_addresses(&self) -> Vec<IpAddr> {
+        let external = self.external_ip.iter().flat_map(|e| std::iter::once(e.public).chain(e.private));
+        let mut own: Vec<IpAddr> = Vec::new();
+        for ip in self.listening_ip.iter().chain(&self.relay_ip).copied().chain(external) {
+            if !own.contains(&ip) {
+                own.push(ip);
+            }
+        }
+        own
     }
 
     /// The REST credentials (`static-auth-secret` and its file, `rest-separator`, `rest-algorithm`,

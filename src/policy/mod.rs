@@ -1,84 +1,256 @@
 //! Peer address policy: which peers a client may reach through the relay (RFC 8656 §21.3: a TURN
 //! server must not become a way into the operator's network).
 //!
-//! This is the minimum the UDP relay needs: unspecified addresses are always refused, and loopback
-//! (including IPv4 loopback carried in IPv6) unless the operator allows it. The security issue grows
-//! this into the full special-purpose registry with operator allow/deny lists.
+//! A peer is judged in this order; the first rule that decides wins:
+//! 1. **Operator allow** (`allowed-peer-ip`): a matching rule allows, over every deny below.
+//!    `allow-loopback-peers` opens 127.0.0.0/8 and ::1 the same way, except that `denied-peer-ip`
+//!    still applies to them.
+//! 2. **Special-purpose blocks** ([`special`]): every IANA block that is not globally reachable,
+//!    plus multicast, broadcast, reserved and site-local.
+//! 3. **Operator deny** (`denied-peer-ip`).
+//! 4. **The server's own addresses**: denied on every port outside the relay range, so that a client
+//!    cannot reach the server's other services; inside the range two allocations of one server can
+//!    reach each other. An unspecified own address (a `0.0.0.0` listener) carries no information and
+//!    is ignored: list specific addresses to get this protection.
+//!
+//! Every IPv4 address carried inside an IPv6 address is judged as that IPv4 address
+//! ([`embedded_ipv4`]); Teredo carries two and is denied if either is.
+//!
+//! Permissions carry no port (RFC 8656 §9), so CreatePermission uses [`PeerPolicy::check_ip`]:
+//! port rules and the own-address rule wait for [`PeerPolicy::check_addr`], which ChannelBind, every
+//! relayed packet and RFC 6062 Connect use.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+mod peer_rule;
 pub mod rate;
 pub mod revocation;
+pub mod special;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// Why a peer was refused (answered with 403 Forbidden and counted).
+#[cfg(feature = "runtime")]
+pub(crate) use peer_rule::parse_ip;
+pub use peer_rule::{AddrRuleError, PeerAddrs, PeerRule};
+
+/// Why a peer was refused (answered with 403 Forbidden, or dropped on the data path, and counted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PeerDenied {
-    /// 0.0.0.0 or :: (CVE-2020-26262 reached loopback through these).
-    #[error("unspecified address")]
-    Unspecified,
-    /// A loopback address and loopback peers are not allowed.
-    #[error("loopback address")]
-    Loopback,
+    /// In a special-purpose block; the block's name (for example "loopback (RFC 1122 §3.2.1.3)").
+    #[error("special-purpose address: {0}")]
+    SpecialPurpose(&'static str),
+    /// Matched a `denied-peer-ip` rule.
+    #[error("denied by denied-peer-ip")]
+    Operator,
+    /// One of the server's own addresses, on a port outside the relay range.
+    #[error("the server's own address outside the relay port range")]
+    OwnAddress,
 }
 
-/// The peer policy.
-#[derive(Clone, Debug, Default)]
-pub struct PeerPolicy {
-    /// Allow loopback peers (`--allow-loopback-peers`; tests and the loopback-only embedded default).
+/// The inputs of a [`PeerPolicy`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerPolicyConfig {
+    /// Allow 127.0.0.0/8 and ::1, in every spelling (`allow-loopback-peers`; tests and the
+    /// loopback-only embedded default).
     pub allow_loopback: bool,
+    /// `allowed-peer-ip`: these win over every deny.
+    pub allowed: Vec<PeerRule>,
+    /// `denied-peer-ip`: denied in addition to the special-purpose blocks.
+    pub denied: Vec<PeerRule>,
+    /// The server's own addresses (listening, HTTP, external, relay); unspecified ones are ignored.
+    pub own_addresses: Vec<IpAddr>,
+    /// The relay port range `(min-port, max-port)`, inclusive: the only ports of an own address a
+    /// peer may have.
+    pub relay_ports: (u16, u16),
 }
 
-/// The IPv4 address carried by an IPv4-mapped or IPv4-compatible IPv6 address, if any.
-fn embedded_v4(ip: &Ipv6Addr) -> Option<Ipv4Addr> {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return Some(v4);
+impl Default for PeerPolicyConfig {
+    fn default() -> Self {
+        PeerPolicyConfig {
+            allow_loopback: false,
+            allowed: Vec::new(),
+            denied: Vec::new(),
+            own_addresses: Vec::new(),
+            relay_ports: (49152, 65535),
+        }
     }
-    let s = ip.segments();
-    if s.iter().take(6).all(|x| *x == 0) && !ip.is_loopback() && !ip.is_unspecified() {
-        return ip.to_ipv4();
+}
+
+/// A [`PeerRule`] as one inclusive integer range, so a match is two comparisons.
+#[derive(Clone, Copy, Debug)]
+struct Rule {
+    v4: bool,
+    first: u128,
+    last: u128,
+    ports: Option<(u16, u16)>,
+}
+
+impl Rule {
+    fn new(rule: &PeerRule) -> Rule {
+        let (v4, first, last) = rule.addrs.bounds();
+        Rule { v4, first, last, ports: rule.ports }
     }
-    None
+
+    #[inline]
+    fn covers(&self, ip: IpAddr) -> bool {
+        let (v4, bits) = match ip {
+            IpAddr::V4(a) => (true, u128::from(a.to_bits())),
+            IpAddr::V6(a) => (false, a.to_bits()),
+        };
+        v4 == self.v4 && self.first <= bits && bits <= self.last
+    }
+
+    #[inline]
+    fn port_in_range(&self, port: u16) -> bool {
+        self.ports.is_none_or(|(lo, hi)| lo <= port && port <= hi)
+    }
+
+    /// An allow rule with a port range allows the IP when there is no port yet (CreatePermission).
+    #[inline]
+    fn allows(&self, ip: IpAddr, port: Option<u16>) -> bool {
+        self.covers(ip) && port.is_none_or(|p| self.port_in_range(p))
+    }
+
+    /// A deny rule with a port range denies nothing until there is a port.
+    #[inline]
+    fn denies(&self, ip: IpAddr, port: Option<u16>) -> bool {
+        self.covers(ip)
+            && match port {
+                None => self.ports.is_none(),
+                Some(p) => self.port_in_range(p),
+            }
+    }
+}
+
+/// The IPv4 address(es) an IPv6 address carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Embedded {
+    /// A plain IPv6 address.
+    None,
+    /// IPv4-mapped, IPv4-compatible, NAT64 64:ff9b::/96 or 6to4.
+    One(Ipv4Addr),
+    /// Teredo: the server's address and the client's (stored inverted, here as it is meant).
+    Teredo {
+        /// Bits 32–63.
+        server: Ipv4Addr,
+        /// Bits 96–127, XOR 0xFFFFFFFF.
+        client: Ipv4Addr,
+    },
+}
+
+/// The IPv4 addresses carried in `ip`: IPv4-mapped ::ffff:0:0/96 and IPv4-compatible ::/96 (except
+/// :: and ::1) (RFC 4291 §2.5.5), NAT64 64:ff9b::/96 (RFC 6052 §2.1), 6to4 2002::/16 with the IPv4
+/// address in bits 16–47 (RFC 3056 §2) and Teredo 2001::/32 (RFC 4380 §4).
+pub fn embedded_ipv4(ip: Ipv6Addr) -> Embedded {
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = ip.segments();
+    let join = |hi: u16, lo: u16| Ipv4Addr::from_bits((u32::from(hi) << 16) | u32::from(lo));
+    match (s0, s1, s2, s3, s4, s5) {
+        (0, 0, 0, 0, 0, 0xffff) => Embedded::One(join(s6, s7)),
+        (0, 0, 0, 0, 0, 0) if ip.to_bits() > 1 => Embedded::One(join(s6, s7)),
+        (0x64, 0xff9b, 0, 0, 0, 0) => Embedded::One(join(s6, s7)),
+        (0x2002, ..) => Embedded::One(join(s1, s2)),
+        (0x2001, 0, ..) => Embedded::Teredo { server: join(s2, s3), client: join(!s6, !s7) },
+        _ => Embedded::None,
+    }
+}
+
+/// The peer policy: built once from a [`PeerPolicyConfig`], then consulted on every request and
+/// every relayed packet (a linear scan of a few dozen precomputed prefixes, no allocation).
+#[derive(Clone, Debug)]
+pub struct PeerPolicy {
+    allow_loopback: bool,
+    allowed: Box<[Rule]>,
+    denied: Box<[Rule]>,
+    own: Box<[IpAddr]>,
+    relay_ports: (u16, u16),
+}
+
+impl Default for PeerPolicy {
+    /// The default policy: special-purpose blocks denied, no exceptions.
+    fn default() -> Self {
+        PeerPolicy::new(PeerPolicyConfig::default())
+    }
 }
 
 impl PeerPolicy {
-    /// Judges a peer IP (RFC 8656 §9: permissions are per IP address).
-    pub fn check(&self, ip: IpAddr) -> Result<(), PeerDenied> {
-        let ip = match ip {
-            IpAddr::V6(v6) => embedded_v4(&v6).map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        if ip.is_unspecified() || matches!(ip, IpAddr::V4(v4) if v4.octets().first() == Some(&0)) {
-            return Err(PeerDenied::Unspecified);
+    /// Builds the policy. Own addresses in IPv4-mapped form are stored as IPv4; unspecified ones
+    /// are dropped (see the module documentation).
+    pub fn new(config: PeerPolicyConfig) -> PeerPolicy {
+        let mut own: Vec<IpAddr> = Vec::with_capacity(config.own_addresses.len());
+        for ip in config.own_addresses {
+            let ip = match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                v4 => v4,
+            };
+            if !ip.is_unspecified() && !own.contains(&ip) {
+                own.push(ip);
+            }
         }
-        if ip.is_loopback() && !self.allow_loopback {
-            return Err(PeerDenied::Loopback);
+        PeerPolicy {
+            allow_loopback: config.allow_loopback,
+            allowed: config.allowed.iter().map(Rule::new).collect(),
+            denied: config.denied.iter().map(Rule::new).collect(),
+            own: own.into_boxed_slice(),
+            relay_ports: config.relay_ports,
+        }
+    }
+
+    /// Whether loopback peers are allowed (`allow-loopback-peers`).
+    pub fn allows_loopback(&self) -> bool {
+        self.allow_loopback
+    }
+
+    /// Judges a peer IP without a port: CreatePermission (RFC 8656 §9–10: permissions are per IP).
+    /// Port rules and the own-address rule are left to [`PeerPolicy::check_addr`].
+    #[inline]
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), PeerDenied> {
+        self.check(ip, None)
+    }
+
+    /// Judges a peer transport address: ChannelBind (RFC 8656 §12.2), every Send indication and
+    /// ChannelData (§11.2, §12.5) and RFC 6062 Connect.
+    #[inline]
+    pub fn check_addr(&self, addr: SocketAddr) -> Result<(), PeerDenied> {
+        self.check(addr.ip(), Some(addr.port()))
+    }
+
+    fn check(&self, ip: IpAddr, port: Option<u16>) -> Result<(), PeerDenied> {
+        match ip {
+            IpAddr::V4(_) => self.judge(ip, ip, port),
+            IpAddr::V6(v6) => match embedded_ipv4(v6) {
+                Embedded::None => self.judge(ip, ip, port),
+                Embedded::One(v4) => self.judge(IpAddr::V4(v4), ip, port),
+                Embedded::Teredo { server, client } => {
+                    self.judge(IpAddr::V4(server), ip, port)?;
+                    self.judge(IpAddr::V4(client), ip, port)
+                }
+            },
+        }
+    }
+
+    /// Judges `target` (the address itself, or an IPv4 address it carries); operator rules also
+    /// match the address as `spelled`.
+    fn judge(&self, target: IpAddr, spelled: IpAddr, port: Option<u16>) -> Result<(), PeerDenied> {
+        let matches = |ip: IpAddr| ip == target || ip == spelled;
+        if self.allowed.iter().any(|r| r.allows(target, port) || (spelled != target && r.allows(spelled, port))) {
+            return Ok(());
+        }
+        let loopback_opened = self.allow_loopback && target.is_loopback();
+        if !loopback_opened && let Some(block) = special::lookup(target) {
+            return Err(PeerDenied::SpecialPurpose(block.name));
+        }
+        if self.denied.iter().any(|r| r.denies(target, port) || (spelled != target && r.denies(spelled, port))) {
+            return Err(PeerDenied::Operator);
+        }
+        if let Some(port) = port
+            && !loopback_opened
+            && self.own.iter().any(|ip| matches(*ip))
+            && !(self.relay_ports.0 <= port && port <= self.relay_ports.1)
+        {
+            return Err(PeerDenied::OwnAddress);
         }
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_in_every_spelling_is_refused_by_default() {
-        let p = PeerPolicy::default();
-        for s in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "::127.0.0.1"] {
-            assert_eq!(p.check(s.parse().unwrap()), Err(PeerDenied::Loopback), "{s}");
-        }
-        for s in ["0.0.0.0", "::", "0.1.2.3", "::ffff:0.0.0.0"] {
-            assert_eq!(p.check(s.parse().unwrap()), Err(PeerDenied::Unspecified), "{s}");
-        }
-        assert_eq!(p.check("198.51.100.7".parse().unwrap()), Ok(()));
-    }
-
-    #[test]
-    fn allow_loopback_opens_loopback_only() {
-        let p = PeerPolicy { allow_loopback: true };
-        assert_eq!(p.check("127.0.0.1".parse().unwrap()), Ok(()));
-        assert_eq!(p.check("::1".parse().unwrap()), Ok(()));
-        assert_eq!(p.check("0.0.0.0".parse().unwrap()), Err(PeerDenied::Unspecified));
-    }
-}
+mod tests;

@@ -21,7 +21,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if peer.is_ipv4() != allocation.info().relay_addr.is_ipv4() {
         return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
     }
-    if req.server.policy.check(peer.ip()).is_err() {
+    if req.server.policy.check_addr(peer).is_err() {
         req.server.stats.peer_denied();
         return req.error(out, codes::FORBIDDEN);
     }

@@ -25,7 +25,8 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         if peer.is_ipv4() != relay_v4 {
             return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
         }
-        if req.server.policy.check(peer.ip()).is_err() {
+        // RFC 8656 §9: a permission has no port, so port rules wait for ChannelBind and each send.
+        if req.server.policy.check_ip(peer.ip()).is_err() {
             req.server.stats.peer_denied();
             return req.error(out, codes::FORBIDDEN);
         }

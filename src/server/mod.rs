@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 
 use crate::alloc::{Allocation, FiveTuple, Millis, PortRange, Table};
 use crate::auth::Authenticator;
-use crate::policy::PeerPolicy;
 use crate::policy::rate::{RateKey, RateLimiter};
 use crate::policy::revocation::{RevocationList, Revocations};
+use crate::policy::{PeerPolicy, PeerPolicyConfig};
 use crate::proto::demux::{self, PacketKind};
 use crate::proto::stun::{Class, DecodeError, Message, Method};
 
@@ -174,7 +174,7 @@ impl<D: RelayDriver> Server<D> {
         epoch: Instant,
         epoch_unix: u64,
     ) -> Self {
-        let policy = PeerPolicy { allow_loopback: options.allow_loopback_peers };
+        let policy = peer_policy(&options);
         let ports = PortRange::new(options.min_port, options.max_port);
         let unauth_limit = RateLimiter::new(options.rate_limit_unauth, RateLimiter::SOURCE_BUCKETS);
         let allocate_limit = RateLimiter::new(options.rate_limit_allocate, RateLimiter::USER_BUCKETS);
@@ -439,6 +439,19 @@ impl<D: RelayDriver> Server<D> {
     pub(crate) fn random_token(&self) -> [u8; 8] {
         self.next_random().to_be_bytes()
     }
+}
+
+/// The peer policy of `options`: its rules, and as own addresses `own_addresses` plus every relay
+/// address (local and advertised), open on the relay port range only.
+fn peer_policy(options: &ServerOptions) -> PeerPolicy {
+    let relays = options.relay_addresses.iter().flat_map(|r| [r.local, r.advertised]);
+    PeerPolicy::new(PeerPolicyConfig {
+        allow_loopback: options.allow_loopback_peers,
+        allowed: options.allowed_peers.clone(),
+        denied: options.denied_peers.clone(),
+        own_addresses: options.own_addresses.iter().copied().chain(relays).collect(),
+        relay_ports: (options.min_port, options.max_port),
+    })
 }
 
 #[cfg(test)]

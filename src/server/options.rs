@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use crate::policy::PeerRule;
 use crate::policy::rate::RateLimit;
 
 /// One relay address: the local IP relay sockets bind to, and the IP advertised to clients in
@@ -57,6 +58,13 @@ pub struct ServerOptions {
     /// Tear an allocation down at the first sweep after its REST credential expires (by default
     /// it lives out its lifetime, and only its next request is refused).
     pub strict_expiry: bool,
+    /// Peers allowed despite the deny list (`allowed-peer-ip`); they win over every deny.
+    pub allowed_peers: Vec<PeerRule>,
+    /// Peers denied in addition to the special-purpose blocks (`denied-peer-ip`).
+    pub denied_peers: Vec<PeerRule>,
+    /// The server's own addresses (listening, HTTP, external), denied as peers outside the relay
+    /// port range; the relay addresses are added to them. Unspecified addresses are ignored.
+    pub own_addresses: Vec<IpAddr>,
 }
 
 impl ServerOptions {
@@ -86,6 +94,9 @@ impl Default for ServerOptions {
             rate_limit_binding: false,
             rate_limit_allocate: Self::DEFAULT_RATE_LIMIT_ALLOCATE,
             strict_expiry: false,
+            allowed_peers: Vec::new(),
+            denied_peers: Vec::new(),
+            own_addresses: Vec::new(),
         }
     }
 }

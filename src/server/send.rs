@@ -62,7 +62,7 @@ fn to_peer<D: RelayDriver>(
     if !a.bindings().permits(peer.ip(), now) {
         return Outcome::Dropped(DropReason::NoPermission);
     }
-    if server.policy.check(peer.ip()).is_err() {
+    if server.policy.check_addr(peer).is_err() {
         return Outcome::Dropped(DropReason::PeerDenied);
     }
     if !server.driver.send_to_peer(&a.socket, peer, data) {

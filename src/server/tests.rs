@@ -474,11 +474,11 @@ fn create_permission_errors() {
     assert_eq!(error_code(&h.send(&c, Method::CREATE_PERMISSION, perm("0.0.0.0:9000"))), Some(403));
     // All or nothing: one bad peer refuses the lot.
     let two = |w: &mut MessageWriter<'_>| {
-        w.add(&XorPeerAddress(addr("198.51.100.1:1"))).unwrap();
+        w.add(&XorPeerAddress(addr("1.1.1.1:1"))).unwrap();
         w.add(&XorPeerAddress(addr("127.0.0.1:1"))).unwrap();
     };
     assert_eq!(error_code(&h.send(&c, Method::CREATE_PERMISSION, two)), Some(403));
-    assert!(h.peer_sends(addr("198.51.100.1:1"), b"x").is_none());
+    assert!(h.peer_sends(addr("1.1.1.1:1"), b"x").is_none());
     assert_eq!(h.server.stats().snapshot().peer_denied, 3);
 }
 
@@ -982,4 +982,121 @@ fn strict_expiry_tears_down_at_the_rest_expiry() {
             assert_eq!(s.credential_expired_allocations, 0);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Peer policy (the security issue, item 1). Decisions only: the fake driver records sends and
+// never touches a network.
+
+/// A Send indication from the harness client to `peer`.
+fn send_indication(h: &mut Harness, peer: SocketAddr, data: &[u8]) -> Outcome {
+    let tid = h.next_tid();
+    let mut buf = vec![0u8; 1500];
+    let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::SEND, Class::Indication), tid).unwrap();
+    w.add(&XorPeerAddress(peer)).unwrap();
+    w.add(&Data(data)).unwrap();
+    let n = w.finish();
+    h.feed(&buf[..n]).0
+}
+
+fn channel_bind_body(n: u16, peer: SocketAddr) -> impl FnOnce(&mut MessageWriter<'_>) {
+    move |w: &mut MessageWriter<'_>| {
+        w.add(&ChannelNumber(n)).unwrap();
+        w.add(&XorPeerAddress(peer)).unwrap();
+    }
+}
+
+fn is_success(resp: &[u8]) -> bool {
+    Message::parse(resp).unwrap().message_type().class == Class::SuccessResponse
+}
+
+#[test]
+fn denied_peers_get_403_on_create_permission_and_channel_bind_and_are_counted() {
+    let mut h = Harness::new(ServerOptions { allow_loopback_peers: false, ..Harness::default_options() });
+    let (c, _) = h.allocate();
+    let denied = ["127.0.0.1:9", "10.0.0.1:80", "169.254.169.254:80", "0.0.0.0:80", "192.168.1.1:80", "224.0.0.1:5"];
+    for peer in denied {
+        let resp = h.send(&c, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(addr(peer))).unwrap());
+        assert_eq!(error_code(&resp), Some(403), "CreatePermission {peer}");
+        assert_eq!(error_code(&h.send(&c, Method::CHANNEL_BIND, channel_bind_body(0x4000, addr(peer)))), Some(403));
+    }
+    assert_eq!(h.server.stats().snapshot().peer_denied, 2 * denied.len() as u64);
+    assert!(
+        h.server
+            .allocations()
+            .get(&FiveTuple { transport: Transport::Udp, client: h.client, server: h.local })
+            .unwrap()
+            .bindings()
+            .channel(0x4000, 0)
+            .is_none()
+    );
+    // A public peer is fine (nothing is sent: the fake driver only records).
+    let resp = h.send(&c, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(addr("8.8.8.8:53"))).unwrap());
+    assert!(is_success(&resp));
+}
+
+#[test]
+fn send_and_channel_data_to_a_denied_peer_are_dropped() {
+    // The operator denies one port of a public host: the permission (no port) is granted, the
+    // port is refused on ChannelBind and on every packet.
+    let denied_peers = vec!["1.1.1.1@53-53".parse().unwrap()];
+    let mut h = Harness::new(ServerOptions { allow_loopback_peers: false, denied_peers, ..Harness::default_options() });
+    let (c, relayed) = h.allocate();
+    let resp = h.send(&c, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(addr("1.1.1.1:0"))).unwrap());
+    assert!(is_success(&resp));
+    assert_eq!(send_indication(&mut h, addr("1.1.1.1:53"), b"x"), Outcome::Dropped(DropReason::PeerDenied));
+    assert_eq!(send_indication(&mut h, addr("1.1.1.1:54"), b"y"), Outcome::Relayed);
+    assert_eq!(h.driver.sent.lock().unwrap().as_slice(), &[(relayed, addr("1.1.1.1:54"), b"y".to_vec())]);
+    assert_eq!(error_code(&h.send(&c, Method::CHANNEL_BIND, channel_bind_body(0x4000, addr("1.1.1.1:53")))), Some(403));
+
+    // A channel bound before the policy changed (as a reload would) is checked on every packet.
+    assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel_bind_body(0x4001, addr("1.1.1.1:54")))));
+    let mut cd = vec![0u8; 16];
+    let n = ChannelData { channel: 0x4001, data: b"ping" }.encode(false, &mut cd).unwrap();
+    assert_eq!(h.feed(&cd[..n]).0, Outcome::Relayed);
+    h.server.policy =
+        PeerPolicy::new(PeerPolicyConfig { denied: vec!["1.1.1.0/24".parse().unwrap()], ..Default::default() });
+    assert_eq!(h.feed(&cd[..n]).0, Outcome::Dropped(DropReason::PeerDenied));
+    assert_eq!(send_indication(&mut h, addr("1.1.1.1:54"), b"z"), Outcome::Dropped(DropReason::PeerDenied));
+    assert_eq!(h.driver.sent.lock().unwrap().len(), 2, "nothing more reached the driver");
+    let s = h.server.stats().snapshot();
+    assert_eq!((s.dropped_peer_denied, s.peer_denied), (3, 1));
+}
+
+#[test]
+fn two_allocations_of_one_server_reach_each_other_on_relay_ports_only() {
+    // The relay is told to clients as 1.2.3.4 (behind 1:1 NAT); 5.6.7.8 is another own address.
+    let mut h = Harness::new(ServerOptions {
+        allow_loopback_peers: false,
+        relay_addresses: vec![RelayAddress { local: addr("127.0.0.1:0").ip(), advertised: addr("1.2.3.4:0").ip() }],
+        own_addresses: vec![addr("5.6.7.8:0").ip()],
+        ..Harness::default_options()
+    });
+    let a_client = h.client;
+    let (a, a_relayed) = h.allocate();
+    h.client = addr("127.0.0.1:40001");
+    let (_, b_relayed) = h.allocate();
+    h.client = a_client;
+    assert_eq!((a_relayed.ip(), b_relayed.ip()), (addr("1.2.3.4:0").ip(), addr("1.2.3.4:0").ip()));
+    assert!((50000..=50999).contains(&b_relayed.port()));
+
+    // A permission has no port: an own address passes; each port is judged when used.
+    let resp = h.send(&a, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(b_relayed)).unwrap());
+    assert!(is_success(&resp));
+    assert!(is_success(&h.send(&a, Method::CHANNEL_BIND, channel_bind_body(0x4000, b_relayed))));
+    assert_eq!(send_indication(&mut h, b_relayed, b"hi b"), Outcome::Relayed);
+    let a_socket = SocketAddr::new(addr("127.0.0.1:0").ip(), a_relayed.port());
+    assert_eq!(h.driver.sent.lock().unwrap().last().unwrap(), &(a_socket, b_relayed, b"hi b".to_vec()));
+    for outside in ["1.2.3.4:3478", "1.2.3.4:22", "1.2.3.4:49999", "1.2.3.4:51000"] {
+        let peer = addr(outside);
+        assert_eq!(error_code(&h.send(&a, Method::CHANNEL_BIND, channel_bind_body(0x4001, peer))), Some(403));
+        assert_eq!(send_indication(&mut h, peer, b"no"), Outcome::Dropped(DropReason::PeerDenied), "{outside}");
+    }
+    let resp = h.send(&a, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(addr("5.6.7.8:0"))).unwrap());
+    assert!(is_success(&resp));
+    assert!(is_success(&h.send(&a, Method::CHANNEL_BIND, channel_bind_body(0x4002, addr("5.6.7.8:50010")))));
+    assert_eq!(send_indication(&mut h, addr("5.6.7.8:8080"), b"no"), Outcome::Dropped(DropReason::PeerDenied));
+    // The local side of the relay (127.0.0.1) is special-purpose: denied even on relay ports.
+    let resp = h.send(&a, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(addr("127.0.0.1:50001"))).unwrap());
+    assert_eq!(error_code(&resp), Some(403));
 }

@@ -1,13 +1,12 @@
-//! Typed forms of the address options: peer rules (`allowed-peer-ip`, `denied-peer-ip`) and the
-//! `external-ip` mapping. Parsed from strings so that the same text works as a flag and in `turn.toml`.
+//! Operator peer rules (`allowed-peer-ip`, `denied-peer-ip`): `CIDR`, `IP` or `IP-IP`, each optionally
+//! followed by `@LO-HI`. Parsed from strings so that the same text works as a flag and in `turn.toml`;
+//! the policy core owns the type and `config` re-exports it.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use serde::Deserialize;
-
-/// Why a peer rule or an `external-ip` value does not parse.
+/// Why a peer rule (or `config`'s `external-ip` value) does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AddrRuleError {
     /// Not an IP address.
@@ -53,8 +52,8 @@ pub enum PeerAddrs {
 
 /// One `allowed-peer-ip` / `denied-peer-ip` entry: `CIDR`, `IP` or `IP-IP`, each optionally followed
 /// by `@LO-HI`, a port range (for example `203.0.113.0/24@3000-4000`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "runtime", derive(serde::Deserialize), serde(try_from = "String"))]
 pub struct PeerRule {
     /// The addresses covered.
     pub addrs: PeerAddrs,
@@ -84,6 +83,20 @@ impl PeerAddrs {
             }
         }
     }
+
+    /// The rule as an inclusive range of one family: `(is_ipv4, first, last)`, the addresses as
+    /// integers (IPv4 in the low 32 bits). The policy precomputes it so a match is two comparisons.
+    pub fn bounds(&self) -> (bool, u128, u128) {
+        match *self {
+            PeerAddrs::Single(a) => (a.is_ipv4(), as_u128(a), as_u128(a)),
+            PeerAddrs::Range { first, last } => (first.is_ipv4(), as_u128(first), as_u128(last)),
+            PeerAddrs::Cidr { network, prefix } => {
+                let net = as_u128(network);
+                let host_bits = !mask(network, prefix) & mask(network, bits(network));
+                (network.is_ipv4(), net, net | host_bits)
+            }
+        }
+    }
 }
 
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
@@ -109,7 +122,8 @@ fn mask(ip: IpAddr, prefix: u8) -> u128 {
     all.checked_shl(host_bits).map_or(0, |m| m & all)
 }
 
-fn parse_ip(s: &str) -> Result<IpAddr, AddrRuleError> {
+/// Parses one IP address, trimmed; the error names it.
+pub(crate) fn parse_ip(s: &str) -> Result<IpAddr, AddrRuleError> {
     s.trim().parse().map_err(|_| AddrRuleError::BadAddress(s.trim().to_owned()))
 }
 
@@ -191,49 +205,6 @@ impl fmt::Display for PeerRule {
     }
 }
 
-/// The `external-ip` option: `PUBLIC[/PRIVATE]`, the address clients see for a relay behind 1:1 NAT
-/// and, optionally, the private address it maps to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct ExternalIp {
-    /// The public address advertised in XOR-RELAYED-ADDRESS.
-    pub public: IpAddr,
-    /// The private (local) address it stands for; `None` means every relay address.
-    pub private: Option<IpAddr>,
-}
-
-impl FromStr for ExternalIp {
-    type Err = AddrRuleError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (public, private) = match s.trim().split_once('/') {
-            Some((public, private)) => (parse_ip(public)?, Some(parse_ip(private)?)),
-            None => (parse_ip(s)?, None),
-        };
-        if public.is_unspecified() {
-            return Err(AddrRuleError::Unspecified(public.to_string()));
-        }
-        Ok(ExternalIp { public, private })
-    }
-}
-
-impl TryFrom<String> for ExternalIp {
-    type Error = AddrRuleError;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl fmt::Display for ExternalIp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.private {
-            Some(private) => write!(f, "{}/{private}", self.public),
-            None => write!(f, "{}", self.public),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,11 +275,12 @@ mod tests {
     }
 
     #[test]
-    fn external_ip() {
-        let e: ExternalIp = "203.0.113.4/10.0.0.4".parse().unwrap();
-        assert_eq!(e.to_string(), "203.0.113.4/10.0.0.4");
-        assert_eq!("203.0.113.4".parse::<ExternalIp>().unwrap().private, None);
-        assert!("0.0.0.0".parse::<ExternalIp>().is_err());
-        assert!("203.0.113.4/x".parse::<ExternalIp>().is_err());
+    fn bounds_cover_what_contains_matches() {
+        assert_eq!(rule("10.0.0.0/8").addrs.bounds(), (true, 0x0a00_0000, 0x0aff_ffff));
+        assert_eq!(rule("0.0.0.0/0").addrs.bounds(), (true, 0, 0xffff_ffff));
+        assert_eq!(rule("::/0").addrs.bounds(), (false, 0, u128::MAX));
+        assert_eq!(rule("2001:db8::/32").addrs.bounds().2, 0x2001_0db8_ffff_ffff_ffff_ffff_ffff_ffff);
+        assert_eq!(rule("192.0.2.7").addrs.bounds(), (true, 0xc000_0207, 0xc000_0207));
+        assert_eq!(rule("::1-::9").addrs.bounds(), (false, 1, 9));
     }
 }
