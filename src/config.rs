@@ -101,6 +101,8 @@ pub const KEYS: &[&str] = &[
     "log-level",
     "verbose",
     "log-format",
+    "max-permissions",
+    "max-channels",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -318,6 +320,11 @@ pub struct Config {
     pub verbose: u8,
     /// `log-format`: `human` (default) or `json`.
     pub log_format: LogFormat,
+    /// `max-permissions`: live permissions (peer IPs) per allocation, 508 beyond (default 64; 0 =
+    /// unlimited).
+    pub max_permissions: u32,
+    /// `max-channels`: live channel bindings per allocation, 508 beyond (default 64; 0 = unlimited).
+    pub max_channels: u32,
 }
 
 impl Default for Config {
@@ -362,6 +369,8 @@ impl Default for Config {
             log_level: LogLevel::Info,
             verbose: 0,
             log_format: LogFormat::Human,
+            max_permissions: server.max_permissions,
+            max_channels: server.max_channels,
         }
     }
 }

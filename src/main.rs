@@ -162,6 +162,12 @@ struct DaemonArgs {
     /// Check the configuration, print "config OK" and exit 0 (or the error and exit 2).
     #[arg(long)]
     check_config: bool,
+    /// Live permissions (peer IPs) per allocation, 508 beyond; 0 = unlimited. Default 64.
+    #[arg(long, value_name = "N")]
+    max_permissions: Option<u32>,
+    /// Live channel bindings per allocation, 508 beyond; 0 = unlimited. Default 64.
+    #[arg(long, value_name = "N")]
+    max_channels: Option<u32>,
 }
 
 /// `switchback credentials`.
@@ -224,6 +230,8 @@ impl DaemonArgs {
         o.int("total-quota", self.total_quota);
         o.u64("nonce-lifetime", self.nonce_lifetime)?;
         o.u64("max-bps", self.max_bps)?;
+        o.int("max-permissions", self.max_permissions);
+        o.int("max-channels", self.max_channels);
         o.text("external-ip", self.external_ip.as_ref());
         o.text("realm", self.realm.as_ref());
         o.text("log-level", self.log_level.as_ref());

@@ -437,3 +437,11 @@ fn turn_on_a_wildcard_listener_needs_a_relay_ip() {
     let stun = switchback(&["-c", file.as_str(), "--check-config"]);
     assert!(stun.status.success(), "{}", stderr(&stun));
 }
+
+#[test]
+fn quota_and_bandwidth_flags_are_accepted() {
+    let out = switchback(&["--max-permissions", "8", "--max-channels", "4", "--check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = switchback(&["--max-channels", "-5", "--check-config"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -352,3 +352,16 @@ fn log_level_raised() {
     assert_eq!(LogLevel::Error.raised(200), LogLevel::Trace);
     assert_eq!(LogLevel::Warn.as_str(), "warn");
 }
+
+#[test]
+fn quota_and_bandwidth_keys_map_into_the_server() {
+    let d = Config::default().server_options();
+    assert_eq!((d.max_permissions, d.max_channels), (64, 64));
+    let c = Config::from_toml_str("max-permissions = 8\nmax-channels = 4\n").unwrap();
+    let o = c.server_options();
+    assert_eq!((o.max_permissions, o.max_channels), (8, 4));
+    for bad in ["max-permissions = -1", "max-channels = 5000000000", "max-channels = \"1M\""] {
+        let err = Config::from_toml_str(bad).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidValue { .. }), "{bad}: {err}");
+    }
+}

@@ -79,6 +79,8 @@ impl Config {
             allow_loopback_peers: self.allow_loopback_peers,
             user_quota: self.user_quota,
             total_quota: self.total_quota,
+            max_permissions: self.max_permissions,
+            max_channels: self.max_channels,
             ..ServerOptions::default()
         }
     }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use crate::alloc::{Allocation, FiveTuple, Millis, PortRange, Table};
 use crate::auth::Authenticator;
 use crate::policy::PeerPolicy;
+use crate::policy::quota::QuotaCounter;
 use crate::proto::demux::{self, PacketKind};
 use crate::proto::stun::{Class, DecodeError, Message, Method};
 
@@ -187,6 +188,13 @@ impl<D: RelayDriver> Server<D> {
                 h.finish()
             }),
         }
+    }
+
+    /// Counts allocation quotas with `quota` instead of the in-memory default (a fleet-wide store,
+    /// say). Call it before the server takes requests.
+    pub fn with_quota_counter(mut self, quota: std::sync::Arc<dyn QuotaCounter>) -> Self {
+        self.table = Table::with_quota(quota);
+        self
     }
 
     /// The server's counters.

@@ -38,10 +38,15 @@ pub struct ServerOptions {
     pub allow_loopback_peers: bool,
     /// Most allocations one username may hold (0: no limit), 486 beyond.
     pub user_quota: u32,
-    /// Most allocations in total (0: no limit), 486 beyond.
+    /// Most allocations in total (0: no limit), 508 beyond.
     pub total_quota: u32,
     /// How many ports an Allocate tries before answering 508.
     pub port_tries: usize,
+    /// Most live permissions (peer IPs) per allocation (0: no limit); CreatePermission or
+    /// ChannelBind beyond gets 508 (RFC 8656 §10.2, §12.2). Default 64.
+    pub max_permissions: u32,
+    /// Most live channel bindings per allocation (0: no limit), 508 beyond. Default 64.
+    pub max_channels: u32,
 }
 
 impl Default for ServerOptions {
@@ -60,6 +65,8 @@ impl Default for ServerOptions {
             user_quota: 0,
             total_quota: 0,
             port_tries: 64,
+            max_permissions: 64,
+            max_channels: 64,
         }
     }
 }
