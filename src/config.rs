@@ -61,7 +61,6 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("pkey", "pkey"),
     ("allowed-peer-ip", "allowed-peer-ip"),
     ("denied-peer-ip", "denied-peer-ip"),
-    ("max-bps", "max-bps"),
 ];
 
 /// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
@@ -103,6 +102,8 @@ pub const KEYS: &[&str] = &[
     "log-format",
     "max-permissions",
     "max-channels",
+    "user-max-bps",
+    "bps-capacity",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -308,8 +309,9 @@ pub struct Config {
     pub user_quota: u32,
     /// `total-quota`: allocations in total (0 = unlimited, the default).
     pub total_quota: u32,
-    /// `max-bps`: bandwidth per allocation in bytes per second. *(not supported yet)*
-    pub max_bps: Option<u64>,
+    /// `max-bps`: relayed bytes per second per allocation, each direction (coturn's unit; 0 =
+    /// unlimited, the default).
+    pub max_bps: u64,
     /// `software`: SOFTWARE attribute in responses (default: none), at most 127 characters.
     pub software: Option<String>,
     /// `strict-rfc8656`: only channel numbers 0x4000–0x4FFF count as ChannelData.
@@ -325,6 +327,12 @@ pub struct Config {
     pub max_permissions: u32,
     /// `max-channels`: live channel bindings per allocation, 508 beyond (default 64; 0 = unlimited).
     pub max_channels: u32,
+    /// `user-max-bps`: relayed bytes per second per user across its allocations, each direction
+    /// (0 = unlimited, the default).
+    pub user_max_bps: u64,
+    /// `bps-capacity`: relayed bytes per second for the whole server, each direction (coturn's
+    /// name; 0 = unlimited, the default).
+    pub bps_capacity: u64,
 }
 
 impl Default for Config {
@@ -363,7 +371,7 @@ impl Default for Config {
             no_tls: false,
             user_quota: 0,
             total_quota: 0,
-            max_bps: None,
+            max_bps: server.max_bps,
             software: None,
             strict_rfc8656: false,
             log_level: LogLevel::Info,
@@ -371,6 +379,8 @@ impl Default for Config {
             log_format: LogFormat::Human,
             max_permissions: server.max_permissions,
             max_channels: server.max_channels,
+            user_max_bps: server.user_max_bps,
+            bps_capacity: server.bps_capacity,
         }
     }
 }

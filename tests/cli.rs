@@ -78,8 +78,6 @@ fn unsupported_flag_is_rejected() {
     assert_config_error(&out, "not supported yet: --cert");
     let out = switchback(&["--allowed-peer-ip", "10.0.0.0/8", "--check-config"]);
     assert_config_error(&out, "not supported yet: --allowed-peer-ip");
-    let out = switchback(&["--max-bps", "1000", "--check-config"]);
-    assert_config_error(&out, "not supported yet: --max-bps");
 }
 
 #[test]
@@ -440,8 +438,20 @@ fn turn_on_a_wildcard_listener_needs_a_relay_ip() {
 
 #[test]
 fn quota_and_bandwidth_flags_are_accepted() {
-    let out = switchback(&["--max-permissions", "8", "--max-channels", "4", "--check-config"]);
+    let out = switchback(&[
+        "--max-permissions",
+        "8",
+        "--max-channels",
+        "4",
+        "--max-bps",
+        "125000",
+        "--user-max-bps",
+        "250000",
+        "--bps-capacity",
+        "12500000",
+        "--check-config",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = switchback(&["--max-channels", "-5", "--check-config"]);
+    let out = switchback(&["--max-bps", "-5", "--check-config"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use arc_swap::ArcSwap;
 
 use super::FiveTuple;
+use crate::policy::bandwidth::AllocationBandwidth;
 use crate::proto::stun::{IntegrityKey, TransactionId};
 
 /// Milliseconds since the server's epoch: the core's clock unit (time comes in from the driver).
@@ -173,6 +174,8 @@ pub struct Allocation<S> {
     pub counters: AllocationCounters,
     /// The user its quota counts against (the username, or a REST username's user part).
     quota_user: Box<str>,
+    /// Its bandwidth buckets (and its user's).
+    bandwidth: AllocationBandwidth,
 }
 
 /// Relayed traffic of one allocation.
@@ -188,6 +191,8 @@ pub struct AllocationCounters {
     pub to_client_bytes: AtomicU64,
     /// Peer packets dropped for want of a permission.
     pub dropped_no_permission: AtomicU64,
+    /// Packets dropped over a bandwidth limit, both directions.
+    pub dropped_bandwidth: AtomicU64,
 }
 
 impl<S> std::fmt::Debug for Allocation<S> {
@@ -215,6 +220,7 @@ impl<S> Allocation<S> {
             writer: Mutex::new(Responses::default()),
             counters: AllocationCounters::default(),
             quota_user,
+            bandwidth: AllocationBandwidth::default(),
         }
     }
 
@@ -224,9 +230,21 @@ impl<S> Allocation<S> {
         self
     }
 
+    /// Meters its relayed data with `bandwidth` (unlimited by default).
+    pub fn with_bandwidth(mut self, bandwidth: AllocationBandwidth) -> Self {
+        self.bandwidth = bandwidth;
+        self
+    }
+
     /// The user its quota counts against.
     pub fn quota_user(&self) -> &str {
         &self.quota_user
+    }
+
+    /// Its bandwidth buckets.
+    #[inline]
+    pub fn bandwidth(&self) -> &AllocationBandwidth {
+        &self.bandwidth
     }
 
     /// Fixed facts.

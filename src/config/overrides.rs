@@ -97,7 +97,8 @@ mod tests {
     fn too_large_and_unsupported() {
         let mut o = Overrides::default();
         assert!(o.u64("nonce-lifetime", Some(u64::MAX)).unwrap_err().to_string().contains("nonce-lifetime"));
-        assert_eq!(o.u64("max-bps", Some(u64::MAX)).unwrap_err().to_string(), "not supported yet: --max-bps");
+        let err = o.u64("tls-listening-port", Some(u64::MAX)).unwrap_err();
+        assert_eq!(err.to_string(), "not supported yet: --tls-listening-port");
         o.u64("nonce-lifetime", Some(60)).unwrap();
         assert_eq!(o.into_table()["nonce-lifetime"].as_integer(), Some(60));
     }

@@ -110,7 +110,6 @@ fn every_unsupported_key_is_rejected() {
         ("denied-peer-ip", r#"["10.0.0.0/8"]"#),
         ("cert", r#""c.pem""#),
         ("pkey", r#""k.pem""#),
-        ("max-bps", "1"),
     ];
     for (key, value) in samples {
         let err = Config::from_toml_str(&format!("{key} = {value}")).unwrap_err();
@@ -295,9 +294,9 @@ fn overrides_replace_file_values() {
     assert!(err.to_string().ends_with("turn.toml: not supported yet: --cert"), "{err}");
 
     let mut flags = toml::Table::new();
-    flags.insert("max-bps".into(), toml::Value::Integer(1));
+    flags.insert("tls-listening-port".into(), toml::Value::Integer(1));
     let err = Config::from_sources(None, flags).unwrap_err();
-    assert_eq!(err.to_string(), "not supported yet: --max-bps");
+    assert_eq!(err.to_string(), "not supported yet: --tls-listening-port");
 
     let err = Config::load(&dir.0.join("missing.toml")).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }), "{err}");
@@ -357,10 +356,15 @@ fn log_level_raised() {
 fn quota_and_bandwidth_keys_map_into_the_server() {
     let d = Config::default().server_options();
     assert_eq!((d.max_permissions, d.max_channels), (64, 64));
-    let c = Config::from_toml_str("max-permissions = 8\nmax-channels = 4\n").unwrap();
+    assert_eq!((d.max_bps, d.user_max_bps, d.bps_capacity), (0, 0, 0), "bandwidth is unlimited by default");
+    let c = Config::from_toml_str(
+        "max-permissions = 8\nmax-channels = 4\nmax-bps = 125000\nuser-max-bps = 250000\nbps-capacity = 12500000\n",
+    )
+    .unwrap();
     let o = c.server_options();
     assert_eq!((o.max_permissions, o.max_channels), (8, 4));
-    for bad in ["max-permissions = -1", "max-channels = 5000000000", "max-channels = \"1M\""] {
+    assert_eq!((o.max_bps, o.user_max_bps, o.bps_capacity), (125_000, 250_000, 12_500_000));
+    for bad in ["max-bps = -1", "max-channels = 5000000000", "bps-capacity = \"1M\""] {
         let err = Config::from_toml_str(bad).unwrap_err();
         assert!(matches!(err, ConfigError::InvalidValue { .. }), "{bad}: {err}");
     }

@@ -81,6 +81,9 @@ impl Config {
             total_quota: self.total_quota,
             max_permissions: self.max_permissions,
             max_channels: self.max_channels,
+            max_bps: self.max_bps,
+            user_max_bps: self.user_max_bps,
+            bps_capacity: self.bps_capacity,
             ..ServerOptions::default()
         }
     }

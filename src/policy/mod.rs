@@ -6,6 +6,7 @@
 //! this into the full special-purpose registry with operator allow/deny lists.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+pub mod bandwidth;
 pub mod quota;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

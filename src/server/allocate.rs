@@ -94,7 +94,9 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         rest_expiry: req.auth.rest_expiry,
     };
     let expires = req.now + u64::from(lifetime) * 1000;
-    let allocation = Allocation::new(info, req.auth.key_bytes, bound.socket, expires).with_quota_user(user);
+    let allocation = Allocation::new(info, req.auth.key_bytes, bound.socket, expires)
+        .with_quota_user(user)
+        .with_bandwidth(server.bandwidth.for_allocation(user));
     let allocation = Arc::new(allocation);
     if server.table.insert(Arc::clone(&allocation)).is_err() {
         server.table.release(user);

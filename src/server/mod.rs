@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use crate::alloc::{Allocation, FiveTuple, Millis, PortRange, Table};
 use crate::auth::Authenticator;
 use crate::policy::PeerPolicy;
+use crate::policy::bandwidth::{Bandwidth, BandwidthLimits};
 use crate::policy::quota::QuotaCounter;
 use crate::proto::demux::{self, PacketKind};
 use crate::proto::stun::{Class, DecodeError, Message, Method};
@@ -116,6 +117,8 @@ pub enum DropReason {
     SendFailed,
     /// The answer did not fit the output buffer (a bug or a tiny buffer).
     OutputTooSmall,
+    /// Client data over a bandwidth limit (`max-bps`, `user-max-bps`, `bps-capacity`).
+    BandwidthExceeded,
 }
 
 impl DropReason {
@@ -141,6 +144,7 @@ pub struct Server<D: RelayDriver = NoRelay> {
     epoch: Instant,
     epoch_unix: u64,
     rng: std::sync::atomic::AtomicU64,
+    bandwidth: Bandwidth,
 }
 
 impl<D: RelayDriver> std::fmt::Debug for Server<D> {
@@ -170,6 +174,11 @@ impl<D: RelayDriver> Server<D> {
     ) -> Self {
         let policy = PeerPolicy { allow_loopback: options.allow_loopback_peers };
         let ports = PortRange::new(options.min_port, options.max_port);
+        let bandwidth = Bandwidth::new(BandwidthLimits {
+            per_allocation: options.max_bps,
+            per_user: options.user_max_bps,
+            total: options.bps_capacity,
+        });
         Server {
             options,
             auth,
@@ -187,6 +196,7 @@ impl<D: RelayDriver> Server<D> {
                 h.write_u64(epoch_unix);
                 h.finish()
             }),
+            bandwidth,
         }
     }
 
@@ -195,6 +205,11 @@ impl<D: RelayDriver> Server<D> {
     pub fn with_quota_counter(mut self, quota: std::sync::Arc<dyn QuotaCounter>) -> Self {
         self.table = Table::with_quota(quota);
         self
+    }
+
+    /// The bandwidth limits and meters.
+    pub fn bandwidth(&self) -> &Bandwidth {
+        &self.bandwidth
     }
 
     /// The server's counters.
@@ -294,7 +309,8 @@ impl<D: RelayDriver> Server<D> {
     /// The driver reads the datagram into `buf` at offset [`HEADROOM`]; `len` is its length. On
     /// success the returned range of `buf` is the ChannelData message or Data indication to send to
     /// the allocation's client (headers were written in place in front of the data; nothing is
-    /// copied for ChannelData). `None`: dropped and counted (no permission, or expired).
+    /// copied for ChannelData). `None`: dropped and counted (no permission, over a bandwidth limit,
+    /// or expired).
     pub fn relay_from_peer(
         &self,
         now: Instant,
@@ -314,6 +330,7 @@ impl<D: RelayDriver> Server<D> {
             self.driver.stop(&a);
         }
         allocate::sweep_reservations(self, now);
+        self.bandwidth.sweep();
     }
 
     /// Deletes every allocation (shutdown).

@@ -47,6 +47,13 @@ pub struct ServerOptions {
     pub max_permissions: u32,
     /// Most live channel bindings per allocation (0: no limit), 508 beyond. Default 64.
     pub max_channels: u32,
+    /// Relayed bytes per second per allocation, each direction (0: no limit; coturn's `max-bps`).
+    pub max_bps: u64,
+    /// Relayed bytes per second per user across its allocations, each direction (0: no limit).
+    pub user_max_bps: u64,
+    /// Relayed bytes per second for the whole server, each direction (0: no limit; coturn's
+    /// `bps-capacity`).
+    pub bps_capacity: u64,
 }
 
 impl Default for ServerOptions {
@@ -67,6 +74,9 @@ impl Default for ServerOptions {
             port_tries: 64,
             max_permissions: 64,
             max_channels: 64,
+            max_bps: 0,
+            user_max_bps: 0,
+            bps_capacity: 0,
         }
     }
 }

@@ -20,9 +20,10 @@ pub struct Stats {
     errors_sent: AtomicU64,
     allocations_created: AtomicU64,
     allocations_deleted: AtomicU64,
+    peer_bandwidth_exceeded: AtomicU64,
 }
 
-const DROP_REASONS: usize = 11;
+const DROP_REASONS: usize = 12;
 
 fn drop_index(r: &DropReason) -> usize {
     match r {
@@ -37,6 +38,7 @@ fn drop_index(r: &DropReason) -> usize {
         DropReason::PeerDenied => 8,
         DropReason::SendFailed => 9,
         DropReason::OutputTooSmall => 10,
+        DropReason::BandwidthExceeded => 11,
     }
 }
 
@@ -87,6 +89,10 @@ pub struct StatsSnapshot {
     pub allocations_created: u64,
     /// Allocations deleted or expired.
     pub allocations_deleted: u64,
+    /// Dropped: client data over a bandwidth limit.
+    pub dropped_bandwidth: u64,
+    /// Peer datagrams dropped over a bandwidth limit.
+    pub peer_bandwidth_exceeded: u64,
 }
 
 impl StatsSnapshot {
@@ -103,6 +109,7 @@ impl StatsSnapshot {
             + self.dropped_peer_denied
             + self.dropped_send_failed
             + self.dropped_output
+            + self.dropped_bandwidth
     }
 }
 
@@ -147,6 +154,10 @@ impl Stats {
         self.peer_no_permission.fetch_add(1, Relaxed);
     }
 
+    pub(super) fn peer_bandwidth_exceeded(&self) {
+        self.peer_bandwidth_exceeded.fetch_add(1, Relaxed);
+    }
+
     pub(super) fn relayed_to_client(&self) {
         self.relayed_to_client.fetch_add(1, Relaxed);
     }
@@ -177,6 +188,8 @@ impl Stats {
             errors_sent: self.errors_sent.load(Relaxed),
             allocations_created: self.allocations_created.load(Relaxed),
             allocations_deleted: self.allocations_deleted.load(Relaxed),
+            dropped_bandwidth: d(11),
+            peer_bandwidth_exceeded: self.peer_bandwidth_exceeded.load(Relaxed),
         }
     }
 }

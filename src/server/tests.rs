@@ -750,7 +750,7 @@ fn a_wildcard_listener_without_relay_address_never_advertises_0_0_0_0() {
     assert!(h.driver.bound.lock().unwrap().is_empty());
 }
 
-// --- Quotas: allocations, permissions and channels per allocation ---------------------------------
+// --- Quotas: allocations, permissions and channels per allocation, bandwidth -----------------------
 
 fn is_success(resp: &[u8]) -> bool {
     Message::parse(resp).unwrap().message_type().class == Class::SuccessResponse
@@ -781,6 +781,16 @@ impl Harness {
         w.add(&Data(data)).unwrap();
         let n = w.finish();
         self.feed(&buf[..n]).0
+    }
+
+    /// How many of `count` Send indications of `size` bytes to `peer` were relayed.
+    fn sends_passing(&mut self, peer: SocketAddr, count: usize, size: usize) -> usize {
+        (0..count).filter(|_| self.send_indication(peer, &vec![7u8; size]) == Outcome::Relayed).count()
+    }
+
+    /// How many of `count` datagrams of `size` bytes from `peer` reached the harness client.
+    fn peer_datagrams_passing(&self, peer: SocketAddr, count: usize, size: usize) -> usize {
+        (0..count).filter(|_| self.peer_sends(peer, &vec![7u8; size]).is_some()).count()
     }
 
     /// An allocation for `user` from the client address `client` (the harness client moves there).
@@ -892,6 +902,97 @@ fn channels_over_the_cap_get_508_and_refreshes_always_work() {
     assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.3"]))));
     assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4000, "127.0.0.2:7000"))));
     assert_eq!(h.peer_sends(peer, b"x").unwrap(), b"\x40\x00\x00\x01x");
+}
+
+#[test]
+fn max_bps_drops_and_counts_the_excess_in_each_direction_and_refills() {
+    let mut h = Harness::new(ServerOptions { max_bps: 10_000, ..Harness::default_options() });
+    let (c, _) = h.allocate();
+    let peer = addr("127.0.0.2:7000");
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    // A burst of one second of the rate passes at once; the rest of the 30 kB is dropped.
+    assert_eq!(h.sends_passing(peer, 30, 1_000), 10);
+    assert_eq!(h.send_indication(peer, b"x"), Outcome::Dropped(DropReason::BandwidthExceeded));
+    let s = h.server.stats().snapshot();
+    assert_eq!((s.dropped_bandwidth, s.relayed_to_peer), (21, 10));
+    assert_eq!(s.dropped(), 21);
+    // Peer → client has its own bucket.
+    assert_eq!(h.peer_datagrams_passing(peer, 30, 1_000), 10);
+    assert_eq!(h.server.stats().snapshot().peer_bandwidth_exceeded, 20);
+    // Half a second refills half.
+    h.now += Duration::from_millis(500);
+    assert_eq!(h.sends_passing(peer, 30, 1_000), 5);
+    assert_eq!(h.peer_datagrams_passing(peer, 30, 1_000), 5);
+    // A long pause refills to the burst, not beyond.
+    h.advance(60);
+    assert_eq!(h.sends_passing(peer, 30, 1_000), 10);
+    // ChannelData is metered the same way.
+    assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4000, "127.0.0.2:7000"))));
+    h.advance(60);
+    let mut cd = vec![0u8; 1_100];
+    let n = ChannelData { channel: 0x4000, data: &[1u8; 1_000] }.encode(false, &mut cd).unwrap();
+    let relayed = (0..30).filter(|_| h.feed(&cd[..n]).0 == Outcome::Relayed).count();
+    assert_eq!(relayed, 10);
+    let five = FiveTuple { transport: Transport::Udp, client: h.client, server: h.local };
+    let alloc = h.server.allocations().get(&five).unwrap();
+    assert_eq!(
+        alloc.counters.dropped_bandwidth.load(std::sync::atomic::Ordering::Relaxed),
+        21 + 20 + 25 + 25 + 20 + 20
+    );
+}
+
+#[test]
+fn user_max_bps_is_shared_by_the_allocations_of_one_user() {
+    let mut h = Harness::new(ServerOptions { user_max_bps: 10_000, ..Harness::default_options() });
+    let peer = addr("127.0.0.2:7000");
+    let a = h.allocate_as("bob", "127.0.0.1:40000");
+    assert!(is_success(&h.send(&a, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    // A second REST credential for bob (another expiry, so another username) is the same user.
+    h.advance(1);
+    let b = h.allocate_as("bob", "127.0.0.1:40001");
+    assert_ne!(a.user, b.user);
+    assert_eq!(h.server.allocations().user_count("bob"), 2);
+    assert!(is_success(&h.send(&b, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    h.client = addr("127.0.0.1:40000");
+    assert_eq!(h.sends_passing(peer, 6, 1_000), 6);
+    h.client = addr("127.0.0.1:40001");
+    assert_eq!(h.sends_passing(peer, 10, 1_000), 4, "b gets what a left of bob's 10 kB");
+    h.client = addr("127.0.0.1:40000");
+    assert_eq!(h.sends_passing(peer, 1, 1_000), 0);
+    // Peer → client: bob's other bucket, shared as well.
+    assert_eq!(h.peer_datagrams_passing(peer, 7, 1_000), 7);
+    h.client = addr("127.0.0.1:40001");
+    assert_eq!(h.peer_datagrams_passing(peer, 7, 1_000), 3);
+    // Another user has a bucket of its own.
+    let c = h.allocate_as("carol", "127.0.0.1:40002");
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    assert_eq!(h.sends_passing(peer, 12, 1_000), 10);
+    assert_eq!(h.server.bandwidth().users(), 2);
+    // bob's meter goes with bob's last allocation.
+    h.advance(700);
+    h.server.sweep(h.now);
+    assert_eq!(h.server.allocations().len(), 0);
+    assert_eq!(h.server.bandwidth().users(), 0);
+}
+
+#[test]
+fn bps_capacity_limits_the_server_across_users() {
+    let mut h = Harness::new(ServerOptions { bps_capacity: 10_000, ..Harness::default_options() });
+    let peer = addr("127.0.0.2:7000");
+    let b = h.allocate_as("bob", "127.0.0.1:40000");
+    assert!(is_success(&h.send(&b, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    let c = h.allocate_as("carol", "127.0.0.1:40001");
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    assert_eq!(h.sends_passing(peer, 5, 1_000), 5);
+    h.client = addr("127.0.0.1:40000");
+    assert_eq!(h.sends_passing(peer, 10, 1_000), 5);
+    h.client = addr("127.0.0.1:40001");
+    assert_eq!(h.sends_passing(peer, 1, 1_000), 0);
+    assert_eq!(h.server.stats().snapshot().dropped_bandwidth, 6);
+    h.advance(1);
+    assert_eq!(h.sends_passing(peer, 12, 1_000), 10);
+    // Peer → client is metered apart.
+    assert_eq!(h.peer_datagrams_passing(peer, 12, 1_000), 10);
 }
 
 #[test]
