@@ -60,7 +60,7 @@ pub const DEFAULT_REALM: &str = "switchback.local";
 /// Keys that a later issue implements, as `(turn.toml key, flag name)`. Setting one of them, in the
 /// file or as a flag, is an error today rather than silently doing nothing. Remove a line when the
 /// feature lands.
-pub const UNSUPPORTED: &[(&str, &str)] = &[("max-bps", "max-bps")];
+pub const UNSUPPORTED: &[(&str, &str)] = &[];
 
 /// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
 pub const KEYS: &[&str] = &[
@@ -105,6 +105,10 @@ pub const KEYS: &[&str] = &[
     "revoked-users",
     "revocation-file",
     "strict-expiry",
+    "max-permissions",
+    "max-channels",
+    "user-max-bps",
+    "bps-capacity",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -311,8 +315,9 @@ pub struct Config {
     pub user_quota: u32,
     /// `total-quota`: allocations in total (0 = unlimited, the default).
     pub total_quota: u32,
-    /// `max-bps`: bandwidth per allocation in bytes per second. *(not supported yet)*
-    pub max_bps: Option<u64>,
+    /// `max-bps`: relayed bytes per second per allocation, each direction (coturn's unit; 0 =
+    /// unlimited, the default).
+    pub max_bps: u64,
     /// `software`: SOFTWARE attribute in responses (default: none), at most 127 characters.
     pub software: Option<String>,
     /// `strict-rfc8656`: only channel numbers 0x4000–0x4FFF count as ChannelData.
@@ -340,6 +345,17 @@ pub struct Config {
     pub revocation_file: Option<PathBuf>,
     /// `strict-expiry`: tear down an allocation when its REST credential expires (default false).
     pub strict_expiry: bool,
+    /// `max-permissions`: live permissions (peer IPs) per allocation, 508 beyond (default 64; 0 =
+    /// unlimited).
+    pub max_permissions: u32,
+    /// `max-channels`: live channel bindings per allocation, 508 beyond (default 64; 0 = unlimited).
+    pub max_channels: u32,
+    /// `user-max-bps`: relayed bytes per second per user across its allocations, each direction
+    /// (0 = unlimited, the default).
+    pub user_max_bps: u64,
+    /// `bps-capacity`: relayed bytes per second for the whole server, each direction (coturn's
+    /// name; 0 = unlimited, the default).
+    pub bps_capacity: u64,
 }
 
 impl Default for Config {
@@ -378,7 +394,7 @@ impl Default for Config {
             no_tls: false,
             user_quota: 0,
             total_quota: 0,
-            max_bps: None,
+            max_bps: server.max_bps,
             software: None,
             strict_rfc8656: false,
             log_level: LogLevel::Info,
@@ -390,6 +406,10 @@ impl Default for Config {
             revoked_users: Vec::new(),
             revocation_file: None,
             strict_expiry: server.strict_expiry,
+            max_permissions: server.max_permissions,
+            max_channels: server.max_channels,
+            user_max_bps: server.user_max_bps,
+            bps_capacity: server.bps_capacity,
         }
     }
 }

@@ -142,8 +142,8 @@ struct DaemonArgs {
     /// Allocations in total; 0 = unlimited (the default).
     #[arg(long, value_name = "N")]
     total_quota: Option<u32>,
-    /// Bytes per second per allocation. (not supported yet)
-    #[arg(long, value_name = "BPS")]
+    /// Relayed bytes (not bits) per second per allocation, each direction; 0 = unlimited (the default).
+    #[arg(long, value_name = "BYTES")]
     max_bps: Option<u64>,
     /// Log level; RUST_LOG overrides it. Default info.
     #[arg(long, value_parser = ["error", "warn", "info", "debug", "trace"])]
@@ -181,6 +181,18 @@ struct DaemonArgs {
     /// Tear down an allocation when its REST credential expires.
     #[arg(long)]
     strict_expiry: bool,
+    /// Live permissions (peer IPs) per allocation, 508 beyond; 0 = unlimited. Default 64.
+    #[arg(long, value_name = "N")]
+    max_permissions: Option<u32>,
+    /// Live channel bindings per allocation, 508 beyond; 0 = unlimited. Default 64.
+    #[arg(long, value_name = "N")]
+    max_channels: Option<u32>,
+    /// Relayed bytes per second per user across its allocations, each direction; 0 = unlimited.
+    #[arg(long, value_name = "BYTES")]
+    user_max_bps: Option<u64>,
+    /// Relayed bytes per second for the whole server, each direction; 0 = unlimited.
+    #[arg(long, value_name = "BYTES")]
+    bps_capacity: Option<u64>,
 }
 
 /// `switchback credentials`.
@@ -243,6 +255,10 @@ impl DaemonArgs {
         o.int("total-quota", self.total_quota);
         o.u64("nonce-lifetime", self.nonce_lifetime)?;
         o.u64("max-bps", self.max_bps)?;
+        o.int("max-permissions", self.max_permissions);
+        o.int("max-channels", self.max_channels);
+        o.u64("user-max-bps", self.user_max_bps)?;
+        o.u64("bps-capacity", self.bps_capacity)?;
         o.text("external-ip", self.external_ip.as_ref());
         o.text("realm", self.realm.as_ref());
         o.text("log-level", self.log_level.as_ref());

@@ -73,22 +73,6 @@ fn missing_file_exits_2() {
 }
 
 #[test]
-fn unsupported_flag_is_rejected() {
-    // Without --check-config too: the daemon must not start and ignore it.
-    let out = switchback(&["--max-bps", "1000", "--listening-port", "0"]);
-    assert_config_error(&out, "not supported yet: --max-bps");
-    let out = switchback(&["--max-bps", "1000", "--check-config"]);
-    assert_config_error(&out, "not supported yet: --max-bps");
-}
-
-#[test]
-fn unsupported_key_in_the_file_is_rejected() {
-    let file = TempFile::new("max-bps.toml", "max-bps = 1000\n");
-    let out = switchback(&["-c", file.as_str(), "--check-config"]);
-    assert_config_error(&out, "not supported yet: --max-bps");
-}
-
-#[test]
 fn turn_flags_are_accepted() {
     let secret = TempFile::new("flags-secret", "s3cret\n");
     let users = TempFile::new("flags-users", "carol:pw\n");
@@ -773,4 +757,24 @@ fn sighup_reloads_the_certificate_and_live_allocations_go_on() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("TLS certificate reloaded"), "{err}");
     assert!(err.contains("keeping the previous certificate"), "{err}");
+}
+
+#[test]
+fn quota_and_bandwidth_flags_are_accepted() {
+    let out = switchback(&[
+        "--max-permissions",
+        "8",
+        "--max-channels",
+        "4",
+        "--max-bps",
+        "125000",
+        "--user-max-bps",
+        "250000",
+        "--bps-capacity",
+        "12500000",
+        "--check-config",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = switchback(&["--max-bps", "-5", "--check-config"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

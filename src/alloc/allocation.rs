@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use arc_swap::ArcSwap;
 
 use super::FiveTuple;
+use crate::policy::bandwidth::AllocationBandwidth;
 use crate::proto::stun::{IntegrityKey, TransactionId};
 
 /// Milliseconds since the server's epoch: the core's clock unit (time comes in from the driver).
@@ -75,6 +76,11 @@ impl Bindings {
         self.channels.iter().find(|c| c.peer == peer && c.expires() > now)
     }
 
+    /// How many permissions are live at `now`.
+    pub fn live_permissions(&self, now: Millis) -> usize {
+        self.permissions.iter().filter(|p| p.expires() > now).count()
+    }
+
     /// The permissions (live or not yet swept).
     pub fn permissions(&self) -> &[Permission] {
         &self.permissions
@@ -86,14 +92,38 @@ impl Bindings {
     }
 }
 
-/// Why a channel cannot be bound, RFC 8656 §12.2 (both answer 400).
+/// Why a channel cannot be bound, RFC 8656 §12.2 (the first two answer 400, the last 508).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChannelBindError {
     /// The channel is bound to another peer.
     ChannelTaken,
     /// The peer is bound to another channel.
     PeerTaken,
+    /// A new channel, or the new permission it needs, would exceed the allocation's limits.
+    Capacity,
 }
+
+/// Most live permissions and channel bindings one allocation may hold (`max-permissions`,
+/// `max-channels`); 0 = no limit. Refreshing one that is live is always allowed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BindingLimits {
+    /// Live permissions (peer IPs).
+    pub permissions: u32,
+    /// Live channel bindings.
+    pub channels: u32,
+}
+
+impl BindingLimits {
+    /// Whether `live + new` stays within `limit`.
+    fn room(limit: u32, live: usize, new: usize) -> bool {
+        limit == 0 || new == 0 || live.saturating_add(new) <= limit as usize
+    }
+}
+
+/// A CreatePermission would exceed [`BindingLimits::permissions`] (RFC 8656 §10.2: 508).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("too many permissions on the allocation")]
+pub struct TooManyPermissions;
 
 /// The last request answered on this allocation, kept so a retransmission gets the same answer
 /// (RFC 8656 §7.2: a retransmitted Allocate must not create a second allocation).
@@ -142,6 +172,10 @@ pub struct Allocation<S> {
     writer: Mutex<Responses>,
     /// Counters of relayed traffic.
     pub counters: AllocationCounters,
+    /// The user its quota counts against (the username, or a REST username's user part).
+    quota_user: Box<str>,
+    /// Its bandwidth buckets (and its user's).
+    bandwidth: AllocationBandwidth,
 }
 
 /// Relayed traffic of one allocation.
@@ -157,6 +191,8 @@ pub struct AllocationCounters {
     pub to_client_bytes: AtomicU64,
     /// Peer packets dropped for want of a permission.
     pub dropped_no_permission: AtomicU64,
+    /// Packets dropped over a bandwidth limit, both directions.
+    pub dropped_bandwidth: AtomicU64,
 }
 
 impl<S> std::fmt::Debug for Allocation<S> {
@@ -172,6 +208,7 @@ impl<S> std::fmt::Debug for Allocation<S> {
 impl<S> Allocation<S> {
     /// A new allocation expiring at `expires`.
     pub fn new(info: AllocationInfo, key_bytes: [u8; 16], socket: S, expires: Millis) -> Self {
+        let quota_user = info.username.clone();
         Allocation {
             info,
             key: IntegrityKey::new(&key_bytes),
@@ -182,7 +219,32 @@ impl<S> Allocation<S> {
             bindings: ArcSwap::from_pointee(Bindings::default()),
             writer: Mutex::new(Responses::default()),
             counters: AllocationCounters::default(),
+            quota_user,
+            bandwidth: AllocationBandwidth::default(),
         }
+    }
+
+    /// Counts it against `user`'s quota instead of its username's.
+    pub fn with_quota_user(mut self, user: &str) -> Self {
+        self.quota_user = user.into();
+        self
+    }
+
+    /// Meters its relayed data with `bandwidth` (unlimited by default).
+    pub fn with_bandwidth(mut self, bandwidth: AllocationBandwidth) -> Self {
+        self.bandwidth = bandwidth;
+        self
+    }
+
+    /// The user its quota counts against.
+    pub fn quota_user(&self) -> &str {
+        &self.quota_user
+    }
+
+    /// Its bandwidth buckets.
+    #[inline]
+    pub fn bandwidth(&self) -> &AllocationBandwidth {
+        &self.bandwidth
     }
 
     /// Fixed facts.
@@ -237,10 +299,25 @@ impl<S> Allocation<S> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Installs or refreshes permissions for `ips` until `expires` (RFC 8656 §10.2).
-    pub fn add_permissions(&self, ips: &[IpAddr], expires: Millis, now: Millis) {
+    /// Installs or refreshes permissions for `ips` until `expires` (RFC 8656 §10.2): all of them, or
+    /// none when the new ones would exceed `limits` (expired permissions do not count).
+    pub fn add_permissions(
+        &self,
+        ips: &[IpAddr],
+        expires: Millis,
+        now: Millis,
+        limits: BindingLimits,
+    ) -> Result<(), TooManyPermissions> {
         let _guard = self.lock();
         let cur = self.bindings.load();
+        let new = ips
+            .iter()
+            .enumerate()
+            .filter(|&(i, ip)| !cur.permits(*ip, now) && !ips.iter().take(i).any(|x| x == ip))
+            .count();
+        if !BindingLimits::room(limits.permissions, cur.live_permissions(now), new) {
+            return Err(TooManyPermissions);
+        }
         let mut missing = false;
         for ip in ips {
             match cur.permissions.iter().find(|p| p.ip == *ip) {
@@ -249,7 +326,7 @@ impl<S> Allocation<S> {
             }
         }
         if !missing {
-            return;
+            return Ok(());
         }
         let mut next = copy_live(&cur, now);
         for ip in ips {
@@ -258,9 +335,11 @@ impl<S> Allocation<S> {
             }
         }
         self.bindings.store(Arc::new(next));
+        Ok(())
     }
 
-    /// Binds or refreshes a channel and refreshes the peer's permission (RFC 8656 §12.2).
+    /// Binds or refreshes a channel and refreshes the peer's permission (RFC 8656 §12.2). A new
+    /// channel, and the permission it installs, must fit `limits`; a live one is always refreshed.
     pub fn bind_channel(
         &self,
         number: u16,
@@ -268,6 +347,7 @@ impl<S> Allocation<S> {
         channel_expires: Millis,
         permission_expires: Millis,
         now: Millis,
+        limits: BindingLimits,
     ) -> Result<(), ChannelBindError> {
         let _guard = self.lock();
         let cur = self.bindings.load();
@@ -280,6 +360,15 @@ impl<S> Allocation<S> {
             }
         }
         let existing = cur.channels.iter().find(|c| c.number == number && c.peer == peer && c.expires() > now);
+        if existing.is_none() {
+            let live_channels = cur.channels.iter().filter(|c| c.expires() > now).count();
+            let new_permission = usize::from(!cur.permits(peer.ip(), now));
+            if !BindingLimits::room(limits.channels, live_channels, 1)
+                || !BindingLimits::room(limits.permissions, cur.live_permissions(now), new_permission)
+            {
+                return Err(ChannelBindError::Capacity);
+            }
+        }
         let perm = cur.permissions.iter().find(|p| p.ip == peer.ip());
         if let (Some(c), Some(p)) = (existing, perm) {
             c.expires.store(channel_expires, Relaxed);

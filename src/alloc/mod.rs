@@ -9,8 +9,8 @@ mod ports;
 mod table;
 
 pub use allocation::{
-    Allocation, AllocationCounters, AllocationInfo, Bindings, CachedResponse, ChannelBindError, ChannelBinding, Millis,
-    Permission,
+    Allocation, AllocationCounters, AllocationInfo, BindingLimits, Bindings, CachedResponse, ChannelBindError,
+    ChannelBinding, Millis, Permission, TooManyPermissions,
 };
 pub use five_tuple::FiveTuple;
 pub use ports::PortRange;

@@ -3,11 +3,15 @@
 //! Backed by `papaya` (a lock-free concurrent map whose reads never block) with a seeded
 //! `foldhash` hasher, since clients choose the keys. Nothing outside this file names the map crate,
 //! so the winner of `benches/table.rs` can be swapped in here alone.
+//!
+//! The table also owns the allocation quota's [`QuotaCounter`]: an Allocate acquires a slot with
+//! [`Table::acquire`] before it binds a relay socket, and [`Table::remove`] gives it back, so that
+//! every way an allocation leaves the table (Refresh 0, expiry, shutdown, revocation) releases it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::{Allocation, FiveTuple, Millis};
+use crate::policy::quota::{MemoryQuota, QuotaCounter, QuotaExceeded, QuotaLimits};
 
 type Map<S> = papaya::HashMap<FiveTuple, Arc<Allocation<S>>, foldhash::quality::RandomState>;
 
@@ -22,8 +26,8 @@ pub enum InsertError {
 /// Every allocation of a server.
 pub struct Table<S> {
     map: Map<S>,
-    /// Allocations per username, for the per-user quota (control path only).
-    per_user: Mutex<HashMap<Box<str>, u32>>,
+    /// Allocations per user and in total, for the quotas (control path only).
+    quota: Arc<dyn QuotaCounter>,
 }
 
 impl<S> std::fmt::Debug for Table<S> {
@@ -34,6 +38,13 @@ impl<S> std::fmt::Debug for Table<S> {
 
 impl<S> Default for Table<S> {
     fn default() -> Self {
+        Table::with_quota(Arc::new(MemoryQuota::default()))
+    }
+}
+
+impl<S> Table<S> {
+    /// An empty table counting quotas with `quota` (the default is a [`MemoryQuota`]).
+    pub fn with_quota(quota: Arc<dyn QuotaCounter>) -> Self {
         Table {
             // papaya frees removed entries in batches (32 per thread by default); a removed
             // allocation would keep its relay socket and port until then. Batches of one free it as
@@ -43,7 +54,7 @@ impl<S> Default for Table<S> {
                 .collector(seize::Collector::new().batch_size(1))
                 .hasher(foldhash::quality::RandomState::default())
                 .build(),
-            per_user: Mutex::new(HashMap::new()),
+            quota,
         }
     }
 }
@@ -71,25 +82,35 @@ impl<S: Send + Sync + 'static> Table<S> {
         self.len() == 0
     }
 
-    /// Allocations held by `username`.
-    pub fn user_count(&self, username: &str) -> u32 {
-        self.users().get(username).copied().unwrap_or(0)
+    /// Allocations held by `user` (see [`Allocation::quota_user`]).
+    pub fn user_count(&self, user: &str) -> u32 {
+        self.quota.user_count(user)
     }
 
-    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, u32>> {
-        self.per_user.lock().unwrap_or_else(|e| e.into_inner())
+    /// The quota counter.
+    pub fn quota(&self) -> &dyn QuotaCounter {
+        &*self.quota
     }
 
-    /// Inserts a new allocation unless its 5-tuple has one.
+    /// Takes a quota slot for a new allocation of `user` (RFC 8656 §7.2: 486 or 508 when full). The
+    /// slot belongs to the allocation [`insert`](Self::insert)ed next and is given back when it is
+    /// removed; if no allocation is inserted, give it back with [`release`](Self::release).
+    pub fn acquire(&self, user: &str, limits: QuotaLimits) -> Result<(), QuotaExceeded> {
+        self.quota.try_acquire(user, limits)
+    }
+
+    /// Gives back a slot that [`acquire`](Self::acquire) took for an allocation never inserted.
+    pub fn release(&self, user: &str) {
+        self.quota.release(user);
+    }
+
+    /// Inserts a new allocation unless its 5-tuple has one. Its quota slot was taken with
+    /// [`acquire`](Self::acquire); on error the caller still holds it.
     pub fn insert(&self, alloc: Arc<Allocation<S>>) -> Result<(), InsertError> {
         let key = alloc.info().five_tuple;
-        let user: Box<str> = alloc.info().username.clone();
         let guard = self.map.guard();
         match self.map.try_insert(key, alloc, &guard) {
-            Ok(_) => {
-                *self.users().entry(user).or_insert(0) += 1;
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(_) => Err(InsertError::Exists),
         }
     }
@@ -100,13 +121,7 @@ impl<S: Send + Sync + 'static> Table<S> {
         let removed = self.map.remove(key, &guard).cloned();
         if let Some(a) = &removed {
             a.mark_deleted();
-            let mut users = self.users();
-            if let Some(n) = users.get_mut(&a.info().username) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    users.remove(&a.info().username);
-                }
-            }
+            self.quota.release(a.quota_user());
         }
         removed
     }

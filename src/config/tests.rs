@@ -104,7 +104,7 @@ fn supported_keys_parse() {
 
 #[test]
 fn every_unsupported_key_is_rejected() {
-    let samples = [("max-bps", "1")];
+    let samples: [(&str, &str); 0] = [];
     for (key, value) in samples {
         let err = Config::from_toml_str(&format!("{key} = {value}")).unwrap_err();
         assert!(matches!(err, ConfigError::Unsupported { key: k, .. } if k == key), "{key}: {err}");
@@ -294,9 +294,9 @@ fn overrides_replace_file_values() {
     assert_eq!(c.listening_port, 0);
     assert!(c.no_tcp);
 
-    std::fs::write(&path, "max-bps = 1\n").unwrap();
-    let err = Config::load(&path).unwrap_err();
-    assert!(err.to_string().ends_with("turn.toml: not supported yet: --max-bps"), "{err}");
+    std::fs::write(&path, "max-bps = -1\n").unwrap();
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("turn.toml") && err.contains("max-bps"), "{err}");
 
     // cert and pkey are paths: relative to the file's directory.
     std::fs::write(&path, "cert = \"c.pem\"\npkey = \"/etc/k.pem\"\ntls-listening-port = 443\n").unwrap();
@@ -306,9 +306,8 @@ fn overrides_replace_file_values() {
     assert_eq!(c.tls_port(), 443);
 
     let mut flags = toml::Table::new();
-    flags.insert("max-bps".into(), toml::Value::Integer(1));
-    let err = Config::from_sources(None, flags).unwrap_err();
-    assert_eq!(err.to_string(), "not supported yet: --max-bps");
+    flags.insert("tls-listening-port".into(), toml::Value::Integer(1));
+    assert_eq!(Config::from_sources(Some(&path), flags).unwrap().tls_port(), 1, "the flag wins over the file");
 
     let err = Config::load(&dir.0.join("missing.toml")).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }), "{err}");
@@ -427,4 +426,22 @@ fn peer_rules_and_own_addresses_map_into_the_server() {
     // A bad rule names its key.
     let err = Config::from_toml_str(r#"denied-peer-ip = ["10.0.0.1/8"]"#).unwrap_err();
     assert!(err.to_string().contains("host bits"), "{err}");
+}
+
+#[test]
+fn quota_and_bandwidth_keys_map_into_the_server() {
+    let d = Config::default().server_options();
+    assert_eq!((d.max_permissions, d.max_channels), (64, 64));
+    assert_eq!((d.max_bps, d.user_max_bps, d.bps_capacity), (0, 0, 0), "bandwidth is unlimited by default");
+    let c = Config::from_toml_str(
+        "max-permissions = 8\nmax-channels = 4\nmax-bps = 125000\nuser-max-bps = 250000\nbps-capacity = 12500000\n",
+    )
+    .unwrap();
+    let o = c.server_options();
+    assert_eq!((o.max_permissions, o.max_channels), (8, 4));
+    assert_eq!((o.max_bps, o.user_max_bps, o.bps_capacity), (125_000, 250_000, 12_500_000));
+    for bad in ["max-bps = -1", "max-channels = 5000000000", "bps-capacity = \"1M\""] {
+        let err = Config::from_toml_str(bad).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidValue { .. }), "{bad}: {err}");
+    }
 }

@@ -86,6 +86,11 @@ impl Config {
             allowed_peers: self.allowed_peer_ip.clone(),
             denied_peers: self.denied_peer_ip.clone(),
             own_addresses: self.own_addresses(),
+            max_permissions: self.max_permissions,
+            max_channels: self.max_channels,
+            max_bps: self.max_bps,
+            user_max_bps: self.user_max_bps,
+            bps_capacity: self.bps_capacity,
             ..ServerOptions::default()
         }
     }

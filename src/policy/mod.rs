@@ -21,7 +21,9 @@
 //! relayed packet and RFC 6062 Connect use.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+pub mod bandwidth;
 mod peer_rule;
+pub mod quota;
 pub mod rate;
 pub mod revocation;
 pub mod special;

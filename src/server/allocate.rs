@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::turn::Request;
 use super::{BindOptions, Outcome, RelayDriver, Server};
 use crate::alloc::{Allocation, AllocationInfo, Millis};
+use crate::policy::quota::{QuotaLimits, quota_user};
 use crate::proto::stun::{
     AddressFamily, AttrError, Class, DontFragment, EvenPort, Lifetime, RequestedAddressFamily, RequestedTransport,
     ReservationToken, XorMappedAddress, XorRelayedAddress, codes,
@@ -63,32 +64,20 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         Err(AttrError::Missing) => granted_lifetime(server, None),
         Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
+    // RFC 8656 §7.2: a user over its quota gets 486; a server out of room 508. The slot is taken
+    // before a relay socket is bound and given back if the Allocate fails after all.
     let opts = &server.options;
-    // RFC 8656 §7.2: a user over its quota gets 486; a server out of room 508.
-    if opts.total_quota != 0 && server.table.len() >= opts.total_quota as usize {
-        return req.error(out, codes::INSUFFICIENT_CAPACITY);
+    let limits = QuotaLimits { per_user: opts.user_quota, total: opts.total_quota };
+    let rest_separator = req.auth.rest_expiry.and(server.auth.as_ref().and_then(|a| a.rest()).map(|r| r.separator));
+    let user = quota_user(req.auth.username, rest_separator);
+    if let Err(e) = server.table.acquire(user, limits) {
+        return req.error(out, e.error_code());
     }
-    if opts.user_quota != 0 && server.table.user_count(req.auth.username) >= opts.user_quota {
-        return req.error(out, codes::ALLOCATION_QUOTA_REACHED);
-    }
-
-    let bound = match token {
-        Some(t) => match take_reservation(server, t, req.now) {
-            Some(r) => Bound { socket: r.socket, local: r.local, advertised: r.advertised, token: None },
-            // RFC 8656 §7.2: an unknown or expired token means the reserved port is gone.
-            None => return req.error(out, codes::INSUFFICIENT_CAPACITY),
-        },
-        None => {
-            let family = family.unwrap_or(AddressFamily::V4);
-            let (local, advertised) = match relay_ip(server, req, family) {
-                Ok(ips) => ips,
-                Err(code) => return req.error(out, code),
-            };
-            let reserve_next = even_port.is_some_and(|e| e.reserve_next);
-            match bind(server, local, advertised, even_port.is_some(), reserve_next, dont_fragment, req.now) {
-                Some(b) => b,
-                None => return req.error(out, codes::INSUFFICIENT_CAPACITY),
-            }
+    let bound = match relay_socket(server, req, token, family, even_port, dont_fragment) {
+        Ok(b) => b,
+        Err(code) => {
+            server.table.release(user);
+            return req.error(out, code);
         }
     };
     let advertised = SocketAddr::new(bound.advertised, bound.local.port());
@@ -100,8 +89,12 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         rest_expiry: req.auth.rest_expiry,
     };
     let expires = req.now + u64::from(lifetime) * 1000;
-    let allocation = Arc::new(Allocation::new(info, req.auth.key_bytes, bound.socket, expires));
+    let allocation = Allocation::new(info, req.auth.key_bytes, bound.socket, expires)
+        .with_quota_user(user)
+        .with_bandwidth(server.bandwidth.for_allocation(user));
+    let allocation = Arc::new(allocation);
     if server.table.insert(Arc::clone(&allocation)).is_err() {
+        server.table.release(user);
         return req.error(out, codes::ALLOCATION_MISMATCH);
     }
     let outcome = super::response::respond(msg, out, Class::SuccessResponse, req.trailer, |w| {
@@ -120,6 +113,29 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     server.stats.allocation_created();
     server.driver.start(&allocation);
     outcome
+}
+
+/// The relay socket: the one a RESERVATION-TOKEN holds, or a fresh one of the requested family;
+/// the error code when there is none (RFC 8656 §7.2).
+fn relay_socket<D: RelayDriver>(
+    server: &Server<D>,
+    req: &Request<'_, '_, D>,
+    token: Option<[u8; 8]>,
+    family: Option<AddressFamily>,
+    even_port: Option<EvenPort>,
+    dont_fragment: bool,
+) -> Result<Bound<D::Socket>, u16> {
+    if let Some(t) = token {
+        let r = take_reservation(server, t, req.now);
+        // An unknown or expired token means the reserved port is gone.
+        return r
+            .map(|r| Bound { socket: r.socket, local: r.local, advertised: r.advertised, token: None })
+            .ok_or(codes::INSUFFICIENT_CAPACITY);
+    }
+    let (local, advertised) = relay_ip(server, req, family.unwrap_or(AddressFamily::V4))?;
+    let reserve_next = even_port.is_some_and(|e| e.reserve_next);
+    bind(server, local, advertised, even_port.is_some(), reserve_next, dont_fragment, req.now)
+        .ok_or(codes::INSUFFICIENT_CAPACITY)
 }
 
 /// RFC 8656 §7.2: min(requested, max), but never below the default.

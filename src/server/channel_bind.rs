@@ -2,6 +2,7 @@
 
 use super::turn::Request;
 use super::{Outcome, RelayDriver};
+use crate::alloc::{BindingLimits, ChannelBindError};
 use crate::proto::channel_data::is_channel_number;
 use crate::proto::stun::{ChannelNumber, Class, XorPeerAddress, codes};
 
@@ -28,9 +29,13 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     let o = &req.server.options;
     let channel_expires = req.now + u64::from(o.channel_lifetime) * 1000;
     let permission_expires = req.now + u64::from(o.permission_lifetime) * 1000;
-    // RFC 8656 §12.2: a channel bound to another peer, or a peer bound to another channel: 400.
-    if allocation.bind_channel(number, peer, channel_expires, permission_expires, req.now).is_err() {
-        return req.error(out, codes::BAD_REQUEST);
+    let limits = BindingLimits { permissions: o.max_permissions, channels: o.max_channels };
+    // RFC 8656 §12.2: a channel bound to another peer, or a peer bound to another channel: 400; no
+    // room for a new channel or its permission: 508 (the server may refuse for lack of resources).
+    match allocation.bind_channel(number, peer, channel_expires, permission_expires, req.now, limits) {
+        Ok(()) => {}
+        Err(ChannelBindError::Capacity) => return req.error(out, codes::INSUFFICIENT_CAPACITY),
+        Err(_) => return req.error(out, codes::BAD_REQUEST),
     }
     super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |_| Ok(()))
 }

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use super::turn::Request;
 use super::{Outcome, RelayDriver};
+use crate::alloc::BindingLimits;
 use crate::proto::stun::{Class, XorPeerAddress, codes};
 
 /// Most XOR-PEER-ADDRESS attributes taken in one request (the codec caps a message at 64
@@ -39,7 +40,12 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     let Some(ips) = ips.get(..n).filter(|s| !s.is_empty()) else {
         return req.error(out, codes::BAD_REQUEST);
     };
-    let expires = req.now + u64::from(req.server.options.permission_lifetime) * 1000;
-    allocation.add_permissions(ips, expires, req.now);
+    let o = &req.server.options;
+    let expires = req.now + u64::from(o.permission_lifetime) * 1000;
+    let limits = BindingLimits { permissions: o.max_permissions, channels: o.max_channels };
+    // RFC 8656 §10.2: the server may refuse for lack of resources (508); refreshes always fit.
+    if allocation.add_permissions(ips, expires, req.now, limits).is_err() {
+        return req.error(out, codes::INSUFFICIENT_CAPACITY);
+    }
     super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |_| Ok(()))
 }

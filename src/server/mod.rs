@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use crate::alloc::{Allocation, FiveTuple, Millis, PortRange, Table};
 use crate::auth::Authenticator;
+use crate::policy::bandwidth::{Bandwidth, BandwidthLimits};
+use crate::policy::quota::QuotaCounter;
 use crate::policy::rate::{RateKey, RateLimiter};
 use crate::policy::revocation::{RevocationList, Revocations};
 use crate::policy::{PeerPolicy, PeerPolicyConfig};
@@ -119,6 +121,8 @@ pub enum DropReason {
     OutputTooSmall,
     /// Over the per-source rate limit of unauthenticated answers (`rate_limit_unauth`).
     RateLimited,
+    /// Client data over a bandwidth limit (`max-bps`, `user-max-bps`, `bps-capacity`).
+    BandwidthExceeded,
 }
 
 impl DropReason {
@@ -147,6 +151,7 @@ pub struct Server<D: RelayDriver = NoRelay> {
     unauth_limit: Option<RateLimiter>,
     allocate_limit: Option<RateLimiter>,
     revocations: arc_swap::ArcSwap<Box<dyn Revocations>>,
+    bandwidth: Bandwidth,
 }
 
 impl<D: RelayDriver> std::fmt::Debug for Server<D> {
@@ -178,6 +183,11 @@ impl<D: RelayDriver> Server<D> {
         let ports = PortRange::new(options.min_port, options.max_port);
         let unauth_limit = RateLimiter::new(options.rate_limit_unauth, RateLimiter::SOURCE_BUCKETS);
         let allocate_limit = RateLimiter::new(options.rate_limit_allocate, RateLimiter::USER_BUCKETS);
+        let bandwidth = Bandwidth::new(BandwidthLimits {
+            per_allocation: options.max_bps,
+            per_user: options.user_max_bps,
+            total: options.bps_capacity,
+        });
         Server {
             options,
             auth,
@@ -198,7 +208,20 @@ impl<D: RelayDriver> Server<D> {
             unauth_limit,
             allocate_limit,
             revocations: arc_swap::ArcSwap::from_pointee(Box::new(RevocationList::default())),
+            bandwidth,
         }
+    }
+
+    /// Counts allocation quotas with `quota` instead of the in-memory default (a fleet-wide store,
+    /// say). Call it before the server takes requests.
+    pub fn with_quota_counter(mut self, quota: std::sync::Arc<dyn QuotaCounter>) -> Self {
+        self.table = Table::with_quota(quota);
+        self
+    }
+
+    /// The bandwidth limits and meters.
+    pub fn bandwidth(&self) -> &Bandwidth {
+        &self.bandwidth
     }
 
     /// The server's counters.
@@ -303,7 +326,8 @@ impl<D: RelayDriver> Server<D> {
     /// The driver reads the datagram into `buf` at offset [`HEADROOM`]; `len` is its length. On
     /// success the returned range of `buf` is the ChannelData message or Data indication to send to
     /// the allocation's client (headers were written in place in front of the data; nothing is
-    /// copied for ChannelData). `None`: dropped and counted (no permission, or expired).
+    /// copied for ChannelData). `None`: dropped and counted (no permission, over a bandwidth limit,
+    /// or expired).
     pub fn relay_from_peer(
         &self,
         now: Instant,
@@ -327,6 +351,7 @@ impl<D: RelayDriver> Server<D> {
         allocate::sweep_reservations(self, at);
         // Revoked users, and with strict expiry expired REST credentials.
         self.tear_down(now, self.options.strict_expiry);
+        self.bandwidth.sweep();
     }
 
     /// Deletes the allocation of a 5-tuple, if any: its TCP/TLS connection closed (RFC 8656 §3.1).

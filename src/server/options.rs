@@ -41,7 +41,7 @@ pub struct ServerOptions {
     pub allow_loopback_peers: bool,
     /// Most allocations one username may hold (0: no limit), 486 beyond.
     pub user_quota: u32,
-    /// Most allocations in total (0: no limit), 486 beyond.
+    /// Most allocations in total (0: no limit), 508 beyond.
     pub total_quota: u32,
     /// How many ports an Allocate tries before answering 508.
     pub port_tries: usize,
@@ -65,6 +65,18 @@ pub struct ServerOptions {
     /// The server's own addresses (listening, HTTP, external), denied as peers outside the relay
     /// port range; the relay addresses are added to them. Unspecified addresses are ignored.
     pub own_addresses: Vec<IpAddr>,
+    /// Most live permissions (peer IPs) per allocation (0: no limit); CreatePermission or
+    /// ChannelBind beyond gets 508 (RFC 8656 §10.2, §12.2). Default 64.
+    pub max_permissions: u32,
+    /// Most live channel bindings per allocation (0: no limit), 508 beyond. Default 64.
+    pub max_channels: u32,
+    /// Relayed bytes per second per allocation, each direction (0: no limit; coturn's `max-bps`).
+    pub max_bps: u64,
+    /// Relayed bytes per second per user across its allocations, each direction (0: no limit).
+    pub user_max_bps: u64,
+    /// Relayed bytes per second for the whole server, each direction (0: no limit; coturn's
+    /// `bps-capacity`).
+    pub bps_capacity: u64,
 }
 
 impl ServerOptions {
@@ -97,6 +109,11 @@ impl Default for ServerOptions {
             allowed_peers: Vec::new(),
             denied_peers: Vec::new(),
             own_addresses: Vec::new(),
+            max_permissions: 64,
+            max_channels: 64,
+            max_bps: 0,
+            user_max_bps: 0,
+            bps_capacity: 0,
         }
     }
 }

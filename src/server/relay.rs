@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::{RelayDriver, Server};
 use crate::alloc::{Allocation, Millis};
+use crate::policy::bandwidth::Direction;
 use crate::proto::channel_data;
 use crate::proto::stun::{Class, MessageType, MessageWriter, Method, XorPeerAddress, types};
 
@@ -30,6 +31,11 @@ pub(super) fn from_peer<D: RelayDriver>(
     if !bindings.permits(peer.ip(), now) {
         a.counters.dropped_no_permission.fetch_add(1, Relaxed);
         server.stats.peer_no_permission();
+        return None;
+    }
+    if !server.bandwidth.admit(a.bandwidth(), Direction::ToClient, now, len) {
+        a.counters.dropped_bandwidth.fetch_add(1, Relaxed);
+        server.stats.peer_bandwidth_exceeded();
         return None;
     }
     let stream = a.info().five_tuple.transport.is_stream();

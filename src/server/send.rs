@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::{DropReason, Outcome, Received, RelayDriver, Server};
 use crate::alloc::{Allocation, Millis};
+use crate::policy::bandwidth::Direction;
 use crate::proto::channel_data::{ChannelData, is_channel_number};
 use crate::proto::stun::{Data, Message, XorPeerAddress};
 
@@ -65,10 +66,14 @@ fn to_peer<D: RelayDriver>(
     if server.policy.check_addr(peer).is_err() {
         return Outcome::Dropped(DropReason::PeerDenied);
     }
+    use std::sync::atomic::Ordering::Relaxed;
+    if !server.bandwidth.admit(a.bandwidth(), Direction::ToPeer, now, data.len()) {
+        a.counters.dropped_bandwidth.fetch_add(1, Relaxed);
+        return Outcome::Dropped(DropReason::BandwidthExceeded);
+    }
     if !server.driver.send_to_peer(&a.socket, peer, data) {
         return Outcome::Dropped(DropReason::SendFailed);
     }
-    use std::sync::atomic::Ordering::Relaxed;
     a.counters.to_peer_packets.fetch_add(1, Relaxed);
     a.counters.to_peer_bytes.fetch_add(data.len() as u64, Relaxed);
     Outcome::Relayed

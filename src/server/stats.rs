@@ -24,9 +24,10 @@ pub struct Stats {
     revoked_requests: AtomicU64,
     revoked_allocations: AtomicU64,
     credential_expired_allocations: AtomicU64,
+    peer_bandwidth_exceeded: AtomicU64,
 }
 
-const DROP_REASONS: usize = 12;
+const DROP_REASONS: usize = 13;
 
 fn drop_index(r: &DropReason) -> usize {
     match r {
@@ -42,6 +43,7 @@ fn drop_index(r: &DropReason) -> usize {
         DropReason::SendFailed => 9,
         DropReason::OutputTooSmall => 10,
         DropReason::RateLimited => 11,
+        DropReason::BandwidthExceeded => 12,
     }
 }
 
@@ -102,6 +104,10 @@ pub struct StatsSnapshot {
     pub revoked_allocations: u64,
     /// Allocations torn down by strict expiry when their REST credential expired.
     pub credential_expired_allocations: u64,
+    /// Dropped: client data over a bandwidth limit.
+    pub dropped_bandwidth: u64,
+    /// Peer datagrams dropped over a bandwidth limit.
+    pub peer_bandwidth_exceeded: u64,
 }
 
 impl StatsSnapshot {
@@ -119,6 +125,7 @@ impl StatsSnapshot {
             + self.dropped_send_failed
             + self.dropped_output
             + self.dropped_rate_limited
+            + self.dropped_bandwidth
     }
 }
 
@@ -161,6 +168,10 @@ impl Stats {
 
     pub(super) fn peer_no_permission(&self) {
         self.peer_no_permission.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn peer_bandwidth_exceeded(&self) {
+        self.peer_bandwidth_exceeded.fetch_add(1, Relaxed);
     }
 
     pub(super) fn relayed_to_client(&self) {
@@ -214,6 +225,8 @@ impl Stats {
             revoked_requests: self.revoked_requests.load(Relaxed),
             revoked_allocations: self.revoked_allocations.load(Relaxed),
             credential_expired_allocations: self.credential_expired_allocations.load(Relaxed),
+            dropped_bandwidth: d(12),
+            peer_bandwidth_exceeded: self.peer_bandwidth_exceeded.load(Relaxed),
         }
     }
 }

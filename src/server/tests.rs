@@ -1006,6 +1006,8 @@ fn channel_bind_body(n: u16, peer: SocketAddr) -> impl FnOnce(&mut MessageWriter
     }
 }
 
+// --- Quotas: allocations, permissions and channels per allocation, bandwidth -----------------------
+
 fn is_success(resp: &[u8]) -> bool {
     Message::parse(resp).unwrap().message_type().class == Class::SuccessResponse
 }
@@ -1099,4 +1101,275 @@ fn two_allocations_of_one_server_reach_each_other_on_relay_ports_only() {
     // The local side of the relay (127.0.0.1) is special-purpose: denied even on relay ports.
     let resp = h.send(&a, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(addr("127.0.0.1:50001"))).unwrap());
     assert_eq!(error_code(&resp), Some(403));
+}
+
+fn peers(ips: &'static [&'static str]) -> impl Fn(&mut MessageWriter<'_>) {
+    move |w: &mut MessageWriter<'_>| {
+        for ip in ips {
+            w.add(&XorPeerAddress(addr(&format!("{ip}:7000")))).unwrap();
+        }
+    }
+}
+
+fn channel(n: u16, peer: &'static str) -> impl Fn(&mut MessageWriter<'_>) {
+    move |w: &mut MessageWriter<'_>| {
+        w.add(&ChannelNumber(n)).unwrap();
+        w.add(&XorPeerAddress(addr(peer))).unwrap();
+    }
+}
+
+impl Harness {
+    /// A Send indication of `data` from the harness client to `peer`.
+    fn send_indication(&mut self, peer: SocketAddr, data: &[u8]) -> Outcome {
+        let tid = self.next_tid();
+        let mut buf = vec![0u8; data.len() + 100];
+        let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::SEND, Class::Indication), tid).unwrap();
+        w.add(&XorPeerAddress(peer)).unwrap();
+        w.add(&Data(data)).unwrap();
+        let n = w.finish();
+        self.feed(&buf[..n]).0
+    }
+
+    /// How many of `count` Send indications of `size` bytes to `peer` were relayed.
+    fn sends_passing(&mut self, peer: SocketAddr, count: usize, size: usize) -> usize {
+        (0..count).filter(|_| self.send_indication(peer, &vec![7u8; size]) == Outcome::Relayed).count()
+    }
+
+    /// How many of `count` datagrams of `size` bytes from `peer` reached the harness client.
+    fn peer_datagrams_passing(&self, peer: SocketAddr, count: usize, size: usize) -> usize {
+        (0..count).filter(|_| self.peer_sends(peer, &vec![7u8; size]).is_some()).count()
+    }
+
+    /// An allocation for `user` from the client address `client` (the harness client moves there).
+    fn allocate_as(&mut self, user: &str, client: &str) -> Client {
+        self.client = addr(client);
+        let c = self.login(user);
+        let resp = self.send(&c, Method::ALLOCATE, udp);
+        assert!(is_success(&resp), "{:?}", error_code(&resp));
+        c
+    }
+}
+
+#[test]
+fn permissions_over_the_cap_get_508_and_refreshes_always_work() {
+    let mut h = Harness::new(ServerOptions { max_permissions: 3, ..Harness::default_options() });
+    let (c, _) = h.allocate();
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.2", "127.0.0.3"]))));
+    // Two more would make four: 508, and neither is installed (all or nothing).
+    let resp = h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.4", "127.0.0.5"]));
+    assert_eq!(error_code(&resp), Some(codes::INSUFFICIENT_CAPACITY));
+    assert_eq!(h.send_indication(addr("127.0.0.4:7000"), b"x"), Outcome::Dropped(DropReason::NoPermission));
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.4", "127.0.0.4"]))), "one new");
+    let resp = h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.5"]));
+    assert_eq!(error_code(&resp), Some(codes::INSUFFICIENT_CAPACITY));
+    // At the cap, refreshing live permissions works, and a channel to a permitted IP too.
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]))));
+    assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4000, "127.0.0.2:7000"))));
+    // A channel to a new IP needs a new permission: 508 as well.
+    let resp = h.send(&c, Method::CHANNEL_BIND, channel(0x4001, "127.0.0.5:7000"));
+    assert_eq!(error_code(&resp), Some(codes::INSUFFICIENT_CAPACITY));
+
+    // Expired permissions do not count: keep 127.0.0.2 alive, let the other two lapse.
+    h.advance(200);
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    h.advance(150);
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.5", "127.0.0.6"]))));
+    let resp = h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.7"]));
+    assert_eq!(error_code(&resp), Some(codes::INSUFFICIENT_CAPACITY));
+    assert_eq!(h.send_indication(addr("127.0.0.6:7000"), b"x"), Outcome::Relayed);
+
+    // 0 is no limit.
+    let mut h = Harness::new(ServerOptions { max_permissions: 0, ..Harness::default_options() });
+    let (c, _) = h.allocate();
+    for i in 0..4u8 {
+        let body = move |w: &mut MessageWriter<'_>| {
+            for j in 0..32u8 {
+                w.add(&XorPeerAddress(SocketAddr::from(([127, 1, i, j], 7000)))).unwrap();
+            }
+        };
+        assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, body)));
+    }
+}
+
+#[test]
+fn the_default_caps_are_64_permissions_and_64_channels() {
+    let mut h = Harness::new(Harness::default_options());
+    let (c, _) = h.allocate();
+    for i in 0..2u8 {
+        let body = move |w: &mut MessageWriter<'_>| {
+            for j in 0..32u8 {
+                w.add(&XorPeerAddress(SocketAddr::from(([127, 1, i, j], 7000)))).unwrap();
+            }
+        };
+        assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, body)));
+    }
+    let resp = h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]));
+    assert_eq!(error_code(&resp), Some(codes::INSUFFICIENT_CAPACITY));
+    for n in 0..64u16 {
+        let body = move |w: &mut MessageWriter<'_>| {
+            w.add(&ChannelNumber(0x4000 + n)).unwrap();
+            w.add(&XorPeerAddress(SocketAddr::from(([127, 1, 0, 0], 7000 + n)))).unwrap();
+        };
+        assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, body)), "channel {n}");
+    }
+    let resp = h.send(&c, Method::CHANNEL_BIND, channel(0x4100, "127.1.0.0:6000"));
+    assert_eq!(error_code(&resp), Some(codes::INSUFFICIENT_CAPACITY));
+}
+
+#[test]
+fn channels_over_the_cap_get_508_and_refreshes_always_work() {
+    let opts = ServerOptions { max_channels: 2, max_permissions: 2, ..Harness::default_options() };
+    let mut h = Harness::new(opts);
+    let (c, _) = h.allocate();
+    assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4000, "127.0.0.2:7000"))));
+    assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4001, "127.0.0.2:7001"))));
+    let resp = h.send(&c, Method::CHANNEL_BIND, channel(0x4002, "127.0.0.2:7002"));
+    assert_eq!(error_code(&resp), Some(codes::INSUFFICIENT_CAPACITY));
+    // The rebinding rules still come first: another peer on a bound channel is 400.
+    let resp = h.send(&c, Method::CHANNEL_BIND, channel(0x4000, "127.0.0.3:7000"));
+    assert_eq!(error_code(&resp), Some(codes::BAD_REQUEST));
+    // Refreshing a bound channel works at the cap.
+    h.advance(300);
+    assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4000, "127.0.0.2:7000"))));
+    // At 601 s the unrefreshed channel has expired and no longer counts.
+    h.advance(301);
+    assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4002, "127.0.0.2:7002"))));
+    let resp = h.send(&c, Method::CHANNEL_BIND, channel(0x4003, "127.0.0.2:7003"));
+    assert_eq!(error_code(&resp), Some(codes::INSUFFICIENT_CAPACITY));
+
+    // A live channel whose permission lapsed gets it back on refresh even with the permissions
+    // full: the refresh of an existing binding is always allowed.
+    let opts = ServerOptions { max_channels: 2, max_permissions: 1, ..Harness::default_options() };
+    let mut h = Harness::new(opts);
+    let (c, _) = h.allocate();
+    let peer = addr("127.0.0.2:7000");
+    assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4000, "127.0.0.2:7000"))));
+    h.advance(301);
+    assert!(h.peer_sends(peer, b"x").is_none(), "the permission lapsed");
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.3"]))));
+    assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4000, "127.0.0.2:7000"))));
+    assert_eq!(h.peer_sends(peer, b"x").unwrap(), b"\x40\x00\x00\x01x");
+}
+
+#[test]
+fn max_bps_drops_and_counts_the_excess_in_each_direction_and_refills() {
+    let mut h = Harness::new(ServerOptions { max_bps: 10_000, ..Harness::default_options() });
+    let (c, _) = h.allocate();
+    let peer = addr("127.0.0.2:7000");
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    // A burst of one second of the rate passes at once; the rest of the 30 kB is dropped.
+    assert_eq!(h.sends_passing(peer, 30, 1_000), 10);
+    assert_eq!(h.send_indication(peer, b"x"), Outcome::Dropped(DropReason::BandwidthExceeded));
+    let s = h.server.stats().snapshot();
+    assert_eq!((s.dropped_bandwidth, s.relayed_to_peer), (21, 10));
+    assert_eq!(s.dropped(), 21);
+    // Peer → client has its own bucket.
+    assert_eq!(h.peer_datagrams_passing(peer, 30, 1_000), 10);
+    assert_eq!(h.server.stats().snapshot().peer_bandwidth_exceeded, 20);
+    // Half a second refills half.
+    h.now += Duration::from_millis(500);
+    assert_eq!(h.sends_passing(peer, 30, 1_000), 5);
+    assert_eq!(h.peer_datagrams_passing(peer, 30, 1_000), 5);
+    // A long pause refills to the burst, not beyond.
+    h.advance(60);
+    assert_eq!(h.sends_passing(peer, 30, 1_000), 10);
+    // ChannelData is metered the same way.
+    assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4000, "127.0.0.2:7000"))));
+    h.advance(60);
+    let mut cd = vec![0u8; 1_100];
+    let n = ChannelData { channel: 0x4000, data: &[1u8; 1_000] }.encode(false, &mut cd).unwrap();
+    let relayed = (0..30).filter(|_| h.feed(&cd[..n]).0 == Outcome::Relayed).count();
+    assert_eq!(relayed, 10);
+    let five = FiveTuple { transport: Transport::Udp, client: h.client, server: h.local };
+    let alloc = h.server.allocations().get(&five).unwrap();
+    assert_eq!(
+        alloc.counters.dropped_bandwidth.load(std::sync::atomic::Ordering::Relaxed),
+        21 + 20 + 25 + 25 + 20 + 20
+    );
+}
+
+#[test]
+fn user_max_bps_is_shared_by_the_allocations_of_one_user() {
+    let mut h = Harness::new(ServerOptions { user_max_bps: 10_000, ..Harness::default_options() });
+    let peer = addr("127.0.0.2:7000");
+    let a = h.allocate_as("bob", "127.0.0.1:40000");
+    assert!(is_success(&h.send(&a, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    // A second REST credential for bob (another expiry, so another username) is the same user.
+    h.advance(1);
+    let b = h.allocate_as("bob", "127.0.0.1:40001");
+    assert_ne!(a.user, b.user);
+    assert_eq!(h.server.allocations().user_count("bob"), 2);
+    assert!(is_success(&h.send(&b, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    h.client = addr("127.0.0.1:40000");
+    assert_eq!(h.sends_passing(peer, 6, 1_000), 6);
+    h.client = addr("127.0.0.1:40001");
+    assert_eq!(h.sends_passing(peer, 10, 1_000), 4, "b gets what a left of bob's 10 kB");
+    h.client = addr("127.0.0.1:40000");
+    assert_eq!(h.sends_passing(peer, 1, 1_000), 0);
+    // Peer → client: bob's other bucket, shared as well.
+    assert_eq!(h.peer_datagrams_passing(peer, 7, 1_000), 7);
+    h.client = addr("127.0.0.1:40001");
+    assert_eq!(h.peer_datagrams_passing(peer, 7, 1_000), 3);
+    // Another user has a bucket of its own.
+    let c = h.allocate_as("carol", "127.0.0.1:40002");
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    assert_eq!(h.sends_passing(peer, 12, 1_000), 10);
+    assert_eq!(h.server.bandwidth().users(), 2);
+    // bob's meter goes with bob's last allocation.
+    h.advance(700);
+    h.server.sweep(h.now);
+    assert_eq!(h.server.allocations().len(), 0);
+    assert_eq!(h.server.bandwidth().users(), 0);
+}
+
+#[test]
+fn bps_capacity_limits_the_server_across_users() {
+    let mut h = Harness::new(ServerOptions { bps_capacity: 10_000, ..Harness::default_options() });
+    let peer = addr("127.0.0.2:7000");
+    let b = h.allocate_as("bob", "127.0.0.1:40000");
+    assert!(is_success(&h.send(&b, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    let c = h.allocate_as("carol", "127.0.0.1:40001");
+    assert!(is_success(&h.send(&c, Method::CREATE_PERMISSION, peers(&["127.0.0.2"]))));
+    assert_eq!(h.sends_passing(peer, 5, 1_000), 5);
+    h.client = addr("127.0.0.1:40000");
+    assert_eq!(h.sends_passing(peer, 10, 1_000), 5);
+    h.client = addr("127.0.0.1:40001");
+    assert_eq!(h.sends_passing(peer, 1, 1_000), 0);
+    assert_eq!(h.server.stats().snapshot().dropped_bandwidth, 6);
+    h.advance(1);
+    assert_eq!(h.sends_passing(peer, 12, 1_000), 10);
+    // Peer → client is metered apart.
+    assert_eq!(h.peer_datagrams_passing(peer, 12, 1_000), 10);
+}
+
+#[test]
+fn quota_slots_come_back_on_delete_expiry_and_failed_allocates() {
+    let mut h = Harness::new(ServerOptions { user_quota: 1, total_quota: 2, ..Harness::default_options() });
+    // No free port: 508, and the slot taken before the bind is given back.
+    *h.driver.all_busy.lock().unwrap() = true;
+    let c = h.login("bob");
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), Some(508));
+    *h.driver.all_busy.lock().unwrap() = false;
+    assert_eq!(h.server.allocations().quota().total(), 0);
+    let bob = h.allocate_as("bob", "127.0.0.1:40000");
+    // A fresh REST credential does not buy bob a second allocation.
+    h.advance(1);
+    h.client = addr("127.0.0.1:40001");
+    let again = h.login("bob");
+    assert_ne!(again.user, bob.user);
+    assert_eq!(error_code(&h.send(&again, Method::ALLOCATE, udp)), Some(486));
+    // Deleting gives the slot back.
+    h.client = addr("127.0.0.1:40000");
+    assert!(is_success(&h.send(&bob, Method::REFRESH, |w| w.add(&Lifetime(0)).unwrap())));
+    let _ = h.allocate_as("bob", "127.0.0.1:40001");
+    // Total: a second user fits, a third does not (508 before 486).
+    let _ = h.allocate_as("carol", "127.0.0.1:40002");
+    h.client = addr("127.0.0.1:40003");
+    let dave = h.login("dave");
+    assert_eq!(error_code(&h.send(&dave, Method::ALLOCATE, udp)), Some(508));
+    // Expiry gives them back too.
+    h.advance(601);
+    h.server.sweep(h.now);
+    assert_eq!(h.server.allocations().quota().total(), 0);
+    let _ = h.allocate_as("dave", "127.0.0.1:40003");
 }
