@@ -4,6 +4,10 @@
 //! from a stream is the same however the stream arrives, every reply is well-formed STUN for the
 //! request it answers), so a fuzzer reports wrong answers as well as crashes. Not a stable API.
 
+pub mod stateful;
+
+pub use stateful::{server_stateful, server_stateful_seeds};
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
