@@ -1,9 +1,8 @@
-//! Findings of the `server_stateful` fuzz target in `src/server/turn.rs`, which another branch is
-//! changing: each is kept as a failing, `#[ignore]`d test until its fix lands there. Each test is a
-//! program for the fuzz harness (`switchback::fuzzing::stateful`), whose own checks give the
-//! verdict, so the test reads as the steps that lead to the bug.
-//!
-//! `cargo test --test fuzz_findings -- --ignored` runs them; drop the `#[ignore]` with the fix.
+//! Findings of the `server_stateful` fuzz target in `src/server/turn.rs`, kept as regression tests
+//! (both fixed: the response cache now matches method and all 128 bits of transaction ID, and an
+//! expired allocation is gone before the sweep). Each test is a program for the fuzz harness
+//! (`switchback::fuzzing::stateful`), whose own checks give the verdict, so the test reads as the
+//! steps that lead to the bug.
 
 use switchback::fuzzing::stateful::{Config, Op, allocate, encode, flags};
 
@@ -26,7 +25,7 @@ fn allocate() -> Op {
 /// MESSAGE-INTEGRITY no longer valid) gets the cached Allocate success, before any authentication.
 /// Fix: in `turn::request`, take the cached answer only when its method (and cookie) match.
 #[test]
-#[ignore = "finding: the response cache answers another method's request (fix belongs in server/turn.rs)"]
+
 fn a_request_sharing_a_transaction_id_gets_the_cached_answer_of_another_method() {
     // Allocate request 0x0003 XOR 0x0007 = Refresh request 0x0004.
     let mutate = Op::Mutate { client: 0, from: 0, at: 1, xor: 0x07 };
@@ -36,7 +35,7 @@ fn a_request_sharing_a_transaction_id_gets_the_cached_answer_of_another_method()
 /// The same with the magic cookie changed (an RFC 3489 request: its transaction ID is all 128
 /// bits): the cached answer carries the other cookie, so it answers no request the client made.
 #[test]
-#[ignore = "finding: the response cache ignores the cookie (fix belongs in server/turn.rs)"]
+
 fn a_request_with_another_cookie_gets_the_cached_answer() {
     let mutate = Op::Mutate { client: 0, from: 0, at: 4, xor: 0x01 };
     switchback::fuzzing::server_stateful(&encode(Config::default(), &[allocate(), mutate]));
@@ -47,7 +46,7 @@ fn a_request_with_another_cookie_gets_the_cached_answer() {
 /// CreatePermission succeeds and a Refresh brings it back to life (data flows again). Fix: in
 /// `turn::request`, delete an allocation found expired (as the sweep would) before going on.
 #[test]
-#[ignore = "finding: requests succeed on an expired, not yet swept allocation (fix belongs in server/turn.rs)"]
+
 fn a_request_on_an_expired_allocation_before_the_sweep_succeeds() {
     let program = [
         allocate(),

@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 
 use super::FiveTuple;
 use crate::policy::bandwidth::AllocationBandwidth;
-use crate::proto::stun::{IntegrityKey, TransactionId};
+use crate::proto::stun::{IntegrityKey, Message, Method, TransactionId};
 
 /// Milliseconds since the server's epoch: the core's clock unit (time comes in from the driver).
 pub type Millis = u64;
@@ -125,12 +125,35 @@ impl BindingLimits {
 #[error("too many permissions on the allocation")]
 pub struct TooManyPermissions;
 
-/// The last request answered on this allocation, kept so a retransmission gets the same answer
-/// (RFC 8656 §7.2: a retransmitted Allocate must not create a second allocation).
+/// What makes a request a retransmission of another: the same method and the same 128 bits of
+/// transaction ID (the cookie too, which RFC 3489 clients use as part of it). RFC 8656 §7.2: a
+/// retransmitted Allocate must not create a second allocation, nor change what was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestKey {
+    /// The method.
+    pub method: Method,
+    /// The 4 bytes after the length field.
+    pub cookie: [u8; 4],
+    /// The transaction ID.
+    pub transaction_id: TransactionId,
+}
+
+impl RequestKey {
+    /// The key of a request.
+    pub fn of(msg: &Message<'_>) -> Self {
+        RequestKey {
+            method: msg.message_type().method,
+            cookie: msg.cookie_bytes(),
+            transaction_id: msg.transaction_id(),
+        }
+    }
+}
+
+/// A request answered on this allocation, kept so a retransmission gets the same answer.
 #[derive(Debug, Clone)]
 pub struct CachedResponse {
-    /// The request's transaction ID.
-    pub transaction_id: TransactionId,
+    /// Which request it answers.
+    pub request: RequestKey,
     /// The response bytes.
     pub bytes: Box<[u8]>,
 }
@@ -401,19 +424,19 @@ impl<S> Allocation<S> {
 
     /// The cached answer to `tid`, if this is a retransmission of the Allocate or of the last
     /// request.
-    pub fn cached_response(&self, tid: &TransactionId) -> Option<Box<[u8]>> {
+    pub fn cached_response(&self, request: &RequestKey) -> Option<Box<[u8]>> {
         let r = self.lock();
-        [&r.allocate, &r.last].into_iter().flatten().find(|c| c.transaction_id == *tid).map(|c| c.bytes.clone())
+        [&r.allocate, &r.last].into_iter().flatten().find(|c| c.request == *request).map(|c| c.bytes.clone())
     }
 
     /// Remembers the answer to the Allocate that created the allocation.
-    pub fn cache_allocate_response(&self, tid: TransactionId, bytes: &[u8]) {
-        self.lock().allocate = Some(CachedResponse { transaction_id: tid, bytes: bytes.into() });
+    pub fn cache_allocate_response(&self, request: RequestKey, bytes: &[u8]) {
+        self.lock().allocate = Some(CachedResponse { request, bytes: bytes.into() });
     }
 
     /// Remembers the answer to the last request.
-    pub fn cache_response(&self, tid: TransactionId, bytes: &[u8]) {
-        self.lock().last = Some(CachedResponse { transaction_id: tid, bytes: bytes.into() });
+    pub fn cache_response(&self, request: RequestKey, bytes: &[u8]) {
+        self.lock().last = Some(CachedResponse { request, bytes: bytes.into() });
     }
 }
 

@@ -10,7 +10,7 @@ mod table;
 
 pub use allocation::{
     Allocation, AllocationCounters, AllocationInfo, BindingLimits, Bindings, CachedResponse, ChannelBindError,
-    ChannelBinding, Millis, Permission, TooManyPermissions,
+    ChannelBinding, Millis, Permission, RequestKey, TooManyPermissions,
 };
 pub use five_tuple::FiveTuple;
 pub use ports::PortRange;

@@ -136,7 +136,7 @@ fn auth() -> Authenticator {
 
 /// The policy the server enforces, built from the same options (the server keeps its own).
 fn policy(options: &ServerOptions) -> PeerPolicy {
-    PeerPolicy { allow_loopback: options.allow_loopback_peers }
+    crate::server::peer_policy(options)
 }
 
 /// Loopback or unspecified, in any IPv6 spelling of an IPv4 address: never a peer unless loopback

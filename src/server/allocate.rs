@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::turn::Request;
 use super::{BindOptions, Outcome, RelayDriver, Server};
-use crate::alloc::{Allocation, AllocationInfo, Millis};
+use crate::alloc::{Allocation, AllocationInfo, Millis, RequestKey};
 use crate::policy::quota::{QuotaLimits, quota_user};
 use crate::proto::stun::{
     AddressFamily, AttrError, Class, DontFragment, EvenPort, Lifetime, RequestedAddressFamily, RequestedTransport,
@@ -108,7 +108,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if let Outcome::Reply(n) = outcome
         && let Some(bytes) = out.get(..n)
     {
-        allocation.cache_allocate_response(msg.transaction_id(), bytes);
+        allocation.cache_allocate_response(RequestKey::of(msg), bytes);
     }
     server.stats.allocation_created();
     server.driver.start(&allocation);

@@ -234,6 +234,11 @@ impl<D: RelayDriver> Server<D> {
         &self.options
     }
 
+    /// The peer policy in force.
+    pub fn policy(&self) -> &PeerPolicy {
+        &self.policy
+    }
+
     /// The relay driver.
     pub fn driver(&self) -> &D {
         &self.driver
@@ -468,7 +473,7 @@ impl<D: RelayDriver> Server<D> {
 
 /// The peer policy of `options`: its rules, and as own addresses `own_addresses` plus every relay
 /// address (local and advertised), open on the relay port range only.
-fn peer_policy(options: &ServerOptions) -> PeerPolicy {
+pub fn peer_policy(options: &ServerOptions) -> PeerPolicy {
     let relays = options.relay_addresses.iter().flat_map(|r| [r.local, r.advertised]);
     PeerPolicy::new(PeerPolicyConfig {
         allow_loopback: options.allow_loopback_peers,

@@ -321,6 +321,8 @@ fn expired_rest_username_is_refused_on_refresh_too() {
     let mut h = Harness::new(Harness::default_options());
     let (c, _) = h.allocate();
     // Keep the allocation alive past the username's two hours; the nonce goes stale on the way.
+    let resp = h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(3600)).unwrap());
+    assert_eq!(Message::parse(&resp).unwrap().message_type().class, Class::SuccessResponse);
     for _ in 0..2 {
         h.advance(3000);
         let c2 = h.login_again(c.clone());
@@ -550,7 +552,10 @@ fn channels_bind_relay_and_follow_the_rebinding_rules() {
     let other = h.peer_sends(addr("127.0.0.1:9001"), b"pong").unwrap();
     assert!(Message::parse(&other).is_ok());
 
-    // The permission lapses at 300 s unless refreshed; the channel at 600 s.
+    // The permission lapses at 300 s unless refreshed; the channel at 600 s. (The allocation is
+    // refreshed to outlive both.)
+    let ok = h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(3600)).unwrap());
+    assert_eq!(Message::parse(&ok).unwrap().message_type().class, Class::SuccessResponse);
     h.advance(301);
     assert!(h.peer_sends(peer, b"x").is_none());
     let ok = h.send(&c, Method::CHANNEL_BIND, bind(0x4001, peer));
@@ -558,7 +563,7 @@ fn channels_bind_relay_and_follow_the_rebinding_rules() {
     assert!(h.peer_sends(peer, b"x").is_some());
     h.advance(601);
     // Both gone now: the channel may be bound to another peer.
-    let ok = h.send(&c, Method::REFRESH, |_| {});
+    let ok = h.send(&c, Method::CHANNEL_BIND, bind(0x4001, addr("127.0.0.1:9001")));
     assert_eq!(Message::parse(&ok).unwrap().message_type().class, Class::SuccessResponse);
 }
 
@@ -958,6 +963,8 @@ fn strict_expiry_tears_down_at_the_rest_expiry() {
         let expiry: u64 = c.user.split(':').next().unwrap().parse().unwrap();
         assert_eq!(expiry, EPOCH_UNIX + 7200);
         // Refreshed to live past its credential's expiry.
+        let resp = h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(3600)).unwrap());
+        assert_eq!(error_code(&resp), None);
         let mut c = c;
         for _ in 0..2 {
             h.advance(3000);
@@ -1221,6 +1228,7 @@ fn channels_over_the_cap_get_508_and_refreshes_always_work() {
     let opts = ServerOptions { max_channels: 2, max_permissions: 2, ..Harness::default_options() };
     let mut h = Harness::new(opts);
     let (c, _) = h.allocate();
+    assert!(is_success(&h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(3600)).unwrap())));
     assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4000, "127.0.0.2:7000"))));
     assert!(is_success(&h.send(&c, Method::CHANNEL_BIND, channel(0x4001, "127.0.0.2:7001"))));
     let resp = h.send(&c, Method::CHANNEL_BIND, channel(0x4002, "127.0.0.2:7002"));

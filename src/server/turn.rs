@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::response::{self, Trailer};
 use super::{Outcome, Received, RelayDriver, Server};
-use crate::alloc::{Allocation, Millis};
+use crate::alloc::{Allocation, Millis, RequestKey};
 use crate::auth::{AuthError, Authenticated, Reason};
 use crate::proto::stun::{Class, ErrorCode, Message, Method, Nonce, Realm, codes, is_known};
 
@@ -43,10 +43,19 @@ pub(super) fn request<D: RelayDriver>(
     let Some(authenticator) = server.auth.as_ref() else {
         return response::error(msg, out, codes::BAD_REQUEST, trailer, |_| Ok(()));
     };
-    let allocation = server.table.get(&rx.five_tuple());
-    // RFC 8656 §7.2: a retransmitted request gets the answer the first one got.
+    let allocation = match server.table.get(&rx.five_tuple()) {
+        // An allocation whose lifetime ran out is gone (RFC 8656 §7: 437 from then on), even if
+        // the sweep has not removed it yet: it must not come back to life through a Refresh.
+        Some(a) if !a.is_live(server.millis(now)) => {
+            server.close_allocation(&a.info().five_tuple);
+            None
+        }
+        a => a,
+    };
+    // RFC 8656 §7.2: a retransmitted request gets the answer the first one got; another request
+    // reusing the transaction ID does not.
     if let Some(a) = &allocation
-        && let Some(bytes) = a.cached_response(&msg.transaction_id())
+        && let Some(bytes) = a.cached_response(&RequestKey::of(msg))
     {
         return match out.get_mut(..bytes.len()) {
             Some(dst) => {
@@ -104,7 +113,7 @@ pub(super) fn request<D: RelayDriver>(
     if let (Outcome::Reply(n), Some(a)) = (outcome, &req.allocation)
         && let Some(bytes) = out.get(..n)
     {
-        a.cache_response(msg.transaction_id(), bytes);
+        a.cache_response(RequestKey::of(msg), bytes);
     }
     outcome
 }

@@ -236,14 +236,14 @@ impl Harness {
                 let expires = now + u64::from(self.options.permission_lifetime) * 1000;
                 for p in req.get_all::<XorPeerAddress>() {
                     let XorPeerAddress(p) = p.expect("a permitted peer decodes");
-                    assert!(self.policy.check(p.ip()).is_ok(), "permission granted to a denied peer {p}");
+                    assert!(self.policy.check_ip(p.ip()).is_ok(), "permission granted to a denied peer {p}");
                     self.model.permissions.push((id, p.ip(), expires));
                 }
             }
             Method::CHANNEL_BIND => {
                 let number = req.get::<ChannelNumber>().expect("CHANNEL-NUMBER").0;
                 let XorPeerAddress(p) = req.get::<XorPeerAddress>().expect("XOR-PEER-ADDRESS");
-                assert!(self.policy.check(p.ip()).is_ok(), "channel bound to a denied peer {p}");
+                assert!(self.policy.check_addr(p).is_ok(), "channel bound to a denied peer {p}");
                 assert!(channel_data::is_channel_number(number, self.options.strict_rfc8656));
                 let o = &self.options;
                 self.model.permissions.push((id, p.ip(), now + u64::from(o.permission_lifetime) * 1000));
@@ -267,7 +267,7 @@ impl Harness {
             matches!(outcome, Outcome::Relayed | Outcome::Dropped(DropReason::SendFailed)),
             "a send with outcome {outcome:?}"
         );
-        assert!(self.policy.check(s.peer.ip()).is_ok(), "data sent to a denied peer {}", s.peer);
+        assert!(self.policy.check_addr(s.peer).is_ok(), "data sent to a denied peer {}", s.peer);
         if !self.options.allow_loopback_peers {
             assert!(!never_a_peer(s.peer.ip()), "data sent to {}", s.peer);
         }
@@ -300,7 +300,7 @@ impl Harness {
         for p in bindings.permissions().iter().filter(|p| p.expires() > now) {
             let granted = until(self.model.permissions.iter().filter(|m| m.0 == id && m.1 == p.ip).map(|m| m.2).max());
             assert!(p.expires() <= granted, "permission for {} beyond what was granted", p.ip);
-            assert!(self.policy.check(p.ip).is_ok(), "a permission for the denied {}", p.ip);
+            assert!(self.policy.check_ip(p.ip).is_ok(), "a permission for the denied {}", p.ip);
         }
         for c in bindings.channels().iter().filter(|c| c.expires() > now) {
             let granted = until(
