@@ -147,7 +147,8 @@ fn granted_lifetime<D: RelayDriver>(server: &Server<D>, requested: Option<u32>) 
     }
 }
 
-/// The relay IP of `family`: from the configuration, else the address the request arrived on.
+/// The relay IP of `family`: from the configuration, else the address the request arrived on (or
+/// another own address of that family).
 /// 440 when there is none of that family; 508 when it would be the unspecified address.
 fn relay_ip<D: RelayDriver>(
     server: &Server<D>,
@@ -159,7 +160,16 @@ fn relay_ip<D: RelayDriver>(
         AddressFamily::V6 => ip.is_ipv6(),
     };
     let (local, advertised) = if server.options.relay_addresses.is_empty() {
-        let ip = req.rx.local.ip();
+        // The address the request arrived on; for the other family (RFC 8656 §7.2: IPv4 unless
+        // REQUESTED-ADDRESS-FAMILY says otherwise, whatever the client's own family), another of
+        // the server's own addresses, so a dual-stack listener serves both.
+        let arrival = req.rx.local.ip();
+        let ip = if matches(&arrival) {
+            arrival
+        } else {
+            let own = server.options.own_addresses.iter().copied();
+            own.filter(|ip| !ip.is_unspecified()).find(|ip| matches(ip)).ok_or(codes::ADDRESS_FAMILY_NOT_SUPPORTED)?
+        };
         (ip, ip)
     } else {
         let r = server.options.relay_addresses.iter().find(|r| matches(&r.local));

@@ -1381,3 +1381,30 @@ fn quota_slots_come_back_on_delete_expiry_and_failed_allocates() {
     assert_eq!(h.server.allocations().quota().total(), 0);
     let _ = h.allocate_as("dave", "127.0.0.1:40003");
 }
+
+#[test]
+fn a_dual_stack_listener_relays_either_family_whatever_the_client_arrived_on() {
+    let own = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+    let mut h = Harness::new(ServerOptions { own_addresses: own, ..Harness::default_options() });
+    h.client = addr("[::1]:40000");
+    h.local = addr("[::1]:3478");
+    let c = h.login("bob");
+    // No REQUESTED-ADDRESS-FAMILY: IPv4 (RFC 8656 §7.2), from the server's own IPv4 address.
+    let resp = h.send(&c, Method::ALLOCATE, udp);
+    let relayed = Message::parse(&resp).unwrap().get::<XorRelayedAddress>().unwrap().0;
+    assert_eq!(relayed.ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
+    h.client = addr("[::1]:40001");
+    let c = h.login("bob");
+    let resp = h.send(&c, Method::ALLOCATE, |w| {
+        udp(w);
+        w.add(&RequestedAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    let relayed = Message::parse(&resp).unwrap().get::<XorRelayedAddress>().unwrap().0;
+    assert_eq!(relayed.ip(), "::1".parse::<IpAddr>().unwrap());
+    // Without an own address of the family: 440.
+    let mut h = Harness::new(Harness::default_options());
+    h.client = addr("[::1]:40000");
+    h.local = addr("[::1]:3478");
+    let c = h.login("bob");
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), Some(440));
+}
