@@ -1,4 +1,4 @@
-//! Thin tokio drivers that feed the sans-IO [`Server`]: a UDP, a TCP and a TLS listener per
+//! Thin tokio drivers that feed the sans-IO [`Server`](crate::server::Server): a UDP, a TCP and a TLS listener per
 //! configured address, and the relay sockets.
 //!
 //! This is also the embeddable face of the daemon: bind what a [`Config`] asks for, learn the

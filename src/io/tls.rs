@@ -1,6 +1,6 @@
 //! TURN over TLS (RFC 8656 §3.1, `turns:` of RFC 7065): the certificate the TLS listeners present,
 //! replaceable while they run, and the handshake in front of the TCP connection logic (`tcp.rs`
-//! serves the decrypted stream exactly as a plain TCP one, with [`Transport::Tls`] in the 5-tuple).
+//! serves the decrypted stream exactly as a plain TCP one, with [`Transport::Tls`](crate::server::Transport::Tls) in the 5-tuple).
 //!
 //! rustls with the `ring` provider, TLS 1.2 and 1.3. ALPN (RFC 7443): `stun.turn` and
 //! `stun.nat-discovery` are accepted; a client that offers no ALPN is served too.
