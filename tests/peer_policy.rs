@@ -1,7 +1,7 @@
-//! The peer policy end to end over UDP, in process: with the default policy, CreatePermission (and
+//! The peer policy end to end, in process: with the default policy, CreatePermission (and
 //! ChannelBind) to loopback, unspecified, private, link-local (cloud metadata) and their IPv6
-//! spellings answer 403; with `allowed-peer-ip 127.0.0.1` (and no allow-loopback) a permission to
-//! 127.0.0.1 works and data flows to an echo peer there.
+//! spellings answer 403, over UDP, TCP and TLS; with `allowed-peer-ip 127.0.0.1` (and no
+//! allow-loopback) a permission to 127.0.0.1 works and data flows to an echo peer there.
 //!
 //! Network rule: a refused peer is only ever named in a request; no data is sent toward any address
 //! but the echo peer on 127.0.0.1.
@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use common::{RawTurn, TURN_USER, TurnFixture, udp_echo_peer};
 use switchback::client::ClientError;
-use switchback::client::turn::{Credentials, TurnClient};
+use switchback::client::turn::{ClientOptions, Credentials, TurnClient};
 use switchback::proto::stun::{
     AddressFamily, ChannelNumber, Method, RequestedAddressFamily, RequestedTransport, XorPeerAddress, codes,
 };
-use switchback::server::{RelayAddress, ServerOptions};
+use switchback::server::{RelayAddress, ServerOptions, Transport};
 
 /// Upper bound on any one test.
 const TEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -55,36 +55,46 @@ async fn channel_bind(raw: &mut RawTurn, peer: SocketAddr) -> u16 {
     .code
 }
 
+/// Denied IPv4 peers, asked about on an IPv4 allocation.
+const DENIED_V4: [&str; 6] =
+    ["127.0.0.1:9", "0.0.0.0:9", "10.0.0.1:80", "169.254.169.254:80", "192.168.1.1:80", "0.1.2.3:80"];
+
+/// Denied IPv6 spellings (IPv4 inside IPv6 among them), asked about on an IPv6 allocation.
+const DENIED_V6: [&str; 10] = [
+    "[::ffff:127.0.0.1]:9",
+    "[::1]:9",
+    "[::]:9",
+    "[::ffff:0.0.0.0]:9",
+    "[::ffff:10.0.0.1]:80",
+    "[::ffff:169.254.169.254]:80",
+    "[64:ff9b::a9fe:a9fe]:80",
+    "[2002:a9fe:a9fe::1]:80",
+    "[fe80::1]:80",
+    "[fd00::1]:80",
+];
+
+/// The default policy, with relays on 127.0.0.1 and ::1 so that IPv6 spellings can be asked about
+/// on an IPv6 allocation; listening on `transport` too.
+async fn default_policy_fixture(transport: Transport) -> TurnFixture {
+    let loopback = |s: &str| RelayAddress { local: s.parse().unwrap(), advertised: s.parse().unwrap() };
+    let options =
+        ServerOptions { relay_addresses: vec![loopback("127.0.0.1"), loopback("::1")], ..ServerOptions::default() };
+    TurnFixture::start_for(transport, options).await
+}
+
 #[tokio::test]
 async fn default_policy_refuses_internal_peers_in_every_spelling() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        // Relays on 127.0.0.1 and ::1 so that IPv6 spellings can be asked about on an IPv6 allocation.
-        let loopback = |s: &str| RelayAddress { local: s.parse().unwrap(), advertised: s.parse().unwrap() };
-        let fixture = TurnFixture::start(ServerOptions {
-            relay_addresses: vec![loopback("127.0.0.1"), loopback("::1")],
-            ..ServerOptions::default()
-        })
-        .await;
+        let fixture = default_policy_fixture(Transport::Udp).await;
         let mut denied = 0u64;
         let mut v4 = allocation(&fixture, AddressFamily::V4).await;
-        for peer in ["127.0.0.1:9", "0.0.0.0:9", "10.0.0.1:80", "169.254.169.254:80", "192.168.1.1:80", "0.1.2.3:80"] {
+        for peer in DENIED_V4 {
             assert_eq!(create_permission(&mut v4, sa(peer)).await, codes::FORBIDDEN, "CreatePermission {peer}");
             assert_eq!(channel_bind(&mut v4, sa(peer)).await, codes::FORBIDDEN, "ChannelBind {peer}");
             denied += 2;
         }
         let mut v6 = allocation(&fixture, AddressFamily::V6).await;
-        for peer in [
-            "[::ffff:127.0.0.1]:9",
-            "[::1]:9",
-            "[::]:9",
-            "[::ffff:0.0.0.0]:9",
-            "[::ffff:10.0.0.1]:80",
-            "[::ffff:169.254.169.254]:80",
-            "[64:ff9b::a9fe:a9fe]:80",
-            "[2002:a9fe:a9fe::1]:80",
-            "[fe80::1]:80",
-            "[fd00::1]:80",
-        ] {
+        for peer in DENIED_V6 {
             assert_eq!(create_permission(&mut v6, sa(peer)).await, codes::FORBIDDEN, "CreatePermission {peer}");
             denied += 1;
         }
@@ -94,6 +104,51 @@ async fn default_policy_refuses_internal_peers_in_every_spelling() {
     })
     .await
     .expect("the test did not finish within its timeout");
+}
+
+fn is_403<T: std::fmt::Debug>(result: Result<T, ClientError>) -> bool {
+    matches!(result, Err(ClientError::ErrorResponse { code: codes::FORBIDDEN, .. }))
+}
+
+/// The same refusals with our client's leg over a stream (requests only: no data is sent).
+async fn stream_refuses_internal_peers(transport: Transport) {
+    let fixture = default_policy_fixture(transport).await;
+    let allocate = |family| {
+        let options = ClientOptions { family: Some(family), ..fixture.client_options(transport) };
+        TurnClient::allocate_with(fixture.addr(transport), Credentials::new(TURN_USER.0, TURN_USER.1), options)
+    };
+    let mut denied = 0u64;
+    let v4 = allocate(AddressFamily::V4).await.expect("an IPv4 allocation");
+    assert!(v4.relayed_addr().is_ipv4());
+    for peer in DENIED_V4 {
+        assert!(is_403(v4.create_permission(sa(peer)).await), "CreatePermission {peer} over {transport:?}");
+        assert!(is_403(v4.bind_channel(sa(peer)).await), "ChannelBind {peer} over {transport:?}");
+        denied += 2;
+    }
+    let v6 = allocate(AddressFamily::V6).await.expect("an IPv6 allocation");
+    assert!(v6.relayed_addr().is_ipv6());
+    for peer in DENIED_V6 {
+        assert!(is_403(v6.create_permission(sa(peer)).await), "CreatePermission {peer} over {transport:?}");
+        assert!(is_403(v6.bind_channel(sa(peer)).await), "ChannelBind {peer} over {transport:?}");
+        denied += 2;
+    }
+    let stats = fixture.stats();
+    assert_eq!(stats.peer_denied, denied, "{stats:?}");
+    assert_eq!(stats.relayed_to_peer, 0, "{stats:?}");
+}
+
+#[tokio::test]
+async fn default_policy_refuses_internal_peers_over_tcp() {
+    tokio::time::timeout(TEST_TIMEOUT, stream_refuses_internal_peers(Transport::Tcp))
+        .await
+        .expect("the test did not finish within its timeout");
+}
+
+#[tokio::test]
+async fn default_policy_refuses_internal_peers_over_tls() {
+    tokio::time::timeout(TEST_TIMEOUT, stream_refuses_internal_peers(Transport::Tls))
+        .await
+        .expect("the test did not finish within its timeout");
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Quotas end to end, in process: our [`TurnClient`] against `io::bind` + the sans-IO server over
 //! real UDP on 127.0.0.1. `user-quota` answers 486 and `total-quota` 508 (and slots come back when
-//! an allocation is closed); `max-bps` drops what a client or a peer sends over the rate, in each
+//! an allocation is closed), with the client's leg over UDP, TCP and TLS; `max-bps` drops what a client or a peer sends over the rate, in each
 //! direction, and counts it.
 //!
 //! The bandwidth tests offer ten times the rate and compare what arrives with what the bucket can
@@ -19,7 +19,7 @@ use common::{TurnFixture, udp_echo_peer};
 use switchback::client::ClientError;
 use switchback::client::turn::{Credentials, TurnClient};
 use switchback::proto::stun::codes;
-use switchback::server::ServerOptions;
+use switchback::server::{ServerOptions, Transport};
 use tokio::net::UdpSocket;
 
 /// Upper bound on any one test.
@@ -48,39 +48,58 @@ fn error_code(result: Result<TurnClient, ClientError>) -> u16 {
     }
 }
 
-#[tokio::test]
-async fn user_quota_answers_486() {
-    bounded(async {
-        let fixture = TurnFixture::start(ServerOptions { user_quota: 2, ..ServerOptions::default() }).await;
-        let first = TurnClient::allocate(fixture.udp, rest(&fixture, "bob")).await.expect("first allocation");
-        let _second = TurnClient::allocate(fixture.udp, rest(&fixture, "bob")).await.expect("second allocation");
-        // A third, even with freshly minted credentials (another REST username), is over bob's quota.
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
-        let third = rest(&fixture, "bob");
-        assert_eq!(error_code(TurnClient::allocate(fixture.udp, third).await), codes::ALLOCATION_QUOTA_REACHED);
-        // Another user is not affected.
-        let _carol = TurnClient::allocate(fixture.udp, rest(&fixture, "carol")).await.expect("carol");
-        // Closing one of bob's gives the slot back.
-        first.close().await.expect("close");
-        let _again = TurnClient::allocate(fixture.udp, rest(&fixture, "bob")).await.expect("bob again");
-        assert_eq!(fixture.server.allocations().len(), 3);
-    })
-    .await;
+/// A quota test per transport of the client's leg.
+macro_rules! over_every_transport {
+    ($scenario:ident: $($test:ident = $transport:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                bounded($scenario(Transport::$transport)).await;
+            }
+        )*
+    };
 }
 
-#[tokio::test]
-async fn total_quota_answers_508() {
-    bounded(async {
-        let fixture = TurnFixture::start(ServerOptions { total_quota: 2, ..ServerOptions::default() }).await;
-        let a = TurnClient::allocate(fixture.udp, rest(&fixture, "a")).await.expect("a");
-        let _b = TurnClient::allocate(fixture.udp, rest(&fixture, "b")).await.expect("b");
-        let c = TurnClient::allocate(fixture.udp, rest(&fixture, "c")).await;
-        assert_eq!(error_code(c), codes::INSUFFICIENT_CAPACITY);
-        assert_eq!(fixture.server.allocations().len(), 2);
+over_every_transport!(user_quota_answers_486: user_quota_answers_486_over_udp = Udp,
+    user_quota_answers_486_over_tcp = Tcp, user_quota_answers_486_over_tls = Tls);
+over_every_transport!(total_quota_answers_508: total_quota_answers_508_over_udp = Udp,
+    total_quota_answers_508_over_tcp = Tcp, total_quota_answers_508_over_tls = Tls);
+
+async fn user_quota_answers_486(transport: Transport) {
+    let fixture = TurnFixture::start_for(transport, ServerOptions { user_quota: 2, ..ServerOptions::default() }).await;
+    let first = fixture.allocate(transport, rest(&fixture, "bob")).await.expect("first allocation");
+    let _second = fixture.allocate(transport, rest(&fixture, "bob")).await.expect("second allocation");
+    // A third, even with freshly minted credentials (another REST username), is over bob's quota.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let third = rest(&fixture, "bob");
+    assert_eq!(error_code(fixture.allocate(transport, third).await), codes::ALLOCATION_QUOTA_REACHED);
+    // Another user is not affected.
+    let _carol = fixture.allocate(transport, rest(&fixture, "carol")).await.expect("carol");
+    // Closing one of bob's gives the slot back.
+    first.close().await.expect("close");
+    let _again = fixture.allocate(transport, rest(&fixture, "bob")).await.expect("bob again");
+    assert_eq!(fixture.server.allocations().len(), 3);
+}
+
+async fn total_quota_answers_508(transport: Transport) {
+    let fixture = TurnFixture::start_for(transport, ServerOptions { total_quota: 2, ..ServerOptions::default() }).await;
+    let a = fixture.allocate(transport, rest(&fixture, "a")).await.expect("a");
+    let _b = fixture.allocate(transport, rest(&fixture, "b")).await.expect("b");
+    let c = fixture.allocate(transport, rest(&fixture, "c")).await;
+    assert_eq!(error_code(c), codes::INSUFFICIENT_CAPACITY);
+    assert_eq!(fixture.server.allocations().len(), 2);
+    if transport == Transport::Udp {
         a.close().await.expect("close");
-        let _c = TurnClient::allocate(fixture.udp, rest(&fixture, "c")).await.expect("c after a left");
-    })
-    .await;
+    } else {
+        // RFC 8656 §3.1: closing the connection deletes the allocation, and gives its slot back.
+        drop(a);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while fixture.server.allocations().len() > 1 {
+            assert!(tokio::time::Instant::now() < deadline, "the allocation outlived its connection");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let _c = fixture.allocate(transport, rest(&fixture, "c")).await.expect("c after a left");
 }
 
 /// What a bucket of [`RATE`] can let through in `elapsed`, with one more datagram of slack.

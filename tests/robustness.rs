@@ -14,9 +14,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{RawTurn, TURN_USER, TurnFixture};
+use common::{RawTurn, TURN_USER, TurnFixture, udp_echo_peer};
 use switchback::alloc::Allocation;
 use switchback::auth::{AuthConfig, Authenticator, StaticCredential};
+use switchback::client::turn::Credentials;
 use switchback::config::Config;
 use switchback::io::{self, Limits, UdpRelay};
 use switchback::proto::channel_data::ChannelData;
@@ -27,7 +28,7 @@ use switchback::proto::stun::{
 use switchback::server::{
     BindOptions, DropReason, Outcome, Received, RelayDriver, Server, ServerOptions, StatsSnapshot, Transport,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// Upper bound on any one test.
@@ -313,14 +314,34 @@ async fn malformed_attribute_values_in_a_signed_request_get_400() {
 // ---------------------------------------------------------------------------------------------------
 // Over TCP.
 
-/// Reads until the server closes the connection; fails if it answers or stays open.
-async fn assert_closed_by_server(stream: &mut TcpStream) {
+/// Reads until the server closes the connection; fails if it answers or stays open. (A TLS
+/// stream closed without close_notify reads as an unexpected end of file.)
+async fn assert_closed_by_server<S: AsyncRead + Unpin>(stream: &mut S) {
     let mut buf = [0u8; 64];
     match tokio::time::timeout(RECV_TIMEOUT, stream.read(&mut buf)).await {
         Ok(Ok(0)) => {}
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(Err(e)) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof) => {}
         other => panic!("expected the server to close the connection, got {other:?}"),
     }
+}
+
+/// Inputs that end a stream: the well-framed malformed STUN messages of [`malformed`] (first, as
+/// many as the first number says) and bytes that cannot be framed at all.
+fn fatal_on_a_stream() -> (usize, Vec<Vec<u8>>) {
+    let peer = "127.0.0.1:9".parse().unwrap();
+    let framed: Vec<Vec<u8>> = malformed(peer)
+        .into_iter()
+        .filter(|c| matches!(c.outcome, Outcome::Dropped(DropReason::Malformed(DecodeError::AttributeOverflow))))
+        .map(|c| c.bytes)
+        .collect();
+    let unframeable = [
+        [header(BINDING_REQUEST, 2, 1), vec![0, 0]].concat(),
+        // The largest length a header can announce, beyond the largest frame (0xFFFC): closed at
+        // once, not after 64 KiB.
+        header(BINDING_REQUEST, 0xFFFF, 2),
+        vec![0xFF; 4],
+    ];
+    (framed.len(), framed.into_iter().chain(unframeable).collect())
 }
 
 async fn start_tcp(limits: Limits) -> (io::Running, Arc<io::TurnServer>, SocketAddr) {
@@ -335,32 +356,74 @@ async fn start_tcp(limits: Limits) -> (io::Running, Arc<io::TurnServer>, SocketA
 async fn malformed_tcp_frames_close_the_connection_and_the_listener_goes_on() {
     bounded(async {
         let (running, server, tcp) = start_tcp(Limits::default()).await;
-        let peer = "127.0.0.1:9".parse().unwrap();
-        let framed: Vec<Case> = malformed(peer)
-            .into_iter()
-            .filter(|c| matches!(c.outcome, Outcome::Dropped(DropReason::Malformed(DecodeError::AttributeOverflow))))
-            .collect();
-        assert_eq!(framed.len(), 2);
-        let unframeable = [
-            [header(BINDING_REQUEST, 2, 1), vec![0, 0]].concat(),
-            // The largest length a header can announce, beyond the largest frame (0xFFFC): closed at
-            // once, not after 64 KiB.
-            header(BINDING_REQUEST, 0xFFFF, 2),
-            vec![0xFF; 4],
-        ];
-        let inputs: Vec<Vec<u8>> = framed.iter().map(|c| c.bytes.clone()).chain(unframeable).collect();
+        let (framed, inputs) = fatal_on_a_stream();
+        assert_eq!(framed, 2);
         for (i, bytes) in inputs.iter().enumerate() {
             let mut stream = TcpStream::connect(tcp).await.unwrap();
             stream.write_all(bytes).await.unwrap();
             assert_closed_by_server(&mut stream).await;
             eventually("the close counted", || running.io_stats().tcp_closed_invalid == i as u64 + 1).await;
         }
-        assert_eq!(server.stats().snapshot().dropped_malformed, framed.len() as u64);
+        assert_eq!(server.stats().snapshot().dropped_malformed, framed as u64);
         let mut stream = TcpStream::connect(tcp).await.unwrap();
         switchback::client::binding_stream(&mut stream, RECV_TIMEOUT).await.expect("still answering over TCP");
         running.shutdown().await;
     })
     .await;
+}
+
+/// A client on its own connection (TCP or TLS, after the handshake) sends a frame that ends its
+/// stream: it is disconnected and counted, while a [`switchback::client::turn::TurnClient`] holding an
+/// allocation over the same transport keeps relaying and new clients are served.
+async fn a_malformed_frame_disconnects_only_its_sender(transport: Transport) {
+    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let fixture = TurnFixture::start_for(transport, options).await;
+    let server = fixture.addr(transport);
+    let (peer, echo) = udp_echo_peer().await;
+    let live = fixture.allocate(transport, Credentials::new(TURN_USER.0, TURN_USER.1)).await.expect("allocate");
+    live.create_permission(peer).await.expect("create_permission");
+    let (framed, inputs) = fatal_on_a_stream();
+    let before = (fixture.running.io_stats(), fixture.stats());
+    for (i, bytes) in inputs.iter().enumerate() {
+        let mut stream: Box<dyn Io> = match transport {
+            Transport::Tls => Box::new(fixture.tls_client().connect(server, RECV_TIMEOUT).await.expect("handshake")),
+            _ => Box::new(TcpStream::connect(server).await.unwrap()),
+        };
+        stream.write_all(bytes).await.unwrap();
+        stream.flush().await.unwrap();
+        assert_closed_by_server(&mut stream).await;
+        let closed = before.0.tcp_closed_invalid + i as u64 + 1;
+        eventually("the close counted", || fixture.running.io_stats().tcp_closed_invalid == closed).await;
+    }
+    assert_eq!(fixture.stats().dropped_malformed - before.1.dropped_malformed, framed as u64);
+    assert_eq!(fixture.server.allocations().len(), 1, "the live allocation stays");
+
+    // The live client still relays; a new one allocates.
+    for i in 0..10 {
+        let ping = format!("ping {i}");
+        live.send_to(ping.as_bytes(), peer).await.expect("send_to");
+        let mut buf = [0u8; 64];
+        let (n, from) = tokio::time::timeout(RECV_TIMEOUT, live.recv_from(&mut buf)).await.expect("echo").unwrap();
+        assert_eq!((&buf[..n], from), (ping.as_bytes(), peer));
+    }
+    let (username, password) = fixture.rest_credentials("bob");
+    fixture.allocate(transport, Credentials::new(username, password)).await.expect("a new allocation");
+    assert_eq!(fixture.stats().relayed_to_peer - before.1.relayed_to_peer, 10);
+    echo.abort();
+}
+
+/// A TCP or TLS stream, boxed.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+#[tokio::test]
+async fn a_malformed_tcp_frame_disconnects_only_its_sender() {
+    bounded(a_malformed_frame_disconnects_only_its_sender(Transport::Tcp)).await;
+}
+
+#[tokio::test]
+async fn a_malformed_tls_frame_disconnects_only_its_sender() {
+    bounded(a_malformed_frame_disconnects_only_its_sender(Transport::Tls)).await;
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! A client for our own tests, for tools and for embedders: Binding over UDP, TCP
-//! ([`binding()`]) and TLS ([`binding_tls`]), and a TURN client over UDP ([`turn`]).
+//! ([`binding()`]) and TLS ([`binding_tls`]), and a TURN client over UDP, TCP and TLS ([`turn`]).
 //!
 //! ```no_run
 //! use std::time::Duration;

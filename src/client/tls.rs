@@ -59,13 +59,19 @@ impl TlsClient {
 
     /// Connects to `server` and completes the handshake, within `timeout`.
     pub async fn connect(&self, server: SocketAddr, timeout: Duration) -> Result<TlsStream<TcpStream>, ClientError> {
-        let connect = async {
-            let tcp = TcpStream::connect(server).await?;
-            tcp.set_nodelay(true)?;
-            let connector = TlsConnector::from(Arc::clone(&self.config));
-            Ok(connector.connect(self.server_name.clone(), tcp).await?)
-        };
-        tokio::time::timeout(timeout, connect).await.map_err(|_| ClientError::Timeout(timeout))?
+        let deadline = Instant::now() + timeout;
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(server))
+            .await
+            .map_err(|_| ClientError::Timeout(timeout))??;
+        self.handshake(tcp, deadline.saturating_duration_since(Instant::now())).await
+    }
+
+    /// Completes the handshake over a connected `tcp` stream, within `timeout`.
+    pub async fn handshake(&self, tcp: TcpStream, timeout: Duration) -> Result<TlsStream<TcpStream>, ClientError> {
+        tcp.set_nodelay(true)?;
+        let connector = TlsConnector::from(Arc::clone(&self.config));
+        let handshake = connector.connect(self.server_name.clone(), tcp);
+        Ok(tokio::time::timeout(timeout, handshake).await.map_err(|_| ClientError::Timeout(timeout))??)
     }
 }
 

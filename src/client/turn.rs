@@ -1,14 +1,18 @@
-//! A TURN client over UDP (RFC 8656 §7–§12 from the client's side): allocate with long-term
-//! credentials (the 401/438 dance handled here), keep the allocation, its permissions and channels
-//! refreshed in the background, send to peers and receive from them.
+//! A TURN client over UDP, TCP or TLS (RFC 8656 §7–§12 from the client's side): allocate with
+//! long-term credentials (the 401/438 dance handled here), keep the allocation, its permissions and
+//! channels refreshed in the background, send to peers and receive from them. Over TCP and TLS
+//! (RFC 8656 §3.1) one connection carries everything and closing it deletes the allocation.
 //!
 //! ```no_run
-//! use switchback::client::turn::{Credentials, TurnClient};
+//! use switchback::client::turn::{ClientOptions, Credentials, Transport, TurnClient};
 //!
-//! # async fn run() -> Result<(), switchback::client::ClientError> {
+//! # async fn run(tls: switchback::client::TlsClient) -> Result<(), switchback::client::ClientError> {
 //! let server = "127.0.0.1:3478".parse().unwrap();
 //! let creds = Credentials::new("1700000000:alice", "base64-password");
-//! let client = TurnClient::allocate(server, creds).await?;
+//! let client = TurnClient::allocate(server, creds.clone()).await?; // over UDP
+//! // Or over TLS (`turns:`), or `Transport::Tcp`:
+//! let options = ClientOptions { transport: Transport::Tls(tls), ..ClientOptions::default() };
+//! let client = TurnClient::allocate_with("127.0.0.1:5349".parse().unwrap(), creds, options).await?;
 //! println!("peers can reach us at {}", client.relayed_addr());
 //! let peer = "198.51.100.7:5000".parse().unwrap();
 //! client.create_permission(peer).await?;
@@ -26,17 +30,21 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{ClientError, new_transaction_id};
 use crate::proto::channel_data::ChannelData;
 use crate::proto::stun::{
-    ChannelNumber, Class, Data, EncodeError, ErrorCode, IntegrityKey, Lifetime, Message, MessageType, MessageWriter,
-    Method, Nonce, Realm, RequestedTransport, TransactionId, Username, XorMappedAddress, XorPeerAddress,
-    XorRelayedAddress, codes, long_term_key_md5,
+    AddressFamily, ChannelNumber, Class, Data, EncodeError, ErrorCode, IntegrityKey, Lifetime, Message, MessageType,
+    MessageWriter, Method, Nonce, Realm, RequestedAddressFamily, RequestedTransport, TransactionId, Username,
+    XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes, long_term_key_md5,
 };
+
+mod transport;
+
+pub use transport::Transport;
+use transport::{Link, Reader};
 
 /// A username and password for the long-term credential mechanism (RFC 8489 §9.2); with REST
 /// credentials the username is `expiry:user` and the password the base64 HMAC.
@@ -64,9 +72,14 @@ impl std::fmt::Debug for Credentials {
 /// Client settings.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
+    /// How to reach the server: UDP (the default), TCP or TLS.
+    pub transport: Transport,
     /// LIFETIME to ask for (RFC 8656 §7.1); the server may grant another.
     pub lifetime: u32,
-    /// How long one request may take, retransmissions included.
+    /// REQUESTED-ADDRESS-FAMILY of the relayed address (RFC 8656 §7.1); `None` asks for none (IPv4).
+    pub family: Option<AddressFamily>,
+    /// How long one request may take, retransmissions included; also bounds the TCP connect and
+    /// the TLS handshake.
     pub request_timeout: Duration,
     /// The local address to bind (default: the unspecified address of the server's family).
     pub bind: Option<SocketAddr>,
@@ -76,7 +89,14 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { lifetime: 600, request_timeout: Duration::from_secs(10), bind: None, queue: 1024 }
+        ClientOptions {
+            transport: Transport::Udp,
+            lifetime: 600,
+            family: None,
+            request_timeout: Duration::from_secs(10),
+            bind: None,
+            queue: 1024,
+        }
     }
 }
 
@@ -99,18 +119,22 @@ struct Peers {
     next_channel: u16,
 }
 
+/// Requests waiting for their response; `None` once the stream to the server has closed.
+type Pending = Option<HashMap<TransactionId, oneshot::Sender<Vec<u8>>>>;
+
 struct Inner {
-    socket: UdpSocket,
+    link: Link,
     server: SocketAddr,
     creds: Credentials,
     timeout: Duration,
     auth: Mutex<Option<Auth>>,
-    pending: Mutex<HashMap<TransactionId, oneshot::Sender<Vec<u8>>>>,
+    pending: Mutex<Pending>,
     peers: Mutex<Peers>,
 }
 
-/// A TURN allocation held by this client. Dropping it stops the background tasks (the allocation
-/// then expires on the server); [`TurnClient::close`] deletes it at once.
+/// A TURN allocation held by this client. Dropping it stops the background tasks (over UDP the
+/// allocation then expires on the server; over TCP or TLS the connection closes, which deletes it);
+/// [`TurnClient::close`] deletes it at once.
 pub struct TurnClient {
     inner: Arc<Inner>,
     relayed: SocketAddr,
@@ -139,37 +163,37 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl TurnClient {
-    /// Allocates a UDP relayed address on `server` with default options.
+    /// Allocates a UDP relayed address on `server`, talking to it over UDP, with default options.
     pub async fn allocate(server: SocketAddr, creds: Credentials) -> Result<Self, ClientError> {
         Self::allocate_with(server, creds, ClientOptions::default()).await
     }
 
-    /// Allocates a UDP relayed address on `server` (RFC 8656 §7.1).
+    /// Allocates a UDP relayed address on `server` (RFC 8656 §7.1), talking to it over
+    /// `options.transport`.
     pub async fn allocate_with(
         server: SocketAddr,
         creds: Credentials,
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
-        let bind = options.bind.unwrap_or_else(|| match server {
-            SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-            SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
-        });
-        let socket = UdpSocket::bind(bind).await?;
+        let (link, reader) = Link::connect(&options.transport, server, options.bind, options.request_timeout).await?;
         let inner = Arc::new(Inner {
-            socket,
+            link,
             server,
             creds,
             timeout: options.request_timeout,
             auth: Mutex::new(None),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Some(HashMap::new())),
             peers: Mutex::new(Peers { next_channel: 0x4000, ..Peers::default() }),
         });
         let (tx, rx) = mpsc::channel(options.queue.max(1));
-        let reader = tokio::spawn(read_loop(Arc::clone(&inner), tx));
-        let lifetime = options.lifetime;
+        let reader = tokio::spawn(read_loop(Arc::clone(&inner), reader, tx));
+        let (lifetime, family) = (options.lifetime, options.family);
         let resp = inner
             .transact(Method::ALLOCATE, &|w| {
                 w.add(&RequestedTransport::UDP)?;
+                if let Some(family) = family {
+                    w.add(&RequestedAddressFamily(family))?;
+                }
                 w.add(&Lifetime(lifetime))
             })
             .await;
@@ -205,9 +229,9 @@ impl TurnClient {
         self.mapped
     }
 
-    /// Our local socket address.
+    /// Our local socket address (of the UDP socket, or of the TCP connection).
     pub fn local_addr(&self) -> Result<SocketAddr, ClientError> {
-        Ok(self.inner.socket.local_addr()?)
+        Ok(self.inner.link.local_addr()?)
     }
 
     /// The lifetime the server granted, seconds.
@@ -249,13 +273,15 @@ impl TurnClient {
         Ok(number)
     }
 
-    /// Sends `data` to `peer` through the relay: ChannelData when a channel is bound, else a Send
-    /// indication (RFC 8656 §11.1). The peer needs a permission.
+    /// Sends `data` to `peer` through the relay: ChannelData when a channel is bound (padded to 4
+    /// bytes on a stream, RFC 8656 §12.5), else a Send indication (RFC 8656 §11.1). The peer needs a
+    /// permission.
     pub async fn send_to(&self, data: &[u8], peer: SocketAddr) -> Result<(), ClientError> {
         let channel = lock(&self.inner.peers).channels.get(&peer).copied();
         let mut buf = vec![0u8; data.len() + 64];
+        let stream = self.inner.link.is_stream();
         let n = match channel {
-            Some(c) => ChannelData { channel: c, data }.encode(false, &mut buf).ok_or(EncodeError::TooLong)?,
+            Some(c) => ChannelData { channel: c, data }.encode(stream, &mut buf).ok_or(EncodeError::TooLong)?,
             None => {
                 let ty = MessageType::new(Method::SEND, Class::Indication);
                 let mut w = MessageWriter::new(&mut buf, ty, new_transaction_id()?)?;
@@ -264,8 +290,7 @@ impl TurnClient {
                 w.finish()
             }
         };
-        self.inner.socket.send_to(buf.get(..n).unwrap_or_default(), self.inner.server).await?;
-        Ok(())
+        self.inner.link.send(buf.get(..n).unwrap_or_default()).await
     }
 
     /// Receives the next datagram a peer sent to our relayed address.
@@ -283,13 +308,19 @@ impl TurnClient {
         self.inner.refresh(lifetime).await
     }
 
-    /// Deletes the allocation (Refresh with LIFETIME 0) and stops the background tasks.
+    /// Deletes the allocation (Refresh with LIFETIME 0), closes the stream to the server if there
+    /// is one, and stops the background tasks.
     pub async fn close(self) -> Result<(), ClientError> {
-        match self.inner.refresh(0).await {
-            // RFC 8656 §8.3: 437 to a deleting Refresh means it is gone already.
-            Ok(_) | Err(ClientError::ErrorResponse { code: codes::ALLOCATION_MISMATCH, .. }) => Ok(()),
+        let deleted = match self.inner.refresh(0).await {
+            // RFC 8656 §8.3: 437 to a deleting Refresh means it is gone already; RFC 8656 §3.1:
+            // so it is when the server closed the stream.
+            Ok(_)
+            | Err(ClientError::ErrorResponse { code: codes::ALLOCATION_MISMATCH, .. })
+            | Err(ClientError::Closed) => Ok(()),
             Err(e) => Err(e),
-        }
+        };
+        self.inner.link.shutdown().await;
+        deleted
     }
 }
 
@@ -360,16 +391,16 @@ impl Inner {
         *lock(&self.auth) = Some(Auth { realm: realm.to_string(), nonce: nonce.to_string(), key });
     }
 
-    /// Sends a request with RFC 8489 §6.2.1 retransmissions (RTO 500 ms, doubling) until the
-    /// response arrives or the timeout passes.
+    /// Sends a request and waits for its response until the timeout passes: over UDP with
+    /// RFC 8489 §6.2.1 retransmissions (RTO 500 ms, doubling), over a stream once (§6.2.2).
     async fn request(&self, tid: TransactionId, bytes: &[u8]) -> Result<Vec<u8>, ClientError> {
         let (tx, mut rx) = oneshot::channel();
-        lock(&self.pending).insert(tid, tx);
+        lock(&self.pending).as_mut().ok_or(ClientError::Closed)?.insert(tid, tx);
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut rto = Duration::from_millis(500);
+        let mut rto = if self.link.is_stream() { self.timeout } else { Duration::from_millis(500) };
         let result = loop {
-            if let Err(e) = self.socket.send_to(bytes, self.server).await {
-                break Err(e.into());
+            if let Err(e) = self.link.send(bytes).await {
+                break Err(e);
             }
             let wait = rto.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
             match tokio::time::timeout(wait, &mut rx).await {
@@ -379,46 +410,50 @@ impl Inner {
                 Err(_) => rto *= 2,
             }
         };
-        lock(&self.pending).remove(&tid);
+        if let Some(pending) = lock(&self.pending).as_mut() {
+            pending.remove(&tid);
+        }
         result
     }
 }
 
-/// Reads the socket: responses go to their waiting request, peer data to the inbound queue.
-async fn read_loop(inner: Arc<Inner>, tx: mpsc::Sender<(SocketAddr, Vec<u8>)>) {
-    let mut buf = vec![0u8; 65536];
-    loop {
-        let Ok((n, from)) = inner.socket.recv_from(&mut buf).await else { continue };
-        if from != inner.server {
-            continue;
-        }
-        let Some(data) = buf.get(..n) else { continue };
-        match data.first() {
-            Some(0x00..=0x03) => {
-                let Ok(m) = Message::parse(data) else { continue };
-                match m.message_type().class {
-                    Class::SuccessResponse | Class::ErrorResponse => {
-                        if let Some(waiter) = lock(&inner.pending).remove(&m.transaction_id()) {
-                            let _ = waiter.send(data.to_vec());
-                        }
+/// Reads the leg: responses go to their waiting request, peer data to the inbound queue. When the
+/// stream closes, waiting and later requests fail with [`ClientError::Closed`] and so does
+/// [`TurnClient::recv_from`] once the queue is empty.
+async fn read_loop(inner: Arc<Inner>, reader: Reader, tx: mpsc::Sender<(SocketAddr, Vec<u8>)>) {
+    inner.link.receive(reader, |data| deliver(&inner, data, &tx)).await;
+    // Dropping the senders wakes every waiting request.
+    lock(&inner.pending).take();
+}
+
+/// One datagram or frame from the server.
+fn deliver(inner: &Inner, data: &[u8], tx: &mpsc::Sender<(SocketAddr, Vec<u8>)>) {
+    match data.first() {
+        Some(0x00..=0x03) => {
+            let Ok(m) = Message::parse(data) else { return };
+            match m.message_type().class {
+                Class::SuccessResponse | Class::ErrorResponse => {
+                    let waiter = lock(&inner.pending).as_mut().and_then(|p| p.remove(&m.transaction_id()));
+                    if let Some(waiter) = waiter {
+                        let _ = waiter.send(data.to_vec());
                     }
-                    Class::Indication if m.message_type().method == Method::DATA => {
-                        if let (Ok(peer), Ok(d)) = (m.get::<XorPeerAddress>(), m.get::<Data>()) {
-                            let _ = tx.try_send((peer.0, d.0.to_vec()));
-                        }
+                }
+                Class::Indication if m.message_type().method == Method::DATA => {
+                    if let (Ok(peer), Ok(d)) = (m.get::<XorPeerAddress>(), m.get::<Data>()) {
+                        let _ = tx.try_send((peer.0, d.0.to_vec()));
                     }
-                    _ => {}
                 }
+                _ => {}
             }
-            Some(0x40..=0x7F) => {
-                let Ok(cd) = ChannelData::parse(data) else { continue };
-                let peer = lock(&inner.peers).by_channel.get(&cd.channel).copied();
-                if let Some(peer) = peer {
-                    let _ = tx.try_send((peer, cd.data.to_vec()));
-                }
-            }
-            _ => {}
         }
+        Some(0x40..=0x7F) => {
+            let Ok(cd) = ChannelData::parse(data) else { return };
+            let peer = lock(&inner.peers).by_channel.get(&cd.channel).copied();
+            if let Some(peer) = peer {
+                let _ = tx.try_send((peer, cd.data.to_vec()));
+            }
+        }
+        _ => {}
     }
 }
 

@@ -297,6 +297,48 @@ impl TurnFixture {
         TurnFixture { server, running, udp, rest, tls }
     }
 
+    /// A server with `options` that listens on UDP and TCP, and on TLS too when `transport` is
+    /// [`Transport::Tls`](switchback::server::Transport::Tls): a fixture for a test that runs over
+    /// each transport.
+    pub async fn start_for(
+        transport: switchback::server::Transport,
+        options: switchback::server::ServerOptions,
+    ) -> TurnFixture {
+        match transport {
+            switchback::server::Transport::Tls => {
+                TurnFixture::start_tls(options, switchback::io::Limits::default()).await
+            }
+            _ => TurnFixture::start(options).await,
+        }
+    }
+
+    /// The address of the listener for `transport`.
+    pub fn addr(&self, transport: switchback::server::Transport) -> SocketAddr {
+        self.running.local_addr(transport).unwrap_or_else(|| panic!("no {transport:?} listener"))
+    }
+
+    /// Options for our TURN client to reach this fixture over `transport` (TLS trusting its
+    /// certificate).
+    pub fn client_options(&self, transport: switchback::server::Transport) -> switchback::client::turn::ClientOptions {
+        use switchback::client::turn::Transport as Leg;
+        let transport = match transport {
+            switchback::server::Transport::Udp => Leg::Udp,
+            switchback::server::Transport::Tcp => Leg::Tcp,
+            switchback::server::Transport::Tls => Leg::Tls(self.tls_client()),
+        };
+        switchback::client::turn::ClientOptions { transport, ..Default::default() }
+    }
+
+    /// An allocation by our TURN client over `transport`.
+    pub async fn allocate(
+        &self,
+        transport: switchback::server::Transport,
+        creds: switchback::client::turn::Credentials,
+    ) -> Result<switchback::client::turn::TurnClient, switchback::client::ClientError> {
+        switchback::client::turn::TurnClient::allocate_with(self.addr(transport), creds, self.client_options(transport))
+            .await
+    }
+
     /// A server that relays to loopback peers, otherwise with the default options.
     pub async fn loopback() -> TurnFixture {
         TurnFixture::start(switchback::server::ServerOptions {

@@ -1,0 +1,182 @@
+//! The TURN client's leg to the server (RFC 8656 §3.1): UDP datagrams, or STUN messages and
+//! ChannelData framed on a TCP or TLS stream. This file moves bytes; what they mean is `turn.rs`'s.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+use tokio::time::Instant;
+
+use crate::client::{ClientError, TlsClient};
+use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
+
+/// How the client reaches the server.
+#[derive(Clone, Debug, Default)]
+pub enum Transport {
+    /// UDP (`turn:…?transport=udp`); requests are retransmitted (RFC 8489 §6.2.1).
+    #[default]
+    Udp,
+    /// One TCP connection (`turn:…?transport=tcp`) carrying every request and all data; closing
+    /// it deletes the allocation.
+    Tcp,
+    /// One TLS connection (`turns:`), with the server name and roots of a [`TlsClient`].
+    Tls(TlsClient),
+}
+
+impl Transport {
+    /// Whether the transport is a reliable stream: one transmission per request (RFC 8489 §6.2.2),
+    /// ChannelData padded to 4 bytes (RFC 8656 §12.5).
+    pub fn is_stream(&self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+}
+
+/// A stream to the server, TCP or TLS.
+pub(super) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+type BoxedStream = Box<dyn Stream>;
+
+/// The sending side of the leg, shared by requests and data.
+pub(super) enum Link {
+    /// A UDP socket; datagrams go to `server`.
+    Udp { socket: UdpSocket, server: SocketAddr },
+    /// The write half of a stream; one writer at a time so that frames never interleave.
+    Stream { writer: tokio::sync::Mutex<WriteHalf<BoxedStream>>, local: SocketAddr },
+}
+
+/// The receiving side of the leg, owned by the reader task.
+pub(super) enum Reader {
+    /// Reads the [`Link::Udp`] socket.
+    Udp,
+    /// The read half of the stream.
+    Stream(ReadHalf<BoxedStream>),
+}
+
+fn unspecified(server: SocketAddr) -> SocketAddr {
+    match server {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    }
+}
+
+/// Connects TCP to `server` from `bind` (any port of the server's family when `None`).
+async fn connect_tcp(server: SocketAddr, bind: Option<SocketAddr>) -> std::io::Result<TcpStream> {
+    let Some(bind) = bind else { return TcpStream::connect(server).await };
+    let socket = if bind.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.bind(bind)?;
+    socket.connect(server).await
+}
+
+impl Link {
+    /// Opens the leg to `server` (the TCP connection and TLS handshake within `timeout`).
+    pub(super) async fn connect(
+        transport: &Transport,
+        server: SocketAddr,
+        bind: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> Result<(Link, Reader), ClientError> {
+        let deadline = Instant::now() + timeout;
+        let tcp = match transport {
+            Transport::Udp => {
+                let socket = UdpSocket::bind(bind.unwrap_or_else(|| unspecified(server))).await?;
+                return Ok((Link::Udp { socket, server }, Reader::Udp));
+            }
+            Transport::Tcp | Transport::Tls(_) => tokio::time::timeout_at(deadline, connect_tcp(server, bind))
+                .await
+                .map_err(|_| ClientError::Timeout(timeout))??,
+        };
+        tcp.set_nodelay(true)?;
+        let local = tcp.local_addr()?;
+        let stream: BoxedStream = match transport {
+            Transport::Tls(tls) => {
+                Box::new(tls.handshake(tcp, deadline.saturating_duration_since(Instant::now())).await?)
+            }
+            _ => Box::new(tcp),
+        };
+        let (read, write) = tokio::io::split(stream);
+        Ok((Link::Stream { writer: tokio::sync::Mutex::new(write), local }, Reader::Stream(read)))
+    }
+
+    /// Whether this is a stream (see [`Transport::is_stream`]).
+    pub(super) fn is_stream(&self) -> bool {
+        matches!(self, Link::Stream { .. })
+    }
+
+    /// Our local address.
+    pub(super) fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Link::Udp { socket, .. } => socket.local_addr(),
+            Link::Stream { local, .. } => Ok(*local),
+        }
+    }
+
+    /// Sends one datagram, or writes one frame whole.
+    pub(super) async fn send(&self, frame: &[u8]) -> Result<(), ClientError> {
+        match self {
+            Link::Udp { socket, server } => {
+                socket.send_to(frame, *server).await?;
+            }
+            Link::Stream { writer, .. } => {
+                let mut writer = writer.lock().await;
+                writer.write_all(frame).await?;
+                writer.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the stream (TLS: with close_notify); nothing to do for UDP.
+    pub(super) async fn shutdown(&self) {
+        if let Link::Stream { writer, .. } = self {
+            let _ = writer.lock().await.shutdown().await;
+        }
+    }
+
+    /// Hands every datagram from the server, or every frame of the stream, to `deliver`, until the
+    /// stream closes or cannot be framed (a UDP socket never ends).
+    pub(super) async fn receive(&self, reader: Reader, mut deliver: impl FnMut(&[u8])) {
+        match (self, reader) {
+            (Link::Udp { socket, server }, _) => {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let Ok((n, from)) = socket.recv_from(&mut buf).await else { continue };
+                    if from == *server
+                        && let Some(datagram) = buf.get(..n)
+                    {
+                        deliver(datagram);
+                    }
+                }
+            }
+            (Link::Stream { .. }, Reader::Stream(mut read)) => {
+                let mut buf = vec![0u8; MAX_FRAME_LEN];
+                let mut filled = 0;
+                loop {
+                    let mut start = 0;
+                    while let Some(rest) = buf.get(start..filled) {
+                        match demux::stream_frame(rest, false) {
+                            Frame::Complete(n) if n > 0 => {
+                                if let Some(frame) = rest.get(..n) {
+                                    deliver(frame);
+                                }
+                                start += n;
+                            }
+                            Frame::Incomplete => break,
+                            // RFC 8656 §3.1: a stream that lost its framing is closed.
+                            Frame::Complete(_) | Frame::Invalid => return,
+                        }
+                    }
+                    buf.copy_within(start.min(filled)..filled, 0);
+                    filled -= start.min(filled);
+                    let Some(space) = buf.get_mut(filled..).filter(|s| !s.is_empty()) else { return };
+                    match read.read(space).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => filled += n,
+                    }
+                }
+            }
+            (Link::Stream { .. }, Reader::Udp) => {}
+        }
+    }
+}
