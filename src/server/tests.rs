@@ -26,6 +26,9 @@ struct FakeDriver {
     started: Mutex<Vec<SocketAddr>>,
     stopped: Mutex<Vec<SocketAddr>>,
     sent: Mutex<Vec<(SocketAddr, SocketAddr, Vec<u8>)>>,
+    connects: Mutex<Vec<(u32, SocketAddr)>>,
+    bound_connections: Mutex<Vec<(u32, FiveTuple)>>,
+    closed_connections: Mutex<Vec<u32>>,
 }
 
 impl RelayDriver for Arc<FakeDriver> {
@@ -47,6 +50,15 @@ impl RelayDriver for Arc<FakeDriver> {
     fn send_to_peer(&self, socket: &SocketAddr, peer: SocketAddr, data: &[u8]) -> bool {
         self.sent.lock().unwrap().push((*socket, peer, data.to_vec()));
         true
+    }
+    fn connect(&self, _: &Arc<Allocation<SocketAddr>>, connection_id: u32, peer: SocketAddr) {
+        self.connects.lock().unwrap().push((connection_id, peer));
+    }
+    fn connection_bound(&self, connection_id: u32, data: FiveTuple) {
+        self.bound_connections.lock().unwrap().push((connection_id, data));
+    }
+    fn close_connection(&self, connection_id: u32) {
+        self.closed_connections.lock().unwrap().push(connection_id);
     }
 }
 
@@ -126,6 +138,8 @@ impl Harness {
         (o, out)
     }
 }
+
+mod rfc6062;
 
 /// Builds a request; `creds` = (username, password, nonce) signs it with the long-term key.
 fn request(
