@@ -235,3 +235,35 @@ async fn tcp_allocation_needs_a_stream_and_can_be_switched_off() {
     let resp = control.call(Method::ALLOCATE, &|w| w.add(&RequestedTransport::TCP).unwrap()).await;
     assert_eq!(code(&resp), Some(codes::UNSUPPORTED_TRANSPORT_PROTOCOL));
 }
+
+/// coturn's `turnutils_uclient -T` (RFC 6062; implies `-t -y -c`): two clients allocate TCP
+/// relays, Connect to each other's relayed address, get ConnectionAttempt, bind data connections
+/// and exchange their messages. None may be lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_rfc6062_mode_relays_every_message() {
+    if !common::require_tool("turnutils_uclient", "apt-get install coturn") {
+        return;
+    }
+    let fixture = TurnFixture::loopback().await;
+    let server = fixture.running.local_addr(Transport::Tcp).unwrap();
+    let mut cmd = std::process::Command::new("turnutils_uclient");
+    cmd.args(["-T", "-v", "-n", "50", "-m", "2", "-l", "100", "-u", TURN_USER.0, "-w", TURN_USER.1])
+        .args(["-p", &server.port().to_string()])
+        .arg(server.ip().to_string());
+    let output =
+        tokio::task::spawn_blocking(move || common::run_with_timeout(&mut cmd, Duration::from_secs(30))).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "uclient failed: {report}");
+    let number_after = |key: &str| -> Option<u64> {
+        let line = stdout.lines().rev().find(|l| l.contains(key))?;
+        let rest = &line[line.find(key)? + key.len()..];
+        rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+    };
+    assert_eq!(number_after("tot_send_msgs="), Some(100), "{report}");
+    assert_eq!(number_after("tot_recv_msgs="), Some(100), "{report}");
+    assert_eq!(number_after("Total lost packets "), Some(0), "{report}");
+    let s = fixture.stats();
+    assert!(s.tcp_connected >= 1 && s.tcp_connection_attempts >= 1, "{s:?}");
+    assert!(s.tcp_connections_bound >= 2, "{s:?}");
+}
