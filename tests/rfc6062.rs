@@ -163,6 +163,18 @@ async fn connect_then_connection_bind_relays_bytes_to_an_echo_peer() {
     let s = fixture.stats();
     assert_eq!((s.tcp_connects, s.tcp_connected, s.tcp_connections_bound), (1, 1, 1));
     assert_ne!(relayed.port(), 0);
+
+    // Closing the control connection deletes the allocation, and its data connections close.
+    drop(control);
+    let mut b = [0u8; 1];
+    let n = tokio::time::timeout(STEP, data.stream.read(&mut b)).await.expect("data connection closed");
+    assert_eq!(n.unwrap_or(0), 0);
+    // Its relayed address closes (once the accept task has seen the deletion).
+    let deadline = tokio::time::Instant::now() + STEP;
+    while TcpStream::connect(relayed).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "the relayed address outlived its allocation");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::alloc::{Allocation, FiveTuple};
 use crate::server::{BindOptions, CONNECTION_TIMEOUT_MS, HEADROOM, RelayDriver, Server};
@@ -31,11 +31,24 @@ pub struct RelaySocket {
 enum RelayKind {
     Udp(Arc<UdpSocket>),
     /// The listening socket on the relayed address; `_claim` frees the address for other TCP
-    /// allocations when the socket goes.
+    /// allocations when the socket goes; `deleted` ends the relays of its bound connections.
     Tcp {
         listener: Arc<TcpListener>,
         _claim: TcpClaim,
+        deleted: watch::Sender<bool>,
     },
+}
+
+/// A peer connection bound to a client data connection (RFC 6062 §5.4), handed to that
+/// connection's task.
+#[derive(Debug)]
+pub struct BoundConnection {
+    /// Its CONNECTION-ID (to report the end with [`Server::connection_closed`]).
+    pub id: u32,
+    /// The peer connection.
+    pub peer: TcpStream,
+    /// Turns `true` when the allocation is deleted: the relay ends then.
+    pub deleted: watch::Receiver<bool>,
 }
 
 impl RelaySocket {
@@ -94,7 +107,7 @@ pub struct UdpRelay {
     /// RFC 6062 peer connections waiting for their ConnectionBind, by CONNECTION-ID.
     peer_connections: Mutex<HashMap<u32, TcpStream>>,
     /// Peer connections just bound, for the client data connection (its 5-tuple) to take.
-    bound_connections: Mutex<HashMap<FiveTuple, (u32, TcpStream)>>,
+    bound_connections: Mutex<HashMap<FiveTuple, BoundConnection>>,
 }
 
 impl UdpRelay {
@@ -130,7 +143,7 @@ impl UdpRelay {
 
     /// The peer connection bound to the client data connection `data` by the ConnectionBind just
     /// answered on it (RFC 6062 §5.4), with its CONNECTION-ID.
-    pub fn take_bound_connection(&self, data: &FiveTuple) -> Option<(u32, TcpStream)> {
+    pub fn take_bound_connection(&self, data: &FiveTuple) -> Option<BoundConnection> {
         self.bound_connections.lock().unwrap_or_else(|e| e.into_inner()).remove(data)
     }
 
@@ -208,6 +221,9 @@ impl RelayDriver for UdpRelay {
 
     fn stop(&self, allocation: &Allocation<RelaySocket>) {
         allocation.socket.stop.notify_one();
+        if let RelayKind::Tcp { deleted, .. } = &allocation.socket.kind {
+            deleted.send_replace(true);
+        }
     }
 
     #[inline]
@@ -251,9 +267,11 @@ impl RelayDriver for UdpRelay {
         });
     }
 
-    fn connection_bound(&self, connection_id: u32, data: FiveTuple) {
-        if let Some(stream) = self.lock_peer_connections().remove(&connection_id) {
-            self.bound_connections.lock().unwrap_or_else(|e| e.into_inner()).insert(data, (connection_id, stream));
+    fn connection_bound(&self, allocation: &Arc<Allocation<RelaySocket>>, connection_id: u32, data: FiveTuple) {
+        let RelayKind::Tcp { deleted, .. } = &allocation.socket.kind else { return };
+        if let Some(peer) = self.lock_peer_connections().remove(&connection_id) {
+            let bound = BoundConnection { id: connection_id, peer, deleted: deleted.subscribe() };
+            self.bound_connections.lock().unwrap_or_else(|e| e.into_inner()).insert(data, bound);
         }
     }
 
@@ -284,7 +302,8 @@ impl UdpRelay {
         socket.bind(&addr.into())?;
         socket.listen(TCP_RELAY_BACKLOG)?;
         let listener = TcpListener::from_std(socket.into())?;
-        Ok(RelaySocket { kind: RelayKind::Tcp { listener: Arc::new(listener), _claim: claim }, stop: Notify::new() })
+        let kind = RelayKind::Tcp { listener: Arc::new(listener), _claim: claim, deleted: watch::Sender::new(false) };
+        Ok(RelaySocket { kind, stop: Notify::new() })
     }
 }
 

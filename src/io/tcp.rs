@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
-use super::TurnServer;
 use super::tls::{self, ReloadableTls};
+use super::{BoundConnection, TurnServer};
 use super::{IoStats, Limits, stopped};
 use crate::alloc::FiveTuple;
 use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
@@ -116,13 +116,15 @@ enum Close {
     Idle,
     Invalid,
     Io(std::io::Error),
-    /// RFC 6062 §5.4: a ConnectionBind made this a client data connection of the peer connection
-    /// `id`; `leftover` are bytes the client sent after it (already for the peer).
+    /// RFC 6062 §5.4: a ConnectionBind made this a client data connection of `bound`;
+    /// `leftover` are bytes the client sent after it (already for the peer).
     Bound {
-        id: u32,
-        peer: TcpStream,
+        bound: BoundConnection,
         leftover: Vec<u8>,
     },
+    /// The TCP allocation of a client data connection was deleted (RFC 6062 §5: its connections
+    /// close with it).
+    AllocationDeleted,
 }
 
 /// One client connection, over TCP or (already handshaken) TLS.
@@ -152,8 +154,9 @@ impl Connection {
         self.server.close_allocation(&self.five_tuple());
         drop(relayed);
         let close = match close {
-            Close::Bound { id, peer, leftover } => {
-                let close = relay_raw(&mut stream, peer, &leftover, &mut stop).await;
+            Close::Bound { bound, leftover } => {
+                let id = bound.id;
+                let close = relay_raw(&mut stream, bound, &leftover, &mut stop).await;
                 self.server.connection_closed(id);
                 close
             }
@@ -171,6 +174,7 @@ impl Connection {
                 "invalid frame"
             }
             Close::Bound { .. } => "rfc 6062 data connection done",
+            Close::AllocationDeleted => "its tcp allocation was deleted",
             Close::Io(e) => {
                 IoStats::bump(&self.stats.tcp_io_errors);
                 debug!(peer = %self.peer, error = %e, transport = ?self.transport, "stream i/o error");
@@ -214,10 +218,10 @@ impl Connection {
                         // A ConnectionBind request answered with success: raw bytes from here on.
                         if matches!(outcome, Outcome::Reply(_))
                             && frame.get(..2) == Some(&CONNECTION_BIND_REQUEST)
-                            && let Some((id, peer)) = self.server.driver().take_bound_connection(&self.five_tuple())
+                            && let Some(bound) = self.server.driver().take_bound_connection(&self.five_tuple())
                         {
                             let leftover = buf.get(start..filled).unwrap_or_default().to_vec();
-                            break Some(Close::Bound { id, peer, leftover });
+                            break Some(Close::Bound { bound, leftover });
                         }
                         if pending.len() >= FLUSH_AT
                             && let Err(close) = self.flush(stream, &mut pending, stop).await
@@ -311,13 +315,15 @@ impl Connection {
 }
 
 /// RFC 6062 §5.4: the client data connection and the peer connection exchange raw bytes until
-/// either closes (bounded buffers on both sides: a slow reader holds back the other end).
+/// either closes or the allocation is deleted (bounded buffers on both sides: a slow reader holds
+/// back the other end).
 async fn relay_raw<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut S,
-    mut peer: TcpStream,
+    bound: BoundConnection,
     leftover: &[u8],
     stop: &mut watch::Receiver<bool>,
 ) -> Close {
+    let BoundConnection { mut peer, mut deleted, .. } = bound;
     let relay = async {
         if !leftover.is_empty() {
             peer.write_all(leftover).await?;
@@ -329,6 +335,7 @@ async fn relay_raw<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(_) => Close::PeerClosed,
             Err(e) => Close::Io(e),
         },
+        _ = deleted.wait_for(|&d| d) => Close::AllocationDeleted,
         () = stopped(stop) => Close::Stopped,
     }
 }

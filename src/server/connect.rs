@@ -225,6 +225,6 @@ pub(super) fn bind<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> 
         return req.error(out, codes::BAD_REQUEST);
     }
     server.stats.tcp_connection_bound();
-    server.driver.connection_bound(id, data);
+    server.driver.connection_bound(&allocation, id, data);
     super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |_| Ok(()))
 }

@@ -43,9 +43,10 @@ pub trait RelayDriver: Send + Sync + 'static {
     /// nothing: the core drops the attempt at its deadline.
     fn connect(&self, _allocation: &Arc<Allocation<Self::Socket>>, _connection_id: u32, _peer: SocketAddr) {}
 
-    /// RFC 6062 §5.4: the peer connection `connection_id` was bound to the client data connection
-    /// `data`, whose answer is being written: from then on the two exchange raw bytes.
-    fn connection_bound(&self, _connection_id: u32, _data: FiveTuple) {}
+    /// RFC 6062 §5.4: the peer connection `connection_id` of `allocation` was bound to the client
+    /// data connection `data`, whose answer is being written: from then on the two exchange raw
+    /// bytes, until either closes or the allocation is deleted.
+    fn connection_bound(&self, _allocation: &Arc<Allocation<Self::Socket>>, _connection_id: u32, _data: FiveTuple) {}
 
     /// Closes the peer connection `connection_id` (not bound within 30 s, or its allocation is
     /// gone).

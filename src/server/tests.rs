@@ -54,7 +54,7 @@ impl RelayDriver for Arc<FakeDriver> {
     fn connect(&self, _: &Arc<Allocation<SocketAddr>>, connection_id: u32, peer: SocketAddr) {
         self.connects.lock().unwrap().push((connection_id, peer));
     }
-    fn connection_bound(&self, connection_id: u32, data: FiveTuple) {
+    fn connection_bound(&self, _: &Arc<Allocation<SocketAddr>>, connection_id: u32, data: FiveTuple) {
         self.bound_connections.lock().unwrap().push((connection_id, data));
     }
     fn close_connection(&self, connection_id: u32) {
