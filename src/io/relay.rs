@@ -49,6 +49,8 @@ pub struct BoundConnection {
     pub peer: TcpStream,
     /// Turns `true` when the allocation is deleted: the relay ends then.
     pub deleted: watch::Receiver<bool>,
+    /// The allocation (its counters take the relayed bytes when the relay ends).
+    pub allocation: Arc<Allocation<RelaySocket>>,
 }
 
 impl RelaySocket {
@@ -270,7 +272,12 @@ impl RelayDriver for UdpRelay {
     fn connection_bound(&self, allocation: &Arc<Allocation<RelaySocket>>, connection_id: u32, data: FiveTuple) {
         let RelayKind::Tcp { deleted, .. } = &allocation.socket.kind else { return };
         if let Some(peer) = self.lock_peer_connections().remove(&connection_id) {
-            let bound = BoundConnection { id: connection_id, peer, deleted: deleted.subscribe() };
+            let bound = BoundConnection {
+                id: connection_id,
+                peer,
+                deleted: deleted.subscribe(),
+                allocation: Arc::clone(allocation),
+            };
             self.bound_connections.lock().unwrap_or_else(|e| e.into_inner()).insert(data, bound);
         }
     }

@@ -323,7 +323,7 @@ async fn relay_raw<S: AsyncRead + AsyncWrite + Unpin>(
     leftover: &[u8],
     stop: &mut watch::Receiver<bool>,
 ) -> Close {
-    let BoundConnection { mut peer, mut deleted, .. } = bound;
+    let BoundConnection { mut peer, mut deleted, allocation, .. } = bound;
     let relay = async {
         if !leftover.is_empty() {
             peer.write_all(leftover).await?;
@@ -332,7 +332,12 @@ async fn relay_raw<S: AsyncRead + AsyncWrite + Unpin>(
     };
     tokio::select! {
         r = relay => match r {
-            Ok(_) => Close::PeerClosed,
+            Ok((to_peer, to_client)) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                allocation.counters.to_peer_bytes.fetch_add(to_peer + leftover.len() as u64, Relaxed);
+                allocation.counters.to_client_bytes.fetch_add(to_client, Relaxed);
+                Close::PeerClosed
+            }
             Err(e) => Close::Io(e),
         },
         _ = deleted.wait_for(|&d| d) => Close::AllocationDeleted,
