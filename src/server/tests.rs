@@ -356,8 +356,11 @@ fn allocate_attribute_errors() {
     let mut h = Harness::new(Harness::default_options());
     let c = h.login("bob");
     assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, |_| {})), Some(400), "no REQUESTED-TRANSPORT");
+    // RFC 6062 §5.1: TCP over a UDP client connection is 400; an unknown protocol 442.
     let tcp = |w: &mut MessageWriter<'_>| w.add(&RequestedTransport::TCP).unwrap();
-    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, tcp)), Some(442));
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, tcp)), Some(400));
+    let sctp = |w: &mut MessageWriter<'_>| w.add(&RequestedTransport(132)).unwrap();
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, sctp)), Some(442));
     let v6 = |w: &mut MessageWriter<'_>| {
         udp(w);
         w.add(&RequestedAddressFamily(AddressFamily::V6)).unwrap();
@@ -659,10 +662,10 @@ fn binding_still_works_and_unknown_methods_get_400() {
     let tid = h.next_tid();
     let (_, resp) = h.feed(&request(Method(0x0FF), tid, None, |_| {}));
     assert_eq!(error_code(&resp), Some(400));
-    // Connect (RFC 6062) is not offered over UDP relaying yet.
+    // Connect (RFC 6062) is a TURN method: without credentials, 401.
     let tid = h.next_tid();
     let (_, resp) = h.feed(&request(Method::CONNECT, tid, None, |_| {}));
-    assert_eq!(error_code(&resp), Some(400));
+    assert_eq!(error_code(&resp), Some(401));
 }
 
 #[test]
