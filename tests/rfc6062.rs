@@ -12,14 +12,14 @@ use common::{TURN_REALM, TURN_USER, TurnFixture};
 use switchback::proto::demux::{Frame, stream_frame};
 use switchback::proto::stun::*;
 use switchback::server::{ServerOptions, Transport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const STEP: Duration = Duration::from_secs(5);
 
 /// A raw STUN client on one TCP connection; signs with the static test user once it has a nonce.
-struct StunConn {
-    stream: TcpStream,
+struct StunConn<S = TcpStream> {
+    stream: S,
     buf: Vec<u8>,
     nonce: Option<String>,
     key: IntegrityKey,
@@ -28,8 +28,14 @@ struct StunConn {
 
 impl StunConn {
     async fn connect(server: SocketAddr) -> StunConn {
+        StunConn::over(TcpStream::connect(server).await.unwrap())
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> StunConn<S> {
+    fn over(stream: S) -> StunConn<S> {
         StunConn {
-            stream: TcpStream::connect(server).await.unwrap(),
+            stream,
             buf: Vec::new(),
             nonce: None,
             key: IntegrityKey::new(&long_term_key_md5(TURN_USER.0, TURN_REALM, TURN_USER.1)),
@@ -118,7 +124,7 @@ async fn bind_data(server: SocketAddr, id: u32) -> StunConn {
     data
 }
 
-async fn read_exact(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+async fn read_exact(stream: &mut (impl AsyncRead + Unpin), n: usize) -> Vec<u8> {
     let mut got = vec![0u8; n];
     tokio::time::timeout(STEP, stream.read_exact(&mut got)).await.expect("read timeout").unwrap();
     got
@@ -238,6 +244,26 @@ async fn connect_to_a_denied_peer_is_403_and_to_a_closed_port_447() {
     let resp = control.call(Method::CONNECT, &|w| w.add(&XorPeerAddress(closed)).unwrap()).await;
     assert_eq!(code(&resp), Some(codes::CONNECTION_TIMEOUT_OR_FAILURE));
     assert_eq!(fixture.stats().tcp_connect_failures, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_relaying_over_tls_control_and_data_connections() {
+    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let fixture = TurnFixture::start_tls(options, switchback::io::Limits::default()).await;
+    let server = fixture.tls_addr();
+    let tls = fixture.tls_client();
+    let peer = echo_peer().await;
+    let mut control = StunConn::over(tls.connect(server, STEP).await.unwrap());
+    let resp = control.call(Method::ALLOCATE, &|w| w.add(&RequestedTransport::TCP).unwrap()).await;
+    assert_eq!(Message::parse(&resp).unwrap().message_type().class, Class::SuccessResponse, "{:?}", code(&resp));
+    let resp = control.call(Method::CONNECT, &|w| w.add(&XorPeerAddress(peer)).unwrap()).await;
+    let id = Message::parse(&resp).unwrap().get::<ConnectionId>().expect("CONNECTION-ID").0;
+    let mut data = StunConn::over(tls.connect(server, STEP).await.unwrap());
+    let resp = data.call(Method::CONNECTION_BIND, &|w| w.add(&ConnectionId(id)).unwrap()).await;
+    assert_eq!(code(&resp), None);
+    data.stream.write_all(b"over tls").await.unwrap();
+    data.stream.flush().await.unwrap();
+    assert_eq!(read_exact(&mut data.stream, 8).await, b"over tls");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
