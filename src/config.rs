@@ -91,6 +91,7 @@ pub const KEYS: &[&str] = &[
     "no-udp",
     "no-tcp",
     "no-tls",
+    "no-tcp-relay",
     "user-quota",
     "total-quota",
     "max-bps",
@@ -311,6 +312,8 @@ pub struct Config {
     pub no_tcp: bool,
     /// `no-tls`: do not listen on TLS (also not with the development default's certificate).
     pub no_tls: bool,
+    /// `no-tcp-relay`: refuse RFC 6062 TCP allocations (REQUESTED-TRANSPORT TCP gets 442).
+    pub no_tcp_relay: bool,
     /// `user-quota`: allocations per user (0 = unlimited, the default).
     pub user_quota: u32,
     /// `total-quota`: allocations in total (0 = unlimited, the default).
@@ -392,6 +395,7 @@ impl Default for Config {
             no_udp: false,
             no_tcp: false,
             no_tls: false,
+            no_tcp_relay: false,
             user_quota: 0,
             total_quota: 0,
             max_bps: server.max_bps,

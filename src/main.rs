@@ -136,6 +136,9 @@ struct DaemonArgs {
     /// Do not listen on TLS.
     #[arg(long)]
     no_tls: bool,
+    /// Refuse RFC 6062 TCP relaying (REQUESTED-TRANSPORT TCP gets 442).
+    #[arg(long)]
+    no_tcp_relay: bool,
     /// Allocations per user; 0 = unlimited (the default).
     #[arg(long, value_name = "N")]
     user_quota: Option<u32>,
@@ -283,6 +286,7 @@ impl DaemonArgs {
         o.flag("no-udp", self.no_udp);
         o.flag("no-tcp", self.no_tcp);
         o.flag("no-tls", self.no_tls);
+        o.flag("no-tcp-relay", self.no_tcp_relay);
         o.flag("strict-rfc8656", self.strict_rfc8656);
         o.text("rate-limit-unauth", self.rate_limit_unauth.as_ref());
         o.text("rate-limit-allocate", self.rate_limit_allocate.as_ref());

@@ -199,6 +199,8 @@ pub struct Allocation<S> {
     quota_user: Box<str>,
     /// Its bandwidth buckets (and its user's).
     bandwidth: AllocationBandwidth,
+    /// An RFC 6062 TCP allocation: the relayed address is a listening TCP socket.
+    tcp_relay: bool,
 }
 
 /// Relayed traffic of one allocation.
@@ -244,7 +246,19 @@ impl<S> Allocation<S> {
             counters: AllocationCounters::default(),
             quota_user,
             bandwidth: AllocationBandwidth::default(),
+            tcp_relay: false,
         }
+    }
+
+    /// Makes it an RFC 6062 TCP allocation (REQUESTED-TRANSPORT TCP).
+    pub fn with_tcp_relay(mut self) -> Self {
+        self.tcp_relay = true;
+        self
+    }
+
+    /// Whether it relays TCP (RFC 6062) rather than UDP.
+    pub fn is_tcp_relay(&self) -> bool {
+        self.tcp_relay
     }
 
     /// Counts it against `user`'s quota instead of its username's.

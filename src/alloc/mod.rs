@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod allocation;
+mod connections;
 mod five_tuple;
 mod ports;
 mod table;
@@ -12,6 +13,7 @@ pub use allocation::{
     Allocation, AllocationCounters, AllocationInfo, BindingLimits, Bindings, CachedResponse, ChannelBindError,
     ChannelBinding, Millis, Permission, RequestKey, TooManyPermissions,
 };
+pub use connections::{AddConnectionError, ConnectionState, Connections, TcpConnection};
 pub use five_tuple::FiveTuple;
 pub use ports::PortRange;
 pub use table::{InsertError, Table};

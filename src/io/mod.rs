@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::server::Transport;
 
-pub use relay::{RelaySocket, STREAM_QUEUE, StreamSink, TurnServer, UdpRelay};
+pub use relay::{BoundConnection, RelaySocket, STREAM_QUEUE, StreamSink, TurnServer, UdpRelay};
 pub use stats::{IoStats, IoStatsSnapshot};
 pub use tls::{ReloadableTls, TlsError, TlsIdentity};
 

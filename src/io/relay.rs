@@ -1,19 +1,21 @@
 //! The tokio relay driver: one UDP socket per allocation (RFC 8656 §7.2), a task per allocation
 //! that reads from peers and writes to the client through the listener socket the allocation came
-//! in on.
+//! in on. An RFC 6062 TCP allocation has a listening TCP socket instead, a task accepting peers on
+//! it, and the TCP connections to peers (Connect), held here until a client data connection
+//! binds one (`io/tcp.rs` then relays the raw bytes).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::UdpSocket;
-use tokio::sync::{Notify, mpsc};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::alloc::{Allocation, FiveTuple};
-use crate::server::{BindOptions, HEADROOM, RelayDriver, Server};
+use crate::server::{BindOptions, CONNECTION_TIMEOUT_MS, HEADROOM, RelayDriver, Server};
 
 /// Receive buffer of relay sockets. The kernel's default (208 KiB) drops bursts; this asks for
 /// 4 MiB and the kernel caps it at `net.core.rmem_max`.
@@ -22,24 +24,71 @@ const RELAY_SOCKET_BUFFER: usize = 4 << 20;
 /// A relay socket and the signal that stops its task.
 #[derive(Debug)]
 pub struct RelaySocket {
-    socket: Arc<UdpSocket>,
+    kind: RelayKind,
     stop: Notify,
+}
+
+/// UDP relays (RFC 8656) and TCP relays (RFC 6062).
+#[derive(Debug)]
+enum RelayKind {
+    Udp(Arc<UdpSocket>),
+    /// The listening socket on the relayed address; `_claim` frees the address for other TCP
+    /// allocations when the socket goes; `deleted` ends the relays of its bound connections.
+    Tcp {
+        listener: Arc<TcpListener>,
+        _claim: TcpClaim,
+        deleted: watch::Sender<bool>,
+    },
+}
+
+/// A peer connection bound to a client data connection (RFC 6062 §5.4), handed to that
+/// connection's task.
+#[derive(Debug)]
+pub struct BoundConnection {
+    /// Its CONNECTION-ID (to report the end with [`Server::connection_closed`]).
+    pub id: u32,
+    /// The peer connection.
+    pub peer: TcpStream,
+    /// Turns `true` when the allocation is deleted: the relay ends then.
+    pub deleted: watch::Receiver<bool>,
+    /// The allocation (its counters take the relayed bytes when the relay ends).
+    pub allocation: Arc<Allocation<RelaySocket>>,
 }
 
 impl RelaySocket {
     /// The socket's local address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.socket.local_addr()
+        match &self.kind {
+            RelayKind::Udp(socket) => socket.local_addr(),
+            RelayKind::Tcp { listener, .. } => listener.local_addr(),
+        }
     }
 
-    /// Whether packets to peers carry the DF bit (IP_MTU_DISCOVER is IP_PMTUDISC_DO).
+    /// Whether packets to peers carry the DF bit (IP_MTU_DISCOVER is IP_PMTUDISC_DO); never for a
+    /// TCP relay.
     pub fn dont_fragment(&self) -> std::io::Result<bool> {
         use rustix::net::sockopt::{Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery, ip_mtu_discover, ipv6_mtu_discover};
-        if self.socket.local_addr()?.is_ipv6() {
-            Ok(ipv6_mtu_discover(&*self.socket)? == Ipv6PathMtuDiscovery::DO)
+        let RelayKind::Udp(socket) = &self.kind else { return Ok(false) };
+        if socket.local_addr()?.is_ipv6() {
+            Ok(ipv6_mtu_discover(&**socket)? == Ipv6PathMtuDiscovery::DO)
         } else {
-            Ok(ip_mtu_discover(&*self.socket)? == Ipv4PathMtuDiscovery::DO)
+            Ok(ip_mtu_discover(&**socket)? == Ipv4PathMtuDiscovery::DO)
         }
+    }
+}
+
+/// A TCP relayed address taken by one allocation of this process. The TCP relay sockets share
+/// their address with SO_REUSEPORT (the connections to peers are bound to it too), so the kernel
+/// would let a second listener bind it: this set is what says "in use".
+#[derive(Debug)]
+struct TcpClaim {
+    claimed: Arc<Mutex<HashSet<SocketAddr>>>,
+    addr: SocketAddr,
+}
+
+impl Drop for TcpClaim {
+    fn drop(&mut self) {
+        self.claimed.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.addr);
     }
 }
 
@@ -57,6 +106,12 @@ pub struct UdpRelay {
     streams: Mutex<HashMap<FiveTuple, StreamSink>>,
     /// Datagrams to clients the listener socket could not take.
     pub client_send_failures: AtomicU64,
+    /// TCP relayed addresses in use (RFC 6062).
+    tcp_claims: Arc<Mutex<HashSet<SocketAddr>>>,
+    /// RFC 6062 peer connections waiting for their ConnectionBind, by CONNECTION-ID.
+    peer_connections: Mutex<HashMap<u32, TcpStream>>,
+    /// Peer connections just bound, for the client data connection (its 5-tuple) to take.
+    bound_connections: Mutex<HashMap<FiveTuple, BoundConnection>>,
 }
 
 impl UdpRelay {
@@ -88,6 +143,17 @@ impl UdpRelay {
     /// Forgets a client stream (its connection closed).
     pub fn remove_stream(&self, five_tuple: &FiveTuple) {
         self.streams.lock().unwrap_or_else(|e| e.into_inner()).remove(five_tuple);
+    }
+
+    /// The peer connection bound to the client data connection `data` by the ConnectionBind just
+    /// answered on it (RFC 6062 §5.4), with its CONNECTION-ID.
+    pub fn take_bound_connection(&self, data: &FiveTuple) -> Option<BoundConnection> {
+        self.bound_connections.lock().unwrap_or_else(|e| e.into_inner()).remove(data)
+    }
+
+    /// Queues a message the core wrote for a client's control connection.
+    fn send_on_stream(&self, five_tuple: &FiveTuple, message: &[u8]) -> bool {
+        self.stream(five_tuple).is_some_and(|sink| sink.try_send(message.into()).is_ok())
     }
 
     fn stream(&self, five_tuple: &FiveTuple) -> Option<StreamSink> {
@@ -130,9 +196,12 @@ impl RelayDriver for UdpRelay {
     type Socket = RelaySocket;
 
     fn bind(&self, addr: SocketAddr, options: BindOptions) -> std::io::Result<RelaySocket> {
+        if options.tcp {
+            return self.bind_tcp(addr);
+        }
         let std_socket = bind_std(addr, options)?;
         let socket = UdpSocket::from_std(std_socket)?;
-        Ok(RelaySocket { socket: Arc::new(socket), stop: Notify::new() })
+        Ok(RelaySocket { kind: RelayKind::Udp(Arc::new(socket)), stop: Notify::new() })
     }
 
     fn start(&self, allocation: &Arc<Allocation<RelaySocket>>) {
@@ -148,16 +217,146 @@ impl RelayDriver for UdpRelay {
             return;
         };
         let allocation = Arc::clone(allocation);
-        tokio::spawn(async move { peer_loop(server, allocation, client).await });
+        match &allocation.socket.kind {
+            RelayKind::Udp(_) => tokio::spawn(async move { peer_loop(server, allocation, client).await }),
+            RelayKind::Tcp { .. } => tokio::spawn(async move { accept_loop(server, allocation).await }),
+        };
     }
 
     fn stop(&self, allocation: &Allocation<RelaySocket>) {
         allocation.socket.stop.notify_one();
+        if let RelayKind::Tcp { deleted, .. } = &allocation.socket.kind {
+            deleted.send_replace(true);
+        }
     }
 
     #[inline]
     fn send_to_peer(&self, socket: &RelaySocket, peer: SocketAddr, data: &[u8]) -> bool {
-        socket.socket.try_send_to(data, peer).is_ok()
+        match &socket.kind {
+            RelayKind::Udp(socket) => socket.try_send_to(data, peer).is_ok(),
+            RelayKind::Tcp { .. } => false,
+        }
+    }
+
+    fn connect(&self, allocation: &Arc<Allocation<RelaySocket>>, connection_id: u32, peer: SocketAddr) {
+        let Some(server) = self.server.get().and_then(Weak::upgrade) else { return };
+        let local = allocation.info().relay_addr;
+        tokio::spawn(async move {
+            let timeout = std::time::Duration::from_millis(CONNECTION_TIMEOUT_MS);
+            let stream = match tokio::time::timeout(timeout, connect_from(local, peer)).await {
+                Ok(Ok(stream)) => Some(stream),
+                Ok(Err(e)) => {
+                    tracing::debug!(%local, %peer, error = %e, "rfc 6062 connect failed");
+                    None
+                }
+                Err(_elapsed) => None,
+            };
+            let driver = server.driver();
+            let connected = stream.is_some();
+            if let Some(stream) = stream {
+                let _ = stream.set_nodelay(true);
+                driver.lock_peer_connections().insert(connection_id, stream);
+            }
+            let mut out = [0u8; 256];
+            match server.connect_completed(Instant::now(), connection_id, connected, &mut out) {
+                Some((control, n)) => {
+                    if !out.get(..n).is_some_and(|m| driver.send_on_stream(&control, m)) {
+                        driver.client_send_failures.fetch_add(1, Relaxed);
+                    }
+                }
+                None => {
+                    driver.lock_peer_connections().remove(&connection_id);
+                }
+            }
+        });
+    }
+
+    fn connection_bound(&self, allocation: &Arc<Allocation<RelaySocket>>, connection_id: u32, data: FiveTuple) {
+        let RelayKind::Tcp { deleted, .. } = &allocation.socket.kind else { return };
+        if let Some(peer) = self.lock_peer_connections().remove(&connection_id) {
+            let bound = BoundConnection {
+                id: connection_id,
+                peer,
+                deleted: deleted.subscribe(),
+                allocation: Arc::clone(allocation),
+            };
+            self.bound_connections.lock().unwrap_or_else(|e| e.into_inner()).insert(data, bound);
+        }
+    }
+
+    fn close_connection(&self, connection_id: u32) {
+        self.lock_peer_connections().remove(&connection_id);
+    }
+}
+
+impl UdpRelay {
+    fn lock_peer_connections(&self) -> std::sync::MutexGuard<'_, HashMap<u32, TcpStream>> {
+        self.peer_connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// RFC 6062: a listening socket on the relayed address, sharing it (SO_REUSEADDR and
+    /// SO_REUSEPORT) with the connections to peers that are bound to it.
+    fn bind_tcp(&self, addr: SocketAddr) -> std::io::Result<RelaySocket> {
+        if !self.tcp_claims.lock().unwrap_or_else(|e| e.into_inner()).insert(addr) {
+            return Err(std::io::Error::from(std::io::ErrorKind::AddrInUse));
+        }
+        let claim = TcpClaim { claimed: Arc::clone(&self.tcp_claims), addr };
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(TCP_RELAY_BACKLOG)?;
+        let listener = TcpListener::from_std(socket.into())?;
+        let kind = RelayKind::Tcp { listener: Arc::new(listener), _claim: claim, deleted: watch::Sender::new(false) };
+        Ok(RelaySocket { kind, stop: Notify::new() })
+    }
+}
+
+/// Backlog of a TCP relayed address (peers connecting to it).
+const TCP_RELAY_BACKLOG: i32 = 64;
+
+/// A TCP connection from the relayed address `local` to `peer` (RFC 6062 §5.2).
+async fn connect_from(local: SocketAddr, peer: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = if local.is_ipv6() { TcpSocket::new_v6()? } else { TcpSocket::new_v4()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(local)?;
+    socket.connect(peer).await
+}
+
+/// Accepts peer connections on a TCP relayed address until the allocation is deleted (RFC 6062
+/// §5.3): each with a permission is announced to the client with a ConnectionAttempt and waits
+/// for its ConnectionBind; the others are closed at once.
+async fn accept_loop(server: Arc<TurnServer>, allocation: Arc<Allocation<RelaySocket>>) {
+    let RelayKind::Tcp { listener, .. } = &allocation.socket.kind else { return };
+    let listener = Arc::clone(listener);
+    let control = allocation.info().five_tuple;
+    loop {
+        if allocation.is_deleted() {
+            break;
+        }
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = allocation.socket.stop.notified() => break,
+        };
+        let Ok((stream, peer)) = accepted else {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let mut out = [0u8; 128];
+        let Some((id, n)) = server.peer_connected(Instant::now(), &allocation, peer, &mut out) else {
+            continue;
+        };
+        let driver = server.driver();
+        let _ = stream.set_nodelay(true);
+        driver.lock_peer_connections().insert(id, stream);
+        if !out.get(..n).is_some_and(|m| driver.send_on_stream(&control, m)) {
+            driver.client_send_failures.fetch_add(1, Relaxed);
+        }
     }
 }
 
@@ -189,7 +388,8 @@ impl ClientLeg {
 async fn peer_loop(server: Arc<TurnServer>, allocation: Arc<Allocation<RelaySocket>>, leg: ClientLeg) {
     let client = allocation.info().five_tuple.client;
     let mut buf = vec![0u8; HEADROOM + 65536 + 4];
-    let relay = Arc::clone(&allocation.socket.socket);
+    let RelayKind::Udp(relay) = &allocation.socket.kind else { return };
+    let relay = Arc::clone(relay);
     loop {
         if allocation.is_deleted() {
             break;

@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
-use super::TurnServer;
 use super::tls::{self, ReloadableTls};
+use super::{BoundConnection, TurnServer};
 use super::{IoStats, Limits, stopped};
 use crate::alloc::FiveTuple;
 use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
@@ -28,6 +28,8 @@ const INITIAL_READ_BUF: usize = 4096;
 const MAX_READ_BUF: usize = MAX_FRAME_LEN + 4096;
 /// Write the pending answers once they reach this size, even in the middle of a burst.
 const FLUSH_AT: usize = 16 * 1024;
+/// The first two bytes of a ConnectionBind request (RFC 6062 §6.1, method 0x00B, class request).
+const CONNECTION_BIND_REQUEST: [u8; 2] = [0x00, 0x0B];
 /// Pause after a failed `accept` (out of file descriptors, say) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -114,6 +116,15 @@ enum Close {
     Idle,
     Invalid,
     Io(std::io::Error),
+    /// RFC 6062 §5.4: a ConnectionBind made this a client data connection of `bound`;
+    /// `leftover` are bytes the client sent after it (already for the peer).
+    Bound {
+        bound: BoundConnection,
+        leftover: Vec<u8>,
+    },
+    /// The TCP allocation of a client data connection was deleted (RFC 6062 §5: its connections
+    /// close with it).
+    AllocationDeleted,
 }
 
 /// One client connection, over TCP or (already handshaken) TLS.
@@ -141,6 +152,16 @@ impl Connection {
         // RFC 8656 §3.1: closing the connection frees its allocation.
         self.server.driver().remove_stream(&self.five_tuple());
         self.server.close_allocation(&self.five_tuple());
+        drop(relayed);
+        let close = match close {
+            Close::Bound { bound, leftover } => {
+                let id = bound.id;
+                let close = relay_raw(&mut stream, bound, &leftover, &mut stop).await;
+                self.server.connection_closed(id);
+                close
+            }
+            close => close,
+        };
         let why = match close {
             Close::Stopped => "server stopping",
             Close::PeerClosed => "closed by peer",
@@ -152,6 +173,8 @@ impl Connection {
                 IoStats::bump(&self.stats.tcp_closed_invalid);
                 "invalid frame"
             }
+            Close::Bound { .. } => "rfc 6062 data connection done",
+            Close::AllocationDeleted => "its tcp allocation was deleted",
             Close::Io(e) => {
                 IoStats::bump(&self.stats.tcp_io_errors);
                 debug!(peer = %self.peer, error = %e, transport = ?self.transport, "stream i/o error");
@@ -185,11 +208,20 @@ impl Connection {
                             break Some(Close::Invalid);
                         };
                         start += n;
-                        if let Outcome::Dropped(reason) = self.handle(frame, &mut pending) {
+                        let outcome = self.handle(frame, &mut pending);
+                        if let Outcome::Dropped(reason) = outcome {
                             trace!(peer = %self.peer, ?reason, "tcp frame dropped");
                             if reason.is_fatal_on_stream() {
                                 break Some(Close::Invalid);
                             }
+                        }
+                        // A ConnectionBind request answered with success: raw bytes from here on.
+                        if matches!(outcome, Outcome::Reply(_))
+                            && frame.get(..2) == Some(&CONNECTION_BIND_REQUEST)
+                            && let Some(bound) = self.server.driver().take_bound_connection(&self.five_tuple())
+                        {
+                            let leftover = buf.get(start..filled).unwrap_or_default().to_vec();
+                            break Some(Close::Bound { bound, leftover });
                         }
                         if pending.len() >= FLUSH_AT
                             && let Err(close) = self.flush(stream, &mut pending, stop).await
@@ -279,5 +311,36 @@ impl Connection {
             Ok(Err(e)) => Err(Close::Io(e)),
             Err(_elapsed) => Err(Close::Idle),
         }
+    }
+}
+
+/// RFC 6062 §5.4: the client data connection and the peer connection exchange raw bytes until
+/// either closes or the allocation is deleted (bounded buffers on both sides: a slow reader holds
+/// back the other end).
+async fn relay_raw<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut S,
+    bound: BoundConnection,
+    leftover: &[u8],
+    stop: &mut watch::Receiver<bool>,
+) -> Close {
+    let BoundConnection { mut peer, mut deleted, allocation, .. } = bound;
+    let relay = async {
+        if !leftover.is_empty() {
+            peer.write_all(leftover).await?;
+        }
+        tokio::io::copy_bidirectional(client, &mut peer).await
+    };
+    tokio::select! {
+        r = relay => match r {
+            Ok((to_peer, to_client)) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                allocation.counters.to_peer_bytes.fetch_add(to_peer + leftover.len() as u64, Relaxed);
+                allocation.counters.to_client_bytes.fetch_add(to_client, Relaxed);
+                Close::PeerClosed
+            }
+            Err(e) => Close::Io(e),
+        },
+        _ = deleted.wait_for(|&d| d) => Close::AllocationDeleted,
+        () = stopped(stop) => Close::Stopped,
     }
 }

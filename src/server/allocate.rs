@@ -33,11 +33,25 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if req.allocation.is_some() {
         return req.error(out, codes::ALLOCATION_MISMATCH);
     }
-    match msg.get::<RequestedTransport>() {
-        Ok(RequestedTransport::UDP) => {}
+    let tcp = match msg.get::<RequestedTransport>() {
+        Ok(RequestedTransport::UDP) => false,
+        // RFC 6062 §5.1: a TCP allocation is made over a TCP or TLS connection only, and without
+        // the attributes that only make sense for UDP.
+        Ok(RequestedTransport::TCP) if server.options.no_tcp_relay => {
+            return req.error(out, codes::UNSUPPORTED_TRANSPORT_PROTOCOL);
+        }
+        Ok(RequestedTransport::TCP)
+            if !req.rx.transport.is_stream()
+                || msg.has::<DontFragment>()
+                || msg.has::<EvenPort>()
+                || msg.has::<ReservationToken>() =>
+        {
+            return req.error(out, codes::BAD_REQUEST);
+        }
+        Ok(RequestedTransport::TCP) => true,
         Ok(_) => return req.error(out, codes::UNSUPPORTED_TRANSPORT_PROTOCOL),
         Err(_) => return req.error(out, codes::BAD_REQUEST),
-    }
+    };
     let dont_fragment = msg.has::<DontFragment>();
     let even_port = match msg.get::<EvenPort>() {
         Ok(e) => Some(e),
@@ -73,7 +87,8 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if let Err(e) = server.table.acquire(user, limits) {
         return req.error(out, e.error_code());
     }
-    let bound = match relay_socket(server, req, token, family, even_port, dont_fragment) {
+    let bind_options = BindOptions { dont_fragment, tcp };
+    let bound = match relay_socket(server, req, token, family, even_port, bind_options) {
         Ok(b) => b,
         Err(code) => {
             server.table.release(user);
@@ -92,7 +107,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     let allocation = Allocation::new(info, req.auth.key_bytes, bound.socket, expires)
         .with_quota_user(user)
         .with_bandwidth(server.bandwidth.for_allocation(user));
-    let allocation = Arc::new(allocation);
+    let allocation = Arc::new(if tcp { allocation.with_tcp_relay() } else { allocation });
     if server.table.insert(Arc::clone(&allocation)).is_err() {
         server.table.release(user);
         return req.error(out, codes::ALLOCATION_MISMATCH);
@@ -123,7 +138,7 @@ fn relay_socket<D: RelayDriver>(
     token: Option<[u8; 8]>,
     family: Option<AddressFamily>,
     even_port: Option<EvenPort>,
-    dont_fragment: bool,
+    opts: BindOptions,
 ) -> Result<Bound<D::Socket>, u16> {
     if let Some(t) = token {
         let r = take_reservation(server, t, req.now);
@@ -134,7 +149,7 @@ fn relay_socket<D: RelayDriver>(
     }
     let (local, advertised) = relay_ip(server, req, family.unwrap_or(AddressFamily::V4))?;
     let reserve_next = even_port.is_some_and(|e| e.reserve_next);
-    bind(server, local, advertised, even_port.is_some(), reserve_next, dont_fragment, req.now)
+    bind(server, local, advertised, even_port.is_some(), reserve_next, opts, req.now)
         .ok_or(codes::INSUFFICIENT_CAPACITY)
 }
 
@@ -202,10 +217,9 @@ fn bind<D: RelayDriver>(
     advertised: IpAddr,
     even: bool,
     reserve_next: bool,
-    dont_fragment: bool,
+    opts: BindOptions,
     now: Millis,
 ) -> Option<Bound<D::Socket>> {
-    let opts = BindOptions { dont_fragment };
     for port in server.ports.candidates(server.options.port_tries, even, reserve_next) {
         let addr = SocketAddr::new(local, port);
         let socket = match server.driver.bind(addr, opts) {

@@ -10,6 +10,10 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     let Some(allocation) = &req.allocation else {
         return req.error(out, codes::ALLOCATION_MISMATCH);
     };
+    // RFC 6062: a TCP allocation has no channels (peer data flows on its own connections).
+    if allocation.is_tcp_relay() {
+        return req.error(out, codes::BAD_REQUEST);
+    }
     let (Ok(ChannelNumber(number)), Ok(XorPeerAddress(peer))) =
         (req.msg.get::<ChannelNumber>(), req.msg.get::<XorPeerAddress>())
     else {

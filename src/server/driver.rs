@@ -4,13 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::alloc::Allocation;
+use crate::alloc::{Allocation, FiveTuple};
 
 /// Options for a relay socket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BindOptions {
     /// DONT-FRAGMENT was requested (RFC 8656 §18.9): set the DF bit on packets to peers.
     pub dont_fragment: bool,
+    /// An RFC 6062 TCP relay: a listening TCP socket at `addr`, from which the driver also opens
+    /// connections to peers (so it must let those share the address).
+    pub tcp: bool,
 }
 
 /// The driver side of relaying. All methods are synchronous and must not block: `bind` is a
@@ -33,6 +36,21 @@ pub trait RelayDriver: Send + Sync + 'static {
     /// Sends `data` from the relay socket to `peer`. Returns false when the datagram was dropped
     /// (full socket buffer or error); the core counts it.
     fn send_to_peer(&self, socket: &Self::Socket, peer: SocketAddr, data: &[u8]) -> bool;
+
+    /// RFC 6062 §5.2: open a TCP connection from the TCP allocation's relayed address to `peer`,
+    /// giving up after 30 s, and report the result with [`super::Server::connect_completed`]
+    /// (which writes the Connect answer for the client's control connection). The default does
+    /// nothing: the core drops the attempt at its deadline.
+    fn connect(&self, _allocation: &Arc<Allocation<Self::Socket>>, _connection_id: u32, _peer: SocketAddr) {}
+
+    /// RFC 6062 §5.4: the peer connection `connection_id` of `allocation` was bound to the client
+    /// data connection `data`, whose answer is being written: from then on the two exchange raw
+    /// bytes, until either closes or the allocation is deleted.
+    fn connection_bound(&self, _allocation: &Arc<Allocation<Self::Socket>>, _connection_id: u32, _data: FiveTuple) {}
+
+    /// Closes the peer connection `connection_id` (not bound within 30 s, or its allocation is
+    /// gone).
+    fn close_connection(&self, _connection_id: u32) {}
 }
 
 /// A driver for a STUN-only server: no relay sockets; every Allocate gets 508.

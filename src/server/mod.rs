@@ -13,6 +13,7 @@
 mod allocate;
 mod binding;
 mod channel_bind;
+mod connect;
 mod create_permission;
 mod driver;
 mod options;
@@ -27,7 +28,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::alloc::{Allocation, FiveTuple, Millis, PortRange, Table};
+use crate::alloc::{Allocation, Connections, FiveTuple, Millis, PortRange, Table};
 use crate::auth::Authenticator;
 use crate::policy::bandwidth::{Bandwidth, BandwidthLimits};
 use crate::policy::quota::QuotaCounter;
@@ -37,6 +38,7 @@ use crate::policy::{PeerPolicy, PeerPolicyConfig};
 use crate::proto::demux::{self, PacketKind};
 use crate::proto::stun::{Class, DecodeError, Message, Method};
 
+pub use connect::{CONNECTION_TIMEOUT_MS, MAX_CONNECTIONS_PER_ALLOCATION};
 pub use driver::{BindOptions, NoRelay, RelayDriver};
 pub use options::{RelayAddress, ServerOptions};
 pub use relay::HEADROOM;
@@ -152,6 +154,8 @@ pub struct Server<D: RelayDriver = NoRelay> {
     allocate_limit: Option<RateLimiter>,
     revocations: arc_swap::ArcSwap<Box<dyn Revocations>>,
     bandwidth: Bandwidth,
+    /// RFC 6062 TCP connections of TCP allocations, by CONNECTION-ID.
+    connections: Connections,
 }
 
 impl<D: RelayDriver> std::fmt::Debug for Server<D> {
@@ -209,6 +213,7 @@ impl<D: RelayDriver> Server<D> {
             allocate_limit,
             revocations: arc_swap::ArcSwap::from_pointee(Box::new(RevocationList::default())),
             bandwidth,
+            connections: Connections::default(),
         }
     }
 
@@ -247,6 +252,11 @@ impl<D: RelayDriver> Server<D> {
     /// The allocation table.
     pub fn allocations(&self) -> &Table<D::Socket> {
         &self.table
+    }
+
+    /// The RFC 6062 TCP connections (being made, waiting for ConnectionBind, or bound).
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// The authenticator, when TURN is enabled.
@@ -313,11 +323,15 @@ impl<D: RelayDriver> Server<D> {
             // RFC 8489 §6.3.2: a Binding indication needs no answer.
             (Method::BINDING, Class::Indication) => Outcome::Silent,
             (Method::SEND, Class::Indication) => send::indication(self, now, rx, &msg),
-            (Method::ALLOCATE | Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND, Class::Request)
-                if self.auth.is_some() =>
-            {
-                turn::request(self, now, rx, &msg, trailer, out)
-            }
+            (
+                Method::ALLOCATE
+                | Method::REFRESH
+                | Method::CREATE_PERMISSION
+                | Method::CHANNEL_BIND
+                | Method::CONNECT
+                | Method::CONNECTION_BIND,
+                Class::Request,
+            ) if self.auth.is_some() => turn::request(self, now, rx, &msg, trailer, out),
             // RFC 8489 §6.3.1: a request for a method the server does not know (or does not offer).
             (_, Class::Request) => {
                 response::error(&msg, out, crate::proto::stun::codes::BAD_REQUEST, trailer, |_| Ok(()))
@@ -354,6 +368,7 @@ impl<D: RelayDriver> Server<D> {
             self.driver.stop(&a);
         }
         allocate::sweep_reservations(self, at);
+        self.sweep_connections(at);
         // Revoked users, and with strict expiry expired REST credentials.
         self.tear_down(now, self.options.strict_expiry);
         self.bandwidth.sweep();

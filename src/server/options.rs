@@ -77,6 +77,8 @@ pub struct ServerOptions {
     /// Relayed bytes per second for the whole server, each direction (0: no limit; coturn's
     /// `bps-capacity`).
     pub bps_capacity: u64,
+    /// Refuse RFC 6062 TCP allocations (REQUESTED-TRANSPORT TCP gets 442; `no-tcp-relay`).
+    pub no_tcp_relay: bool,
 }
 
 impl ServerOptions {
@@ -114,6 +116,7 @@ impl Default for ServerOptions {
             max_bps: 0,
             user_max_bps: 0,
             bps_capacity: 0,
+            no_tcp_relay: false,
         }
     }
 }

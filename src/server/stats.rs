@@ -25,6 +25,12 @@ pub struct Stats {
     revoked_allocations: AtomicU64,
     credential_expired_allocations: AtomicU64,
     peer_bandwidth_exceeded: AtomicU64,
+    tcp_connects: AtomicU64,
+    tcp_connected: AtomicU64,
+    tcp_connect_failures: AtomicU64,
+    tcp_connection_attempts: AtomicU64,
+    tcp_connections_bound: AtomicU64,
+    tcp_connections_expired: AtomicU64,
 }
 
 const DROP_REASONS: usize = 13;
@@ -108,6 +114,18 @@ pub struct StatsSnapshot {
     pub dropped_bandwidth: u64,
     /// Peer datagrams dropped over a bandwidth limit.
     pub peer_bandwidth_exceeded: u64,
+    /// RFC 6062 Connect requests accepted (a TCP connection to the peer was started).
+    pub tcp_connects: u64,
+    /// Of those, connections made (answered with CONNECTION-ID).
+    pub tcp_connected: u64,
+    /// Of those, failures and timeouts (answered 447).
+    pub tcp_connect_failures: u64,
+    /// Peer connections to TCP relayed addresses announced with ConnectionAttempt.
+    pub tcp_connection_attempts: u64,
+    /// Peer connections bound to a client data connection (ConnectionBind).
+    pub tcp_connections_bound: u64,
+    /// Peer connections closed for want of a ConnectionBind within 30 s (or of their allocation).
+    pub tcp_connections_expired: u64,
 }
 
 impl StatsSnapshot {
@@ -194,6 +212,30 @@ impl Stats {
         self.credential_expired_allocations.fetch_add(1, Relaxed);
     }
 
+    pub(super) fn tcp_connect(&self) {
+        self.tcp_connects.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn tcp_connected(&self) {
+        self.tcp_connected.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn tcp_connect_failed(&self) {
+        self.tcp_connect_failures.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn tcp_connection_attempt(&self) {
+        self.tcp_connection_attempts.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn tcp_connection_bound(&self) {
+        self.tcp_connections_bound.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn tcp_connection_expired(&self) {
+        self.tcp_connections_expired.fetch_add(1, Relaxed);
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
         let d = |i: usize| self.dropped.get(i).map(|c| c.load(Relaxed)).unwrap_or(0);
@@ -227,6 +269,12 @@ impl Stats {
             credential_expired_allocations: self.credential_expired_allocations.load(Relaxed),
             dropped_bandwidth: d(12),
             peer_bandwidth_exceeded: self.peer_bandwidth_exceeded.load(Relaxed),
+            tcp_connects: self.tcp_connects.load(Relaxed),
+            tcp_connected: self.tcp_connected.load(Relaxed),
+            tcp_connect_failures: self.tcp_connect_failures.load(Relaxed),
+            tcp_connection_attempts: self.tcp_connection_attempts.load(Relaxed),
+            tcp_connections_bound: self.tcp_connections_bound.load(Relaxed),
+            tcp_connections_expired: self.tcp_connections_expired.load(Relaxed),
         }
     }
 }

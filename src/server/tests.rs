@@ -26,6 +26,9 @@ struct FakeDriver {
     started: Mutex<Vec<SocketAddr>>,
     stopped: Mutex<Vec<SocketAddr>>,
     sent: Mutex<Vec<(SocketAddr, SocketAddr, Vec<u8>)>>,
+    connects: Mutex<Vec<(u32, SocketAddr)>>,
+    bound_connections: Mutex<Vec<(u32, FiveTuple)>>,
+    closed_connections: Mutex<Vec<u32>>,
 }
 
 impl RelayDriver for Arc<FakeDriver> {
@@ -47,6 +50,15 @@ impl RelayDriver for Arc<FakeDriver> {
     fn send_to_peer(&self, socket: &SocketAddr, peer: SocketAddr, data: &[u8]) -> bool {
         self.sent.lock().unwrap().push((*socket, peer, data.to_vec()));
         true
+    }
+    fn connect(&self, _: &Arc<Allocation<SocketAddr>>, connection_id: u32, peer: SocketAddr) {
+        self.connects.lock().unwrap().push((connection_id, peer));
+    }
+    fn connection_bound(&self, _: &Arc<Allocation<SocketAddr>>, connection_id: u32, data: FiveTuple) {
+        self.bound_connections.lock().unwrap().push((connection_id, data));
+    }
+    fn close_connection(&self, connection_id: u32) {
+        self.closed_connections.lock().unwrap().push(connection_id);
     }
 }
 
@@ -126,6 +138,8 @@ impl Harness {
         (o, out)
     }
 }
+
+mod rfc6062;
 
 /// Builds a request; `creds` = (username, password, nonce) signs it with the long-term key.
 fn request(
@@ -342,8 +356,11 @@ fn allocate_attribute_errors() {
     let mut h = Harness::new(Harness::default_options());
     let c = h.login("bob");
     assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, |_| {})), Some(400), "no REQUESTED-TRANSPORT");
+    // RFC 6062 §5.1: TCP over a UDP client connection is 400; an unknown protocol 442.
     let tcp = |w: &mut MessageWriter<'_>| w.add(&RequestedTransport::TCP).unwrap();
-    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, tcp)), Some(442));
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, tcp)), Some(400));
+    let sctp = |w: &mut MessageWriter<'_>| w.add(&RequestedTransport(132)).unwrap();
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, sctp)), Some(442));
     let v6 = |w: &mut MessageWriter<'_>| {
         udp(w);
         w.add(&RequestedAddressFamily(AddressFamily::V6)).unwrap();
@@ -645,10 +662,10 @@ fn binding_still_works_and_unknown_methods_get_400() {
     let tid = h.next_tid();
     let (_, resp) = h.feed(&request(Method(0x0FF), tid, None, |_| {}));
     assert_eq!(error_code(&resp), Some(400));
-    // Connect (RFC 6062) is not offered over UDP relaying yet.
+    // Connect (RFC 6062) is a TURN method: without credentials, 401.
     let tid = h.next_tid();
     let (_, resp) = h.feed(&request(Method::CONNECT, tid, None, |_| {}));
-    assert_eq!(error_code(&resp), Some(400));
+    assert_eq!(error_code(&resp), Some(401));
 }
 
 #[test]

@@ -107,6 +107,8 @@ pub(super) fn request<D: RelayDriver>(
         Method::REFRESH => super::refresh::handle(&req, out),
         Method::CREATE_PERMISSION => super::create_permission::handle(&req, out),
         Method::CHANNEL_BIND => super::channel_bind::handle(&req, out),
+        Method::CONNECT => super::connect::handle(&req, out),
+        Method::CONNECTION_BIND => super::connect::bind(&req, out),
         _ => req.error(out, codes::BAD_REQUEST),
     };
     // A retransmission of this request gets the same bytes, not a second execution.
