@@ -72,6 +72,12 @@ pub enum ClientError {
     /// Not a DNS name or an IP address, so no TLS server name.
     #[error("`{0}` is not a valid TLS server name")]
     ServerName(String),
+    /// A Connect success response without CONNECTION-ID (RFC 6062 §4.3).
+    #[error("the Connect response carries no CONNECTION-ID")]
+    NoConnectionId,
+    /// A TCP allocation (RFC 6062) needs a TCP or TLS connection to the server, not UDP.
+    #[error("TCP allocations need a TCP or TLS connection to the server")]
+    NotAStream,
 }
 
 /// A fresh transaction ID, cryptographically random as RFC 8489 §5 requires.
