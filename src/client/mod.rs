@@ -1,5 +1,6 @@
 //! A client for our own tests, for tools and for embedders: Binding over UDP, TCP
-//! ([`binding()`]) and TLS ([`binding_tls`]), and a TURN client over UDP, TCP and TLS ([`turn`]).
+//! ([`binding()`]) and TLS ([`binding_tls`]), and a TURN client over UDP, TCP and TLS ([`turn`]),
+//! with TCP allocations (RFC 6062, [`turn::TcpAllocation`]).
 //!
 //! ```no_run
 //! use std::time::Duration;

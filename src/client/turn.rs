@@ -2,6 +2,7 @@
 //! long-term credentials (the 401/438 dance handled here), keep the allocation, its permissions and
 //! channels refreshed in the background, send to peers and receive from them. Over TCP and TLS
 //! (RFC 8656 §3.1) one connection carries everything and closing it deletes the allocation.
+//! [`TcpAllocation`] holds a TCP relayed address instead (RFC 6062, `turn/tcp.rs`).
 //!
 //! ```no_run
 //! use switchback::client::turn::{ClientOptions, Credentials, Transport, TurnClient};

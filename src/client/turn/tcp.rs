@@ -1,24 +1,6 @@
 //! TCP allocations (RFC 6062 §4, the client's side): a TCP relayed address held over a TCP or TLS
 //! control connection. [`TcpAllocation::connect`] sends Connect and binds a new data connection to
 //! the CONNECTION-ID; [`TcpAllocation::accept`] waits for a ConnectionAttempt and binds likewise.
-//!
-//! ```no_run
-//! use switchback::client::turn::{ClientOptions, Credentials, TcpAllocation, Transport};
-//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let options = ClientOptions { transport: Transport::Tcp, ..ClientOptions::default() };
-//! let creds = Credentials::new("alice", "password");
-//! let alloc = TcpAllocation::allocate("192.0.2.1:3478".parse()?, creds, options).await?;
-//! let mut peer = alloc.connect("198.51.100.7:80".parse()?).await?;
-//! peer.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
-//! let mut answer = Vec::new();
-//! peer.read_to_end(&mut answer).await?;
-//! // Peers may connect to alloc.relayed_addr() once they have a permission:
-//! alloc.create_permission("203.0.113.9:0".parse()?).await?;
-//! let (from, mut incoming) = alloc.accept().await?;
-//! # Ok(()) }
-//! ```
 
 use std::net::SocketAddr;
 
@@ -38,6 +20,24 @@ use crate::proto::stun::{
 /// A TCP relayed address (RFC 6062) held by this client over one TCP or TLS control connection,
 /// refreshed in the background like a [`TurnClient`]'s. Dropping it or [`TcpAllocation::close`]
 /// closes the control connection, which deletes the allocation and closes its peer connections.
+///
+/// ```no_run
+/// use switchback::client::turn::{ClientOptions, Credentials, TcpAllocation, Transport};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let options = ClientOptions { transport: Transport::Tcp, ..ClientOptions::default() };
+/// let creds = Credentials::new("alice", "password");
+/// let alloc = TcpAllocation::allocate("192.0.2.1:3478".parse()?, creds, options).await?;
+/// let mut peer = alloc.connect("198.51.100.7:80".parse()?).await?;
+/// peer.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
+/// let mut answer = Vec::new();
+/// peer.read_to_end(&mut answer).await?;
+/// // Peers may connect to alloc.relayed_addr() once they have a permission:
+/// alloc.create_permission("203.0.113.9:0".parse()?).await?;
+/// let (from, mut incoming) = alloc.accept().await?;
+/// # Ok(()) }
+/// ```
 pub struct TcpAllocation {
     client: TurnClient,
     transport: Transport,
