@@ -97,3 +97,30 @@ impl AsyncWrite for PeerStream {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn early_bytes_come_first_then_the_stream() {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut s = PeerStream::new(Box::new(ours), b"abc".to_vec(), addr, 7, addr);
+        theirs.write_all(b"de").await.unwrap();
+        let mut two = [0u8; 2];
+        s.read_exact(&mut two).await.unwrap();
+        assert_eq!(&two, b"ab");
+        let mut rest = [0u8; 3];
+        s.read_exact(&mut rest).await.unwrap();
+        assert_eq!(&rest, b"cde");
+        s.write_all(b"xyz").await.unwrap();
+        let mut got = [0u8; 3];
+        theirs.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"xyz");
+        assert_eq!((s.peer_addr(), s.connection_id()), (addr, 7));
+    }
+}

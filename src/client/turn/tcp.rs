@@ -99,7 +99,8 @@ impl TcpAllocation {
     /// Connects to `peer` from the relayed address (RFC 6062 §4.3): Connect on the control
     /// connection (an error response is [`ClientError::ErrorResponse`]: 403 for a peer the
     /// server's policy denies, 446 while a connection to `peer` exists, 447 when the server could
-    /// not connect), then a new data connection bound to the CONNECTION-ID.
+    /// not connect), then a new data connection bound to the CONNECTION-ID. The server may try
+    /// for up to 30 s; `options.request_timeout` bounds the wait for its answer.
     pub async fn connect(&self, peer: SocketAddr) -> Result<PeerStream, ClientError> {
         let resp = self.client.inner.transact(Method::CONNECT, &|w| w.add(&XorPeerAddress(peer))).await?;
         let m = Message::parse(&resp).map_err(|_| ClientError::BadFrame)?;
