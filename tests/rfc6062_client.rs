@@ -1,7 +1,7 @@
 //! RFC 6062 from our client's side, in process: [`TcpAllocation`] over TCP and TLS control
 //! connections Connects to a loopback TCP echo peer (small and 200 kB echoes), accepts a peer that
 //! connects to the relayed address, and gets 447 for a closed port and 403 for a peer the default
-//! policy denies.
+//! policy denies; `accept` ends when the control connection does.
 #![cfg(feature = "runtime")]
 
 mod common;
@@ -192,4 +192,19 @@ async fn a_tcp_allocation_needs_a_stream() {
     let server: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let err = TcpAllocation::allocate(server, static_user(), Default::default()).await.unwrap_err();
     assert!(matches!(err, ClientError::NotAStream), "{err:?}");
+}
+
+/// The server going away closes the control connection: a waiting `accept` ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_ends_when_the_control_connection_closes() {
+    bounded(async {
+        let fixture = TurnFixture::loopback().await;
+        let alloc = allocate(&fixture, Transport::Tcp).await;
+        drop(fixture);
+        match tokio::time::timeout(STEP, alloc.accept()).await.expect("accept returns") {
+            Err(ClientError::Closed) => {}
+            other => panic!("expected Closed, got {other:?}"),
+        }
+    })
+    .await;
 }
