@@ -1,5 +1,6 @@
 //! A client for our own tests, for tools and for embedders: Binding over UDP, TCP
-//! ([`binding()`]) and TLS ([`binding_tls`]), and a TURN client over UDP, TCP and TLS ([`turn`]).
+//! ([`binding()`]) and TLS ([`binding_tls`]), and a TURN client over UDP, TCP and TLS ([`turn`]),
+//! with TCP allocations (RFC 6062, [`turn::TcpAllocation`]).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -72,6 +73,12 @@ pub enum ClientError {
     /// Not a DNS name or an IP address, so no TLS server name.
     #[error("`{0}` is not a valid TLS server name")]
     ServerName(String),
+    /// A Connect success response without CONNECTION-ID (RFC 6062 §4.3).
+    #[error("the Connect response carries no CONNECTION-ID")]
+    NoConnectionId,
+    /// A TCP allocation (RFC 6062) needs a TCP or TLS connection to the server, not UDP.
+    #[error("TCP allocations need a TCP or TLS connection to the server")]
+    NotAStream,
 }
 
 /// A fresh transaction ID, cryptographically random as RFC 8489 §5 requires.

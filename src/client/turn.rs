@@ -2,6 +2,7 @@
 //! long-term credentials (the 401/438 dance handled here), keep the allocation, its permissions and
 //! channels refreshed in the background, send to peers and receive from them. Over TCP and TLS
 //! (RFC 8656 §3.1) one connection carries everything and closing it deletes the allocation.
+//! [`TcpAllocation`] holds a TCP relayed address instead (RFC 6062, `turn/tcp.rs`).
 //!
 //! ```no_run
 //! use switchback::client::turn::{ClientOptions, Credentials, Transport, TurnClient};
@@ -36,13 +37,17 @@ use tokio::task::JoinHandle;
 use super::{ClientError, new_transaction_id};
 use crate::proto::channel_data::ChannelData;
 use crate::proto::stun::{
-    AddressFamily, ChannelNumber, Class, Data, EncodeError, ErrorCode, IntegrityKey, Lifetime, Message, MessageType,
-    MessageWriter, Method, Nonce, Realm, RequestedAddressFamily, RequestedTransport, TransactionId, Username,
-    XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes, long_term_key_md5,
+    AddressFamily, ChannelNumber, Class, ConnectionId, Data, EncodeError, ErrorCode, IntegrityKey, Lifetime, Message,
+    MessageType, MessageWriter, Method, Nonce, Realm, RequestedAddressFamily, RequestedTransport, TransactionId,
+    Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes, long_term_key_md5,
 };
 
+mod peer_stream;
+mod tcp;
 mod transport;
 
+pub use peer_stream::PeerStream;
+pub use tcp::TcpAllocation;
 pub use transport::Transport;
 use transport::{Link, Reader};
 
@@ -105,6 +110,7 @@ const PERMISSION_REFRESH: Duration = Duration::from_secs(240);
 /// Channel refresh period: RFC 8656 §12 channels last 600 s.
 const CHANNEL_REFRESH: Duration = Duration::from_secs(480);
 
+#[derive(Clone)]
 struct Auth {
     realm: String,
     nonce: String,
@@ -122,6 +128,9 @@ struct Peers {
 /// Requests waiting for their response; `None` once the stream to the server has closed.
 type Pending = Option<HashMap<TransactionId, oneshot::Sender<Vec<u8>>>>;
 
+/// A ConnectionAttempt indication (RFC 6062 §4.4): the CONNECTION-ID and the peer's address.
+type Attempt = (u32, SocketAddr);
+
 struct Inner {
     link: Link,
     server: SocketAddr,
@@ -130,6 +139,9 @@ struct Inner {
     auth: Mutex<Option<Auth>>,
     pending: Mutex<Pending>,
     peers: Mutex<Peers>,
+    /// Where ConnectionAttempt indications go, for a TCP allocation; `None` once the stream to
+    /// the server has closed.
+    attempts: Mutex<Option<mpsc::Sender<Attempt>>>,
 }
 
 /// A TURN allocation held by this client. Dropping it stops the background tasks (over UDP the
@@ -175,6 +187,18 @@ impl TurnClient {
         creds: Credentials,
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
+        Self::allocate_relay(server, creds, &options, RequestedTransport::UDP, None).await
+    }
+
+    /// Allocates a relayed address of transport `relay`; ConnectionAttempt indications go to
+    /// `attempts` (RFC 6062).
+    async fn allocate_relay(
+        server: SocketAddr,
+        creds: Credentials,
+        options: &ClientOptions,
+        relay: RequestedTransport,
+        attempts: Option<mpsc::Sender<Attempt>>,
+    ) -> Result<Self, ClientError> {
         let (link, reader) = Link::connect(&options.transport, server, options.bind, options.request_timeout).await?;
         let inner = Arc::new(Inner {
             link,
@@ -184,13 +208,14 @@ impl TurnClient {
             auth: Mutex::new(None),
             pending: Mutex::new(Some(HashMap::new())),
             peers: Mutex::new(Peers { next_channel: 0x4000, ..Peers::default() }),
+            attempts: Mutex::new(attempts),
         });
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         let reader = tokio::spawn(read_loop(Arc::clone(&inner), reader, tx));
         let (lifetime, family) = (options.lifetime, options.family);
         let resp = inner
             .transact(Method::ALLOCATE, &|w| {
-                w.add(&RequestedTransport::UDP)?;
+                w.add(&relay)?;
                 if let Some(family) = family {
                     w.add(&RequestedAddressFamily(family))?;
                 }
@@ -324,6 +349,22 @@ impl TurnClient {
     }
 }
 
+/// What to retry with after the error response `m` (RFC 8489 §9.2.5): a 401 teaches the realm and
+/// nonce when we sent no credentials (`realm` is `None`), a 438 a fresh nonce. Any other error is
+/// returned as [`ClientError::ErrorResponse`].
+fn reauth(creds: &Credentials, realm: Option<&str>, m: &Message<'_>) -> Result<Auth, ClientError> {
+    let err = m.get::<ErrorCode>().map_err(|_| ClientError::BadFrame)?;
+    let (realm, nonce) = match (err.code, m.get::<Realm>(), m.get::<Nonce>()) {
+        (codes::UNAUTHENTICATED, Ok(new), Ok(nonce)) if realm.is_none() => (new.0.to_string(), nonce.0),
+        (codes::STALE_NONCE, new, Ok(nonce)) => {
+            (new.map(|r| r.0.to_string()).ok().or_else(|| realm.map(str::to_string)).unwrap_or_default(), nonce.0)
+        }
+        _ => return Err(ClientError::ErrorResponse { code: err.code, reason: err.reason.to_string() }),
+    };
+    let key = IntegrityKey::new(&long_term_key_md5(&creds.username, &realm, &creds.password));
+    Ok(Auth { realm, nonce: nonce.to_string(), key })
+}
+
 type Body<'a> = &'a (dyn Fn(&mut MessageWriter<'_>) -> Result<(), EncodeError> + Sync);
 
 impl Inner {
@@ -370,25 +411,11 @@ impl Inner {
             if m.message_type().class == Class::SuccessResponse {
                 return Ok(resp);
             }
-            let err = m.get::<ErrorCode>().map_err(|_| ClientError::BadFrame)?;
-            let had_auth = lock(&self.auth).is_some();
-            match (err.code, m.get::<Realm>(), m.get::<Nonce>()) {
-                (codes::UNAUTHENTICATED, Ok(realm), Ok(nonce)) if !had_auth => self.learn(realm.0, nonce.0),
-                (codes::STALE_NONCE, realm, Ok(nonce)) => {
-                    let realm = realm.map(|r| r.0.to_string()).ok();
-                    let realm =
-                        realm.or_else(|| lock(&self.auth).as_ref().map(|a| a.realm.clone())).unwrap_or_default();
-                    self.learn(&realm, nonce.0);
-                }
-                _ => return Err(ClientError::ErrorResponse { code: err.code, reason: err.reason.to_string() }),
-            }
+            let realm = lock(&self.auth).as_ref().map(|a| a.realm.clone());
+            let auth = reauth(&self.creds, realm.as_deref(), &m)?;
+            *lock(&self.auth) = Some(auth);
         }
         Err(ClientError::ErrorResponse { code: codes::UNAUTHENTICATED, reason: "authentication failed".into() })
-    }
-
-    fn learn(&self, realm: &str, nonce: &str) {
-        let key = IntegrityKey::new(&long_term_key_md5(&self.creds.username, realm, &self.creds.password));
-        *lock(&self.auth) = Some(Auth { realm: realm.to_string(), nonce: nonce.to_string(), key });
     }
 
     /// Sends a request and waits for its response until the timeout passes: over UDP with
@@ -422,8 +449,9 @@ impl Inner {
 /// [`TurnClient::recv_from`] once the queue is empty.
 async fn read_loop(inner: Arc<Inner>, reader: Reader, tx: mpsc::Sender<(SocketAddr, Vec<u8>)>) {
     inner.link.receive(reader, |data| deliver(&inner, data, &tx)).await;
-    // Dropping the senders wakes every waiting request.
+    // Dropping the senders wakes every waiting request, and TcpAllocation::accept.
     lock(&inner.pending).take();
+    lock(&inner.attempts).take();
 }
 
 /// One datagram or frame from the server.
@@ -441,6 +469,14 @@ fn deliver(inner: &Inner, data: &[u8], tx: &mpsc::Sender<(SocketAddr, Vec<u8>)>)
                 Class::Indication if m.message_type().method == Method::DATA => {
                     if let (Ok(peer), Ok(d)) = (m.get::<XorPeerAddress>(), m.get::<Data>()) {
                         let _ = tx.try_send((peer.0, d.0.to_vec()));
+                    }
+                }
+                Class::Indication if m.message_type().method == Method::CONNECTION_ATTEMPT => {
+                    if let (Some(attempts), Ok(peer), Ok(id)) =
+                        (lock(&inner.attempts).as_ref(), m.get::<XorPeerAddress>(), m.get::<ConnectionId>())
+                    {
+                        // A full queue drops the attempt; the server closes it after 30 s unbound.
+                        let _ = attempts.try_send((id.0, peer.0));
                     }
                 }
                 _ => {}

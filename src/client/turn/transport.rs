@@ -36,7 +36,7 @@ impl Transport {
 pub(super) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
-type BoxedStream = Box<dyn Stream>;
+pub(super) type BoxedStream = Box<dyn Stream>;
 
 /// The sending side of the leg, shared by requests and data.
 pub(super) enum Link {
@@ -69,6 +69,30 @@ async fn connect_tcp(server: SocketAddr, bind: Option<SocketAddr>) -> std::io::R
     socket.connect(server).await
 }
 
+/// Opens a TCP connection to `server`, with the TLS handshake for [`Transport::Tls`], within
+/// `timeout`; returns it and its local address. UDP is no stream: [`ClientError::NotAStream`].
+pub(super) async fn open_stream(
+    transport: &Transport,
+    server: SocketAddr,
+    bind: Option<SocketAddr>,
+    timeout: Duration,
+) -> Result<(BoxedStream, SocketAddr), ClientError> {
+    if let Transport::Udp = transport {
+        return Err(ClientError::NotAStream);
+    }
+    let deadline = Instant::now() + timeout;
+    let tcp = tokio::time::timeout_at(deadline, connect_tcp(server, bind))
+        .await
+        .map_err(|_| ClientError::Timeout(timeout))??;
+    tcp.set_nodelay(true)?;
+    let local = tcp.local_addr()?;
+    let stream: BoxedStream = match transport {
+        Transport::Tls(tls) => Box::new(tls.handshake(tcp, deadline.saturating_duration_since(Instant::now())).await?),
+        _ => Box::new(tcp),
+    };
+    Ok((stream, local))
+}
+
 impl Link {
     /// Opens the leg to `server` (the TCP connection and TLS handshake within `timeout`).
     pub(super) async fn connect(
@@ -77,24 +101,11 @@ impl Link {
         bind: Option<SocketAddr>,
         timeout: Duration,
     ) -> Result<(Link, Reader), ClientError> {
-        let deadline = Instant::now() + timeout;
-        let tcp = match transport {
-            Transport::Udp => {
-                let socket = UdpSocket::bind(bind.unwrap_or_else(|| unspecified(server))).await?;
-                return Ok((Link::Udp { socket, server }, Reader::Udp));
-            }
-            Transport::Tcp | Transport::Tls(_) => tokio::time::timeout_at(deadline, connect_tcp(server, bind))
-                .await
-                .map_err(|_| ClientError::Timeout(timeout))??,
-        };
-        tcp.set_nodelay(true)?;
-        let local = tcp.local_addr()?;
-        let stream: BoxedStream = match transport {
-            Transport::Tls(tls) => {
-                Box::new(tls.handshake(tcp, deadline.saturating_duration_since(Instant::now())).await?)
-            }
-            _ => Box::new(tcp),
-        };
+        if let Transport::Udp = transport {
+            let socket = UdpSocket::bind(bind.unwrap_or_else(|| unspecified(server))).await?;
+            return Ok((Link::Udp { socket, server }, Reader::Udp));
+        }
+        let (stream, local) = open_stream(transport, server, bind, timeout).await?;
         let (read, write) = tokio::io::split(stream);
         Ok((Link::Stream { writer: tokio::sync::Mutex::new(write), local }, Reader::Stream(read)))
     }
