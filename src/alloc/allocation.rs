@@ -181,13 +181,28 @@ pub struct AllocationInfo {
     pub rest_expiry: Option<u64>,
 }
 
+/// The second relayed address of a dual allocation (RFC 8656 §7.2, ADDITIONAL-ADDRESS-FAMILY):
+/// always the IPv6 one, the IPv4 one being the allocation's own.
+#[derive(Debug)]
+pub struct ExtraRelay<S> {
+    /// The relay socket's local address.
+    pub relay_addr: SocketAddr,
+    /// The address advertised in the second XOR-RELAYED-ADDRESS.
+    pub advertised_addr: SocketAddr,
+    /// The relay socket.
+    pub socket: S,
+}
+
 /// An allocation, RFC 8656 §2.2. `S` is the driver's relay socket.
 pub struct Allocation<S> {
     info: AllocationInfo,
     key: IntegrityKey,
     key_bytes: [u8; 16],
-    /// The relay socket (owned by the driver's type).
+    /// The relay socket (owned by the driver's type); for a dual allocation the IPv4 one.
     pub socket: S,
+    /// A dual allocation's IPv6 relay (RFC 8656 §7.2); `None` for a single-family one (boxed: one
+    /// word for the allocations that have none).
+    pub extra: Option<Box<ExtraRelay<S>>>,
     expires: AtomicU64,
     deleted: AtomicBool,
     bindings: ArcSwap<Bindings>,
@@ -239,6 +254,7 @@ impl<S> Allocation<S> {
             key: IntegrityKey::new(&key_bytes),
             key_bytes,
             socket,
+            extra: None,
             expires: AtomicU64::new(expires),
             deleted: AtomicBool::new(false),
             bindings: ArcSwap::from_pointee(Bindings::default()),
@@ -248,6 +264,33 @@ impl<S> Allocation<S> {
             bandwidth: AllocationBandwidth::default(),
             tcp_relay: false,
         }
+    }
+
+    /// Makes it a dual allocation (RFC 8656 §7.2): `extra` is its relay of the other family.
+    pub fn with_extra_relay(mut self, extra: ExtraRelay<S>) -> Self {
+        self.extra = Some(Box::new(extra));
+        self
+    }
+
+    /// The relay socket that reaches `peer`: the one of its family, `None` when the allocation has
+    /// no relayed address of that family (RFC 8656 §10.2, §12.2: 443).
+    #[inline]
+    pub fn socket_for(&self, peer: IpAddr) -> Option<&S> {
+        if peer.is_ipv4() == self.info.relay_addr.is_ipv4() {
+            return Some(&self.socket);
+        }
+        self.extra.as_ref().filter(|e| e.relay_addr.is_ipv4() == peer.is_ipv4()).map(|e| &e.socket)
+    }
+
+    /// Whether the allocation has a relayed address of `peer`'s family.
+    #[inline]
+    pub fn has_family_of(&self, peer: IpAddr) -> bool {
+        self.socket_for(peer).is_some()
+    }
+
+    /// The relay sockets: the allocation's own, then a dual allocation's second one.
+    pub fn sockets(&self) -> impl Iterator<Item = &S> {
+        std::iter::once(&self.socket).chain(self.extra.as_ref().map(|e| &e.socket))
     }
 
     /// Makes it an RFC 6062 TCP allocation (REQUESTED-TRANSPORT TCP).

@@ -79,6 +79,9 @@ pub struct ServerOptions {
     pub bps_capacity: u64,
     /// Refuse RFC 6062 TCP allocations (REQUESTED-TRANSPORT TCP gets 442; `no-tcp-relay`).
     pub no_tcp_relay: bool,
+    /// Take ADDITIONAL-ADDRESS-FAMILY under the draft code point 0x8032 too, answering with
+    /// ADDRESS-ERROR-CODE under 0x8033 (coturn 4.6.1 and `turnutils_uclient -Z`). Default on.
+    pub legacy_dual_allocation: bool,
 }
 
 impl ServerOptions {
@@ -117,6 +120,7 @@ impl Default for ServerOptions {
             user_max_bps: 0,
             bps_capacity: 0,
             no_tcp_relay: false,
+            legacy_dual_allocation: true,
         }
     }
 }

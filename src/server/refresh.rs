@@ -2,7 +2,7 @@
 
 use super::turn::Request;
 use super::{Outcome, RelayDriver};
-use crate::proto::stun::{AttrError, Class, Lifetime, codes};
+use crate::proto::stun::{AddressFamily, AttrError, Class, Lifetime, RequestedAddressFamily, codes};
 
 pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> Outcome {
     let Some(allocation) = &req.allocation else {
@@ -10,6 +10,18 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         // as success then.
         return req.error(out, codes::ALLOCATION_MISMATCH);
     };
+    // RFC 8656 §8.2: REQUESTED-ADDRESS-FAMILY naming a family the allocation has no relayed
+    // address of is 443. (For a dual allocation it would refresh or delete that family alone;
+    // here a Refresh always covers both.)
+    if let Ok(RequestedAddressFamily(f)) = req.msg.get::<RequestedAddressFamily>() {
+        let probe = match f {
+            AddressFamily::V4 => std::net::IpAddr::from([0u8; 4]),
+            AddressFamily::V6 => std::net::IpAddr::from([0u16; 8]),
+        };
+        if !allocation.has_family_of(probe) {
+            return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
+        }
+    }
     let opts = &req.server.options;
     let lifetime = match req.msg.get::<Lifetime>() {
         Ok(l) => l.0.min(opts.max_lifetime),
