@@ -1,6 +1,6 @@
-//! The tokio relay driver: one UDP socket per allocation (RFC 8656 §7.2), a task per allocation
-//! that reads from peers and writes to the client through the listener socket the allocation came
-//! in on. An RFC 6062 TCP allocation has a listening TCP socket instead, a task accepting peers on
+//! The tokio relay driver: one UDP socket per allocation (RFC 8656 §7.2; two for a dual
+//! allocation, one per family, each with its task), a task per socket that reads from peers and
+//! writes to the client through the listener socket the allocation came in on. An RFC 6062 TCP allocation has a listening TCP socket instead, a task accepting peers on
 //! it, and the TCP connections to peers (Connect), held here until a client data connection
 //! binds one (`io/tcp.rs` then relays the raw bytes).
 
