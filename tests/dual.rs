@@ -17,8 +17,9 @@ use switchback::config::Config;
 use switchback::io::{self, Running, TurnServer, UdpRelay};
 use switchback::proto::channel_data::ChannelData;
 use switchback::proto::stun::{
-    AdditionalAddressFamily, AddressFamily, ChannelNumber, Class, Data, LegacyAdditionalAddressFamily, Message,
-    MessageType, MessageWriter, Method, RequestedTransport, TransactionId, XorPeerAddress, XorRelayedAddress,
+    AdditionalAddressFamily, AddressFamily, ChannelNumber, Class, Data, LegacyAdditionalAddressFamily, Lifetime,
+    Message, MessageType, MessageWriter, Method, RequestedAddressFamily, RequestedTransport, TransactionId,
+    XorPeerAddress, XorRelayedAddress,
 };
 use switchback::server::Transport;
 
@@ -167,6 +168,20 @@ async fn dual_relays_to_both_families(legacy: bool) {
         raw.socket.send_to(&cd[..n], raw.server).await.unwrap();
         assert_eq!(next_data(&raw).await, Received::Channel(number, format!("chan|{via}").into_bytes()));
     }
+    // RFC 8656 §8: Refresh 0 with REQUESTED-ADDRESS-FAMILY IPv6 deletes the IPv6 relay alone.
+    let deleted = raw
+        .request(Method::REFRESH, &|w| {
+            w.add(&Lifetime(0))?;
+            w.add(&RequestedAddressFamily(AddressFamily::V6))
+        })
+        .await;
+    assert!(deleted.success, "Refresh failed with {}", deleted.code);
+    let refused = raw.request(Method::CREATE_PERMISSION, &|w| w.add(&XorPeerAddress(p6))).await;
+    assert_eq!(refused.code, 443);
+    raw.socket.send_to(&send_indication(p4, b"still"), raw.server).await.unwrap();
+    // (The IPv4 peer has channel 0x4002 by now.)
+    let expected = format!("still|{}", relayed[0]).into_bytes();
+    assert_eq!(next_data(&raw).await, Received::Channel(0x4002, expected));
     running.shutdown().await;
 }
 

@@ -191,6 +191,23 @@ pub struct ExtraRelay<S> {
     pub advertised_addr: SocketAddr,
     /// The relay socket.
     pub socket: S,
+    /// A Refresh deleted the allocation's own (first) relayed address alone (RFC 8656 §8).
+    primary_deleted: AtomicBool,
+    /// A Refresh deleted this relayed address alone.
+    deleted: AtomicBool,
+}
+
+impl<S> ExtraRelay<S> {
+    /// The second relay of a dual allocation.
+    pub fn new(relay_addr: SocketAddr, advertised_addr: SocketAddr, socket: S) -> Self {
+        ExtraRelay {
+            relay_addr,
+            advertised_addr,
+            socket,
+            primary_deleted: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
+        }
+    }
 }
 
 /// An allocation, RFC 8656 §2.2. `S` is the driver's relay socket.
@@ -276,10 +293,27 @@ impl<S> Allocation<S> {
     /// no relayed address of that family (RFC 8656 §10.2, §12.2: 443).
     #[inline]
     pub fn socket_for(&self, peer: IpAddr) -> Option<&S> {
-        if peer.is_ipv4() == self.info.relay_addr.is_ipv4() {
-            return Some(&self.socket);
+        let own_family = peer.is_ipv4() == self.info.relay_addr.is_ipv4();
+        match &self.extra {
+            None => own_family.then_some(&self.socket),
+            Some(e) if own_family => (!e.primary_deleted.load(Relaxed)).then_some(&self.socket),
+            Some(e) => (e.relay_addr.is_ipv4() == peer.is_ipv4() && !e.deleted.load(Relaxed)).then_some(&e.socket),
         }
-        self.extra.as_ref().filter(|e| e.relay_addr.is_ipv4() == peer.is_ipv4()).map(|e| &e.socket)
+    }
+
+    /// RFC 8656 §8: a Refresh with LIFETIME 0 and REQUESTED-ADDRESS-FAMILY deletes that family's
+    /// relayed address of a dual allocation alone. Returns its socket, for the driver to stop, when
+    /// the other relayed address lives on; `None` (nothing changed) when the allocation is not a
+    /// dual one or that would leave it without a relayed address: delete the allocation then.
+    pub fn delete_relay_of_family(&self, family_of: IpAddr) -> Option<&S> {
+        let e = self.extra.as_ref()?;
+        if family_of.is_ipv4() == self.info.relay_addr.is_ipv4() {
+            (!e.deleted.load(Relaxed) && !e.primary_deleted.swap(true, Relaxed)).then_some(&self.socket)
+        } else if family_of.is_ipv4() == e.relay_addr.is_ipv4() {
+            (!e.primary_deleted.load(Relaxed) && !e.deleted.swap(true, Relaxed)).then_some(&e.socket)
+        } else {
+            None
+        }
     }
 
     /// Whether the allocation has a relayed address of `peer`'s family.

@@ -237,6 +237,10 @@ impl RelayDriver for UdpRelay {
         }
     }
 
+    fn stop_relay(&self, _allocation: &Allocation<RelaySocket>, socket: &RelaySocket) {
+        socket.stop.notify_one();
+    }
+
     #[inline]
     fn send_to_peer(&self, socket: &RelaySocket, peer: SocketAddr, data: &[u8]) -> bool {
         match &socket.kind {

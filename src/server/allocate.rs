@@ -145,8 +145,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     match extra {
         Some(Extra::Relay(b)) => {
             let advertised_addr = SocketAddr::new(b.advertised, b.local.port());
-            allocation =
-                allocation.with_extra_relay(ExtraRelay { relay_addr: b.local, advertised_addr, socket: b.socket });
+            allocation = allocation.with_extra_relay(ExtraRelay::new(b.local, advertised_addr, b.socket));
         }
         Some(Extra::Failed(family, code, legacy)) => address_error = Some((family, code, legacy)),
         None => {}

@@ -47,6 +47,9 @@ impl RelayDriver for Arc<FakeDriver> {
     fn stop(&self, a: &Allocation<SocketAddr>) {
         self.stopped.lock().unwrap().extend(a.sockets().copied());
     }
+    fn stop_relay(&self, _: &Allocation<SocketAddr>, socket: &SocketAddr) {
+        self.stopped.lock().unwrap().push(*socket);
+    }
     fn send_to_peer(&self, socket: &SocketAddr, peer: SocketAddr, data: &[u8]) -> bool {
         self.sent.lock().unwrap().push((*socket, peer, data.to_vec()));
         true

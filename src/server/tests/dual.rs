@@ -256,6 +256,48 @@ fn refresh_covers_both_relays_and_deletes_both() {
 }
 
 #[test]
+fn refresh_0_with_a_family_deletes_that_relay_alone() {
+    let mut h = dual_stack();
+    let (c, v4, v6) = allocate_dual(&mut h);
+    let (p4, p6) = (addr("127.0.0.1:9000"), addr("[::1]:9000"));
+    assert!(ok(&h.send(&c, Method::CREATE_PERMISSION, |w| {
+        w.add(&XorPeerAddress(p4)).unwrap();
+        w.add(&XorPeerAddress(p6)).unwrap();
+    })));
+    let delete = |family: AddressFamily| {
+        move |w: &mut MessageWriter<'_>| {
+            w.add(&Lifetime(0)).unwrap();
+            w.add(&RequestedAddressFamily(family)).unwrap();
+        }
+    };
+    assert!(ok(&h.send(&c, Method::REFRESH, delete(AddressFamily::V6))));
+    assert_eq!(*h.driver.stopped.lock().unwrap(), [v6]);
+    assert_eq!(h.server.allocations().len(), 1);
+    // The IPv6 relay is gone: 443 for IPv6 peers, their data dropped; IPv4 goes on.
+    assert_eq!(send_indication(&mut h, p6, b"x"), Outcome::Dropped(DropReason::NoPermission));
+    assert!(h.peer_sends(p6, b"x").is_none());
+    assert!(h.peer_sends(p4, b"x").is_some());
+    assert_eq!(send_indication(&mut h, p4, b"x"), Outcome::Relayed);
+    assert_eq!(h.driver.sent.lock().unwrap().last().unwrap().0, v4);
+    assert_eq!(error_code(&h.send(&c, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(p6)).unwrap())), Some(443));
+    assert_eq!(error_code(&h.send(&c, Method::REFRESH, delete(AddressFamily::V6))), Some(443));
+    // Deleting the last family deletes the allocation (both sockets stop).
+    assert!(ok(&h.send(&c, Method::REFRESH, delete(AddressFamily::V4))));
+    assert_eq!(h.server.allocations().len(), 0);
+    assert_eq!(*h.driver.stopped.lock().unwrap(), [v6, v4, v6]);
+
+    // The IPv4 one may go first too.
+    let mut h = dual_stack();
+    let (c, v4, v6) = allocate_dual(&mut h);
+    assert!(ok(&h.send(&c, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(p6)).unwrap())));
+    assert!(ok(&h.send(&c, Method::REFRESH, delete(AddressFamily::V4))));
+    assert_eq!(*h.driver.stopped.lock().unwrap(), [v4]);
+    assert_eq!(error_code(&h.send(&c, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(p4)).unwrap())), Some(443));
+    assert_eq!(send_indication(&mut h, p6, b"y"), Outcome::Relayed);
+    assert_eq!(h.driver.sent.lock().unwrap().last().unwrap().0, v6);
+}
+
+#[test]
 fn expiry_stops_both_relays() {
     let mut h = dual_stack();
     let (_, v4, v6) = allocate_dual(&mut h);
