@@ -92,6 +92,7 @@ pub const KEYS: &[&str] = &[
     "no-tcp",
     "no-tls",
     "no-tcp-relay",
+    "no-legacy-dual-allocation",
     "user-quota",
     "total-quota",
     "max-bps",
@@ -314,6 +315,9 @@ pub struct Config {
     pub no_tls: bool,
     /// `no-tcp-relay`: refuse RFC 6062 TCP allocations (REQUESTED-TRANSPORT TCP gets 442).
     pub no_tcp_relay: bool,
+    /// `no-legacy-dual-allocation`: take ADDITIONAL-ADDRESS-FAMILY only under RFC 8656's code point
+    /// 0x8000, not under the draft's 0x8032 that coturn 4.6.1 and `turnutils_uclient -Z` send.
+    pub no_legacy_dual_allocation: bool,
     /// `user-quota`: allocations per user (0 = unlimited, the default).
     pub user_quota: u32,
     /// `total-quota`: allocations in total (0 = unlimited, the default).
@@ -396,6 +400,7 @@ impl Default for Config {
             no_tcp: false,
             no_tls: false,
             no_tcp_relay: false,
+            no_legacy_dual_allocation: false,
             user_quota: 0,
             total_quota: 0,
             max_bps: server.max_bps,

@@ -139,6 +139,10 @@ struct DaemonArgs {
     /// Refuse RFC 6062 TCP relaying (REQUESTED-TRANSPORT TCP gets 442).
     #[arg(long)]
     no_tcp_relay: bool,
+    /// Take dual allocations only under RFC 8656's code points, not the draft's 0x8032/0x8033
+    /// (coturn 4.6.1, `turnutils_uclient -Z`).
+    #[arg(long)]
+    no_legacy_dual_allocation: bool,
     /// Allocations per user; 0 = unlimited (the default).
     #[arg(long, value_name = "N")]
     user_quota: Option<u32>,
@@ -287,6 +291,7 @@ impl DaemonArgs {
         o.flag("no-tcp", self.no_tcp);
         o.flag("no-tls", self.no_tls);
         o.flag("no-tcp-relay", self.no_tcp_relay);
+        o.flag("no-legacy-dual-allocation", self.no_legacy_dual_allocation);
         o.flag("strict-rfc8656", self.strict_rfc8656);
         o.text("rate-limit-unauth", self.rate_limit_unauth.as_ref());
         o.text("rate-limit-allocate", self.rate_limit_allocate.as_ref());

@@ -181,13 +181,45 @@ pub struct AllocationInfo {
     pub rest_expiry: Option<u64>,
 }
 
+/// The second relayed address of a dual allocation (RFC 8656 §7.2, ADDITIONAL-ADDRESS-FAMILY):
+/// always the IPv6 one, the IPv4 one being the allocation's own.
+#[derive(Debug)]
+pub struct ExtraRelay<S> {
+    /// The relay socket's local address.
+    pub relay_addr: SocketAddr,
+    /// The address advertised in the second XOR-RELAYED-ADDRESS.
+    pub advertised_addr: SocketAddr,
+    /// The relay socket.
+    pub socket: S,
+    /// A Refresh deleted the allocation's own (first) relayed address alone (RFC 8656 §8).
+    primary_deleted: AtomicBool,
+    /// A Refresh deleted this relayed address alone.
+    deleted: AtomicBool,
+}
+
+impl<S> ExtraRelay<S> {
+    /// The second relay of a dual allocation.
+    pub fn new(relay_addr: SocketAddr, advertised_addr: SocketAddr, socket: S) -> Self {
+        ExtraRelay {
+            relay_addr,
+            advertised_addr,
+            socket,
+            primary_deleted: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
+        }
+    }
+}
+
 /// An allocation, RFC 8656 §2.2. `S` is the driver's relay socket.
 pub struct Allocation<S> {
     info: AllocationInfo,
     key: IntegrityKey,
     key_bytes: [u8; 16],
-    /// The relay socket (owned by the driver's type).
+    /// The relay socket (owned by the driver's type); for a dual allocation the IPv4 one.
     pub socket: S,
+    /// A dual allocation's IPv6 relay (RFC 8656 §7.2); `None` for a single-family one (boxed: one
+    /// word for the allocations that have none).
+    pub extra: Option<Box<ExtraRelay<S>>>,
     expires: AtomicU64,
     deleted: AtomicBool,
     bindings: ArcSwap<Bindings>,
@@ -239,6 +271,7 @@ impl<S> Allocation<S> {
             key: IntegrityKey::new(&key_bytes),
             key_bytes,
             socket,
+            extra: None,
             expires: AtomicU64::new(expires),
             deleted: AtomicBool::new(false),
             bindings: ArcSwap::from_pointee(Bindings::default()),
@@ -248,6 +281,50 @@ impl<S> Allocation<S> {
             bandwidth: AllocationBandwidth::default(),
             tcp_relay: false,
         }
+    }
+
+    /// Makes it a dual allocation (RFC 8656 §7.2): `extra` is its relay of the other family.
+    pub fn with_extra_relay(mut self, extra: ExtraRelay<S>) -> Self {
+        self.extra = Some(Box::new(extra));
+        self
+    }
+
+    /// The relay socket that reaches `peer`: the one of its family, `None` when the allocation has
+    /// no relayed address of that family (RFC 8656 §10.2, §12.2: 443).
+    #[inline]
+    pub fn socket_for(&self, peer: IpAddr) -> Option<&S> {
+        let own_family = peer.is_ipv4() == self.info.relay_addr.is_ipv4();
+        match &self.extra {
+            None => own_family.then_some(&self.socket),
+            Some(e) if own_family => (!e.primary_deleted.load(Relaxed)).then_some(&self.socket),
+            Some(e) => (e.relay_addr.is_ipv4() == peer.is_ipv4() && !e.deleted.load(Relaxed)).then_some(&e.socket),
+        }
+    }
+
+    /// RFC 8656 §8: a Refresh with LIFETIME 0 and REQUESTED-ADDRESS-FAMILY deletes that family's
+    /// relayed address of a dual allocation alone. Returns its socket, for the driver to stop, when
+    /// the other relayed address lives on; `None` (nothing changed) when the allocation is not a
+    /// dual one or that would leave it without a relayed address: delete the allocation then.
+    pub fn delete_relay_of_family(&self, family_of: IpAddr) -> Option<&S> {
+        let e = self.extra.as_ref()?;
+        if family_of.is_ipv4() == self.info.relay_addr.is_ipv4() {
+            (!e.deleted.load(Relaxed) && !e.primary_deleted.swap(true, Relaxed)).then_some(&self.socket)
+        } else if family_of.is_ipv4() == e.relay_addr.is_ipv4() {
+            (!e.primary_deleted.load(Relaxed) && !e.deleted.swap(true, Relaxed)).then_some(&e.socket)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the allocation has a relayed address of `peer`'s family.
+    #[inline]
+    pub fn has_family_of(&self, peer: IpAddr) -> bool {
+        self.socket_for(peer).is_some()
+    }
+
+    /// The relay sockets: the allocation's own, then a dual allocation's second one.
+    pub fn sockets(&self) -> impl Iterator<Item = &S> {
+        std::iter::once(&self.socket).chain(self.extra.as_ref().map(|e| &e.socket))
     }
 
     /// Makes it an RFC 6062 TCP allocation (REQUESTED-TRANSPORT TCP).

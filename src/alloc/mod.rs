@@ -11,7 +11,7 @@ mod table;
 
 pub use allocation::{
     Allocation, AllocationCounters, AllocationInfo, BindingLimits, Bindings, CachedResponse, ChannelBindError,
-    ChannelBinding, Millis, Permission, RequestKey, TooManyPermissions,
+    ChannelBinding, ExtraRelay, Millis, Permission, RequestKey, TooManyPermissions,
 };
 pub use connections::{AddConnectionError, ConnectionState, Connections, TcpConnection};
 pub use five_tuple::FiveTuple;

@@ -445,3 +445,10 @@ fn quota_and_bandwidth_keys_map_into_the_server() {
         assert!(matches!(err, ConfigError::InvalidValue { .. }), "{bad}: {err}");
     }
 }
+
+#[test]
+fn the_legacy_dual_allocation_alias_is_on_unless_turned_off() {
+    assert!(Config::default().server_options().legacy_dual_allocation);
+    let c = Config::from_toml_str("no-legacy-dual-allocation = true\n").unwrap();
+    assert!(!c.server_options().legacy_dual_allocation);
+}

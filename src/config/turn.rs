@@ -84,6 +84,7 @@ impl Config {
             rate_limit_allocate: self.rate_limit_allocate,
             strict_expiry: self.strict_expiry,
             no_tcp_relay: self.no_tcp_relay,
+            legacy_dual_allocation: !self.no_legacy_dual_allocation,
             allowed_peers: self.allowed_peer_ip.clone(),
             denied_peers: self.denied_peer_ip.clone(),
             own_addresses: self.own_addresses(),

@@ -1,6 +1,6 @@
-//! The tokio relay driver: one UDP socket per allocation (RFC 8656 §7.2), a task per allocation
-//! that reads from peers and writes to the client through the listener socket the allocation came
-//! in on. An RFC 6062 TCP allocation has a listening TCP socket instead, a task accepting peers on
+//! The tokio relay driver: one UDP socket per allocation (RFC 8656 §7.2; two for a dual
+//! allocation, one per family, each with its task), a task per socket that reads from peers and
+//! writes to the client through the listener socket the allocation came in on. An RFC 6062 TCP allocation has a listening TCP socket instead, a task accepting peers on
 //! it, and the TCP connections to peers (Connect), held here until a client data connection
 //! binds one (`io/tcp.rs` then relays the raw bytes).
 
@@ -216,18 +216,29 @@ impl RelayDriver for UdpRelay {
             tracing::warn!(client = %five.client, server = %five.server, "no client leg for an allocation");
             return;
         };
+        // A dual allocation (RFC 8656 §7.2) has a second, IPv6, relay socket: a loop of its own.
+        if allocation.extra.is_some() {
+            let (server, allocation, client) = (Arc::clone(&server), Arc::clone(allocation), client.clone());
+            tokio::spawn(async move { peer_loop(server, allocation, client, true).await });
+        }
         let allocation = Arc::clone(allocation);
         match &allocation.socket.kind {
-            RelayKind::Udp(_) => tokio::spawn(async move { peer_loop(server, allocation, client).await }),
+            RelayKind::Udp(_) => tokio::spawn(async move { peer_loop(server, allocation, client, false).await }),
             RelayKind::Tcp { .. } => tokio::spawn(async move { accept_loop(server, allocation).await }),
         };
     }
 
     fn stop(&self, allocation: &Allocation<RelaySocket>) {
-        allocation.socket.stop.notify_one();
-        if let RelayKind::Tcp { deleted, .. } = &allocation.socket.kind {
-            deleted.send_replace(true);
+        for socket in allocation.sockets() {
+            socket.stop.notify_one();
+            if let RelayKind::Tcp { deleted, .. } = &socket.kind {
+                deleted.send_replace(true);
+            }
         }
+    }
+
+    fn stop_relay(&self, _allocation: &Allocation<RelaySocket>, socket: &RelaySocket) {
+        socket.stop.notify_one();
     }
 
     #[inline]
@@ -368,6 +379,7 @@ pub type StreamSink = mpsc::Sender<Box<[u8]>>;
 pub const STREAM_QUEUE: usize = 256;
 
 /// Where an allocation's peer data goes.
+#[derive(Clone)]
 enum ClientLeg {
     /// Out of the UDP listener socket the allocation came in on.
     Udp(Arc<UdpSocket>),
@@ -384,11 +396,20 @@ impl ClientLeg {
     }
 }
 
-/// Peer → client for one allocation until it is deleted.
-async fn peer_loop(server: Arc<TurnServer>, allocation: Arc<Allocation<RelaySocket>>, leg: ClientLeg) {
+/// Peer → client for one relay socket of an allocation (`extra`: a dual allocation's second one)
+/// until it is deleted.
+async fn peer_loop(server: Arc<TurnServer>, allocation: Arc<Allocation<RelaySocket>>, leg: ClientLeg, extra: bool) {
     let client = allocation.info().five_tuple.client;
     let mut buf = vec![0u8; HEADROOM + 65536 + 4];
-    let RelayKind::Udp(relay) = &allocation.socket.kind else { return };
+    let socket = if extra {
+        match &allocation.extra {
+            Some(e) => &e.socket,
+            None => return,
+        }
+    } else {
+        &allocation.socket
+    };
+    let RelayKind::Udp(relay) = &socket.kind else { return };
     let relay = Arc::clone(relay);
     loop {
         if allocation.is_deleted() {
@@ -398,7 +419,7 @@ async fn peer_loop(server: Arc<TurnServer>, allocation: Arc<Allocation<RelaySock
             let Some(space) = buf.get_mut(HEADROOM..HEADROOM + 65536) else { break };
             tokio::select! {
                 r = relay.recv_from(space) => r,
-                _ = allocation.socket.stop.notified() => break,
+                _ = socket.stop.notified() => break,
             }
         };
         let Ok((n, peer)) = recv else { continue };

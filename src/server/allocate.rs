@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use super::turn::Request;
 use super::{BindOptions, Outcome, RelayDriver, Server};
-use crate::alloc::{Allocation, AllocationInfo, Millis, RequestKey};
+use crate::alloc::{Allocation, AllocationInfo, ExtraRelay, Millis, RequestKey};
 use crate::policy::quota::{QuotaLimits, quota_user};
 use crate::proto::stun::{
-    AddressFamily, AttrError, Class, DontFragment, EvenPort, Lifetime, RequestedAddressFamily, RequestedTransport,
+    AdditionalAddressFamily, AddressErrorCode, AddressFamily, AttrError, Class, DontFragment, EvenPort,
+    LegacyAdditionalAddressFamily, LegacyAddressErrorCode, Lifetime, RequestedAddressFamily, RequestedTransport,
     ReservationToken, XorMappedAddress, XorRelayedAddress, codes,
 };
 
@@ -69,8 +70,17 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         Err(AttrError::BadFamily) => return req.error(out, codes::ADDRESS_FAMILY_NOT_SUPPORTED),
         Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
-    // RFC 8656 §7.2: RESERVATION-TOKEN excludes EVEN-PORT and REQUESTED-ADDRESS-FAMILY.
-    if token.is_some() && (even_port.is_some() || family.is_some()) {
+    let dual = match dual_request(server, msg) {
+        Ok(d) => d,
+        Err(code) => return req.error(out, code),
+    };
+    // RFC 8656 §7.2: REQUESTED-ADDRESS-FAMILY and ADDITIONAL-ADDRESS-FAMILY together are 400;
+    // RESERVATION-TOKEN excludes EVEN-PORT and both family attributes. A dual allocation relays
+    // UDP only here (RFC 6062 says nothing of it).
+    if dual.is_some() && (family.is_some() || tcp) {
+        return req.error(out, codes::BAD_REQUEST);
+    }
+    if token.is_some() && (even_port.is_some() || family.is_some() || dual.is_some()) {
         return req.error(out, codes::BAD_REQUEST);
     }
     let lifetime = match msg.get::<Lifetime>() {
@@ -88,11 +98,32 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         return req.error(out, e.error_code());
     }
     let bind_options = BindOptions { dont_fragment, tcp };
-    let bound = match relay_socket(server, req, token, family, even_port, bind_options) {
-        Ok(b) => b,
-        Err(code) => {
-            server.table.release(user);
-            return req.error(out, code);
+    let (bound, extra) = match dual {
+        None => match relay_socket(server, req, token, family, even_port, bind_options) {
+            Ok(b) => (b, None),
+            Err(code) => {
+                server.table.release(user);
+                return req.error(out, code);
+            }
+        },
+        // RFC 8656 §7.2: one relayed address per family; when only one family can be had the
+        // allocation is made with it, and ADDRESS-ERROR-CODE says why the other failed.
+        Some(legacy) => {
+            let v4 = relay_socket(server, req, None, Some(AddressFamily::V4), even_port, bind_options);
+            // Only the first relay may reserve the next port (one RESERVATION-TOKEN per answer).
+            let even_v6 = even_port.map(|_| EvenPort { reserve_next: false });
+            let v6 = relay_socket(server, req, None, Some(AddressFamily::V6), even_v6, bind_options);
+            match (v4, v6) {
+                (Ok(a), Ok(b)) => (a, Some(Extra::Relay(b))),
+                (Ok(a), Err(code)) => (a, Some(Extra::Failed(AddressFamily::V6, code, legacy))),
+                (Err(code), Ok(b)) => (b, Some(Extra::Failed(AddressFamily::V4, code, legacy))),
+                (Err(c4), Err(c6)) => {
+                    server.table.release(user);
+                    let both_missing = c4 == codes::ADDRESS_FAMILY_NOT_SUPPORTED && c6 == c4;
+                    let code = if both_missing { c4 } else { codes::INSUFFICIENT_CAPACITY };
+                    return req.error(out, code);
+                }
+            }
         }
     };
     let advertised = SocketAddr::new(bound.advertised, bound.local.port());
@@ -104,16 +135,36 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         rest_expiry: req.auth.rest_expiry,
     };
     let expires = req.now + u64::from(lifetime) * 1000;
-    let allocation = Allocation::new(info, req.auth.key_bytes, bound.socket, expires)
+    let mut allocation = Allocation::new(info, req.auth.key_bytes, bound.socket, expires)
         .with_quota_user(user)
         .with_bandwidth(server.bandwidth.for_allocation(user));
-    let allocation = Arc::new(if tcp { allocation.with_tcp_relay() } else { allocation });
+    if tcp {
+        allocation = allocation.with_tcp_relay();
+    }
+    let mut address_error = None;
+    match extra {
+        Some(Extra::Relay(b)) => {
+            let advertised_addr = SocketAddr::new(b.advertised, b.local.port());
+            allocation = allocation.with_extra_relay(ExtraRelay::new(b.local, advertised_addr, b.socket));
+        }
+        Some(Extra::Failed(family, code, legacy)) => address_error = Some((family, code, legacy)),
+        None => {}
+    }
+    let allocation = Arc::new(allocation);
     if server.table.insert(Arc::clone(&allocation)).is_err() {
         server.table.release(user);
         return req.error(out, codes::ALLOCATION_MISMATCH);
     }
     let outcome = super::response::respond(msg, out, Class::SuccessResponse, req.trailer, |w| {
+        // IPv4 first (the allocation's own relay is IPv4 whenever it has one).
         w.add(&XorRelayedAddress(advertised))?;
+        if let Some(e) = &allocation.extra {
+            w.add(&XorRelayedAddress(e.advertised_addr))?;
+        }
+        if let Some((family, code, legacy)) = address_error {
+            let e = AddressErrorCode { family, code, reason: codes::reason(code) };
+            if legacy { w.add(&LegacyAddressErrorCode(e))? } else { w.add(&e)? }
+        }
         w.add(&Lifetime(lifetime))?;
         if let Some(t) = bound.token {
             w.add(&ReservationToken(t))?;
@@ -128,6 +179,38 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     server.stats.allocation_created();
     server.driver.start(&allocation);
     outcome
+}
+
+/// The second family of a dual allocation: its relay, or the family that failed, the error code
+/// and whether the request used the draft code points.
+enum Extra<S> {
+    Relay(Bound<S>),
+    Failed(AddressFamily, u16, bool),
+}
+
+/// Whether the Allocate asks for a dual allocation (RFC 8656 §7.2 ADDITIONAL-ADDRESS-FAMILY, or
+/// with `legacy_dual_allocation` its draft code point 0x8032): `Some(legacy)`. Only IPv6 may be
+/// asked for as the additional family: anything else is 400.
+fn dual_request<D: RelayDriver>(
+    server: &Server<D>,
+    msg: &crate::proto::stun::Message<'_>,
+) -> Result<Option<bool>, u16> {
+    let (family, legacy) = match msg.get::<AdditionalAddressFamily>() {
+        Ok(f) => (Ok(f.0), false),
+        Err(AttrError::Missing) if server.options.legacy_dual_allocation => {
+            match msg.get::<LegacyAdditionalAddressFamily>() {
+                Ok(f) => (Ok(f.0), true),
+                Err(AttrError::Missing) => return Ok(None),
+                Err(e) => (Err(e), true),
+            }
+        }
+        Err(AttrError::Missing) => return Ok(None),
+        Err(e) => (Err(e), false),
+    };
+    match family {
+        Ok(AddressFamily::V6) => Ok(Some(legacy)),
+        _ => Err(codes::BAD_REQUEST),
+    }
 }
 
 /// The relay socket: the one a RESERVATION-TOKEN holds, or a fresh one of the requested family;

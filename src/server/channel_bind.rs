@@ -23,7 +23,8 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if !is_channel_number(number, req.server.options.strict_rfc8656) {
         return req.error(out, codes::BAD_REQUEST);
     }
-    if peer.is_ipv4() != allocation.info().relay_addr.is_ipv4() {
+    // RFC 8656 §12.2: a peer of a family the allocation has no relayed address of gets 443.
+    if !allocation.has_family_of(peer.ip()) {
         return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
     }
     if req.server.policy.check_addr(peer).is_err() {

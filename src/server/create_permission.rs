@@ -15,15 +15,14 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     let Some(allocation) = &req.allocation else {
         return req.error(out, codes::ALLOCATION_MISMATCH);
     };
-    let relay_v4 = allocation.info().relay_addr.is_ipv4();
     let mut ips = [IpAddr::from([0u8; 4]); MAX_PEERS];
     let mut n = 0usize;
     for peer in req.msg.get_all::<XorPeerAddress>() {
         let Ok(XorPeerAddress(peer)) = peer else {
             return req.error(out, codes::BAD_REQUEST);
         };
-        // RFC 8656 §10.2: a peer of another family than the relayed address gets 443.
-        if peer.is_ipv4() != relay_v4 {
+        // RFC 8656 §10.2: a peer of a family the allocation has no relayed address of gets 443.
+        if !allocation.has_family_of(peer.ip()) {
             return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
         }
         // RFC 8656 §9: a permission has no port, so port rules wait for ChannelBind and each send.

@@ -33,6 +33,12 @@ pub trait RelayDriver: Send + Sync + 'static {
     /// The allocation was deleted or expired: stop its task and close its socket.
     fn stop(&self, allocation: &Allocation<Self::Socket>);
 
+    /// A dual allocation lost one of its two relayed addresses (RFC 8656 §8: a Refresh with
+    /// LIFETIME 0 and REQUESTED-ADDRESS-FAMILY): stop reading `socket`. The allocation keeps it
+    /// until [`RelayDriver::stop`] (the default does nothing: the core sends nothing through it any
+    /// more and drops what it would relay from it).
+    fn stop_relay(&self, _allocation: &Allocation<Self::Socket>, _socket: &Self::Socket) {}
+
     /// Sends `data` from the relay socket to `peer`. Returns false when the datagram was dropped
     /// (full socket buffer or error); the core counts it.
     fn send_to_peer(&self, socket: &Self::Socket, peer: SocketAddr, data: &[u8]) -> bool;

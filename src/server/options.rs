@@ -23,7 +23,7 @@ pub struct ServerOptions {
     pub software: Option<String>,
     /// Only RFC 8656 channel numbers (0x4000–0x4FFF); by default RFC 5766's 0x4000–0x7FFF is taken.
     pub strict_rfc8656: bool,
-    /// Relay addresses, at most one per family is used for now.
+    /// Relay addresses, at most one per family is used (a dual allocation takes one of each).
     pub relay_addresses: Vec<RelayAddress>,
     /// Lowest relay port.
     pub min_port: u16,
@@ -79,6 +79,9 @@ pub struct ServerOptions {
     pub bps_capacity: u64,
     /// Refuse RFC 6062 TCP allocations (REQUESTED-TRANSPORT TCP gets 442; `no-tcp-relay`).
     pub no_tcp_relay: bool,
+    /// Take ADDITIONAL-ADDRESS-FAMILY under the draft code point 0x8032 too, answering with
+    /// ADDRESS-ERROR-CODE under 0x8033 (coturn 4.6.1 and `turnutils_uclient -Z`). Default on.
+    pub legacy_dual_allocation: bool,
 }
 
 impl ServerOptions {
@@ -117,6 +120,7 @@ impl Default for ServerOptions {
             user_max_bps: 0,
             bps_capacity: 0,
             no_tcp_relay: false,
+            legacy_dual_allocation: true,
         }
     }
 }

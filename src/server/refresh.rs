@@ -1,8 +1,9 @@
-//! Refresh, RFC 8656 §8.2: extend an allocation's lifetime, or delete it with LIFETIME 0.
+//! Refresh, RFC 8656 §8.2: extend an allocation's lifetime, or delete it with LIFETIME 0 (with
+//! REQUESTED-ADDRESS-FAMILY, one relayed address of a dual allocation alone).
 
 use super::turn::Request;
 use super::{Outcome, RelayDriver};
-use crate::proto::stun::{AttrError, Class, Lifetime, codes};
+use crate::proto::stun::{AddressFamily, AttrError, Class, Lifetime, RequestedAddressFamily, codes};
 
 pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> Outcome {
     let Some(allocation) = &req.allocation else {
@@ -10,13 +11,33 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         // as success then.
         return req.error(out, codes::ALLOCATION_MISMATCH);
     };
+    // RFC 8656 §8.2: REQUESTED-ADDRESS-FAMILY naming a family the allocation has no relayed
+    // address of is 443. With LIFETIME 0 it deletes that family's relayed address of a dual
+    // allocation alone; otherwise a Refresh covers both.
+    let family = match req.msg.get::<RequestedAddressFamily>() {
+        Ok(RequestedAddressFamily(f)) => {
+            let probe = match f {
+                AddressFamily::V4 => std::net::IpAddr::from([0u8; 4]),
+                AddressFamily::V6 => std::net::IpAddr::from([0u16; 8]),
+            };
+            if !allocation.has_family_of(probe) {
+                return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
+            }
+            Some(probe)
+        }
+        Err(_) => None,
+    };
     let opts = &req.server.options;
     let lifetime = match req.msg.get::<Lifetime>() {
         Ok(l) => l.0.min(opts.max_lifetime),
         Err(AttrError::Missing) => opts.default_lifetime.min(opts.max_lifetime),
         Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
-    if lifetime == 0 {
+    if lifetime == 0
+        && let Some(socket) = family.and_then(|f| allocation.delete_relay_of_family(f))
+    {
+        req.server.driver.stop_relay(allocation, socket);
+    } else if lifetime == 0 {
         if let Some(a) = req.server.table.remove(&allocation.info().five_tuple) {
             req.server.stats.allocation_deleted();
             req.server.driver.stop(&a);

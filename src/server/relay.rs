@@ -26,6 +26,11 @@ pub(super) fn from_peer<D: RelayDriver>(
     if !a.is_live(now) {
         return None;
     }
+    // A dual allocation whose relayed address of the peer's family was deleted (RFC 8656 §8) relays
+    // nothing from it, whether or not the driver stopped reading that socket.
+    if a.extra.is_some() && !a.has_family_of(peer.ip()) {
+        return None;
+    }
     let bindings = a.bindings();
     // RFC 8656 §11.3/§12.6: data from a peer without a permission is discarded.
     if !bindings.permits(peer.ip(), now) {

@@ -71,7 +71,12 @@ fn to_peer<D: RelayDriver>(
         a.counters.dropped_bandwidth.fetch_add(1, Relaxed);
         return Outcome::Dropped(DropReason::BandwidthExceeded);
     }
-    if !server.driver.send_to_peer(&a.socket, peer, data) {
+    // The relay socket of the peer's family (a dual allocation has one per family). A permission
+    // needs a relayed address of the peer's family, so this only fails for a racing deletion.
+    let Some(socket) = a.socket_for(peer.ip()) else {
+        return Outcome::Dropped(DropReason::NoPermission);
+    };
+    if !server.driver.send_to_peer(socket, peer, data) {
         return Outcome::Dropped(DropReason::SendFailed);
     }
     a.counters.to_peer_packets.fetch_add(1, Relaxed);

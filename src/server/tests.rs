@@ -42,10 +42,13 @@ impl RelayDriver for Arc<FakeDriver> {
         Ok(addr)
     }
     fn start(&self, a: &Arc<Allocation<SocketAddr>>) {
-        self.started.lock().unwrap().push(a.socket);
+        self.started.lock().unwrap().extend(a.sockets().copied());
     }
     fn stop(&self, a: &Allocation<SocketAddr>) {
-        self.stopped.lock().unwrap().push(a.socket);
+        self.stopped.lock().unwrap().extend(a.sockets().copied());
+    }
+    fn stop_relay(&self, _: &Allocation<SocketAddr>, socket: &SocketAddr) {
+        self.stopped.lock().unwrap().push(*socket);
     }
     fn send_to_peer(&self, socket: &SocketAddr, peer: SocketAddr, data: &[u8]) -> bool {
         self.sent.lock().unwrap().push((*socket, peer, data.to_vec()));
@@ -139,6 +142,7 @@ impl Harness {
     }
 }
 
+mod dual;
 mod rfc6062;
 
 /// Builds a request; `creds` = (username, password, nonce) signs it with the long-term key.
