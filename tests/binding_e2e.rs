@@ -201,6 +201,40 @@ async fn tcp_connection_cap_is_enforced() {
 }
 
 #[tokio::test]
+async fn tcp_connection_cap_per_source_is_enforced_and_released() {
+    let limits = Limits { max_tcp_connections_per_source: 2, ..Limits::default() };
+    let (running, _server) = start_with(loopback_config(), limits).await;
+    let tcp = running.local_addr(Transport::Tcp).unwrap();
+    let connect_from = |ip: &'static str| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        socket.connect(tcp).await.unwrap()
+    };
+    let mut a = connect_from("127.0.0.1").await;
+    let mut b = connect_from("127.0.0.1").await;
+    client::binding_stream(&mut a, TIMEOUT).await.unwrap();
+    client::binding_stream(&mut b, TIMEOUT).await.unwrap();
+    let mut third = connect_from("127.0.0.1").await;
+    assert_closed_by_server(&mut third).await;
+    assert_eq!(running.io_stats().tcp_rejected, 1);
+    // Another source is not affected.
+    let mut other = connect_from("127.0.0.2").await;
+    client::binding_stream(&mut other, TIMEOUT).await.unwrap();
+    // A closed connection gives its slot back.
+    drop(a);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let mut again = connect_from("127.0.0.1").await;
+        if client::binding_stream(&mut again, Duration::from_millis(500)).await.is_ok() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the slot never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.shutdown().await;
+}
+
+#[tokio::test]
 async fn shutdown_closes_open_connections() {
     let (running, _server, _, tcp) = start().await;
     let mut stream = TcpStream::connect(tcp).await.unwrap();

@@ -54,6 +54,11 @@ pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// written through one scratch buffer per worker thread.
 pub const MAX_TCP_CONNECTIONS: usize = 10_000;
 
+/// The most TCP/TLS connections one source (an IPv4 address, an IPv6 /64) keeps open on one
+/// listener; further ones are closed at once (counted in [`IoStatsSnapshot::tcp_rejected`]). A
+/// browser needs one per TURN server and peer connection, an RFC 6062 client one more per peer.
+pub const MAX_TCP_CONNECTIONS_PER_SOURCE: usize = 64;
+
 /// How long a TLS client has from its TCP connection to a finished handshake. The connection counts
 /// against [`MAX_TCP_CONNECTIONS`] meanwhile.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,6 +71,8 @@ pub struct Limits {
     pub tcp_idle_timeout: Duration,
     /// TCP connections per listener.
     pub max_tcp_connections: usize,
+    /// TCP connections per listener from one source (IPv4 address or IPv6 /64).
+    pub max_tcp_connections_per_source: usize,
     /// From a TLS client's connection to its finished handshake.
     pub tls_handshake_timeout: Duration,
 }
@@ -75,6 +82,7 @@ impl Default for Limits {
         Limits {
             tcp_idle_timeout: TCP_IDLE_TIMEOUT,
             max_tcp_connections: MAX_TCP_CONNECTIONS,
+            max_tcp_connections_per_source: MAX_TCP_CONNECTIONS_PER_SOURCE,
             tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
         }
     }

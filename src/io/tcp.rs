@@ -4,7 +4,8 @@
 //! the same [`Connection`] runs on the decrypted stream.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,10 +55,11 @@ impl TcpDriver {
     /// Accepts until `stop` fires, then waits for every connection to close.
     pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut connections = JoinSet::new();
+        let mut per_source: HashMap<IpAddr, usize> = HashMap::new();
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => self.admit(&mut connections, stream, peer, &stop),
+                    Ok((stream, peer)) => self.admit(&mut connections, &mut per_source, stream, peer, &stop),
                     Err(e) => {
                         IoStats::bump(&self.stats.tcp_accept_errors);
                         debug!(local = %self.local, error = %e, "tcp accept failed");
@@ -67,7 +69,11 @@ impl TcpDriver {
                         }
                     }
                 },
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                Some(done) = connections.join_next(), if !connections.is_empty() => {
+                    if let Ok(source) = done {
+                        release(&mut per_source, source);
+                    }
+                }
                 () = stopped(&mut stop) => break,
             }
         }
@@ -76,12 +82,27 @@ impl TcpDriver {
         debug!(local = %self.local, tls = self.tls.is_some(), "tcp listener stopped");
     }
 
-    fn admit(&self, connections: &mut JoinSet<()>, stream: TcpStream, peer: SocketAddr, stop: &watch::Receiver<bool>) {
+    fn admit(
+        &self,
+        connections: &mut JoinSet<IpAddr>,
+        per_source: &mut HashMap<IpAddr, usize>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stop: &watch::Receiver<bool>,
+    ) {
         if connections.len() >= self.limits.max_tcp_connections {
             IoStats::bump(&self.stats.tcp_rejected);
             debug!(local = %self.local, %peer, "tcp connection cap reached, closing new connection");
             return;
         }
+        let source = source_key(peer.ip());
+        let open = per_source.entry(source).or_insert(0);
+        if *open >= self.limits.max_tcp_connections_per_source {
+            IoStats::bump(&self.stats.tcp_rejected);
+            debug!(local = %self.local, %peer, "tcp connection cap per source reached, closing new connection");
+            return;
+        }
+        *open += 1;
         IoStats::bump(&self.stats.tcp_accepted);
         // STUN messages are small and answered one by one: no Nagle delay.
         let _ = stream.set_nodelay(true);
@@ -95,17 +116,50 @@ impl TcpDriver {
             strict_rfc8656: self.strict_rfc8656,
         };
         match &self.tls {
-            None => connections.spawn(connection.run(stream, stop.clone())),
-            Some(config) => connections.spawn(tls::serve(
-                config.acceptor(),
-                stream,
-                peer,
-                connection,
-                self.limits.tls_handshake_timeout,
-                self.stats.clone(),
-                stop.clone(),
-            )),
+            None => {
+                let run = connection.run(stream, stop.clone());
+                connections.spawn(async move {
+                    run.await;
+                    source
+                })
+            }
+            Some(config) => {
+                let run = tls::serve(
+                    config.acceptor(),
+                    stream,
+                    peer,
+                    connection,
+                    self.limits.tls_handshake_timeout,
+                    self.stats.clone(),
+                    stop.clone(),
+                );
+                connections.spawn(async move {
+                    run.await;
+                    source
+                })
+            }
         };
+    }
+}
+
+/// What counts as one source for the per-source cap: the IPv4 address, or the IPv6 /64 (one /64
+/// is one subscriber; it must not open 2^64 slots).
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
+}
+
+fn release(per_source: &mut HashMap<IpAddr, usize>, source: IpAddr) {
+    if let Some(n) = per_source.get_mut(&source) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            per_source.remove(&source);
+        }
     }
 }
 
