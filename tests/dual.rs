@@ -238,6 +238,12 @@ fn last_number(stdout: &str, key: &str) -> Option<u64> {
 /// `turnutils_uclient -Z` through the in-process server to a `turnutils_peer` on `peer_ip`: every
 /// message echoed, none lost, and the allocations were dual ones.
 async fn uclient_dual(peer_ip: &str) {
+    uclient_run("-Z", peer_ip).await;
+}
+
+/// `turnutils_uclient FLAG` (`-Z` dual allocation, `-x` IPv6 relayed address) through the
+/// in-process server (reached over IPv4) to a `turnutils_peer` on `peer_ip`.
+async fn uclient_run(flag: &str, peer_ip: &str) {
     if !common::require_tool("turnutils_uclient", HINT) || !ipv6_loopback() {
         return;
     }
@@ -245,7 +251,7 @@ async fn uclient_dual(peer_ip: &str) {
     let (_peer, port) = start_peer(peer_ip);
     let (messages, clients) = (50u64, 2u64);
     let mut cmd = Command::new("turnutils_uclient");
-    cmd.args(["-v", "-Z", "-u", "alice", "-w", "pw", "-e", peer_ip, "-r", &port.to_string()])
+    cmd.args(["-v", flag, "-u", "alice", "-w", "pw", "-e", peer_ip, "-r", &port.to_string()])
         .args(["-n", &messages.to_string(), "-m", &clients.to_string(), "-l", "100"])
         .args(["-p", &v4_listener.port().to_string(), &v4_listener.ip().to_string()]);
     let output = tokio::task::spawn_blocking(move || run_with_timeout(&mut cmd, Duration::from_secs(30)))
@@ -263,9 +269,13 @@ async fn uclient_dual(peer_ip: &str) {
     // peer is IPv6 (with an IPv4 peer it prints the IPv4 one alone).
     let v4 = stdout.lines().filter(|l| l.contains("IPv4. Received relay addr: 127.0.0.1:")).count();
     let v6 = stdout.lines().filter(|l| l.contains("IPv6. Received relay addr: ::1:")).count();
-    assert!(v4 >= clients as usize, "no relayed addresses:\n{stdout}");
-    if peer_ip.contains(':') {
-        assert_eq!(v6, v4, "not dual allocations:\n{stdout}");
+    if flag == "-x" {
+        assert!(v6 >= clients as usize && v4 == 0, "not IPv6 relayed addresses:\n{stdout}");
+    } else {
+        assert!(v4 >= clients as usize, "no relayed addresses:\n{stdout}");
+        if peer_ip.contains(':') {
+            assert_eq!(v6, v4, "not dual allocations:\n{stdout}");
+        }
     }
     let stats = server.stats().snapshot();
     assert!(stats.allocations_created >= clients, "{stats:?}");
@@ -284,4 +294,11 @@ async fn uclient_dual_allocation_to_an_ipv4_peer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uclient_dual_allocation_to_an_ipv6_peer() {
     uclient_dual("::1").await;
+}
+
+/// `turnutils_uclient -x`: an IPv6 relayed address (REQUESTED-ADDRESS-FAMILY IPv6) asked for over
+/// IPv4, relaying to an IPv6 peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_ipv6_relaying() {
+    uclient_run("-x", "::1").await;
 }
