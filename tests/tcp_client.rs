@@ -18,42 +18,6 @@ use tokio::net::{TcpStream, UdpSocket};
 
 const STEP: Duration = Duration::from_secs(5);
 
-/// Reads one frame from the stream.
-async fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<u8> {
-    loop {
-        if let Frame::Complete(n) = stream_frame(buf, false) {
-            let frame = buf[..n].to_vec();
-            buf.drain(..n);
-            return frame;
-        }
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(STEP, stream.read(&mut chunk)).await.expect("read timeout").expect("read");
-        assert!(n > 0, "server closed the connection");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn request(
-    method: Method,
-    tid: u8,
-    key: Option<(&str, &IntegrityKey)>,
-    body: impl FnOnce(&mut MessageWriter<'_>),
-) -> Vec<u8> {
-    let mut buf = vec![0u8; 1500];
-    let mut w =
-        MessageWriter::new(&mut buf, MessageType::new(method, Class::Request), TransactionId([tid; 12])).unwrap();
-    body(&mut w);
-    if let Some((nonce, key)) = key {
-        w.add(&Username(TURN_USER.0)).unwrap();
-        w.add(&Realm(TURN_REALM)).unwrap();
-        w.add(&Nonce(nonce)).unwrap();
-        w.add_message_integrity(key).unwrap();
-    }
-    let n = w.finish();
-    buf.truncate(n);
-    buf
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allocation_over_tcp_relays_and_dies_with_its_connection() {
     let fixture = TurnFixture::loopback().await;
@@ -62,15 +26,15 @@ async fn allocation_over_tcp_relays_and_dies_with_its_connection() {
     let mut buf = Vec::new();
     let udp = |w: &mut MessageWriter<'_>| w.add(&RequestedTransport::UDP).unwrap();
 
-    stream.write_all(&request(Method::ALLOCATE, 1, None, udp)).await.unwrap();
-    let resp = read_frame(&mut stream, &mut buf).await;
+    stream.write_all(&common::turn_request(Method::ALLOCATE, 1, None, udp)).await.unwrap();
+    let resp = common::read_stream_frame(&mut stream, &mut buf).await;
     let m = Message::parse(&resp).unwrap();
     assert_eq!(m.get::<ErrorCode>().unwrap().code, 401);
     let nonce = m.get::<Nonce>().unwrap().0.to_string();
     let key = IntegrityKey::new(&long_term_key_md5(TURN_USER.0, TURN_REALM, TURN_USER.1));
 
-    stream.write_all(&request(Method::ALLOCATE, 2, Some((&nonce, &key)), udp)).await.unwrap();
-    let resp = read_frame(&mut stream, &mut buf).await;
+    stream.write_all(&common::turn_request(Method::ALLOCATE, 2, Some((&nonce, &key)), udp)).await.unwrap();
+    let resp = common::read_stream_frame(&mut stream, &mut buf).await;
     let m = Message::parse(&resp).unwrap();
     assert_eq!(m.message_type().class, Class::SuccessResponse, "{:?}", m.get::<ErrorCode>());
     let relayed = m.get::<XorRelayedAddress>().unwrap().0;
@@ -84,8 +48,8 @@ async fn allocation_over_tcp_relays_and_dies_with_its_connection() {
         w.add(&ChannelNumber(0x4001)).unwrap();
         w.add(&XorPeerAddress(peer_addr)).unwrap();
     };
-    stream.write_all(&request(Method::CHANNEL_BIND, 3, Some((&nonce, &key)), bind)).await.unwrap();
-    let resp = read_frame(&mut stream, &mut buf).await;
+    stream.write_all(&common::turn_request(Method::CHANNEL_BIND, 3, Some((&nonce, &key)), bind)).await.unwrap();
+    let resp = common::read_stream_frame(&mut stream, &mut buf).await;
     assert_eq!(Message::parse(&resp).unwrap().message_type().class, Class::SuccessResponse);
 
     let mut cd = [0u8; 16];
@@ -97,7 +61,7 @@ async fn allocation_over_tcp_relays_and_dies_with_its_connection() {
     assert_eq!((&got[..len], from), (&b"hello"[..], relayed));
 
     peer.send_to(b"world", relayed).await.unwrap();
-    let frame = read_frame(&mut stream, &mut buf).await;
+    let frame = common::read_stream_frame(&mut stream, &mut buf).await;
     assert_eq!(frame, b"\x40\x01\x00\x05world\x00\x00\x00", "ChannelData padded to 4 on a stream");
 
     // RFC 8656 §3.1: the allocation ends with its connection.

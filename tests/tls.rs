@@ -15,7 +15,6 @@ use switchback::client::{self, ClientError, TlsClient};
 use switchback::io::tls::{ALPN_STUN_NAT_DISCOVERY, ALPN_STUN_TURN, crypto_provider};
 use switchback::io::{Limits, TlsIdentity};
 use switchback::proto::channel_data::ChannelData;
-use switchback::proto::demux::{Frame, stream_frame};
 use switchback::proto::stun::*;
 use switchback::server::{ServerOptions, Transport};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -143,21 +142,6 @@ async fn a_stalled_handshake_times_out() {
     assert_eq!(fixture.running.io_stats().tls_handshake_failures, 1);
 }
 
-/// Reads one frame from a stream.
-async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Vec<u8> {
-    loop {
-        if let Frame::Complete(n) = stream_frame(buf, false) {
-            let frame = buf[..n].to_vec();
-            buf.drain(..n);
-            return frame;
-        }
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(STEP, stream.read(&mut chunk)).await.expect("read timeout").expect("read");
-        assert!(n > 0, "server closed the connection");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
 /// Sends a request (signed with `key` and `nonce` when given) and reads the answer.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
@@ -167,20 +151,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     auth: Option<(&str, &IntegrityKey)>,
     body: impl FnOnce(&mut MessageWriter<'_>),
 ) -> Vec<u8> {
-    let mut out = vec![0u8; 1500];
-    let mut w =
-        MessageWriter::new(&mut out, MessageType::new(method, Class::Request), TransactionId([tid; 12])).unwrap();
-    body(&mut w);
-    if let Some((nonce, key)) = auth {
-        w.add(&Username(TURN_USER.0)).unwrap();
-        w.add(&Realm(TURN_REALM)).unwrap();
-        w.add(&Nonce(nonce)).unwrap();
-        w.add_message_integrity(key).unwrap();
-    }
-    let n = w.finish();
-    stream.write_all(&out[..n]).await.unwrap();
+    let out = common::turn_request(method, tid, auth, body);
+    stream.write_all(&out).await.unwrap();
     stream.flush().await.unwrap();
-    read_frame(stream, buf).await
+    common::read_stream_frame(stream, buf).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,7 +199,7 @@ async fn allocation_over_tls_relays_and_dies_with_its_connection() {
     assert_eq!((&got[..len], from), (&b"hello"[..], relayed));
 
     peer.send_to(b"world", relayed).await.unwrap();
-    let frame = read_frame(&mut stream, &mut buf).await;
+    let frame = common::read_stream_frame(&mut stream, &mut buf).await;
     assert_eq!(frame, b"\x40\x01\x00\x05world\x00\x00\x00", "ChannelData padded to 4 on a stream");
 
     // RFC 8656 §3.1: the allocation ends with its connection.

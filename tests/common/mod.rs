@@ -493,3 +493,50 @@ impl RawTurn {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Raw STUN over a stream, for tests that speak the protocol by hand.
+
+/// A request with transaction ID `[tid; 12]`, signed as [`TURN_USER`] in [`TURN_REALM`] with
+/// `auth = (nonce, key)` when given.
+pub fn turn_request(
+    method: switchback::proto::stun::Method,
+    tid: u8,
+    auth: Option<(&str, &switchback::proto::stun::IntegrityKey)>,
+    body: impl FnOnce(&mut switchback::proto::stun::MessageWriter<'_>),
+) -> Vec<u8> {
+    use switchback::proto::stun::*;
+    let mut buf = vec![0u8; 1500];
+    let ty = MessageType::new(method, Class::Request);
+    let mut w = MessageWriter::new(&mut buf, ty, TransactionId([tid; 12])).expect("a request fits");
+    body(&mut w);
+    if let Some((nonce, key)) = auth {
+        w.add(&Username(TURN_USER.0)).unwrap();
+        w.add(&Realm(TURN_REALM)).unwrap();
+        w.add(&Nonce(nonce)).unwrap();
+        w.add_message_integrity(key).unwrap();
+    }
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+/// Reads one frame (STUN, or ChannelData with its padding) from a stream; `buf` keeps what was read
+/// past it. Fails the test after 5 s or when the server closes the stream.
+#[cfg(feature = "runtime")]
+pub async fn read_stream_frame<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Vec<u8> {
+    use switchback::proto::demux::{Frame, stream_frame};
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Frame::Complete(n) = stream_frame(buf, false) {
+            return buf.drain(..n).collect();
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("read timeout")
+            .expect("read");
+        assert!(n > 0, "server closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}

@@ -1,3 +1,4 @@
+//! (A test module: declared under #[cfg(test)] in its parent.)
 //! Scenario tests of dual allocations (RFC 8656 §7.2 ADDITIONAL-ADDRESS-FAMILY, RFC 6156): both
 //! families granted, one family missing (ADDRESS-ERROR-CODE), the draft code points of coturn 4.6.1
 //! (0x8032 answered with 0x8033), the 400 cases, data routed per family, and 443.

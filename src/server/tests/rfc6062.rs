@@ -1,3 +1,4 @@
+//! (A test module: declared under #[cfg(test)] in its parent.)
 //! Scenario tests of RFC 6062 TCP relaying in the sans-IO core: Allocate TCP, Connect and its late
 //! answer, ConnectionAttempt, ConnectionBind, the 30 s deadlines and every error code.
 
