@@ -1,3 +1,4 @@
+//! (A test module: declared under #[cfg(test)] in its parent.)
 //! The peer policy, decision by decision. Nothing here sends a packet: every test asks the policy
 //! about an address and checks the answer.
 
