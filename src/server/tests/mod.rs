@@ -511,15 +511,7 @@ fn permissions_gate_both_directions_and_expire() {
     let mut h = Harness::new(Harness::default_options());
     let (c, relayed) = h.allocate();
     let peer = addr("127.0.0.1:9000");
-    let send = |h: &mut Harness, data: &[u8]| {
-        let tid = h.next_tid();
-        let mut buf = vec![0u8; 1500];
-        let mut w = MessageWriter::new(&mut buf, MessageType::new(Method::SEND, Class::Indication), tid).unwrap();
-        w.add(&XorPeerAddress(peer)).unwrap();
-        w.add(&Data(data)).unwrap();
-        let n = w.finish();
-        h.feed(&buf[..n]).0
-    };
+    let send = |h: &mut Harness, data: &[u8]| send_indication(h, peer, data);
     assert_eq!(send(&mut h, b"early"), Outcome::Dropped(DropReason::NoPermission));
     assert!(h.peer_sends(peer, b"early").is_none());
 
