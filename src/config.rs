@@ -38,7 +38,7 @@ mod turn;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -60,7 +60,7 @@ pub const DEFAULT_REALM: &str = "switchback.local";
 /// Keys that a later issue implements, as `(turn.toml key, flag name)`. Setting one of them, in the
 /// file or as a flag, is an error today rather than silently doing nothing. Remove a line when the
 /// feature lands.
-pub const UNSUPPORTED: &[(&str, &str)] = &[];
+pub const UNSUPPORTED: &[(&str, &str)] = &[("api-listen", "api-listen"), ("admin-listen", "admin-listen")];
 
 /// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
 pub const KEYS: &[&str] = &[
@@ -111,6 +111,9 @@ pub const KEYS: &[&str] = &[
     "max-channels",
     "user-max-bps",
     "bps-capacity",
+    "api-listen",
+    "metrics-listen",
+    "admin-listen",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -363,6 +366,13 @@ pub struct Config {
     /// `bps-capacity`: relayed bytes per second for the whole server, each direction (coturn's
     /// name; 0 = unlimited, the default).
     pub bps_capacity: u64,
+    /// `api-listen`: `ADDR:PORT` of the token service (`/v1/*`); off when unset.
+    pub api_listen: Option<SocketAddr>,
+    /// `metrics-listen`: `ADDR:PORT` of `/metrics`, `/healthz` and `/readyz`; off when unset
+    /// (loopback recommended).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `admin-listen`: `ADDR:PORT` of the admin API and status page; off when unset.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -419,6 +429,9 @@ impl Default for Config {
             max_channels: server.max_channels,
             user_max_bps: server.user_max_bps,
             bps_capacity: server.bps_capacity,
+            api_listen: None,
+            metrics_listen: None,
+            admin_listen: None,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! * [`server`] — the sans-IO core: `handle(now, received, out)` decides what to answer;
 //! * `io` (feature `runtime`) — the tokio drivers: UDP, TCP and TLS listeners that feed the core;
 //! * `client` (feature `runtime`) — a small client used by the tests and by embedders;
-//! * `config` (feature `runtime`) — the one configuration schema behind `turn.toml` and the flags.
+//! * `config` (feature `runtime`) — the one configuration schema behind `turn.toml` and the flags;
+//! * `http` (feature `http`) — the HTTP faces: token service, metrics and health, admin API.
 //!
 //! Build with `default-features = false` to get only the protocol core (no tokio), as `fuzz/` does.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -22,6 +23,8 @@ pub mod server;
 pub mod client;
 #[cfg(feature = "runtime")]
 pub mod config;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "runtime")]
 pub mod io;
 

@@ -17,6 +17,8 @@ use switchback::auth::Authenticator;
 use switchback::config::banner::turn_banner;
 use switchback::config::credentials::{IceServers, format_duration, parse_duration};
 use switchback::config::{Config, ConfigError, LogFormat, Overrides, Secret, flag_error};
+use switchback::http::health::{self, Readiness};
+use switchback::http::{Face, HttpRunning};
 use switchback::io::tls::DEV_CERTIFICATE_NAMES;
 use switchback::io::{self, Limits, ReloadableTls, Running, TlsIdentity, UdpRelay};
 use switchback::server::Transport;
@@ -200,6 +202,15 @@ struct DaemonArgs {
     /// Relayed bytes per second for the whole server, each direction; 0 = unlimited.
     #[arg(long, value_name = "BYTES")]
     bps_capacity: Option<u64>,
+    /// Token service (/v1/*) address; off by default.
+    #[arg(long, value_name = "ADDR:PORT")]
+    api_listen: Option<SocketAddr>,
+    /// Metrics and health (/metrics, /healthz, /readyz) address; off by default. Keep it on loopback.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<SocketAddr>,
+    /// Admin API and status page address; off by default.
+    #[arg(long, value_name = "ADDR:PORT")]
+    admin_listen: Option<SocketAddr>,
 }
 
 /// `switchback credentials`.
@@ -299,6 +310,9 @@ impl DaemonArgs {
         o.list("revoked-users", &self.revoked_users);
         o.path("revocation-file", self.revocation_file.as_deref());
         o.flag("strict-expiry", self.strict_expiry);
+        o.text("api-listen", self.api_listen);
+        o.text("metrics-listen", self.metrics_listen);
+        o.text("admin-listen", self.admin_listen);
         if self.verbose > 0 {
             o.int("verbose", Some(self.verbose));
         }
@@ -587,7 +601,10 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
     }
     server.set_revocations(revoked);
     let running = io::bind_with_tls(config, server.clone(), Limits::default(), tls).await?;
-    print_banner(&running, config, dev_secret, self_signed.as_deref());
+    let readiness = Readiness::new();
+    let http = switchback::http::bind(http_faces(config, &readiness)).await?;
+    readiness.set(true);
+    print_banner(&running, &http, config, dev_secret, self_signed.as_deref());
     let signal = loop {
         tokio::select! {
             signal = shutdown.wait() => break signal,
@@ -598,18 +615,30 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
         }
     };
     info!(signal, "shutting down");
+    readiness.set(false);
     running.shutdown().await;
+    http.shutdown().await;
     info!(stats = ?server.stats().snapshot(), "stopped");
     Ok(())
 }
 
 /// Prints the bound addresses (the OS-chosen ports when port 0 was asked for), then what TURN does,
 /// the development default's `iceServers` JSON and commands to try it, to stdout.
-fn print_banner(running: &Running, config: &Config, dev_secret: Option<&str>, self_signed: Option<&str>) {
+fn print_banner(
+    running: &Running,
+    http: &HttpRunning,
+    config: &Config,
+    dev_secret: Option<&str>,
+    self_signed: Option<&str>,
+) {
     println!("switchback {} ready", env!("CARGO_PKG_VERSION"));
     for l in running.local_addrs() {
         println!("listening {} {}", l.transport_name(), l.addr);
         info!(transport = l.transport_name(), addr = %l.addr, "listening");
+    }
+    for l in http.local_addrs() {
+        println!("listening http-{} {}", l.name, l.addr);
+        info!(face = l.name, addr = %l.addr, "listening for HTTP");
     }
     if let Some(fingerprint) = self_signed.filter(|_| running.tls().is_some()) {
         let names = DEV_CERTIFICATE_NAMES.join(", ");
@@ -622,6 +651,15 @@ fn print_banner(running: &Running, config: &Config, dev_secret: Option<&str>, se
     for line in turn_banner(config, &udp, &tcp, &tls, dev_secret, unix_now()) {
         println!("{line}");
     }
+}
+
+/// The HTTP faces that `config` turns on, each on its configured address.
+fn http_faces(config: &Config, readiness: &Readiness) -> Vec<Face> {
+    let mut faces = Vec::new();
+    if let Some(addr) = config.metrics_listen {
+        faces.push(Face::new("metrics", addr, health::router(readiness.clone())));
+    }
+    faces
 }
 
 /// SIGHUP re-reads the revocation file and tears down the allocations of the users it revokes. A

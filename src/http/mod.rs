@@ -1,0 +1,190 @@
+//! The HTTP faces of the daemon, each on its own listener so that a public one never exposes the
+//! others: the token service (`/v1/*`, `api-listen`), metrics and health (`/metrics`, `/healthz`,
+//! `/readyz`, `metrics-listen`) and the admin API (`admin-listen`).
+//!
+//! Each face is an [`axum::Router`] with its state applied. Faces configured on the same address
+//! share one listener: their routers are merged (their paths never overlap), so an operator may
+//! put, say, metrics and admin on one loopback port. [`bind`] binds every listener before any
+//! serves, like [`crate::io::bind`]; [`HttpRunning::shutdown`] stops them and waits.
+
+pub mod health;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::debug;
+
+/// Why the HTTP listeners could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// A listener could not be bound.
+    #[error("cannot listen for HTTP ({faces}) on {addr}: {source}")]
+    Bind {
+        /// The faces that wanted it, comma-separated.
+        faces: String,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// One HTTP face: a name for logs and the banner, the configured address, its routes.
+#[derive(Debug)]
+pub struct Face {
+    /// `api`, `metrics` or `admin`: printed in the banner as `listening http-<name> ADDR`.
+    pub name: &'static str,
+    /// The configured address (port 0 lets the OS choose; faces with equal addresses share).
+    pub addr: SocketAddr,
+    /// The routes, state applied. No fallback: the listener adds one.
+    pub router: Router,
+}
+
+impl Face {
+    /// A face.
+    pub fn new(name: &'static str, addr: SocketAddr, router: Router) -> Face {
+        Face { name, addr, router }
+    }
+}
+
+/// A bound face.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpListener {
+    /// The face's name.
+    pub name: &'static str,
+    /// The bound address (the OS-chosen port when port 0 was asked for).
+    pub addr: SocketAddr,
+}
+
+/// HTTP listeners that are up and serving. Dropping it stops them (without waiting).
+#[derive(Debug)]
+pub struct HttpRunning {
+    listeners: Vec<HttpListener>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl HttpRunning {
+    /// Every face with its bound address, in the order given to [`bind`].
+    pub fn local_addrs(&self) -> &[HttpListener] {
+        &self.listeners
+    }
+
+    /// The bound address of the face `name`.
+    pub fn local_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners.iter().find(|l| l.name == name).map(|l| l.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish and waits for the listeners to end.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The answer to a path no face serves: a JSON body like every other error of these faces.
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// The JSON error body every face uses: `{"error": {"code": CODE, "message": MESSAGE}}`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Binds one listener per distinct address of `faces` (merging the routers of faces that share
+/// one), then serves them all. Either every listener is bound or none is. Must be called inside a
+/// tokio runtime.
+pub async fn bind(faces: Vec<Face>) -> Result<HttpRunning, HttpError> {
+    // Group by configured address, keeping the order of first appearance.
+    let mut groups: Vec<(SocketAddr, Vec<&'static str>, Router)> = Vec::new();
+    for face in faces {
+        match groups.iter_mut().find(|(addr, _, _)| *addr == face.addr) {
+            Some((_, names, router)) => {
+                names.push(face.name);
+                *router = std::mem::take(router).merge(face.router);
+            }
+            None => groups.push((face.addr, vec![face.name], face.router)),
+        }
+    }
+    let mut bound = Vec::new();
+    for (addr, names, router) in groups {
+        let listener =
+            TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { faces: names.join(","), addr, source })?;
+        let local = listener.local_addr().map_err(|source| HttpError::Bind { faces: names.join(","), addr, source })?;
+        bound.push((listener, local, names, router));
+    }
+    let (stop, _) = watch::channel(false);
+    let mut listeners = Vec::new();
+    let mut tasks = Vec::new();
+    for (listener, local, names, router) in bound {
+        listeners.extend(names.iter().map(|&name| HttpListener { name, addr: local }));
+        let app = router.fallback(not_found);
+        let mut stopped = stop.subscribe();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|&s| s).await;
+            };
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(shutdown).await {
+                debug!(addr = %local, error = %e, "http listener ended");
+            }
+        }));
+    }
+    Ok(HttpRunning { listeners, tasks, stop })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get_path(addr: SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
+    #[tokio::test]
+    async fn faces_on_one_address_share_a_listener_and_unknown_paths_get_json_404() {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let a = Face::new("a", loopback, Router::new().route("/a", get(|| async { "from a" })));
+        let b = Face::new("b", loopback, Router::new().route("/b", get(|| async { "from b" })));
+        let c = Face::new("c", "127.0.0.2:0".parse().unwrap(), Router::new().route("/c", get(|| async { "c" })));
+        let running = bind(vec![a, b, c]).await.unwrap();
+        let (addr_a, addr_b, addr_c) =
+            (running.local_addr("a").unwrap(), running.local_addr("b").unwrap(), running.local_addr("c").unwrap());
+        assert_eq!(addr_a, addr_b);
+        assert_ne!(addr_a, addr_c);
+        assert!(get_path(addr_a, "/a").await.ends_with("from a"));
+        assert!(get_path(addr_a, "/b").await.ends_with("from b"));
+        // A face on its own listener does not expose the others' paths.
+        let other = get_path(addr_c, "/a").await;
+        assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+        assert!(other.contains(r#""code":"not_found""#), "{other}");
+        running.shutdown().await;
+        assert!(tokio::net::TcpStream::connect(addr_a).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_taken_address_fails_and_binds_nothing() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let face = Face::new("metrics", addr, Router::new());
+        let err = bind(vec![face]).await.unwrap_err();
+        assert!(err.to_string().contains("metrics"), "{err}");
+    }
+}
