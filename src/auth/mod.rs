@@ -10,6 +10,7 @@
 
 mod hex;
 mod nonce;
+pub mod oauth;
 mod rest;
 mod users;
 
