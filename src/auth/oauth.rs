@@ -221,7 +221,7 @@ impl MacKey {
 
 /// A decrypted token: what the authorization server granted.
 #[derive(Clone, Debug)]
-pub struct AccessToken {
+pub struct Token {
     /// The session key, for MESSAGE-INTEGRITY.
     pub mac_key: MacKey,
     /// When it was issued, Unix seconds (the integer part of the 48.16 timestamp).
@@ -230,11 +230,24 @@ pub struct AccessToken {
     pub lifetime: u32,
 }
 
-impl AccessToken {
+impl Token {
     /// The Unix second it expires.
     pub fn expires(&self) -> u64 {
         self.timestamp.saturating_add(u64::from(self.lifetime))
     }
+}
+
+/// What a request authenticated by a token (or by the key an earlier token gave its allocation)
+/// proved: the kid it named and the session key it holds, until `expires`. An allocation keeps the
+/// latest one (RFC 7635 §6.2: a Refresh with a new token switches it).
+#[derive(Clone, Debug)]
+pub struct OauthSession {
+    /// The `kid` of the token, the USERNAME of the requests that use this session key.
+    pub kid: Box<str>,
+    /// The token's mac_key.
+    pub key: MacKey,
+    /// `timestamp + lifetime` of the token, Unix seconds.
+    pub expires: u64,
 }
 
 /// The third-party authorization settings: our server name and the keys shared with the
@@ -257,14 +270,14 @@ impl OauthConfig {
     /// Decrypts and checks `token` under the key named `kid`, RFC 7635 §6.2: the key known, the
     /// lengths right, the tag valid with our server name as AAD, the timestamp not ahead of
     /// `unix_now` (beyond the skew) and `timestamp + lifetime` not past.
-    pub fn open(&self, kid: &str, token: &[u8], unix_now: u64) -> Result<AccessToken, TokenError> {
+    pub fn open(&self, kid: &str, token: &[u8], unix_now: u64) -> Result<Token, TokenError> {
         let key = self.key(kid).ok_or(TokenError::UnknownKid)?;
         open(key, &self.server_name, token, unix_now)
     }
 }
 
 /// [`OauthConfig::open`] with one key.
-pub fn open(key: &TokenKey, server_name: &str, token: &[u8], unix_now: u64) -> Result<AccessToken, TokenError> {
+pub fn open(key: &TokenKey, server_name: &str, token: &[u8], unix_now: u64) -> Result<Token, TokenError> {
     let (len, rest) = token.split_first_chunk::<2>().ok_or(TokenError::BadLength)?;
     if usize::from(u16::from_be_bytes(*len)) != TOKEN_NONCE_LEN {
         return Err(TokenError::BadLength);
@@ -287,11 +300,7 @@ pub fn open(key: &TokenKey, server_name: &str, token: &[u8], unix_now: u64) -> R
         return Err(TokenError::BadLength);
     }
     let mac_key = MacKey::new(mac_key).ok_or(TokenError::BadLength)?;
-    let token = AccessToken {
-        mac_key,
-        timestamp: u64::from_be_bytes(*ts) >> 16,
-        lifetime: u32::from_be_bytes(*lifetime),
-    };
+    let token = Token { mac_key, timestamp: u64::from_be_bytes(*ts) >> 16, lifetime: u32::from_be_bytes(*lifetime) };
     if token.timestamp > unix_now.saturating_add(TOKEN_CLOCK_SKEW_SECS) {
         return Err(TokenError::FromFuture);
     }

@@ -159,10 +159,7 @@ fn key_parsing() {
     let exact = format!("k:{}:A256GCM", STANDARD.encode([5u8; 32]));
     assert!(!TokenKey::parse(&exact).unwrap().1);
     let short = format!("k:{}:A256GCM", STANDARD.encode([5u8; 31]));
-    assert_eq!(
-        TokenKey::parse(&short).unwrap_err(),
-        KeyParseError::TooShort { got: 31, need: 32, alg: "A256GCM" }
-    );
+    assert_eq!(TokenKey::parse(&short).unwrap_err(), KeyParseError::TooShort { got: 31, need: 32, alg: "A256GCM" });
     assert_eq!(TokenKey::parse("k:MTIz:A192GCM").unwrap_err(), KeyParseError::Algorithm);
     assert_eq!(TokenKey::parse("k:!!!:A128GCM").unwrap_err(), KeyParseError::Base64);
     assert_eq!(TokenKey::parse(":MTIzNDU2Nzg5MDEyMzQ1Ngo=:A128GCM").unwrap_err(), KeyParseError::Format);

@@ -113,7 +113,12 @@ impl<D: RelayDriver> Server<D> {
             self.stats.error_sent(codes::CONNECTION_TIMEOUT_OR_FAILURE);
             Class::ErrorResponse
         };
-        let trailer = Trailer { software: self.options.software.as_deref(), key: Some(allocation.key()), fingerprint };
+        let trailer = Trailer {
+            software: self.options.software.as_deref(),
+            key: Some(allocation.key()),
+            key_sha256: None,
+            fingerprint,
+        };
         let written = (|| {
             let mut w = MessageWriter::new(out, MessageType::new(Method::CONNECT, class), transaction_id)?;
             if connected {
