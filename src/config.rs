@@ -30,6 +30,7 @@ pub mod banner;
 pub mod credentials;
 mod external_ip;
 mod limits;
+mod oauth;
 mod overrides;
 mod relay;
 mod secret_files;
@@ -111,6 +112,9 @@ pub const KEYS: &[&str] = &[
     "max-channels",
     "user-max-bps",
     "bps-capacity",
+    "oauth",
+    "server-name",
+    "oauth-key",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -363,6 +367,15 @@ pub struct Config {
     /// `bps-capacity`: relayed bytes per second for the whole server, each direction (coturn's
     /// name; 0 = unlimited, the default).
     pub bps_capacity: u64,
+    /// `oauth`: RFC 7635 third-party authorization: ACCESS-TOKEN accepted, THIRD-PARTY-AUTHORIZATION
+    /// in 401 answers (needs `oauth-key`; long-term credentials keep working beside it).
+    pub oauth: bool,
+    /// `server-name`: the server name bound into tokens and sent in THIRD-PARTY-AUTHORIZATION
+    /// (default: the realm, as in coturn).
+    pub server_name: Option<String>,
+    /// `oauth-key`: keys shared with the authorization server, `KID:BASE64KEY:ALG` with ALG
+    /// `A256GCM` or `A128GCM`; the first 32 or 16 decoded bytes are the key.
+    pub oauth_key: Vec<Secret>,
 }
 
 impl Default for Config {
@@ -419,6 +432,9 @@ impl Default for Config {
             max_channels: server.max_channels,
             user_max_bps: server.user_max_bps,
             bps_capacity: server.bps_capacity,
+            oauth: false,
+            server_name: None,
+            oauth_key: Vec::new(),
         }
     }
 }
@@ -534,6 +550,7 @@ impl Config {
             return Err(ConfigError::invalid("nonce-lifetime", "must be at least 1 second"));
         }
         self.validate_credentials()?;
+        self.validate_oauth()?;
         match (&self.cert, &self.pkey) {
             (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),
             (None, Some(_)) => return Err(ConfigError::invalid("cert", "pkey is set but cert is not: give both")),

@@ -436,6 +436,7 @@ impl Authenticator {
     }
 
     /// Presence of MESSAGE-INTEGRITY, then of USERNAME, REALM and NONCE (RFC 8489 §9.2.4).
+    #[cfg(test)]
     fn credentials<'m>(msg: &Message<'m>) -> Result<Credentials<'m>, AuthError> {
         Self::credentials_with(msg, false)
     }
