@@ -378,8 +378,15 @@ impl Authenticator {
         let token =
             oauth.open(creds.username, token.0, unix_now).map_err(|e| AuthError::Unauthenticated(Reason::from(e)))?;
         let expires = token.expires();
-        let session = OauthSession { kid: creds.username.into(), key: token.mac_key, expires };
-        verify_session_mac(msg, &session.key)?;
+        // The RFC's key first, then coturn's cut one; the session keeps the one that verified.
+        let key = match verify_session_mac(msg, &token.mac_key) {
+            Ok(()) => token.mac_key,
+            Err(e) => match token.coturn_mac_key {
+                Some(k) if verify_session_mac(msg, &k).is_ok() => k,
+                _ => return Err(e),
+            },
+        };
+        let session = OauthSession { kid: creds.username.into(), key, expires };
         Ok(Self::oauth_authenticated(creds.username, Arc::new(session)))
     }
 

@@ -224,6 +224,10 @@ impl MacKey {
 pub struct Token {
     /// The session key, for MESSAGE-INTEGRITY.
     pub mac_key: MacKey,
+    /// coturn's reading of a 20-byte mac_key: HMAC-SHA1 keyed with its first 16 bytes only (coturn
+    /// sizes every SHA-1 HMAC key like an MD5 long-term key, `get_hmackey_size`), which its
+    /// `turnutils_uclient -J` and its server both use. `None` for a 32-byte mac_key.
+    pub coturn_mac_key: Option<MacKey>,
     /// When it was issued, Unix seconds (the integer part of the 48.16 timestamp).
     pub timestamp: u64,
     /// For how long, in seconds.
@@ -299,8 +303,14 @@ pub fn open(key: &TokenKey, server_name: &str, token: &[u8], unix_now: u64) -> R
     if !tail.is_empty() {
         return Err(TokenError::BadLength);
     }
+    let coturn_mac_key = mac_key.get(..16).filter(|_| mac_key.len() == 20).map(|k| MacKey::Sha1(IntegrityKey::new(k)));
     let mac_key = MacKey::new(mac_key).ok_or(TokenError::BadLength)?;
-    let token = Token { mac_key, timestamp: u64::from_be_bytes(*ts) >> 16, lifetime: u32::from_be_bytes(*lifetime) };
+    let token = Token {
+        mac_key,
+        coturn_mac_key,
+        timestamp: u64::from_be_bytes(*ts) >> 16,
+        lifetime: u32::from_be_bytes(*lifetime),
+    };
     if token.timestamp > unix_now.saturating_add(TOKEN_CLOCK_SKEW_SECS) {
         return Err(TokenError::FromFuture);
     }
