@@ -451,7 +451,8 @@ impl Authenticator {
     /// [`Self::credentials`]; MESSAGE-INTEGRITY-SHA256 counts where a token's session key may call
     /// for it (`sha256`).
     fn credentials_with<'m>(msg: &Message<'m>, sha256: bool) -> Result<Credentials<'m>, AuthError> {
-        if !msg.has_integrity() && !(sha256 && msg.has_integrity_sha256()) {
+        let signed = msg.has_integrity() || (sha256 && msg.has_integrity_sha256());
+        if !signed {
             return Err(AuthError::Unauthenticated(Reason::NoCredentials));
         }
         let username = msg.get::<Username<'m>>().map_err(|_| AuthError::BadRequest)?.0;
