@@ -294,6 +294,11 @@ impl<S> Allocation<S> {
         self
     }
 
+    /// Whether it was made with an RFC 7635 ACCESS-TOKEN.
+    pub fn is_oauth(&self) -> bool {
+        self.oauth.load().is_some()
+    }
+
     /// The current token session of an RFC 7635 allocation.
     pub fn oauth(&self) -> Option<Arc<OauthSession>> {
         self.oauth.load_full()

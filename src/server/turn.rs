@@ -92,7 +92,7 @@ pub(super) fn request<D: RelayDriver>(
     // an allocation made with a token, that is a valid token or the session key of its latest one
     // (RFC 7635 §6.2); a long-term credential there, or a token on a long-term one, is 441.
     if let Some(a) = &req.allocation {
-        let mismatch = match (a.oauth().is_some(), auth.oauth.is_some()) {
+        let mismatch = match (a.is_oauth(), auth.oauth.is_some()) {
             (true, true) => false,
             (false, false) => *a.info().username != *auth.username || a.key_bytes() != &auth.key_bytes,
             _ => true,
@@ -149,7 +149,7 @@ fn authenticate<'m, S>(
         return authenticator.verify_with_session(msg, &session, unix, client);
     }
     if let Some(a) = allocation
-        && a.oauth().is_none()
+        && !a.is_oauth()
         && msg.get::<crate::proto::stun::Username>().is_ok_and(|u| u.0 == &*a.info().username)
     {
         let username = authenticator.verify_with_key(msg, a.key(), unix, client)?;
