@@ -5,7 +5,9 @@
 //! * [`nonce`](NonceKey) — nonces that carry their own timestamp and a MAC over the client address;
 //! * [`RestCredentials`] — `username = <expiry>:<user>`, `password = base64(HMAC(secret, username))`;
 //! * [`StaticCredential`] — configured users, by password or pre-computed key;
-//! * [`Authenticator`] — the server side of RFC 8489 §9.2.4 over a parsed [`Message`].
+//! * [`oauth`] — RFC 7635 self-contained ACCESS-TOKENs (AES-GCM) and their session keys;
+//! * [`Authenticator`] — the server side of RFC 8489 §9.2.4 over a parsed [`Message`] (and of
+//!   RFC 7635 §6.2 for requests with a token).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod hex;
