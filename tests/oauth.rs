@@ -117,6 +117,11 @@ async fn uclient_j_relays_with_coturns_test_keys() {
         return;
     }
     let (daemon, _file) = daemon(&COTURN_KEYS);
+    let banner = daemon.banner.join("\n");
+    assert!(
+        banner.contains(&format!("oauth: RFC 7635 access tokens, 3 key(s), server name {SERVER_NAME}")),
+        "{banner}"
+    );
     let (ok, stdout) = uclient_j(daemon.udp[0]).await;
     let (status, stderr) = daemon.stop_with("TERM");
     assert!(ok, "uclient -J failed:\n{stdout}\n{stderr}");

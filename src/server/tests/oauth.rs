@@ -254,3 +254,26 @@ fn long_term_credentials_work_beside_tokens_and_do_not_mix() {
     assert_eq!(error_code(&resp), Some(codes::WRONG_CREDENTIALS));
     assert_eq!(h.server.allocations().len(), 2);
 }
+
+#[test]
+fn coturns_16_byte_reading_of_a_20_byte_mac_key_is_accepted_and_answered_in_kind() {
+    // coturn (turnutils_uclient -J and its server) keys HMAC-SHA1 with the first 16 bytes.
+    let mut h = oauth_harness();
+    let nonce = h.oauth_nonce();
+    let mac: [u8; 20] = std::array::from_fn(|i| i as u8 + 1);
+    let token = h.token(NORTH, &mac, 3600);
+    let resp = h.oauth_send(("north", &nonce, &mac[..16]), Method::ALLOCATE, Some(&token), udp);
+    let m = success(&resp);
+    assert_eq!(m.verify_integrity(&IntegrityKey::new(&mac[..16])), Ok(()));
+    assert!(m.verify_integrity(&IntegrityKey::new(&mac)).is_err());
+    // The session keeps the reading that verified; the other one is refused from then on.
+    success(&h.oauth_send(("north", &nonce, &mac[..16]), Method::CREATE_PERMISSION, None, peer));
+    let resp = h.oauth_send(("north", &nonce, &mac), Method::CREATE_PERMISSION, None, peer);
+    assert_eq!(error_code(&resp), Some(401));
+    // Any other 16 bytes are not a reading of the token's key.
+    let mut h = oauth_harness();
+    let nonce = h.oauth_nonce();
+    let token = h.token(NORTH, &mac, 3600);
+    let resp = h.oauth_send(("north", &nonce, &mac[4..]), Method::ALLOCATE, Some(&token), udp);
+    assert_eq!(error_code(&resp), Some(401));
+}
