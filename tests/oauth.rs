@@ -97,12 +97,12 @@ fn totals(stdout: &str) -> Option<(u64, u64, u64)> {
     ))
 }
 
-/// `turnutils_uclient -J` through `server` to `turnutils_peer`; returns (exit ok, stdout).
-async fn uclient_j(server: SocketAddr) -> (bool, String) {
+/// `turnutils_uclient -J EXTRA` through `server` to `turnutils_peer`; returns (exit ok, stdout).
+async fn uclient_j(server: SocketAddr, extra: &[&str]) -> (bool, String) {
     let peer = EchoPeer::start();
     let (n, m, port) = (MESSAGES.to_string(), CLIENTS.to_string(), peer.port.to_string());
     let mut cmd = Command::new("turnutils_uclient");
-    cmd.args(["-J", "-v", "-e", "127.0.0.1", "-r", &port, "-n", &n, "-m", &m, "-l", "100"]).args([
+    cmd.args(["-J", "-v", "-e", "127.0.0.1", "-r", &port, "-n", &n, "-m", &m, "-l", "100"]).args(extra).args([
         "-p",
         &server.port().to_string(),
         "127.0.0.1",
@@ -122,7 +122,7 @@ async fn uclient_j_relays_with_coturns_test_keys() {
         banner.contains(&format!("oauth: RFC 7635 access tokens, 3 key(s), server name {SERVER_NAME}")),
         "{banner}"
     );
-    let (ok, stdout) = uclient_j(daemon.udp[0]).await;
+    let (ok, stdout) = uclient_j(daemon.udp[0], &[]).await;
     let (status, stderr) = daemon.stop_with("TERM");
     assert!(ok, "uclient -J failed:\n{stdout}\n{stderr}");
     let expected = MESSAGES * CLIENTS;
@@ -130,6 +130,20 @@ async fn uclient_j_relays_with_coturns_test_keys() {
     assert!(status.success(), "{stderr}");
     // coturn's test keys are a byte longer than their algorithms need: one warning each.
     assert_eq!(stderr.matches("only its first").count(), 3, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_j_over_tcp_with_send_indications() {
+    if !common::require_tool("turnutils_uclient", HINT) {
+        return;
+    }
+    let (daemon, _file) = daemon(&COTURN_KEYS);
+    let (ok, stdout) = uclient_j(daemon.tcp[0], &["-t", "-s"]).await;
+    let (_, stderr) = daemon.stop_with("TERM");
+    assert!(ok, "uclient -J -t -s failed:\n{stdout}\n{stderr}");
+    let expected = MESSAGES * CLIENTS;
+    assert_eq!(totals(&stdout), Some((expected, expected, 0)), "{stdout}");
+    assert!(!stdout.contains("channel bind sent"), "-s must not bind channels: {stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +156,7 @@ async fn uclient_j_fails_when_our_keys_are_not_its_keys() {
     let keys =
         [("north", other.as_str(), "A256GCM"), ("union", other.as_str(), "A128GCM"), ("oldempire", &other, "A256GCM")];
     let (daemon, _file) = daemon(&keys);
-    let (ok, stdout) = uclient_j(daemon.udp[0]).await;
+    let (ok, stdout) = uclient_j(daemon.udp[0], &[]).await;
     let (_, stderr) = daemon.stop_with("TERM");
     assert!(!ok, "uclient -J succeeded with the wrong keys:\n{stdout}");
     assert!(stdout.contains("Cannot complete Allocation"), "{stdout}\n{stderr}");
