@@ -30,6 +30,7 @@ pub mod banner;
 pub mod credentials;
 mod external_ip;
 mod limits;
+mod oauth;
 mod overrides;
 mod relay;
 mod secret_files;
@@ -114,6 +115,9 @@ pub const KEYS: &[&str] = &[
     "api-listen",
     "metrics-listen",
     "admin-listen",
+    "oauth",
+    "server-name",
+    "oauth-key",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -373,6 +377,15 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `admin-listen`: `ADDR:PORT` of the admin API and status page; off when unset.
     pub admin_listen: Option<SocketAddr>,
+    /// `oauth`: RFC 7635 third-party authorization: ACCESS-TOKEN accepted, THIRD-PARTY-AUTHORIZATION
+    /// in 401 answers (needs `oauth-key`; long-term credentials keep working beside it).
+    pub oauth: bool,
+    /// `server-name`: the server name bound into tokens and sent in THIRD-PARTY-AUTHORIZATION
+    /// (default: the realm, as in coturn).
+    pub server_name: Option<String>,
+    /// `oauth-key`: keys shared with the authorization server, `KID:BASE64KEY:ALG` with ALG
+    /// `A256GCM` or `A128GCM`; the first 32 or 16 decoded bytes are the key.
+    pub oauth_key: Vec<Secret>,
 }
 
 impl Default for Config {
@@ -432,6 +445,9 @@ impl Default for Config {
             api_listen: None,
             metrics_listen: None,
             admin_listen: None,
+            oauth: false,
+            server_name: None,
+            oauth_key: Vec::new(),
         }
     }
 }
@@ -547,6 +563,7 @@ impl Config {
             return Err(ConfigError::invalid("nonce-lifetime", "must be at least 1 second"));
         }
         self.validate_credentials()?;
+        self.validate_oauth()?;
         match (&self.cert, &self.pkey) {
             (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),
             (None, Some(_)) => return Err(ConfigError::invalid("cert", "pkey is set but cert is not: give both")),

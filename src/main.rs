@@ -211,6 +211,15 @@ struct DaemonArgs {
     /// Admin API and status page address; off by default.
     #[arg(long, value_name = "ADDR:PORT")]
     admin_listen: Option<SocketAddr>,
+    /// RFC 7635 third-party authorization: accept ACCESS-TOKEN (needs --oauth-key).
+    #[arg(long)]
+    oauth: bool,
+    /// Server name bound into RFC 7635 tokens and sent in THIRD-PARTY-AUTHORIZATION. Default: the realm.
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
+    /// RFC 7635 key shared with the authorization server (repeatable); ALG is A256GCM or A128GCM.
+    #[arg(long, value_name = "KID:BASE64KEY:ALG")]
+    oauth_key: Vec<String>,
 }
 
 /// `switchback credentials`.
@@ -313,6 +322,9 @@ impl DaemonArgs {
         o.text("api-listen", self.api_listen);
         o.text("metrics-listen", self.metrics_listen);
         o.text("admin-listen", self.admin_listen);
+        o.flag("oauth", self.oauth);
+        o.text("server-name", self.server_name.as_ref());
+        o.list("oauth-key", &self.oauth_key);
         if self.verbose > 0 {
             o.int("verbose", Some(self.verbose));
         }
@@ -323,6 +335,9 @@ impl DaemonArgs {
         let mut warnings = self.source.warnings();
         if !self.user.is_empty() {
             warnings.push("--user shows the password in the process list; use users-file or turn.toml instead");
+        }
+        if !self.oauth_key.is_empty() {
+            warnings.push("--oauth-key shows the key in the process list; use turn.toml instead");
         }
         warnings
     }
@@ -426,11 +441,17 @@ fn daemon(args: &DaemonArgs) -> ExitCode {
         for w in &warnings {
             eprintln!("warning: {w}");
         }
+        for w in config.oauth_warnings() {
+            eprintln!("warning: {w}");
+        }
         println!("config OK");
         return ExitCode::SUCCESS;
     }
     init_tracing(&config);
     for w in &warnings {
+        warn!("{w}");
+    }
+    for w in config.oauth_warnings() {
         warn!("{w}");
     }
     if dev && !config.loopback_only() {
@@ -563,6 +584,7 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
                 realm = %auth.realm,
                 rest_secrets = auth.rest.as_ref().map_or(0, |r| r.secrets.len()),
                 users = auth.users.len(),
+                oauth_keys = auth.oauth.as_ref().map_or(0, |o| o.keys.len()),
                 loopback_peers = config.allow_loopback_peers,
                 development_default = dev_secret.is_some(),
                 "TURN on (UDP)"

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use super::FiveTuple;
+use crate::auth::OauthSession;
 use crate::policy::bandwidth::AllocationBandwidth;
 use crate::proto::stun::{IntegrityKey, Message, Method, TransactionId};
 
@@ -233,6 +234,9 @@ pub struct Allocation<S> {
     bandwidth: AllocationBandwidth,
     /// An RFC 6062 TCP allocation: the relayed address is a listening TCP socket.
     tcp_relay: bool,
+    /// Made with an RFC 7635 ACCESS-TOKEN: the latest token's kid and session key (a Refresh with
+    /// a new token replaces it); `None` for long-term credentials.
+    oauth: ArcSwapOption<OauthSession>,
 }
 
 /// Relayed traffic of one allocation.
@@ -280,7 +284,29 @@ impl<S> Allocation<S> {
             quota_user,
             bandwidth: AllocationBandwidth::default(),
             tcp_relay: false,
+            oauth: ArcSwapOption::empty(),
         }
+    }
+
+    /// Makes it an allocation of RFC 7635 third-party authorization, with the token's session.
+    pub fn with_oauth(self, session: Option<Arc<OauthSession>>) -> Self {
+        self.oauth.store(session);
+        self
+    }
+
+    /// Whether it was made with an RFC 7635 ACCESS-TOKEN.
+    pub fn is_oauth(&self) -> bool {
+        self.oauth.load().is_some()
+    }
+
+    /// The current token session of an RFC 7635 allocation.
+    pub fn oauth(&self) -> Option<Arc<OauthSession>> {
+        self.oauth.load_full()
+    }
+
+    /// RFC 7635 §6.2: a Refresh with a new ACCESS-TOKEN switches the allocation's kid and mac_key.
+    pub fn set_oauth(&self, session: Arc<OauthSession>) {
+        self.oauth.store(Some(session));
     }
 
     /// Makes it a dual allocation (RFC 8656 §7.2): `extra` is its relay of the other family.

@@ -37,9 +37,10 @@ use tokio::task::JoinHandle;
 use super::{ClientError, new_transaction_id};
 use crate::proto::channel_data::ChannelData;
 use crate::proto::stun::{
-    AddressFamily, ChannelNumber, Class, ConnectionId, Data, EncodeError, ErrorCode, IntegrityKey, Lifetime, Message,
-    MessageType, MessageWriter, Method, Nonce, Realm, RequestedAddressFamily, RequestedTransport, TransactionId,
-    Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes, long_term_key_md5,
+    AccessToken, AddressFamily, ChannelNumber, Class, ConnectionId, Data, EncodeError, ErrorCode, IntegrityKey,
+    IntegrityKeySha256, Lifetime, Message, MessageType, MessageWriter, Method, Nonce, Realm, RequestedAddressFamily,
+    RequestedTransport, TransactionId, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes,
+    long_term_key_md5,
 };
 
 mod peer_stream;
@@ -59,12 +60,29 @@ pub struct Credentials {
     pub username: String,
     /// The password.
     pub password: String,
+    /// An RFC 7635 access token instead of the password.
+    token: Option<Arc<TokenCredential>>,
+}
+
+/// An RFC 7635 self-contained token and the session key it carries.
+struct TokenCredential {
+    token: Vec<u8>,
+    mac_key: Vec<u8>,
 }
 
 impl Credentials {
     /// Credentials from a username and a password.
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Credentials { username: username.into(), password: password.into() }
+        Credentials { username: username.into(), password: password.into(), token: None }
+    }
+
+    /// RFC 7635 third-party authorization: `token` is the ACCESS-TOKEN an authorization server
+    /// issued under the key `kid`, `mac_key` the session key it carries (20 bytes: MESSAGE-INTEGRITY
+    /// with HMAC-SHA1; 32 bytes: MESSAGE-INTEGRITY-SHA256). Allocate and Refresh carry the token;
+    /// every request carries USERNAME `kid` and is signed with `mac_key` (RFC 7635 §6.2).
+    pub fn access_token(kid: impl Into<String>, token: impl Into<Vec<u8>>, mac_key: impl Into<Vec<u8>>) -> Self {
+        let token = TokenCredential { token: token.into(), mac_key: mac_key.into() };
+        Credentials { username: kid.into(), password: String::new(), token: Some(Arc::new(token)) }
     }
 }
 
@@ -115,6 +133,8 @@ struct Auth {
     realm: String,
     nonce: String,
     key: IntegrityKey,
+    /// MESSAGE-INTEGRITY-SHA256 instead: an RFC 7635 session key of 32 bytes.
+    key_sha256: Option<IntegrityKeySha256>,
 }
 
 #[derive(Default)]
@@ -361,8 +381,13 @@ fn reauth(creds: &Credentials, realm: Option<&str>, m: &Message<'_>) -> Result<A
         }
         _ => return Err(ClientError::ErrorResponse { code: err.code, reason: err.reason.to_string() }),
     };
+    // RFC 7635 §6.2: a token's mac_key keys MESSAGE-INTEGRITY directly.
+    if let Some(t) = &creds.token {
+        let key_sha256 = (t.mac_key.len() == 32).then(|| IntegrityKeySha256::new(&t.mac_key));
+        return Ok(Auth { realm, nonce: nonce.to_string(), key: IntegrityKey::new(&t.mac_key), key_sha256 });
+    }
     let key = IntegrityKey::new(&long_term_key_md5(&creds.username, &realm, &creds.password));
-    Ok(Auth { realm, nonce: nonce.to_string(), key })
+    Ok(Auth { realm, nonce: nonce.to_string(), key, key_sha256: None })
 }
 
 type Body<'a> = &'a (dyn Fn(&mut MessageWriter<'_>) -> Result<(), EncodeError> + Sync);
@@ -398,10 +423,19 @@ impl Inner {
                 body(&mut w)?;
                 let auth = lock(&self.auth);
                 if let Some(a) = auth.as_ref() {
+                    // RFC 7635 §6.2: the token goes with Allocate and Refresh.
+                    if let Some(t) = &self.creds.token
+                        && (method == Method::ALLOCATE || method == Method::REFRESH)
+                    {
+                        w.add(&AccessToken(&t.token))?;
+                    }
                     w.add(&Username(&self.creds.username))?;
                     w.add(&Realm(&a.realm))?;
                     w.add(&Nonce(&a.nonce))?;
-                    w.add_message_integrity(&a.key)?;
+                    match &a.key_sha256 {
+                        Some(k) => w.add_message_integrity_sha256(k)?,
+                        None => w.add_message_integrity(&a.key)?,
+                    }
                 }
                 w.add_fingerprint()?;
                 w.finish()

@@ -45,6 +45,10 @@ pub fn turn_banner(
         };
         lines.push(format!("loopback peers: allowed ({why})"));
     }
+    if turn && config.oauth {
+        let (keys, name) = (config.oauth_key.len(), config.effective_server_name());
+        lines.push(format!("oauth: RFC 7635 access tokens, {keys} key(s), server name {name}"));
+    }
     if let Some(rest) = config.rest_credentials().filter(|_| dev_secret.is_some())
         && let Some((username, password)) = rest.mint(DEMO_USER, DEMO_TTL_SECS, unix_now)
     {

@@ -45,9 +45,10 @@ impl Config {
         Ok(())
     }
 
-    /// Whether any REST secret or user is configured, that is whether the daemon serves TURN.
+    /// Whether any REST secret, user or RFC 7635 key is configured, that is whether the daemon
+    /// serves TURN.
     pub fn has_credentials(&self) -> bool {
-        !self.static_auth_secret.is_empty() || !self.users.is_empty()
+        !self.static_auth_secret.is_empty() || !self.users.is_empty() || self.oauth
     }
 
     /// Whether every listening and relay address is loopback, so that every peer a relay socket can
@@ -138,6 +139,7 @@ impl Config {
                 .map_err(|e| ConfigError::invalid("users", format!("user `{name}`: {e}")))?;
             auth.users.insert(name.clone(), credential);
         }
+        auth.oauth = self.oauth_config()?;
         Ok(Some(auth))
     }
 }

@@ -137,7 +137,8 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     let expires = req.now + u64::from(lifetime) * 1000;
     let mut allocation = Allocation::new(info, req.auth.key_bytes, bound.socket, expires)
         .with_quota_user(user)
-        .with_bandwidth(server.bandwidth.for_allocation(user));
+        .with_bandwidth(server.bandwidth.for_allocation(user))
+        .with_oauth(req.auth.oauth.clone());
     if tcp {
         allocation = allocation.with_tcp_relay();
     }

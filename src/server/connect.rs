@@ -113,7 +113,15 @@ impl<D: RelayDriver> Server<D> {
             self.stats.error_sent(codes::CONNECTION_TIMEOUT_OR_FAILURE);
             Class::ErrorResponse
         };
-        let trailer = Trailer { software: self.options.software.as_deref(), key: Some(allocation.key()), fingerprint };
+        // Signed with the allocation's key: the session key of its latest token for an allocation
+        // made with an RFC 7635 ACCESS-TOKEN.
+        let session = allocation.oauth();
+        let (key, key_sha256) = match session.as_deref().map(|s| &s.key) {
+            Some(crate::auth::MacKey::Sha1(k)) => (Some(k), None),
+            Some(crate::auth::MacKey::Sha256(k)) => (None, Some(k)),
+            None => (Some(allocation.key()), None),
+        };
+        let trailer = Trailer { software: self.options.software.as_deref(), key, key_sha256, fingerprint };
         let written = (|| {
             let mut w = MessageWriter::new(out, MessageType::new(Method::CONNECT, class), transaction_id)?;
             if connected {
@@ -216,7 +224,16 @@ pub(super) fn bind<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> 
         return req.error(out, codes::BAD_REQUEST);
     };
     // RFC 8656 §6 applied to the data connection: the allocation's own credentials.
-    if *allocation.info().username != *req.auth.username || allocation.key_bytes() != &req.auth.key_bytes {
+    // For an allocation made with an RFC 7635 token: a valid token (its own session on a fresh
+    // connection needs one, the nonce being bound to the connection).
+    let mismatch = match (allocation.is_oauth(), req.auth.oauth.is_some()) {
+        (true, true) => false,
+        (false, false) => {
+            *allocation.info().username != *req.auth.username || allocation.key_bytes() != &req.auth.key_bytes
+        }
+        _ => true,
+    };
+    if mismatch {
         return req.error(out, codes::WRONG_CREDENTIALS);
     }
     let data = req.rx.five_tuple();

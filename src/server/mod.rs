@@ -310,6 +310,7 @@ impl<D: RelayDriver> Server<D> {
         let trailer = response::Trailer {
             software: self.options.software.as_deref(),
             key: None,
+            key_sha256: None,
             fingerprint: msg.has_fingerprint(),
         };
         let ty = msg.message_type();

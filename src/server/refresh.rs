@@ -44,6 +44,10 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         }
     } else {
         allocation.set_expires(req.now + u64::from(lifetime) * 1000);
+        // RFC 7635 §6.2: a Refresh with a new ACCESS-TOKEN switches the kid and mac_key.
+        if let Some(session) = &req.auth.oauth {
+            allocation.set_oauth(std::sync::Arc::clone(session));
+        }
     }
     super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |w| w.add(&Lifetime(lifetime)))
 }

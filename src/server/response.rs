@@ -2,7 +2,9 @@
 //! in the order RFC 8489 §14 requires.
 
 use super::{DropReason, Outcome};
-use crate::proto::stun::{Class, EncodeError, ErrorCode, IntegrityKey, Message, MessageWriter, Software};
+use crate::proto::stun::{
+    Class, EncodeError, ErrorCode, IntegrityKey, IntegrityKeySha256, Message, MessageWriter, Software,
+};
 
 /// What every answer ends with: SOFTWARE when configured, MESSAGE-INTEGRITY when the request was
 /// authenticated (RFC 8489 §9.2.4), FINGERPRINT when the request carried one.
@@ -10,6 +12,8 @@ use crate::proto::stun::{Class, EncodeError, ErrorCode, IntegrityKey, Message, M
 pub(super) struct Trailer<'k> {
     pub software: Option<&'k str>,
     pub key: Option<&'k IntegrityKey>,
+    /// MESSAGE-INTEGRITY-SHA256 instead, for an RFC 7635 session key of 32 bytes.
+    pub key_sha256: Option<&'k IntegrityKeySha256>,
     pub fingerprint: bool,
 }
 
@@ -20,6 +24,9 @@ impl<'k> Trailer<'k> {
         }
         if let Some(k) = self.key {
             w.add_message_integrity(k)?;
+        }
+        if let Some(k) = self.key_sha256 {
+            w.add_message_integrity_sha256(k)?;
         }
         if self.fingerprint {
             w.add_fingerprint()?;

@@ -8,8 +8,11 @@ use std::time::Instant;
 use super::response::{self, Trailer};
 use super::{Outcome, Received, RelayDriver, Server};
 use crate::alloc::{Allocation, Millis, RequestKey};
+use crate::auth::MacKey;
 use crate::auth::{AuthError, Authenticated, Reason};
-use crate::proto::stun::{Class, ErrorCode, Message, Method, Nonce, Realm, codes, is_known};
+use crate::proto::stun::{
+    AccessToken, Class, ErrorCode, Message, Method, Nonce, Realm, ThirdPartyAuthorization, codes, is_known,
+};
 
 /// Everything a method handler needs about the request it answers.
 pub(super) struct Request<'s, 'm, D: RelayDriver> {
@@ -77,20 +80,26 @@ pub(super) fn request<D: RelayDriver>(
         let e = AuthError::Unauthenticated(Reason::Revoked);
         return auth_error(server, msg, rx, (millis, unix), e, trailer, out);
     }
-    let req = Request {
-        server,
-        now: millis,
-        rx,
-        msg,
-        trailer: Trailer { key: Some(&auth.key), ..trailer },
-        auth: &auth,
-        allocation,
+    // The response is signed with the request's key: an RFC 7635 session key when a token
+    // authenticated it (RFC 7635 §6.2), else the long-term key.
+    let trailer = match auth.oauth.as_deref().map(|s| &s.key) {
+        Some(MacKey::Sha1(k)) => Trailer { key: Some(k), ..trailer },
+        Some(MacKey::Sha256(k)) => Trailer { key_sha256: Some(k), ..trailer },
+        None => Trailer { key: Some(&auth.key), ..trailer },
     };
-    // RFC 8656 §6 (and §7.2 for Allocate): requests on an allocation must use its credentials.
-    if let Some(a) = &req.allocation
-        && (*a.info().username != *auth.username || a.key_bytes() != &auth.key_bytes)
-    {
-        return req.error(out, codes::WRONG_CREDENTIALS);
+    let req = Request { server, now: millis, rx, msg, trailer, auth: &auth, allocation };
+    // RFC 8656 §6 (and §7.2 for Allocate): requests on an allocation must use its credentials. On
+    // an allocation made with a token, that is a valid token or the session key of its latest one
+    // (RFC 7635 §6.2); a long-term credential there, or a token on a long-term one, is 441.
+    if let Some(a) = &req.allocation {
+        let mismatch = match (a.is_oauth(), auth.oauth.is_some()) {
+            (true, true) => false,
+            (false, false) => *a.info().username != *auth.username || a.key_bytes() != &auth.key_bytes,
+            _ => true,
+        };
+        if mismatch {
+            return req.error(out, codes::WRONG_CREDENTIALS);
+        }
     }
     let unknown = msg.unknown_comprehension_required(is_known);
     if !unknown.is_empty() {
@@ -130,7 +139,17 @@ fn authenticate<'m, S>(
     unix: u64,
     client: std::net::SocketAddr,
 ) -> Result<Authenticated<'m>, AuthError> {
+    // RFC 7635 §6.2: without a new ACCESS-TOKEN, requests on a token's allocation use the session
+    // key of its latest token, under its kid.
     if let Some(a) = allocation
+        && let Some(session) = a.oauth()
+        && msg.get::<AccessToken>().is_err()
+        && msg.get::<crate::proto::stun::Username>().is_ok_and(|u| u.0 == &*session.kid)
+    {
+        return authenticator.verify_with_session(msg, &session, unix, client);
+    }
+    if let Some(a) = allocation
+        && !a.is_oauth()
         && msg.get::<crate::proto::stun::Username>().is_ok_and(|u| u.0 == &*a.info().username)
     {
         let username = authenticator.verify_with_key(msg, a.key(), unix, client)?;
@@ -139,6 +158,7 @@ fn authenticate<'m, S>(
             key: a.key().clone(),
             key_bytes: *a.key_bytes(),
             rest_expiry: a.info().rest_expiry,
+            oauth: None,
         });
     }
     authenticator.authenticate(msg, unix, client)
@@ -171,9 +191,16 @@ fn auth_error<D: RelayDriver>(
     let nonce = authenticator.nonce(unix, rx.source);
     // RFC 8489 §14.8: the reason phrase is for diagnostics and may be anything of fewer than 128
     // characters; none at all keeps the answer to a spoofed source small (the code says it all).
+    // RFC 7635 §6.1: with third-party authorization on, 401 (and 438, which coturn's client reads
+    // the same way) names the server for the token.
+    let server_name = authenticator.oauth().map(|o| o.server_name.as_str());
     response::respond(msg, out, Class::ErrorResponse, trailer, |w| {
         w.add(&ErrorCode { code, reason: "" })?;
         w.add(&Realm(authenticator.realm()))?;
-        w.add(&Nonce(nonce.as_str()))
+        w.add(&Nonce(nonce.as_str()))?;
+        match server_name {
+            Some(name) => w.add(&ThirdPartyAuthorization(name)),
+            None => Ok(()),
+        }
     })
 }

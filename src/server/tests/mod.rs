@@ -143,6 +143,7 @@ impl Harness {
 }
 
 mod dual;
+mod oauth;
 mod rfc6062;
 mod security;
 
