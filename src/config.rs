@@ -26,6 +26,7 @@
 
 #[cfg(feature = "cli")]
 pub mod banner;
+pub mod coturn;
 #[cfg(feature = "cli")]
 pub mod credentials;
 mod external_ip;

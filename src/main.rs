@@ -40,6 +40,23 @@ enum Command {
     ///
     /// Prints the username, the password and an iceServers JSON for the listening addresses.
     Credentials(CredentialsArgs),
+    /// Convert coturn's turnserver.conf into turn.toml (starts no listener).
+    ///
+    /// Maps the common options (listening, relay and external IPs, ports, realm, REST secret, users,
+    /// quotas, max-bps, peer rules, cert/pkey, no-udp/no-tcp/no-tls) and prints a `note:` line on
+    /// stderr for each option it cannot map. The result is checked like `--check-config` would.
+    ImportCoturn(ImportCoturnArgs),
+}
+
+/// `switchback import-coturn`.
+#[derive(Debug, Args)]
+struct ImportCoturnArgs {
+    /// coturn's configuration file (turnserver.conf).
+    #[arg(value_name = "TURNSERVER_CONF")]
+    file: PathBuf,
+    /// Write turn.toml here (created with mode 0600: it holds secrets) instead of to stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// The configuration, and the keys that `switchback credentials` needs too.
@@ -327,6 +344,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Credentials(args)) => credentials(args),
+        Some(Command::ImportCoturn(args)) => import_coturn(args),
         None => daemon(&cli.daemon),
     }
 }
@@ -382,6 +400,51 @@ fn credentials(args: &CredentialsArgs) -> ExitCode {
     );
     println!("{servers}");
     ExitCode::SUCCESS
+}
+
+/// `switchback import-coturn`: convert, print the notes, check, write.
+fn import_coturn(args: &ImportCoturnArgs) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(text) => text,
+        Err(e) => return config_error(&[], format!("cannot read {}: {e}", args.file.display())),
+    };
+    let import = switchback::config::coturn::import_coturn(&text);
+    for note in &import.notes {
+        eprintln!("note: {note}");
+    }
+    let toml = import.to_toml();
+    if let Err(e) = Config::from_toml_str(&toml) {
+        return config_error(&[], format_args!("the imported configuration is not valid: {e}"));
+    }
+    let Some(path) = &args.output else {
+        print!("{toml}");
+        return ExitCode::SUCCESS;
+    };
+    match write_private(path, &toml) {
+        Ok(()) => {
+            eprintln!("wrote {} ({} notes)", path.display(), import.notes.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes `text` to a file only its owner can read (mode 0600 on Unix, an existing file too),
+/// restricted before anything is written.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.set_len(0)?;
+    file.write_all(text.as_bytes())
 }
 
 fn daemon(args: &DaemonArgs) -> ExitCode {
@@ -707,3 +770,7 @@ impl Hangup {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "main_tests.rs"]
+mod tests;
