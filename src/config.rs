@@ -112,6 +112,8 @@ pub const KEYS: &[&str] = &[
     "max-channels",
     "user-max-bps",
     "bps-capacity",
+    "proxy-protocol",
+    "proxy-protocol-from",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -364,6 +366,12 @@ pub struct Config {
     /// `bps-capacity`: relayed bytes per second for the whole server, each direction (coturn's
     /// name; 0 = unlimited, the default).
     pub bps_capacity: u64,
+    /// `proxy-protocol`: every TCP and TLS connection starts with a PROXY protocol v2 header (from
+    /// a load balancer) whose source address is the client's (default false; UDP is unchanged).
+    pub proxy_protocol: bool,
+    /// `proxy-protocol-from`: the load balancers' addresses (IP, IP-IP or CIDR); connections from
+    /// elsewhere are closed. Default: any source (then only load balancers must reach the ports).
+    pub proxy_protocol_from: Vec<PeerRule>,
 }
 
 impl Default for Config {
@@ -420,6 +428,8 @@ impl Default for Config {
             max_channels: server.max_channels,
             user_max_bps: server.user_max_bps,
             bps_capacity: server.bps_capacity,
+            proxy_protocol: false,
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -535,6 +545,9 @@ impl Config {
             return Err(ConfigError::invalid("nonce-lifetime", "must be at least 1 second"));
         }
         self.validate_credentials()?;
+        if !self.proxy_protocol_from.is_empty() && !self.proxy_protocol {
+            return Err(ConfigError::invalid("proxy-protocol-from", "is set but proxy-protocol is not"));
+        }
         match (&self.cert, &self.pkey) {
             (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),
             (None, Some(_)) => return Err(ConfigError::invalid("cert", "pkey is set but cert is not: give both")),

@@ -217,6 +217,13 @@ struct DaemonArgs {
     /// Relayed bytes per second for the whole server, each direction; 0 = unlimited.
     #[arg(long, value_name = "BYTES")]
     bps_capacity: Option<u64>,
+    /// TCP and TLS connections start with a PROXY protocol v2 header (behind a load balancer); the
+    /// client address is the header's source. Off by default.
+    #[arg(long)]
+    proxy_protocol: bool,
+    /// Load balancer allowed to send PROXY headers: IP, IP-IP or CIDR (repeatable). Default: any.
+    #[arg(long, value_name = "RULE")]
+    proxy_protocol_from: Vec<String>,
 }
 
 /// `switchback credentials`.
@@ -316,6 +323,8 @@ impl DaemonArgs {
         o.list("revoked-users", &self.revoked_users);
         o.path("revocation-file", self.revocation_file.as_deref());
         o.flag("strict-expiry", self.strict_expiry);
+        o.flag("proxy-protocol", self.proxy_protocol);
+        o.list("proxy-protocol-from", &self.proxy_protocol_from);
         if self.verbose > 0 {
             o.int("verbose", Some(self.verbose));
         }

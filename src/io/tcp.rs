@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
+use super::proxy::{self, PROXY_HEADER_TIMEOUT, ProxyProtocol};
 use super::tls::{self, ReloadableTls};
 use super::{BoundConnection, TurnServer};
 use super::{IoStats, Limits, stopped};
@@ -49,6 +50,8 @@ pub(super) struct TcpDriver {
     pub(super) strict_rfc8656: bool,
     /// TLS listener: the handshake comes first (`Transport::Tls` in the 5-tuple).
     pub(super) tls: Option<ReloadableTls>,
+    /// `proxy-protocol`: a PROXY v2 header comes before anything else (`io/proxy.rs`).
+    pub(super) proxy: Arc<ProxyProtocol>,
 }
 
 impl TcpDriver {
@@ -95,9 +98,16 @@ impl TcpDriver {
             debug!(local = %self.local, %peer, "tcp connection cap reached, closing new connection");
             return;
         }
+        if self.proxy.on && !self.proxy.trusts(peer) {
+            IoStats::bump(&self.stats.proxy_untrusted);
+            debug!(local = %self.local, %peer, "proxy-protocol: connection from an untrusted source, closing");
+            return;
+        }
         let source = source_key(peer.ip());
         let open = per_source.entry(source).or_insert(0);
-        if *open >= self.limits.max_tcp_connections_per_source {
+        // Behind a load balancer every connection comes from it: the per-source cap would cap the
+        // balancer, so only the listener's cap applies.
+        if *open >= self.limits.max_tcp_connections_per_source && !self.proxy.on {
             IoStats::bump(&self.stats.tcp_rejected);
             debug!(local = %self.local, %peer, "tcp connection cap per source reached, closing new connection");
             return;
@@ -106,7 +116,7 @@ impl TcpDriver {
         IoStats::bump(&self.stats.tcp_accepted);
         // STUN messages are small and answered one by one: no Nagle delay.
         let _ = stream.set_nodelay(true);
-        let connection = Connection {
+        let mut connection = Connection {
             transport: if self.tls.is_some() { Transport::Tls } else { Transport::Tcp },
             peer,
             local: self.local,
@@ -115,30 +125,42 @@ impl TcpDriver {
             idle_timeout: self.limits.tcp_idle_timeout,
             strict_rfc8656: self.strict_rfc8656,
         };
-        match &self.tls {
-            None => {
-                let run = connection.run(stream, stop.clone());
-                connections.spawn(async move {
-                    run.await;
-                    source
-                })
+        let acceptor = self.tls.as_ref().map(ReloadableTls::acceptor);
+        let handshake_timeout = self.limits.tls_handshake_timeout;
+        let (proxy, stats, mut stop) = (self.proxy.on, self.stats.clone(), stop.clone());
+        connections.spawn(async move {
+            let mut stream = stream;
+            if proxy {
+                let read = tokio::select! {
+                    r = tokio::time::timeout(PROXY_HEADER_TIMEOUT, proxy::read_source(&mut stream, peer)) => r,
+                    () = stopped(&mut stop) => return source,
+                };
+                match read {
+                    Ok(Ok(client)) => {
+                        trace!(%peer, %client, "proxy-protocol header read");
+                        connection.peer = client;
+                    }
+                    Ok(Err(e)) => {
+                        IoStats::bump(&stats.proxy_header_failures);
+                        debug!(%peer, error = %e, "proxy-protocol: no valid header, closing");
+                        return source;
+                    }
+                    Err(_elapsed) => {
+                        IoStats::bump(&stats.proxy_header_failures);
+                        debug!(%peer, timeout = ?PROXY_HEADER_TIMEOUT, "proxy-protocol: header timed out, closing");
+                        return source;
+                    }
+                }
             }
-            Some(config) => {
-                let run = tls::serve(
-                    config.acceptor(),
-                    stream,
-                    peer,
-                    connection,
-                    self.limits.tls_handshake_timeout,
-                    self.stats.clone(),
-                    stop.clone(),
-                );
-                connections.spawn(async move {
-                    run.await;
-                    source
-                })
+            match acceptor {
+                None => connection.run(stream, stop).await,
+                Some(acceptor) => {
+                    let peer = connection.peer;
+                    tls::serve(acceptor, stream, peer, connection, handshake_timeout, stats, stop).await;
+                }
             }
-        };
+            source
+        });
     }
 }
 
