@@ -51,7 +51,7 @@ use crate::server::ServerOptions;
 pub use crate::policy::{AddrRuleError, PeerAddrs, PeerRule};
 pub use external_ip::ExternalIp;
 pub use overrides::{Overrides, flag_error};
-pub use relay::relay_addresses;
+pub use relay::{advertised_addr, relay_addresses};
 pub use secret_files::{parse_secrets, parse_users};
 pub use tls::DEFAULT_TLS_PORT;
 
@@ -260,8 +260,8 @@ pub struct Config {
     /// `tls-listening-port`: TLS port (default 5349, or 0 when `listening-port` is 0; see
     /// [`Config::tls_port`]).
     pub tls_listening_port: Option<u16>,
-    /// `relay-ip`: addresses for relay sockets, at most one per family (default: the address each
-    /// Allocate arrived on). See [`relay_addresses`].
+    /// `relay-ip`: addresses for relay sockets; allocations are spread round-robin over those of a
+    /// family (default: the address each Allocate arrived on). See [`relay_addresses`].
     pub relay_ip: Vec<IpAddr>,
     /// `external-ip`: `PUBLIC[/PRIVATE]` for 1:1 NAT, the address told to clients in
     /// XOR-RELAYED-ADDRESS.

@@ -96,7 +96,7 @@ struct DaemonArgs {
     /// TLS port; 0 lets the OS choose. Default 5349 (0 when --listening-port is 0).
     #[arg(long, value_name = "PORT")]
     tls_listening_port: Option<u16>,
-    /// Address for relay sockets, at most one per family (repeatable). Default: where the request arrived.
+    /// Address for relay sockets (repeatable; allocations spread round-robin). Default: where the request arrived.
     #[arg(long, value_name = "IP")]
     relay_ip: Vec<IpAddr>,
     /// Address told to clients for a relay behind 1:1 NAT: PUBLIC, or PUBLIC/PRIVATE.
@@ -392,12 +392,14 @@ fn credentials(args: &CredentialsArgs) -> ExitCode {
     println!("username: {username}");
     println!("password: {password}");
     println!("expires: {expiry} (unix time, in {})", format_duration(expiry.saturating_sub(now)));
+    // The addresses clients are told (external-ip maps them), as in XOR-RELAYED-ADDRESS.
+    let told = |ip, port| switchback::config::advertised_addr(SocketAddr::new(ip, port), config.external_ip);
     let addrs = |off: bool| -> Vec<SocketAddr> {
         let ips = if off { &[][..] } else { &config.listening_ip[..] };
-        ips.iter().map(|&ip| SocketAddr::new(ip, config.listening_port)).collect()
+        ips.iter().map(|&ip| told(ip, config.listening_port)).collect()
     };
     let tls: Vec<SocketAddr> = match config.has_tls_certificate() {
-        true => config.listening_ip.iter().map(|&ip| SocketAddr::new(ip, config.tls_port())).collect(),
+        true => config.listening_ip.iter().map(|&ip| told(ip, config.tls_port())).collect(),
         false => Vec::new(),
     };
     let servers = IceServers::with_tls(

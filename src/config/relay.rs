@@ -1,9 +1,10 @@
 //! Where relay sockets open and what clients are told: `relay-ip` and `external-ip` mapped onto
 //! the [`RelayAddress`] list of [`ServerOptions`](crate::server::ServerOptions).
 //!
-//! * `relay-ip` given: one relay address per entry.
-//! * `external-ip` given without `relay-ip`: one per listening address (the core uses the first of
-//!   each family, so the addresses `external-ip` maps come first).
+//! * `relay-ip` given: one relay address per entry; the core spreads allocations round-robin over
+//!   the addresses of each family.
+//! * `external-ip` given without `relay-ip`: the first listening address of each family, the ones
+//!   `external-ip` maps first.
 //! * neither: the list stays empty and the core opens each relay socket on the address the
 //!   Allocate request arrived on (right for every host with one address per family).
 //!
@@ -11,7 +12,7 @@
 //! sockets on PRIVATE (an unspecified address of PRIVATE's family stands for PRIVATE); `PUBLIC` alone
 //! advertises PUBLIC for every relay address of its family.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::{ConfigError, ExternalIp};
 use crate::server::RelayAddress;
@@ -34,9 +35,22 @@ pub fn relay_addresses(
             out.push(addr);
         }
     }
-    // The core takes the first address of each family: a mapped one wins over an unmapped one.
-    out.sort_by_key(|r| r.local == r.advertised);
+    if relay_ip.is_empty() {
+        // Derived from the listening addresses: one per family, a mapped one before an unmapped one.
+        out.sort_by_key(|r| r.local == r.advertised);
+        let (mut v4, mut v6) = (false, false);
+        out.retain(|r| {
+            let seen = if r.local.is_ipv4() { &mut v4 } else { &mut v6 };
+            !std::mem::replace(seen, true)
+        });
+    }
     out
+}
+
+/// The address clients are told for `addr` of this host (a listener, for the iceServers URLs):
+/// mapped through `external-ip` like the relay addresses, so URLs and XOR-RELAYED-ADDRESS agree.
+pub fn advertised_addr(addr: SocketAddr, external: Option<ExternalIp>) -> SocketAddr {
+    SocketAddr::new(map(addr.ip(), external).advertised, addr.port())
 }
 
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
@@ -61,16 +75,25 @@ fn map(ip: IpAddr, external: Option<ExternalIp>) -> RelayAddress {
 }
 
 /// What no single key can check: an advertised address must be specific, `external-ip` must apply
-/// to some relay address, and the core uses one relay address per family.
+/// to some relay address, and `PUBLIC` alone cannot stand for several relay addresses (two
+/// allocations on different private addresses could get the same public address and port).
 pub(super) fn check(
     relay_ip: &[IpAddr],
     listening_ip: &[IpAddr],
     external: Option<ExternalIp>,
 ) -> Result<(), ConfigError> {
-    for family in [true, false] {
-        if relay_ip.iter().filter(|ip| ip.is_ipv4() == family).count() > 1 {
-            return Err(ConfigError::invalid("relay-ip", "at most one IPv4 and one IPv6 address"));
+    for (i, ip) in relay_ip.iter().enumerate() {
+        if relay_ip.get(..i).is_some_and(|before| before.contains(ip)) {
+            return Err(ConfigError::invalid("relay-ip", format!("`{ip}` is listed twice")));
         }
+    }
+    if let Some(ExternalIp { public, private: None }) = external
+        && relay_ip.iter().filter(|ip| same_family(**ip, public)).count() > 1
+    {
+        return Err(ConfigError::invalid(
+            "external-ip",
+            format!("`{public}` alone cannot stand for several relay-ip addresses: write PUBLIC/PRIVATE"),
+        ));
     }
     let addrs = relay_addresses(relay_ip, listening_ip, external);
     if let Some(r) = addrs.iter().find(|r| r.advertised.is_unspecified() && relay_ip.contains(&r.local)) {
@@ -134,11 +157,32 @@ mod tests {
         assert_eq!(r, vec![ra("10.0.0.5", "203.0.113.4"), ra("2001:db8::5", "2001:db8::5")]);
         // Listening on every address: relay on PRIVATE.
         assert_eq!(relay_addresses(&[], &[ip("0.0.0.0")], e), vec![ra("10.0.0.5", "203.0.113.4")]);
-        // The mapped address comes first: the core takes the first of each family.
+        // From the listening addresses: one per family, the mapped one.
         let r = relay_addresses(&[], &[ip("127.0.0.1"), ip("10.0.0.5")], e);
-        assert_eq!(r, vec![ra("10.0.0.5", "203.0.113.4"), ra("127.0.0.1", "127.0.0.1")]);
+        assert_eq!(r, vec![ra("10.0.0.5", "203.0.113.4")]);
         // Another private address is left alone.
         assert_eq!(relay_addresses(&[ip("10.0.0.6")], &[], e), vec![ra("10.0.0.6", "10.0.0.6")]);
+    }
+
+    #[test]
+    fn several_per_family_keep_their_order() {
+        let r = relay_addresses(&[ip("127.0.0.1"), ip("127.0.0.2"), ip("::1")], &[], None);
+        assert_eq!(r, vec![ra("127.0.0.1", "127.0.0.1"), ra("127.0.0.2", "127.0.0.2"), ra("::1", "::1")]);
+        let e = ext("203.0.113.4/10.0.0.5");
+        let r = relay_addresses(&[ip("10.0.0.6"), ip("10.0.0.5")], &[], e);
+        assert_eq!(r, vec![ra("10.0.0.6", "10.0.0.6"), ra("10.0.0.5", "203.0.113.4")]);
+    }
+
+    #[test]
+    fn listener_urls_use_the_advertised_address() {
+        let sa = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let e = ext("203.0.113.4/10.0.0.5");
+        assert_eq!(advertised_addr(sa("10.0.0.5:3478"), e), sa("203.0.113.4:3478"));
+        assert_eq!(advertised_addr(sa("0.0.0.0:3478"), e), sa("203.0.113.4:3478"));
+        assert_eq!(advertised_addr(sa("127.0.0.1:3478"), e), sa("127.0.0.1:3478"));
+        assert_eq!(advertised_addr(sa("[::1]:3478"), ext("203.0.113.4")), sa("[::1]:3478"));
+        assert_eq!(advertised_addr(sa("10.0.0.9:5349"), ext("203.0.113.4")), sa("203.0.113.4:5349"));
+        assert_eq!(advertised_addr(sa("10.0.0.9:5349"), None), sa("10.0.0.9:5349"));
     }
 
     #[test]
@@ -149,8 +193,15 @@ mod tests {
         check(&[ip("0.0.0.0")], &[], ext("203.0.113.4")).unwrap();
         let err = check(&[ip("0.0.0.0")], &[], None).unwrap_err();
         assert!(err.to_string().contains("relay-ip"), "{err}");
-        let err = check(&[ip("10.0.0.1"), ip("10.0.0.2")], &[], None).unwrap_err();
+        // Several per family are fine; twice the same is not.
+        check(&[ip("10.0.0.1"), ip("10.0.0.2"), ip("2001:db8::1"), ip("2001:db8::2")], &[], None).unwrap();
+        let err = check(&[ip("10.0.0.1"), ip("10.0.0.1")], &[], None).unwrap_err();
         assert!(err.to_string().contains("relay-ip"), "{err}");
+        // Several private addresses need PUBLIC/PRIVATE.
+        let err = check(&[ip("10.0.0.1"), ip("10.0.0.2")], &[], ext("203.0.113.4")).unwrap_err();
+        assert!(err.to_string().contains("external-ip"), "{err}");
+        check(&[ip("10.0.0.1"), ip("10.0.0.2")], &[], ext("203.0.113.4/10.0.0.1")).unwrap();
+        check(&[ip("10.0.0.1"), ip("10.0.0.2"), ip("2001:db8::1")], &[], ext("2001:db8::99")).unwrap();
         let err = check(&[ip("10.0.0.6")], &[], ext("203.0.113.4/10.0.0.5")).unwrap_err();
         assert!(err.to_string().contains("external-ip"), "{err}");
         let err = check(&[], &[ip("127.0.0.1")], ext("2001:db8::1")).unwrap_err();
