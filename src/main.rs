@@ -662,6 +662,7 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
     server.set_revocations(revoked);
     let running = io::bind_with_tls(config, server.clone(), Limits::default(), tls).await?;
     print_banner(&running, config, dev_secret, self_signed.as_deref());
+    notify_systemd(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
     let signal = loop {
         tokio::select! {
             signal = shutdown.wait() => break signal,
@@ -672,6 +673,7 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
         }
     };
     info!(signal, "shutting down");
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
     running.shutdown().await;
     info!(stats = ?server.stats().snapshot(), "stopped");
     Ok(())
@@ -695,6 +697,14 @@ fn print_banner(running: &Running, config: &Config, dev_secret: Option<&str>, se
     let (udp, tcp, tls) = (of(Transport::Udp), of(Transport::Tcp), of(Transport::Tls));
     for line in turn_banner(config, &udp, &tcp, &tls, dev_secret, unix_now()) {
         println!("{line}");
+    }
+}
+
+/// Tells systemd (`Type=notify`, contrib/switchback.service) about the service's state; nothing
+/// without `NOTIFY_SOCKET`. A failure is logged, never fatal.
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        warn!(error = %e, "cannot notify systemd (NOTIFY_SOCKET)");
     }
 }
 

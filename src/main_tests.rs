@@ -87,3 +87,26 @@ fn every_flag_has_a_help_text() {
     check(&cmd, "switchback");
     assert!(cmd.get_arguments().count() > 40, "the daemon's flags are all there");
 }
+
+/// docs/switchback.1 is the man page clap_mangen renders from these definitions; this test fails
+/// when they changed and the page was not regenerated. Regenerate with
+/// `SWITCHBACK_WRITE_MAN=1 cargo test --bin switchback man_page`.
+#[test]
+fn man_page_is_current() {
+    use clap::CommandFactory as _;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/switchback.1");
+    if std::env::var_os("SWITCHBACK_WRITE_MAN").is_some() {
+        std::fs::write(&path, &page).unwrap();
+    }
+    let text = String::from_utf8(page).unwrap();
+    for flag in ["listening\\-port", "proxy\\-protocol", "relay\\-ip", "import\\-coturn"] {
+        assert!(text.contains(flag), "`{flag}` missing from the man page");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "docs/switchback.1 is out of date: SWITCHBACK_WRITE_MAN=1 cargo test --bin switchback man_page"
+    );
+}
