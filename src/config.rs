@@ -264,8 +264,10 @@ pub struct Config {
     /// family (default: the address each Allocate arrived on). See [`relay_addresses`].
     pub relay_ip: Vec<IpAddr>,
     /// `external-ip`: `PUBLIC[/PRIVATE]` for 1:1 NAT, the address told to clients in
-    /// XOR-RELAYED-ADDRESS.
-    pub external_ip: Option<ExternalIp>,
+    /// XOR-RELAYED-ADDRESS; a list for several private addresses (one entry each). See
+    /// [`relay_addresses`].
+    #[serde(deserialize_with = "external_ip::one_or_many")]
+    pub external_ip: Vec<ExternalIp>,
     /// `min-port`: lowest relay port (default 49152).
     pub min_port: u16,
     /// `max-port`: highest relay port (default 65535).
@@ -385,7 +387,7 @@ impl Default for Config {
             listening_port: 3478,
             tls_listening_port: None,
             relay_ip: Vec::new(),
-            external_ip: None,
+            external_ip: Vec::new(),
             min_port: server.min_port,
             max_port: server.max_port,
             realm: None,
@@ -537,7 +539,7 @@ impl Config {
             let message = format!("{} is above max-port ({})", self.min_port, self.max_port);
             return Err(ConfigError::invalid("min-port", message));
         }
-        relay::check(&self.relay_ip, &self.listening_ip, self.external_ip)?;
+        relay::check(&self.relay_ip, &self.listening_ip, &self.external_ip)?;
         if self.default_lifetime == 0 || self.default_lifetime > self.max_lifetime {
             return Err(ConfigError::invalid("default-lifetime", "must be between 1 and max-lifetime"));
         }

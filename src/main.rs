@@ -99,9 +99,10 @@ struct DaemonArgs {
     /// Address for relay sockets (repeatable; allocations spread round-robin). Default: where the request arrived.
     #[arg(long, value_name = "IP")]
     relay_ip: Vec<IpAddr>,
-    /// Address told to clients for a relay behind 1:1 NAT: PUBLIC, or PUBLIC/PRIVATE.
+    /// Address told to clients for a relay behind 1:1 NAT: PUBLIC, or PUBLIC/PRIVATE (repeatable,
+    /// one per private address).
     #[arg(short = 'X', long, value_name = "PUBLIC[/PRIVATE]")]
-    external_ip: Option<String>,
+    external_ip: Vec<String>,
     /// Lowest relay port. Default 49152.
     #[arg(long, value_name = "PORT")]
     min_port: Option<u16>,
@@ -290,7 +291,7 @@ impl DaemonArgs {
         o.int("max-channels", self.max_channels);
         o.u64("user-max-bps", self.user_max_bps)?;
         o.u64("bps-capacity", self.bps_capacity)?;
-        o.text("external-ip", self.external_ip.as_ref());
+        o.list("external-ip", &self.external_ip);
         o.text("realm", self.realm.as_ref());
         o.text("log-level", self.log_level.as_ref());
         o.text("log-format", self.log_format.as_ref());
@@ -393,7 +394,7 @@ fn credentials(args: &CredentialsArgs) -> ExitCode {
     println!("password: {password}");
     println!("expires: {expiry} (unix time, in {})", format_duration(expiry.saturating_sub(now)));
     // The addresses clients are told (external-ip maps them), as in XOR-RELAYED-ADDRESS.
-    let told = |ip, port| switchback::config::advertised_addr(SocketAddr::new(ip, port), config.external_ip);
+    let told = |ip, port| switchback::config::advertised_addr(SocketAddr::new(ip, port), &config.external_ip);
     let addrs = |off: bool| -> Vec<SocketAddr> {
         let ips = if off { &[][..] } else { &config.listening_ip[..] };
         ips.iter().map(|&ip| told(ip, config.listening_port)).collect()
@@ -470,7 +471,7 @@ fn daemon(args: &DaemonArgs) -> ExitCode {
     let wildcard = config.listening_ip.iter().any(IpAddr::is_unspecified);
     // No file and no credentials: the development default, TURN with a generated secret.
     let dev = args.source.config.is_none() && config.realm.is_none() && !config.has_credentials();
-    if (config.has_credentials() || dev) && wildcard && config.relay_ip.is_empty() && config.external_ip.is_none() {
+    if (config.has_credentials() || dev) && wildcard && config.relay_ip.is_empty() && config.external_ip.is_empty() {
         return config_error(
             &warnings,
             "relay-ip: listening on an unspecified address (0.0.0.0 or ::) with TURN on needs relay-ip \

@@ -29,8 +29,8 @@ fn coturn_import_equals_the_equivalent_flags() {
         "--listening-ip", "0.0.0.0", "--listening-ip", "::",
         "--listening-port", "3479", "--tls-listening-port", "5350",
         "--no-tcp", "--no-tls",
-        "--relay-ip", "192.0.2.10", "--relay-ip", "2001:db8::10",
-        "-X", "203.0.113.10/192.0.2.10",
+        "--relay-ip", "192.0.2.10", "--relay-ip", "192.0.2.11", "--relay-ip", "2001:db8::10",
+        "-X", "203.0.113.10/192.0.2.10", "--external-ip", "203.0.113.11/192.0.2.11",
         "--min-port", "50000", "--max-port", "50999", "--max-lifetime", "7200",
         "--no-tcp-relay",
         "--realm", "example.org",
@@ -50,7 +50,8 @@ fn coturn_import_equals_the_equivalent_flags() {
     assert_ne!(imported.listening_ip, default.listening_ip);
     assert_eq!(imported.users.len(), 3);
     assert_eq!(imported.denied_peer_ip.len(), 2);
-    assert_eq!(imported.relay_ip.len(), 2);
+    assert_eq!(imported.relay_ip.len(), 3);
+    assert_eq!(imported.external_ip.len(), 2);
     // One option changed gives a different configuration.
     let (other, _) = import(&include_str!("../tests/data/turnserver.conf").replace("max-bps=125000", "max-bps=1"));
     assert_ne!(other, flags);

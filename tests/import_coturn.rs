@@ -27,7 +27,7 @@ fn the_fixture_imports_without_notes_and_the_daemon_accepts_it() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(notes(&out), Vec::<String>::new());
     let text = std::fs::read_to_string(&out_file.path).unwrap();
-    assert!(text.contains("external-ip = \"203.0.113.10/192.0.2.10\""), "{text}");
+    assert!(text.contains("external-ip = [\"203.0.113.10/192.0.2.10\", \"203.0.113.11/192.0.2.11\"]"), "{text}");
     assert!(text.contains("denied-peer-ip = [\"10.0.0.0-10.255.255.255\", \"192.168.0.0/16\"]"), "{text}");
     #[cfg(unix)]
     {

@@ -51,7 +51,7 @@ pub fn turn_banner(
         lines.push(format!("iceServers (user {DEMO_USER}, valid 1h):"));
         // The addresses clients are told (external-ip), as in XOR-RELAYED-ADDRESS.
         let told = |addrs: &[SocketAddr]| -> Vec<SocketAddr> {
-            addrs.iter().map(|&a| super::advertised_addr(a, config.external_ip)).collect()
+            addrs.iter().map(|&a| super::advertised_addr(a, &config.external_ip)).collect()
         };
         let (udp, tcp, tls) = (told(udp), told(tcp), told(tls));
         lines.push(IceServers::with_tls(&udp, &tcp, &tls, None, Some((&username, &password))).to_string());
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn ice_servers_use_the_external_ip() {
-        let config = Config { external_ip: Some("203.0.113.4/10.0.0.5".parse().unwrap()), ..Config::default() }
+        let config = Config { external_ip: vec!["203.0.113.4/10.0.0.5".parse().unwrap()], ..Config::default() }
             .with_dev_credentials(Secret("d3v".into()));
         let udp = [sa("10.0.0.5:3478")];
         let lines = turn_banner(&config, &udp, &udp, &[], Some("d3v"), NOW);

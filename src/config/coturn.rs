@@ -96,7 +96,7 @@ enum Kind {
     RuleList,
     /// A string, repeatable: a list.
     TextList,
-    /// `PUBLIC[/PRIVATE]`; switchback takes one.
+    /// `PUBLIC[/PRIVATE]`, repeatable: a list.
     ExternalIp,
 }
 
@@ -314,15 +314,26 @@ impl Import {
         }
     }
 
-    /// coturn takes one `external-ip` per family; switchback one in all.
+    /// `external-ip=PUBLIC[/PRIVATE]`, repeatable (one per private address): a list. An entry that
+    /// maps the same addresses as an earlier one is left out.
     fn external_ip(&mut self, line: usize, name: &str, key: &str, value: &str) {
-        if let Err(e) = value.parse::<ExternalIp>() {
-            return self.cannot(line, name, format!("`{value}`: {e}"));
+        let entry = match value.parse::<ExternalIp>() {
+            Ok(entry) => entry,
+            Err(e) => return self.cannot(line, name, format!("`{value}`: {e}")),
+        };
+        let earlier: Vec<ExternalIp> = match self.table.get(key) {
+            Some(Value::Array(list)) => list.iter().filter_map(|v| v.as_str()?.parse().ok()).collect(),
+            _ => Vec::new(),
+        };
+        let clash = earlier.iter().find(|b| match (b.private, entry.private) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => b.public.is_ipv4() == entry.public.is_ipv4(),
+            _ => false,
+        });
+        if let Some(b) = clash {
+            return self.cannot(line, name, format!("`{value}` maps the same addresses as `{b}`; the first is kept"));
         }
-        if self.table.contains_key(key) {
-            return self.cannot(line, name, format!("`{value}`: switchback takes one external-ip; the first is kept"));
-        }
-        self.table.insert(key.to_owned(), Value::String(value.to_owned()));
+        self.push(key, Value::String(value.to_owned()));
     }
 
     /// `user=NAME:PASSWORD` or `user=NAME:0xKEY`, repeatable: the `users` table.
@@ -362,7 +373,7 @@ mod tests {
         assert_eq!(notes, vec![]);
         assert_eq!(c.listening_ip, vec!["10.0.0.1".parse::<IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]);
         assert_eq!((c.listening_port, c.min_port, c.max_port), (3479, 50000, 50100));
-        assert_eq!(c.external_ip.unwrap().to_string(), "203.0.113.1/10.0.0.1");
+        assert_eq!(c.external_ip, vec!["203.0.113.1/10.0.0.1".parse().unwrap()]);
         assert_eq!(c.realm.as_deref(), Some("example.org"));
         assert_eq!(c.users.len(), 2);
         assert_eq!(c.static_auth_secret.len(), 1);
@@ -402,8 +413,18 @@ mod tests {
         assert!(import.notes[0].to_string().contains("line 1: cannot map: `syslog`"), "{}", import.notes[0]);
         let toml = import.to_toml();
         assert!(toml.contains("#   line 2: cannot map: `listen-port`"), "{toml}");
-        assert!(toml.contains("external-ip = \"1.2.3.4\"\n"), "{toml}");
+        assert!(toml.contains("external-ip = [\"1.2.3.4\"]\n"), "{toml}");
         assert!(toml.contains("a = \"2\""), "{toml}");
+    }
+
+    #[test]
+    fn one_external_ip_per_private_address() {
+        let (c, notes) = import(
+            "listening-ip=0.0.0.0\nexternal-ip=203.0.113.4/10.0.0.5\nexternal-ip=203.0.113.6/10.0.0.6\nrealm=x\n",
+        );
+        assert_eq!(notes, vec![]);
+        assert_eq!(c.external_ip.len(), 2);
+        assert_eq!(c.server_options().relay_addresses.len(), 2);
     }
 
     #[test]
