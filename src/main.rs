@@ -655,6 +655,17 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
             (None, None)
         }
     };
+    if config.proxy_protocol {
+        info!(
+            balancers = config.proxy_protocol_from.len(),
+            "proxy-protocol: TCP and TLS connections need a PROXY v2 header"
+        );
+        if config.proxy_protocol_from.is_empty() {
+            warn!(
+                "proxy-protocol without proxy-protocol-from: any source that reaches the TCP/TLS ports can claim any address"
+            );
+        }
+    }
     let server = UdpRelay::server(config.server_options(), auth);
     let revoked = config.revocation_list()?;
     if !revoked.is_empty() {

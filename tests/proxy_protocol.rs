@@ -130,3 +130,42 @@ async fn daemon_flag() {
     let mut stream = connect_as(server, sa("203.0.113.9:1234")).await;
     assert_eq!(binding_stream(&mut stream, TIMEOUT).await.unwrap(), sa("203.0.113.9:1234"));
 }
+
+/// The per-source connection cap counts the clients the headers name, not the balancer: two
+/// connections for one client, a third is closed, another client still gets in.
+#[tokio::test]
+async fn the_per_source_cap_applies_to_the_header_source() {
+    let config = Config { listening_port: 0, no_udp: true, ..proxied() };
+    let limits = io::Limits { max_tcp_connections_per_source: 2, ..io::Limits::default() };
+    let server = UdpRelay::server(config.server_options(), None);
+    let running = io::bind_with_tls(&config, server, limits, None).await.unwrap();
+    let addr = running.local_addr(Transport::Tcp).unwrap();
+    let alice = sa("203.0.113.7:1000");
+    let mut open = Vec::new();
+    for port in [1000, 1001] {
+        let client = SocketAddr::new(alice.ip(), port);
+        let mut stream = connect_as(addr, client).await;
+        assert_eq!(binding_stream(&mut stream, TIMEOUT).await.unwrap(), client);
+        open.push(stream);
+    }
+    let mut third = connect_as(addr, sa("203.0.113.7:1002")).await;
+    assert!(closed_by_server(&mut third).await);
+    assert_eq!(running.io_stats().tcp_rejected, 1);
+    let bob = sa("198.51.100.9:2000");
+    let mut stream = connect_as(addr, bob).await;
+    assert_eq!(binding_stream(&mut stream, TIMEOUT).await.unwrap(), bob);
+    // A closed connection gives its slot back.
+    drop(open.pop());
+    let again = sa("203.0.113.7:1003");
+    let mut retry = None;
+    for _ in 0..50 {
+        let mut stream = connect_as(addr, again).await;
+        if let Ok(mapped) = binding_stream(&mut stream, Duration::from_millis(500)).await {
+            retry = Some(mapped);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(retry, Some(again));
+    running.shutdown().await;
+}

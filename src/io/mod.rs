@@ -270,6 +270,7 @@ pub async fn bind_with_tls(
             strict_rfc8656: config.strict_rfc8656,
             tls,
             proxy: proxy.clone(),
+            proxied_clients: Arc::default(),
         };
         tasks.push(tokio::spawn(driver.run(stop.subscribe())));
     }

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
-use super::proxy::{self, PROXY_HEADER_TIMEOUT, ProxyProtocol};
+use super::proxy::{self, ClientCount, PROXY_HEADER_TIMEOUT, ProxyProtocol};
 use super::tls::{self, ReloadableTls};
 use super::{BoundConnection, TurnServer};
 use super::{IoStats, Limits, stopped};
@@ -52,6 +52,8 @@ pub(super) struct TcpDriver {
     pub(super) tls: Option<ReloadableTls>,
     /// `proxy-protocol`: a PROXY v2 header comes before anything else (`io/proxy.rs`).
     pub(super) proxy: Arc<ProxyProtocol>,
+    /// With `proxy`: open connections per real client, for the per-source cap.
+    pub(super) proxied_clients: Arc<ClientCount>,
 }
 
 impl TcpDriver {
@@ -105,8 +107,8 @@ impl TcpDriver {
         }
         let source = source_key(peer.ip());
         let open = per_source.entry(source).or_insert(0);
-        // Behind a load balancer every connection comes from it: the per-source cap would cap the
-        // balancer, so only the listener's cap applies.
+        // Behind a load balancer every connection comes from it: the per-source cap applies to the
+        // client its PROXY header names instead (below, once the header is read).
         if *open >= self.limits.max_tcp_connections_per_source && !self.proxy.on {
             IoStats::bump(&self.stats.tcp_rejected);
             debug!(local = %self.local, %peer, "tcp connection cap per source reached, closing new connection");
@@ -128,8 +130,10 @@ impl TcpDriver {
         let acceptor = self.tls.as_ref().map(ReloadableTls::acceptor);
         let handshake_timeout = self.limits.tls_handshake_timeout;
         let (proxy, stats, mut stop) = (self.proxy.on, self.stats.clone(), stop.clone());
+        let (clients, per_client) = (self.proxied_clients.clone(), self.limits.max_tcp_connections_per_source);
         connections.spawn(async move {
             let mut stream = stream;
+            let mut _slot = None;
             if proxy {
                 let read = tokio::select! {
                     r = tokio::time::timeout(PROXY_HEADER_TIMEOUT, proxy::read_source(&mut stream, peer)) => r,
@@ -138,6 +142,12 @@ impl TcpDriver {
                 match read {
                     Ok(Ok(client)) => {
                         trace!(%peer, %client, "proxy-protocol header read");
+                        let Some(slot) = clients.take(source_key(client.ip()), per_client) else {
+                            IoStats::bump(&stats.tcp_rejected);
+                            debug!(%peer, %client, "tcp connection cap per source reached, closing new connection");
+                            return source;
+                        };
+                        _slot = Some(slot);
                         connection.peer = client;
                     }
                     Ok(Err(e)) => {
