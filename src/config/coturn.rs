@@ -207,8 +207,13 @@ pub fn import_coturn(text: &str) -> CoturnImport {
             }
             None => (line, None),
         };
+        if name.is_empty() {
+            import.cannot(i + 1, line, "not an option");
+            continue;
+        }
         import.option(i + 1, name, value.filter(|v| !v.is_empty()));
     }
+    import.finish();
     CoturnImport { table: import.table, notes: import.notes }
 }
 
@@ -221,9 +226,22 @@ fn unquote(value: &str) -> &str {
 struct Import {
     table: toml::Table,
     notes: Vec<ImportNote>,
+    /// The line of the first `static-auth-secret`, for [`Import::finish`].
+    secret_line: Option<usize>,
 }
 
 impl Import {
+    /// Notes on what the file means as a whole.
+    fn finish(&mut self) {
+        if let Some(line) = self.secret_line
+            && !self.table.contains_key("use-auth-secret")
+        {
+            let message = "coturn uses it only with use-auth-secret; switchback turns REST credentials on whenever a \
+                           secret is given";
+            self.note(line, "static-auth-secret", NoteKind::Differs, message);
+        }
+    }
+
     fn note(&mut self, line: usize, option: &str, kind: NoteKind, message: impl Into<String>) {
         self.notes.push(ImportNote { line, option: option.to_owned(), kind, message: message.into() });
     }
@@ -256,6 +274,9 @@ impl Import {
                 return;
             }
             _ => {}
+        }
+        if name == "static-auth-secret" {
+            self.secret_line.get_or_insert(line);
         }
         if let Some(&(_, key, kind)) = MAPPED.iter().find(|(n, _, _)| *n == name) {
             return self.mapped(line, name, key, kind, value);
@@ -425,6 +446,19 @@ mod tests {
         assert_eq!(notes, vec![]);
         assert_eq!(c.external_ip.len(), 2);
         assert_eq!(c.server_options().relay_addresses.len(), 2);
+    }
+
+    #[test]
+    fn a_secret_without_use_auth_secret_is_noted() {
+        let (c, notes) = import("realm=x\n\nstatic-auth-secret=s\n");
+        assert_eq!(c.static_auth_secret.len(), 1);
+        assert_eq!(notes.len(), 1);
+        assert_eq!(
+            (notes[0].line, notes[0].option.as_str(), notes[0].kind),
+            (3, "static-auth-secret", NoteKind::Differs)
+        );
+        let (_, notes) = import("use-auth-secret\nstatic-auth-secret=s\n");
+        assert!(notes.is_empty());
     }
 
     #[test]
