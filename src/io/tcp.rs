@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
-use super::proxy::{self, ClientCount, PROXY_HEADER_TIMEOUT, ProxyProtocol};
+use super::proxy::{self, ClientCount, ClientSlot, PROXY_HEADER_TIMEOUT, ProxyProtocol};
 use super::tls::{self, ReloadableTls};
 use super::{BoundConnection, TurnServer};
 use super::{IoStats, Limits, stopped};
@@ -133,33 +133,15 @@ impl TcpDriver {
         let (clients, per_client) = (self.proxied_clients.clone(), self.limits.max_tcp_connections_per_source);
         connections.spawn(async move {
             let mut stream = stream;
+            // With proxy-protocol: the header's client, holding its per-source slot until the end.
             let mut _slot = None;
             if proxy {
-                let read = tokio::select! {
-                    r = tokio::time::timeout(PROXY_HEADER_TIMEOUT, proxy::read_source(&mut stream, peer)) => r,
-                    () = stopped(&mut stop) => return source,
-                };
-                match read {
-                    Ok(Ok(client)) => {
-                        trace!(%peer, %client, "proxy-protocol header read");
-                        let Some(slot) = clients.take(source_key(client.ip()), per_client) else {
-                            IoStats::bump(&stats.tcp_rejected);
-                            debug!(%peer, %client, "tcp connection cap per source reached, closing new connection");
-                            return source;
-                        };
-                        _slot = Some(slot);
+                match proxied_client(&mut stream, peer, &stats, &clients, per_client, &mut stop).await {
+                    Some((client, slot)) => {
                         connection.peer = client;
+                        _slot = Some(slot);
                     }
-                    Ok(Err(e)) => {
-                        IoStats::bump(&stats.proxy_header_failures);
-                        debug!(%peer, error = %e, "proxy-protocol: no valid header, closing");
-                        return source;
-                    }
-                    Err(_elapsed) => {
-                        IoStats::bump(&stats.proxy_header_failures);
-                        debug!(%peer, timeout = ?PROXY_HEADER_TIMEOUT, "proxy-protocol: header timed out, closing");
-                        return source;
-                    }
+                    None => return source,
                 }
             }
             match acceptor {
@@ -172,6 +154,44 @@ impl TcpDriver {
             source
         });
     }
+}
+
+/// `proxy-protocol`: reads the PROXY v2 header of a connection from `peer` (within
+/// [`PROXY_HEADER_TIMEOUT`]) and takes a per-source slot for the client it names. `None` (counted,
+/// logged) closes the connection: no valid header in time, the server stopping, or that client at
+/// its cap.
+async fn proxied_client(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    stats: &IoStats,
+    clients: &Arc<ClientCount>,
+    per_client: usize,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<(SocketAddr, ClientSlot)> {
+    let read = tokio::select! {
+        r = tokio::time::timeout(PROXY_HEADER_TIMEOUT, proxy::read_source(stream, peer)) => r,
+        () = stopped(stop) => return None,
+    };
+    let client = match read {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => {
+            IoStats::bump(&stats.proxy_header_failures);
+            debug!(%peer, error = %e, "proxy-protocol: no valid header, closing");
+            return None;
+        }
+        Err(_elapsed) => {
+            IoStats::bump(&stats.proxy_header_failures);
+            debug!(%peer, timeout = ?PROXY_HEADER_TIMEOUT, "proxy-protocol: header timed out, closing");
+            return None;
+        }
+    };
+    trace!(%peer, %client, "proxy-protocol header read");
+    let Some(slot) = clients.take(source_key(client.ip()), per_client) else {
+        IoStats::bump(&stats.tcp_rejected);
+        debug!(%peer, %client, "tcp connection cap per source reached, closing new connection");
+        return None;
+    };
+    Some((client, slot))
 }
 
 /// What counts as one source for the per-source cap: the IPv4 address, or the IPv6 /64 (one /64
