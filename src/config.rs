@@ -26,6 +26,7 @@
 
 #[cfg(feature = "cli")]
 pub mod banner;
+pub mod coturn;
 #[cfg(feature = "cli")]
 pub mod credentials;
 mod external_ip;
@@ -51,7 +52,7 @@ use crate::server::ServerOptions;
 pub use crate::policy::{AddrRuleError, PeerAddrs, PeerRule};
 pub use external_ip::ExternalIp;
 pub use overrides::{Overrides, flag_error};
-pub use relay::relay_addresses;
+pub use relay::{advertised_addr, relay_addresses};
 pub use secret_files::{parse_secrets, parse_users};
 pub use tls::DEFAULT_TLS_PORT;
 
@@ -118,6 +119,8 @@ pub const KEYS: &[&str] = &[
     "oauth",
     "server-name",
     "oauth-key",
+    "proxy-protocol",
+    "proxy-protocol-from",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -264,12 +267,14 @@ pub struct Config {
     /// `tls-listening-port`: TLS port (default 5349, or 0 when `listening-port` is 0; see
     /// [`Config::tls_port`]).
     pub tls_listening_port: Option<u16>,
-    /// `relay-ip`: addresses for relay sockets, at most one per family (default: the address each
-    /// Allocate arrived on). See [`relay_addresses`].
+    /// `relay-ip`: addresses for relay sockets; allocations are spread round-robin over those of a
+    /// family (default: the address each Allocate arrived on). See [`relay_addresses`].
     pub relay_ip: Vec<IpAddr>,
     /// `external-ip`: `PUBLIC[/PRIVATE]` for 1:1 NAT, the address told to clients in
-    /// XOR-RELAYED-ADDRESS.
-    pub external_ip: Option<ExternalIp>,
+    /// XOR-RELAYED-ADDRESS; a list for several private addresses (one entry each). See
+    /// [`relay_addresses`].
+    #[serde(deserialize_with = "external_ip::one_or_many")]
+    pub external_ip: Vec<ExternalIp>,
     /// `min-port`: lowest relay port (default 49152).
     pub min_port: u16,
     /// `max-port`: highest relay port (default 65535).
@@ -386,6 +391,12 @@ pub struct Config {
     /// `oauth-key`: keys shared with the authorization server, `KID:BASE64KEY:ALG` with ALG
     /// `A256GCM` or `A128GCM`; the first 32 or 16 decoded bytes are the key.
     pub oauth_key: Vec<Secret>,
+    /// `proxy-protocol`: every TCP and TLS connection starts with a PROXY protocol v2 header (from
+    /// a load balancer) whose source address is the client's (default false; UDP is unchanged).
+    pub proxy_protocol: bool,
+    /// `proxy-protocol-from`: the load balancers' addresses (IP, IP-IP or CIDR); connections from
+    /// elsewhere are closed. Default: any source (then only load balancers must reach the ports).
+    pub proxy_protocol_from: Vec<PeerRule>,
 }
 
 impl Default for Config {
@@ -399,7 +410,7 @@ impl Default for Config {
             listening_port: 3478,
             tls_listening_port: None,
             relay_ip: Vec::new(),
-            external_ip: None,
+            external_ip: Vec::new(),
             min_port: server.min_port,
             max_port: server.max_port,
             realm: None,
@@ -448,6 +459,8 @@ impl Default for Config {
             oauth: false,
             server_name: None,
             oauth_key: Vec::new(),
+            proxy_protocol: false,
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -555,7 +568,7 @@ impl Config {
             let message = format!("{} is above max-port ({})", self.min_port, self.max_port);
             return Err(ConfigError::invalid("min-port", message));
         }
-        relay::check(&self.relay_ip, &self.listening_ip, self.external_ip)?;
+        relay::check(&self.relay_ip, &self.listening_ip, &self.external_ip)?;
         if self.default_lifetime == 0 || self.default_lifetime > self.max_lifetime {
             return Err(ConfigError::invalid("default-lifetime", "must be between 1 and max-lifetime"));
         }
@@ -564,6 +577,9 @@ impl Config {
         }
         self.validate_credentials()?;
         self.validate_oauth()?;
+        if !self.proxy_protocol_from.is_empty() && !self.proxy_protocol {
+            return Err(ConfigError::invalid("proxy-protocol-from", "is set but proxy-protocol is not"));
+        }
         match (&self.cert, &self.pkey) {
             (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),
             (None, Some(_)) => return Err(ConfigError::invalid("cert", "pkey is set but cert is not: give both")),

@@ -88,6 +88,31 @@ pub fn stream_framing(data: &[u8]) {
     }
 }
 
+/// Parses a PROXY protocol v2 header (`proto::proxy`): a complete header never claims more bytes
+/// than there are nor more than the bound, and the bytes arriving one at a time give the same
+/// answer (every shorter prefix asks for more, or is refused for the same reason).
+pub fn proxy_header(data: &[u8]) {
+    use crate::proto::proxy::{FIXED_LEN, MAX_ADDRESS_AND_TLV_LEN, ProxyParse, parse_v2};
+    let whole = parse_v2(data);
+    if let Ok(ProxyParse::Complete { len, .. }) = whole {
+        assert!((FIXED_LEN..=FIXED_LEN + MAX_ADDRESS_AND_TLV_LEN).contains(&len) && len <= data.len());
+        assert_eq!(parse_v2(data.get(..len).unwrap_or_default()), whole, "the header alone");
+    }
+    for n in 0..data.len().min(FIXED_LEN + MAX_ADDRESS_AND_TLV_LEN) {
+        match parse_v2(data.get(..n).unwrap_or_default()) {
+            Ok(ProxyParse::Incomplete(need)) => assert!(need > n, "asks for {need} with {n}"),
+            Ok(complete) => {
+                assert_eq!(Ok(complete), whole, "prefix {n}");
+                break;
+            }
+            Err(e) => {
+                assert_eq!(Err(e), whole, "prefix {n}");
+                break;
+            }
+        }
+    }
+}
+
 /// Feeds one datagram to a STUN-only server and to a TURN server with authentication.
 pub fn server_datagram(data: &[u8]) {
     let mut out = [0u8; 1500];

@@ -42,6 +42,23 @@ enum Command {
     ///
     /// Prints the username, the password and an iceServers JSON for the listening addresses.
     Credentials(CredentialsArgs),
+    /// Convert coturn's turnserver.conf into turn.toml (starts no listener).
+    ///
+    /// Maps the common options (listening, relay and external IPs, ports, realm, REST secret, users,
+    /// quotas, max-bps, peer rules, cert/pkey, no-udp/no-tcp/no-tls) and prints a `note:` line on
+    /// stderr for each option it cannot map. The result is checked like `--check-config` would.
+    ImportCoturn(ImportCoturnArgs),
+}
+
+/// `switchback import-coturn`.
+#[derive(Debug, Args)]
+struct ImportCoturnArgs {
+    /// coturn's configuration file (turnserver.conf).
+    #[arg(value_name = "TURNSERVER_CONF")]
+    file: PathBuf,
+    /// Write turn.toml here (created with mode 0600: it holds secrets) instead of to stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// The configuration, and the keys that `switchback credentials` needs too.
@@ -81,12 +98,13 @@ struct DaemonArgs {
     /// TLS port; 0 lets the OS choose. Default 5349 (0 when --listening-port is 0).
     #[arg(long, value_name = "PORT")]
     tls_listening_port: Option<u16>,
-    /// Address for relay sockets, at most one per family (repeatable). Default: where the request arrived.
+    /// Address for relay sockets (repeatable; allocations spread round-robin). Default: where the request arrived.
     #[arg(long, value_name = "IP")]
     relay_ip: Vec<IpAddr>,
-    /// Address told to clients for a relay behind 1:1 NAT: PUBLIC, or PUBLIC/PRIVATE.
+    /// Address told to clients for a relay behind 1:1 NAT: PUBLIC, or PUBLIC/PRIVATE (repeatable,
+    /// one per private address).
     #[arg(short = 'X', long, value_name = "PUBLIC[/PRIVATE]")]
-    external_ip: Option<String>,
+    external_ip: Vec<String>,
     /// Lowest relay port. Default 49152.
     #[arg(long, value_name = "PORT")]
     min_port: Option<u16>,
@@ -220,6 +238,13 @@ struct DaemonArgs {
     /// RFC 7635 key shared with the authorization server (repeatable); ALG is A256GCM or A128GCM.
     #[arg(long, value_name = "KID:BASE64KEY:ALG")]
     oauth_key: Vec<String>,
+    /// TCP and TLS connections start with a PROXY protocol v2 header (behind a load balancer); the
+    /// client address is the header's source. Off by default.
+    #[arg(long)]
+    proxy_protocol: bool,
+    /// Load balancer allowed to send PROXY headers: IP, IP-IP or CIDR (repeatable). Default: any.
+    #[arg(long, value_name = "RULE")]
+    proxy_protocol_from: Vec<String>,
 }
 
 /// `switchback credentials`.
@@ -286,7 +311,7 @@ impl DaemonArgs {
         o.int("max-channels", self.max_channels);
         o.u64("user-max-bps", self.user_max_bps)?;
         o.u64("bps-capacity", self.bps_capacity)?;
-        o.text("external-ip", self.external_ip.as_ref());
+        o.list("external-ip", &self.external_ip);
         o.text("realm", self.realm.as_ref());
         o.text("log-level", self.log_level.as_ref());
         o.text("log-format", self.log_format.as_ref());
@@ -325,6 +350,8 @@ impl DaemonArgs {
         o.flag("oauth", self.oauth);
         o.text("server-name", self.server_name.as_ref());
         o.list("oauth-key", &self.oauth_key);
+        o.flag("proxy-protocol", self.proxy_protocol);
+        o.list("proxy-protocol-from", &self.proxy_protocol_from);
         if self.verbose > 0 {
             o.int("verbose", Some(self.verbose));
         }
@@ -356,6 +383,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Credentials(args)) => credentials(args),
+        Some(Command::ImportCoturn(args)) => import_coturn(args),
         None => daemon(&cli.daemon),
     }
 }
@@ -394,12 +422,14 @@ fn credentials(args: &CredentialsArgs) -> ExitCode {
     println!("username: {username}");
     println!("password: {password}");
     println!("expires: {expiry} (unix time, in {})", format_duration(expiry.saturating_sub(now)));
+    // The addresses clients are told (external-ip maps them), as in XOR-RELAYED-ADDRESS.
+    let told = |ip, port| switchback::config::advertised_addr(SocketAddr::new(ip, port), &config.external_ip);
     let addrs = |off: bool| -> Vec<SocketAddr> {
         let ips = if off { &[][..] } else { &config.listening_ip[..] };
-        ips.iter().map(|&ip| SocketAddr::new(ip, config.listening_port)).collect()
+        ips.iter().map(|&ip| told(ip, config.listening_port)).collect()
     };
     let tls: Vec<SocketAddr> = match config.has_tls_certificate() {
-        true => config.listening_ip.iter().map(|&ip| SocketAddr::new(ip, config.tls_port())).collect(),
+        true => config.listening_ip.iter().map(|&ip| told(ip, config.tls_port())).collect(),
         false => Vec::new(),
     };
     let servers = IceServers::with_tls(
@@ -411,6 +441,51 @@ fn credentials(args: &CredentialsArgs) -> ExitCode {
     );
     println!("{servers}");
     ExitCode::SUCCESS
+}
+
+/// `switchback import-coturn`: convert, print the notes, check, write.
+fn import_coturn(args: &ImportCoturnArgs) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(text) => text,
+        Err(e) => return config_error(&[], format!("cannot read {}: {e}", args.file.display())),
+    };
+    let import = switchback::config::coturn::import_coturn(&text);
+    for note in &import.notes {
+        eprintln!("note: {note}");
+    }
+    let toml = import.to_toml();
+    if let Err(e) = Config::from_toml_str(&toml) {
+        return config_error(&[], format_args!("the imported configuration is not valid: {e}"));
+    }
+    let Some(path) = &args.output else {
+        print!("{toml}");
+        return ExitCode::SUCCESS;
+    };
+    match write_private(path, &toml) {
+        Ok(()) => {
+            eprintln!("wrote {} ({} notes)", path.display(), import.notes.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes `text` to a file only its owner can read (mode 0600 on Unix, an existing file too),
+/// restricted before anything is written.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.set_len(0)?;
+    file.write_all(text.as_bytes())
 }
 
 fn daemon(args: &DaemonArgs) -> ExitCode {
@@ -425,7 +500,7 @@ fn daemon(args: &DaemonArgs) -> ExitCode {
     let wildcard = config.listening_ip.iter().any(IpAddr::is_unspecified);
     // No file and no credentials: the development default, TURN with a generated secret.
     let dev = args.source.config.is_none() && config.realm.is_none() && !config.has_credentials();
-    if (config.has_credentials() || dev) && wildcard && config.relay_ip.is_empty() && config.external_ip.is_none() {
+    if (config.has_credentials() || dev) && wildcard && config.relay_ip.is_empty() && config.external_ip.is_empty() {
         return config_error(
             &warnings,
             "relay-ip: listening on an unspecified address (0.0.0.0 or ::) with TURN on needs relay-ip \
@@ -616,6 +691,17 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
             (None, None)
         }
     };
+    if config.proxy_protocol {
+        info!(
+            balancers = config.proxy_protocol_from.len(),
+            "proxy-protocol: TCP and TLS connections need a PROXY v2 header"
+        );
+        if config.proxy_protocol_from.is_empty() {
+            warn!(
+                "proxy-protocol without proxy-protocol-from: any source that reaches the TCP/TLS ports can claim any address"
+            );
+        }
+    }
     let server = UdpRelay::server(config.server_options(), auth);
     let revoked = config.revocation_list()?;
     if !revoked.is_empty() {
@@ -627,6 +713,7 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
     let http = switchback::http::bind(http_faces(config, &readiness)).await?;
     readiness.set(true);
     print_banner(&running, &http, config, dev_secret, self_signed.as_deref());
+    notify_systemd(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
     let signal = loop {
         tokio::select! {
             signal = shutdown.wait() => break signal,
@@ -638,6 +725,7 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
     };
     info!(signal, "shutting down");
     readiness.set(false);
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
     running.shutdown().await;
     http.shutdown().await;
     info!(stats = ?server.stats().snapshot(), "stopped");
@@ -682,6 +770,14 @@ fn http_faces(config: &Config, readiness: &Readiness) -> Vec<Face> {
         faces.push(Face::new("metrics", addr, health::router(readiness.clone())));
     }
     faces
+}
+
+/// Tells systemd (`Type=notify`, contrib/switchback.service) about the service's state; nothing
+/// without `NOTIFY_SOCKET`. A failure is logged, never fatal.
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        warn!(error = %e, "cannot notify systemd (NOTIFY_SOCKET)");
+    }
 }
 
 /// SIGHUP re-reads the revocation file and tears down the allocations of the users it revokes. A
@@ -767,3 +863,7 @@ impl Hangup {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "main_tests.rs"]
+mod tests;

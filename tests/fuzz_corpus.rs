@@ -19,6 +19,7 @@ const TARGETS: &[Target] = &[
     ("stream_framing", switchback::fuzzing::stream_framing),
     ("server_datagram", switchback::fuzzing::server_datagram),
     ("server_stateful", switchback::fuzzing::server_stateful),
+    ("proxy_header", switchback::fuzzing::proxy_header),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {

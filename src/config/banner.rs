@@ -53,7 +53,12 @@ pub fn turn_banner(
         && let Some((username, password)) = rest.mint(DEMO_USER, DEMO_TTL_SECS, unix_now)
     {
         lines.push(format!("iceServers (user {DEMO_USER}, valid 1h):"));
-        lines.push(IceServers::with_tls(udp, tcp, tls, None, Some((&username, &password))).to_string());
+        // The addresses clients are told (external-ip), as in XOR-RELAYED-ADDRESS.
+        let told = |addrs: &[SocketAddr]| -> Vec<SocketAddr> {
+            addrs.iter().map(|&a| super::advertised_addr(a, &config.external_ip)).collect()
+        };
+        let (udp, tcp, tls) = (told(udp), told(tcp), told(tls));
+        lines.push(IceServers::with_tls(&udp, &tcp, &tls, None, Some((&username, &password))).to_string());
     }
     if let Some(addr) = udp.first().copied().map(reachable) {
         let (ip, port) = (addr.ip(), addr.port());
@@ -134,6 +139,17 @@ mod tests {
         assert!(text.contains("turn: realm example.org, 1 REST secret(s), 1 user(s)"), "{text}");
         assert!(text.contains("turnutils_uclient -W SECRET -u NAME -C - -y -p 3478"), "{text}");
         assert!(text.ends_with("stun:127.0.0.1:3478"), "{text}");
+    }
+
+    #[test]
+    fn ice_servers_use_the_external_ip() {
+        let config = Config { external_ip: vec!["203.0.113.4/10.0.0.5".parse().unwrap()], ..Config::default() }
+            .with_dev_credentials(Secret("d3v".into()));
+        let udp = [sa("10.0.0.5:3478")];
+        let lines = turn_banner(&config, &udp, &udp, &[], Some("d3v"), NOW);
+        let json = lines.iter().find(|l| l.starts_with('{')).unwrap();
+        assert!(json.contains("\"turn:203.0.113.4:3478?transport=udp\""), "{json}");
+        assert!(!json.contains("10.0.0.5"), "{json}");
     }
 
     #[test]

@@ -35,6 +35,25 @@ impl FromStr for ExternalIp {
     }
 }
 
+/// `external-ip` in `turn.toml`: one `"PUBLIC[/PRIVATE]"` string, or a list of them (one per
+/// private address, as coturn's repeated `external-ip` lines).
+pub(super) fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ExternalIp>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(ExternalIp),
+        Many(Vec<ExternalIp>),
+    }
+    match Raw::deserialize(d) {
+        Ok(Raw::One(e)) => Ok(vec![e]),
+        Ok(Raw::Many(list)) => Ok(list),
+        // The untagged error says only "did not match any variant": name the form instead.
+        Err(_) => Err(serde::de::Error::custom(
+            "expected \"PUBLIC\" or \"PUBLIC/PRIVATE\" (IP addresses, PUBLIC not unspecified), or a list of them",
+        )),
+    }
+}
+
 impl TryFrom<String> for ExternalIp {
     type Error = AddrRuleError;
 

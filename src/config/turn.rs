@@ -54,7 +54,7 @@ impl Config {
     /// Whether every listening and relay address is loopback, so that every peer a relay socket can
     /// reach is a loopback peer.
     pub fn loopback_only(&self) -> bool {
-        self.external_ip.is_none() && self.listening_ip.iter().chain(&self.relay_ip).all(IpAddr::is_loopback)
+        self.external_ip.is_empty() && self.listening_ip.iter().chain(&self.relay_ip).all(IpAddr::is_loopback)
     }
 
     /// The embedded default's TURN side: realm [`DEFAULT_REALM`] (unless set), REST credentials with
@@ -72,7 +72,7 @@ impl Config {
         ServerOptions {
             software: self.software.clone(),
             strict_rfc8656: self.strict_rfc8656,
-            relay_addresses: relay_addresses(&self.relay_ip, &self.listening_ip, self.external_ip),
+            relay_addresses: relay_addresses(&self.relay_ip, &self.listening_ip, &self.external_ip),
             min_port: self.min_port,
             max_port: self.max_port,
             default_lifetime: self.default_lifetime,

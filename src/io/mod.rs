@@ -23,6 +23,7 @@
 //! the listener goes on.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+mod proxy;
 mod relay;
 mod socket;
 mod stats;
@@ -40,6 +41,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::server::Transport;
 
+pub use proxy::PROXY_HEADER_TIMEOUT;
 pub use relay::{BoundConnection, RelaySocket, STREAM_QUEUE, StreamSink, TurnServer, UdpRelay};
 pub use stats::{IoStats, IoStatsSnapshot};
 pub use tls::{ReloadableTls, TlsError, TlsIdentity};
@@ -252,6 +254,8 @@ pub async fn bind_with_tls(
         let driver = udp::UdpDriver { socket, local, server: server.clone(), stats: stats.clone() };
         tasks.push(tokio::spawn(driver.run(stop.subscribe())));
     }
+    let proxy =
+        Arc::new(proxy::ProxyProtocol { on: config.proxy_protocol, trusted: config.proxy_protocol_from.clone() });
     let stream_listeners =
         tcp_listeners.into_iter().map(|l| (l, None)).chain(tls_listeners.into_iter().map(|l| (l, tls.clone())));
     for ((listener, local), tls) in stream_listeners {
@@ -265,6 +269,8 @@ pub async fn bind_with_tls(
             limits,
             strict_rfc8656: config.strict_rfc8656,
             tls,
+            proxy: proxy.clone(),
+            proxied_clients: Arc::default(),
         };
         tasks.push(tokio::spawn(driver.run(stop.subscribe())));
     }

@@ -15,6 +15,8 @@ pub struct IoStats {
     pub(super) tcp_io_errors: AtomicU64,
     pub(super) tls_handshakes: AtomicU64,
     pub(super) tls_handshake_failures: AtomicU64,
+    pub(super) proxy_header_failures: AtomicU64,
+    pub(super) proxy_untrusted: AtomicU64,
 }
 
 /// A copy of the driver counters at one moment.
@@ -40,6 +42,11 @@ pub struct IoStatsSnapshot {
     pub tls_handshakes: u64,
     /// TLS handshakes that failed (not TLS, no common version or ALPN protocol) or timed out.
     pub tls_handshake_failures: u64,
+    /// `proxy-protocol` connections closed for a missing, malformed or late PROXY v2 header.
+    pub proxy_header_failures: u64,
+    /// `proxy-protocol` connections closed at once because they came from outside
+    /// `proxy-protocol-from`.
+    pub proxy_untrusted: u64,
 }
 
 impl IoStats {
@@ -60,6 +67,8 @@ impl IoStats {
             tcp_io_errors: self.tcp_io_errors.load(Relaxed),
             tls_handshakes: self.tls_handshakes.load(Relaxed),
             tls_handshake_failures: self.tls_handshake_failures.load(Relaxed),
+            proxy_header_failures: self.proxy_header_failures.load(Relaxed),
+            proxy_untrusted: self.proxy_untrusted.load(Relaxed),
         }
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
+use super::proxy::{self, ClientCount, ClientSlot, PROXY_HEADER_TIMEOUT, ProxyProtocol};
 use super::tls::{self, ReloadableTls};
 use super::{BoundConnection, TurnServer};
 use super::{IoStats, Limits, stopped};
@@ -49,6 +50,10 @@ pub(super) struct TcpDriver {
     pub(super) strict_rfc8656: bool,
     /// TLS listener: the handshake comes first (`Transport::Tls` in the 5-tuple).
     pub(super) tls: Option<ReloadableTls>,
+    /// `proxy-protocol`: a PROXY v2 header comes before anything else (`io/proxy.rs`).
+    pub(super) proxy: Arc<ProxyProtocol>,
+    /// With `proxy`: open connections per real client, for the per-source cap.
+    pub(super) proxied_clients: Arc<ClientCount>,
 }
 
 impl TcpDriver {
@@ -95,9 +100,16 @@ impl TcpDriver {
             debug!(local = %self.local, %peer, "tcp connection cap reached, closing new connection");
             return;
         }
+        if self.proxy.on && !self.proxy.trusts(peer) {
+            IoStats::bump(&self.stats.proxy_untrusted);
+            debug!(local = %self.local, %peer, "proxy-protocol: connection from an untrusted source, closing");
+            return;
+        }
         let source = source_key(peer.ip());
         let open = per_source.entry(source).or_insert(0);
-        if *open >= self.limits.max_tcp_connections_per_source {
+        // Behind a load balancer every connection comes from it: the per-source cap applies to the
+        // client its PROXY header names instead (below, once the header is read).
+        if *open >= self.limits.max_tcp_connections_per_source && !self.proxy.on {
             IoStats::bump(&self.stats.tcp_rejected);
             debug!(local = %self.local, %peer, "tcp connection cap per source reached, closing new connection");
             return;
@@ -106,7 +118,7 @@ impl TcpDriver {
         IoStats::bump(&self.stats.tcp_accepted);
         // STUN messages are small and answered one by one: no Nagle delay.
         let _ = stream.set_nodelay(true);
-        let connection = Connection {
+        let mut connection = Connection {
             transport: if self.tls.is_some() { Transport::Tls } else { Transport::Tcp },
             peer,
             local: self.local,
@@ -115,31 +127,71 @@ impl TcpDriver {
             idle_timeout: self.limits.tcp_idle_timeout,
             strict_rfc8656: self.strict_rfc8656,
         };
-        match &self.tls {
-            None => {
-                let run = connection.run(stream, stop.clone());
-                connections.spawn(async move {
-                    run.await;
-                    source
-                })
+        let acceptor = self.tls.as_ref().map(ReloadableTls::acceptor);
+        let handshake_timeout = self.limits.tls_handshake_timeout;
+        let (proxy, stats, mut stop) = (self.proxy.on, self.stats.clone(), stop.clone());
+        let (clients, per_client) = (self.proxied_clients.clone(), self.limits.max_tcp_connections_per_source);
+        connections.spawn(async move {
+            let mut stream = stream;
+            // With proxy-protocol: the header's client, holding its per-source slot until the end.
+            let mut _slot = None;
+            if proxy {
+                match proxied_client(&mut stream, peer, &stats, &clients, per_client, &mut stop).await {
+                    Some((client, slot)) => {
+                        connection.peer = client;
+                        _slot = Some(slot);
+                    }
+                    None => return source,
+                }
             }
-            Some(config) => {
-                let run = tls::serve(
-                    config.acceptor(),
-                    stream,
-                    peer,
-                    connection,
-                    self.limits.tls_handshake_timeout,
-                    self.stats.clone(),
-                    stop.clone(),
-                );
-                connections.spawn(async move {
-                    run.await;
-                    source
-                })
+            match acceptor {
+                None => connection.run(stream, stop).await,
+                Some(acceptor) => {
+                    let peer = connection.peer;
+                    tls::serve(acceptor, stream, peer, connection, handshake_timeout, stats, stop).await;
+                }
             }
-        };
+            source
+        });
     }
+}
+
+/// `proxy-protocol`: reads the PROXY v2 header of a connection from `peer` (within
+/// [`PROXY_HEADER_TIMEOUT`]) and takes a per-source slot for the client it names. `None` (counted,
+/// logged) closes the connection: no valid header in time, the server stopping, or that client at
+/// its cap.
+async fn proxied_client(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    stats: &IoStats,
+    clients: &Arc<ClientCount>,
+    per_client: usize,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<(SocketAddr, ClientSlot)> {
+    let read = tokio::select! {
+        r = tokio::time::timeout(PROXY_HEADER_TIMEOUT, proxy::read_source(stream, peer)) => r,
+        () = stopped(stop) => return None,
+    };
+    let client = match read {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => {
+            IoStats::bump(&stats.proxy_header_failures);
+            debug!(%peer, error = %e, "proxy-protocol: no valid header, closing");
+            return None;
+        }
+        Err(_elapsed) => {
+            IoStats::bump(&stats.proxy_header_failures);
+            debug!(%peer, timeout = ?PROXY_HEADER_TIMEOUT, "proxy-protocol: header timed out, closing");
+            return None;
+        }
+    };
+    trace!(%peer, %client, "proxy-protocol header read");
+    let Some(slot) = clients.take(source_key(client.ip()), per_client) else {
+        IoStats::bump(&stats.tcp_rejected);
+        debug!(%peer, %client, "tcp connection cap per source reached, closing new connection");
+        return None;
+    };
+    Some((client, slot))
 }
 
 /// What counts as one source for the per-source cap: the IPv4 address, or the IPv6 /64 (one /64

@@ -5,4 +5,5 @@
 
 pub mod channel_data;
 pub mod demux;
+pub mod proxy;
 pub mod stun;

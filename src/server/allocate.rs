@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::turn::Request;
-use super::{BindOptions, Outcome, RelayDriver, Server};
+use super::{BindOptions, Outcome, RelayAddress, RelayDriver, Server};
 use crate::alloc::{Allocation, AllocationInfo, ExtraRelay, Millis, RequestKey};
 use crate::policy::quota::{QuotaLimits, quota_user};
 use crate::proto::stun::{
@@ -231,10 +231,40 @@ fn relay_socket<D: RelayDriver>(
             .map(|r| Bound { socket: r.socket, local: r.local, advertised: r.advertised, token: None })
             .ok_or(codes::INSUFFICIENT_CAPACITY);
     }
-    let (local, advertised) = relay_ip(server, req, family.unwrap_or(AddressFamily::V4))?;
+    let family = family.unwrap_or(AddressFamily::V4);
     let reserve_next = even_port.is_some_and(|e| e.reserve_next);
-    bind(server, local, advertised, even_port.is_some(), reserve_next, opts, req.now)
-        .ok_or(codes::INSUFFICIENT_CAPACITY)
+    let configured = &server.options.relay_addresses;
+    if configured.is_empty() {
+        let (local, advertised) = relay_ip(server, req, family)?;
+        return bind(server, local, advertised, even_port.is_some(), reserve_next, opts, req.now)
+            .ok_or(codes::INSUFFICIENT_CAPACITY);
+    }
+    // Several relay addresses of the family: spread allocations round-robin, and when one address
+    // has no free port (or is gone) try the next.
+    let matches = |r: &&RelayAddress| family_matches(family, &r.local);
+    let count = configured.iter().filter(matches).count();
+    if count == 0 {
+        return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED);
+    }
+    let start = server.next_relay_index(family == AddressFamily::V6) % count;
+    for i in 0..count {
+        let Some(r) = configured.iter().filter(matches).nth((start + i) % count) else { break };
+        // Never tell a client 0.0.0.0.
+        if r.advertised.is_unspecified() {
+            continue;
+        }
+        if let Some(bound) = bind(server, r.local, r.advertised, even_port.is_some(), reserve_next, opts, req.now) {
+            return Ok(bound);
+        }
+    }
+    Err(codes::INSUFFICIENT_CAPACITY)
+}
+
+fn family_matches(family: AddressFamily, ip: &IpAddr) -> bool {
+    match family {
+        AddressFamily::V4 => ip.is_ipv4(),
+        AddressFamily::V6 => ip.is_ipv6(),
+    }
 }
 
 /// RFC 8656 §7.2: min(requested, max), but never below the default.
@@ -246,7 +276,7 @@ fn granted_lifetime<D: RelayDriver>(server: &Server<D>, requested: Option<u32>) 
     }
 }
 
-/// The relay IP of `family`: from the configuration, else the address the request arrived on (or
+/// The relay IP of `family` when none is configured: the address the request arrived on (or
 /// another own address of that family).
 /// 440 when there is none of that family; 508 when it would be the unspecified address.
 fn relay_ip<D: RelayDriver>(
@@ -254,27 +284,18 @@ fn relay_ip<D: RelayDriver>(
     req: &Request<'_, '_, D>,
     family: AddressFamily,
 ) -> Result<(IpAddr, IpAddr), u16> {
-    let matches = |ip: &IpAddr| match family {
-        AddressFamily::V4 => ip.is_ipv4(),
-        AddressFamily::V6 => ip.is_ipv6(),
-    };
-    let (local, advertised) = if server.options.relay_addresses.is_empty() {
-        // The address the request arrived on; for the other family (RFC 8656 §7.2: IPv4 unless
-        // REQUESTED-ADDRESS-FAMILY says otherwise, whatever the client's own family), another of
-        // the server's own addresses, so a dual-stack listener serves both.
-        let arrival = req.rx.local.ip();
-        let ip = if matches(&arrival) {
-            arrival
-        } else {
-            let own = server.options.own_addresses.iter().copied();
-            own.filter(|ip| !ip.is_unspecified()).find(|ip| matches(ip)).ok_or(codes::ADDRESS_FAMILY_NOT_SUPPORTED)?
-        };
-        (ip, ip)
+    let matches = |ip: &IpAddr| family_matches(family, ip);
+    // The address the request arrived on; for the other family (RFC 8656 §7.2: IPv4 unless
+    // REQUESTED-ADDRESS-FAMILY says otherwise, whatever the client's own family), another of the
+    // server's own addresses, so a dual-stack listener serves both.
+    let arrival = req.rx.local.ip();
+    let local = if matches(&arrival) {
+        arrival
     } else {
-        let r = server.options.relay_addresses.iter().find(|r| matches(&r.local));
-        let r = r.ok_or(codes::ADDRESS_FAMILY_NOT_SUPPORTED)?;
-        (r.local, r.advertised)
+        let own = server.options.own_addresses.iter().copied();
+        own.filter(|ip| !ip.is_unspecified()).find(|ip| matches(ip)).ok_or(codes::ADDRESS_FAMILY_NOT_SUPPORTED)?
     };
+    let advertised = local;
     if !matches(&local) {
         return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED);
     }

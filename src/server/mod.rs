@@ -156,6 +156,8 @@ pub struct Server<D: RelayDriver = NoRelay> {
     bandwidth: Bandwidth,
     /// RFC 6062 TCP connections of TCP allocations, by CONNECTION-ID.
     connections: Connections,
+    /// Round-robin cursors over the configured relay addresses, IPv4 and IPv6.
+    relay_cursor: [std::sync::atomic::AtomicUsize; 2],
 }
 
 impl<D: RelayDriver> std::fmt::Debug for Server<D> {
@@ -214,7 +216,15 @@ impl<D: RelayDriver> Server<D> {
             revocations: arc_swap::ArcSwap::from_pointee(Box::new(RevocationList::default())),
             bandwidth,
             connections: Connections::default(),
+            relay_cursor: Default::default(),
         }
+    }
+
+    /// The next turn of the round-robin over the relay addresses of one family.
+    fn next_relay_index(&self, ipv6: bool) -> usize {
+        let [v4, v6] = &self.relay_cursor;
+        let cursor = if ipv6 { v6 } else { v4 };
+        cursor.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Counts allocation quotas with `quota` instead of the in-memory default (a fleet-wide store,

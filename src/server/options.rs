@@ -23,7 +23,9 @@ pub struct ServerOptions {
     pub software: Option<String>,
     /// Only RFC 8656 channel numbers (0x4000–0x4FFF); by default RFC 5766's 0x4000–0x7FFF is taken.
     pub strict_rfc8656: bool,
-    /// Relay addresses, at most one per family is used (a dual allocation takes one of each).
+    /// Relay addresses. Allocations of a family are spread round-robin over that family's addresses
+    /// (an address with no free port is skipped); a dual allocation takes one of each family.
+    /// Empty: the address each Allocate arrived on.
     pub relay_addresses: Vec<RelayAddress>,
     /// Lowest relay port.
     pub min_port: u16,

@@ -133,8 +133,14 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `switchback ARGS` and waits (bounded) for its banner.
     pub fn start(args: &[&str]) -> Daemon {
+        Daemon::start_with_env(args, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchback"));
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.envs(env.iter().copied());
         let mut guard = ChildGuard::spawn(&mut cmd);
         let stderr = drain(guard.child_mut().stderr.take().expect("stderr"));
         let stdout = guard.child_mut().stdout.take().expect("stdout");

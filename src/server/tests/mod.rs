@@ -22,6 +22,8 @@ const EPOCH_UNIX: u64 = 1_800_000_000;
 struct FakeDriver {
     busy_ports: Mutex<Vec<u16>>,
     all_busy: Mutex<bool>,
+    /// Relay IPs whose every port fails to bind (an address that is gone).
+    busy_ips: Mutex<Vec<IpAddr>>,
     bound: Mutex<Vec<SocketAddr>>,
     started: Mutex<Vec<SocketAddr>>,
     stopped: Mutex<Vec<SocketAddr>>,
@@ -37,6 +39,9 @@ impl RelayDriver for Arc<FakeDriver> {
     fn bind(&self, addr: SocketAddr, _: BindOptions) -> std::io::Result<SocketAddr> {
         if *self.all_busy.lock().unwrap() || self.busy_ports.lock().unwrap().contains(&addr.port()) {
             return Err(Error::from(ErrorKind::AddrInUse));
+        }
+        if self.busy_ips.lock().unwrap().contains(&addr.ip()) {
+            return Err(Error::from(ErrorKind::AddrNotAvailable));
         }
         self.bound.lock().unwrap().push(addr);
         Ok(addr)
@@ -144,6 +149,7 @@ impl Harness {
 
 mod dual;
 mod oauth;
+mod relay_ips;
 mod rfc6062;
 mod security;
 

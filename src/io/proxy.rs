@@ -1,0 +1,169 @@
+//! `proxy-protocol`: behind a load balancer, TCP and TLS connections start with a PROXY protocol
+//! v2 header (parsed by [`crate::proto::proxy`]) that names the real client. The listener reads it
+//! before anything else — before the TLS handshake — within [`PROXY_HEADER_TIMEOUT`], and the
+//! server sees the header's source as the client address (XOR-MAPPED-ADDRESS, the 5-tuple, the
+//! peer policy and rate limits all use it), and the per-source connection cap counts it
+//! ([`ClientCount`]) instead of the balancer's address.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::policy::PeerRule;
+use crate::proto::proxy::{FIXED_LEN, ProxyError, ProxyHeader, ProxyParse, parse_v2};
+
+/// How long a connection has to deliver its whole PROXY header.
+pub const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The listeners' PROXY protocol setting.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ProxyProtocol {
+    /// Whether a header is required on every TCP and TLS connection.
+    pub(super) on: bool,
+    /// Where connections may come from (the load balancers); empty: anywhere.
+    pub(super) trusted: Vec<PeerRule>,
+}
+
+impl ProxyProtocol {
+    /// Whether a connection from `peer` may send a header (and so be served at all).
+    pub(super) fn trusts(&self, peer: SocketAddr) -> bool {
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+        self.trusted.is_empty() || self.trusted.iter().any(|r| r.contains(peer))
+    }
+}
+
+/// Open connections per real client (the headers' sources, as `tcp.rs`'s source key) on one
+/// listener: behind a balancer the per-source cap counts these instead of the balancer's address.
+#[derive(Debug, Default)]
+pub(super) struct ClientCount(Mutex<HashMap<IpAddr, usize>>);
+
+impl ClientCount {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // A panic elsewhere while holding it leaves plain counters: still usable.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A slot for `key` unless it holds `max` already; dropping the slot gives it back.
+    pub(super) fn take(self: &Arc<Self>, key: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut counts = self.counts();
+        let open = counts.entry(key).or_insert(0);
+        if *open >= max {
+            if *open == 0 {
+                counts.remove(&key);
+            }
+            return None;
+        }
+        *open += 1;
+        Some(ClientSlot { count: Arc::clone(self), key })
+    }
+}
+
+/// One open connection of a client in a [`ClientCount`].
+pub(super) struct ClientSlot {
+    count: Arc<ClientCount>,
+    key: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut counts = self.count.counts();
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Why a connection was closed before its header was read.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ProxyReadError {
+    /// The bytes are not a v2 header.
+    #[error(transparent)]
+    Header(#[from] ProxyError),
+    /// The connection failed or closed early.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads exactly the PROXY v2 header from `stream` (not a byte more: what follows is the client's)
+/// and returns the client address: the header's source, or `peer` for a LOCAL header.
+pub(super) async fn read_source<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    peer: SocketAddr,
+) -> Result<SocketAddr, ProxyReadError> {
+    let mut buf = vec![0u8; FIXED_LEN];
+    let mut filled = 0;
+    loop {
+        match parse_v2(buf.get(..filled).unwrap_or_default())? {
+            ProxyParse::Complete { header: ProxyHeader::Proxy { source, .. }, .. } => {
+                return Ok(SocketAddr::new(source.ip().to_canonical(), source.port()));
+            }
+            ProxyParse::Complete { header: ProxyHeader::Local, .. } => return Ok(peer),
+            ProxyParse::Incomplete(need) => {
+                // `need` is bounded by the parser (FIXED_LEN + MAX_ADDRESS_AND_TLV_LEN).
+                buf.resize(need, 0);
+                let Some(space) = buf.get_mut(filled..need) else {
+                    return Err(ProxyError::TooLong.into());
+                };
+                stream.read_exact(space).await?;
+                filled = need;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::proto::proxy::encode_v2;
+
+    #[tokio::test]
+    async fn reads_exactly_the_header() {
+        let header = encode_v2("203.0.113.7:4242".parse().unwrap(), "192.0.2.1:3478".parse().unwrap(), &[1, 0, 0]);
+        let mut bytes = header.clone();
+        bytes.extend_from_slice(b"after");
+        let mut reader = &bytes[..];
+        let source = read_source(&mut reader, "10.0.0.1:1".parse().unwrap()).await.unwrap();
+        assert_eq!(source, "203.0.113.7:4242".parse().unwrap());
+        assert_eq!(reader, b"after");
+        let mut garbage = &b"\x00\x01\x00\x00\x21\x12\xa4\x42........"[..];
+        assert!(matches!(
+            read_source(&mut garbage, "10.0.0.1:1".parse().unwrap()).await,
+            Err(ProxyReadError::Header(_))
+        ));
+        let mut short = &header[..20];
+        assert!(matches!(read_source(&mut short, "10.0.0.1:1".parse().unwrap()).await, Err(ProxyReadError::Io(_))));
+    }
+
+    #[test]
+    fn client_slots_are_capped_and_given_back() {
+        let count = Arc::new(ClientCount::default());
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        let a = count.take(ip, 2).unwrap();
+        let b = count.take(ip, 2).unwrap();
+        assert!(count.take(ip, 2).is_none());
+        assert!(count.take("203.0.113.8".parse().unwrap(), 2).is_some());
+        drop(a);
+        let c = count.take(ip, 2).unwrap();
+        drop((b, c));
+        assert!(count.counts().is_empty(), "no entry is left behind");
+        assert!(count.take(ip, 0).is_none());
+        assert!(count.counts().is_empty());
+    }
+
+    #[test]
+    fn trusted_sources() {
+        let any = ProxyProtocol { on: true, trusted: vec![] };
+        assert!(any.trusts("198.51.100.1:5".parse().unwrap()));
+        let lb = ProxyProtocol { on: true, trusted: vec!["10.0.0.0/8".parse().unwrap()] };
+        assert!(lb.trusts("10.1.2.3:5".parse().unwrap()));
+        assert!(lb.trusts("[::ffff:10.1.2.3]:5".parse().unwrap()));
+        assert!(!lb.trusts("198.51.100.1:5".parse().unwrap()));
+    }
+}
