@@ -233,6 +233,8 @@ pub struct Allocation<S> {
     bandwidth: AllocationBandwidth,
     /// An RFC 6062 TCP allocation: the relayed address is a listening TCP socket.
     tcp_relay: bool,
+    /// When it was made (core milliseconds), for its age in the admin API.
+    created: Millis,
 }
 
 /// Relayed traffic of one allocation.
@@ -280,7 +282,19 @@ impl<S> Allocation<S> {
             quota_user,
             bandwidth: AllocationBandwidth::default(),
             tcp_relay: false,
+            created: 0,
         }
+    }
+
+    /// Records when the allocation was made.
+    pub fn with_created(mut self, at: Millis) -> Self {
+        self.created = at;
+        self
+    }
+
+    /// Seconds since it was made.
+    pub fn age_secs(&self, now: Millis) -> u64 {
+        now.saturating_sub(self.created) / 1000
     }
 
     /// Makes it a dual allocation (RFC 8656 §7.2): `extra` is its relay of the other family.

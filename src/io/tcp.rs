@@ -21,7 +21,7 @@ use super::{IoStats, Limits, stopped};
 use crate::alloc::FiveTuple;
 use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
 use crate::proto::stun::MAX_MESSAGE_LEN;
-use crate::server::{Outcome, Received, Transport};
+use crate::server::{Outcome, Received, RequestLatency, Transport};
 
 /// First size of a connection's read buffer; it grows (doubling) only while a frame needs it.
 const INITIAL_READ_BUF: usize = 4096;
@@ -115,11 +115,14 @@ impl TcpDriver {
             idle_timeout: self.limits.tcp_idle_timeout,
             strict_rfc8656: self.strict_rfc8656,
         };
+        // The open-connections gauge (metrics): up now, down when the connection's task ends.
+        let open = IoStats::open_gauge(&self.stats, self.tls.is_some());
         match &self.tls {
             None => {
                 let run = connection.run(stream, stop.clone());
                 connections.spawn(async move {
                     run.await;
+                    drop(open);
                     source
                 })
             }
@@ -135,6 +138,7 @@ impl TcpDriver {
                 );
                 connections.spawn(async move {
                     run.await;
+                    drop(open);
                     source
                 })
             }
@@ -330,7 +334,11 @@ impl Connection {
     fn handle(&self, data: &[u8], pending: &mut Vec<u8>) -> Outcome {
         let rx = Received { transport: self.transport, source: self.peer, local: self.local, data };
         SCRATCH.with_borrow_mut(|out| {
-            let outcome = self.server.handle(Instant::now(), &rx, out);
+            let (start, request) = (Instant::now(), RequestLatency::request_index(data));
+            let outcome = self.server.handle(start, &rx, out);
+            if let Some(i) = request {
+                self.server.stats().latency().observe(i, start.elapsed());
+            }
             if let Outcome::Reply(n) = outcome
                 && let Some(reply) = out.get(..n)
             {

@@ -190,8 +190,13 @@ impl Daemon {
     }
 
     /// Sends `signal` and waits (bounded) for the exit; returns the status and everything on stderr.
-    pub fn stop_with(mut self, signal: &str) -> (ExitStatus, String) {
+    pub fn stop_with(self, signal: &str) -> (ExitStatus, String) {
         self.guard.signal(signal);
+        self.wait_exit(signal)
+    }
+
+    /// Waits (bounded) for an exit already asked for (`signal` names it in the panic message).
+    pub fn wait_exit(mut self, signal: &str) -> (ExitStatus, String) {
         let status = self
             .guard
             .wait_timeout(PROCESS_TIMEOUT)

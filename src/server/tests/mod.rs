@@ -142,6 +142,7 @@ impl Harness {
     }
 }
 
+mod admission;
 mod dual;
 mod rfc6062;
 mod security;
