@@ -17,16 +17,16 @@ use switchback::config::Config;
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     /// The daemon's configuration: admin-listen and the admin key are read from it.
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// The admin API address (instead of the file's admin-listen).
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", global = true)]
     admin_listen: Option<SocketAddr>,
     /// The admin key (shows in the process list; prefer --admin-key-file or the environment).
-    #[arg(long, value_name = "KEY", env = "SWITCHBACK_ADMIN_KEY", hide_env_values = true)]
+    #[arg(long, value_name = "KEY", env = "SWITCHBACK_ADMIN_KEY", hide_env_values = true, global = true)]
     admin_key: Option<String>,
     /// A file whose first line is the admin key.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     admin_key_file: Option<PathBuf>,
 }
 
