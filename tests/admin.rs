@@ -221,9 +221,7 @@ fn the_status_page_renders_and_its_numbers_move_with_traffic() {
         let client = allocate(udp, "v", "pw2").await;
         client.create_permission(peer).await.unwrap();
         for _ in 0..20 {
-            client.send_to(&[7u8; 500], peer).await.unwrap();
-            let mut buf = [0u8; 600];
-            tokio::time::timeout(STEP, client.recv_from(&mut buf)).await.unwrap().unwrap();
+            common::echo_through(&client, peer, &[7u8; 500]).await;
         }
         client
     });

@@ -37,10 +37,7 @@ async fn allocate(udp: SocketAddr) -> Result<TurnClient, ClientError> {
 
 /// Sends through the relay to the echo peer and expects the echo back.
 async fn echo(client: &TurnClient, peer: SocketAddr, message: &[u8]) {
-    client.send_to(message, peer).await.unwrap();
-    let mut buf = [0u8; 256];
-    let (n, from) = tokio::time::timeout(STEP, client.recv_from(&mut buf)).await.expect("echo in time").unwrap();
-    assert_eq!((&buf[..n], from), (message, peer));
+    common::echo_through(client, peer, message).await;
 }
 
 /// Waits (bounded) until `/readyz` answers `status`.

@@ -50,25 +50,42 @@ fn counters_move_when_traffic_is_relayed() {
     assert!(before.contains("# EOF"), "OpenMetrics ends with # EOF");
 
     let udp = daemon.udp[0];
+    let metrics_addr = daemon.http_addr("metrics");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let step = Duration::from_secs(5);
-    let client = rt.block_on(async {
+    // Five echoes through the relay. A send the relay socket refuses (counted as `socket_full`:
+    // a tokio socket may not report itself writable right after it is made) is sent again.
+    let (client, sends) = rt.block_on(async {
         let (peer, _echo) = udp_echo_peer().await;
         let client =
             tokio::time::timeout(step, TurnClient::allocate(udp, Credentials::new("u", "pw"))).await.unwrap().unwrap();
         client.create_permission(peer).await.unwrap();
+        let mut sends = 0;
         for i in 0..5u8 {
             let message = [i; 100];
-            client.send_to(&message, peer).await.unwrap();
-            let mut buf = [0u8; 200];
-            let (n, from) = tokio::time::timeout(step, client.recv_from(&mut buf)).await.unwrap().unwrap();
-            assert_eq!((&buf[..n], from), (&message[..], peer));
+            let mut echoed = false;
+            for _attempt in 0..5 {
+                sends += 1;
+                client.send_to(&message, peer).await.unwrap();
+                let mut buf = [0u8; 200];
+                if let Ok(received) = tokio::time::timeout(Duration::from_secs(1), client.recv_from(&mut buf)).await {
+                    let (n, from) = received.unwrap();
+                    assert_eq!((&buf[..n], from), (&message[..], peer));
+                    echoed = true;
+                    break;
+                }
+            }
+            if !echoed {
+                let metrics = http_request(metrics_addr, "GET", "/metrics", &[], "").body;
+                panic!("no echo for message {i}; metrics:\n{metrics}");
+            }
         }
-        client
+        (client, sends)
     });
-
+    let socket_full = r#"switchback_dropped_packets_total{reason="socket_full"}"#;
     let during = scrape(&daemon);
     assert_eq!(sample(&during, to_peer), Some(5.0), "{during}");
+    assert_eq!(sample(&during, socket_full), Some(f64::from(sends - 5)), "{during}");
     assert_eq!(sample(&during, to_client_bytes), Some(500.0), "{during}");
     assert_eq!(sample(&during, udp_ipv4), Some(1.0), "{during}");
     assert_eq!(sample(&during, "switchback_permissions"), Some(1.0), "{during}");

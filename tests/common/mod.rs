@@ -618,3 +618,21 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+/// Sends `message` from `client` through its relay to an echo peer and waits for the echo; a
+/// datagram the server dropped is sent again (at most 5 tries of 1 s). The relay driver counts a
+/// send on a relay socket that tokio does not yet know to be writable as a full socket and drops
+/// it, which can hit the first datagram after an Allocate. Returns the number of sends.
+#[cfg(feature = "runtime")]
+pub async fn echo_through(client: &switchback::client::turn::TurnClient, peer: SocketAddr, message: &[u8]) -> usize {
+    let mut buf = vec![0u8; message.len() + 64];
+    for attempt in 1..=5 {
+        client.send_to(message, peer).await.expect("send through the relay");
+        if let Ok(received) = tokio::time::timeout(Duration::from_secs(1), client.recv_from(&mut buf)).await {
+            let (n, from) = received.expect("receive through the relay");
+            assert_eq!((&buf[..n], from), (message, peer));
+            return attempt;
+        }
+    }
+    panic!("no echo of {} bytes from {peer} after 5 sends", message.len());
+}
