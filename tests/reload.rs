@@ -14,10 +14,10 @@ use switchback::client::turn::{Credentials, TurnClient};
 
 const STEP: Duration = Duration::from_secs(5);
 
-fn config(secret: &str) -> String {
+fn config(secret: &str, log_level: &str) -> String {
     format!(
         "listening-port = 0\nno-tls = true\nrealm = \"r\"\nallow-loopback-peers = true\n\
-         static-auth-secret = [\"{secret}\"]\nlog-level = \"info\"\n"
+         static-auth-secret = [\"{secret}\"]\nlog-level = \"{log_level}\"\n"
     )
 }
 
@@ -36,7 +36,7 @@ async fn echo(client: &TurnClient, peer: SocketAddr, message: &[u8]) {
 
 #[test]
 fn sighup_swaps_the_secret_and_the_live_allocation_keeps_relaying() {
-    let file = TempFile::new("reload.toml", &config("old-secret"));
+    let file = TempFile::new("reload.toml", &config("old-secret", "info"));
     let daemon = Daemon::start(&["-c", file.as_str()]);
     let udp = daemon.udp[0];
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -51,7 +51,8 @@ fn sighup_swaps_the_secret_and_the_live_allocation_keeps_relaying() {
     let err = rt.block_on(allocate(udp, credentials("new-secret", "bob"))).unwrap_err();
     assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err}");
 
-    std::fs::write(&file.path, config("new-secret")).unwrap();
+    // The new file also raises the log level to debug.
+    std::fs::write(&file.path, config("new-secret", "debug")).unwrap();
     daemon.guard.signal("HUP");
     let deadline = Instant::now() + PROCESS_TIMEOUT;
     let fresh = loop {
@@ -92,4 +93,8 @@ fn sighup_swaps_the_secret_and_the_live_allocation_keeps_relaying() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("configuration reloaded"), "{err}");
     assert!(err.contains("reload refused") && err.contains("TOML syntax error"), "{err}");
+    // The log level came from the reloaded file: debug lines at shutdown (unless RUST_LOG rules).
+    if std::env::var_os("RUST_LOG").is_none() {
+        assert!(err.contains("udp listener stopped"), "{err}");
+    }
 }
