@@ -383,9 +383,10 @@ pub struct Config {
     pub admin_key: Option<Secret>,
     /// `admin-key-file`: a file whose first line is the admin key.
     pub admin_key_file: Option<PathBuf>,
-    /// `alternate-server`: `ADDR:PORT` new allocations are sent to (300 with ALTERNATE-SERVER, RFC
+    /// `alternate-server`: `ADDR:PORT`s (at most one per family: a client is sent to the one of its
+    /// own family, RFC 8489 §14.15) new allocations are sent to (300 with ALTERNATE-SERVER, RFC
     /// 8489 §10) while draining, or from `alternate-threshold` allocations on.
-    pub alternate_server: Option<SocketAddr>,
+    pub alternate_server: Vec<SocketAddr>,
     /// `alternate-threshold`: allocation count from which new Allocates are redirected to
     /// `alternate-server` (0, the default: only while draining).
     pub alternate_threshold: u32,
@@ -453,7 +454,7 @@ impl Default for Config {
             admin_listen: None,
             admin_key: None,
             admin_key_file: None,
-            alternate_server: None,
+            alternate_server: Vec::new(),
             alternate_threshold: 0,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT_SECS,
         }
@@ -589,8 +590,13 @@ impl Config {
         if self.admin_key.as_ref().is_some_and(|k| k.0.len() < 16) {
             return Err(ConfigError::invalid("admin-key", "at least 16 characters"));
         }
-        if self.alternate_threshold != 0 && self.alternate_server.is_none() {
+        if self.alternate_threshold != 0 && self.alternate_server.is_empty() {
             return Err(ConfigError::invalid("alternate-threshold", "needs alternate-server"));
+        }
+        for family in [true, false] {
+            if self.alternate_server.iter().filter(|a| a.is_ipv4() == family).count() > 1 {
+                return Err(ConfigError::invalid("alternate-server", "at most one address per family"));
+            }
         }
         match (&self.cert, &self.pkey) {
             (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),

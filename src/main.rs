@@ -232,9 +232,10 @@ struct DaemonArgs {
     /// File whose first line is the admin key.
     #[arg(long, value_name = "FILE")]
     admin_key_file: Option<PathBuf>,
-    /// Where new allocations are redirected (300 ALTERNATE-SERVER) while draining or over the threshold.
+    /// Where new allocations are redirected (300 ALTERNATE-SERVER) while draining or over the
+    /// threshold; one per family (repeatable), a client gets the one of its own family.
     #[arg(long, value_name = "ADDR:PORT")]
-    alternate_server: Option<SocketAddr>,
+    alternate_server: Vec<SocketAddr>,
     /// Live allocations from which new ones go to --alternate-server; 0 = only while draining (the default).
     #[arg(long, value_name = "N")]
     alternate_threshold: Option<u32>,
@@ -345,7 +346,7 @@ impl DaemonArgs {
         o.text("admin-listen", self.admin_listen);
         o.text("admin-key", self.admin_key.as_ref());
         o.path("admin-key-file", self.admin_key_file.as_deref());
-        o.text("alternate-server", self.alternate_server);
+        o.list("alternate-server", &self.alternate_server);
         o.int("alternate-threshold", self.alternate_threshold);
         o.u64("drain-timeout", self.drain_timeout)?;
         if self.verbose > 0 {
@@ -662,6 +663,7 @@ async fn serve(config: &Config, reload: ReloadSource, tls: TlsSetup) -> anyhow::
         server: server.clone(),
         tls: running.tls().cloned(),
         nonce_key,
+        drain_timeout: std::sync::atomic::AtomicU64::new(config.drain_timeout),
         lock: std::sync::Mutex::new(()),
     });
     let faces = http_faces(config, &readiness, &server, &running, &reloader);
@@ -749,7 +751,7 @@ async fn drain(server: &Arc<TurnServer>, reloader: &Arc<Reloader>, shutdown: &mu
     let timeout = std::time::Duration::from_secs(reloader.current_drain_timeout());
     server.admission().set_draining(true);
     let live = server.allocations().len();
-    info!(allocations = live, timeout_secs = timeout.as_secs(), alternate = ?server.admission().alternate(), "SIGTERM: draining");
+    info!(allocations = live, timeout_secs = timeout.as_secs(), alternates = ?server.admission().alternates(), "SIGTERM: draining");
     let deadline = tokio::time::Instant::now() + timeout;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
     loop {
@@ -790,6 +792,8 @@ struct Reloader {
     tls: Option<ReloadableTls>,
     /// Kept so nonces handed out before a reload stay valid.
     nonce_key: [u8; 32],
+    /// `drain-timeout` of the configuration in force, seconds.
+    drain_timeout: std::sync::atomic::AtomicU64,
     /// One reload at a time.
     lock: std::sync::Mutex<()>,
 }
@@ -806,7 +810,7 @@ impl Reloader {
     }
 
     fn current_drain_timeout(&self) -> u64 {
-        self.load().map_or(switchback::config::DEFAULT_DRAIN_TIMEOUT_SECS, |c| c.drain_timeout)
+        self.drain_timeout.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Re-reads everything and swaps in what can change while running; a configuration that does
@@ -848,6 +852,7 @@ impl Reloader {
             }
         }
         reload_tls(&config, self.tls.as_ref());
+        self.drain_timeout.store(config.drain_timeout, std::sync::atomic::Ordering::Relaxed);
         let summary = format!(
             "rest_secrets={secrets} users={users} revocations={revocations} allocations_revoked={revoked_now} \
              log_level={}",

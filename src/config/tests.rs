@@ -463,8 +463,10 @@ fn admin_listen_needs_a_key_and_the_threshold_an_alternate_server() {
     assert_eq!(c.admin_key.unwrap().0, "0123456789abcdef");
     let err = Config::from_toml_str("alternate-threshold = 10").unwrap_err();
     assert!(err.to_string().contains("alternate-threshold"), "{err}");
-    let c = Config::from_toml_str("alternate-server = \"192.0.2.1:3478\"\nalternate-threshold = 10").unwrap();
+    let c = Config::from_toml_str("alternate-server = [\"192.0.2.1:3478\"]\nalternate-threshold = 10").unwrap();
     let opts = c.server_options();
-    assert_eq!((opts.alternate_server, opts.alternate_threshold), (Some("192.0.2.1:3478".parse().unwrap()), 10));
+    assert_eq!((opts.alternate_servers, opts.alternate_threshold), (vec!["192.0.2.1:3478".parse().unwrap()], 10));
+    let err = Config::from_toml_str("alternate-server = [\"192.0.2.1:3478\", \"192.0.2.2:3478\"]").unwrap_err();
+    assert!(err.to_string().contains("alternate-server"), "{err}");
     assert_eq!(Config::default().drain_timeout, 30);
 }

@@ -93,7 +93,7 @@ impl Config {
             max_bps: self.max_bps,
             user_max_bps: self.user_max_bps,
             bps_capacity: self.bps_capacity,
-            alternate_server: self.alternate_server,
+            alternate_servers: self.alternate_server.clone(),
             alternate_threshold: self.alternate_threshold,
             ..ServerOptions::default()
         }

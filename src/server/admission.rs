@@ -21,17 +21,23 @@ pub enum Refusal {
     Draining,
 }
 
-/// The admission state of a server: a drain flag, the alternate server and the allocation count
-/// over which new allocations are sent to it. Set at start and changed by reload and drain.
+/// The admission state of a server: a drain flag, the alternate servers (one per family) and the
+/// allocation count from which new allocations are sent to them. Set at start and changed by reload
+/// and drain.
 #[derive(Debug, Default)]
 pub struct Admission {
     draining: AtomicBool,
-    alternate: ArcSwapOption<SocketAddr>,
+    /// IPv4 and IPv6 alternate servers.
+    alternate: [ArcSwapOption<SocketAddr>; 2],
     /// 0: no threshold.
     threshold: AtomicU32,
     /// `user-quota` and `total-quota` (0: no limit).
     per_user: AtomicU32,
     total: AtomicU32,
+}
+
+fn family_index(addr: SocketAddr) -> usize {
+    usize::from(!addr.is_ipv4())
 }
 
 impl Admission {
@@ -45,11 +51,24 @@ impl Admission {
         self.draining.load(Relaxed)
     }
 
-    /// The alternate server (`alternate-server`) and the allocation count at which new allocations
-    /// go to it (`alternate-threshold`, 0 = only while draining).
-    pub fn set_alternate(&self, alternate: Option<SocketAddr>, threshold: u32) {
-        self.alternate.store(alternate.map(std::sync::Arc::new));
+    /// The alternate servers (`alternate-server`, the first of each family counts) and the
+    /// allocation count at which new allocations go to them (`alternate-threshold`, 0 = only while
+    /// draining).
+    pub fn set_alternate(&self, alternates: &[SocketAddr], threshold: u32) {
+        for (i, slot) in self.alternate.iter().enumerate() {
+            slot.store(alternates.iter().find(|a| family_index(**a) == i).copied().map(std::sync::Arc::new));
+        }
         self.threshold.store(threshold, Relaxed);
+    }
+
+    /// The alternate server for a client at `client` (same family, RFC 8489 §14.15), if any.
+    pub fn alternate_for(&self, client: SocketAddr) -> Option<SocketAddr> {
+        self.alternate.get(family_index(client)).and_then(|a| a.load().as_deref().copied())
+    }
+
+    /// The alternate servers configured, IPv4 first.
+    pub fn alternates(&self) -> Vec<SocketAddr> {
+        self.alternate.iter().filter_map(|a| a.load().as_deref().copied()).collect()
     }
 
     /// Sets the allocation quotas (`user-quota`, `total-quota`).
@@ -63,14 +82,10 @@ impl Admission {
         QuotaLimits { per_user: self.per_user.load(Relaxed), total: self.total.load(Relaxed) }
     }
 
-    /// The alternate server, if one is configured.
-    pub fn alternate(&self) -> Option<SocketAddr> {
-        self.alternate.load().as_deref().copied()
-    }
-
-    /// The decision for a new Allocate when `allocations` exist.
-    pub fn refusal(&self, allocations: usize) -> Option<Refusal> {
-        let alternate = self.alternate();
+    /// The decision for a new Allocate from `client` when `allocations` exist. Over the threshold
+    /// without an alternate of the client's family the allocation is made here.
+    pub fn refusal(&self, allocations: usize, client: SocketAddr) -> Option<Refusal> {
+        let alternate = self.alternate_for(client);
         if self.is_draining() {
             return Some(alternate.map_or(Refusal::Draining, Refusal::Redirect));
         }

@@ -102,7 +102,7 @@ pub(super) fn request<D: RelayDriver>(
     // or are refused (508); the allocations that exist carry on.
     if msg.message_type().method == Method::ALLOCATE
         && req.allocation.is_none()
-        && let Some(refusal) = server.admission.refusal(server.table.len())
+        && let Some(refusal) = server.admission.refusal(server.table.len(), rx.source)
     {
         return super::admission::refuse(&req, refusal, out);
     }

@@ -46,7 +46,7 @@ fn draining_refuses_new_allocations_with_508_and_keeps_the_old_ones() {
 #[test]
 fn draining_with_an_alternate_server_answers_300_with_alternate_server() {
     let alternate = addr("192.0.2.10:3478");
-    let options = ServerOptions { alternate_server: Some(alternate), ..Harness::default_options() };
+    let options = ServerOptions { alternate_servers: vec![alternate], ..Harness::default_options() };
     let mut h = Harness::new(options);
     // Not draining and no threshold: served here.
     let (_, _) = h.allocate();
@@ -63,9 +63,12 @@ fn draining_with_an_alternate_server_answers_300_with_alternate_server() {
 
 #[test]
 fn over_the_threshold_new_allocations_are_redirected() {
-    let alternate = addr("[2001:db8::1]:3478");
-    let options =
-        ServerOptions { alternate_server: Some(alternate), alternate_threshold: 2, ..Harness::default_options() };
+    let alternate = addr("192.0.2.11:3478");
+    let options = ServerOptions {
+        alternate_servers: vec![addr("[2001:db8::1]:3478"), alternate],
+        alternate_threshold: 2,
+        ..Harness::default_options()
+    };
     let mut h = Harness::new(options);
     let (_, _) = h.allocate();
     h.client = addr("127.0.0.1:40001");
@@ -123,4 +126,25 @@ fn reload_replaces_the_peer_policy() {
     let auth = h.server.authenticator().map(|a| (*a).clone());
     h.server.reload(auth, &ServerOptions { allow_loopback_peers: false, ..Harness::default_options() });
     assert_eq!(permit(&mut h), Some(403));
+}
+
+#[test]
+fn the_alternate_server_is_of_the_client_family_or_none() {
+    // RFC 8489 §14.15: only an IPv6 alternate configured, IPv4 clients.
+    let options = ServerOptions {
+        alternate_servers: vec![addr("[2001:db8::1]:3478")],
+        alternate_threshold: 1,
+        ..Harness::default_options()
+    };
+    let mut h = Harness::new(options);
+    let (_, _) = h.allocate();
+    // Over the threshold, but no IPv4 alternate: served here.
+    h.client = addr("127.0.0.1:40001");
+    let (_, _) = h.allocate();
+    // Draining without an IPv4 alternate: 508, not a redirect to an IPv6 address.
+    h.server.admission().set_draining(true);
+    h.client = addr("127.0.0.1:40002");
+    let d = h.login("dave");
+    assert_eq!(error_code(&h.send(&d, Method::ALLOCATE, udp)), Some(508));
+    assert_eq!(h.server.admission().alternate_for(addr("[::1]:5000")), Some(addr("[2001:db8::1]:3478")));
 }
