@@ -96,6 +96,11 @@ fn the_admin_api_lists_and_ends_allocations() {
     assert_eq!(entry["transport"], "udp");
     assert!(entry["age_secs"].is_u64() && entry["to_peer_bytes"].is_u64(), "{entry}");
 
+    let only_v = admin.get("/admin/allocations?user=v&limit=1", Some(KEY)).json();
+    assert_eq!((only_v["count"].as_u64(), only_v["truncated"].as_bool()), (Some(2), Some(true)), "{only_v}");
+    assert_eq!(only_v["allocations"].as_array().unwrap().len(), 1);
+    assert_eq!(only_v["allocations"][0]["user"], "v");
+
     // The CLI client sees the same.
     let out = admin.cli(&["admin", "list"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -2,7 +2,8 @@
 //! constant time): list allocations, end one or all of a user's, reload the configuration, and the
 //! JSON behind the status page (`/`, see [`super::status`]).
 //!
-//! - `GET /admin/allocations` — every live allocation: user, client, relay address, age, bytes.
+//! - `GET /admin/allocations[?user=NAME][&limit=N]` — live allocations (at most 10,000): user,
+//!   client, relay address, age, bytes.
 //! - `DELETE /admin/allocations?relay=ADDR` — ends the allocation on that relayed address (its
 //!   client's next Refresh gets 437, RFC 8656 §7).
 //! - `DELETE /admin/users/{user}/allocations` — ends every allocation of a user (the REST user
@@ -116,11 +117,28 @@ fn allocation_json(server: &TurnServer, a: &crate::alloc::Allocation<crate::io::
     })
 }
 
-async fn list(State(admin): State<Admin>) -> Response {
+/// Most allocations one listing returns (`?limit=` lowers it): the answer stays bounded.
+const MAX_LISTED: usize = 10_000;
+
+#[derive(Deserialize)]
+struct ListQuery {
+    /// Only this user's allocations.
+    user: Option<String>,
+    /// At most this many (default and cap [`MAX_LISTED`]).
+    limit: Option<usize>,
+}
+
+async fn list(State(admin): State<Admin>, Query(q): Query<ListQuery>) -> Response {
     let now = Instant::now();
-    let all: Vec<Value> =
-        admin.server.allocations().all().iter().map(|a| allocation_json(&admin.server, a, now)).collect();
-    axum::Json(json!({ "count": all.len(), "allocations": all })).into_response()
+    let limit = q.limit.unwrap_or(MAX_LISTED).min(MAX_LISTED);
+    let all = admin.server.allocations().all();
+    let matching: Vec<_> = all
+        .iter()
+        .filter(|a| q.user.as_deref().is_none_or(|u| a.quota_user() == u || *a.info().username == *u))
+        .collect();
+    let listed: Vec<Value> = matching.iter().take(limit).map(|a| allocation_json(&admin.server, a, now)).collect();
+    let body = json!({ "count": matching.len(), "truncated": listed.len() < matching.len(), "allocations": listed });
+    axum::Json(body).into_response()
 }
 
 #[derive(Deserialize)]
