@@ -62,7 +62,7 @@ pub const DEFAULT_REALM: &str = "switchback.local";
 /// Keys that a later issue implements, as `(turn.toml key, flag name)`. Setting one of them, in the
 /// file or as a flag, is an error today rather than silently doing nothing. Remove a line when the
 /// feature lands.
-pub const UNSUPPORTED: &[(&str, &str)] = &[("api-listen", "api-listen"), ("admin-listen", "admin-listen")];
+pub const UNSUPPORTED: &[(&str, &str)] = &[("api-listen", "api-listen")];
 
 /// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
 pub const KEYS: &[&str] = &[
@@ -121,6 +121,11 @@ pub const KEYS: &[&str] = &[
     "oauth-key",
     "proxy-protocol",
     "proxy-protocol-from",
+    "admin-key",
+    "admin-key-file",
+    "alternate-server",
+    "alternate-threshold",
+    "drain-timeout",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -397,6 +402,21 @@ pub struct Config {
     /// `proxy-protocol-from`: the load balancers' addresses (IP, IP-IP or CIDR); connections from
     /// elsewhere are closed. Default: any source (then only load balancers must reach the ports).
     pub proxy_protocol_from: Vec<PeerRule>,
+    /// `admin-key`: the Bearer key of the admin API (required with `admin-listen`). After loading it
+    /// also holds the key read from `admin-key-file`.
+    pub admin_key: Option<Secret>,
+    /// `admin-key-file`: a file whose first line is the admin key.
+    pub admin_key_file: Option<PathBuf>,
+    /// `alternate-server`: `ADDR:PORT`s (at most one per family: a client is sent to the one of its
+    /// own family, RFC 8489 §14.15) new allocations are sent to (300 with ALTERNATE-SERVER, RFC
+    /// 8489 §10) while draining, or from `alternate-threshold` allocations on.
+    pub alternate_server: Vec<SocketAddr>,
+    /// `alternate-threshold`: allocation count from which new Allocates are redirected to
+    /// `alternate-server` (0, the default: only while draining).
+    pub alternate_threshold: u32,
+    /// `drain-timeout`: seconds a drain (SIGTERM) waits for live allocations to end before exiting
+    /// (default 30; 0 exits at once).
+    pub drain_timeout: u64,
 }
 
 impl Default for Config {
@@ -461,15 +481,24 @@ impl Default for Config {
             oauth_key: Vec::new(),
             proxy_protocol: false,
             proxy_protocol_from: Vec::new(),
+            admin_key: None,
+            admin_key_file: None,
+            alternate_server: Vec::new(),
+            alternate_threshold: 0,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT_SECS,
         }
     }
 }
+
+/// Default of `drain-timeout`, seconds.
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;
 
 /// The longest SOFTWARE value, RFC 8489 §14.14 ("fewer than 128 characters").
 const MAX_SOFTWARE_CHARS: usize = 127;
 
 /// Keys whose value is a path: relative ones in a file are relative to the file's directory.
-const PATH_KEYS: &[&str] = &["static-auth-secret-file", "users-file", "cert", "pkey", "revocation-file"];
+const PATH_KEYS: &[&str] =
+    &["static-auth-secret-file", "users-file", "cert", "pkey", "revocation-file", "admin-key-file"];
 
 impl Config {
     /// Parses and validates `turn.toml` text.
@@ -531,6 +560,14 @@ impl Config {
                 }
             }
         }
+        if let Some(path) = &self.admin_key_file {
+            let key = "admin-key-file";
+            let text = secret_files::read(key, path)?;
+            match text.lines().map(str::trim).find(|l| !l.is_empty()) {
+                Some(line) => self.admin_key = Some(Secret(line.to_owned())),
+                None => return Err(ConfigError::invalid(key, format!("{} holds no key", path.display()))),
+            }
+        }
         if let Some(path) = &self.users_file {
             let key = "users-file";
             let users = parse_users(&secret_files::read(key, path)?)
@@ -579,6 +616,20 @@ impl Config {
         self.validate_oauth()?;
         if !self.proxy_protocol_from.is_empty() && !self.proxy_protocol {
             return Err(ConfigError::invalid("proxy-protocol-from", "is set but proxy-protocol is not"));
+        }
+        if self.admin_listen.is_some() && self.admin_key.as_ref().is_none_or(|k| k.0.is_empty()) {
+            return Err(ConfigError::invalid("admin-listen", "needs admin-key or admin-key-file (Bearer auth)"));
+        }
+        if self.admin_key.as_ref().is_some_and(|k| k.0.len() < 16) {
+            return Err(ConfigError::invalid("admin-key", "at least 16 characters"));
+        }
+        if self.alternate_threshold != 0 && self.alternate_server.is_empty() {
+            return Err(ConfigError::invalid("alternate-threshold", "needs alternate-server"));
+        }
+        for family in [true, false] {
+            if self.alternate_server.iter().filter(|a| a.is_ipv4() == family).count() > 1 {
+                return Err(ConfigError::invalid("alternate-server", "at most one address per family"));
+            }
         }
         match (&self.cert, &self.pkey) {
             (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),

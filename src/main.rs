@@ -3,13 +3,22 @@
 //!
 //! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), a good `--check-config` or printed
 //! credentials; 2 for a bad flag or configuration (one `error:` line naming the key); 1 when the
-//! server cannot run (a port in use, say). SIGHUP re-reads the TLS certificate (`cert`, `pkey`).
+//! server cannot run (a port in use, say).
+//!
+//! Signals: SIGHUP reloads the configuration without a restart (credentials, peer policy, quotas,
+//! alternate server, revocation list, log level, TLS certificate; a configuration that does not
+//! load is refused with one log line and the old one stays). SIGTERM drains: `/readyz` turns 503,
+//! new allocations are refused (300 ALTERNATE-SERVER or 508), live ones relay until they end or
+//! `drain-timeout` passes, then exit 0; a second SIGTERM, or SIGINT, exits at once.
+//!
+//! `switchback admin …` and `switchback reload` are clients of the admin API (`admin-listen`).
 
 use std::fmt::Display;
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -18,13 +27,15 @@ use switchback::config::banner::turn_banner;
 use switchback::config::credentials::{IceServers, format_duration, parse_duration};
 use switchback::config::{Config, ConfigError, LogFormat, Overrides, Secret, flag_error};
 use switchback::http::health::{self, Readiness};
-use switchback::http::{Face, HttpRunning};
+use switchback::http::{Face, HttpRunning, admin, metrics};
 use switchback::io::tls::DEV_CERTIFICATE_NAMES;
-use switchback::io::{self, Limits, ReloadableTls, Running, TlsIdentity, UdpRelay};
+use switchback::io::{self, Limits, ReloadableTls, Running, TlsIdentity, TurnServer, UdpRelay};
 use switchback::server::Transport;
 use toml::Value;
 use tracing::{debug, info, warn};
 use tracing_subscriber::EnvFilter;
+
+mod admin_cli;
 
 /// A STUN/TURN server (RFC 8489, RFC 8656). Flags use coturn's names and override the file.
 #[derive(Debug, Parser)]
@@ -42,6 +53,10 @@ enum Command {
     ///
     /// Prints the username, the password and an iceServers JSON for the listening addresses.
     Credentials(CredentialsArgs),
+    /// Talk to a running daemon's admin API (admin-listen, admin-key).
+    Admin(admin_cli::AdminArgs),
+    /// Reload a running daemon's configuration through its admin API (like SIGHUP).
+    Reload(admin_cli::ConnectArgs),
     /// Convert coturn's turnserver.conf into turn.toml (starts no listener).
     ///
     /// Maps the common options (listening, relay and external IPs, ports, realm, REST secret, users,
@@ -62,7 +77,7 @@ struct ImportCoturnArgs {
 }
 
 /// The configuration, and the keys that `switchback credentials` needs too.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 struct SourceArgs {
     /// Configuration file (see turn.toml); every key also has a flag of the same name.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -91,7 +106,7 @@ struct SourceArgs {
 }
 
 /// The daemon's flags.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 struct DaemonArgs {
     #[command(flatten)]
     source: SourceArgs,
@@ -226,7 +241,7 @@ struct DaemonArgs {
     /// Metrics and health (/metrics, /healthz, /readyz) address; off by default. Keep it on loopback.
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<SocketAddr>,
-    /// Admin API and status page address; off by default.
+    /// Admin API and status page address; off by default (needs --admin-key or --admin-key-file).
     #[arg(long, value_name = "ADDR:PORT")]
     admin_listen: Option<SocketAddr>,
     /// RFC 7635 third-party authorization: accept ACCESS-TOKEN (needs --oauth-key).
@@ -245,6 +260,22 @@ struct DaemonArgs {
     /// Load balancer allowed to send PROXY headers: IP, IP-IP or CIDR (repeatable). Default: any.
     #[arg(long, value_name = "RULE")]
     proxy_protocol_from: Vec<String>,
+    /// Bearer key of the admin API, at least 16 characters (shows in the process list; prefer the file).
+    #[arg(long, value_name = "KEY")]
+    admin_key: Option<String>,
+    /// File whose first line is the admin key.
+    #[arg(long, value_name = "FILE")]
+    admin_key_file: Option<PathBuf>,
+    /// Where new allocations are redirected (300 ALTERNATE-SERVER) while draining or over the
+    /// threshold; one per family (repeatable), a client gets the one of its own family.
+    #[arg(long, value_name = "ADDR:PORT")]
+    alternate_server: Vec<SocketAddr>,
+    /// Live allocations from which new ones go to --alternate-server; 0 = only while draining (the default).
+    #[arg(long, value_name = "N")]
+    alternate_threshold: Option<u32>,
+    /// Seconds SIGTERM waits for live allocations to end before exiting. Default 30.
+    #[arg(long, value_name = "SECS")]
+    drain_timeout: Option<u64>,
 }
 
 /// `switchback credentials`.
@@ -352,6 +383,11 @@ impl DaemonArgs {
         o.list("oauth-key", &self.oauth_key);
         o.flag("proxy-protocol", self.proxy_protocol);
         o.list("proxy-protocol-from", &self.proxy_protocol_from);
+        o.text("admin-key", self.admin_key.as_ref());
+        o.path("admin-key-file", self.admin_key_file.as_deref());
+        o.list("alternate-server", &self.alternate_server);
+        o.int("alternate-threshold", self.alternate_threshold);
+        o.u64("drain-timeout", self.drain_timeout)?;
         if self.verbose > 0 {
             o.int("verbose", Some(self.verbose));
         }
@@ -365,6 +401,9 @@ impl DaemonArgs {
         }
         if !self.oauth_key.is_empty() {
             warnings.push("--oauth-key shows the key in the process list; use turn.toml instead");
+        }
+        if self.admin_key.is_some() {
+            warnings.push("--admin-key shows the key in the process list; use admin-key-file or turn.toml instead");
         }
         warnings
     }
@@ -384,6 +423,8 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::Credentials(args)) => credentials(args),
         Some(Command::ImportCoturn(args)) => import_coturn(args),
+        Some(Command::Admin(args)) => admin_cli::run(&args.connect, &args.action),
+        Some(Command::Reload(connect)) => admin_cli::run(connect, &admin_cli::Action::Reload),
         None => daemon(&cli.daemon),
     }
 }
@@ -522,7 +563,7 @@ fn daemon(args: &DaemonArgs) -> ExitCode {
         println!("config OK");
         return ExitCode::SUCCESS;
     }
-    init_tracing(&config);
+    let log_filter = init_tracing(&config);
     for w in &warnings {
         warn!("{w}");
     }
@@ -546,7 +587,8 @@ fn daemon(args: &DaemonArgs) -> ExitCode {
     };
     let result = prepared.and_then(|(config, dev_secret)| {
         raise_nofile_limit(&config);
-        run(&config, dev_secret.as_deref(), tls?)
+        let reload = ReloadSource { args: args.clone(), dev_secret: dev_secret.clone(), log_filter };
+        run(&config, reload, tls?)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -609,18 +651,29 @@ fn reload_tls(config: &Config, tls: Option<&ReloadableTls>) {
     }
 }
 
-/// Logs go to stderr (stdout carries the banner). `RUST_LOG`, when set, replaces the configured level.
-fn init_tracing(config: &Config) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(config.effective_log_level().as_str()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+/// The log filter, swappable on reload (`log-level`, `verbose`); `None` while `RUST_LOG` rules.
+type LogFilter = Option<tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>>;
+
+/// Logs go to stderr (stdout carries the banner). `RUST_LOG`, when set, replaces the configured level
+/// (and then reload leaves the level alone).
+fn init_tracing(config: &Config) -> LogFilter {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let env_set = from_env.is_some();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(config.effective_log_level().as_str()));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
+    let ansi = std::io::stderr().is_terminal();
     match config.log_format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => {
+            registry.with(tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr)).init()
+        }
+        LogFormat::Json => {
+            registry.with(tracing_subscriber::fmt::layer().json().with_ansi(ansi).with_writer(std::io::stderr)).init()
+        }
     }
+    if env_set { None } else { Some(handle) }
 }
 
 /// Raises the RLIMIT_NOFILE soft limit to the hard limit (with the `rlimit` crate: `libc` would
@@ -642,17 +695,20 @@ fn raise_nofile_limit(config: &Config) {
     }
 }
 
-fn run(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyhow::Result<()> {
+fn run(config: &Config, reload: ReloadSource, tls: TlsSetup) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")?;
-    runtime.block_on(serve(config, dev_secret, tls))
+    runtime.block_on(serve(config, reload, tls))
 }
 
-async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyhow::Result<()> {
+async fn serve(config: &Config, reload: ReloadSource, tls: TlsSetup) -> anyhow::Result<()> {
+    let dev_secret = reload.dev_secret.clone();
+    let dev_secret = dev_secret.as_deref();
     // Signal handlers first, so a signal right after the banner already shuts down cleanly (and a
     // SIGHUP does not kill the process).
     let mut shutdown = ShutdownSignal::new().context("cannot install signal handlers")?;
     let mut hangup = Hangup::new().context("cannot install the SIGHUP handler")?;
+    let nonce_key = random_key()?;
     let auth = match config.auth_config()? {
         Some(auth) => {
             info!(
@@ -664,7 +720,7 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
                 development_default = dev_secret.is_some(),
                 "TURN on (UDP)"
             );
-            Some(Authenticator::new(auth, random_key()?))
+            Some(Authenticator::new(auth, nonce_key))
         }
         None if config.realm.is_some() => {
             warn!("realm is set but there is no static-auth-secret and no user: STUN only");
@@ -710,7 +766,16 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
     server.set_revocations(revoked);
     let running = io::bind_with_tls(config, server.clone(), Limits::default(), tls).await?;
     let readiness = Readiness::new();
-    let http = switchback::http::bind(http_faces(config, &readiness)).await?;
+    let reloader = Arc::new(Reloader {
+        source: reload,
+        server: server.clone(),
+        tls: running.tls().cloned(),
+        nonce_key,
+        drain_timeout: std::sync::atomic::AtomicU64::new(config.drain_timeout),
+        lock: std::sync::Mutex::new(()),
+    });
+    let faces = http_faces(config, &readiness, &server, &running, &reloader);
+    let http = switchback::http::bind(faces).await?;
     readiness.set(true);
     print_banner(&running, &http, config, dev_secret, self_signed.as_deref());
     notify_systemd(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
@@ -718,14 +783,17 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
         tokio::select! {
             signal = shutdown.wait() => break signal,
             () = hangup.recv() => {
-                reload_tls(config, running.tls());
-                reload_revocations(config, &server);
+                let r = reloader.clone();
+                let _ = tokio::task::spawn_blocking(move || r.reload("SIGHUP")).await;
             }
         }
     };
-    info!(signal, "shutting down");
     readiness.set(false);
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    if signal == "SIGTERM" {
+        drain(&server, &reloader, &mut shutdown, &mut hangup).await;
+    }
+    info!(signal, "shutting down");
     running.shutdown().await;
     http.shutdown().await;
     info!(stats = ?server.stats().snapshot(), "stopped");
@@ -764,10 +832,24 @@ fn print_banner(
 }
 
 /// The HTTP faces that `config` turns on, each on its configured address.
-fn http_faces(config: &Config, readiness: &Readiness) -> Vec<Face> {
+fn http_faces(
+    config: &Config,
+    readiness: &Readiness,
+    server: &Arc<TurnServer>,
+    running: &Running,
+    reloader: &Arc<Reloader>,
+) -> Vec<Face> {
     let mut faces = Vec::new();
     if let Some(addr) = config.metrics_listen {
-        faces.push(Face::new("metrics", addr, health::router(readiness.clone())));
+        let collector = metrics::TurnCollector::new(server.clone(), running.io_stats_handle());
+        let router = health::router(readiness.clone()).merge(metrics::router(collector));
+        faces.push(Face::new("metrics", addr, router));
+    }
+    // Config::validate refuses admin-listen without a key.
+    if let (Some(addr), Some(key)) = (config.admin_listen, &config.admin_key) {
+        let r = reloader.clone();
+        let reload: admin::ReloadFn = Arc::new(move || r.reload("admin API"));
+        faces.push(Face::new("admin", addr, admin::router(admin::Admin::new(server.clone(), &key.0, reload))));
     }
     faces
 }
@@ -780,17 +862,130 @@ fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
     }
 }
 
-/// SIGHUP re-reads the revocation file and tears down the allocations of the users it revokes. A
-/// file that cannot be read keeps the old list.
-fn reload_revocations(config: &Config, server: &switchback::io::TurnServer) {
-    match config.revocation_list() {
-        Ok(list) => {
-            let entries = list.len();
-            server.set_revocations(list);
-            let removed = server.revoke_now(std::time::Instant::now());
-            info!(entries, allocations_removed = removed, "SIGHUP: revocation list reloaded");
+/// SIGTERM: refuse new allocations (the core answers 300 or 508) while the live ones carry on,
+/// until none is left or `drain-timeout` passes. A second SIGTERM, or SIGINT, ends it at once;
+/// SIGHUP still reloads.
+async fn drain(server: &Arc<TurnServer>, reloader: &Arc<Reloader>, shutdown: &mut ShutdownSignal, hangup: &mut Hangup) {
+    let timeout = std::time::Duration::from_secs(reloader.current_drain_timeout());
+    server.admission().set_draining(true);
+    let live = server.allocations().len();
+    info!(allocations = live, timeout_secs = timeout.as_secs(), alternates = ?server.admission().alternates(), "SIGTERM: draining");
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        if server.allocations().is_empty() {
+            info!("drained: no allocation left");
+            return;
         }
-        Err(e) => warn!(error = %e, "SIGHUP: revocation list not reloaded, keeping the old one"),
+        if tokio::time::Instant::now() >= deadline {
+            info!(allocations = server.allocations().len(), "drain-timeout reached");
+            return;
+        }
+        tokio::select! {
+            signal = shutdown.wait() => {
+                info!(signal, "second signal while draining: exiting at once");
+                return;
+            }
+            () = hangup.recv() => {
+                let r = reloader.clone();
+                let _ = tokio::task::spawn_blocking(move || r.reload("SIGHUP")).await;
+            }
+            _ = tick.tick() => {}
+        }
+    }
+}
+
+/// What a reload re-reads: the same flags and file as at start.
+struct ReloadSource {
+    args: DaemonArgs,
+    /// The development default's generated secret, kept across reloads.
+    dev_secret: Option<String>,
+    log_filter: LogFilter,
+}
+
+/// Reloads the configuration into the running server (SIGHUP, `POST /admin/reload`).
+struct Reloader {
+    source: ReloadSource,
+    server: Arc<TurnServer>,
+    tls: Option<ReloadableTls>,
+    /// Kept so nonces handed out before a reload stay valid.
+    nonce_key: [u8; 32],
+    /// `drain-timeout` of the configuration in force, seconds.
+    drain_timeout: std::sync::atomic::AtomicU64,
+    /// One reload at a time.
+    lock: std::sync::Mutex<()>,
+}
+
+impl Reloader {
+    /// The configuration as the flags and the file say now.
+    fn load(&self) -> Result<Config, String> {
+        let args = &self.source.args;
+        let config = args.overrides().and_then(|o| args.source.load(o)).map_err(|e| e.to_string())?;
+        Ok(match &self.source.dev_secret {
+            Some(secret) => config.with_dev_credentials(Secret(secret.clone())),
+            None => config,
+        })
+    }
+
+    fn current_drain_timeout(&self) -> u64 {
+        self.drain_timeout.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Re-reads everything and swaps in what can change while running; a configuration that does
+    /// not load is refused as a whole (one warning naming the problem) and the old one stays.
+    fn reload(&self, trigger: &str) -> Result<String, String> {
+        let _one = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let config = match self.load() {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(trigger, error = %e, "reload refused: the configuration does not load; keeping the old one");
+                return Err(e);
+            }
+        };
+        let auth = match config.auth_config() {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(trigger, error = %e, "reload refused: keeping the old configuration");
+                return Err(e.to_string());
+            }
+        };
+        let revoked = match config.revocation_list() {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(trigger, error = %e, "reload refused: revocation list; keeping the old configuration");
+                return Err(e.to_string());
+            }
+        };
+        let (secrets, users) =
+            auth.as_ref().map_or((0, 0), |a| (a.rest.as_ref().map_or(0, |r| r.secrets.len()), a.users.len()));
+        let auth = auth.map(|a| Authenticator::new(a, self.nonce_key));
+        self.server.reload(auth, &config.server_options());
+        let revocations = revoked.len();
+        self.server.set_revocations(revoked);
+        let revoked_now = self.server.revoke_now(std::time::Instant::now());
+        if let Some(handle) = &self.source.log_filter {
+            let level = config.effective_log_level().as_str();
+            if let Err(e) = handle.reload(EnvFilter::new(level)) {
+                warn!(error = %e, "reload: log level not changed");
+            }
+        }
+        reload_tls(&config, self.tls.as_ref());
+        self.drain_timeout.store(config.drain_timeout, std::sync::atomic::Ordering::Relaxed);
+        let summary = format!(
+            "rest_secrets={secrets} users={users} revocations={revocations} allocations_revoked={revoked_now} \
+             log_level={}",
+            config.effective_log_level().as_str()
+        );
+        info!(
+            trigger,
+            rest_secrets = secrets,
+            users,
+            revocations,
+            allocations_revoked = revoked_now,
+            log_level = config.effective_log_level().as_str(),
+            "configuration reloaded (live allocations untouched)"
+        );
+        Ok(summary)
     }
 }
 

@@ -123,7 +123,7 @@ async fn uclient_j_relays_with_coturns_test_keys() {
         "{banner}"
     );
     let (ok, stdout) = uclient_j(daemon.udp[0], &[]).await;
-    let (status, stderr) = daemon.stop_with("TERM");
+    let (status, stderr) = daemon.stop_with("INT");
     assert!(ok, "uclient -J failed:\n{stdout}\n{stderr}");
     let expected = MESSAGES * CLIENTS;
     assert_eq!(totals(&stdout), Some((expected, expected, 0)), "{stdout}");
@@ -139,7 +139,7 @@ async fn uclient_j_over_tcp_with_send_indications() {
     }
     let (daemon, _file) = daemon(&COTURN_KEYS);
     let (ok, stdout) = uclient_j(daemon.tcp[0], &["-t", "-s"]).await;
-    let (_, stderr) = daemon.stop_with("TERM");
+    let (_, stderr) = daemon.stop_with("INT");
     assert!(ok, "uclient -J -t -s failed:\n{stdout}\n{stderr}");
     let expected = MESSAGES * CLIENTS;
     assert_eq!(totals(&stdout), Some((expected, expected, 0)), "{stdout}");
@@ -157,7 +157,7 @@ async fn uclient_j_fails_when_our_keys_are_not_its_keys() {
         [("north", other.as_str(), "A256GCM"), ("union", other.as_str(), "A128GCM"), ("oldempire", &other, "A256GCM")];
     let (daemon, _file) = daemon(&keys);
     let (ok, stdout) = uclient_j(daemon.udp[0], &[]).await;
-    let (_, stderr) = daemon.stop_with("TERM");
+    let (_, stderr) = daemon.stop_with("INT");
     assert!(!ok, "uclient -J succeeded with the wrong keys:\n{stdout}");
     assert!(stdout.contains("Cannot complete Allocation"), "{stdout}\n{stderr}");
     assert!(stderr.contains("allocations_created: 0,") && !stderr.contains("auth_failures: 0,"), "{stderr}");
@@ -219,7 +219,7 @@ async fn turnutils_oauth_tokens_take_our_client_through() {
     let token = coturn_token(COTURN_KEYS[0], &sha1, 0, 3600);
     let err = TurnClient::allocate(server, Credentials::access_token("oldempire", token, sha1)).await.unwrap_err();
     assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err:?}");
-    let (_, stderr) = daemon.stop_with("TERM");
+    let (_, stderr) = daemon.stop_with("INT");
     assert!(stderr.contains("allocations_created: 2,"), "{stderr}");
 }
 

@@ -237,6 +237,8 @@ pub struct Allocation<S> {
     /// Made with an RFC 7635 ACCESS-TOKEN: the latest token's kid and session key (a Refresh with
     /// a new token replaces it); `None` for long-term credentials.
     oauth: ArcSwapOption<OauthSession>,
+    /// When it was made (core milliseconds), for its age in the admin API.
+    created: Millis,
 }
 
 /// Relayed traffic of one allocation.
@@ -285,7 +287,19 @@ impl<S> Allocation<S> {
             bandwidth: AllocationBandwidth::default(),
             tcp_relay: false,
             oauth: ArcSwapOption::empty(),
+            created: 0,
         }
+    }
+
+    /// Records when the allocation was made.
+    pub fn with_created(mut self, at: Millis) -> Self {
+        self.created = at;
+        self
+    }
+
+    /// Seconds since it was made.
+    pub fn age_secs(&self, now: Millis) -> u64 {
+        now.saturating_sub(self.created) / 1000
     }
 
     /// Makes it an allocation of RFC 7635 third-party authorization, with the token's session.

@@ -278,6 +278,11 @@ impl Authenticator {
         Authenticator { config, nonce_key: NonceKey::new(nonce_key) }
     }
 
+    /// The same nonce key with a new configuration (reload: nonces handed out before stay valid).
+    pub fn with_config(&self, config: AuthConfig) -> Self {
+        Authenticator { config, nonce_key: self.nonce_key.clone() }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &AuthConfig {
         &self.config

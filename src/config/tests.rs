@@ -104,7 +104,7 @@ fn supported_keys_parse() {
 
 #[test]
 fn every_unsupported_key_is_rejected() {
-    let samples = [("api-listen", "\"127.0.0.1:8080\""), ("admin-listen", "\"127.0.0.1:9642\"")];
+    let samples = [("api-listen", "\"127.0.0.1:8080\"")];
     for (key, value) in samples {
         let err = Config::from_toml_str(&format!("{key} = {value}")).unwrap_err();
         assert!(matches!(err, ConfigError::Unsupported { key: k, .. } if k == key), "{key}: {err}");
@@ -451,4 +451,22 @@ fn the_legacy_dual_allocation_alias_is_on_unless_turned_off() {
     assert!(Config::default().server_options().legacy_dual_allocation);
     let c = Config::from_toml_str("no-legacy-dual-allocation = true\n").unwrap();
     assert!(!c.server_options().legacy_dual_allocation);
+}
+
+#[test]
+fn admin_listen_needs_a_key_and_the_threshold_an_alternate_server() {
+    let err = Config::from_toml_str("admin-listen = \"127.0.0.1:0\"").unwrap_err();
+    assert!(err.to_string().contains("admin-listen"), "{err}");
+    let err = Config::from_toml_str("admin-listen = \"127.0.0.1:0\"\nadmin-key = \"short\"").unwrap_err();
+    assert!(err.to_string().contains("admin-key"), "{err}");
+    let c = Config::from_toml_str("admin-listen = \"127.0.0.1:0\"\nadmin-key = \"0123456789abcdef\"").unwrap();
+    assert_eq!(c.admin_key.unwrap().0, "0123456789abcdef");
+    let err = Config::from_toml_str("alternate-threshold = 10").unwrap_err();
+    assert!(err.to_string().contains("alternate-threshold"), "{err}");
+    let c = Config::from_toml_str("alternate-server = [\"192.0.2.1:3478\"]\nalternate-threshold = 10").unwrap();
+    let opts = c.server_options();
+    assert_eq!((opts.alternate_servers, opts.alternate_threshold), (vec!["192.0.2.1:3478".parse().unwrap()], 10));
+    let err = Config::from_toml_str("alternate-server = [\"192.0.2.1:3478\", \"192.0.2.2:3478\"]").unwrap_err();
+    assert!(err.to_string().contains("alternate-server"), "{err}");
+    assert_eq!(Config::default().drain_timeout, 30);
 }

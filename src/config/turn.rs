@@ -94,6 +94,8 @@ impl Config {
             max_bps: self.max_bps,
             user_max_bps: self.user_max_bps,
             bps_capacity: self.bps_capacity,
+            alternate_servers: self.alternate_server.clone(),
+            alternate_threshold: self.alternate_threshold,
             ..ServerOptions::default()
         }
     }

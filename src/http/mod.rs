@@ -7,7 +7,10 @@
 //! put, say, metrics and admin on one loopback port. [`bind`] binds every listener before any
 //! serves, like [`crate::io::bind`]; [`HttpRunning::shutdown`] stops them and waits.
 
+pub mod admin;
 pub mod health;
+pub mod metrics;
+pub mod status;
 
 use std::net::SocketAddr;
 

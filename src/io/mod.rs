@@ -168,6 +168,11 @@ impl Running {
         self.stats.snapshot()
     }
 
+    /// The drivers' live counters, for a reader that outlives this borrow (the metrics face).
+    pub fn io_stats_handle(&self) -> Arc<IoStats> {
+        self.stats.clone()
+    }
+
     /// The TLS listeners' certificate, to replace it while they run; `None` without TLS listeners.
     pub fn tls(&self) -> Option<&ReloadableTls> {
         self.tls.as_ref()

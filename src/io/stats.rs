@@ -17,6 +17,22 @@ pub struct IoStats {
     pub(super) tls_handshake_failures: AtomicU64,
     pub(super) proxy_header_failures: AtomicU64,
     pub(super) proxy_untrusted: AtomicU64,
+    tcp_open: AtomicU64,
+    tls_open: AtomicU64,
+}
+
+/// One open TCP or TLS connection in the gauge of [`IoStats`]; dropping it counts it closed.
+#[derive(Debug)]
+pub(super) struct OpenConnection {
+    stats: std::sync::Arc<IoStats>,
+    tls: bool,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        let gauge = if self.tls { &self.stats.tls_open } else { &self.stats.tcp_open };
+        gauge.fetch_sub(1, Relaxed);
+    }
 }
 
 /// A copy of the driver counters at one moment.
@@ -47,9 +63,20 @@ pub struct IoStatsSnapshot {
     /// `proxy-protocol` connections closed at once because they came from outside
     /// `proxy-protocol-from`.
     pub proxy_untrusted: u64,
+    /// TCP connections open now (plain TCP listeners).
+    pub tcp_open: u64,
+    /// TLS connections open now (handshaking or established).
+    pub tls_open: u64,
 }
 
 impl IoStats {
+    /// Counts a connection open until the returned guard is dropped.
+    pub(super) fn open_gauge(stats: &std::sync::Arc<IoStats>, tls: bool) -> OpenConnection {
+        let gauge = if tls { &stats.tls_open } else { &stats.tcp_open };
+        gauge.fetch_add(1, Relaxed);
+        OpenConnection { stats: stats.clone(), tls }
+    }
+
     pub(super) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Relaxed);
     }
@@ -69,6 +96,8 @@ impl IoStats {
             tls_handshake_failures: self.tls_handshake_failures.load(Relaxed),
             proxy_header_failures: self.proxy_header_failures.load(Relaxed),
             proxy_untrusted: self.proxy_untrusted.load(Relaxed),
+            tcp_open: self.tcp_open.load(Relaxed),
+            tls_open: self.tls_open.load(Relaxed),
         }
     }
 }

@@ -22,7 +22,7 @@ use super::{IoStats, Limits, stopped};
 use crate::alloc::FiveTuple;
 use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
 use crate::proto::stun::MAX_MESSAGE_LEN;
-use crate::server::{Outcome, Received, Transport};
+use crate::server::{Outcome, Received, RequestLatency, Transport};
 
 /// First size of a connection's read buffer; it grows (doubling) only while a frame needs it.
 const INITIAL_READ_BUF: usize = 4096;
@@ -131,7 +131,10 @@ impl TcpDriver {
         let handshake_timeout = self.limits.tls_handshake_timeout;
         let (proxy, stats, mut stop) = (self.proxy.on, self.stats.clone(), stop.clone());
         let (clients, per_client) = (self.proxied_clients.clone(), self.limits.max_tcp_connections_per_source);
+        // The open-connections gauge (metrics): up now, down when the connection's task ends.
+        let open = IoStats::open_gauge(&self.stats, self.tls.is_some());
         connections.spawn(async move {
+            let _open = open;
             let mut stream = stream;
             // With proxy-protocol: the header's client, holding its per-source slot until the end.
             let mut _slot = None;
@@ -382,7 +385,11 @@ impl Connection {
     fn handle(&self, data: &[u8], pending: &mut Vec<u8>) -> Outcome {
         let rx = Received { transport: self.transport, source: self.peer, local: self.local, data };
         SCRATCH.with_borrow_mut(|out| {
-            let outcome = self.server.handle(Instant::now(), &rx, out);
+            let (start, request) = (Instant::now(), RequestLatency::request_index(data));
+            let outcome = self.server.handle(start, &rx, out);
+            if let Some(i) = request {
+                self.server.stats().latency().observe(i, start.elapsed());
+            }
             if let Outcome::Reply(n) = outcome
                 && let Some(reply) = out.get(..n)
             {

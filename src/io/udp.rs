@@ -11,7 +11,7 @@ use tracing::debug;
 use super::TurnServer;
 use super::{IoStats, stopped};
 use crate::proto::stun::MAX_MESSAGE_LEN;
-use crate::server::{Outcome, Received, Transport};
+use crate::server::{Outcome, Received, RequestLatency, Transport};
 
 /// The largest UDP payload (IPv6 jumbograms aside).
 const MAX_DATAGRAM: usize = 65535;
@@ -44,7 +44,13 @@ impl UdpDriver {
             };
             let Some(data) = buf.get(..len) else { continue };
             let rx = Received { transport: Transport::Udp, source, local: self.local, data };
-            if let Outcome::Reply(n) = self.server.handle(Instant::now(), &rx, &mut out) {
+            // The clock is read again only for STUN requests (the latency histogram), never for data.
+            let (start, request) = (Instant::now(), RequestLatency::request_index(data));
+            let outcome = self.server.handle(start, &rx, &mut out);
+            if let Some(i) = request {
+                self.server.stats().latency().observe(i, start.elapsed());
+            }
+            if let Outcome::Reply(n) = outcome {
                 let Some(reply) = out.get(..n) else { continue };
                 if let Err(e) = self.socket.send_to(reply, source).await {
                     IoStats::bump(&self.stats.udp_send_errors);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::turn::Request;
 use super::{BindOptions, Outcome, RelayAddress, RelayDriver, Server};
 use crate::alloc::{Allocation, AllocationInfo, ExtraRelay, Millis, RequestKey};
-use crate::policy::quota::{QuotaLimits, quota_user};
+use crate::policy::quota::quota_user;
 use crate::proto::stun::{
     AdditionalAddressFamily, AddressErrorCode, AddressFamily, AttrError, Class, DontFragment, EvenPort,
     LegacyAdditionalAddressFamily, LegacyAddressErrorCode, Lifetime, RequestedAddressFamily, RequestedTransport,
@@ -90,9 +90,9 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     };
     // RFC 8656 §7.2: a user over its quota gets 486; a server out of room 508. The slot is taken
     // before a relay socket is bound and given back if the Allocate fails after all.
-    let opts = &server.options;
-    let limits = QuotaLimits { per_user: opts.user_quota, total: opts.total_quota };
-    let rest_separator = req.auth.rest_expiry.and(server.auth.as_ref().and_then(|a| a.rest()).map(|r| r.separator));
+    let limits = server.admission.quotas();
+    let auth = server.auth.load();
+    let rest_separator = req.auth.rest_expiry.and(auth.as_ref().and_then(|a| a.rest()).map(|r| r.separator));
     let user = quota_user(req.auth.username, rest_separator);
     if let Err(e) = server.table.acquire(user, limits) {
         return req.error(out, e.error_code());
@@ -137,6 +137,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     let expires = req.now + u64::from(lifetime) * 1000;
     let mut allocation = Allocation::new(info, req.auth.key_bytes, bound.socket, expires)
         .with_quota_user(user)
+        .with_created(req.now)
         .with_bandwidth(server.bandwidth.for_allocation(user))
         .with_oauth(req.auth.oauth.clone());
     if tcp {

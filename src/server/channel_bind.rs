@@ -27,7 +27,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if !allocation.has_family_of(peer.ip()) {
         return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
     }
-    if req.server.policy.check_addr(peer).is_err() {
+    if req.server.policy.load().check_addr(peer).is_err() {
         req.server.stats.peer_denied();
         return req.error(out, codes::FORBIDDEN);
     }

@@ -26,7 +26,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
             return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
         }
         // RFC 8656 §9: a permission has no port, so port rules wait for ChannelBind and each send.
-        if req.server.policy.check_ip(peer.ip()).is_err() {
+        if req.server.policy.load().check_ip(peer.ip()).is_err() {
             req.server.stats.peer_denied();
             return req.error(out, codes::FORBIDDEN);
         }

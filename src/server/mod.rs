@@ -10,6 +10,7 @@
 //! `send` (Send indications and client ChannelData) and `relay` (peer → client).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+mod admission;
 mod allocate;
 mod binding;
 mod channel_bind;
@@ -31,18 +32,21 @@ use std::time::{Duration, Instant};
 use crate::alloc::{Allocation, Connections, FiveTuple, Millis, PortRange, Table};
 use crate::auth::Authenticator;
 use crate::policy::bandwidth::{Bandwidth, BandwidthLimits};
-use crate::policy::quota::QuotaCounter;
+use crate::policy::quota::{QuotaCounter, QuotaLimits};
 use crate::policy::rate::{RateKey, RateLimiter};
 use crate::policy::revocation::{RevocationList, Revocations};
 use crate::policy::{PeerPolicy, PeerPolicyConfig};
 use crate::proto::demux::{self, PacketKind};
 use crate::proto::stun::{Class, DecodeError, Message, Method};
 
+pub use admission::{Admission, Refusal};
 pub use connect::{CONNECTION_TIMEOUT_MS, MAX_CONNECTIONS_PER_ALLOCATION};
 pub use driver::{BindOptions, NoRelay, RelayDriver};
 pub use options::{RelayAddress, ServerOptions};
 pub use relay::HEADROOM;
-pub use stats::{Stats, StatsSnapshot};
+pub use stats::{
+    AUTH_FAILURE_REASONS, LATENCY_BUCKETS_US, LATENCY_METHODS, LatencySnapshot, RequestLatency, Stats, StatsSnapshot,
+};
 
 /// The transport a message arrived on (RFC 8656 §3.1: the client-to-server leg).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,8 +144,11 @@ impl DropReason {
 /// `D` is the driver's relay side; a STUN-only server uses [`NoRelay`].
 pub struct Server<D: RelayDriver = NoRelay> {
     options: ServerOptions,
-    auth: Option<Authenticator>,
-    policy: PeerPolicy,
+    /// Swapped whole on reload (new secrets or users); `None`: STUN only.
+    auth: arc_swap::ArcSwapOption<Authenticator>,
+    /// Swapped whole on reload; read once per relayed packet (one atomic load).
+    policy: arc_swap::ArcSwap<PeerPolicy>,
+    admission: Admission,
     driver: D,
     table: Table<D::Socket>,
     ports: PortRange,
@@ -194,10 +201,14 @@ impl<D: RelayDriver> Server<D> {
             per_user: options.user_max_bps,
             total: options.bps_capacity,
         });
+        let admission = Admission::default();
+        admission.set_quotas(QuotaLimits { per_user: options.user_quota, total: options.total_quota });
+        admission.set_alternate(&options.alternate_servers, options.alternate_threshold);
         Server {
             options,
-            auth,
-            policy,
+            auth: arc_swap::ArcSwapOption::from(auth.map(std::sync::Arc::new)),
+            policy: arc_swap::ArcSwap::from_pointee(policy),
+            admission,
             driver,
             table: Table::default(),
             ports,
@@ -249,9 +260,25 @@ impl<D: RelayDriver> Server<D> {
         &self.options
     }
 
-    /// The peer policy in force.
-    pub fn policy(&self) -> &PeerPolicy {
-        &self.policy
+    /// The peer policy in force (reload may replace it).
+    pub fn policy(&self) -> std::sync::Arc<PeerPolicy> {
+        self.policy.load_full()
+    }
+
+    /// Drain and load-shedding state (see [`Admission`]).
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Reload without restart: new credentials (`auth`, which should keep the nonce key, see
+    /// [`Authenticator::with_config`]), peer policy, quotas and alternate server from `options`.
+    /// Live allocations are untouched: they keep the key they were made with, so their Refresh,
+    /// permissions and relaying go on. Ports, relay addresses and lifetimes are not reloaded.
+    pub fn reload(&self, auth: Option<Authenticator>, options: &ServerOptions) {
+        self.auth.store(auth.map(std::sync::Arc::new));
+        self.policy.store(std::sync::Arc::new(peer_policy(options)));
+        self.admission.set_quotas(QuotaLimits { per_user: options.user_quota, total: options.total_quota });
+        self.admission.set_alternate(&options.alternate_servers, options.alternate_threshold);
     }
 
     /// The relay driver.
@@ -270,8 +297,8 @@ impl<D: RelayDriver> Server<D> {
     }
 
     /// The authenticator, when TURN is enabled.
-    pub fn authenticator(&self) -> Option<&Authenticator> {
-        self.auth.as_ref()
+    pub fn authenticator(&self) -> Option<std::sync::Arc<Authenticator>> {
+        self.auth.load_full()
     }
 
     /// `now` as the core's milliseconds since its epoch.
@@ -342,7 +369,7 @@ impl<D: RelayDriver> Server<D> {
                 | Method::CONNECT
                 | Method::CONNECTION_BIND,
                 Class::Request,
-            ) if self.auth.is_some() => turn::request(self, now, rx, &msg, trailer, out),
+            ) if self.auth.load().is_some() => turn::request(self, now, rx, &msg, trailer, out),
             // RFC 8489 §6.3.1: a request for a method the server does not know (or does not offer).
             (_, Class::Request) => {
                 response::error(&msg, out, crate::proto::stun::codes::BAD_REQUEST, trailer, |_| Ok(()))
@@ -375,7 +402,7 @@ impl<D: RelayDriver> Server<D> {
     pub fn sweep(&self, now: Instant) {
         let at = self.millis(now);
         for a in self.table.sweep(at) {
-            self.stats.allocation_deleted();
+            self.stats.allocation_deleted(&a.counters);
             self.driver.stop(&a);
         }
         allocate::sweep_reservations(self, at);
@@ -388,7 +415,7 @@ impl<D: RelayDriver> Server<D> {
     /// Deletes the allocation of a 5-tuple, if any: its TCP/TLS connection closed (RFC 8656 §3.1).
     pub fn close_allocation(&self, five_tuple: &FiveTuple) {
         if let Some(a) = self.table.remove(five_tuple) {
-            self.stats.allocation_deleted();
+            self.stats.allocation_deleted(&a.counters);
             self.driver.stop(&a);
         }
     }
@@ -397,7 +424,7 @@ impl<D: RelayDriver> Server<D> {
     pub fn close_all(&self) {
         for a in self.table.all() {
             if let Some(a) = self.table.remove(&a.info().five_tuple) {
-                self.stats.allocation_deleted();
+                self.stats.allocation_deleted(&a.counters);
                 self.driver.stop(&a);
             }
         }
@@ -422,7 +449,8 @@ impl<D: RelayDriver> Server<D> {
     }
 
     fn revoked_by(&self, revocations: &dyn Revocations, username: &str) -> bool {
-        let user = self.auth.as_ref().map_or(username, |a| a.user_of(username));
+        let auth = self.auth.load();
+        let user = auth.as_ref().map_or(username, |a| a.user_of(username));
         revocations.is_revoked(user, username)
     }
 
@@ -444,7 +472,7 @@ impl<D: RelayDriver> Server<D> {
                 continue;
             }
             if let Some(a) = self.table.remove(&info.five_tuple) {
-                self.stats.allocation_deleted();
+                self.stats.allocation_deleted(&a.counters);
                 if revoked {
                     self.stats.allocation_revoked();
                 } else {
@@ -465,7 +493,8 @@ impl<D: RelayDriver> Server<D> {
     /// Takes one Allocate from the user's bucket: `false` when over the limit.
     fn allocate_allowed(&self, now: Millis, username: &str) -> bool {
         let Some(limit) = &self.allocate_limit else { return true };
-        let user = self.auth.as_ref().map_or(username, |a| a.user_of(username));
+        let auth = self.auth.load();
+        let user = auth.as_ref().map_or(username, |a| a.user_of(username));
         limit.allow(RateKey::User(user), now)
     }
 

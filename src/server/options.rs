@@ -84,6 +84,13 @@ pub struct ServerOptions {
     /// Take ADDITIONAL-ADDRESS-FAMILY under the draft code point 0x8032 too, answering with
     /// ADDRESS-ERROR-CODE under 0x8033 (coturn 4.6.1 and `turnutils_uclient -Z`). Default on.
     pub legacy_dual_allocation: bool,
+    /// Where new allocations are redirected (300 with ALTERNATE-SERVER, RFC 8489 §10) while
+    /// draining, or above `alternate_threshold` allocations (`alternate-server`): at most one per
+    /// family, since the ALTERNATE-SERVER must be of the family of the request's source (§14.15).
+    pub alternate_servers: Vec<std::net::SocketAddr>,
+    /// Allocation count from which new Allocates are redirected to `alternate_server` (0: only
+    /// while draining; `alternate-threshold`).
+    pub alternate_threshold: u32,
 }
 
 impl ServerOptions {
@@ -123,6 +130,8 @@ impl Default for ServerOptions {
             bps_capacity: 0,
             no_tcp_relay: false,
             legacy_dual_allocation: true,
+            alternate_servers: Vec::new(),
+            alternate_threshold: 0,
         }
     }
 }

@@ -39,7 +39,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         req.server.driver.stop_relay(allocation, socket);
     } else if lifetime == 0 {
         if let Some(a) = req.server.table.remove(&allocation.info().five_tuple) {
-            req.server.stats.allocation_deleted();
+            req.server.stats.allocation_deleted(&a.counters);
             req.server.driver.stop(&a);
         }
     } else {

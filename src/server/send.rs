@@ -63,7 +63,7 @@ fn to_peer<D: RelayDriver>(
     if !a.bindings().permits(peer.ip(), now) {
         return Outcome::Dropped(DropReason::NoPermission);
     }
-    if server.policy.check_addr(peer).is_err() {
+    if server.policy.load().check_addr(peer).is_err() {
         return Outcome::Dropped(DropReason::PeerDenied);
     }
     use std::sync::atomic::Ordering::Relaxed;

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::{DropReason, Outcome};
+use crate::alloc::AllocationCounters;
 use crate::auth::AuthError;
+use crate::proto::stun::{Class, MessageType, Method};
 
 /// Server counters.
 #[derive(Debug, Default)]
@@ -31,7 +33,19 @@ pub struct Stats {
     tcp_connection_attempts: AtomicU64,
     tcp_connections_bound: AtomicU64,
     tcp_connections_expired: AtomicU64,
+    allocations_redirected: AtomicU64,
+    allocations_refused_draining: AtomicU64,
+    auth_failures_by_reason: [AtomicU64; AUTH_REASONS],
+    /// Bytes and packets of allocations already deleted (the live ones are summed from the table).
+    retired: [AtomicU64; 4],
+    latency: RequestLatency,
 }
+
+/// Authentication failures by reason: `bad_request` (400), `unauthenticated` (401), `stale_nonce` (438).
+const AUTH_REASONS: usize = 3;
+
+/// The labels of [`StatsSnapshot::auth_failures_by_reason`], in its order.
+pub const AUTH_FAILURE_REASONS: [&str; AUTH_REASONS] = ["bad_request", "unauthenticated", "stale_nonce"];
 
 const DROP_REASONS: usize = 13;
 
@@ -126,6 +140,21 @@ pub struct StatsSnapshot {
     pub tcp_connections_bound: u64,
     /// Peer connections closed for want of a ConnectionBind within 30 s (or of their allocation).
     pub tcp_connections_expired: u64,
+    /// Allocate requests answered 300 with ALTERNATE-SERVER (draining, or over `alternate-threshold`).
+    pub allocations_redirected: u64,
+    /// Allocate requests answered 508 while draining (no alternate server configured).
+    pub allocations_refused_draining: u64,
+    /// Authentication failures by reason, in the order of [`AUTH_FAILURE_REASONS`].
+    pub auth_failures_by_reason: [u64; AUTH_REASONS],
+    /// Relayed totals of allocations already deleted: packets and bytes to peers, then to clients.
+    /// Add the live allocations' [`AllocationCounters`] for the server's totals.
+    pub retired_to_peer_packets: u64,
+    /// See `retired_to_peer_packets`.
+    pub retired_to_peer_bytes: u64,
+    /// See `retired_to_peer_packets`.
+    pub retired_to_client_packets: u64,
+    /// See `retired_to_peer_packets`.
+    pub retired_to_client_bytes: u64,
 }
 
 impl StatsSnapshot {
@@ -167,8 +196,16 @@ impl Stats {
 
     pub(super) fn auth_failure(&self, e: AuthError) {
         self.auth_failures.fetch_add(1, Relaxed);
-        if e.error_code() == crate::proto::stun::codes::STALE_NONCE {
-            self.stale_nonces.fetch_add(1, Relaxed);
+        let reason = match e.error_code() {
+            crate::proto::stun::codes::STALE_NONCE => {
+                self.stale_nonces.fetch_add(1, Relaxed);
+                2
+            }
+            crate::proto::stun::codes::BAD_REQUEST => 0,
+            _ => 1,
+        };
+        if let Some(c) = self.auth_failures_by_reason.get(reason) {
+            c.fetch_add(1, Relaxed);
         }
     }
 
@@ -176,8 +213,31 @@ impl Stats {
         self.allocations_created.fetch_add(1, Relaxed);
     }
 
-    pub(super) fn allocation_deleted(&self) {
+    /// An allocation was deleted: its relayed totals move to the retired counters.
+    pub(super) fn allocation_deleted(&self, counters: &AllocationCounters) {
         self.allocations_deleted.fetch_add(1, Relaxed);
+        let totals = [
+            &counters.to_peer_packets,
+            &counters.to_peer_bytes,
+            &counters.to_client_packets,
+            &counters.to_client_bytes,
+        ];
+        for (retired, c) in self.retired.iter().zip(totals) {
+            retired.fetch_add(c.load(Relaxed), Relaxed);
+        }
+    }
+
+    pub(super) fn allocation_redirected(&self) {
+        self.allocations_redirected.fetch_add(1, Relaxed);
+    }
+
+    pub(super) fn allocation_refused_draining(&self) {
+        self.allocations_refused_draining.fetch_add(1, Relaxed);
+    }
+
+    /// The request latency histogram (drivers record into it, see [`RequestLatency::observe`]).
+    pub fn latency(&self) -> &RequestLatency {
+        &self.latency
     }
 
     pub(super) fn peer_denied(&self) {
@@ -239,6 +299,7 @@ impl Stats {
     /// Reads every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
         let d = |i: usize| self.dropped.get(i).map(|c| c.load(Relaxed)).unwrap_or(0);
+        let r = |i: usize| self.retired.get(i).map_or(0, |c| c.load(Relaxed));
         StatsSnapshot {
             replies: self.replies.load(Relaxed),
             silent: self.silent.load(Relaxed),
@@ -275,6 +336,135 @@ impl Stats {
             tcp_connection_attempts: self.tcp_connection_attempts.load(Relaxed),
             tcp_connections_bound: self.tcp_connections_bound.load(Relaxed),
             tcp_connections_expired: self.tcp_connections_expired.load(Relaxed),
+            allocations_redirected: self.allocations_redirected.load(Relaxed),
+            allocations_refused_draining: self.allocations_refused_draining.load(Relaxed),
+            auth_failures_by_reason: std::array::from_fn(|i| {
+                self.auth_failures_by_reason.get(i).map_or(0, |c| c.load(Relaxed))
+            }),
+            retired_to_peer_packets: r(0),
+            retired_to_peer_bytes: r(1),
+            retired_to_client_packets: r(2),
+            retired_to_client_bytes: r(3),
         }
+    }
+}
+
+/// The STUN request methods the latency histogram tells apart, and their metric labels.
+pub const LATENCY_METHODS: [Method; 7] = [
+    Method::BINDING,
+    Method::ALLOCATE,
+    Method::REFRESH,
+    Method::CREATE_PERMISSION,
+    Method::CHANNEL_BIND,
+    Method::CONNECT,
+    Method::CONNECTION_BIND,
+];
+
+/// Upper bounds of the latency buckets, microseconds (the last bucket, +Inf, is implicit).
+pub const LATENCY_BUCKETS_US: [u64; 12] = [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000, 250_000];
+
+/// Time from receiving a STUN request to its answer being ready, per method: fixed buckets of
+/// relaxed atomics, so recording costs a few additions and no lock. Only requests are measured,
+/// never data packets. The core does not read the clock; a driver measures and calls
+/// [`RequestLatency::observe`].
+#[derive(Debug, Default)]
+pub struct RequestLatency {
+    /// Per method: one counter per bucket (not cumulative) plus +Inf.
+    buckets: [[AtomicU64; LATENCY_BUCKETS_US.len() + 1]; LATENCY_METHODS.len()],
+    /// Per method: the sum of observed times, microseconds.
+    sum_us: [AtomicU64; LATENCY_METHODS.len()],
+}
+
+/// One method's histogram at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LatencySnapshot {
+    /// The method's name ([`Method::name`]).
+    pub method: &'static str,
+    /// Cumulative counts per bucket of [`LATENCY_BUCKETS_US`] (the count of +Inf is `count`).
+    pub cumulative: [u64; LATENCY_BUCKETS_US.len()],
+    /// All observations.
+    pub count: u64,
+    /// Their sum, microseconds.
+    pub sum_us: u64,
+}
+
+impl RequestLatency {
+    /// The histogram index of `data` when it is a STUN request of a measured method: cheap (two
+    /// bytes read), so a driver can call it for every datagram and read the clock only for these.
+    #[inline]
+    pub fn request_index(data: &[u8]) -> Option<usize> {
+        let (&a, &b) = (data.first()?, data.get(1)?);
+        if a & 0xC0 != 0 {
+            return None;
+        }
+        let ty = MessageType::from_bits(u16::from_be_bytes([a, b]));
+        if ty.class != Class::Request {
+            return None;
+        }
+        LATENCY_METHODS.iter().position(|&m| m == ty.method)
+    }
+
+    /// Records one request of histogram index `index` (from [`RequestLatency::request_index`]).
+    pub fn observe(&self, index: usize, elapsed: std::time::Duration) {
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let bucket = LATENCY_BUCKETS_US.iter().position(|&le| us <= le).unwrap_or(LATENCY_BUCKETS_US.len());
+        if let Some(c) = self.buckets.get(index).and_then(|b| b.get(bucket)) {
+            c.fetch_add(1, Relaxed);
+        }
+        if let Some(s) = self.sum_us.get(index) {
+            s.fetch_add(us, Relaxed);
+        }
+    }
+
+    /// Every method's histogram.
+    pub fn snapshot(&self) -> Vec<LatencySnapshot> {
+        let mut out = Vec::with_capacity(LATENCY_METHODS.len());
+        for ((method, buckets), sum) in LATENCY_METHODS.iter().zip(&self.buckets).zip(&self.sum_us) {
+            let mut snap = LatencySnapshot { method: method.name(), sum_us: sum.load(Relaxed), ..Default::default() };
+            let mut running = 0;
+            for (i, c) in buckets.iter().enumerate() {
+                running += c.load(Relaxed);
+                if let Some(slot) = snap.cumulative.get_mut(i) {
+                    *slot = running;
+                }
+            }
+            snap.count = running;
+            out.push(snap);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod latency_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn only_requests_of_known_methods_are_measured() {
+        let allocate = MessageType::new(Method::ALLOCATE, Class::Request).to_bits().to_be_bytes();
+        let answer = MessageType::new(Method::ALLOCATE, Class::SuccessResponse).to_bits().to_be_bytes();
+        let send = MessageType::new(Method::SEND, Class::Indication).to_bits().to_be_bytes();
+        assert_eq!(RequestLatency::request_index(&allocate), Some(1));
+        assert_eq!(RequestLatency::request_index(&answer), None);
+        assert_eq!(RequestLatency::request_index(&send), None);
+        assert_eq!(RequestLatency::request_index(&[0x40, 0x00, 0, 4]), None, "ChannelData");
+        assert_eq!(RequestLatency::request_index(&[0x00]), None);
+    }
+
+    #[test]
+    fn buckets_are_cumulative() {
+        let l = RequestLatency::default();
+        l.observe(1, Duration::from_micros(5));
+        l.observe(1, Duration::from_micros(300));
+        l.observe(1, Duration::from_secs(2));
+        let s = l.snapshot();
+        let allocate = s.iter().find(|h| h.method == "Allocate").unwrap();
+        assert_eq!(allocate.count, 3);
+        assert_eq!(allocate.cumulative[0], 1);
+        assert_eq!(allocate.cumulative[5], 2, "300 µs is under 500 µs");
+        assert_eq!(allocate.cumulative[11], 2, "2 s is only in +Inf");
+        assert_eq!(allocate.sum_us, 2_000_305);
+        assert!(s.iter().filter(|h| h.method != "Allocate").all(|h| h.count == 0));
     }
 }

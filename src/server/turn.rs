@@ -43,7 +43,8 @@ pub(super) fn request<D: RelayDriver>(
     trailer: Trailer<'_>,
     out: &mut [u8],
 ) -> Outcome {
-    let Some(authenticator) = server.auth.as_ref() else {
+    let auth_guard = server.auth.load();
+    let Some(authenticator) = auth_guard.as_deref() else {
         return response::error(msg, out, codes::BAD_REQUEST, trailer, |_| Ok(()));
     };
     let allocation = match server.table.get(&rx.five_tuple()) {
@@ -105,6 +106,14 @@ pub(super) fn request<D: RelayDriver>(
     if !unknown.is_empty() {
         server.stats.error_sent(codes::UNKNOWN_ATTRIBUTE);
         return response::error(msg, out, codes::UNKNOWN_ATTRIBUTE, req.trailer, |w| w.add(&unknown));
+    }
+    // RFC 8489 §10, RFC 8656 §7.2: draining or shedding load, new allocations go elsewhere (300)
+    // or are refused (508); the allocations that exist carry on.
+    if msg.message_type().method == Method::ALLOCATE
+        && req.allocation.is_none()
+        && let Some(refusal) = server.admission.refusal(server.table.len(), rx.source)
+    {
+        return super::admission::refuse(&req, refusal, out);
     }
     let outcome = match msg.message_type().method {
         // Allocation attempts per user: 486 beyond the rate (see `ServerOptions::rate_limit_allocate`).
@@ -182,7 +191,8 @@ fn auth_error<D: RelayDriver>(
     }
     let code = e.error_code();
     server.stats.error_sent(code);
-    let Some(authenticator) = server.auth.as_ref() else {
+    let auth_guard = server.auth.load();
+    let Some(authenticator) = auth_guard.as_deref() else {
         return response::error(msg, out, codes::BAD_REQUEST, trailer, |_| Ok(()));
     };
     if code == codes::BAD_REQUEST {

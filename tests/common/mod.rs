@@ -196,8 +196,13 @@ impl Daemon {
     }
 
     /// Sends `signal` and waits (bounded) for the exit; returns the status and everything on stderr.
-    pub fn stop_with(mut self, signal: &str) -> (ExitStatus, String) {
+    pub fn stop_with(self, signal: &str) -> (ExitStatus, String) {
         self.guard.signal(signal);
+        self.wait_exit(signal)
+    }
+
+    /// Waits (bounded) for an exit already asked for (`signal` names it in the panic message).
+    pub fn wait_exit(mut self, signal: &str) -> (ExitStatus, String) {
         let status = self
             .guard
             .wait_timeout(PROCESS_TIMEOUT)
@@ -618,4 +623,22 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// Sends `message` from `client` through its relay to an echo peer and waits for the echo; a
+/// datagram the server dropped is sent again (at most 5 tries of 1 s). The relay driver counts a
+/// send on a relay socket that tokio does not yet know to be writable as a full socket and drops
+/// it, which can hit the first datagram after an Allocate. Returns the number of sends.
+#[cfg(feature = "runtime")]
+pub async fn echo_through(client: &switchback::client::turn::TurnClient, peer: SocketAddr, message: &[u8]) -> usize {
+    let mut buf = vec![0u8; message.len() + 64];
+    for attempt in 1..=5 {
+        client.send_to(message, peer).await.expect("send through the relay");
+        if let Ok(received) = tokio::time::timeout(Duration::from_secs(1), client.recv_from(&mut buf)).await {
+            let (n, from) = received.expect("receive through the relay");
+            assert_eq!((&buf[..n], from), (message, peer));
+            return attempt;
+        }
+    }
+    panic!("no echo of {} bytes from {peer} after 5 sends", message.len());
 }

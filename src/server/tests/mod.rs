@@ -147,6 +147,7 @@ impl Harness {
     }
 }
 
+mod admission;
 mod dual;
 mod oauth;
 mod relay_ips;

@@ -291,8 +291,10 @@ fn send_and_channel_data_to_a_denied_peer_are_dropped() {
     let mut cd = vec![0u8; 16];
     let n = ChannelData { channel: 0x4001, data: b"ping" }.encode(false, &mut cd).unwrap();
     assert_eq!(h.feed(&cd[..n]).0, Outcome::Relayed);
-    h.server.policy =
-        PeerPolicy::new(PeerPolicyConfig { denied: vec!["1.1.1.0/24".parse().unwrap()], ..Default::default() });
+    h.server.policy.store(std::sync::Arc::new(PeerPolicy::new(PeerPolicyConfig {
+        denied: vec!["1.1.1.0/24".parse().unwrap()],
+        ..Default::default()
+    })));
     assert_eq!(h.feed(&cd[..n]).0, Outcome::Dropped(DropReason::PeerDenied));
     assert_eq!(send_indication(&mut h, addr("1.1.1.1:54"), b"z"), Outcome::Dropped(DropReason::PeerDenied));
     assert_eq!(h.driver.sent.lock().unwrap().len(), 2, "nothing more reached the driver");

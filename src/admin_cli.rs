@@ -1,0 +1,171 @@
+//! `switchback admin list|end|end-user|reload` and `switchback reload`: a small client of the admin
+//! API (plain HTTP/1.1 over a std `TcpStream`: the admin face belongs on loopback or a private
+//! network). The address and key come from flags, or from the `admin-listen` and `admin-key` /
+//! `admin-key-file` keys of a `turn.toml` given with `-c`.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use switchback::config::Config;
+
+/// How to reach the admin API.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The daemon's configuration: admin-listen and the admin key are read from it.
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// The admin API address (instead of the file's admin-listen).
+    #[arg(long, value_name = "ADDR:PORT", global = true)]
+    admin_listen: Option<SocketAddr>,
+    /// The admin key (shows in the process list; prefer --admin-key-file or the environment).
+    #[arg(long, value_name = "KEY", env = "SWITCHBACK_ADMIN_KEY", hide_env_values = true, global = true)]
+    admin_key: Option<String>,
+    /// A file whose first line is the admin key.
+    #[arg(long, value_name = "FILE", global = true)]
+    admin_key_file: Option<PathBuf>,
+}
+
+/// `switchback admin`.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+/// What to ask the daemon.
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// List the live allocations (JSON).
+    List,
+    /// End the allocation on a relayed address.
+    End {
+        /// The relayed address, ADDR:PORT, as `list` shows it.
+        relay: SocketAddr,
+    },
+    /// End every allocation of a user.
+    EndUser {
+        /// The user (the REST username's user part, or the static user name).
+        user: String,
+    },
+    /// Reload the configuration (like SIGHUP).
+    Reload,
+}
+
+/// Runs one action and prints the daemon's JSON answer; exit 1 on an error answer or no answer.
+pub fn run(connect: &ConnectArgs, action: &Action) -> ExitCode {
+    match call(connect, action) {
+        Ok(body) => {
+            println!("{body}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn call(connect: &ConnectArgs, action: &Action) -> anyhow::Result<String> {
+    let (addr, key) = target(connect)?;
+    let (method, path) = match action {
+        Action::List => ("GET", "/admin/allocations".to_owned()),
+        Action::End { relay } => ("DELETE", format!("/admin/allocations?relay={}", encode(&relay.to_string()))),
+        Action::EndUser { user } => ("DELETE", format!("/admin/users/{}/allocations", encode(user))),
+        Action::Reload => ("POST", "/admin/reload".to_owned()),
+    };
+    let (status, body) = request(addr, method, &path, &key)?;
+    if !(200..300).contains(&status) {
+        bail!("{method} {path}: HTTP {status}: {}", body.trim());
+    }
+    Ok(body)
+}
+
+/// The address and key: flags first, then the configuration file.
+fn target(connect: &ConnectArgs) -> anyhow::Result<(SocketAddr, String)> {
+    let config = match &connect.config {
+        Some(path) => Some(Config::load(path).with_context(|| format!("cannot load {}", path.display()))?),
+        None => None,
+    };
+    let addr = connect
+        .admin_listen
+        .or(config.as_ref().and_then(|c| c.admin_listen))
+        .context("no admin address: give --admin-listen or -c with admin-listen set")?;
+    let key = match (&connect.admin_key, &connect.admin_key_file) {
+        (Some(k), _) => k.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_owned)
+            .context("the admin key file is empty")?,
+        (None, None) => config
+            .and_then(|c| c.admin_key)
+            .map(|k| k.0)
+            .context("no admin key: give --admin-key-file, SWITCHBACK_ADMIN_KEY or -c")?,
+    };
+    Ok((addr, key))
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986 §2.3).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One request with `Connection: close`; returns the status and the body.
+fn request(addr: SocketAddr, method: &str, path: &str, key: &str) -> anyhow::Result<(u16, String)> {
+    let timeout = Duration::from_secs(10);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.take(16 << 20).read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP answer")?;
+    let status = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status")?;
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    Ok((status, if chunked { dechunk(body) } else { body.to_owned() }))
+}
+
+/// Decodes a chunked body.
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Some(chunk) = rest.get(..n) else { break };
+        if n == 0 {
+            break;
+        }
+        out.push_str(chunk);
+        s = rest.get(n..).unwrap_or("").trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,0 +1,313 @@
+//! `/metrics` on `metrics-listen`: Prometheus / OpenMetrics text, read at scrape time from the
+//! counters the server and the drivers keep anyway ([`crate::server::Stats`],
+//! [`crate::io::IoStats`], the allocation table). Nothing is added to the data path; the request
+//! latency histogram is recorded by the drivers per STUN request, never per data packet.
+//!
+//! No label carries a user, an address or anything else a client chooses: the number of series
+//! is fixed.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::io::{IoStats, TurnServer, transport_name};
+use crate::server::{AUTH_FAILURE_REASONS, LATENCY_BUCKETS_US};
+
+/// The OpenMetrics text content type.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Reads everything at scrape time.
+#[derive(Debug)]
+pub struct TurnCollector {
+    server: Arc<TurnServer>,
+    io: Arc<IoStats>,
+}
+
+impl TurnCollector {
+    /// A collector over `server` and the drivers' `io` counters.
+    pub fn new(server: Arc<TurnServer>, io: Arc<IoStats>) -> Self {
+        TurnCollector { server, io }
+    }
+}
+
+/// The routes: `GET /metrics`.
+pub fn router(collector: TurnCollector) -> Router {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(collector));
+    Router::new().route("/metrics", get(metrics)).with_state(Arc::new(registry))
+}
+
+/// Renders the registry (also for tests and the admin face).
+pub fn render(registry: &Registry) -> String {
+    let mut text = String::new();
+    // Writing into a String cannot fail; an encoder error would leave a partial page.
+    let _ = prometheus_client::encoding::text::encode(&mut text, registry);
+    text
+}
+
+async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&registry))
+}
+
+/// Writes one metric family: `samples` are (labels, value) pairs.
+fn family<M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    ty: MetricType,
+    samples: &[(&[(&str, &str)], M)],
+) -> fmt::Result {
+    let mut m: MetricEncoder<'_> = encoder.encode_descriptor(name, help, None, ty)?;
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            value.encode(m.encode_family(&Vec::<(&str, &str)>::new())?)?;
+        } else {
+            value.encode(m.encode_family(labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+fn counter(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> fmt::Result {
+    family(encoder, name, help, MetricType::Counter, &[(&[], ConstCounter::new(value))])
+}
+
+fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> fmt::Result {
+    let value = i64::try_from(value).unwrap_or(i64::MAX);
+    family(encoder, name, help, MetricType::Gauge, &[(&[], ConstGauge::new(value))])
+}
+
+/// Live allocations by client transport and relayed family, permissions, channels and the
+/// relayed totals of the live allocations.
+#[derive(Default)]
+struct Live {
+    /// [transport udp/tcp/tls][family ipv4/ipv6/dual]
+    allocations: [[u64; 3]; 3],
+    tcp_relays: u64,
+    permissions: u64,
+    channels: u64,
+    to_peer: (u64, u64),
+    to_client: (u64, u64),
+}
+
+const FAMILIES: [&str; 3] = ["ipv4", "ipv6", "dual"];
+const TRANSPORTS: [crate::server::Transport; 3] =
+    [crate::server::Transport::Udp, crate::server::Transport::Tcp, crate::server::Transport::Tls];
+
+impl TurnCollector {
+    fn live(&self) -> Live {
+        let now = self.server.millis(Instant::now());
+        let mut live = Live::default();
+        for a in self.server.allocations().all() {
+            let info = a.info();
+            let t = TRANSPORTS.iter().position(|&t| t == info.five_tuple.transport).unwrap_or(0);
+            let f = match (&a.extra, info.relay_addr.is_ipv4()) {
+                (Some(_), _) => 2,
+                (None, true) => 0,
+                (None, false) => 1,
+            };
+            if let Some(slot) = live.allocations.get_mut(t).and_then(|row| row.get_mut(f)) {
+                *slot += 1;
+            }
+            live.tcp_relays += u64::from(a.is_tcp_relay());
+            let bindings = a.bindings();
+            live.permissions += bindings.live_permissions(now) as u64;
+            live.channels += bindings.channels().iter().filter(|c| c.expires() > now).count() as u64;
+            let c = &a.counters;
+            live.to_peer.0 += c.to_peer_packets.load(Relaxed);
+            live.to_peer.1 += c.to_peer_bytes.load(Relaxed);
+            live.to_client.0 += c.to_client_packets.load(Relaxed);
+            live.to_client.1 += c.to_client_bytes.load(Relaxed);
+        }
+        live
+    }
+}
+
+impl Collector for TurnCollector {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> fmt::Result {
+        let s = self.server.stats().snapshot();
+        let io = self.io.snapshot();
+        let live = self.live();
+
+        let mut allocations = Vec::new();
+        for (t, row) in TRANSPORTS.iter().zip(live.allocations) {
+            for (f, n) in FAMILIES.iter().zip(row) {
+                allocations.push((vec![("transport", transport_name(*t)), ("family", *f)], n));
+            }
+        }
+        let samples: Vec<(&[(&str, &str)], ConstGauge)> =
+            allocations.iter().map(|(l, n)| (l.as_slice(), ConstGauge::new(*n as i64))).collect();
+        family(
+            &mut e,
+            "switchback_allocations",
+            "Live allocations by client transport and relayed address family",
+            MetricType::Gauge,
+            &samples,
+        )?;
+        gauge(&mut e, "switchback_tcp_relay_allocations", "Live RFC 6062 TCP allocations", live.tcp_relays)?;
+        gauge(&mut e, "switchback_permissions", "Live permissions over all allocations", live.permissions)?;
+        gauge(&mut e, "switchback_channels", "Live channel bindings over all allocations", live.channels)?;
+        counter(&mut e, "switchback_allocations_created", "Allocations created", s.allocations_created)?;
+        counter(&mut e, "switchback_allocations_deleted", "Allocations deleted or expired", s.allocations_deleted)?;
+        counter(
+            &mut e,
+            "switchback_allocations_redirected",
+            "Allocate requests answered 300 with ALTERNATE-SERVER",
+            s.allocations_redirected,
+        )?;
+        counter(
+            &mut e,
+            "switchback_allocations_refused_draining",
+            "Allocate requests answered 508 while draining",
+            s.allocations_refused_draining,
+        )?;
+        gauge(
+            &mut e,
+            "switchback_draining",
+            "1 while a graceful drain is under way",
+            u64::from(self.server.admission().is_draining()),
+        )?;
+
+        let dir = |d: &'static str| [("direction", d)];
+        let (peer, client) = (dir("to_peer"), dir("to_client"));
+        family(
+            &mut e,
+            "switchback_relayed_packets",
+            "Packets relayed, by direction",
+            MetricType::Counter,
+            &[
+                (&peer, ConstCounter::new(s.retired_to_peer_packets + live.to_peer.0)),
+                (&client, ConstCounter::new(s.retired_to_client_packets + live.to_client.0)),
+            ],
+        )?;
+        family(
+            &mut e,
+            "switchback_relayed_bytes",
+            "Application bytes relayed, by direction",
+            MetricType::Counter,
+            &[
+                (&peer, ConstCounter::new(s.retired_to_peer_bytes + live.to_peer.1)),
+                (&client, ConstCounter::new(s.retired_to_client_bytes + live.to_client.1)),
+            ],
+        )?;
+
+        let drops: [(&str, u64); 15] = [
+            ("not_stun", s.dropped_not_stun),
+            ("malformed", s.dropped_malformed),
+            ("bad_fingerprint", s.dropped_bad_fingerprint),
+            ("unexpected", s.dropped_unexpected),
+            ("bad_data", s.dropped_bad_data),
+            ("no_allocation", s.dropped_no_allocation),
+            ("no_channel", s.dropped_no_channel),
+            ("no_permission", s.dropped_no_permission),
+            ("peer_denied", s.dropped_peer_denied),
+            ("socket_full", s.dropped_send_failed),
+            ("output_too_small", s.dropped_output),
+            ("rate_limited", s.dropped_rate_limited),
+            ("bandwidth", s.dropped_bandwidth),
+            ("peer_no_permission", s.peer_no_permission),
+            ("peer_bandwidth", s.peer_bandwidth_exceeded),
+        ];
+        let labels: Vec<[(&str, &str); 1]> = drops.iter().map(|(r, _)| [("reason", *r)]).collect();
+        let samples: Vec<(&[(&str, &str)], ConstCounter)> =
+            labels.iter().zip(drops).map(|(l, (_, n))| (l.as_slice(), ConstCounter::new(n))).collect();
+        family(
+            &mut e,
+            "switchback_dropped_packets",
+            "Packets dropped, by reason (peer_* come from peers)",
+            MetricType::Counter,
+            &samples,
+        )?;
+
+        let labels: Vec<[(&str, &str); 1]> = AUTH_FAILURE_REASONS.iter().map(|r| [("reason", *r)]).collect();
+        let samples: Vec<(&[(&str, &str)], ConstCounter)> =
+            labels.iter().zip(s.auth_failures_by_reason).map(|(l, n)| (l.as_slice(), ConstCounter::new(n))).collect();
+        family(
+            &mut e,
+            "switchback_auth_failures",
+            "Requests that failed authentication, by reason",
+            MetricType::Counter,
+            &samples,
+        )?;
+        counter(&mut e, "switchback_revoked_requests", "Requests of revoked users (401)", s.revoked_requests)?;
+        let (unauth, allocate) = ([("kind", "unauthenticated")], [("kind", "allocate")]);
+        family(
+            &mut e,
+            "switchback_rate_limited_requests",
+            "Requests over a rate limit: unauthenticated answers dropped, Allocates answered 486",
+            MetricType::Counter,
+            &[
+                (&unauth, ConstCounter::new(s.dropped_rate_limited)),
+                (&allocate, ConstCounter::new(s.rate_limited_allocates)),
+            ],
+        )?;
+        counter(&mut e, "switchback_peer_denied_requests", "Requests refused 403 by the peer policy", s.peer_denied)?;
+        counter(&mut e, "switchback_error_responses", "Error responses sent", s.errors_sent)?;
+
+        let (tcp, tls) = ([("transport", "tcp")], [("transport", "tls")]);
+        family(
+            &mut e,
+            "switchback_client_connections",
+            "TCP and TLS client connections open now",
+            MetricType::Gauge,
+            &[(&tcp, ConstGauge::new(io.tcp_open as i64)), (&tls, ConstGauge::new(io.tls_open as i64))],
+        )?;
+        counter(
+            &mut e,
+            "switchback_client_connections_accepted",
+            "TCP connections accepted (TLS included)",
+            io.tcp_accepted,
+        )?;
+        counter(
+            &mut e,
+            "switchback_client_connections_rejected",
+            "TCP connections closed at once over a connection cap",
+            io.tcp_rejected,
+        )?;
+        counter(
+            &mut e,
+            "switchback_tls_handshake_failures",
+            "TLS handshakes that failed or timed out",
+            io.tls_handshake_failures,
+        )?;
+        counter(&mut e, "switchback_udp_send_errors", "Replies lost to a failing UDP send", io.udp_send_errors)?;
+        counter(
+            &mut e,
+            "switchback_tcp_peer_connections",
+            "RFC 6062 peer connections made (Connect answered with CONNECTION-ID)",
+            s.tcp_connected,
+        )?;
+
+        let mut m = e.encode_descriptor(
+            "switchback_request_duration_seconds",
+            "Time to answer a STUN request, by method",
+            None,
+            MetricType::Histogram,
+        )?;
+        for h in self.server.stats().latency().snapshot() {
+            let mut buckets = Vec::with_capacity(LATENCY_BUCKETS_US.len() + 1);
+            let mut previous = 0;
+            for (le, cumulative) in LATENCY_BUCKETS_US.iter().zip(h.cumulative) {
+                buckets.push((*le as f64 / 1e6, cumulative - previous));
+                previous = cumulative;
+            }
+            buckets.push((f64::INFINITY, h.count - previous));
+            let labels = [("method", h.method)];
+            m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(h.sum_us as f64 / 1e6, h.count, &buckets, None)?;
+        }
+        Ok(())
+    }
+}
