@@ -12,6 +12,8 @@ mod hex;
 mod nonce;
 mod rest;
 mod users;
+#[cfg(feature = "tokens")]
+pub mod token;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

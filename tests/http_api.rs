@@ -1,0 +1,3 @@
+//! The token service (/v1) on the daemon.
+
+mod common;
