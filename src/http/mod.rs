@@ -7,6 +7,7 @@
 //! put, say, metrics and admin on one loopback port. [`bind`] binds every listener before any
 //! serves, like [`crate::io::bind`]; [`HttpRunning::shutdown`] stops them and waits.
 
+pub mod api;
 pub mod health;
 
 use std::net::SocketAddr;
