@@ -42,6 +42,65 @@ enum Command {
     ///
     /// Prints the username, the password and an iceServers JSON for the listening addresses.
     Credentials(CredentialsArgs),
+    /// Mint an access token (JWT) offline with the first token-key (starts no listener).
+    ///
+    /// Prints the token; trade it at POST /v1/relay-configuration for TURN credentials.
+    Token(TokenArgs),
+}
+
+/// The access-token keys, which `switchback token` needs too.
+#[derive(Debug, Args)]
+struct TokenKeyArgs {
+    /// HS256 access-token key, [KID:]KEY, at least 32 bytes (repeatable; the first mints; shows in
+    /// the process list, prefer the file).
+    #[arg(long, value_name = "[KID:]KEY")]
+    token_key: Vec<String>,
+    /// File of HS256 access-token keys, one [KID:]KEY a line.
+    #[arg(long, value_name = "FILE")]
+    token_key_file: Option<PathBuf>,
+    /// EdDSA (Ed25519) or ES256 (P-256) public key, PEM, [KID:]FILE: verifies tokens, cannot mint (repeatable).
+    #[arg(long, value_name = "[KID:]FILE")]
+    token_public_key: Vec<String>,
+    /// What an access token's aud must contain (and minted tokens carry). Default switchback.
+    #[arg(long, value_name = "AUD")]
+    token_audience: Option<String>,
+    /// Clock skew allowed on a token's exp and nbf, seconds. Default 60.
+    #[arg(long, value_name = "SECS")]
+    token_leeway: Option<u64>,
+}
+
+impl TokenKeyArgs {
+    fn add_to(&self, o: &mut Overrides) -> Result<(), ConfigError> {
+        o.list("token-key", &self.token_key);
+        o.path("token-key-file", self.token_key_file.as_deref());
+        o.list("token-public-key", &self.token_public_key);
+        o.text("token-audience", self.token_audience.as_ref());
+        o.u64("token-leeway", self.token_leeway)
+    }
+
+    fn warnings(&self) -> Option<&'static str> {
+        (!self.token_key.is_empty())
+            .then_some("--token-key shows the key in the process list; use token-key-file or turn.toml instead")
+    }
+}
+
+/// `switchback token`.
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// Configuration file (see turn.toml).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    keys: TokenKeyArgs,
+    /// The token's subject (sub): the user part of the TURN credentials it buys.
+    #[arg(long, value_name = "NAME")]
+    user: String,
+    /// Lifetime: 3600, 90s, 30m, 1h or 2d.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    ttl: u64,
+    /// The token id (jti), which revocation can name. Default: random.
+    #[arg(long, value_name = "ID")]
+    jti: Option<String>,
 }
 
 /// The configuration, and the keys that `switchback credentials` needs too.
@@ -211,6 +270,30 @@ struct DaemonArgs {
     /// Admin API and status page address; off by default.
     #[arg(long, value_name = "ADDR:PORT")]
     admin_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    token_keys: TokenKeyArgs,
+    /// Key of the trusted backend for POST /v1/tokens, 16+ characters (repeatable; shows in the
+    /// process list, prefer the file).
+    #[arg(long, value_name = "KEY")]
+    api_key: Vec<String>,
+    /// File of API keys, one a line.
+    #[arg(long, value_name = "FILE")]
+    api_key_file: Option<PathBuf>,
+    /// Longest lifetime of /v1 credentials and minted tokens, seconds. Default 86400.
+    #[arg(long, value_name = "SECS")]
+    api_max_ttl: Option<u64>,
+    /// Origin whose pages may call /v1 (CORS), or * (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    api_cors_origin: Vec<String>,
+    /// /v1 requests per source address (IPv6: per /64), N/s[:BURST]; 0 = off. Default 10/s:20.
+    #[arg(long, value_name = "N/s[:BURST]")]
+    api_rate_limit: Option<String>,
+    /// /v1 requests per token subject or minted user, N/s[:BURST]; 0 = off. Default 1/s:10.
+    #[arg(long, value_name = "N/s[:BURST]")]
+    api_user_rate_limit: Option<String>,
+    /// Host for the iceServers urls of /v1/relay-configuration (a DNS name).
+    #[arg(long, value_name = "HOST")]
+    api_url_host: Option<String>,
 }
 
 /// `switchback credentials`.
@@ -313,6 +396,14 @@ impl DaemonArgs {
         o.text("api-listen", self.api_listen);
         o.text("metrics-listen", self.metrics_listen);
         o.text("admin-listen", self.admin_listen);
+        self.token_keys.add_to(&mut o)?;
+        o.list("api-key", &self.api_key);
+        o.path("api-key-file", self.api_key_file.as_deref());
+        o.u64("api-max-ttl", self.api_max_ttl)?;
+        o.list("api-cors-origin", &self.api_cors_origin);
+        o.text("api-rate-limit", self.api_rate_limit.as_ref());
+        o.text("api-user-rate-limit", self.api_user_rate_limit.as_ref());
+        o.text("api-url-host", self.api_url_host.as_ref());
         if self.verbose > 0 {
             o.int("verbose", Some(self.verbose));
         }
@@ -323,6 +414,10 @@ impl DaemonArgs {
         let mut warnings = self.source.warnings();
         if !self.user.is_empty() {
             warnings.push("--user shows the password in the process list; use users-file or turn.toml instead");
+        }
+        warnings.extend(self.token_keys.warnings());
+        if !self.api_key.is_empty() {
+            warnings.push("--api-key shows the key in the process list; use api-key-file or turn.toml instead");
         }
         warnings
     }
@@ -341,6 +436,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Credentials(args)) => credentials(args),
+        Some(Command::Token(args)) => token(args),
         None => daemon(&cli.daemon),
     }
 }
@@ -398,6 +494,35 @@ fn credentials(args: &CredentialsArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `switchback token`: mint an access token with the first token-key, print it, exit.
+fn token(args: &TokenArgs) -> ExitCode {
+    let warnings: Vec<&str> = args.keys.warnings().into_iter().collect();
+    let mut overrides = Overrides::default();
+    let keys = args
+        .keys
+        .add_to(&mut overrides)
+        .and_then(|()| Config::from_sources(args.config.as_deref(), overrides.into_table()))
+        .and_then(|config| config.token_keys());
+    let keys = match keys {
+        Ok(keys) => keys,
+        Err(e) => return config_error(&warnings, e),
+    };
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let jti = match args.jti.clone().or_else(switchback::http::api::random_id) {
+        Some(jti) => jti,
+        None => return config_error(&[], "no randomness from the OS for the token id"),
+    };
+    match keys.mint(&args.user, args.ttl, unix_now(), &jti) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_error(&[], format!("token-key: {e}")),
+    }
+}
+
 fn daemon(args: &DaemonArgs) -> ExitCode {
     let warnings = args.warnings();
     let config = match args.overrides().and_then(|o| args.source.load(o)) {
@@ -415,6 +540,12 @@ fn daemon(args: &DaemonArgs) -> ExitCode {
             &warnings,
             "relay-ip: listening on an unspecified address (0.0.0.0 or ::) with TURN on needs relay-ip \
              (or external-ip): the address relay sockets bind and clients are told",
+        );
+    }
+    if config.api_listen.is_some() && !dev && config.rest_credentials().is_none() {
+        return config_error(
+            &warnings,
+            "api-listen: the token service hands out REST credentials: it needs static-auth-secret",
         );
     }
     // The certificate is read now: a bad one is a configuration error (exit 2), --check-config too.
@@ -602,7 +733,11 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
     server.set_revocations(revoked);
     let running = io::bind_with_tls(config, server.clone(), Limits::default(), tls).await?;
     let readiness = Readiness::new();
-    let http = switchback::http::bind(http_faces(config, &readiness)).await?;
+    let mut faces = http_faces(config, &readiness);
+    if let Some(addr) = config.api_listen {
+        faces.push(Face::new("api", addr, api_router(config, &running, &server)?));
+    }
+    let http = switchback::http::bind(faces).await?;
     readiness.set(true);
     print_banner(&running, &http, config, dev_secret, self_signed.as_deref());
     let signal = loop {
@@ -660,6 +795,44 @@ fn http_faces(config: &Config, readiness: &Readiness) -> Vec<Face> {
         faces.push(Face::new("metrics", addr, health::router(readiness.clone())));
     }
     faces
+}
+
+/// The token service (`/v1`) for `api-listen`: its urls are the bound TURN listeners.
+fn api_router(
+    config: &Config,
+    running: &Running,
+    server: &std::sync::Arc<switchback::io::TurnServer>,
+) -> anyhow::Result<axum::Router> {
+    use switchback::http::api::{ApiOptions, IceUrls, router};
+    let of = |t: Transport| -> Vec<SocketAddr> {
+        running.local_addrs().iter().filter(|l| l.transport == t).map(|l| l.addr).collect()
+    };
+    let rest = config.rest_credentials().context("api-listen needs static-auth-secret")?;
+    let server = server.clone();
+    let options = ApiOptions {
+        tokens: config.token_keys()?,
+        api_keys: config.api_key.iter().map(|s| s.0.clone()).collect(),
+        rest,
+        urls: IceUrls {
+            udp: of(Transport::Udp),
+            tcp: of(Transport::Tcp),
+            tls: of(Transport::Tls),
+            host: config.api_url_host.clone(),
+        },
+        max_ttl_secs: config.api_max_ttl,
+        cors_origins: config.api_cors_origin.clone(),
+        rate_per_source: config.api_rate_limit,
+        rate_per_user: config.api_user_rate_limit,
+        revoked: std::sync::Arc::new(move |entry: &str| server.is_revoked_entry(entry)),
+        unix_now,
+    };
+    info!(
+        keys = options.tokens.keys().len(),
+        minting = !options.api_keys.is_empty(),
+        cors_origins = options.cors_origins.len(),
+        "token service on"
+    );
+    Ok(router(options))
 }
 
 /// SIGHUP re-reads the revocation file and tears down the allocations of the users it revokes. A
