@@ -37,7 +37,8 @@ impl Api {
             api_keys.as_str()
         );
         // Rate limits off unless the test is about them: the other tests send bursts.
-        let limits = if extra_toml.contains("rate-limit") { "" } else { "api-rate-limit = 0\napi-user-rate-limit = 0\n" };
+        let limits =
+            if extra_toml.contains("rate-limit") { "" } else { "api-rate-limit = 0\napi-user-rate-limit = 0\n" };
         let text = format!("{text}{limits}");
         let config = TempFile::new(&format!("{name}-turn.toml"), &text);
         let mut args = vec!["-c", config.as_str()];
@@ -83,6 +84,9 @@ fn token_for(sub: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
     edit(&mut claims);
     sign_claims(&key(), &claims).expect("sign")
 }
+
+/// A change to a token's claims.
+type ClaimsEdit = Box<dyn FnOnce(&mut serde_json::Value)>;
 
 fn assert_error(r: &HttpResponse, status: u16, code: &str) {
     assert_eq!(r.status, status, "{r:?}");
@@ -148,7 +152,7 @@ fn relay_configuration_errors_are_json_with_the_right_status() {
     assert_error(&r, 401, "missing_token");
     assert_error(&api.relay_configuration("not.a.jwt", ""), 401, "token_malformed");
     let now = unix_now();
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut serde_json::Value)>, u16, &str)> = vec![
+    let cases: Vec<(&str, ClaimsEdit, u16, &str)> = vec![
         ("expired", Box::new(move |c| c["exp"] = json!(now - 120)), 401, "token_expired"),
         ("early", Box::new(move |c| c["nbf"] = json!(now + 600)), 401, "token_not_yet_valid"),
         ("audience", Box::new(|c| c["aud"] = json!("someone-else")), 401, "token_wrong_audience"),

@@ -11,9 +11,9 @@
 mod hex;
 mod nonce;
 mod rest;
-mod users;
 #[cfg(feature = "tokens")]
 pub mod token;
+mod users;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -307,11 +307,12 @@ impl TokenKeys {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
-        let data = jsonwebtoken::decode::<RawClaims>(token, &key.decoding, &validation).map_err(|e| match e.kind() {
-            ErrorKind::InvalidSignature => TokenError::BadSignature,
-            ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
-            _ => TokenError::Malformed,
-        })?;
+        let data =
+            jsonwebtoken::decode::<RawClaims>(token, &key.decoding, &validation).map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+                _ => TokenError::Malformed,
+            })?;
         let c = data.claims;
         let exp = c.exp.ok_or(TokenError::MissingClaim("exp"))?;
         if exp.saturating_add(self.leeway_secs) < unix_now {
@@ -353,7 +354,10 @@ mod tests {
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn keys() -> TokenKeys {
-        TokenKeys::new(vec![TokenKey::hs256(Some("k1"), KEY), TokenKey::hs256(Some("k0"), b"an older key, still verifying!!!")])
+        TokenKeys::new(vec![
+            TokenKey::hs256(Some("k1"), KEY),
+            TokenKey::hs256(Some("k0"), b"an older key, still verifying!!!"),
+        ])
     }
 
     fn claims() -> serde_json::Value {

@@ -68,7 +68,10 @@ impl Config {
                 ));
             }
             if !self.api_key.is_empty() && !keys.can_mint() {
-                return Err(ConfigError::invalid("api-key", "POST /v1/tokens mints with a token-key (HS256): give one"));
+                return Err(ConfigError::invalid(
+                    "api-key",
+                    "POST /v1/tokens mints with a token-key (HS256): give one",
+                ));
             }
         }
         Ok(())

@@ -183,6 +183,15 @@ async fn method_not_allowed() -> Response {
     error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST")
 }
 
+/// An error answer, boxed (a `Response` is large for an `Err`).
+struct Refusal(Box<Response>);
+
+impl From<Response> for Refusal {
+    fn from(r: Response) -> Self {
+        Refusal(Box::new(r))
+    }
+}
+
 /// A JSON error, with `WWW-Authenticate` on 401 and 403 (RFC 6750 §3) and `Retry-After` on 429.
 fn fail(status: StatusCode, code: &str, message: &str) -> Response {
     let mut response = error_response(status, code, message);
@@ -209,18 +218,21 @@ fn too_many(wait_secs: u64) -> Response {
 }
 
 /// The bearer credential of `Authorization` (RFC 6750 §2.1), or a 401.
-fn bearer(headers: &HeaderMap) -> Result<&str, Response> {
+fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
     let missing = || fail(StatusCode::UNAUTHORIZED, "missing_token", "Authorization: Bearer <token> is required");
     let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?.to_str().map_err(|_| missing())?;
     let (scheme, credential) = value.trim().split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("bearer") || credential.trim().is_empty() {
-        return Err(missing());
+        return Err(missing().into());
     }
     Ok(credential.trim())
 }
 
 /// The body as JSON of type `T`; an empty body is `T::default()` when `optional`.
-fn json_body<T: for<'de> Deserialize<'de> + Default>(body: Result<Bytes, BytesRejection>, optional: bool) -> Result<T, Response> {
+fn json_body<T: for<'de> Deserialize<'de> + Default>(
+    body: Result<Bytes, BytesRejection>,
+    optional: bool,
+) -> Result<T, Refusal> {
     let body = body.map_err(|e| {
         let status = e.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -232,8 +244,9 @@ fn json_body<T: for<'de> Deserialize<'de> + Default>(body: Result<Bytes, BytesRe
     if optional && body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| fail(StatusCode::BAD_REQUEST, "bad_request", &format!("the body is not the expected JSON: {e}")))
+    serde_json::from_slice(&body).map_err(|e| {
+        fail(StatusCode::BAD_REQUEST, "bad_request", &format!("the body is not the expected JSON: {e}")).into()
+    })
 }
 
 /// RFC 3339 (`2026-11-28T07:35:00Z`) of a Unix time (UTC; days to civil date after Howard
@@ -267,7 +280,8 @@ async fn relay_configuration(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match relay_configuration_inner(&api, peer, &headers, body) {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(Refusal(r)) => *r,
     }
 }
 
@@ -283,34 +297,34 @@ fn relay_configuration_inner(
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let o = &api.options;
     api.by_source.check(&source_key(peer.ip())).map_err(too_many)?;
     let token = bearer(headers)?;
     let now = (o.unix_now)();
     let claims = o.tokens.verify(token, now).map_err(|e| fail(token_status(e), e.code(), &e.to_string()))?;
     if claims.jti.as_deref().is_some_and(|jti| (o.revoked)(jti)) {
-        return Err(fail(StatusCode::UNAUTHORIZED, "token_revoked", "the token has been revoked"));
+        return Err(fail(StatusCode::UNAUTHORIZED, "token_revoked", "the token has been revoked").into());
     }
     if (o.revoked)(&claims.sub) {
-        return Err(fail(StatusCode::FORBIDDEN, "user_revoked", "the token's user has been revoked"));
+        return Err(fail(StatusCode::FORBIDDEN, "user_revoked", "the token's user has been revoked").into());
     }
     api.by_user.check(&claims.sub).map_err(too_many)?;
     let request: RelayRequest = json_body(body, true)?;
     if request.ttl == Some(0) {
-        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", "ttl must be at least 1 second"));
+        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", "ttl must be at least 1 second").into());
     }
     // No longer than the token (within the leeway it may already be past: nothing left to give).
     let left = claims.exp.saturating_sub(now);
     if left == 0 {
-        return Err(fail(StatusCode::UNAUTHORIZED, "token_expired", "the token has expired"));
+        return Err(fail(StatusCode::UNAUTHORIZED, "token_expired", "the token has expired").into());
     }
     let mut ttl = request.ttl.unwrap_or(u64::MAX).min(o.max_ttl_secs).min(left);
     if o.rest.max_lifetime_secs != 0 {
         ttl = ttl.min(o.rest.max_lifetime_secs);
     }
     let Some((username, password)) = o.rest.mint(&claims.sub, ttl, now) else {
-        return Err(fail(StatusCode::SERVICE_UNAVAILABLE, "no_secret", "the relay has no REST secret"));
+        return Err(fail(StatusCode::SERVICE_UNAVAILABLE, "no_secret", "the relay has no REST secret").into());
     };
     let servers = IceServers::with_tls(
         &o.urls.udp,
@@ -343,7 +357,8 @@ async fn mint_token(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match mint_token_inner(&api, peer, &headers, body) {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(Refusal(r)) => *r,
     }
 }
 
@@ -360,24 +375,24 @@ fn mint_token_inner(
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let o = &api.options;
     api.by_source.check(&source_key(peer.ip())).map_err(too_many)?;
     let key = bearer(headers)?;
     if !api_key_matches(&o.api_keys, key) {
-        return Err(fail(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid"));
+        return Err(fail(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid").into());
     }
     let request: TokenRequest = json_body(body, false)?;
     let user = request.user.as_str();
     if user.is_empty() || user.len() > MAX_USER_LEN || user.chars().any(char::is_control) {
         let message = format!("user must be 1 to {MAX_USER_LEN} bytes without control characters");
-        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", &message));
+        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", &message).into());
     }
     if request.ttl == Some(0) {
-        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", "ttl must be at least 1 second"));
+        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", "ttl must be at least 1 second").into());
     }
     if (o.revoked)(user) {
-        return Err(fail(StatusCode::FORBIDDEN, "user_revoked", "the user has been revoked"));
+        return Err(fail(StatusCode::FORBIDDEN, "user_revoked", "the user has been revoked").into());
     }
     api.by_user.check(&request.user).map_err(too_many)?;
     let ttl = request.ttl.unwrap_or(DEFAULT_TOKEN_TTL_SECS).min(o.max_ttl_secs);
