@@ -340,3 +340,53 @@ fn the_token_cli_refuses_without_a_key_and_names_it() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("api-listen"));
 }
+
+#[test]
+fn a_relay_with_only_public_keys_verifies_eddsa_and_es256_tokens() {
+    let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let ec = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let ed_pub = TempFile::new("pub-ed.pem", &ed.public_key_pem());
+    let ec_pub = TempFile::new("pub-ec.pem", &ec.public_key_pem());
+    let ed_arg = format!("ed1:{}", ed_pub.as_str());
+    let ec_arg = format!("ec1:{}", ec_pub.as_str());
+    let daemon = Daemon::start(&[
+        "--listening-port",
+        "0",
+        "--no-tls",
+        "--static-auth-secret",
+        SECRET,
+        "--api-listen",
+        "127.0.0.1:0",
+        "--token-public-key",
+        &ed_arg,
+        "--token-public-key",
+        &ec_arg,
+        "--api-rate-limit",
+        "0",
+    ]);
+    let addr = daemon.http_addr("api");
+    let claims = json!({"sub": "kim", "exp": unix_now() + 60, "aud": "switchback", "scope": "turn"});
+    let post = |token: &str| {
+        http_request(addr, "POST", "/v1/relay-configuration", &[("Authorization", &format!("Bearer {token}"))], "")
+    };
+    for (kid, pair) in [("ed1", &ed), ("ec1", &ec)] {
+        let signer =
+            TokenKey::private_pem(Some(kid), pair.serialize_pem().as_bytes(), pair.public_key_pem().as_bytes())
+                .unwrap();
+        let r = post(&sign_claims(&signer, &claims).unwrap());
+        assert_eq!(r.status, 200, "{kid}: {r:?}");
+        assert!(turn_entry(&r.json()).1.ends_with(":kim"));
+    }
+    // The Ed25519 key under the EC key's kid: the algorithm does not match the key.
+    let wrong = TokenKey::private_pem(Some("ec1"), ed.serialize_pem().as_bytes(), ed.public_key_pem().as_bytes());
+    assert_error(&post(&sign_claims(&wrong.unwrap(), &claims).unwrap()), 401, "token_wrong_algorithm");
+    // HS256 keyed with the public PEM (the classic confusion attack) is refused too.
+    let confused = sign_claims(&TokenKey::hs256(Some("ed1"), ed.public_key_pem().as_bytes()), &claims).unwrap();
+    assert_error(&post(&confused), 401, "token_wrong_algorithm");
+    // The relay cannot mint: the CLI says so.
+    let out = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_switchback")).args(["token", "--user", "kim", "--token-public-key", &ed_arg]),
+        PROCESS_TIMEOUT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
