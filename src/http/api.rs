@@ -334,6 +334,7 @@ fn relay_configuration_inner(
         Some((&username, &password)),
     );
     let expiry = now.saturating_add(ttl);
+    tracing::debug!(user = %claims.sub, kid = ?claims.kid, ttl, "relay configuration issued");
     let body = serde_json::json!({
         "iceServers": servers.ice_servers,
         "expiresOn": rfc3339(expiry),
@@ -401,6 +402,7 @@ fn mint_token_inner(
     let token =
         o.tokens.mint(user, ttl, now, &jti).map_err(|e| fail(StatusCode::NOT_IMPLEMENTED, e.code(), &e.to_string()))?;
     let expiry = now.saturating_add(ttl);
+    tracing::debug!(user, ttl, "access token minted");
     let body = serde_json::json!({ "token": token, "expiresOn": rfc3339(expiry), "ttl": ttl, "jti": jti });
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
 }
