@@ -238,7 +238,11 @@ fn without_api_keys_there_is_no_tokens_endpoint() {
 
 #[test]
 fn cors_for_the_configured_origins_only() {
-    let api = Api::start("cors", "api-cors-origin = [\"https://app.example\"]\n", &[]);
+    let api = Api::start(
+        "cors",
+        "api-cors-origin = [\"https://app.example\"]\napi-url-host = \"turn.example.org\"\napi-max-ttl = 120\n",
+        &[],
+    );
     let preflight = |origin: &str| {
         http_request(
             api.addr,
@@ -269,6 +273,15 @@ fn cors_for_the_configured_origins_only() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+    // api-url-host names the host in the urls; api-max-ttl caps credentials and minted tokens.
+    let v = r.json();
+    let port = api.daemon.udp[0].port();
+    assert_eq!(turn_entry(&v).0[0], format!("turn:turn.example.org:{port}?transport=udp"));
+    assert_eq!(v["ttl"], 120, "{v}");
+    let minted = api.post("/v1/tokens", Some(API_KEY), r#"{"user": "erin", "ttl": 3600}"#).json();
+    assert_eq!(minted["ttl"], 120, "{minted}");
+    let long = token_for(&"x".repeat(129), |_| {});
+    assert_error(&api.relay_configuration(&long, ""), 401, "token_bad_subject");
 }
 
 #[test]

@@ -39,6 +39,9 @@ pub const DEFAULT_AUDIENCE: &str = "switchback";
 pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 /// The longest token accepted, in bytes: tokens come from the network.
 pub const MAX_TOKEN_LEN: usize = 4096;
+/// The longest `sub` accepted, in bytes: it becomes part of a STUN USERNAME (at most 513 bytes,
+/// RFC 8489 §14.3) and a rate-limit key.
+pub const MAX_SUBJECT_LEN: usize = 128;
 
 /// Why a token was refused. Each has a stable [`TokenError::code`] for the HTTP error bodies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +74,9 @@ pub enum TokenError {
     /// A required claim is absent or empty.
     #[error("the token has no `{0}` claim")]
     MissingClaim(&'static str),
+    /// `sub` is longer than [`MAX_SUBJECT_LEN`] or holds control characters.
+    #[error("the token's subject (sub) is too long or holds control characters")]
+    BadSubject,
     /// Minting needs an HS256 key (public keys only verify).
     #[error("no HS256 token-key to mint with (public keys only verify)")]
     NoMintingKey,
@@ -89,6 +95,7 @@ impl TokenError {
             TokenError::WrongAudience => "token_wrong_audience",
             TokenError::MissingScope => "insufficient_scope",
             TokenError::MissingClaim(_) => "token_missing_claim",
+            TokenError::BadSubject => "token_bad_subject",
             TokenError::NoMintingKey => "minting_unavailable",
         }
     }
@@ -331,6 +338,9 @@ impl TokenKeys {
             return Err(TokenError::MissingScope);
         }
         let sub = c.sub.filter(|s| !s.is_empty()).ok_or(TokenError::MissingClaim("sub"))?;
+        if sub.len() > MAX_SUBJECT_LEN || sub.chars().any(char::is_control) {
+            return Err(TokenError::BadSubject);
+        }
         Ok(Claims { sub, exp, nbf: c.nbf, iat: c.iat, jti: c.jti, kid: key.kid.clone() })
     }
 }
@@ -440,6 +450,10 @@ mod tests {
             assert_eq!(keys.verify(&t, NOW), Err(TokenError::MissingClaim(claim)), "{claim}");
         }
         assert_eq!(keys.verify(&with(k, |c| c["sub"] = json!("")), NOW), Err(TokenError::MissingClaim("sub")));
+        let long = "x".repeat(MAX_SUBJECT_LEN + 1);
+        assert_eq!(keys.verify(&with(k, |c| c["sub"] = json!(long)), NOW), Err(TokenError::BadSubject));
+        assert_eq!(keys.verify(&with(k, |c| c["sub"] = json!("a\nb")), NOW), Err(TokenError::BadSubject));
+        assert!(keys.verify(&with(k, |c| c["sub"] = json!("x".repeat(MAX_SUBJECT_LEN))), NOW).is_ok());
         let mut other = keys.clone();
         other.audience = "elsewhere".into();
         assert!(other.verify(&with(k, |c| c["aud"] = json!("elsewhere")), NOW).is_ok());
@@ -508,6 +522,7 @@ mod tests {
             TokenError::WrongAudience,
             TokenError::MissingScope,
             TokenError::MissingClaim("sub"),
+            TokenError::BadSubject,
             TokenError::NoMintingKey,
         ];
         let mut codes: Vec<&str> = all.iter().map(|e| e.code()).collect();

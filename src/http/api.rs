@@ -44,8 +44,8 @@ pub const MAX_BODY: usize = 4096;
 /// The most keys a rate-limit table holds; past it, idle keys are dropped, and if that is not
 /// enough new sources are refused (429) until it is.
 pub const MAX_RATE_KEYS: usize = 65_536;
-/// The longest user name `POST /v1/tokens` accepts, in bytes.
-pub const MAX_USER_LEN: usize = 128;
+/// The longest user name `POST /v1/tokens` accepts, in bytes (what a token's `sub` may hold).
+pub const MAX_USER_LEN: usize = crate::auth::token::MAX_SUBJECT_LEN;
 
 /// Whether a user or a token id is on the revocation list (the daemon's, shared with the TURN
 /// server and reloaded on SIGHUP).
