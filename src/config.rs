@@ -127,6 +127,7 @@ pub const KEYS: &[&str] = &[
     "api-rate-limit",
     "api-user-rate-limit",
     "api-url-host",
+    "api-tls",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -419,6 +420,9 @@ pub struct Config {
     /// `api-url-host`: the host in the `iceServers` urls (a DNS name) instead of the listening
     /// addresses.
     pub api_url_host: Option<String>,
+    /// `api-tls`: serve `/v1` over HTTPS with the TURN listeners' certificate (`cert`, `pkey`;
+    /// reloaded with them on SIGHUP).
+    pub api_tls: bool,
 }
 
 impl Default for Config {
@@ -490,6 +494,7 @@ impl Default for Config {
             api_rate_limit: RateLimit::new(10, 20),
             api_user_rate_limit: RateLimit::new(1, 10),
             api_url_host: None,
+            api_tls: false,
         }
     }
 }

@@ -294,6 +294,9 @@ struct DaemonArgs {
     /// Host for the iceServers urls of /v1/relay-configuration (a DNS name).
     #[arg(long, value_name = "HOST")]
     api_url_host: Option<String>,
+    /// Serve /v1 over HTTPS with the certificate of --cert and --pkey.
+    #[arg(long)]
+    api_tls: bool,
 }
 
 /// `switchback credentials`.
@@ -404,6 +407,7 @@ impl DaemonArgs {
         o.text("api-rate-limit", self.api_rate_limit.as_ref());
         o.text("api-user-rate-limit", self.api_user_rate_limit.as_ref());
         o.text("api-url-host", self.api_url_host.as_ref());
+        o.flag("api-tls", self.api_tls);
         if self.verbose > 0 {
             o.int("verbose", Some(self.verbose));
         }
@@ -735,7 +739,11 @@ async fn serve(config: &Config, dev_secret: Option<&str>, tls: TlsSetup) -> anyh
     let readiness = Readiness::new();
     let mut faces = http_faces(config, &readiness);
     if let Some(addr) = config.api_listen {
-        faces.push(Face::new("api", addr, api_router(config, &running, &server)?));
+        let face = Face::new("api", addr, api_router(config, &running, &server)?);
+        faces.push(match running.tls().filter(|_| config.api_tls) {
+            Some(tls) => face.with_tls(switchback::http::tls::http_config(&tls.server_config())),
+            None => face,
+        });
     }
     let http = switchback::http::bind(faces).await?;
     readiness.set(true);

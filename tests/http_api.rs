@@ -403,3 +403,78 @@ fn a_relay_with_only_public_keys_verifies_eddsa_and_es256_tokens() {
     );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// One HTTPS request trusting `cert` for 127.0.0.1; the raw response text.
+async fn https_request(addr: SocketAddr, cert: &rcgen::Certificate, request: &str) -> Result<String, std::io::Error> {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector.connect(name, tcp).await?;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    tls.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), tls.read_to_string(&mut response))
+        .await
+        .expect("an HTTPS answer within 10 s")?;
+    Ok(response)
+}
+
+#[tokio::test]
+async fn api_tls_serves_v1_over_https_with_the_turn_certificate() {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let cert_file = TempFile::new("https-cert.pem", &cert.pem());
+    let key_file = TempFile::new("https-key.pem", &signing_key.serialize_pem());
+    let extra = format!("cert = \"{}\"\npkey = \"{}\"\napi-tls = true\n", cert_file.as_str(), key_file.as_str());
+    let api = tokio::task::spawn_blocking(move || {
+        // The base configuration has no-tls; this one needs TLS on.
+        let keys = TempFile::new("https-token-keys", &format!("k1:{TOKEN_KEY}\n"));
+        let text = format!(
+            "listening-port = 0\nstatic-auth-secret = [\"{SECRET}\"]\napi-listen = \"127.0.0.1:0\"\n\
+             token-key-file = \"{}\"\n{extra}",
+            keys.as_str()
+        );
+        let config = TempFile::new("https-turn.toml", &text);
+        let daemon = Daemon::start(&["-c", config.as_str()]);
+        (daemon, config, keys)
+    })
+    .await
+    .unwrap();
+    let addr = api.0.http_addr("api");
+    let token = token_for("lena", |_| {});
+    let request = format!(
+        "POST /v1/relay-configuration HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let response = https_request(addr, &cert, &request).await.expect("an HTTPS exchange");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("turns:127.0.0.1:"), "the TLS listener's url is handed out: {response}");
+    assert!(response.contains(":lena"), "{response}");
+    let bad = format!("POST /v1/relay-configuration HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let response = https_request(addr, &cert, &bad).await.expect("an HTTPS exchange");
+    assert!(response.starts_with("HTTP/1.1 401") && response.contains("missing_token"), "{response}");
+    // Plain HTTP on the HTTPS port gets no HTTP answer.
+    let plain = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    })
+    .await
+    .unwrap();
+    assert!(!plain.starts_with(b"HTTP/"), "{:?}", String::from_utf8_lossy(&plain));
+}

@@ -44,6 +44,9 @@ impl Config {
         if self.token_audience.is_empty() {
             return Err(ConfigError::invalid("token-audience", "must not be empty"));
         }
+        if self.api_tls && (self.cert.is_none() || self.no_tls) {
+            return Err(ConfigError::invalid("api-tls", "needs cert and pkey (and TLS not turned off with no-tls)"));
+        }
         if self.api_max_ttl == 0 {
             return Err(ConfigError::invalid("api-max-ttl", "must be at least 1 second"));
         }

@@ -490,6 +490,7 @@ fn token_service_keys() {
         (format!("{key}api-cors-origin = [\"app.example\"]\n"), "api-cors-origin"),
         (format!("{key}token-audience = \"\"\n"), "token-audience"),
         (format!("{key}api-max-ttl = 0\n"), "api-max-ttl"),
+        (format!("{key}api-tls = true\n"), "api-tls"),
         (format!("{key}api-rate-limit = \"fast\"\n"), "api-rate-limit"),
         (
             "token-key = [\"a:0123456789abcdef0123456789abcdef\", \"a:0123456789abcdef0123456789abcdeX\"]\n".to_owned(),
