@@ -106,8 +106,11 @@ fn turn_entry(v: &serde_json::Value) -> (Vec<String>, String, String) {
 #[test]
 fn a_cli_token_becomes_rest_credentials_for_the_listeners() {
     let api = Api::start("cli", "", &[]);
-    let token = api.cli_token(&["--user", "alice", "--ttl", "1h"]);
+    let token = api.cli_token(&["--user", "alice", "--ttl", "1h", "--jti", "cli-token-1"]);
     assert_eq!(token.split('.').count(), 3, "{token}");
+    let claims = switchback::auth::token::TokenKeys::new(vec![key()]).verify(&token, unix_now()).unwrap();
+    assert_eq!((claims.sub.as_str(), claims.jti.as_deref()), ("alice", Some("cli-token-1")));
+    assert!((unix_now() + 3590..=unix_now() + 3600).contains(&claims.exp));
     let before = unix_now();
     let r = api.relay_configuration(&token, "");
     assert_eq!(r.status, 200, "{r:?}");

@@ -103,20 +103,30 @@ impl std::fmt::Debug for ApiOptions {
 /// A bounded keyed rate limiter (governor's GCRA, one cell per key).
 struct Limiter<K: Clone + std::hash::Hash + Eq> {
     limiter: Option<DefaultKeyedRateLimiter<K>>,
+    /// When idle keys were last dropped: at most once a second, so a full table under a flood
+    /// does not cost a walk over it per request.
+    swept: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl<K: Clone + std::hash::Hash + Eq> Limiter<K> {
     fn new(limit: RateLimit) -> Self {
         let quota = NonZeroU32::new(limit.per_second)
             .map(|rate| Quota::per_second(rate).allow_burst(NonZeroU32::new(limit.burst).unwrap_or(rate)));
-        Limiter { limiter: quota.map(DefaultKeyedRateLimiter::keyed) }
+        Limiter { limiter: quota.map(DefaultKeyedRateLimiter::keyed), swept: std::sync::Mutex::new(None) }
     }
 
     /// `Ok` or the seconds to wait.
     fn check(&self, key: &K) -> Result<(), u64> {
         let Some(limiter) = &self.limiter else { return Ok(()) };
         if limiter.len() >= MAX_RATE_KEYS {
-            limiter.retain_recent();
+            if let Ok(mut swept) = self.swept.try_lock() {
+                let now = std::time::Instant::now();
+                if swept.is_none_or(|at| now.duration_since(at) >= std::time::Duration::from_secs(1)) {
+                    *swept = Some(now);
+                    limiter.retain_recent();
+                    limiter.shrink_to_fit();
+                }
+            }
             if limiter.len() >= MAX_RATE_KEYS {
                 return Err(1);
             }
@@ -446,6 +456,23 @@ mod tests {
         assert!(limiter.check(&2).is_ok(), "keys are separate");
         let off: Limiter<u32> = Limiter::new(RateLimit::OFF);
         assert!((0..100).all(|_| off.check(&1).is_ok()));
+    }
+
+    #[test]
+    fn a_full_limiter_table_stays_bounded() {
+        let limiter: Limiter<u32> = Limiter::new(RateLimit::new(1, 1));
+        let full = u32::try_from(MAX_RATE_KEYS).unwrap();
+        let start = std::time::Instant::now();
+        for key in 0..full {
+            assert!(limiter.check(&key).is_ok());
+        }
+        let refused = limiter.check(&full);
+        // Keys used within the last second are not idle: if the fill took less, a new source is
+        // refused rather than the table growing (a slower fill may have let idle keys go).
+        if start.elapsed() < std::time::Duration::from_millis(900) {
+            assert_eq!(refused, Err(1));
+        }
+        assert!(limiter.limiter.as_ref().unwrap().len() <= MAX_RATE_KEYS);
     }
 
     #[test]
