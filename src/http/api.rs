@@ -41,8 +41,8 @@ use crate::policy::rate::RateLimit;
 
 /// The largest request body accepted, bytes.
 pub const MAX_BODY: usize = 4096;
-/// The most keys a rate-limit table holds; past it, idle keys are dropped, and if that is not
-/// enough new sources are refused (429) until it is.
+/// The most keys a rate-limit table holds; past it, idle keys are dropped (at most once a second)
+/// and, while it stays full, every request is refused (429): memory stays bounded under a flood.
 pub const MAX_RATE_KEYS: usize = 65_536;
 /// The longest user name `POST /v1/tokens` accepts, in bytes (what a token's `sub` may hold).
 pub const MAX_USER_LEN: usize = crate::auth::token::MAX_SUBJECT_LEN;
