@@ -523,6 +523,7 @@ fn token(args: &TokenArgs) -> ExitCode {
             println!("{token}");
             ExitCode::SUCCESS
         }
+        Err(e @ switchback::auth::token::TokenError::BadSubject) => config_error(&[], format!("--user: {e}")),
         Err(e) => config_error(&[], format!("token-key: {e}")),
     }
 }

@@ -281,7 +281,11 @@ impl TokenKeys {
 
     /// Mints a token for `user` valid `ttl_secs` from `unix_now`, with scope `turn`, the audience,
     /// `iat`, `nbf` and `jti`, signed by the first key that can (its `kid` in the header).
+    /// A `user` that [`TokenKeys::verify`] would refuse as `sub` is refused here too.
     pub fn mint(&self, user: &str, ttl_secs: u64, unix_now: u64, jti: &str) -> Result<String, TokenError> {
+        if user.is_empty() || user.len() > MAX_SUBJECT_LEN || user.chars().any(char::is_control) {
+            return Err(TokenError::BadSubject);
+        }
         let (key, encoding) = self.minting_key().ok_or(TokenError::NoMintingKey)?;
         let mut header = Header::new(key.algorithm);
         header.kid = key.kid.clone();
@@ -454,6 +458,8 @@ mod tests {
         assert_eq!(keys.verify(&with(k, |c| c["sub"] = json!(long)), NOW), Err(TokenError::BadSubject));
         assert_eq!(keys.verify(&with(k, |c| c["sub"] = json!("a\nb")), NOW), Err(TokenError::BadSubject));
         assert!(keys.verify(&with(k, |c| c["sub"] = json!("x".repeat(MAX_SUBJECT_LEN))), NOW).is_ok());
+        assert_eq!(keys.mint(&"x".repeat(MAX_SUBJECT_LEN + 1), 60, NOW, "j"), Err(TokenError::BadSubject));
+        assert_eq!(keys.mint("", 60, NOW, "j"), Err(TokenError::BadSubject));
         let mut other = keys.clone();
         other.audience = "elsewhere".into();
         assert!(other.verify(&with(k, |c| c["aud"] = json!("elsewhere")), NOW).is_ok());
