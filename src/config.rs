@@ -24,10 +24,11 @@
 //! # Ok::<(), switchback::config::ConfigError>(())
 //! ```
 
+pub mod api;
 #[cfg(feature = "cli")]
 pub mod banner;
 pub mod coturn;
-#[cfg(feature = "cli")]
+#[cfg(feature = "http")]
 pub mod credentials;
 mod external_ip;
 mod limits;
@@ -62,7 +63,7 @@ pub const DEFAULT_REALM: &str = "switchback.local";
 /// Keys that a later issue implements, as `(turn.toml key, flag name)`. Setting one of them, in the
 /// file or as a flag, is an error today rather than silently doing nothing. Remove a line when the
 /// feature lands.
-pub const UNSUPPORTED: &[(&str, &str)] = &[("api-listen", "api-listen")];
+pub const UNSUPPORTED: &[(&str, &str)] = &[];
 
 /// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
 pub const KEYS: &[&str] = &[
@@ -126,6 +127,19 @@ pub const KEYS: &[&str] = &[
     "alternate-server",
     "alternate-threshold",
     "drain-timeout",
+    "api-key",
+    "api-key-file",
+    "token-key",
+    "token-key-file",
+    "token-public-key",
+    "token-audience",
+    "token-leeway",
+    "api-max-ttl",
+    "api-cors-origin",
+    "api-rate-limit",
+    "api-user-rate-limit",
+    "api-url-host",
+    "api-tls",
 ];
 
 /// Why a configuration was refused. Each variant names the key (or the file) it is about.
@@ -417,6 +431,42 @@ pub struct Config {
     /// `drain-timeout`: seconds a drain (SIGTERM) waits for live allocations to end before exiting
     /// (default 30; 0 exits at once).
     pub drain_timeout: u64,
+    /// `api-key`: keys of the trusted backend for `POST /v1/tokens` (Bearer); none turns that
+    /// endpoint off. After loading it also holds the keys of `api-key-file`.
+    pub api_key: Vec<Secret>,
+    /// `api-key-file`: a file of API keys, one a line.
+    pub api_key_file: Option<PathBuf>,
+    /// `token-key`: HS256 access-token keys, `[KID:]KEY` (at least 32 bytes); the first mints, all
+    /// verify. After loading it also holds the keys of `token-key-file`.
+    pub token_key: Vec<Secret>,
+    /// `token-key-file`: a file of `[KID:]KEY` lines.
+    pub token_key_file: Option<PathBuf>,
+    /// `token-public-key`: `[KID:]FILE`, an Ed25519 (EdDSA) or P-256 (ES256) public key in PEM that
+    /// verifies access tokens (the relay cannot mint with it).
+    pub token_public_key: Vec<String>,
+    /// `token-audience`: what an access token's `aud` must contain (default `switchback`).
+    pub token_audience: String,
+    /// `token-leeway`: seconds of clock skew allowed on `exp` and `nbf` (default 60).
+    pub token_leeway: u64,
+    /// `api-max-ttl`: longest lifetime of credentials from `/v1/relay-configuration` and of tokens
+    /// from `/v1/tokens`, seconds (default 86400).
+    pub api_max_ttl: u64,
+    /// `api-cors-origin`: origins (`https://app.example`, or `*`) whose pages may call `/v1`.
+    pub api_cors_origin: Vec<String>,
+    /// `api-rate-limit`: `/v1` requests per source IPv4 address or IPv6 /64 (default `10/s:20`;
+    /// `0` = none); 429 beyond.
+    #[serde(deserialize_with = "limits::rate_limit")]
+    pub api_rate_limit: RateLimit,
+    /// `api-user-rate-limit`: `/v1` requests per token subject or minted user (default `1/s:10`;
+    /// `0` = none); 429 beyond.
+    #[serde(deserialize_with = "limits::rate_limit")]
+    pub api_user_rate_limit: RateLimit,
+    /// `api-url-host`: the host in the `iceServers` urls (a DNS name) instead of the listening
+    /// addresses.
+    pub api_url_host: Option<String>,
+    /// `api-tls`: serve `/v1` over HTTPS with the TURN listeners' certificate (`cert`, `pkey`;
+    /// reloaded with them on SIGHUP).
+    pub api_tls: bool,
 }
 
 impl Default for Config {
@@ -486,6 +536,19 @@ impl Default for Config {
             alternate_server: Vec::new(),
             alternate_threshold: 0,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT_SECS,
+            api_key: Vec::new(),
+            api_key_file: None,
+            token_key: Vec::new(),
+            token_key_file: None,
+            token_public_key: Vec::new(),
+            token_audience: "switchback".to_owned(),
+            token_leeway: 60,
+            api_max_ttl: api::DEFAULT_API_MAX_TTL_SECS,
+            api_cors_origin: Vec::new(),
+            api_rate_limit: RateLimit::new(10, 20),
+            api_user_rate_limit: RateLimit::new(1, 10),
+            api_url_host: None,
+            api_tls: false,
         }
     }
 }
@@ -497,8 +560,16 @@ pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;
 const MAX_SOFTWARE_CHARS: usize = 127;
 
 /// Keys whose value is a path: relative ones in a file are relative to the file's directory.
-const PATH_KEYS: &[&str] =
-    &["static-auth-secret-file", "users-file", "cert", "pkey", "revocation-file", "admin-key-file"];
+const PATH_KEYS: &[&str] = &[
+    "static-auth-secret-file",
+    "users-file",
+    "cert",
+    "pkey",
+    "revocation-file",
+    "admin-key-file",
+    "api-key-file",
+    "token-key-file",
+];
 
 impl Config {
     /// Parses and validates `turn.toml` text.
@@ -582,7 +653,7 @@ impl Config {
                 }
             }
         }
-        Ok(())
+        self.read_api_files()
     }
 
     /// Checks what no single key can: something to listen on, ranges, lengths, credentials.
@@ -631,6 +702,7 @@ impl Config {
                 return Err(ConfigError::invalid("alternate-server", "at most one address per family"));
             }
         }
+        self.validate_api()?;
         match (&self.cert, &self.pkey) {
             (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),
             (None, Some(_)) => return Err(ConfigError::invalid("cert", "pkey is set but cert is not: give both")),

@@ -53,6 +53,10 @@ enum Command {
     ///
     /// Prints the username, the password and an iceServers JSON for the listening addresses.
     Credentials(CredentialsArgs),
+    /// Mint an access token (JWT) offline with the first token-key (starts no listener).
+    ///
+    /// Prints the token; trade it at POST /v1/relay-configuration for TURN credentials.
+    Token(TokenArgs),
     /// Talk to a running daemon's admin API (admin-listen, admin-key).
     Admin(admin_cli::AdminArgs),
     /// Reload a running daemon's configuration through its admin API (like SIGHUP).
@@ -74,6 +78,61 @@ struct ImportCoturnArgs {
     /// Write turn.toml here (created with mode 0600: it holds secrets) instead of to stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+/// The access-token keys, which `switchback token` needs too.
+#[derive(Clone, Debug, Args)]
+struct TokenKeyArgs {
+    /// HS256 access-token key, [KID:]KEY, at least 32 bytes (repeatable; the first mints; shows in
+    /// the process list, prefer the file).
+    #[arg(long, value_name = "[KID:]KEY")]
+    token_key: Vec<String>,
+    /// File of HS256 access-token keys, one [KID:]KEY a line.
+    #[arg(long, value_name = "FILE")]
+    token_key_file: Option<PathBuf>,
+    /// EdDSA (Ed25519) or ES256 (P-256) public key, PEM, [KID:]FILE: verifies tokens, cannot mint (repeatable).
+    #[arg(long, value_name = "[KID:]FILE")]
+    token_public_key: Vec<String>,
+    /// What an access token's aud must contain (and minted tokens carry). Default switchback.
+    #[arg(long, value_name = "AUD")]
+    token_audience: Option<String>,
+    /// Clock skew allowed on a token's exp and nbf, seconds. Default 60.
+    #[arg(long, value_name = "SECS")]
+    token_leeway: Option<u64>,
+}
+
+impl TokenKeyArgs {
+    fn add_to(&self, o: &mut Overrides) -> Result<(), ConfigError> {
+        o.list("token-key", &self.token_key);
+        o.path("token-key-file", self.token_key_file.as_deref());
+        o.list("token-public-key", &self.token_public_key);
+        o.text("token-audience", self.token_audience.as_ref());
+        o.u64("token-leeway", self.token_leeway)
+    }
+
+    fn warnings(&self) -> Option<&'static str> {
+        (!self.token_key.is_empty())
+            .then_some("--token-key shows the key in the process list; use token-key-file or turn.toml instead")
+    }
+}
+
+/// `switchback token`.
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// Configuration file (see turn.toml).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    keys: TokenKeyArgs,
+    /// The token's subject (sub): the user part of the TURN credentials it buys.
+    #[arg(long, value_name = "NAME")]
+    user: String,
+    /// Lifetime: 3600, 90s, 30m, 1h or 2d.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    ttl: u64,
+    /// The token id (jti), which revocation can name. Default: random.
+    #[arg(long, value_name = "ID")]
+    jti: Option<String>,
 }
 
 /// The configuration, and the keys that `switchback credentials` needs too.
@@ -276,6 +335,33 @@ struct DaemonArgs {
     /// Seconds SIGTERM waits for live allocations to end before exiting. Default 30.
     #[arg(long, value_name = "SECS")]
     drain_timeout: Option<u64>,
+    #[command(flatten)]
+    token_keys: TokenKeyArgs,
+    /// Key of the trusted backend for POST /v1/tokens, 16+ characters (repeatable; shows in the
+    /// process list, prefer the file).
+    #[arg(long, value_name = "KEY")]
+    api_key: Vec<String>,
+    /// File of API keys, one a line.
+    #[arg(long, value_name = "FILE")]
+    api_key_file: Option<PathBuf>,
+    /// Longest lifetime of /v1 credentials and minted tokens, seconds. Default 86400.
+    #[arg(long, value_name = "SECS")]
+    api_max_ttl: Option<u64>,
+    /// Origin whose pages may call /v1 (CORS), or * (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    api_cors_origin: Vec<String>,
+    /// /v1 requests per source address (IPv6: per /64), N/s[:BURST]; 0 = off. Default 10/s:20.
+    #[arg(long, value_name = "N/s[:BURST]")]
+    api_rate_limit: Option<String>,
+    /// /v1 requests per token subject or minted user, N/s[:BURST]; 0 = off. Default 1/s:10.
+    #[arg(long, value_name = "N/s[:BURST]")]
+    api_user_rate_limit: Option<String>,
+    /// Host for the iceServers urls of /v1/relay-configuration (a DNS name).
+    #[arg(long, value_name = "HOST")]
+    api_url_host: Option<String>,
+    /// Serve /v1 over HTTPS with the certificate of --cert and --pkey.
+    #[arg(long)]
+    api_tls: bool,
 }
 
 /// `switchback credentials`.
@@ -388,6 +474,15 @@ impl DaemonArgs {
         o.list("alternate-server", &self.alternate_server);
         o.int("alternate-threshold", self.alternate_threshold);
         o.u64("drain-timeout", self.drain_timeout)?;
+        self.token_keys.add_to(&mut o)?;
+        o.list("api-key", &self.api_key);
+        o.path("api-key-file", self.api_key_file.as_deref());
+        o.u64("api-max-ttl", self.api_max_ttl)?;
+        o.list("api-cors-origin", &self.api_cors_origin);
+        o.text("api-rate-limit", self.api_rate_limit.as_ref());
+        o.text("api-user-rate-limit", self.api_user_rate_limit.as_ref());
+        o.text("api-url-host", self.api_url_host.as_ref());
+        o.flag("api-tls", self.api_tls);
         if self.verbose > 0 {
             o.int("verbose", Some(self.verbose));
         }
@@ -404,6 +499,10 @@ impl DaemonArgs {
         }
         if self.admin_key.is_some() {
             warnings.push("--admin-key shows the key in the process list; use admin-key-file or turn.toml instead");
+        }
+        warnings.extend(self.token_keys.warnings());
+        if !self.api_key.is_empty() {
+            warnings.push("--api-key shows the key in the process list; use api-key-file or turn.toml instead");
         }
         warnings
     }
@@ -425,6 +524,7 @@ fn main() -> ExitCode {
         Some(Command::ImportCoturn(args)) => import_coturn(args),
         Some(Command::Admin(args)) => admin_cli::run(&args.connect, &args.action),
         Some(Command::Reload(connect)) => admin_cli::run(connect, &admin_cli::Action::Reload),
+        Some(Command::Token(args)) => token(args),
         None => daemon(&cli.daemon),
     }
 }
@@ -529,6 +629,36 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     file.write_all(text.as_bytes())
 }
 
+/// `switchback token`: mint an access token with the first token-key, print it, exit.
+fn token(args: &TokenArgs) -> ExitCode {
+    let warnings: Vec<&str> = args.keys.warnings().into_iter().collect();
+    let mut overrides = Overrides::default();
+    let keys = args
+        .keys
+        .add_to(&mut overrides)
+        .and_then(|()| Config::from_sources(args.config.as_deref(), overrides.into_table()))
+        .and_then(|config| config.token_keys());
+    let keys = match keys {
+        Ok(keys) => keys,
+        Err(e) => return config_error(&warnings, e),
+    };
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let jti = match args.jti.clone().or_else(switchback::http::api::random_id) {
+        Some(jti) => jti,
+        None => return config_error(&[], "no randomness from the OS for the token id"),
+    };
+    match keys.mint(&args.user, args.ttl, unix_now(), &jti) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e @ switchback::auth::token::TokenError::BadSubject) => config_error(&[], format!("--user: {e}")),
+        Err(e) => config_error(&[], format!("token-key: {e}")),
+    }
+}
+
 fn daemon(args: &DaemonArgs) -> ExitCode {
     let warnings = args.warnings();
     let config = match args.overrides().and_then(|o| args.source.load(o)) {
@@ -546,6 +676,12 @@ fn daemon(args: &DaemonArgs) -> ExitCode {
             &warnings,
             "relay-ip: listening on an unspecified address (0.0.0.0 or ::) with TURN on needs relay-ip \
              (or external-ip): the address relay sockets bind and clients are told",
+        );
+    }
+    if config.api_listen.is_some() && !dev && config.rest_credentials().is_none() {
+        return config_error(
+            &warnings,
+            "api-listen: the token service hands out REST credentials: it needs static-auth-secret",
         );
     }
     // The certificate is read now: a bad one is a configuration error (exit 2), --check-config too.
@@ -774,7 +910,14 @@ async fn serve(config: &Config, reload: ReloadSource, tls: TlsSetup) -> anyhow::
         drain_timeout: std::sync::atomic::AtomicU64::new(config.drain_timeout),
         lock: std::sync::Mutex::new(()),
     });
-    let faces = http_faces(config, &readiness, &server, &running, &reloader);
+    let mut faces = http_faces(config, &readiness, &server, &running, &reloader);
+    if let Some(addr) = config.api_listen {
+        let face = Face::new("api", addr, api_router(config, &running, &server)?);
+        faces.push(match running.tls().filter(|_| config.api_tls) {
+            Some(tls) => face.with_tls(switchback::http::tls::http_config(&tls.server_config())),
+            None => face,
+        });
+    }
     let http = switchback::http::bind(faces).await?;
     readiness.set(true);
     print_banner(&running, &http, config, dev_secret, self_signed.as_deref());
@@ -852,6 +995,48 @@ fn http_faces(
         faces.push(Face::new("admin", addr, admin::router(admin::Admin::new(server.clone(), &key.0, reload))));
     }
     faces
+}
+
+/// The token service (`/v1`) for `api-listen`: its urls are the bound TURN listeners.
+fn api_router(
+    config: &Config,
+    running: &Running,
+    server: &std::sync::Arc<switchback::io::TurnServer>,
+) -> anyhow::Result<axum::Router> {
+    use switchback::http::api::{ApiOptions, IceUrls, router};
+    let of = |t: Transport| -> Vec<SocketAddr> {
+        running.local_addrs().iter().filter(|l| l.transport == t).map(|l| l.addr).collect()
+    };
+    config.rest_credentials().context("api-listen needs static-auth-secret")?;
+    // Read per request: a reload that rotates the secrets is followed at once.
+    let auth = server.clone();
+    let rest: switchback::http::api::RestSource =
+        std::sync::Arc::new(move || auth.authenticator().and_then(|a| a.rest().cloned()));
+    let server = server.clone();
+    let options = ApiOptions {
+        tokens: config.token_keys()?,
+        api_keys: config.api_key.iter().map(|s| s.0.clone()).collect(),
+        rest,
+        urls: IceUrls {
+            udp: of(Transport::Udp),
+            tcp: of(Transport::Tcp),
+            tls: of(Transport::Tls),
+            host: config.api_url_host.clone(),
+        },
+        max_ttl_secs: config.api_max_ttl,
+        cors_origins: config.api_cors_origin.clone(),
+        rate_per_source: config.api_rate_limit,
+        rate_per_user: config.api_user_rate_limit,
+        revoked: std::sync::Arc::new(move |entry: &str| server.is_revoked_entry(entry)),
+        unix_now,
+    };
+    info!(
+        keys = options.tokens.keys().len(),
+        minting = !options.api_keys.is_empty(),
+        cors_origins = options.cors_origins.len(),
+        "token service on"
+    );
+    Ok(router(options))
 }
 
 /// Tells systemd (`Type=notify`, contrib/switchback.service) about the service's state; nothing

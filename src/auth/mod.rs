@@ -14,6 +14,8 @@ mod hex;
 mod nonce;
 pub mod oauth;
 mod rest;
+#[cfg(feature = "tokens")]
+pub mod token;
 mod users;
 
 use std::collections::HashMap;

@@ -22,7 +22,7 @@ impl Config {
         {
             return Err(ConfigError::invalid("server-name", "must be 1 to 255 bytes"));
         }
-        let keys = self.token_keys()?;
+        let keys = self.oauth_token_keys()?;
         for (i, (k, _)) in keys.iter().enumerate() {
             if keys.iter().skip(i + 1).any(|(other, _)| other.kid() == k.kid()) {
                 return Err(ConfigError::invalid("oauth-key", format!("kid `{}` is given twice", k.kid())));
@@ -33,7 +33,7 @@ impl Config {
 
     /// The parsed `oauth-key` list, each with whether its key was longer than its algorithm's
     /// (only the first 16 or 32 bytes are used, as coturn does).
-    fn token_keys(&self) -> Result<Vec<(TokenKey, bool)>, ConfigError> {
+    fn oauth_token_keys(&self) -> Result<Vec<(TokenKey, bool)>, ConfigError> {
         self.oauth_key
             .iter()
             .map(|s| {
@@ -56,13 +56,13 @@ impl Config {
         if !self.oauth {
             return Ok(None);
         }
-        let keys = self.token_keys()?.into_iter().map(|(k, _)| k).collect();
+        let keys = self.oauth_token_keys()?.into_iter().map(|(k, _)| k).collect();
         Ok(Some(OauthConfig { server_name: self.effective_server_name().to_owned(), keys }))
     }
 
     /// Warnings for the daemon's log: `oauth-key`s whose key is longer than their algorithm's.
     pub fn oauth_warnings(&self) -> Vec<String> {
-        let Ok(keys) = self.token_keys() else { return Vec::new() };
+        let Ok(keys) = self.oauth_token_keys() else { return Vec::new() };
         keys.iter()
             .filter(|(_, longer)| *longer)
             .map(|(k, _)| {

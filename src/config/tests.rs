@@ -104,7 +104,7 @@ fn supported_keys_parse() {
 
 #[test]
 fn every_unsupported_key_is_rejected() {
-    let samples = [("api-listen", "\"127.0.0.1:8080\"")];
+    let samples: [(&str, &str); 0] = [];
     for (key, value) in samples {
         let err = Config::from_toml_str(&format!("{key} = {value}")).unwrap_err();
         assert!(matches!(err, ConfigError::Unsupported { key: k, .. } if k == key), "{key}: {err}");
@@ -469,4 +469,54 @@ fn admin_listen_needs_a_key_and_the_threshold_an_alternate_server() {
     let err = Config::from_toml_str("alternate-server = [\"192.0.2.1:3478\", \"192.0.2.2:3478\"]").unwrap_err();
     assert!(err.to_string().contains("alternate-server"), "{err}");
     assert_eq!(Config::default().drain_timeout, 30);
+}
+
+#[test]
+fn token_service_keys() {
+    let dir = TempDir::new("tokens");
+    let path = dir.0.join("turn.toml");
+    std::fs::write(dir.0.join("token-keys"), "# rotated\nk2:abcdefghijklmnopqrstuvwxyz012345\n").unwrap();
+    std::fs::write(dir.0.join("api-keys"), "backend-key-0123456789\n").unwrap();
+    std::fs::write(
+        &path,
+        "static-auth-secret = [\"s\"]\napi-listen = \"127.0.0.1:0\"\ntoken-key = [\"k1:0123456789abcdef0123456789abcdef\"]\n\
+         token-key-file = \"token-keys\"\napi-key-file = \"api-keys\"\ntoken-audience = \"app\"\ntoken-leeway = 5\n\
+         api-cors-origin = [\"https://app.example\"]\napi-rate-limit = \"5/s\"\napi-user-rate-limit = 0\n",
+    )
+    .unwrap();
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.api_listen, Some("127.0.0.1:0".parse().unwrap()));
+    assert_eq!(c.token_key.len(), 2, "the file's key joins the flag's");
+    assert_eq!(c.api_key, vec![Secret("backend-key-0123456789".into())]);
+    assert_eq!(c.api_rate_limit, RateLimit::new(5, 10));
+    assert!(!c.api_user_rate_limit.is_on());
+    let keys = c.token_keys().unwrap();
+    let kids: Vec<_> = keys.keys().iter().map(|k| k.kid()).collect();
+    assert_eq!(kids, vec![Some("k1"), Some("k2")]);
+    assert_eq!((keys.audience.as_str(), keys.leeway_secs), ("app", 5));
+    assert!(keys.can_mint());
+    assert!(!format!("{c:?}").contains("0123456789abcdef"), "keys do not show in Debug");
+
+    let key = "token-key = [\"0123456789abcdef0123456789abcdef\"]\n";
+    for (text, named) in [
+        ("api-listen = \"127.0.0.1:0\"\n".to_owned(), "api-listen"),
+        ("token-key = [\"short\"]\n".to_owned(), "token-key"),
+        (format!("{key}token-key-file = \"/nonexistent/keys\"\n"), "token-key-file"),
+        ("token-public-key = [\"/nonexistent.pem\"]\n".to_owned(), "token-public-key"),
+        (format!("{key}api-key = [\"short\"]\n"), "api-key"),
+        ("api-key = [\"backend-key-0123456789\"]\n".to_owned(), "api-key"),
+        (format!("{key}api-cors-origin = [\"app.example\"]\n"), "api-cors-origin"),
+        (format!("{key}token-audience = \"\"\n"), "token-audience"),
+        (format!("{key}api-max-ttl = 0\n"), "api-max-ttl"),
+        (format!("{key}api-tls = true\n"), "api-tls"),
+        (format!("{key}api-rate-limit = \"fast\"\n"), "api-rate-limit"),
+        (
+            "token-key = [\"a:0123456789abcdef0123456789abcdef\", \"a:0123456789abcdef0123456789abcdeX\"]\n".to_owned(),
+            "token-key",
+        ),
+    ] {
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains(named), "{text}: {err}");
+        assert!(!err.contains("0123456789abcdef"), "no key in errors: {err}");
+    }
 }

@@ -8,9 +8,11 @@
 //! serves, like [`crate::io::bind`]; [`HttpRunning::shutdown`] stops them and waits.
 
 pub mod admin;
+pub mod api;
 pub mod health;
 pub mod metrics;
 pub mod status;
+pub mod tls;
 
 use std::net::SocketAddr;
 
@@ -47,12 +49,20 @@ pub struct Face {
     pub addr: SocketAddr,
     /// The routes, state applied. No fallback: the listener adds one.
     pub router: Router,
+    /// HTTPS with this configuration (see [`tls::http_config`]); a face with TLS makes the
+    /// listener it shares with others TLS too.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Face {
     /// A face.
     pub fn new(name: &'static str, addr: SocketAddr, router: Router) -> Face {
-        Face { name, addr, router }
+        Face { name, addr, router, tls: None }
+    }
+
+    /// The face over HTTPS.
+    pub fn with_tls(self, config: std::sync::Arc<rustls::ServerConfig>) -> Face {
+        Face { tls: Some(config), ..self }
     }
 }
 
@@ -109,30 +119,38 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
 /// tokio runtime.
 pub async fn bind(faces: Vec<Face>) -> Result<HttpRunning, HttpError> {
     // Group by configured address, keeping the order of first appearance.
-    let mut groups: Vec<(SocketAddr, Vec<&'static str>, Router)> = Vec::new();
+    type Tls = Option<std::sync::Arc<rustls::ServerConfig>>;
+    let mut groups: Vec<(SocketAddr, Vec<&'static str>, Router, Tls)> = Vec::new();
     for face in faces {
-        match groups.iter_mut().find(|(addr, _, _)| *addr == face.addr) {
-            Some((_, names, router)) => {
+        match groups.iter_mut().find(|(addr, _, _, _)| *addr == face.addr) {
+            Some((_, names, router, tls)) => {
                 names.push(face.name);
                 *router = std::mem::take(router).merge(face.router);
+                if tls.is_none() {
+                    *tls = face.tls;
+                }
             }
-            None => groups.push((face.addr, vec![face.name], face.router)),
+            None => groups.push((face.addr, vec![face.name], face.router, face.tls)),
         }
     }
     let mut bound = Vec::new();
-    for (addr, names, router) in groups {
+    for (addr, names, router, tls) in groups {
         let listener =
             TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { faces: names.join(","), addr, source })?;
         let local = listener.local_addr().map_err(|source| HttpError::Bind { faces: names.join(","), addr, source })?;
-        bound.push((listener, local, names, router));
+        bound.push((listener, local, names, router, tls));
     }
     let (stop, _) = watch::channel(false);
     let mut listeners = Vec::new();
     let mut tasks = Vec::new();
-    for (listener, local, names, router) in bound {
+    for (listener, local, names, router, tls) in bound {
         listeners.extend(names.iter().map(|&name| HttpListener { name, addr: local }));
         let app = router.fallback(not_found);
         let mut stopped = stop.subscribe();
+        if let Some(config) = tls {
+            tasks.push(tokio::spawn(tls::serve(listener, app, config, stopped)));
+            continue;
+        }
         tasks.push(tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|&s| s).await;

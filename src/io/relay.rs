@@ -244,7 +244,15 @@ impl RelayDriver for UdpRelay {
     #[inline]
     fn send_to_peer(&self, socket: &RelaySocket, peer: SocketAddr, data: &[u8]) -> bool {
         match &socket.kind {
-            RelayKind::Udp(socket) => socket.try_send_to(data, peer).is_ok(),
+            // tokio's `try_send_to` says WouldBlock until the reactor has seen the new socket's first
+            // writable event, which drops a peer's first datagram right after an Allocate on a busy
+            // runtime; then ask the kernel directly (still non-blocking: a full buffer is a drop).
+            RelayKind::Udp(socket) => match socket.try_send_to(data, peer) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    rustix::net::sendto(socket, data, rustix::net::SendFlags::DONTWAIT, &peer).is_ok()
+                }
+                result => result.is_ok(),
+            },
             RelayKind::Tcp { .. } => false,
         }
     }

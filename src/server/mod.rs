@@ -448,6 +448,13 @@ impl<D: RelayDriver> Server<D> {
         revocations.may_revoke() && self.revoked_by(&***revocations, username)
     }
 
+    /// Whether `entry` itself (a user name or an access token's `jti`) is on the revocation list,
+    /// as the token service asks (`http::api`).
+    pub fn is_revoked_entry(&self, entry: &str) -> bool {
+        let revocations = self.revocations.load();
+        revocations.may_revoke() && revocations.is_revoked(entry, entry)
+    }
+
     fn revoked_by(&self, revocations: &dyn Revocations, username: &str) -> bool {
         let auth = self.auth.load();
         let user = auth.as_ref().map_or(username, |a| a.user_of(username));

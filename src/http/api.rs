@@ -1,0 +1,494 @@
+//! The token service on `api-listen`: the trusted-service flow. The application's backend holds a
+//! key and mints short-lived access tokens (itself, or with `POST /v1/tokens`); the browser trades
+//! its token at `POST /v1/relay-configuration` for short-lived REST credentials and an
+//! `iceServers` list, and never sees a secret.
+//!
+//! - `POST /v1/relay-configuration`, `Authorization: Bearer <access token>` (RFC 6750 §2.1),
+//!   optional body `{"ttl": seconds}` → `{"iceServers": [...], "expiresOn": "<RFC 3339>"}`.
+//!   The credentials are REST ones for the token's `sub`, valid no longer than the token, nor
+//!   `api-max-ttl`, nor `max-credential-lifetime`.
+//! - `POST /v1/tokens`, `Authorization: Bearer <api key>`, body `{"user": ..., "ttl": ...}` →
+//!   `{"token": ..., "expiresOn": ...}` (only when `api-key` is configured).
+//!
+//! Every error is `{"error": {"code", "message"}}` with the status HTTP means: 400 bad body, 401
+//! no or bad credentials (with `WWW-Authenticate: Bearer`, RFC 6750 §3), 403 revoked user or
+//! missing `turn` scope, 405, 413 body over [`MAX_BODY`], 429 rate limited (with `Retry-After`).
+//! Rate limits apply per source address (IPv6: per /64) and per token subject or minted user;
+//! their tables stay bounded ([`MAX_RATE_KEYS`]). CORS answers for the configured origins.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use super::error_response;
+use crate::auth::RestCredentials;
+use crate::auth::token::{TokenError, TokenKeys};
+use crate::config::credentials::IceServers;
+use crate::policy::rate::RateLimit;
+
+/// The largest request body accepted, bytes.
+pub const MAX_BODY: usize = 4096;
+/// The most keys a rate-limit table holds; past it, idle keys are dropped (at most once a second)
+/// and, while it stays full, every request is refused (429): memory stays bounded under a flood.
+pub const MAX_RATE_KEYS: usize = 65_536;
+/// The longest user name `POST /v1/tokens` accepts, in bytes (what a token's `sub` may hold).
+pub const MAX_USER_LEN: usize = crate::auth::token::MAX_SUBJECT_LEN;
+
+/// Whether a user or a token id is on the revocation list (the daemon's, shared with the TURN
+/// server and reloaded on SIGHUP).
+pub type Revoked = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Where clients reach the TURN listeners, for the `iceServers` urls.
+#[derive(Clone, Debug, Default)]
+pub struct IceUrls {
+    /// UDP listeners.
+    pub udp: Vec<SocketAddr>,
+    /// TCP listeners.
+    pub tcp: Vec<SocketAddr>,
+    /// TLS listeners.
+    pub tls: Vec<SocketAddr>,
+    /// A host name to use instead of the listeners' addresses.
+    pub host: Option<String>,
+}
+
+/// Where the token service reads the current REST secrets from (the daemon: the TURN server's
+/// authenticator, which a reload replaces).
+pub type RestSource = std::sync::Arc<dyn Fn() -> Option<RestCredentials> + Send + Sync>;
+
+/// What the token service needs.
+pub struct ApiOptions {
+    /// Verifies access tokens (and mints for `/v1/tokens`).
+    pub tokens: TokenKeys,
+    /// Keys of the trusted backend for `/v1/tokens`; empty turns it off.
+    pub api_keys: Vec<String>,
+    /// The REST secrets that mint the TURN credentials, read per request so that a reload
+    /// (SIGHUP, the admin API) that rotates `static-auth-secret` is followed at once; `None` when
+    /// the relay has no REST secret.
+    pub rest: RestSource,
+    /// The urls.
+    pub urls: IceUrls,
+    /// The longest credential and minted-token lifetime, seconds.
+    pub max_ttl_secs: u64,
+    /// CORS origins (`*` for any); empty sends no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Per source address.
+    pub rate_per_source: RateLimit,
+    /// Per token subject or minted user.
+    pub rate_per_user: RateLimit,
+    /// The revocation list.
+    pub revoked: Revoked,
+    /// The Unix time now (the daemon passes the system clock; tests a fixed one).
+    pub unix_now: fn() -> u64,
+}
+
+impl std::fmt::Debug for ApiOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiOptions")
+            .field("tokens", &self.tokens)
+            .field("api_keys", &self.api_keys.len())
+            .field("urls", &self.urls)
+            .field("max_ttl_secs", &self.max_ttl_secs)
+            .field("cors_origins", &self.cors_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bounded keyed rate limiter (governor's GCRA, one cell per key).
+struct Limiter<K: Clone + std::hash::Hash + Eq> {
+    limiter: Option<DefaultKeyedRateLimiter<K>>,
+    /// When idle keys were last dropped: at most once a second, so a full table under a flood
+    /// does not cost a walk over it per request.
+    swept: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl<K: Clone + std::hash::Hash + Eq> Limiter<K> {
+    fn new(limit: RateLimit) -> Self {
+        let quota = NonZeroU32::new(limit.per_second)
+            .map(|rate| Quota::per_second(rate).allow_burst(NonZeroU32::new(limit.burst).unwrap_or(rate)));
+        Limiter { limiter: quota.map(DefaultKeyedRateLimiter::keyed), swept: std::sync::Mutex::new(None) }
+    }
+
+    /// `Ok` or the seconds to wait.
+    fn check(&self, key: &K) -> Result<(), u64> {
+        let Some(limiter) = &self.limiter else { return Ok(()) };
+        if limiter.len() >= MAX_RATE_KEYS {
+            if let Ok(mut swept) = self.swept.try_lock() {
+                let now = std::time::Instant::now();
+                if swept.is_none_or(|at| now.duration_since(at) >= std::time::Duration::from_secs(1)) {
+                    *swept = Some(now);
+                    limiter.retain_recent();
+                    limiter.shrink_to_fit();
+                }
+            }
+            if limiter.len() >= MAX_RATE_KEYS {
+                return Err(1);
+            }
+        }
+        limiter.check_key(key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+}
+
+struct Api {
+    options: ApiOptions,
+    by_source: Limiter<IpAddr>,
+    by_user: Limiter<String>,
+}
+
+/// The rate-limit key of a source: the IPv4 address, or the /64 of an IPv6 one.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
+}
+
+/// The routes of the token service, state applied.
+pub fn router(options: ApiOptions) -> Router {
+    let cors = (!options.cors_origins.is_empty()).then(|| cors_layer(&options.cors_origins));
+    let tokens_on = !options.api_keys.is_empty();
+    let api = Arc::new(Api {
+        by_source: Limiter::new(options.rate_per_source),
+        by_user: Limiter::new(options.rate_per_user),
+        options,
+    });
+    let mut router =
+        Router::new().route("/v1/relay-configuration", post(relay_configuration).fallback(method_not_allowed));
+    if tokens_on {
+        router = router.route("/v1/tokens", post(mint_token).fallback(method_not_allowed));
+    }
+    let router = router.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(api);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST")
+}
+
+/// An error answer, boxed (a `Response` is large for an `Err`).
+struct Refusal(Box<Response>);
+
+impl From<Response> for Refusal {
+    fn from(r: Response) -> Self {
+        Refusal(Box::new(r))
+    }
+}
+
+/// A JSON error, with `WWW-Authenticate` on 401 and 403 (RFC 6750 §3) and `Retry-After` on 429.
+fn fail(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut response = error_response(status, code, message);
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        let error = if code == "insufficient_scope" {
+            "insufficient_scope"
+        } else if status == StatusCode::UNAUTHORIZED {
+            "invalid_token"
+        } else {
+            "access_denied"
+        };
+        let value = format!("Bearer realm=\"switchback\", error=\"{error}\"");
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    response
+}
+
+fn too_many(wait_secs: u64) -> Response {
+    let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; slow down");
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait_secs.max(1)));
+    response
+}
+
+/// The bearer credential of `Authorization` (RFC 6750 §2.1), or a 401.
+fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
+    let missing = || fail(StatusCode::UNAUTHORIZED, "missing_token", "Authorization: Bearer <token> is required");
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?.to_str().map_err(|_| missing())?;
+    let (scheme, credential) = value.trim().split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || credential.trim().is_empty() {
+        return Err(missing().into());
+    }
+    Ok(credential.trim())
+}
+
+/// The body as JSON of type `T`; an empty body is `T::default()` when `optional`.
+fn json_body<T: for<'de> Deserialize<'de> + Default>(
+    body: Result<Bytes, BytesRejection>,
+    optional: bool,
+) -> Result<T, Refusal> {
+    let body = body.map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            fail(status, "body_too_large", &format!("the body is over {MAX_BODY} bytes"))
+        } else {
+            fail(StatusCode::BAD_REQUEST, "bad_request", "unreadable body")
+        }
+    })?;
+    if optional && body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        fail(StatusCode::BAD_REQUEST, "bad_request", &format!("the body is not the expected JSON: {e}")).into()
+    })
+}
+
+/// RFC 3339 (`2026-11-28T07:35:00Z`) of a Unix time (UTC; days to civil date after Howard
+/// Hinnant's algorithm, exact for the proleptic Gregorian calendar).
+pub fn rfc3339(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelayRequest {
+    ttl: Option<u64>,
+}
+
+/// `POST /v1/relay-configuration`.
+async fn relay_configuration(
+    State(api): State<Arc<Api>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match relay_configuration_inner(&api, peer, &headers, body) {
+        Ok(r) => r,
+        Err(Refusal(r)) => *r,
+    }
+}
+
+fn token_status(e: TokenError) -> StatusCode {
+    match e {
+        TokenError::MissingScope => StatusCode::FORBIDDEN,
+        _ => StatusCode::UNAUTHORIZED,
+    }
+}
+
+fn relay_configuration_inner(
+    api: &Api,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let o = &api.options;
+    api.by_source.check(&source_key(peer.ip())).map_err(too_many)?;
+    let token = bearer(headers)?;
+    let now = (o.unix_now)();
+    let claims = o.tokens.verify(token, now).map_err(|e| fail(token_status(e), e.code(), &e.to_string()))?;
+    if claims.jti.as_deref().is_some_and(|jti| (o.revoked)(jti)) {
+        return Err(fail(StatusCode::UNAUTHORIZED, "token_revoked", "the token has been revoked").into());
+    }
+    if (o.revoked)(&claims.sub) {
+        return Err(fail(StatusCode::FORBIDDEN, "user_revoked", "the token's user has been revoked").into());
+    }
+    api.by_user.check(&claims.sub).map_err(too_many)?;
+    let request: RelayRequest = json_body(body, true)?;
+    if request.ttl == Some(0) {
+        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", "ttl must be at least 1 second").into());
+    }
+    // No longer than the token (within the leeway it may already be past: nothing left to give).
+    let left = claims.exp.saturating_sub(now);
+    if left == 0 {
+        return Err(fail(StatusCode::UNAUTHORIZED, "token_expired", "the token has expired").into());
+    }
+    let mut ttl = request.ttl.unwrap_or(u64::MAX).min(o.max_ttl_secs).min(left);
+    let Some(rest) = (o.rest)() else {
+        return Err(fail(StatusCode::SERVICE_UNAVAILABLE, "no_secret", "the relay has no REST secret").into());
+    };
+    if rest.max_lifetime_secs != 0 {
+        ttl = ttl.min(rest.max_lifetime_secs);
+    }
+    let Some((username, password)) = rest.mint(&claims.sub, ttl, now) else {
+        return Err(fail(StatusCode::SERVICE_UNAVAILABLE, "no_secret", "the relay has no REST secret").into());
+    };
+    let servers = IceServers::with_tls(
+        &o.urls.udp,
+        &o.urls.tcp,
+        &o.urls.tls,
+        o.urls.host.as_deref(),
+        Some((&username, &password)),
+    );
+    let expiry = now.saturating_add(ttl);
+    tracing::debug!(user = %claims.sub, kid = ?claims.kid, ttl, "relay configuration issued");
+    let body = serde_json::json!({
+        "iceServers": servers.ice_servers,
+        "expiresOn": rfc3339(expiry),
+        "ttl": ttl,
+    });
+    Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    user: String,
+    ttl: Option<u64>,
+}
+
+/// `POST /v1/tokens`.
+async fn mint_token(
+    State(api): State<Arc<Api>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match mint_token_inner(&api, peer, &headers, body) {
+        Ok(r) => r,
+        Err(Refusal(r)) => *r,
+    }
+}
+
+/// Whether `key` is one of the API keys (each compared in constant time).
+fn api_key_matches(keys: &[String], key: &str) -> bool {
+    keys.iter().fold(false, |found, k| found | bool::from(k.as_bytes().ct_eq(key.as_bytes())))
+}
+
+/// The default lifetime of a minted token when the request names none.
+const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
+
+fn mint_token_inner(
+    api: &Api,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let o = &api.options;
+    api.by_source.check(&source_key(peer.ip())).map_err(too_many)?;
+    let key = bearer(headers)?;
+    if !api_key_matches(&o.api_keys, key) {
+        return Err(fail(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid").into());
+    }
+    let request: TokenRequest = json_body(body, false)?;
+    let user = request.user.as_str();
+    if user.is_empty() || user.len() > MAX_USER_LEN || user.chars().any(char::is_control) {
+        let message = format!("user must be 1 to {MAX_USER_LEN} bytes without control characters");
+        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", &message).into());
+    }
+    if request.ttl == Some(0) {
+        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", "ttl must be at least 1 second").into());
+    }
+    if (o.revoked)(user) {
+        return Err(fail(StatusCode::FORBIDDEN, "user_revoked", "the user has been revoked").into());
+    }
+    api.by_user.check(&request.user).map_err(too_many)?;
+    let ttl = request.ttl.unwrap_or(DEFAULT_TOKEN_TTL_SECS).min(o.max_ttl_secs);
+    let now = (o.unix_now)();
+    let jti = random_id().ok_or_else(|| fail(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "try again"))?;
+    let token =
+        o.tokens.mint(user, ttl, now, &jti).map_err(|e| fail(StatusCode::NOT_IMPLEMENTED, e.code(), &e.to_string()))?;
+    let expiry = now.saturating_add(ttl);
+    tracing::debug!(user, ttl, "access token minted");
+    let body = serde_json::json!({ "token": token, "expiresOn": rfc3339(expiry), "ttl": ttl, "jti": jti });
+    Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
+}
+
+/// A random token id: 16 bytes as hex.
+pub fn random_id() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(1_800_000_000 + 86_399), "2027-01-16T07:59:59Z");
+        assert_eq!(rfc3339(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn source_keys_group_ipv6_by_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(source_key(a), source_key(b));
+        assert_ne!(source_key(a), source_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(source_key(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn limiter_refuses_past_the_burst_and_off_means_off() {
+        let limiter: Limiter<u32> = Limiter::new(RateLimit::new(1, 2));
+        assert!(limiter.check(&1).is_ok() && limiter.check(&1).is_ok());
+        assert!(limiter.check(&1).unwrap_err() >= 1);
+        assert!(limiter.check(&2).is_ok(), "keys are separate");
+        let off: Limiter<u32> = Limiter::new(RateLimit::OFF);
+        assert!((0..100).all(|_| off.check(&1).is_ok()));
+    }
+
+    #[test]
+    fn a_full_limiter_table_stays_bounded() {
+        let limiter: Limiter<u32> = Limiter::new(RateLimit::new(1, 1));
+        let full = u32::try_from(MAX_RATE_KEYS).unwrap();
+        let start = std::time::Instant::now();
+        for key in 0..full {
+            assert!(limiter.check(&key).is_ok());
+        }
+        let refused = limiter.check(&full);
+        // Keys used within the last second are not idle: if the fill took less, a new source is
+        // refused rather than the table growing (a slower fill may have let idle keys go).
+        if start.elapsed() < std::time::Duration::from_millis(900) {
+            assert_eq!(refused, Err(1));
+        }
+        assert!(limiter.limiter.as_ref().unwrap().len() <= MAX_RATE_KEYS);
+    }
+
+    #[test]
+    fn api_keys_compare() {
+        let keys = vec!["backend-key-0123456".to_owned(), "second-backend-key".to_owned()];
+        assert!(api_key_matches(&keys, "second-backend-key"));
+        assert!(!api_key_matches(&keys, "second-backend-ke"));
+        assert!(!api_key_matches(&[], "x"));
+    }
+}
