@@ -125,10 +125,28 @@ async fn only_trusted_balancers() {
 #[tokio::test]
 async fn daemon_flag() {
     let file = TempFile::new("proxy.toml", "proxy-protocol-from = [\"127.0.0.1\"]\n");
-    let daemon = Daemon::start(&["-c", file.as_str(), "--listening-port", "0", "--no-udp", "--proxy-protocol"]);
+    let daemon = Daemon::start(&[
+        "-c",
+        file.as_str(),
+        "--listening-port",
+        "0",
+        "--no-udp",
+        "--proxy-protocol",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
     let server = daemon.tcp[0];
     let mut stream = connect_as(server, sa("203.0.113.9:1234")).await;
     assert_eq!(binding_stream(&mut stream, TIMEOUT).await.unwrap(), sa("203.0.113.9:1234"));
+    // A connection without a header is closed and shows in /metrics.
+    let mut bare = TcpStream::connect(server).await.unwrap();
+    bare.write_all(&[0u8; 16]).await.unwrap();
+    assert!(closed_by_server(&mut bare).await);
+    let metrics = daemon.http_addr("metrics");
+    let scrape =
+        tokio::task::spawn_blocking(move || common::http_request(metrics, "GET", "/metrics", &[], "")).await.unwrap();
+    assert!(scrape.body.contains("switchback_proxy_header_failures_total 1"), "{}", scrape.body);
+    assert!(scrape.body.contains("switchback_proxy_untrusted_total 0"), "{}", scrape.body);
 }
 
 /// The per-source connection cap counts the clients the headers name, not the balancer: two

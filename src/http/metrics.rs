@@ -286,6 +286,18 @@ impl Collector for TurnCollector {
         counter(&mut e, "switchback_udp_send_errors", "Replies lost to a failing UDP send", io.udp_send_errors)?;
         counter(
             &mut e,
+            "switchback_proxy_header_failures",
+            "proxy-protocol connections closed for a missing, malformed or late PROXY v2 header",
+            io.proxy_header_failures,
+        )?;
+        counter(
+            &mut e,
+            "switchback_proxy_untrusted",
+            "proxy-protocol connections closed because they came from outside proxy-protocol-from",
+            io.proxy_untrusted,
+        )?;
+        counter(
+            &mut e,
             "switchback_tcp_peer_connections",
             "RFC 6062 peer connections made (Connect answered with CONNECTION-ID)",
             s.tcp_connected,
