@@ -77,8 +77,8 @@ struct Client {
     offset: usize,
     in_flight: usize,
     last_progress: Instant,
-    /// Keeps the allocation's credentials (the run is shorter than its lifetime).
-    _session: Option<Session>,
+    /// The allocation's credentials, to delete it at the end (the run is shorter than its lifetime).
+    session: Option<Session>,
 }
 
 fn client_addr(base: std::net::Ipv4Addr, i: usize) -> SocketAddr {
@@ -175,15 +175,7 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
         socket.set_nonblocking(true)?;
         let state = net::state(&socket)?;
         let (template, offset) = template(&p.target, channel, peer_addr, p.size)?;
-        clients.push(Client {
-            socket,
-            state,
-            template,
-            offset,
-            in_flight: 0,
-            last_progress: Instant::now(),
-            _session: session,
-        });
+        clients.push(Client { socket, state, template, offset, in_flight: 0, last_progress: Instant::now(), session });
     }
     peer.set_nonblocking(true)?;
     let peer_state = net::state(&peer)?;
@@ -303,6 +295,12 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
     }
     let Some((_, _, meter)) = measuring else { bail!("the run ended during the warm-up") };
     let usage = meter.stop();
+    // Free the 5-tuples: a later run may get the same client ports.
+    for c in &mut clients {
+        if let Some(s) = &mut c.session {
+            let _ = s.delete(&c.socket);
+        }
+    }
     rtts.sort_unstable();
     let pct = |q: f64| -> f64 {
         if rtts.is_empty() {
