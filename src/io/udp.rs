@@ -132,8 +132,10 @@ impl UdpWorker {
         let now = Instant::now();
         for (meta, slot) in meta.iter().zip(slots.chunks_exact(MAX_DATAGRAM)).take(n) {
             let Some(data) = slot.get(..meta.len) else { continue };
-            // GRO hands several datagrams of one source and size in one read: `stride` apart.
-            for datagram in data.chunks(meta.stride.max(1)) {
+            // GRO hands several datagrams of one source and size in one read: `stride` apart. An
+            // empty datagram is one datagram too (dropped and counted by the core).
+            let stride = if data.is_empty() { 1 } else { meta.stride.clamp(1, data.len()) };
+            for datagram in data.chunks(stride).chain(data.is_empty().then_some(data)) {
                 self.stats.received();
                 let rx = Received { transport: Transport::Udp, source: meta.addr, local: self.local, data: datagram };
                 if let Outcome::Reply(len) = self.server.handle(now, &rx, out) {
