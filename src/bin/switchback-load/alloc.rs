@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::net;
 use crate::procfs::Meter;
@@ -21,6 +21,8 @@ pub struct AllocReport {
     pub server_cpu_s: Option<f64>,
     pub rss_growth_kib: Option<i64>,
     pub requests: u64,
+    /// Why the run stopped before `count`, if it did.
+    pub stopped: Option<String>,
 }
 
 pub fn run(
@@ -35,13 +37,22 @@ pub fn run(
     let t0 = Instant::now();
     let mut held = Vec::with_capacity(count);
     let mut requests = 0u64;
+    let mut stopped = None;
     for i in 0..count {
         let o = client_ip.octets();
         let ip = [o[0], o[1], o[2], (usize::from(o[3]) + i / 20_000).min(254) as u8];
         let socket = net::udp(SocketAddr::from((ip, 0)))?;
         socket.connect(server)?;
         let (user, pass) = rest_credentials(secret, &format!("alloc{i}"));
-        let s = Session::allocate(&socket, &user, &pass, 600).with_context(|| format!("allocation {i}"))?;
+        let s = match Session::allocate(&socket, &user, &pass, 600) {
+            Ok(s) => s,
+            Err(e) if i > 0 => {
+                // Out of relay ports (508) and the like: report what was held.
+                stopped = Some(format!("allocation {i}: {e:#}"));
+                break;
+            }
+            Err(e) => return Err(e.context("the first allocation")),
+        };
         requests += u64::from(s.requests);
         held.push((socket, s));
         if i % 256 == 0 {
@@ -54,7 +65,8 @@ pub fn run(
         let _ = s.delete(socket);
     }
     Ok(AllocReport {
-        allocations: count as u64,
+        allocations: held.len() as u64,
+        stopped,
         seconds,
         server_cpu_s: usage.map(|u| u.0),
         rss_growth_kib: usage.map(|u| u.2.rss_kib as i64 - u.1.rss_kib as i64),

@@ -221,6 +221,9 @@ fn main() -> Result<()> {
             let r =
                 alloc::run(loopback(server)?, &secret, count.clamp(1, 30_000), server_pid, client_ip, &mut progress)?;
             progress.finish();
+            if let Some(why) = &r.stopped {
+                eprintln!("stopped early: {why}");
+            }
             let n = r.allocations as f64;
             let cpu_us = r.server_cpu_s.map(|c| c * 1e6 / n);
             let kib = r.rss_growth_kib.map(|k| k as f64 / n);
