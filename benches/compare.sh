@@ -67,7 +67,7 @@ start_coturn() {
     local dir="$work/coturn-$1"; mkdir -p "$dir"
     pin "$SERVER_CORE" turnserver -n --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port "$port" \
         --use-auth-secret --static-auth-secret "$SECRET" --realm bench.local --allow-loopback-peers \
-        --no-tls --no-dtls --no-tcp --relay-threads 1 --no-cli --log-file "$dir/coturn.log" --simple-log \
+        --no-tls --no-dtls --relay-threads 1 --no-cli --log-file "$dir/coturn.log" --simple-log \
         --db "$dir/turndb" --pidfile "$dir/pid" --min-port 49152 --max-port 65535 >"$dir/out" 2>&1 &
     coturn_pid=$!; pids+=("$coturn_pid")
     coturn_addr="127.0.0.1:$port"
@@ -80,11 +80,13 @@ start_switchback() {
     local workers=()
     if "$bin/switchback" --help | grep -q -- '--workers'; then workers=(--workers 1); fi
     RUST_LOG=warn pin "$SERVER_CORE" "$bin/switchback" --listening-ip 127.0.0.1 --listening-port 0 \
-        --static-auth-secret "$SECRET" --allow-loopback-peers --no-tls --no-tcp \
+        --static-auth-secret "$SECRET" --allow-loopback-peers --no-tls \
         --rate-limit-unauth 0 --rate-limit-allocate 0 "${workers[@]}" >"$log" 2>&1 &
     switchback_pid=$!; pids+=("$switchback_pid")
     wait_for "$log" "listening udp"
     switchback_addr=$(grep -o 'listening udp [0-9.:]*' "$log" | head -1 | awk '{print $3}')
+    # Port 0 gives TCP a port of its own.
+    switchback_tcp_addr=$(grep -o 'listening tcp [0-9.:]*' "$log" | head -1 | awk '{print $3}')
 }
 
 start_forwarder() {
@@ -108,7 +110,10 @@ relay() {
     case $server in
         forwarder) pid=$forwarder_pid; addr=(--forwarder "$forwarder_addr") ;;
         coturn) pid=$coturn_pid; addr=(--server "$coturn_addr" --secret "$SECRET") ;;
-        switchback) pid=$switchback_pid; addr=(--server "$switchback_addr" --secret "$SECRET") ;;
+        switchback)
+            pid=$switchback_pid
+            if [[ "$*" == *--tcp* ]]; then addr=(--server "$switchback_tcp_addr"); else addr=(--server "$switchback_addr"); fi
+            addr+=(--secret "$SECRET") ;;
     esac
     line=$(pin "$LOAD_CORE" timeout $((DURATION + WARMUP + 60)) "$bin/switchback-load" --quiet relay "${addr[@]}" \
         --server-pid "$pid" --warmup "$WARMUP" --duration "$DURATION" --count "$COUNT" "$@" | grep '^result')
@@ -132,6 +137,7 @@ cases=(
     "channel-1200|--mode channel --size 1200 --allocations $ALLOCATIONS --window $WINDOW"
     "send-100|--mode send --size 100 --allocations $ALLOCATIONS --window $WINDOW"
     "rtt-unloaded|--mode channel --size 100 --allocations 1 --window 1"
+    "tcp-channel-100|--tcp --mode channel --size 100 --allocations $ALLOCATIONS --window $WINDOW"
 )
 
 for rep in $(seq 1 "$REPS"); do
@@ -146,6 +152,8 @@ for rep in $(seq 1 "$REPS"); do
         name=${c%%|*}; args=${c#*|}
         if (( rep % 2 )); then servers=(forwarder coturn switchback); else servers=(switchback coturn forwarder); fi
         for s in "${servers[@]}"; do
+            # The bare forwarder is UDP only.
+            if [ "$s" = forwarder ] && [[ $args == *--tcp* ]]; then continue; fi
             # shellcheck disable=SC2086
             relay "$name" "$s" -- $args
         done

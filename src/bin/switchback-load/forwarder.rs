@@ -4,6 +4,7 @@
 //! ceiling a relay can reach on this machine.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -18,7 +19,7 @@ pub fn run(front: SocketAddr, back: SocketAddr, duration: Duration) -> Result<()
     b.set_nonblocking(true)?;
     println!("listening {} {}", f.local_addr()?, b.local_addr()?);
     let (fs, bs) = (net::state(&f)?, net::state(&b)?);
-    let mut poller = Poller::new([&f, &b])?;
+    let mut poller = Poller::new([f.as_fd(), b.as_fd()])?;
     let mut batch = Batch::new();
     let mut queue = SendQueue::default();
     let mut client: Option<SocketAddr> = None;

@@ -61,6 +61,9 @@ enum Command {
         forwarder: Option<String>,
         #[arg(long, value_enum, default_value = "channel")]
         mode: Mode,
+        /// Reach the server over TCP (RFC 8656 §3.1) instead of UDP.
+        #[arg(long)]
+        tcp: bool,
         /// Allocations (clients), each with its own socket.
         #[arg(long, default_value_t = 8)]
         allocations: usize,
@@ -142,6 +145,7 @@ fn main() -> Result<()> {
             secret,
             forwarder,
             mode,
+            tcp,
             allocations,
             size,
             window,
@@ -156,6 +160,7 @@ fn main() -> Result<()> {
                 bail!("--client-ip must be a loopback address");
             }
             let target = match (server, forwarder) {
+                (_, Some(_)) if tcp => bail!("the bare forwarder is UDP only"),
                 (_, Some(f)) => {
                     let Some((a, b)) = f.split_once(',') else { bail!("--forwarder FRONT,BACK") };
                     relay::Target::Bare { front: loopback(a.parse()?)?, back: loopback(b.parse()?)? }
@@ -176,6 +181,7 @@ fn main() -> Result<()> {
                 count,
                 server_pid,
                 client_ip,
+                tcp,
             };
             let r = relay::run(&params, &mut progress)?;
             progress.finish();

@@ -127,7 +127,7 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub fn new<'a>(sockets: impl IntoIterator<Item = &'a UdpSocket>) -> std::io::Result<Self> {
+    pub fn new<'a>(sockets: impl IntoIterator<Item = std::os::fd::BorrowedFd<'a>>) -> std::io::Result<Self> {
         let fd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         for (i, s) in sockets.into_iter().enumerate() {
             epoll::add(&fd, s, epoll::EventData::new_u64(i as u64), epoll::EventFlags::IN)?;

@@ -3,7 +3,8 @@
 //! `--count`. One message is one round trip client → relay → peer → relay → client, so the server
 //! does two receives and two sends per message, as the bare forwarder does.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -16,6 +17,7 @@ use crate::net::{self, Batch, Poller, SendQueue};
 use crate::procfs::Meter;
 use crate::progress::Progress;
 use crate::stun::{Session, rest_credentials};
+use std::os::fd::AsFd as _;
 
 /// What the clients talk to.
 #[derive(Clone, Debug)]
@@ -41,6 +43,8 @@ pub struct Params {
     pub server_pid: Option<u32>,
     /// First client address (127.0.0.2 and up).
     pub client_ip: std::net::Ipv4Addr,
+    /// Clients reach the server over TCP (RFC 8656 §3.1) instead of UDP.
+    pub tcp: bool,
 }
 
 /// What a run measured (the measured phase only, after the warm-up).
@@ -69,9 +73,85 @@ impl Report {
 const MAGIC: u32 = 0xb0a7_10ad;
 const STAMP: usize = 16;
 
+/// A client's leg to the server.
+enum Conn {
+    Udp { socket: UdpSocket, state: quinn_udp::UdpSocketState },
+    Tcp(TcpConn),
+}
+
+/// A TCP client leg (RFC 8656 §3.1): frames written through `wbuf`, read through `rbuf`.
+struct TcpConn {
+    stream: TcpStream,
+    rbuf: Vec<u8>,
+    rlen: usize,
+    wbuf: Vec<u8>,
+}
+
+impl TcpConn {
+    /// Writes what is queued, as far as the socket takes it.
+    fn flush(&mut self) {
+        while !self.wbuf.is_empty() {
+            match (&self.stream).write(&self.wbuf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    self.wbuf.drain(..n);
+                }
+            }
+        }
+    }
+
+    /// Reads what is there and calls `f` with each complete frame (without its stream padding).
+    fn read_frames(&mut self, mut f: impl FnMut(&[u8])) {
+        loop {
+            if self.rlen == self.rbuf.len() {
+                break;
+            }
+            match (&self.stream).read(self.rbuf.get_mut(self.rlen..).unwrap_or_default()) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => self.rlen += n,
+            }
+            let mut start = 0;
+            while let Some(head) = self.rbuf.get(start..start + 4).filter(|_| start + 4 <= self.rlen) {
+                let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+                let Some(total) = crate::stun::frame_len(head[0], len) else {
+                    // Lost framing: drop what is buffered.
+                    start = self.rlen;
+                    break;
+                };
+                if start + total > self.rlen {
+                    break;
+                }
+                let exact = if head[0] >= 0x40 { 4 + len } else { total };
+                if let Some(frame) = self.rbuf.get(start..start + exact) {
+                    f(frame);
+                }
+                start += total;
+            }
+            self.rbuf.copy_within(start..self.rlen, 0);
+            self.rlen -= start;
+        }
+    }
+}
+
+impl Conn {
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd as _;
+        match self {
+            Conn::Udp { socket, .. } => socket.as_fd(),
+            Conn::Tcp(t) => t.stream.as_fd(),
+        }
+    }
+
+    fn link(&self) -> &dyn crate::stun::Link {
+        match self {
+            Conn::Udp { socket, .. } => socket,
+            Conn::Tcp(t) => &t.stream,
+        }
+    }
+}
+
 struct Client {
-    socket: UdpSocket,
-    state: quinn_udp::UdpSocketState,
+    conn: Conn,
     /// The datagram to send, with the payload at `offset`.
     template: Vec<u8>,
     offset: usize,
@@ -88,13 +168,13 @@ fn client_addr(base: std::net::Ipv4Addr, i: usize) -> SocketAddr {
     SocketAddr::from(([o[0], o[1], o[2], last.min(254) as u8], 0))
 }
 
-fn template(target: &Target, channel: u16, peer: SocketAddr, size: usize) -> Result<(Vec<u8>, usize)> {
+fn template(target: &Target, channel: u16, peer: SocketAddr, size: usize, stream: bool) -> Result<(Vec<u8>, usize)> {
     let payload = vec![0x5au8; size];
     match target {
         Target::Bare { .. } => Ok((payload, 0)),
         Target::Turn { send_indications: false, .. } => {
-            let mut buf = vec![0u8; size + 4];
-            let n = ChannelData { channel, data: &payload }.encode(false, &mut buf).context("ChannelData")?;
+            let mut buf = vec![0u8; size + 8];
+            let n = ChannelData { channel, data: &payload }.encode(stream, &mut buf).context("ChannelData")?;
             buf.truncate(n);
             Ok((buf, 4))
         }
@@ -156,31 +236,47 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
         }
     };
     for i in 0..p.allocations {
-        let socket = net::udp(client_addr(p.client_ip, i))?;
-        socket.connect(server)?;
+        let conn = if p.tcp {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+            socket.bind(&client_addr(p.client_ip, i).into())?;
+            socket.connect_timeout(&server.into(), Duration::from_secs(5))?;
+            let stream: TcpStream = socket.into();
+            stream.set_nodelay(true)?;
+            Conn::Tcp(TcpConn { stream, rbuf: vec![0u8; 256 * 1024], rlen: 0, wbuf: Vec::new() })
+        } else {
+            let socket = net::udp(client_addr(p.client_ip, i))?;
+            socket.connect(server)?;
+            let state = net::state(&socket)?;
+            // quinn-udp made it nonblocking; the setup below waits for its answers.
+            socket.set_nonblocking(false)?;
+            Conn::Udp { socket, state }
+        };
         let channel = 0x4000 + (i % 0x1000) as u16;
         let session = match &creds {
             Some(secret) => {
                 let (user, pass) = rest_credentials(secret, &format!("load{i}"));
-                let mut s = Session::allocate(&socket, &user, &pass, 600).with_context(|| format!("allocation {i}"))?;
+                let link = conn.link();
+                let mut s = Session::allocate(link, &user, &pass, 600).with_context(|| format!("allocation {i}"))?;
                 if matches!(p.target, Target::Turn { send_indications: true, .. }) {
-                    s.create_permission(&socket, peer_addr)?;
+                    s.create_permission(link, peer_addr)?;
                 } else {
-                    s.bind_channel(&socket, channel, peer_addr)?;
+                    s.bind_channel(link, channel, peer_addr)?;
                 }
                 Some(s)
             }
             None => None,
         };
-        socket.set_nonblocking(true)?;
-        let state = net::state(&socket)?;
-        let (template, offset) = template(&p.target, channel, peer_addr, p.size)?;
-        clients.push(Client { socket, state, template, offset, in_flight: 0, last_progress: Instant::now(), session });
+        match &conn {
+            Conn::Udp { socket, .. } => socket.set_nonblocking(true)?,
+            Conn::Tcp(t) => t.stream.set_nonblocking(true)?,
+        }
+        let (template, offset) = template(&p.target, channel, peer_addr, p.size, p.tcp)?;
+        clients.push(Client { conn, template, offset, in_flight: 0, last_progress: Instant::now(), session });
     }
     peer.set_nonblocking(true)?;
     let peer_state = net::state(&peer)?;
     // Poller keys: 0 the peer, 1.. the clients.
-    let mut poller = Poller::new(std::iter::once(&peer).chain(clients.iter().map(|c| &c.socket)))?;
+    let mut poller = Poller::new(std::iter::once(peer.as_fd()).chain(clients.iter().map(|c| c.conn.fd())))?;
     let mut batch = Batch::new();
     let mut echo = SendQueue::default();
     let mut out = SendQueue::default();
@@ -203,6 +299,11 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
             measuring = Some((now, ns, Meter::start(p.server_pid)?));
         }
         let sending = now < send_end && sent < p.count;
+        for c in &mut clients {
+            if let Conn::Tcp(t) = &mut c.conn {
+                t.flush();
+            }
+        }
         if sending {
             let budget = if p.rate == 0 {
                 u64::MAX
@@ -219,9 +320,18 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
                     if let Some(pl) = c.template.get_mut(c.offset..) {
                         stamp(pl, i, ns);
                     }
-                    out.push(None, &c.template);
+                    match &mut c.conn {
+                        Conn::Udp { .. } => out.push(None, &c.template),
+                        Conn::Tcp(t) => t.wbuf.extend_from_slice(&c.template),
+                    }
                 }
-                let took = out.flush(&c.socket);
+                let took = match &mut c.conn {
+                    Conn::Udp { socket, .. } => out.flush(socket),
+                    Conn::Tcp(t) => {
+                        t.flush();
+                        want
+                    }
+                };
                 c.in_flight += took;
                 sent_total += took as u64;
                 allowed = allowed.saturating_sub(took as u64);
@@ -251,25 +361,24 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
                 }
                 continue;
             }
-            let Some(c) = clients.get(k - 1) else { continue };
+            let Some(c) = clients.get_mut(k - 1) else { continue };
             let m_start = measuring.as_ref().map(|m| m.1);
             let recv_ns = Instant::now().duration_since(t0).as_nanos() as u64;
             let mut done: Vec<usize> = Vec::new();
-            loop {
-                let n = batch.recv(&c.state, &c.socket, |_, data| {
-                    if let Some((who, at)) = payload(data).and_then(read_stamp) {
-                        done.push(who);
-                        if m_start.is_some_and(|s| at >= s) {
-                            received += 1;
-                            if rtts.len() < (8 << 20) {
-                                rtts.push(((recv_ns.saturating_sub(at)) / 1000).min(u64::from(u32::MAX)) as u32);
-                            }
+            let mut on_payload = |data: &[u8]| {
+                if let Some((who, at)) = payload(data).and_then(read_stamp) {
+                    done.push(who);
+                    if m_start.is_some_and(|s| at >= s) {
+                        received += 1;
+                        if rtts.len() < (8 << 20) {
+                            rtts.push(((recv_ns.saturating_sub(at)) / 1000).min(u64::from(u32::MAX)) as u32);
                         }
                     }
-                });
-                if n == 0 {
-                    break;
                 }
+            };
+            match &mut c.conn {
+                Conn::Udp { socket, state } => while batch.recv(state, socket, |_, data| on_payload(data)) > 0 {},
+                Conn::Tcp(t) => t.read_frames(on_payload),
             }
             let now = Instant::now();
             for who in done {
@@ -298,7 +407,7 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
     // Free the 5-tuples: a later run may get the same client ports.
     for c in &mut clients {
         if let Some(s) = &mut c.session {
-            let _ = s.delete(&c.socket);
+            let _ = s.delete(c.conn.link());
         }
     }
     rtts.sort_unstable();

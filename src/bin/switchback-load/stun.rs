@@ -3,7 +3,8 @@
 //! loop then drives raw. REST credentials (draft-uberti-behave-turn-rest) are minted from the
 //! shared secret.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
@@ -45,7 +46,7 @@ type Body<'a> = &'a dyn Fn(&mut MessageWriter<'_>) -> Result<(), switchback::pro
 impl Session {
     /// Allocates a UDP relay (RFC 8656 §7.1): once without credentials, then with the realm and
     /// nonce of the 401.
-    pub fn allocate(socket: &UdpSocket, username: &str, password: &str, lifetime: u32) -> Result<Session> {
+    pub fn allocate(socket: &dyn Link, username: &str, password: &str, lifetime: u32) -> Result<Session> {
         let mut s = Session {
             username: username.to_string(),
             password: password.to_string(),
@@ -63,12 +64,12 @@ impl Session {
     }
 
     /// RFC 8656 §10.1: a permission for `peer`'s IP.
-    pub fn create_permission(&mut self, socket: &UdpSocket, peer: SocketAddr) -> Result<()> {
+    pub fn create_permission(&mut self, socket: &dyn Link, peer: SocketAddr) -> Result<()> {
         self.transact(socket, Method::CREATE_PERMISSION, &|w| w.add(&XorPeerAddress(peer))).map(|_| ())
     }
 
     /// RFC 8656 §12.1: binds `channel` to `peer` (which installs the permission too).
-    pub fn bind_channel(&mut self, socket: &UdpSocket, channel: u16, peer: SocketAddr) -> Result<()> {
+    pub fn bind_channel(&mut self, socket: &dyn Link, channel: u16, peer: SocketAddr) -> Result<()> {
         self.transact(socket, Method::CHANNEL_BIND, &|w| {
             w.add(&ChannelNumber(channel))?;
             w.add(&XorPeerAddress(peer))
@@ -78,7 +79,7 @@ impl Session {
 
     /// An authenticated request with RFC 8489 §6.2.1 retransmissions (RTO 100 ms on loopback,
     /// doubling, 5 tries); a 401 or 438 teaches the realm and nonce and is retried.
-    fn transact(&mut self, socket: &UdpSocket, method: Method, body: Body<'_>) -> Result<Vec<u8>> {
+    fn transact(&mut self, socket: &dyn Link, method: Method, body: Body<'_>) -> Result<Vec<u8>> {
         let mut buf = [0u8; 1500];
         let mut resp = [0u8; 1500];
         for _ in 0..3 {
@@ -117,15 +118,18 @@ impl Session {
     }
 
     /// Sends `request` and waits for the answer with its transaction ID.
-    fn exchange(&mut self, socket: &UdpSocket, request: &[u8], tid: [u8; 12], resp: &mut [u8]) -> Result<usize> {
+    fn exchange(&mut self, socket: &dyn Link, request: &[u8], tid: [u8; 12], resp: &mut [u8]) -> Result<usize> {
         let mut rto = Duration::from_millis(100);
         for _ in 0..5 {
             self.requests += 1;
             socket.send(request)?;
-            socket.set_read_timeout(Some(rto))?;
+            // Over TCP one transmission (RFC 8489 §6.2.2), with the whole wait.
+            if socket.is_stream() {
+                rto = Duration::from_secs(5);
+            }
             let deadline = std::time::Instant::now() + rto;
             while std::time::Instant::now() < deadline {
-                match socket.recv(resp) {
+                match socket.recv_timeout(resp, rto) {
                     Ok(n) if n >= 20 && resp.get(8..20) == Some(&tid[..]) => return Ok(n),
                     Ok(_) => continue,
                     Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
@@ -142,7 +146,7 @@ impl Session {
 
 impl Session {
     /// Deletes the allocation (RFC 8656 §8: Refresh with LIFETIME 0), without waiting for the answer.
-    pub fn delete(&mut self, socket: &UdpSocket) -> Result<()> {
+    pub fn delete(&mut self, socket: &dyn Link) -> Result<()> {
         let Some(a) = &self.auth else { return Ok(()) };
         let mut buf = [0u8; 512];
         let mut w =
@@ -156,5 +160,59 @@ impl Session {
         let n = w.finish();
         socket.send(buf.get(..n).unwrap_or_default())?;
         Ok(())
+    }
+}
+
+/// A blocking leg to the server for the setup: UDP datagrams or STUN frames on a TCP stream.
+pub trait Link {
+    fn send(&self, message: &[u8]) -> std::io::Result<usize>;
+    /// One datagram or frame, waiting at most `timeout`.
+    fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize>;
+    fn is_stream(&self) -> bool;
+}
+
+impl Link for UdpSocket {
+    fn send(&self, message: &[u8]) -> std::io::Result<usize> {
+        UdpSocket::send(self, message)
+    }
+    fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
+        self.set_read_timeout(Some(timeout))?;
+        self.recv(buf)
+    }
+    fn is_stream(&self) -> bool {
+        false
+    }
+}
+
+impl Link for TcpStream {
+    fn send(&self, message: &[u8]) -> std::io::Result<usize> {
+        let mut s = self;
+        s.write_all(message)?;
+        Ok(message.len())
+    }
+    /// Reads one STUN message or ChannelData frame (RFC 8656 §12.5: padded to 4 on streams).
+    fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
+        self.set_read_timeout(Some(timeout))?;
+        let mut s = self;
+        let bad = || std::io::Error::from(std::io::ErrorKind::InvalidData);
+        let head = buf.get_mut(..4).ok_or_else(bad)?;
+        s.read_exact(head)?;
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let total = frame_len(head[0], len).ok_or_else(bad)?;
+        s.read_exact(buf.get_mut(4..total).ok_or_else(bad)?)?;
+        Ok(total)
+    }
+    fn is_stream(&self) -> bool {
+        true
+    }
+}
+
+/// The length of a stream frame from its first byte and its length field: a STUN message (20-byte
+/// header) or ChannelData (4-byte header, padded to 4).
+pub fn frame_len(first: u8, len: usize) -> Option<usize> {
+    match first {
+        0x00..=0x03 => Some(20 + len),
+        0x40..=0x7f => Some(4 + len.div_ceil(4) * 4),
+        _ => None,
     }
 }
