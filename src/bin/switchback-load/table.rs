@@ -137,7 +137,7 @@ fn chart(rows: &Rows, path: &Path) -> Result<()> {
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..n, 0.0..max * 1.15)
+        .build_cartesian_2d(0.0..n, 0.0..max * 1.3)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let labels = cases.clone();
     chart
@@ -172,7 +172,7 @@ fn chart(rows: &Rows, path: &Path) -> Result<()> {
         .configure_series_labels()
         .border_style(BLACK)
         .background_style(WHITE.mix(0.9))
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
