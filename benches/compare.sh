@@ -115,7 +115,7 @@ relay() {
             if [[ "$*" == *--tcp* ]]; then addr=(--server "$switchback_tcp_addr"); else addr=(--server "$switchback_addr"); fi
             addr+=(--secret "$SECRET") ;;
     esac
-    line=$(pin "$LOAD_CORE" timeout $((DURATION + WARMUP + 60)) "$bin/switchback-load" --quiet relay "${addr[@]}" \
+    line=$(pin "$LOAD_CORE" timeout $((${DURATION%.*} + ${WARMUP%.*} + 61)) "$bin/switchback-load" --quiet relay "${addr[@]}" \
         --server-pid "$pid" --warmup "$WARMUP" --duration "$DURATION" --count "$COUNT" "$@" | grep '^result')
     printf '%s,%s,%s,%s,%s,%s,%s,%s,,\n' "$case" "$server" "$rep" "$(field msgs_per_cpu_s "$line")" \
         "$(field loss_pct "$line")" "$(field rtt_p50_us "$line")" "$(field rtt_p99_us "$line")" \
@@ -123,13 +123,13 @@ relay() {
     echo "  $case $server: $line" >&2
 }
 
-alloc() { # alloc SERVER PID ADDR
+alloc() { # alloc CASE PARALLEL SERVER PID ADDR
     local line
-    line=$(pin "$LOAD_CORE" timeout 300 "$bin/switchback-load" --quiet alloc --server "$3" --secret "$SECRET" \
-        --count "$ALLOC_COUNT" --server-pid "$2" | grep '^result')
-    printf 'alloc,%s,%s,,,,,%s,%s,%s\n' "$1" "$rep" "$(field allocs_per_s "$line")" \
+    line=$(pin "$LOAD_CORE" timeout 300 "$bin/switchback-load" --quiet alloc --server "$5" --secret "$SECRET" \
+        --count "$ALLOC_COUNT" --parallel "$2" --server-pid "$4" | grep '^result')
+    printf '%s,%s,%s,,,,,%s,%s,%s\n' "$1" "$3" "$rep" "$(field allocs_per_s "$line")" \
         "$(field cpu_us_per_alloc "$line")" "$(field kib_per_alloc "$line")" >>"$results"
-    echo "  alloc $1: $line" >&2
+    echo "  $1 $3: $line" >&2
 }
 
 cases=(
@@ -145,8 +145,14 @@ for rep in $(seq 1 "$REPS"); do
     # Fresh servers each repetition; allocations first, so memory growth is measured on a fresh heap.
     start_coturn "$rep"; start_switchback "$rep"; start_forwarder "$rep"
     if (( rep % 2 )); then order=(coturn switchback); else order=(switchback coturn); fi
-    for s in "${order[@]}"; do
-        if [ "$s" = coturn ]; then alloc coturn "$coturn_pid" "$coturn_addr"; else alloc switchback "$switchback_pid" "$switchback_addr"; fi
+    # One at a time (a fresh client's two round trips, the server idle in between; memory per held
+    # allocation), then 16 in flight (the server busy: CPU per allocation without the idle wake-ups).
+    for par in 1 16; do
+        case_name=alloc; [ "$par" = 1 ] || case_name="alloc-x$par"
+        for s in "${order[@]}"; do
+            if [ "$s" = coturn ]; then alloc "$case_name" "$par" coturn "$coturn_pid" "$coturn_addr"
+            else alloc "$case_name" "$par" switchback "$switchback_pid" "$switchback_addr"; fi
+        done
     done
     for c in "${cases[@]}"; do
         name=${c%%|*}; args=${c#*|}

@@ -101,6 +101,9 @@ enum Command {
         /// Allocations to make and hold.
         #[arg(long, default_value_t = 1000)]
         count: usize,
+        /// Allocations in progress at once (threads, each allocating one after another).
+        #[arg(long, default_value_t = 1)]
+        parallel: usize,
         #[arg(long)]
         server_pid: Option<u32>,
         #[arg(long, default_value = "127.0.0.2")]
@@ -218,14 +221,21 @@ fn main() -> Result<()> {
                 per_cpu.map(|c| format!("{c:.0}")).unwrap_or_default(),
             );
         }
-        Command::Alloc { server, secret, count, server_pid, client_ip } => {
+        Command::Alloc { server, secret, count, parallel, server_pid, client_ip } => {
             if !client_ip.is_loopback() {
                 bail!("--client-ip must be a loopback address");
             }
             // Each held allocation keeps a socket open here.
             let _ = rlimit::increase_nofile_limit(count as u64 + 1024);
-            let r =
-                alloc::run(loopback(server)?, &secret, count.clamp(1, 30_000), server_pid, client_ip, &mut progress)?;
+            let r = alloc::run(
+                loopback(server)?,
+                &secret,
+                count.clamp(1, 30_000),
+                parallel,
+                server_pid,
+                client_ip,
+                &mut progress,
+            )?;
             progress.finish();
             if let Some(why) = &r.stopped {
                 eprintln!("stopped early: {why}");

@@ -110,7 +110,8 @@ pub fn run(input: &Path, svg: Option<&Path>) -> Result<()> {
                 fmt(rows.get(c, server, 4), 0),
                 fmt(cpu, 1),
                 fmt(cpu.zip(coturn).map(|(a, b)| b / a), 2),
-                fmt(rows.get(c, server, 6), 2),
+                // Memory growth only means something on the fresh server of the first (`alloc`) run.
+                if c == "alloc" { fmt(rows.get(c, server, 6), 2) } else { "–".into() },
             );
         }
     }
