@@ -123,10 +123,10 @@ relay() {
     echo "  $case $server: $line" >&2
 }
 
-alloc() { # alloc CASE PARALLEL SERVER PID ADDR
+alloc() { # alloc CASE PARALLEL SERVER PID ADDR LAST-OCTET (each run its own client address: no 5-tuple reuse)
     local line
     line=$(pin "$LOAD_CORE" timeout 300 "$bin/switchback-load" --quiet alloc --server "$5" --secret "$SECRET" \
-        --count "$ALLOC_COUNT" --parallel "$2" --server-pid "$4" | grep '^result')
+        --count "$ALLOC_COUNT" --parallel "$2" --server-pid "$4" --client-ip "127.0.0.$6" | grep '^result')
     printf '%s,%s,%s,,,,,%s,%s,%s\n' "$1" "$3" "$rep" "$(field allocs_per_s "$line")" \
         "$(field cpu_us_per_alloc "$line")" "$(field kib_per_alloc "$line")" >>"$results"
     echo "  $1 $3: $line" >&2
@@ -150,8 +150,9 @@ for rep in $(seq 1 "$REPS"); do
     for par in 1 16; do
         case_name=alloc; [ "$par" = 1 ] || case_name="alloc-x$par"
         for s in "${order[@]}"; do
-            if [ "$s" = coturn ]; then alloc "$case_name" "$par" coturn "$coturn_pid" "$coturn_addr"
-            else alloc "$case_name" "$par" switchback "$switchback_pid" "$switchback_addr"; fi
+            octet=$((par == 1 ? 3 : 4))
+            if [ "$s" = coturn ]; then alloc "$case_name" "$par" coturn "$coturn_pid" "$coturn_addr" "$octet"
+            else alloc "$case_name" "$par" switchback "$switchback_pid" "$switchback_addr" "$octet"; fi
         done
     done
     for c in "${cases[@]}"; do
