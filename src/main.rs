@@ -362,6 +362,12 @@ struct DaemonArgs {
     /// Serve /v1 over HTTPS with the certificate of --cert and --pkey.
     #[arg(long)]
     api_tls: bool,
+    /// Worker threads, each with its own SO_REUSEPORT UDP socket per address; 0 = one per core. Default 0.
+    #[arg(long, value_name = "N")]
+    workers: Option<u16>,
+    /// UDP socket receive/send buffer, bytes; the kernel caps it (warned); 0 = kernel default. Default 4194304.
+    #[arg(long, value_name = "BYTES")]
+    socket_buffer: Option<u32>,
 }
 
 /// `switchback credentials`.
@@ -428,6 +434,8 @@ impl DaemonArgs {
         o.int("max-channels", self.max_channels);
         o.u64("user-max-bps", self.user_max_bps)?;
         o.u64("bps-capacity", self.bps_capacity)?;
+        o.int("workers", self.workers);
+        o.int("socket-buffer", self.socket_buffer);
         o.list("external-ip", &self.external_ip);
         o.text("realm", self.realm.as_ref());
         o.text("log-level", self.log_level.as_ref());
@@ -832,8 +840,11 @@ fn raise_nofile_limit(config: &Config) {
 }
 
 fn run(config: &Config, reload: ReloadSource, tls: TlsSetup) -> anyhow::Result<()> {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_count())
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
     runtime.block_on(serve(config, reload, tls))
 }
 

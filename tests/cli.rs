@@ -778,3 +778,11 @@ fn quota_and_bandwidth_flags_are_accepted() {
     let out = switchback(&["--max-bps", "-5", "--check-config"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn workers_and_socket_buffer_flags_are_accepted() {
+    let out = switchback(&["--workers", "2", "--socket-buffer", "0", "--check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = switchback(&["--workers", "-1", "--check-config"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

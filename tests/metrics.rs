@@ -92,6 +92,9 @@ fn counters_move_when_traffic_is_relayed() {
     assert_eq!(sample(&during, "switchback_allocations_created_total"), Some(1.0), "{during}");
     // The 401 dance, then the signed Allocate: both timed.
     assert!(sample(&during, allocate_count).unwrap() >= 2.0, "{during}");
+    // The UDP workers' counters: at least the Allocates and the five Send indications were read.
+    let received = "switchback_udp_datagrams_received_total";
+    assert!(sample(&during, received).unwrap() >= sample(&before, received).unwrap() + 7.0, "{during}");
     assert!(sample(&during, unauthenticated).unwrap() >= 1.0, "{during}");
 
     // Deleted allocations keep their bytes in the totals.

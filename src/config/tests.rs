@@ -520,3 +520,15 @@ fn token_service_keys() {
         assert!(!err.contains("0123456789abcdef"), "no key in errors: {err}");
     }
 }
+
+#[test]
+fn workers_and_socket_buffer_keys() {
+    let d = Config::default();
+    assert_eq!((d.workers, d.socket_buffer), (0, DEFAULT_SOCKET_BUFFER));
+    assert!(d.worker_count() >= 1, "0 means one per core");
+    let c = Config::from_toml_str("workers = 3\nsocket-buffer = 0\n").unwrap();
+    assert_eq!((c.workers, c.worker_count(), c.socket_buffer), (3, 3, 0));
+    for bad in ["workers = -1", "workers = 70000", "socket-buffer = \"4M\""] {
+        assert!(Config::from_toml_str(bad).is_err(), "{bad} accepted");
+    }
+}

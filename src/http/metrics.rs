@@ -1,6 +1,6 @@
 //! `/metrics` on `metrics-listen`: Prometheus / OpenMetrics text, read at scrape time from the
 //! counters the server and the drivers keep anyway ([`crate::server::Stats`],
-//! [`crate::io::IoStats`], the allocation table). Nothing is added to the data path; the request
+//! [`crate::io::IoStatsHandle`], the allocation table). Nothing is added to the data path; the request
 //! latency histogram is recorded by the drivers per STUN request, never per data packet.
 //!
 //! No label carries a user, an address or anything else a client chooses: the number of series
@@ -23,7 +23,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::io::{IoStats, TurnServer, transport_name};
+use crate::io::{IoStatsHandle, TurnServer, transport_name};
 use crate::server::{AUTH_FAILURE_REASONS, LATENCY_BUCKETS_US};
 
 /// The OpenMetrics text content type.
@@ -33,12 +33,12 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 #[derive(Debug)]
 pub struct TurnCollector {
     server: Arc<TurnServer>,
-    io: Arc<IoStats>,
+    io: IoStatsHandle,
 }
 
 impl TurnCollector {
     /// A collector over `server` and the drivers' `io` counters.
-    pub fn new(server: Arc<TurnServer>, io: Arc<IoStats>) -> Self {
+    pub fn new(server: Arc<TurnServer>, io: IoStatsHandle) -> Self {
         TurnCollector { server, io }
     }
 }
@@ -140,6 +140,7 @@ impl Collector for TurnCollector {
     fn encode(&self, mut e: DescriptorEncoder<'_>) -> fmt::Result {
         let s = self.server.stats().snapshot();
         let io = self.io.snapshot();
+        let udp = self.io.udp();
         let live = self.live();
 
         let mut allocations = Vec::new();
@@ -284,6 +285,9 @@ impl Collector for TurnCollector {
             io.tls_handshake_failures,
         )?;
         counter(&mut e, "switchback_udp_send_errors", "Replies lost to a failing UDP send", io.udp_send_errors)?;
+        counter(&mut e, "switchback_udp_datagrams_received", "Datagrams read by the UDP listeners", udp.received)?;
+        counter(&mut e, "switchback_udp_receive_batches", "recvmmsg batches read by the UDP listeners", udp.batches)?;
+        counter(&mut e, "switchback_udp_receive_errors", "Failed reads of the UDP listeners", io.udp_recv_errors)?;
         counter(
             &mut e,
             "switchback_proxy_header_failures",

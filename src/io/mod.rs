@@ -30,6 +30,7 @@ mod stats;
 mod tcp;
 pub mod tls;
 mod udp;
+mod worker_stats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub use proxy::PROXY_HEADER_TIMEOUT;
 pub use relay::{BoundConnection, RelaySocket, STREAM_QUEUE, StreamSink, TurnServer, UdpRelay};
 pub use stats::{IoStats, IoStatsSnapshot};
 pub use tls::{ReloadableTls, TlsError, TlsIdentity};
+pub use udp::UdpWorker;
+pub use worker_stats::{WorkerStats, WorkerStatsSnapshot};
 
 /// How long a TCP connection may stay silent before the server closes it (RFC 8656 leaves this to
 /// the server; coturn also uses minutes). A STUN client keeps a connection busy with requests.
@@ -150,6 +153,32 @@ pub struct Running {
     stop: watch::Sender<bool>,
     stats: Arc<IoStats>,
     tls: Option<ReloadableTls>,
+    /// One per UDP listener socket (workers × listening addresses).
+    workers: Vec<Arc<WorkerStats>>,
+}
+
+/// The live counters of the drivers: shared by every listener, plus one set per UDP worker
+/// socket, summed when read.
+#[derive(Clone, Debug)]
+pub struct IoStatsHandle {
+    stats: Arc<IoStats>,
+    workers: Vec<Arc<WorkerStats>>,
+}
+
+impl IoStatsHandle {
+    /// The drivers' counters now (the UDP workers' receive errors and dropped sends included).
+    pub fn snapshot(&self) -> IoStatsSnapshot {
+        let mut s = self.stats.snapshot();
+        let udp = self.udp();
+        s.udp_recv_errors += udp.recv_errors;
+        s.udp_send_errors += udp.send_dropped;
+        s
+    }
+
+    /// The UDP workers' counters, summed.
+    pub fn udp(&self) -> WorkerStatsSnapshot {
+        self.workers.iter().map(|w| w.snapshot()).fold(WorkerStatsSnapshot::default(), |a, b| a + b)
+    }
 }
 
 impl Running {
@@ -165,12 +194,23 @@ impl Running {
 
     /// The drivers' counters.
     pub fn io_stats(&self) -> IoStatsSnapshot {
-        self.stats.snapshot()
+        self.io_stats_handle().snapshot()
     }
 
-    /// The drivers' live counters, for a reader that outlives this borrow (the metrics face).
-    pub fn io_stats_handle(&self) -> Arc<IoStats> {
-        self.stats.clone()
+    /// The counters of each UDP listener socket (one per worker per listening address).
+    pub fn worker_stats(&self) -> Vec<WorkerStatsSnapshot> {
+        self.workers.iter().map(|w| w.snapshot()).collect()
+    }
+
+    /// [`Running::worker_stats`] summed.
+    pub fn udp_stats(&self) -> WorkerStatsSnapshot {
+        self.workers.iter().map(|w| w.snapshot()).fold(WorkerStatsSnapshot::default(), |a, b| a + b)
+    }
+
+    /// The drivers' live counters, the UDP workers' included, for a reader that outlives this
+    /// borrow (the metrics face).
+    pub fn io_stats_handle(&self) -> IoStatsHandle {
+        IoStatsHandle { stats: self.stats.clone(), workers: self.workers.clone() }
     }
 
     /// The TLS listeners' certificate, to replace it while they run; `None` without TLS listeners.
@@ -223,10 +263,19 @@ pub async fn bind_with_tls(
         config.listening_ip.iter().map(|&ip| SocketAddr::new(ip, config.listening_port)).collect();
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
+    let workers = config.worker_count().max(1);
+    let buffer = config.socket_buffer as usize;
     if !config.no_udp {
         for &addr in &addrs {
-            let socket = socket::udp(addr).map_err(|source| IoError::Bind { transport: "udp", addr, source })?;
-            udp_sockets.push(socket);
+            let bind_error = |source| IoError::Bind { transport: "udp", addr, source };
+            // The first socket learns the port (port 0 asks the OS); the other workers' sockets
+            // share it with SO_REUSEPORT.
+            let (first, local) = socket::udp(addr, workers > 1, buffer).map_err(bind_error)?;
+            let mut group = vec![first];
+            for _ in 1..workers {
+                group.push(socket::udp(local, true, buffer).map_err(bind_error)?.0);
+            }
+            udp_sockets.push((group, local));
         }
     }
     if !config.no_tcp {
@@ -251,13 +300,23 @@ pub async fn bind_with_tls(
     let stats = Arc::new(IoStats::default());
     let mut listeners = Vec::new();
     let mut tasks = Vec::new();
+    let mut worker_stats = Vec::new();
     UdpRelay::attach(&server);
-    for (socket, local) in udp_sockets {
-        let socket = Arc::new(socket);
-        server.driver().add_listener(local, Arc::clone(&socket));
+    server.driver().set_socket_buffer(buffer);
+    for (group, local) in udp_sockets {
         listeners.push(Listener { transport: Transport::Udp, addr: local });
-        let driver = udp::UdpDriver { socket, local, server: server.clone(), stats: stats.clone() };
-        tasks.push(tokio::spawn(driver.run(stop.subscribe())));
+        for (i, socket) in group.into_iter().enumerate() {
+            let socket = Arc::new(socket);
+            if i == 0 {
+                // Peer data for allocations made through `local` leaves through this one.
+                server.driver().add_listener(local, Arc::clone(&socket));
+            }
+            let stats = Arc::new(WorkerStats::default());
+            worker_stats.push(Arc::clone(&stats));
+            let worker = udp::UdpWorker::with_stats(socket, local, server.clone(), stats)
+                .map_err(|source| IoError::Bind { transport: "udp", addr: local, source })?;
+            tasks.push(tokio::spawn(worker.run(stop.subscribe())));
+        }
     }
     let proxy =
         Arc::new(proxy::ProxyProtocol { on: config.proxy_protocol, trusted: config.proxy_protocol_from.clone() });
@@ -280,7 +339,7 @@ pub async fn bind_with_tls(
         tasks.push(tokio::spawn(driver.run(stop.subscribe())));
     }
     tasks.push(tokio::spawn(sweep(server, stop.subscribe())));
-    Ok(Running { listeners, tasks, stop, stats, tls })
+    Ok(Running { listeners, tasks, stop, stats, tls, workers: worker_stats })
 }
 
 /// Expires allocations, permissions and channels once a second (RFC 8656 §7–§12 timers); on stop,

@@ -112,6 +112,8 @@ pub struct UdpRelay {
     peer_connections: Mutex<HashMap<u32, TcpStream>>,
     /// Peer connections just bound, for the client data connection (its 5-tuple) to take.
     bound_connections: Mutex<HashMap<FiveTuple, BoundConnection>>,
+    /// `socket-buffer` for relay sockets; 0 until set: [`RELAY_SOCKET_BUFFER`].
+    socket_buffer: std::sync::atomic::AtomicUsize,
 }
 
 impl UdpRelay {
@@ -127,6 +129,20 @@ impl UdpRelay {
     /// Gives the driver a handle on its server (the driver lives inside it, hence `Weak`).
     pub fn attach(server: &Arc<TurnServer>) {
         let _ = server.driver().server.set(Arc::downgrade(server));
+    }
+
+    /// The receive and send buffer of relay sockets bound from now on (`socket-buffer`; 0 = the
+    /// kernel's default).
+    pub fn set_socket_buffer(&self, bytes: usize) {
+        // Stored +1 so that 0 ("kernel default") differs from "never set".
+        self.socket_buffer.store(bytes.saturating_add(1), Relaxed);
+    }
+
+    fn relay_buffer(&self) -> usize {
+        match self.socket_buffer.load(Relaxed) {
+            0 => RELAY_SOCKET_BUFFER,
+            n => n - 1,
+        }
     }
 
     /// Registers a UDP listener: data for allocations made through `local` leaves through it.
@@ -169,7 +185,7 @@ impl UdpRelay {
     }
 }
 
-fn bind_std(addr: SocketAddr, options: BindOptions) -> std::io::Result<std::net::UdpSocket> {
+fn bind_std(addr: SocketAddr, options: BindOptions, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
     use rustix::net::sockopt::{
         Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery, set_ip_mtu_discover, set_ipv6_mtu_discover,
     };
@@ -185,8 +201,7 @@ fn bind_std(addr: SocketAddr, options: BindOptions) -> std::io::Result<std::net:
         set_ip_mtu_discover(&socket, mode)?;
     }
     // No SO_REUSEADDR: on Linux it would let two relay sockets share a port.
-    let _ = socket.set_recv_buffer_size(RELAY_SOCKET_BUFFER);
-    let _ = socket.set_send_buffer_size(RELAY_SOCKET_BUFFER);
+    super::socket::set_buffers(&socket, buffer);
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
@@ -199,7 +214,7 @@ impl RelayDriver for UdpRelay {
         if options.tcp {
             return self.bind_tcp(addr);
         }
-        let std_socket = bind_std(addr, options)?;
+        let std_socket = bind_std(addr, options, self.relay_buffer())?;
         let socket = UdpSocket::from_std(std_socket)?;
         Ok(RelaySocket { kind: RelayKind::Udp(Arc::new(socket)), stop: Notify::new() })
     }
@@ -244,15 +259,7 @@ impl RelayDriver for UdpRelay {
     #[inline]
     fn send_to_peer(&self, socket: &RelaySocket, peer: SocketAddr, data: &[u8]) -> bool {
         match &socket.kind {
-            // tokio's `try_send_to` says WouldBlock until the reactor has seen the new socket's first
-            // writable event, which drops a peer's first datagram right after an Allocate on a busy
-            // runtime; then ask the kernel directly (still non-blocking: a full buffer is a drop).
-            RelayKind::Udp(socket) => match socket.try_send_to(data, peer) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    rustix::net::sendto(socket, data, rustix::net::SendFlags::DONTWAIT, &peer).is_ok()
-                }
-                result => result.is_ok(),
-            },
+            RelayKind::Udp(socket) => super::socket::send_now(socket, data, peer),
             RelayKind::Tcp { .. } => false,
         }
     }
@@ -398,17 +405,29 @@ enum ClientLeg {
 impl ClientLeg {
     fn send(&self, data: &[u8], client: SocketAddr) -> bool {
         match self {
-            ClientLeg::Udp(socket) => socket.try_send_to(data, client).is_ok(),
+            ClientLeg::Udp(socket) => super::socket::send_now(socket, data, client),
             ClientLeg::Stream(sink) => sink.try_send(data.into()).is_ok(),
         }
     }
 }
 
+/// The peer-datagram buffer of a worker thread, with [`HEADROOM`] in front for the ChannelData or
+/// Data indication header and room for the padding behind: one per thread instead of 64 KiB per
+/// allocation. It is only borrowed between two awaits, never across one.
+const PEER_BUF_LEN: usize = HEADROOM + 65536 + 4;
+
+thread_local! {
+    static PEER_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; PEER_BUF_LEN]);
+}
+
+/// How many datagrams one wake of a relay socket's task may take before yielding.
+const PEER_DATAGRAMS_PER_WAKE: usize = 64;
+
 /// Peer → client for one relay socket of an allocation (`extra`: a dual allocation's second one)
-/// until it is deleted.
+/// until it is deleted. Each wake drains the socket (a bounded number of non-blocking reads)
+/// through the thread's buffer.
 async fn peer_loop(server: Arc<TurnServer>, allocation: Arc<Allocation<RelaySocket>>, leg: ClientLeg, extra: bool) {
     let client = allocation.info().five_tuple.client;
-    let mut buf = vec![0u8; HEADROOM + 65536 + 4];
     let socket = if extra {
         match &allocation.extra {
             Some(e) => &e.socket,
@@ -423,19 +442,49 @@ async fn peer_loop(server: Arc<TurnServer>, allocation: Arc<Allocation<RelaySock
         if allocation.is_deleted() {
             break;
         }
+        tokio::select! {
+            r = relay.readable() => if r.is_err() { break },
+            _ = socket.stop.notified() => break,
+        }
+        let drained = PEER_BUF
+            .try_with(|cell| {
+                let Ok(mut buf) = cell.try_borrow_mut() else { return true };
+                relay_burst(&server, &allocation, &relay, &leg, client, &mut buf)
+            })
+            .unwrap_or(true);
+        if !drained {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Reads up to [`PEER_DATAGRAMS_PER_WAKE`] datagrams from `relay` and relays each to the client;
+/// true when the socket is drained. Allocates nothing.
+fn relay_burst(
+    server: &TurnServer,
+    allocation: &Allocation<RelaySocket>,
+    relay: &UdpSocket,
+    leg: &ClientLeg,
+    client: SocketAddr,
+    buf: &mut [u8],
+) -> bool {
+    let now = Instant::now();
+    for _ in 0..PEER_DATAGRAMS_PER_WAKE {
         let recv = {
-            let Some(space) = buf.get_mut(HEADROOM..HEADROOM + 65536) else { break };
-            tokio::select! {
-                r = relay.recv_from(space) => r,
-                _ = socket.stop.notified() => break,
-            }
+            let Some(space) = buf.get_mut(HEADROOM..HEADROOM + 65536) else { return true };
+            relay.try_recv_from(space)
         };
-        let Ok((n, peer)) = recv else { continue };
-        if let Some(range) = server.relay_from_peer(Instant::now(), &allocation, peer, &mut buf, n)
+        let (n, peer) = match recv {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(_) => continue,
+        };
+        if let Some(range) = server.relay_from_peer(now, allocation, peer, buf, n)
             && let Some(out) = buf.get(range)
             && !leg.send(out, client)
         {
             server.driver().client_send_failures.fetch_add(1, Relaxed);
         }
     }
+    false
 }

@@ -5,9 +5,6 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 
-/// Receive buffer asked for on UDP listeners; the kernel may cap it (`net.core.rmem_max`).
-const UDP_RECV_BUFFER: usize = 4 << 20;
-
 /// Backlog of pending TCP connections.
 const TCP_BACKLOG: i32 = 1024;
 
@@ -23,11 +20,15 @@ fn socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> std::io::Result<Soc
     Ok(socket)
 }
 
-/// A bound UDP socket and its actual local address.
-pub(super) fn udp(addr: SocketAddr) -> std::io::Result<(UdpSocket, SocketAddr)> {
+/// A bound UDP socket and its actual local address. `reuse_port` lets the other workers' sockets
+/// share the address (SO_REUSEPORT: the kernel spreads clients over them by 4-tuple hash);
+/// `buffer` is asked for as receive and send buffer (0 = the kernel's default).
+pub(super) fn udp(addr: SocketAddr, reuse_port: bool, buffer: usize) -> std::io::Result<(UdpSocket, SocketAddr)> {
     let socket = socket(addr, Type::DGRAM, Protocol::UDP)?;
-    // A bigger buffer absorbs bursts; not getting it is no reason to fail.
-    let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    set_buffers(&socket, buffer);
     socket.bind(&addr.into())?;
     let socket = UdpSocket::from_std(socket.into())?;
     let local = socket.local_addr()?;
@@ -42,4 +43,36 @@ pub(super) fn tcp(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
     let listener = TcpListener::from_std(socket.into())?;
     let local = listener.local_addr()?;
     Ok((listener, local))
+}
+
+/// Asks for `buffer` bytes of receive and send buffer (0: leave the kernel's default). A bigger
+/// buffer absorbs bursts; not getting it is no reason to fail, but the kernel silently caps it at
+/// `net.core.rmem_max` / `wmem_max`, so this says so once per process.
+pub(super) fn set_buffers(socket: &Socket, buffer: usize) {
+    if buffer == 0 {
+        return;
+    }
+    let _ = socket.set_recv_buffer_size(buffer);
+    let _ = socket.set_send_buffer_size(buffer);
+    // Linux reports twice the granted size (the doubled value includes its bookkeeping).
+    let got = socket.recv_buffer_size().unwrap_or(0).min(socket.send_buffer_size().unwrap_or(0));
+    if got < buffer.saturating_mul(2) {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(
+                asked = buffer,
+                got = got / 2,
+                "socket-buffer capped by the kernel; raise net.core.rmem_max and net.core.wmem_max"
+            );
+        });
+    }
+}
+
+/// A non-blocking `sendto(2)` on a tokio UDP socket; false when the datagram was dropped (a full
+/// send buffer, or an error). Unlike `UdpSocket::try_send_to` it does not first ask tokio whether
+/// the socket is writable: tokio only learns that on a turn of its driver, so a relay socket bound
+/// a moment ago would drop its first datagrams although the kernel has room for them.
+#[inline]
+pub(super) fn send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> bool {
+    socket2::SockRef::from(socket).send_to(data, &to.into()).is_ok()
 }

@@ -1,63 +1,158 @@
-//! The UDP listener: one task per socket, receive a datagram, let the server answer, send the answer.
+//! The UDP listener: one task per socket (with `workers` > 1, one SO_REUSEPORT socket per worker
+//! per listening address, all sharing the one `Server`). Each wake drains the socket in `recvmmsg`
+//! batches (quinn-udp, GRO segments split) inside tokio's `try_io`; answers leave with a
+//! non-blocking `sendto` — a full socket drops and counts, it never waits.
 
+use std::io::IoSliceMut;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::debug;
 
 use super::TurnServer;
-use super::{IoStats, stopped};
+use super::stopped;
+use super::worker_stats::{WorkerStats, WorkerStatsSnapshot};
 use crate::proto::stun::MAX_MESSAGE_LEN;
 use crate::server::{Outcome, Received, RequestLatency, Transport};
 
-/// The largest UDP payload (IPv6 jumbograms aside).
+/// The largest UDP payload (IPv6 jumbograms aside); also the largest GRO-coalesced read.
 const MAX_DATAGRAM: usize = 65535;
 
-pub(super) struct UdpDriver {
-    pub(super) socket: Arc<UdpSocket>,
-    pub(super) local: SocketAddr,
-    pub(super) server: Arc<TurnServer>,
-    pub(super) stats: Arc<IoStats>,
+/// Datagrams per `recvmmsg` (quinn-udp's own batch size on Linux).
+pub(super) const BATCH: usize = 32;
+
+/// How many batches one wake may take before yielding to other tasks on the worker.
+const BATCHES_PER_WAKE: usize = 8;
+
+/// One UDP listener socket's loop, the unit a worker runs: receive a batch, let the server answer
+/// or relay each datagram, send the answers. [`UdpWorker::step`] is one turn of it, so an embedder
+/// (or a test) can drive it on a runtime of its own.
+pub struct UdpWorker {
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    server: Arc<TurnServer>,
+    stats: Arc<WorkerStats>,
+    state: UdpSocketState,
+    bufs: Buffers,
 }
 
-impl UdpDriver {
+/// The reusable buffers of one listener task: `BATCH` receive slots and the answer buffer.
+struct Buffers {
+    slots: Vec<u8>,
+    meta: [RecvMeta; BATCH],
+    out: Vec<u8>,
+}
+
+impl Buffers {
+    fn new() -> Self {
+        Buffers {
+            slots: vec![0u8; BATCH * MAX_DATAGRAM],
+            meta: [RecvMeta::default(); BATCH],
+            out: vec![0u8; MAX_MESSAGE_LEN],
+        }
+    }
+}
+
+impl UdpWorker {
+    /// A worker for `socket`, a UDP listener bound at `local` whose datagrams go to `server`.
+    /// Turns on GRO and the ancillary data quinn-udp reads (the socket must be in a tokio runtime).
+    pub fn new(socket: Arc<UdpSocket>, local: SocketAddr, server: Arc<TurnServer>) -> std::io::Result<Self> {
+        Self::with_stats(socket, local, server, Arc::default())
+    }
+
+    pub(super) fn with_stats(
+        socket: Arc<UdpSocket>,
+        local: SocketAddr,
+        server: Arc<TurnServer>,
+        stats: Arc<WorkerStats>,
+    ) -> std::io::Result<Self> {
+        let state = UdpSocketState::new(UdpSockRef::from(&*socket))?;
+        Ok(UdpWorker { socket, local, server, stats, state, bufs: Buffers::new() })
+    }
+
+    /// This worker's counters.
+    pub fn stats(&self) -> WorkerStatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Waits until the socket has something to read.
+    pub async fn readable(&self) -> std::io::Result<()> {
+        self.socket.readable().await
+    }
+
     /// Serves until `stop` fires. Errors are counted and skipped, never fatal.
-    pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        let mut out = vec![0u8; MAX_MESSAGE_LEN];
+    pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         loop {
-            let received = tokio::select! {
-                r = self.socket.recv_from(&mut buf) => r,
+            tokio::select! {
+                r = self.socket.readable() => if r.is_err() { break },
                 () = stopped(&mut stop) => break,
-            };
-            let (len, source) = match received {
-                Ok(r) => r,
-                Err(e) => {
-                    // For example ECONNREFUSED from an ICMP error on some systems: not ours to fix.
-                    IoStats::bump(&self.stats.udp_recv_errors);
-                    debug!(local = %self.local, error = %e, "udp recv failed");
-                    continue;
-                }
-            };
-            let Some(data) = buf.get(..len) else { continue };
-            let rx = Received { transport: Transport::Udp, source, local: self.local, data };
-            // The clock is read again only for STUN requests (the latency histogram), never for data.
-            let (start, request) = (Instant::now(), RequestLatency::request_index(data));
-            let outcome = self.server.handle(start, &rx, &mut out);
-            if let Some(i) = request {
-                self.server.stats().latency().observe(i, start.elapsed());
             }
-            if let Outcome::Reply(n) = outcome {
-                let Some(reply) = out.get(..n) else { continue };
-                if let Err(e) = self.socket.send_to(reply, source).await {
-                    IoStats::bump(&self.stats.udp_send_errors);
-                    debug!(local = %self.local, %source, error = %e, "udp send failed");
+            let mut drained = false;
+            for _ in 0..BATCHES_PER_WAKE {
+                if !self.step() {
+                    drained = true;
+                    break;
                 }
+            }
+            if !drained {
+                // Still more waiting: let the other tasks of this worker run first.
+                tokio::task::yield_now().await;
             }
         }
         debug!(local = %self.local, "udp listener stopped");
+    }
+
+    /// One `recvmmsg` (up to 32 datagrams) and the handling of each: answers go back with a
+    /// non-blocking `sendto` (a full socket drops and counts), client data is relayed by the server.
+    /// Returns false when nothing was waiting (or the read failed, counted). Allocates nothing.
+    pub fn step(&mut self) -> bool {
+        let Buffers { slots, meta, out } = &mut self.bufs;
+        let n = {
+            let mut chunks = slots.chunks_exact_mut(MAX_DATAGRAM);
+            let mut iovs: [IoSliceMut<'_>; BATCH] =
+                std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
+            let (socket, state) = (&self.socket, &self.state);
+            match socket.try_io(Interest::READABLE, || state.recv(UdpSockRef::from(&**socket), &mut iovs, meta)) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Err(e) => {
+                    // For example ECONNREFUSED from an ICMP error on some systems: not ours to fix.
+                    self.stats.recv_error();
+                    debug!(local = %self.local, error = %e, "udp recv failed");
+                    return false;
+                }
+            }
+        };
+        self.stats.batch();
+        let now = Instant::now();
+        for (meta, slot) in meta.iter().zip(slots.chunks_exact(MAX_DATAGRAM)).take(n) {
+            let Some(data) = slot.get(..meta.len) else { continue };
+            // GRO hands several datagrams of one source and size in one read: `stride` apart. An
+            // empty datagram is one datagram too (dropped and counted by the core).
+            let stride = if data.is_empty() { 1 } else { meta.stride.clamp(1, data.len()) };
+            for datagram in data.chunks(stride).chain(data.is_empty().then_some(data)) {
+                self.stats.received();
+                let rx = Received { transport: Transport::Udp, source: meta.addr, local: self.local, data: datagram };
+                // The clock is read again only for STUN requests (the latency histogram), never for data.
+                let request = RequestLatency::request_index(datagram);
+                let start = if request.is_some() { Instant::now() } else { now };
+                let outcome = self.server.handle(start, &rx, out);
+                if let Some(i) = request {
+                    self.server.stats().latency().observe(i, start.elapsed());
+                }
+                if let Outcome::Reply(len) = outcome {
+                    let Some(reply) = out.get(..len) else { continue };
+                    if !super::socket::send_now(&self.socket, reply, meta.addr) {
+                        self.stats.send_dropped();
+                    }
+                }
+            }
+        }
+        true
     }
 }

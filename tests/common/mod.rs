@@ -218,9 +218,12 @@ pub struct TempFile {
 }
 
 impl TempFile {
-    /// Writes `contents` to a fresh file named after `name`.
+    /// Writes `contents` to a fresh file named after `name` (unique in the process: tests running
+    /// in parallel may use the same name).
     pub fn new(name: &str, contents: &str) -> TempFile {
-        let path = std::env::temp_dir().join(format!("switchback-test-{}-{name}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("switchback-test-{}-{n}-{name}", std::process::id()));
         std::fs::write(&path, contents).expect("write temp file");
         TempFile { path }
     }

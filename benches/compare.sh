@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# switchback vs coturn vs the bare forwarder, on loopback, same load (docs/performance.md).
+#
+#   benches/compare.sh                 # 3 interleaved repetitions, table on stdout
+#   REPS=1 DURATION=3 benches/compare.sh
+#   SVG=docs/performance.svg benches/compare.sh   # also redraw the chart in the docs
+#
+# Each server is pinned to core 0 (taskset) with one relay thread / worker, the load tool to core 1.
+# Servers are started here on free ports and stopped by PID; traffic stays on 127.0.0.0/8; every
+# load run is bounded (DURATION seconds, COUNT messages). Needs coturn (`apt-get install coturn`).
+set -euo pipefail
+
+REPS=${REPS:-3}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+COUNT=${COUNT:-50000000}
+ALLOCATIONS=${ALLOCATIONS:-8}
+WINDOW=${WINDOW:-8}
+ALLOC_COUNT=${ALLOC_COUNT:-2000}
+SERVER_CORE=${SERVER_CORE:-0}
+LOAD_CORE=${LOAD_CORE:-1}
+SECRET=bench-secret-$$
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+out=${OUT:-$target/compare}
+mkdir -p "$out"
+work=$(mktemp -d)
+results="$out/results.csv"
+: > "$results"
+
+command -v turnserver >/dev/null || { echo "coturn is missing: apt-get install coturn" >&2; exit 1; }
+(cd "$root" && cargo build --release --quiet --bin switchback --bin switchback-load)
+bin="$target/release"
+
+pin() { # pin CORE CMD...: taskset when there is one and the core exists; exec, so `pin … &` gives $! = the PID
+    local core=$1; shift
+    if command -v taskset >/dev/null && [ "$(nproc)" -gt "$core" ]; then exec taskset -c "$core" "$@"; else exec "$@"; fi
+}
+
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { # a free UDP port on 127.0.0.1, below the relay range
+    local p
+    for _ in $(seq 1 100); do
+        p=$((20000 + RANDOM % 10000))
+        if ! ss -Hlun "sport = :$p" 2>/dev/null | grep -q . && ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+            echo "$p"; return
+        fi
+    done
+    echo "no free port" >&2; exit 1
+}
+
+wait_for() { # wait_for FILE PATTERN: up to 10 s
+    for _ in $(seq 1 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
+}
+
+start_coturn() {
+    local port; port=$(free_port)
+    local dir="$work/coturn-$1"; mkdir -p "$dir"
+    pin "$SERVER_CORE" turnserver -n --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port "$port" \
+        --use-auth-secret --static-auth-secret "$SECRET" --realm bench.local --allow-loopback-peers \
+        --no-tls --no-dtls --relay-threads 1 --no-cli --log-file "$dir/coturn.log" --simple-log \
+        --db "$dir/turndb" --pidfile "$dir/pid" --min-port 49152 --max-port 65535 >"$dir/out" 2>&1 &
+    coturn_pid=$!; pids+=("$coturn_pid")
+    coturn_addr="127.0.0.1:$port"
+    for _ in $(seq 1 100); do ss -Hlun "sport = :$port" | grep -q . && break; sleep 0.1; done
+    sleep 0.5
+}
+
+start_switchback() {
+    local log="$work/switchback-$1.log"
+    local workers=()
+    if "$bin/switchback" --help | grep -q -- '--workers'; then workers=(--workers 1); fi
+    RUST_LOG=warn pin "$SERVER_CORE" "$bin/switchback" --listening-ip 127.0.0.1 --listening-port 0 \
+        --static-auth-secret "$SECRET" --allow-loopback-peers --no-tls \
+        --rate-limit-unauth 0 --rate-limit-allocate 0 "${workers[@]}" >"$log" 2>&1 &
+    switchback_pid=$!; pids+=("$switchback_pid")
+    wait_for "$log" "listening udp"
+    switchback_addr=$(grep -o 'listening udp [0-9.:]*' "$log" | head -1 | awk '{print $3}')
+    # Port 0 gives TCP a port of its own.
+    switchback_tcp_addr=$(grep -o 'listening tcp [0-9.:]*' "$log" | head -1 | awk '{print $3}')
+}
+
+start_forwarder() {
+    local log="$work/forwarder-$1.log"
+    pin "$SERVER_CORE" "$bin/switchback-load" forwarder --duration 3000 >"$log" 2>&1 &
+    forwarder_pid=$!; pids+=("$forwarder_pid")
+    wait_for "$log" "listening"
+    forwarder_addr=$(awk '/listening/{print $2","$3}' "$log")
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+field() { # field NAME RESULT_LINE
+    tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1==k{print $2}'
+}
+
+# relay CASE SERVER -- load args...
+relay() {
+    local case=$1 server=$2; shift 3
+    local pid addr line
+    case $server in
+        forwarder) pid=$forwarder_pid; addr=(--forwarder "$forwarder_addr") ;;
+        coturn) pid=$coturn_pid; addr=(--server "$coturn_addr" --secret "$SECRET") ;;
+        switchback)
+            pid=$switchback_pid
+            if [[ "$*" == *--tcp* ]]; then addr=(--server "$switchback_tcp_addr"); else addr=(--server "$switchback_addr"); fi
+            addr+=(--secret "$SECRET") ;;
+    esac
+    line=$(pin "$LOAD_CORE" timeout $((${DURATION%.*} + ${WARMUP%.*} + 61)) "$bin/switchback-load" --quiet relay "${addr[@]}" \
+        --server-pid "$pid" --warmup "$WARMUP" --duration "$DURATION" --count "$COUNT" "$@" | grep '^result')
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,,\n' "$case" "$server" "$rep" "$(field msgs_per_cpu_s "$line")" \
+        "$(field loss_pct "$line")" "$(field rtt_p50_us "$line")" "$(field rtt_p99_us "$line")" \
+        "$(field msgs_per_s "$line")" >>"$results"
+    echo "  $case $server: $line" >&2
+}
+
+alloc() { # alloc CASE PARALLEL SERVER PID ADDR LAST-OCTET (each run its own client address: no 5-tuple reuse)
+    local line
+    line=$(pin "$LOAD_CORE" timeout 300 "$bin/switchback-load" --quiet alloc --server "$5" --secret "$SECRET" \
+        --count "$ALLOC_COUNT" --parallel "$2" --server-pid "$4" --client-ip "127.0.0.$6" | grep '^result')
+    printf '%s,%s,%s,,,,,%s,%s,%s\n' "$1" "$3" "$rep" "$(field allocs_per_s "$line")" \
+        "$(field cpu_us_per_alloc "$line")" "$(field kib_per_alloc "$line")" >>"$results"
+    echo "  $1 $3: $line" >&2
+}
+
+cases=(
+    "channel-100|--mode channel --size 100 --allocations $ALLOCATIONS --window $WINDOW"
+    "channel-1200|--mode channel --size 1200 --allocations $ALLOCATIONS --window $WINDOW"
+    "send-100|--mode send --size 100 --allocations $ALLOCATIONS --window $WINDOW"
+    "rtt-unloaded|--mode channel --size 100 --allocations 1 --window 1"
+    "tcp-channel-100|--tcp --mode channel --size 100 --allocations $ALLOCATIONS --window $WINDOW"
+)
+
+for rep in $(seq 1 "$REPS"); do
+    echo "repetition $rep of $REPS" >&2
+    # Fresh servers each repetition; allocations first, so memory growth is measured on a fresh heap.
+    start_coturn "$rep"; start_switchback "$rep"; start_forwarder "$rep"
+    if (( rep % 2 )); then order=(coturn switchback); else order=(switchback coturn); fi
+    # One at a time (a fresh client's two round trips, the server idle in between; memory per held
+    # allocation), then 16 in flight (the server busy: CPU per allocation without the idle wake-ups).
+    for par in 1 16; do
+        case_name=alloc; [ "$par" = 1 ] || case_name="alloc-x$par"
+        for s in "${order[@]}"; do
+            octet=$((par == 1 ? 3 : 4))
+            if [ "$s" = coturn ]; then alloc "$case_name" "$par" coturn "$coturn_pid" "$coturn_addr" "$octet"
+            else alloc "$case_name" "$par" switchback "$switchback_pid" "$switchback_addr" "$octet"; fi
+        done
+    done
+    for c in "${cases[@]}"; do
+        name=${c%%|*}; args=${c#*|}
+        if (( rep % 2 )); then servers=(forwarder coturn switchback); else servers=(switchback coturn forwarder); fi
+        for s in "${servers[@]}"; do
+            # The bare forwarder is UDP only.
+            if [ "$s" = forwarder ] && [[ $args == *--tcp* ]]; then continue; fi
+            # shellcheck disable=SC2086
+            relay "$name" "$s" -- $args
+        done
+    done
+    stop "$coturn_pid"; stop "$switchback_pid"; stop "$forwarder_pid"
+done
+
+echo
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
+echo "coturn: $(turnserver --version 2>/dev/null | head -1); switchback $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "load: $ALLOCATIONS allocations x $WINDOW in flight, ${DURATION}s measured after ${WARMUP}s warm-up, $REPS repetitions (medians)"
+echo
+"$bin/switchback-load" table --input "$results" --svg "${SVG:-$out/performance.svg}"

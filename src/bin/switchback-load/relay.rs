@@ -1,0 +1,430 @@
+//! The relay load: N clients with an allocation each (or raw sockets against the bare forwarder),
+//! one echo peer run here, a window of messages in flight per client, bounded by `--duration` and
+//! `--count`. One message is one round trip client → relay → peer → relay → client, so the server
+//! does two receives and two sends per message, as the bare forwarder does.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use switchback::proto::channel_data::ChannelData;
+use switchback::proto::stun::{
+    Class, Data, Message, MessageType, MessageWriter, Method, TransactionId, XorPeerAddress,
+};
+
+use crate::net::{self, Batch, Poller, SendQueue};
+use crate::procfs::Meter;
+use crate::progress::Progress;
+use crate::stun::{Session, rest_credentials};
+use std::os::fd::AsFd as _;
+
+/// What the clients talk to.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A TURN server with REST credentials; ChannelData or Send indications.
+    Turn { server: SocketAddr, secret: String, send_indications: bool },
+    /// The bare forwarder: client side `front`, peer side `back`.
+    Bare { front: SocketAddr, back: SocketAddr },
+}
+
+/// The knobs of a run.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub target: Target,
+    pub allocations: usize,
+    pub size: usize,
+    pub window: usize,
+    /// Messages per second over all clients; 0 = as fast as the window allows.
+    pub rate: u64,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub count: u64,
+    pub server_pid: Option<u32>,
+    /// First client address (127.0.0.2 and up).
+    pub client_ip: std::net::Ipv4Addr,
+    /// Clients reach the server over TCP (RFC 8656 §3.1) instead of UDP.
+    pub tcp: bool,
+}
+
+/// What a run measured (the measured phase only, after the warm-up).
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub sent: u64,
+    pub received: u64,
+    pub seconds: f64,
+    pub rtt_p50_us: f64,
+    pub rtt_p99_us: f64,
+    pub server_cpu_s: Option<f64>,
+    pub server_rss_kib: Option<u64>,
+}
+
+impl Report {
+    pub fn loss_pct(&self) -> f64 {
+        if self.sent == 0 { 0.0 } else { 100.0 * (self.sent.saturating_sub(self.received)) as f64 / self.sent as f64 }
+    }
+    pub fn msgs_per_s(&self) -> f64 {
+        self.received as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Payload header: magic, client index, send time (ns since the run began).
+// The first byte (0xb0) is neither STUN (0-3) nor ChannelData (0x40-0x7f), so bare echoes parse as raw.
+const MAGIC: u32 = 0xb0a7_10ad;
+const STAMP: usize = 16;
+
+/// A client's leg to the server.
+enum Conn {
+    Udp { socket: UdpSocket, state: quinn_udp::UdpSocketState },
+    Tcp(TcpConn),
+}
+
+/// A TCP client leg (RFC 8656 §3.1): frames written through `wbuf`, read through `rbuf`.
+struct TcpConn {
+    stream: TcpStream,
+    rbuf: Vec<u8>,
+    rlen: usize,
+    wbuf: Vec<u8>,
+}
+
+impl TcpConn {
+    /// Writes what is queued, as far as the socket takes it.
+    fn flush(&mut self) {
+        while !self.wbuf.is_empty() {
+            match (&self.stream).write(&self.wbuf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    self.wbuf.drain(..n);
+                }
+            }
+        }
+    }
+
+    /// Reads what is there and calls `f` with each complete frame (without its stream padding).
+    fn read_frames(&mut self, mut f: impl FnMut(&[u8])) {
+        loop {
+            if self.rlen == self.rbuf.len() {
+                break;
+            }
+            match (&self.stream).read(self.rbuf.get_mut(self.rlen..).unwrap_or_default()) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => self.rlen += n,
+            }
+            let mut start = 0;
+            while let Some(head) = self.rbuf.get(start..start + 4).filter(|_| start + 4 <= self.rlen) {
+                let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+                let Some(total) = crate::stun::frame_len(head[0], len) else {
+                    // Lost framing: drop what is buffered.
+                    start = self.rlen;
+                    break;
+                };
+                if start + total > self.rlen {
+                    break;
+                }
+                let exact = if head[0] >= 0x40 { 4 + len } else { total };
+                if let Some(frame) = self.rbuf.get(start..start + exact) {
+                    f(frame);
+                }
+                start += total;
+            }
+            self.rbuf.copy_within(start..self.rlen, 0);
+            self.rlen -= start;
+        }
+    }
+}
+
+impl Conn {
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd as _;
+        match self {
+            Conn::Udp { socket, .. } => socket.as_fd(),
+            Conn::Tcp(t) => t.stream.as_fd(),
+        }
+    }
+
+    fn link(&self) -> &dyn crate::stun::Link {
+        match self {
+            Conn::Udp { socket, .. } => socket,
+            Conn::Tcp(t) => &t.stream,
+        }
+    }
+}
+
+struct Client {
+    conn: Conn,
+    /// The datagram to send, with the payload at `offset`.
+    template: Vec<u8>,
+    offset: usize,
+    in_flight: usize,
+    last_progress: Instant,
+    /// The allocation's credentials, to delete it at the end (the run is shorter than its lifetime).
+    session: Option<Session>,
+}
+
+fn client_addr(base: std::net::Ipv4Addr, i: usize) -> SocketAddr {
+    // 127.0.0.2 + i / 20000: a few thousand ports per address are plenty.
+    let o = base.octets();
+    let last = u16::from(o[3]) + (i / 20_000) as u16;
+    SocketAddr::from(([o[0], o[1], o[2], last.min(254) as u8], 0))
+}
+
+fn template(target: &Target, channel: u16, peer: SocketAddr, size: usize, stream: bool) -> Result<(Vec<u8>, usize)> {
+    let payload = vec![0x5au8; size];
+    match target {
+        Target::Bare { .. } => Ok((payload, 0)),
+        Target::Turn { send_indications: false, .. } => {
+            let mut buf = vec![0u8; size + 8];
+            let n = ChannelData { channel, data: &payload }.encode(stream, &mut buf).context("ChannelData")?;
+            buf.truncate(n);
+            Ok((buf, 4))
+        }
+        Target::Turn { send_indications: true, .. } => {
+            let mut buf = vec![0u8; size + 64];
+            let ty = MessageType::new(Method::SEND, Class::Indication);
+            let mut w = MessageWriter::new(&mut buf, ty, TransactionId([7; 12]))?;
+            w.add(&XorPeerAddress(peer))?;
+            w.add(&Data(&payload))?;
+            let n = w.finish();
+            buf.truncate(n);
+            // DATA is the last attribute; its value ends at the padded end.
+            Ok((buf, n - switchback::proto::stun::padded_len(size)))
+        }
+    }
+}
+
+/// The payload of a datagram from the server: ChannelData, a Data indication, or raw (bare).
+fn payload(data: &[u8]) -> Option<&[u8]> {
+    match data.first()? {
+        0x40..=0x7f => ChannelData::parse(data).ok().map(|c| c.data),
+        0x00..=0x03 => Message::parse(data).ok()?.get::<Data>().ok().map(|d| d.0),
+        _ => Some(data),
+    }
+}
+
+fn stamp(buf: &mut [u8], client: usize, ns: u64) {
+    if let Some(h) = buf.get_mut(..STAMP) {
+        h[..4].copy_from_slice(&MAGIC.to_be_bytes());
+        h[4..8].copy_from_slice(&(client as u32).to_be_bytes());
+        h[8..16].copy_from_slice(&ns.to_be_bytes());
+    }
+}
+
+fn read_stamp(p: &[u8]) -> Option<(usize, u64)> {
+    let h = p.get(..STAMP)?;
+    if h[..4] != MAGIC.to_be_bytes() {
+        return None;
+    }
+    let client = u32::from_be_bytes(h[4..8].try_into().ok()?) as usize;
+    let ns = u64::from_be_bytes(h[8..16].try_into().ok()?);
+    Some((client, ns))
+}
+
+/// Sets up the clients and the peer, runs the load, returns the report.
+pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
+    if p.size < STAMP {
+        bail!("--size must be at least {STAMP} bytes");
+    }
+    let peer = net::udp(SocketAddr::from((p.client_ip, 0)))?;
+    let peer_addr = peer.local_addr()?;
+    let mut clients = Vec::with_capacity(p.allocations);
+    let (server, creds) = match &p.target {
+        Target::Turn { server, secret, .. } => (*server, Some(secret.clone())),
+        Target::Bare { front, back } => {
+            // The forwarder learns the peer from its first datagram on the back socket.
+            peer.send_to(b"hello", back)?;
+            (*front, None)
+        }
+    };
+    for i in 0..p.allocations {
+        let conn = if p.tcp {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+            socket.bind(&client_addr(p.client_ip, i).into())?;
+            socket.connect_timeout(&server.into(), Duration::from_secs(5))?;
+            let stream: TcpStream = socket.into();
+            stream.set_nodelay(true)?;
+            Conn::Tcp(TcpConn { stream, rbuf: vec![0u8; 256 * 1024], rlen: 0, wbuf: Vec::new() })
+        } else {
+            let socket = net::udp(client_addr(p.client_ip, i))?;
+            socket.connect(server)?;
+            let state = net::state(&socket)?;
+            // quinn-udp made it nonblocking; the setup below waits for its answers.
+            socket.set_nonblocking(false)?;
+            Conn::Udp { socket, state }
+        };
+        let channel = 0x4000 + (i % 0x1000) as u16;
+        let session = match &creds {
+            Some(secret) => {
+                let (user, pass) = rest_credentials(secret, &format!("load{i}"));
+                let link = conn.link();
+                let mut s = Session::allocate(link, &user, &pass, 600).with_context(|| format!("allocation {i}"))?;
+                if matches!(p.target, Target::Turn { send_indications: true, .. }) {
+                    s.create_permission(link, peer_addr)?;
+                } else {
+                    s.bind_channel(link, channel, peer_addr)?;
+                }
+                Some(s)
+            }
+            None => None,
+        };
+        match &conn {
+            Conn::Udp { socket, .. } => socket.set_nonblocking(true)?,
+            Conn::Tcp(t) => t.stream.set_nonblocking(true)?,
+        }
+        let (template, offset) = template(&p.target, channel, peer_addr, p.size, p.tcp)?;
+        clients.push(Client { conn, template, offset, in_flight: 0, last_progress: Instant::now(), session });
+    }
+    peer.set_nonblocking(true)?;
+    let peer_state = net::state(&peer)?;
+    // Poller keys: 0 the peer, 1.. the clients.
+    let mut poller = Poller::new(std::iter::once(peer.as_fd()).chain(clients.iter().map(|c| c.conn.fd())))?;
+    let mut batch = Batch::new();
+    let mut echo = SendQueue::default();
+    let mut out = SendQueue::default();
+    let mut ready = Vec::with_capacity(256);
+
+    let t0 = Instant::now();
+    let warm_end = t0 + p.warmup;
+    let send_end = warm_end + p.duration;
+    let mut measuring: Option<(Instant, u64, Meter)> = None;
+    let mut sent_total = 0u64;
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut rtts: Vec<u32> = Vec::with_capacity(1 << 20);
+    let mut drain_start: Option<Instant> = None;
+    let mut send_phase_secs = 0.0;
+    let mut last_check = t0;
+    loop {
+        let now = Instant::now();
+        let ns = now.duration_since(t0).as_nanos() as u64;
+        if measuring.is_none() && now >= warm_end {
+            measuring = Some((now, ns, Meter::start(p.server_pid)?));
+        }
+        let sending = now < send_end && sent < p.count;
+        for c in &mut clients {
+            if let Conn::Tcp(t) = &mut c.conn {
+                t.flush();
+            }
+        }
+        if sending {
+            let budget = if p.rate == 0 {
+                u64::MAX
+            } else {
+                ((p.rate as f64 * now.duration_since(t0).as_secs_f64()) as u64).saturating_sub(sent_total)
+            };
+            let mut allowed = budget.min(p.count - sent);
+            for (i, c) in clients.iter_mut().enumerate() {
+                let want = p.window.saturating_sub(c.in_flight).min(allowed.min(usize::MAX as u64) as usize);
+                if want == 0 {
+                    continue;
+                }
+                for _ in 0..want {
+                    if let Some(pl) = c.template.get_mut(c.offset..) {
+                        stamp(pl, i, ns);
+                    }
+                    match &mut c.conn {
+                        Conn::Udp { .. } => out.push(None, &c.template),
+                        Conn::Tcp(t) => t.wbuf.extend_from_slice(&c.template),
+                    }
+                }
+                let took = match &mut c.conn {
+                    Conn::Udp { socket, .. } => out.flush(socket),
+                    Conn::Tcp(t) => {
+                        t.flush();
+                        want
+                    }
+                };
+                c.in_flight += took;
+                sent_total += took as u64;
+                allowed = allowed.saturating_sub(took as u64);
+                if measuring.is_some() {
+                    sent += took as u64;
+                }
+            }
+        } else if drain_start.is_none() {
+            drain_start = Some(now);
+            send_phase_secs = measuring.as_ref().map(|m| now.duration_since(m.0).as_secs_f64()).unwrap_or(0.0);
+        }
+        if let Some(d) = drain_start
+            && (clients.iter().all(|c| c.in_flight == 0) || now.duration_since(d) > Duration::from_secs(1))
+        {
+            break;
+        }
+        ready.clear();
+        poller.wait(if sending { 1 } else { 10 }, |k| ready.push(k));
+        for &k in &ready {
+            if k == 0 {
+                loop {
+                    let n = batch.recv(&peer_state, &peer, |from, data| echo.push(Some(from), data));
+                    echo.flush(&peer);
+                    if n == 0 {
+                        break;
+                    }
+                }
+                continue;
+            }
+            let Some(c) = clients.get_mut(k - 1) else { continue };
+            let m_start = measuring.as_ref().map(|m| m.1);
+            let recv_ns = Instant::now().duration_since(t0).as_nanos() as u64;
+            let mut done: Vec<usize> = Vec::new();
+            let mut on_payload = |data: &[u8]| {
+                if let Some((who, at)) = payload(data).and_then(read_stamp) {
+                    done.push(who);
+                    if m_start.is_some_and(|s| at >= s) {
+                        received += 1;
+                        if rtts.len() < (8 << 20) {
+                            rtts.push(((recv_ns.saturating_sub(at)) / 1000).min(u64::from(u32::MAX)) as u32);
+                        }
+                    }
+                }
+            };
+            match &mut c.conn {
+                Conn::Udp { socket, state } => while batch.recv(state, socket, |_, data| on_payload(data)) > 0 {},
+                Conn::Tcp(t) => t.read_frames(on_payload),
+            }
+            let now = Instant::now();
+            for who in done {
+                if let Some(c) = clients.get_mut(who) {
+                    c.in_flight = c.in_flight.saturating_sub(1);
+                    c.last_progress = now;
+                }
+            }
+        }
+        let now = Instant::now();
+        if now.duration_since(last_check) > Duration::from_millis(100) {
+            last_check = now;
+            // A window whose messages were lost would stall: give it back after 300 ms of silence.
+            for c in &mut clients {
+                if c.in_flight > 0 && now.duration_since(c.last_progress) > Duration::from_millis(300) {
+                    c.in_flight = 0;
+                    c.last_progress = now;
+                }
+            }
+            let elapsed = measuring.as_ref().map(|m| now.duration_since(m.0).as_secs_f64()).unwrap_or(0.0);
+            progress.update(now.duration_since(t0), sent, received, elapsed);
+        }
+    }
+    let Some((_, _, meter)) = measuring else { bail!("the run ended during the warm-up") };
+    let usage = meter.stop();
+    // Free the 5-tuples: a later run may get the same client ports.
+    for c in &mut clients {
+        if let Some(s) = &mut c.session {
+            let _ = s.delete(c.conn.link());
+        }
+    }
+    rtts.sort_unstable();
+    let pct = |q: f64| -> f64 {
+        if rtts.is_empty() {
+            return 0.0;
+        }
+        let i = ((rtts.len() - 1) as f64 * q).round() as usize;
+        f64::from(rtts.get(i).copied().unwrap_or(0))
+    };
+    Ok(Report {
+        sent,
+        received,
+        seconds: send_phase_secs,
+        rtt_p50_us: pct(0.50),
+        rtt_p99_us: pct(0.99),
+        server_cpu_s: usage.map(|u| u.0),
+        server_rss_kib: usage.map(|u| u.2.rss_kib),
+    })
+}
