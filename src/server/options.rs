@@ -45,7 +45,8 @@ pub struct ServerOptions {
     pub user_quota: u32,
     /// Most allocations in total (0: no limit), 508 beyond.
     pub total_quota: u32,
-    /// How many ports an Allocate tries before answering 508.
+    /// How many ports an Allocate tries before answering 508 (default 512; see
+    /// [`crate::alloc::PortRange::candidates`]: the default range fills past 16,000 ports).
     pub port_tries: usize,
     /// Unauthenticated answers (the 400/401/438 of the long-term credential mechanism) per source
     /// IPv4 address or IPv6 /64. Beyond it the request is dropped without an answer and counted
@@ -115,7 +116,7 @@ impl Default for ServerOptions {
             allow_loopback_peers: false,
             user_quota: 0,
             total_quota: 0,
-            port_tries: 64,
+            port_tries: 512,
             rate_limit_unauth: Self::DEFAULT_RATE_LIMIT_UNAUTH,
             rate_limit_binding: false,
             rate_limit_allocate: Self::DEFAULT_RATE_LIMIT_ALLOCATE,
