@@ -372,3 +372,42 @@ async fn relay_port_is_released_after_close(transport: Transport) {
     })
     .await;
 }
+
+/// Bursts from a peer (runs of equal-sized datagrams, the size changing every 7) reach a UDP client
+/// one datagram each, intact and in order: the relay socket reads them in `recvmmsg` batches and
+/// sends equal-sized answers with one GSO `sendmsg`, which must split them again.
+async fn peer_bursts_arrive_one_by_one(channel: bool) {
+    const BURST: usize = 300;
+    let fixture = loopback(Transport::Udp).await;
+    let client = fixture.allocate(Transport::Udp, static_user()).await.expect("allocate");
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    if channel {
+        client.bind_channel(peer_addr).await.expect("bind_channel");
+    } else {
+        client.create_permission(peer_addr).await.expect("create_permission");
+    }
+    let datagram = |i: usize| format!("burst {i:04} {}", "y".repeat((i / 7) % 5 * 301)).into_bytes();
+    // Bursts of 30: well within the client's receive buffer.
+    for burst in (0..BURST).collect::<Vec<_>>().chunks(30) {
+        for &i in burst {
+            peer.send_to(&datagram(i), client.relayed_addr()).await.unwrap();
+        }
+        for &i in burst {
+            let (data, from) = recv(&client, RECV_TIMEOUT).await.unwrap_or_else(|| panic!("datagram {i} lost"));
+            assert_eq!(from, peer_addr);
+            assert_eq!(data, datagram(i), "datagram {i} not as sent");
+        }
+    }
+    assert_eq!(fixture.stats().relayed_to_client, BURST as u64);
+}
+
+#[tokio::test]
+async fn udp_peer_bursts_arrive_one_by_one_over_a_channel() {
+    bounded(peer_bursts_arrive_one_by_one(true)).await;
+}
+
+#[tokio::test]
+async fn udp_peer_bursts_arrive_one_by_one_as_data_indications() {
+    bounded(peer_bursts_arrive_one_by_one(false)).await;
+}
