@@ -183,21 +183,11 @@ fn dump_status_page(addr: SocketAddr) -> String {
     std::fs::create_dir_all(&profile).unwrap();
     let url = format!("http://{addr}/#key={KEY}&interval=200");
     let mut cmd = Command::new("chromium");
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--virtual-time-budget=3000",
-        "--dump-dom",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .arg(&url)
-    .stdin(Stdio::null());
+    cmd.args(common::CHROMIUM_FLAGS)
+        .args(["--virtual-time-budget=3000", "--dump-dom"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
+        .stdin(Stdio::null());
     let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
     let _ = std::fs::remove_dir_all(&profile);
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -9,12 +9,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ChildGuard, TurnFixture};
+use common::{Browser, TurnFixture};
 use serde_json::Value;
 use switchback::server::{ServerOptions, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -130,68 +128,6 @@ async fn serve(mut stream: TcpStream, config: &str, results: &mpsc::Sender<Strin
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
-}
-
-/// Headless Chromium on `url` with a fresh profile, in its own process group; the whole group is
-/// killed and the profile removed on drop.
-struct Browser {
-    guard: ChildGuard,
-    profile: PathBuf,
-}
-
-impl Browser {
-    fn launch(url: &str, extra_args: &[&str]) -> Browser {
-        use std::os::unix::process::CommandExt;
-        static LAUNCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = LAUNCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let profile = std::env::temp_dir().join(format!("switchback-chromium-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&profile);
-        std::fs::create_dir_all(&profile).expect("create the profile dir");
-        let log = std::fs::File::create(profile.join("chromium.log")).expect("create the browser log");
-        let mut cmd = Command::new("chromium");
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--allow-loopback-in-peer-connection",
-        ])
-        .args(extra_args)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("clone the log file"))
-        .stderr(log)
-        .process_group(0);
-        Browser { guard: ChildGuard::spawn(&mut cmd), profile }
-    }
-
-    fn exited(&mut self) -> bool {
-        self.guard.child_mut().try_wait().ok().flatten().is_some()
-    }
-
-    /// The last lines Chromium wrote to stderr/stdout.
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.profile.join("chromium.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // The group id is the browser's pid (process_group(0)); renderers and the zygote are in it.
-        let _ =
-            Command::new("kill").args(["-KILL", "--", &format!("-{}", self.guard.id())]).stderr(Stdio::null()).status();
-        let _ = self.guard.child_mut().kill();
-        let _ = self.guard.child_mut().wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
 }
 
 /// Serves the page with `credential` for `username` against `fixture`, runs Chromium on it and

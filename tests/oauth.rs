@@ -9,12 +9,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{ChildGuard, Daemon, TempFile, free_udp_port, run_with_timeout, udp_echo_peer, unix_now};
+use common::{Daemon, EchoPeer, TempFile, run_with_timeout, totals, udp_echo_peer, unix_now};
 use switchback::auth::oauth::{TokenKey, seal};
 use switchback::client::ClientError;
 use switchback::client::turn::{Credentials, TurnClient};
@@ -47,56 +47,6 @@ fn daemon(keys: &[(&str, &str, &str)]) -> (Daemon, TempFile) {
     (daemon, file)
 }
 
-/// A running `turnutils_peer` on 127.0.0.1: it echoes on its port and the next (uclient sends
-/// RTCP to the next port unless `-c`).
-struct EchoPeer {
-    _guard: ChildGuard,
-    port: u16,
-}
-
-impl EchoPeer {
-    fn start() -> EchoPeer {
-        for _ in 0..5 {
-            let port = free_udp_port();
-            let mut guard = ChildGuard::spawn(
-                Command::new("turnutils_peer")
-                    .args(["-L", "127.0.0.1", "-p", &port.to_string()])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null()),
-            );
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while std::time::Instant::now() < deadline {
-                if guard.child_mut().try_wait().expect("try_wait").is_some() {
-                    break;
-                }
-                if std::net::UdpSocket::bind(("127.0.0.1", port)).is_err() {
-                    return EchoPeer { _guard: guard, port };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("turnutils_peer did not start");
-    }
-}
-
-/// The number after `key` in `line`.
-fn number_after(line: &str, key: &str) -> Option<u64> {
-    let rest = &line[line.find(key)? + key.len()..];
-    rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
-}
-
-/// uclient's final `(sent, received, lost)`.
-fn totals(stdout: &str) -> Option<(u64, u64, u64)> {
-    let counts = stdout.lines().rev().find(|l| l.contains("start_mclient: tot_send_msgs="))?;
-    let lost = stdout.lines().rev().find(|l| l.contains("Total lost packets "))?;
-    Some((
-        number_after(counts, "tot_send_msgs=")?,
-        number_after(counts, "tot_recv_msgs=")?,
-        number_after(lost, "Total lost packets ")?,
-    ))
-}
-
 /// `turnutils_uclient -J EXTRA` through `server` to `turnutils_peer`; returns (exit ok, stdout).
 async fn uclient_j(server: SocketAddr, extra: &[&str]) -> (bool, String) {
     let peer = EchoPeer::start();
@@ -126,7 +76,8 @@ async fn uclient_j_relays_with_coturns_test_keys() {
     let (status, stderr) = daemon.stop_with("INT");
     assert!(ok, "uclient -J failed:\n{stdout}\n{stderr}");
     let expected = MESSAGES * CLIENTS;
-    assert_eq!(totals(&stdout), Some((expected, expected, 0)), "{stdout}");
+    let t = totals(&stdout).unwrap_or_else(|| panic!("no totals in uclient's output:\n{stdout}"));
+    assert_eq!((t.sent, t.received, t.lost), (expected, expected, 0), "{stdout}");
     assert!(status.success(), "{stderr}");
     // coturn's test keys are a byte longer than their algorithms need: one warning each.
     assert_eq!(stderr.matches("only its first").count(), 3, "{stderr}");
@@ -142,7 +93,8 @@ async fn uclient_j_over_tcp_with_send_indications() {
     let (_, stderr) = daemon.stop_with("INT");
     assert!(ok, "uclient -J -t -s failed:\n{stdout}\n{stderr}");
     let expected = MESSAGES * CLIENTS;
-    assert_eq!(totals(&stdout), Some((expected, expected, 0)), "{stdout}");
+    let t = totals(&stdout).unwrap_or_else(|| panic!("no totals in uclient's output:\n{stdout}"));
+    assert_eq!((t.sent, t.received, t.lost), (expected, expected, 0), "{stdout}");
     assert!(!stdout.contains("channel bind sent"), "-s must not bind channels: {stdout}");
 }
 

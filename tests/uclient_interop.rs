@@ -7,50 +7,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{ChildGuard, RawTurn, TURN_SECRET, TURN_USER, TurnFixture, free_udp_port, run_with_timeout};
+use common::{EchoPeer, RawTurn, TURN_SECRET, TURN_USER, Totals, TurnFixture, run_with_timeout, totals};
 use switchback::proto::stun::{ChannelNumber, Method, RequestedTransport, XorPeerAddress, codes};
 use switchback::server::{ServerOptions, Transport};
 
 const HINT: &str = "apt-get install coturn";
 /// uclient's own run takes about a second with these sizes; this bounds a hung one.
 const UCLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A running `turnutils_peer` (a UDP echo server) on 127.0.0.1.
-struct EchoPeer {
-    _guard: ChildGuard,
-    port: u16,
-}
-
-impl EchoPeer {
-    /// Starts `turnutils_peer` on a free port, retrying with another port if it cannot bind.
-    fn start() -> EchoPeer {
-        for _ in 0..5 {
-            let port = free_udp_port();
-            let mut guard = ChildGuard::spawn(
-                Command::new("turnutils_peer")
-                    .args(["-L", "127.0.0.1", "-p", &port.to_string()])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null()),
-            );
-            // Bound once the port is taken; gone if it could not bind.
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while std::time::Instant::now() < deadline {
-                if guard.child_mut().try_wait().expect("try_wait").is_some() {
-                    break;
-                }
-                if std::net::UdpSocket::bind(("127.0.0.1", port)).is_err() {
-                    return EchoPeer { _guard: guard, port };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("turnutils_peer did not start");
-    }
-}
 
 /// What uclient reported.
 #[derive(Debug)]
@@ -74,38 +40,6 @@ async fn uclient(server: SocketAddr, args: &[&str]) -> Report {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
-}
-
-/// The numbers uclient prints at the end of a run.
-#[derive(Debug, PartialEq, Eq)]
-struct Totals {
-    /// `start_mclient: tot_send_msgs=S, tot_recv_msgs=R` (the final line, without `msz=`).
-    sent: u64,
-    received: u64,
-    /// `Total lost packets N (P%), total send dropped D (Q%)`.
-    lost: u64,
-    send_dropped: u64,
-    /// `channel bind sent` lines (uclient with `-v`).
-    channel_binds: usize,
-}
-
-/// The number after `key` in `line` (digits up to the first non-digit).
-fn number_after(line: &str, key: &str) -> Option<u64> {
-    let rest = &line[line.find(key)? + key.len()..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-fn totals(stdout: &str) -> Option<Totals> {
-    let final_counts = stdout.lines().rev().find(|l| l.contains("start_mclient: tot_send_msgs="))?;
-    let lost = stdout.lines().rev().find(|l| l.contains("Total lost packets "))?;
-    Some(Totals {
-        sent: number_after(final_counts, "tot_send_msgs=")?,
-        received: number_after(final_counts, "tot_recv_msgs=")?,
-        lost: number_after(lost, "Total lost packets ")?,
-        send_dropped: number_after(lost, "total send dropped ")?,
-        channel_binds: stdout.lines().filter(|l| l.contains("channel bind sent")).count(),
-    })
 }
 
 #[test]

@@ -9,11 +9,9 @@ mod common;
 #[path = "../examples/web/backend.rs"]
 mod backend;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{ChildGuard, Daemon, TempFile};
+use common::{Browser, Daemon, TempFile};
 use serde_json::Value;
 use switchback::auth::token::{TokenKey, TokenKeys};
 
@@ -21,55 +19,6 @@ const TOKEN_KEY: &str = "0123456789abcdef0123456789abcdef";
 /// From launch to result (Chromium starts slowly on a busy machine).
 const RESULT_TIMEOUT: Duration = Duration::from_secs(60);
 const LAUNCHES: usize = 2;
-
-/// Headless Chromium in its own process group with a fresh profile; killed (group) on drop.
-struct Browser {
-    guard: ChildGuard,
-    profile: PathBuf,
-}
-
-impl Browser {
-    fn launch(url: &str, n: usize) -> Browser {
-        use std::os::unix::process::CommandExt;
-        let profile = std::env::temp_dir().join(format!("switchback-web-example-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&profile);
-        std::fs::create_dir_all(&profile).expect("profile dir");
-        let mut cmd = Command::new("chromium");
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--allow-loopback-in-peer-connection",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-        Browser { guard: ChildGuard::spawn(&mut cmd), profile }
-    }
-
-    fn exited(&mut self) -> bool {
-        self.guard.child_mut().try_wait().ok().flatten().is_some()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ =
-            Command::new("kill").args(["-KILL", "--", &format!("-{}", self.guard.id())]).stderr(Stdio::null()).status();
-        let _ = self.guard.child_mut().kill();
-        let _ = self.guard.child_mut().wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_example_opens_a_relayed_data_channel_from_a_token() {
@@ -110,8 +59,8 @@ async fn the_web_example_opens_a_relayed_data_channel_from_a_token() {
 
     let mut result = None;
     let deadline = tokio::time::Instant::now() + RESULT_TIMEOUT;
-    'launches: for n in 0..LAUNCHES {
-        let mut browser = Browser::launch(&url, n);
+    'launches: for _ in 0..LAUNCHES {
+        let mut browser = Browser::launch(&url, &[]);
         loop {
             if let Ok(Some(body)) = tokio::time::timeout(Duration::from_millis(250), results.recv()).await {
                 result = Some(serde_json::from_str::<Value>(&body).expect("the page posts JSON"));

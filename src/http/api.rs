@@ -208,6 +208,12 @@ impl From<Response> for Refusal {
     }
 }
 
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
 /// A JSON error, with `WWW-Authenticate` on 401 and 403 (RFC 6750 §3) and `Retry-After` on 429.
 fn fail(status: StatusCode, code: &str, message: &str) -> Response {
     let mut response = error_response(status, code, message);
@@ -294,11 +300,8 @@ async fn relay_configuration(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match relay_configuration_inner(&api, peer, &headers, body) {
-        Ok(r) => r,
-        Err(Refusal(r)) => *r,
-    }
+) -> Result<Response, Refusal> {
+    relay_configuration_inner(&api, peer, &headers, body)
 }
 
 fn token_status(e: TokenError) -> StatusCode {
@@ -375,11 +378,8 @@ async fn mint_token(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match mint_token_inner(&api, peer, &headers, body) {
-        Ok(r) => r,
-        Err(Refusal(r)) => *r,
-    }
+) -> Result<Response, Refusal> {
+    mint_token_inner(&api, peer, &headers, body)
 }
 
 /// Whether `key` is one of the API keys (each compared in constant time).

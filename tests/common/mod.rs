@@ -645,3 +645,138 @@ pub async fn echo_through(client: &switchback::client::turn::TurnClient, peer: S
     }
     panic!("no echo of {} bytes from {peer} after 5 sends", message.len());
 }
+
+// --- coturn's test tools ---------------------------------------------------------------------------
+
+/// A running `turnutils_peer` (a UDP echo server) on 127.0.0.1.
+pub struct EchoPeer {
+    _guard: ChildGuard,
+    pub port: u16,
+}
+
+impl EchoPeer {
+    /// Starts `turnutils_peer` on a free port, retrying with another port if it cannot bind.
+    pub fn start() -> EchoPeer {
+        for _ in 0..5 {
+            let port = free_udp_port();
+            let mut guard = ChildGuard::spawn(
+                Command::new("turnutils_peer")
+                    .args(["-L", "127.0.0.1", "-p", &port.to_string()])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            );
+            // Bound once the port is taken; gone if it could not bind.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while std::time::Instant::now() < deadline {
+                if guard.child_mut().try_wait().expect("try_wait").is_some() {
+                    break;
+                }
+                if std::net::UdpSocket::bind(("127.0.0.1", port)).is_err() {
+                    return EchoPeer { _guard: guard, port };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("turnutils_peer did not start");
+    }
+}
+
+/// The numbers uclient prints at the end of a run.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Totals {
+    /// `start_mclient: tot_send_msgs=S, tot_recv_msgs=R` (the final line, without `msz=`).
+    pub sent: u64,
+    pub received: u64,
+    /// `Total lost packets N (P%), total send dropped D (Q%)`.
+    pub lost: u64,
+    pub send_dropped: u64,
+    /// `channel bind sent` lines (uclient with `-v`).
+    pub channel_binds: usize,
+}
+
+/// The number after `key` in `line` (digits up to the first non-digit).
+fn number_after(line: &str, key: &str) -> Option<u64> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// uclient's final totals, `None` when the run ended before printing them.
+pub fn totals(stdout: &str) -> Option<Totals> {
+    let final_counts = stdout.lines().rev().find(|l| l.contains("start_mclient: tot_send_msgs="))?;
+    let lost = stdout.lines().rev().find(|l| l.contains("Total lost packets "))?;
+    Some(Totals {
+        sent: number_after(final_counts, "tot_send_msgs=")?,
+        received: number_after(final_counts, "tot_recv_msgs=")?,
+        lost: number_after(lost, "Total lost packets ")?,
+        send_dropped: number_after(lost, "total send dropped ")?,
+        channel_binds: stdout.lines().filter(|l| l.contains("channel bind sent")).count(),
+    })
+}
+
+// --- headless Chromium -----------------------------------------------------------------------------
+
+/// The flags every headless Chromium of the tests runs with.
+pub const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+];
+
+/// Headless Chromium on `url` with a fresh profile, in its own process group; the whole group is
+/// killed and the profile removed on drop.
+pub struct Browser {
+    guard: ChildGuard,
+    profile: PathBuf,
+}
+
+impl Browser {
+    pub fn launch(url: &str, extra_args: &[&str]) -> Browser {
+        use std::os::unix::process::CommandExt;
+        static LAUNCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = LAUNCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let profile = std::env::temp_dir().join(format!("switchback-chromium-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).expect("create the profile dir");
+        let log = std::fs::File::create(profile.join("chromium.log")).expect("create the browser log");
+        let mut cmd = Command::new("chromium");
+        cmd.args(CHROMIUM_FLAGS)
+            .args(["--disable-quic", "--allow-loopback-in-peer-connection"])
+            .args(extra_args)
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log file"))
+            .stderr(log)
+            .process_group(0);
+        Browser { guard: ChildGuard::spawn(&mut cmd), profile }
+    }
+
+    pub fn exited(&mut self) -> bool {
+        self.guard.child_mut().try_wait().ok().flatten().is_some()
+    }
+
+    /// The last lines Chromium wrote to stderr/stdout.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.profile.join("chromium.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // The group id is the browser's pid (process_group(0)); renderers and the zygote are in it.
+        let _ =
+            Command::new("kill").args(["-KILL", "--", &format!("-{}", self.guard.id())]).stderr(Stdio::null()).status();
+        let _ = self.guard.child_mut().kill();
+        let _ = self.guard.child_mut().wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
