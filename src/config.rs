@@ -188,6 +188,14 @@ pub enum ConfigError {
         /// The flag name (without `--`).
         flag: &'static str,
     },
+    /// Keys that each are valid but together cannot serve (see [`Config::validate_serving`]).
+    #[error("{key}: {message}")]
+    Serving {
+        /// The key to change.
+        key: &'static str,
+        /// Why.
+        message: &'static str,
+    },
     /// A value of the wrong type or form.
     #[error("invalid value for `{key}`: {message}")]
     InvalidValue {
@@ -680,6 +688,32 @@ impl Config {
             }
         }
         self.read_api_files()
+    }
+
+    /// What serving needs beyond [`Config::validate`], checked by the daemon before it binds
+    /// (`development_default`: no file and no credentials, so it generates a secret).
+    ///
+    /// Without IP_PKTINFO the UDP driver knows only the listener's bound address; on a wildcard
+    /// listener that is 0.0.0.0, which is neither a bind address for relay sockets nor something to
+    /// tell clients: TURN there needs `relay-ip` (or `external-ip`). The token service hands out
+    /// REST credentials, so `api-listen` needs a secret.
+    pub fn validate_serving(&self, development_default: bool) -> Result<(), ConfigError> {
+        let wildcard = self.listening_ip.iter().any(IpAddr::is_unspecified);
+        let turn = self.has_credentials() || development_default;
+        if turn && wildcard && self.relay_ip.is_empty() && self.external_ip.is_empty() {
+            return Err(ConfigError::Serving {
+                key: "relay-ip",
+                message: "listening on an unspecified address (0.0.0.0 or ::) with TURN on needs relay-ip \
+                          (or external-ip): the address relay sockets bind and clients are told",
+            });
+        }
+        if self.api_listen.is_some() && !development_default && self.rest_credentials().is_none() {
+            return Err(ConfigError::Serving {
+                key: "api-listen",
+                message: "the token service hands out REST credentials: it needs static-auth-secret",
+            });
+        }
+        Ok(())
     }
 
     /// Checks what no single key can: something to listen on, ranges, lengths, credentials.

@@ -8,7 +8,8 @@
 //! * `io` (feature `runtime`) — the tokio drivers: UDP, TCP and TLS listeners that feed the core;
 //! * `client` (feature `runtime`) — a small client used by the tests and by embedders;
 //! * `config` (feature `runtime`) — the one configuration schema behind `turn.toml` and the flags;
-//! * `http` (feature `http`) — the HTTP faces: token service, metrics and health, admin API.
+//! * `http` (feature `http`) — the HTTP faces: token service, metrics and health, admin API;
+//! * `daemon` (feature `http`) — a whole server from a `Config`: listeners, faces, reload, drain.
 //!
 //! Build with `default-features = false` to get only the protocol core (no tokio), as `fuzz/` does.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -23,6 +24,8 @@ pub mod server;
 pub mod client;
 #[cfg(feature = "runtime")]
 pub mod config;
+#[cfg(feature = "http")]
+pub mod daemon;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "runtime")]

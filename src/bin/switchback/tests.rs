@@ -4,7 +4,8 @@
 use clap::Parser as _;
 use switchback::config::coturn::{NoteKind, import_coturn};
 
-use super::*;
+use crate::args::Cli;
+use switchback::config::Config;
 
 /// The configuration the daemon would run with for these flags (and no file).
 fn from_flags(args: &[&str]) -> Config {
@@ -22,7 +23,7 @@ fn import(text: &str) -> (Config, Vec<switchback::config::coturn::ImportNote>) {
 
 #[test]
 fn coturn_import_equals_the_equivalent_flags() {
-    let (imported, notes) = import(include_str!("../tests/data/turnserver.conf"));
+    let (imported, notes) = import(include_str!("../../../tests/data/turnserver.conf"));
     assert_eq!(notes, vec![], "every option of the fixture maps");
     #[rustfmt::skip]
     let flags = from_flags(&[
@@ -53,13 +54,14 @@ fn coturn_import_equals_the_equivalent_flags() {
     assert_eq!(imported.relay_ip.len(), 3);
     assert_eq!(imported.external_ip.len(), 2);
     // One option changed gives a different configuration.
-    let (other, _) = import(&include_str!("../tests/data/turnserver.conf").replace("max-bps=125000", "max-bps=1"));
+    let (other, _) =
+        import(&include_str!("../../../tests/data/turnserver.conf").replace("max-bps=125000", "max-bps=1"));
     assert_ne!(other, flags);
 }
 
 #[test]
 fn debians_example_imports_with_cannot_map_notes_only() {
-    let (config, notes) = import(include_str!("../tests/data/turnserver-debian.conf"));
+    let (config, notes) = import(include_str!("../../../tests/data/turnserver-debian.conf"));
     assert_eq!(config, Config::default(), "Debian's example sets nothing switchback has");
     let named: Vec<&str> = notes.iter().map(|n| n.option.as_str()).collect();
     assert_eq!(named, ["syslog", "no-rfc5780", "no-stun-backward-compatibility", "response-origin-only-with-rfc5780"]);

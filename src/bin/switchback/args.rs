@@ -1,0 +1,491 @@
+//! The command line: the daemon's flags (coturn's names, each the name of a `turn.toml` key) and
+//! the subcommands' arguments, and how flags become configuration overrides.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use switchback::config::credentials::parse_duration;
+use switchback::config::{Config, ConfigError, Overrides, flag_error};
+use toml::Value;
+
+use crate::admin_cli;
+
+/// A STUN/TURN server (RFC 8489, RFC 8656). Flags use coturn's names and override the file.
+#[derive(Debug, Parser)]
+#[command(name = "switchback", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Mint REST credentials with the first configured secret (starts no listener).
+    ///
+    /// Prints the username, the password and an iceServers JSON for the listening addresses.
+    Credentials(CredentialsArgs),
+    /// Mint an access token (JWT) offline with the first token-key (starts no listener).
+    ///
+    /// Prints the token; trade it at POST /v1/relay-configuration for TURN credentials.
+    Token(TokenArgs),
+    /// Talk to a running daemon's admin API (admin-listen, admin-key).
+    Admin(admin_cli::AdminArgs),
+    /// Reload a running daemon's configuration through its admin API (like SIGHUP).
+    Reload(admin_cli::ConnectArgs),
+    /// Convert coturn's turnserver.conf into turn.toml (starts no listener).
+    ///
+    /// Maps the common options (listening, relay and external IPs, ports, realm, REST secret, users,
+    /// quotas, max-bps, peer rules, cert/pkey, no-udp/no-tcp/no-tls) and prints a `note:` line on
+    /// stderr for each option it cannot map. The result is checked like `--check-config` would.
+    ImportCoturn(ImportCoturnArgs),
+}
+
+/// `switchback import-coturn`.
+#[derive(Debug, Args)]
+pub struct ImportCoturnArgs {
+    /// coturn's configuration file (turnserver.conf).
+    #[arg(value_name = "TURNSERVER_CONF")]
+    pub file: PathBuf,
+    /// Write turn.toml here (created with mode 0600: it holds secrets) instead of to stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// The access-token keys, which `switchback token` needs too.
+#[derive(Clone, Debug, Args)]
+pub struct TokenKeyArgs {
+    /// HS256 access-token key, [KID:]KEY, at least 32 bytes (repeatable; the first mints; shows in
+    /// the process list, prefer the file).
+    #[arg(long, value_name = "[KID:]KEY")]
+    pub token_key: Vec<String>,
+    /// File of HS256 access-token keys, one [KID:]KEY a line.
+    #[arg(long, value_name = "FILE")]
+    pub token_key_file: Option<PathBuf>,
+    /// EdDSA (Ed25519) or ES256 (P-256) public key, PEM, [KID:]FILE: verifies tokens, cannot mint (repeatable).
+    #[arg(long, value_name = "[KID:]FILE")]
+    pub token_public_key: Vec<String>,
+    /// What an access token's aud must contain (and minted tokens carry). Default switchback.
+    #[arg(long, value_name = "AUD")]
+    pub token_audience: Option<String>,
+    /// Clock skew allowed on a token's exp and nbf, seconds. Default 60.
+    #[arg(long, value_name = "SECS")]
+    pub token_leeway: Option<u64>,
+}
+
+impl TokenKeyArgs {
+    pub fn add_to(&self, o: &mut Overrides) -> Result<(), ConfigError> {
+        o.list("token-key", &self.token_key);
+        o.path("token-key-file", self.token_key_file.as_deref());
+        o.list("token-public-key", &self.token_public_key);
+        o.text("token-audience", self.token_audience.as_ref());
+        o.u64("token-leeway", self.token_leeway)
+    }
+
+    pub fn warnings(&self) -> Option<&'static str> {
+        (!self.token_key.is_empty())
+            .then_some("--token-key shows the key in the process list; use token-key-file or turn.toml instead")
+    }
+}
+
+/// `switchback token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Configuration file (see turn.toml).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: TokenKeyArgs,
+    /// The token's subject (sub): the user part of the TURN credentials it buys.
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// Lifetime: 3600, 90s, 30m, 1h or 2d.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub ttl: u64,
+    /// The token id (jti), which revocation can name. Default: random.
+    #[arg(long, value_name = "ID")]
+    pub jti: Option<String>,
+}
+
+/// The configuration, and the keys that `switchback credentials` needs too.
+#[derive(Clone, Debug, Args)]
+pub struct SourceArgs {
+    /// Configuration file (see turn.toml); every key also has a flag of the same name.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (repeatable). Default 127.0.0.1.
+    #[arg(long, value_name = "IP")]
+    pub listening_ip: Vec<IpAddr>,
+    /// UDP and TCP port; 0 lets the OS choose. Default 3478.
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub listening_port: Option<u16>,
+    /// REST shared secret (repeatable; shows in the process list, prefer the file).
+    #[arg(long, value_name = "SECRET")]
+    pub static_auth_secret: Vec<String>,
+    /// File with REST shared secrets, one a line (the first mints).
+    #[arg(long, value_name = "FILE")]
+    pub static_auth_secret_file: Option<PathBuf>,
+    /// Furthest ahead a REST expiry may lie, seconds; 0 = no cap. Default 172800 (48 h).
+    #[arg(long, value_name = "SECS")]
+    pub max_credential_lifetime: Option<u64>,
+    /// Separator between expiry and user in REST usernames. Default ':'.
+    #[arg(long, value_name = "CHAR")]
+    pub rest_separator: Option<char>,
+    /// HMAC of REST passwords. Default sha1.
+    #[arg(long, value_parser = ["sha1", "sha256"])]
+    pub rest_algorithm: Option<String>,
+}
+
+/// The daemon's flags.
+#[derive(Clone, Debug, Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// TLS port; 0 lets the OS choose. Default 5349 (0 when --listening-port is 0).
+    #[arg(long, value_name = "PORT")]
+    pub tls_listening_port: Option<u16>,
+    /// Address for relay sockets (repeatable; allocations spread round-robin). Default: where the request arrived.
+    #[arg(long, value_name = "IP")]
+    pub relay_ip: Vec<IpAddr>,
+    /// Address told to clients for a relay behind 1:1 NAT: PUBLIC, or PUBLIC/PRIVATE (repeatable,
+    /// one per private address).
+    #[arg(short = 'X', long, value_name = "PUBLIC[/PRIVATE]")]
+    pub external_ip: Vec<String>,
+    /// Lowest relay port. Default 49152.
+    #[arg(long, value_name = "PORT")]
+    pub min_port: Option<u16>,
+    /// Highest relay port. Default 65535.
+    #[arg(long, value_name = "PORT")]
+    pub max_port: Option<u16>,
+    /// Realm for long-term credentials. Default switchback.local.
+    #[arg(short = 'r', long)]
+    pub realm: Option<String>,
+    /// Insist on REST credentials (they are on whenever a secret is given).
+    #[arg(long)]
+    pub use_auth_secret: bool,
+    /// Long-term credential user (repeatable; shows in the process list, prefer users-file).
+    #[arg(short = 'u', long = "user", value_name = "NAME:PASSWORD")]
+    pub user: Vec<String>,
+    /// File of users, one NAME:PASSWORD or NAME:0x<key> a line.
+    #[arg(long, value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+    /// Seconds a NONCE stays valid. Default 3600.
+    #[arg(long, value_name = "SECS")]
+    pub nonce_lifetime: Option<u64>,
+    /// Allocation lifetime when the client asks for less or none, seconds. Default 600.
+    #[arg(long, value_name = "SECS")]
+    pub default_lifetime: Option<u32>,
+    /// Longest allocation lifetime, seconds. Default 3600.
+    #[arg(long, value_name = "SECS")]
+    pub max_lifetime: Option<u32>,
+    /// Allow loopback peers.
+    #[arg(long)]
+    pub allow_loopback_peers: bool,
+    /// Allowed peers despite the default deny list: CIDR, IP or IP-IP, optionally @LO-HI (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub allowed_peer_ip: Vec<String>,
+    /// Denied peers in addition to the default deny list, same forms (repeatable).
+    #[arg(long, value_name = "RULE")]
+    pub denied_peer_ip: Vec<String>,
+    /// TLS certificate chain, PEM, leaf first (with --pkey; re-read on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// TLS private key, PEM (with --cert).
+    #[arg(long, value_name = "FILE")]
+    pub pkey: Option<PathBuf>,
+    /// Do not listen on UDP.
+    #[arg(long)]
+    pub no_udp: bool,
+    /// Do not listen on TCP.
+    #[arg(long)]
+    pub no_tcp: bool,
+    /// Do not listen on TLS.
+    #[arg(long)]
+    pub no_tls: bool,
+    /// Refuse RFC 6062 TCP relaying (REQUESTED-TRANSPORT TCP gets 442).
+    #[arg(long)]
+    pub no_tcp_relay: bool,
+    /// Take dual allocations only under RFC 8656's code points, not the draft's 0x8032/0x8033
+    /// (coturn 4.6.1, `turnutils_uclient -Z`).
+    #[arg(long)]
+    pub no_legacy_dual_allocation: bool,
+    /// Allocations per user; 0 = unlimited (the default).
+    #[arg(long, value_name = "N")]
+    pub user_quota: Option<u32>,
+    /// Allocations in total; 0 = unlimited (the default).
+    #[arg(long, value_name = "N")]
+    pub total_quota: Option<u32>,
+    /// Relayed bytes (not bits) per second per allocation, each direction; 0 = unlimited (the default).
+    #[arg(long, value_name = "BYTES")]
+    pub max_bps: Option<u64>,
+    /// Log level; RUST_LOG overrides it. Default info.
+    #[arg(long, value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub log_level: Option<String>,
+    /// Raise the log level (repeat for more).
+    #[arg(short = 'v', long, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Log format.
+    #[arg(long, value_parser = ["human", "json"])]
+    pub log_format: Option<String>,
+    /// SOFTWARE attribute for responses (default: none).
+    #[arg(long)]
+    pub software: Option<String>,
+    /// Only channel numbers 0x4000-0x4FFF count as ChannelData.
+    #[arg(long)]
+    strict_rfc8656: bool,
+    /// Check the configuration, print "config OK" and exit 0 (or the error and exit 2).
+    #[arg(long)]
+    pub check_config: bool,
+    /// Unauthenticated answers per source IP (IPv6: per /64), N/s[:BURST]; 0 = off. Default 20/s:40.
+    #[arg(long, value_name = "N/s[:BURST]")]
+    pub rate_limit_unauth: Option<String>,
+    /// Count Binding answers against --rate-limit-unauth too.
+    #[arg(long)]
+    pub rate_limit_binding: bool,
+    /// Allocate requests per user, N/s[:BURST]; 0 = off; 486 beyond. Default 10/s:20.
+    #[arg(long, value_name = "N/s[:BURST]")]
+    pub rate_limit_allocate: Option<String>,
+    /// Revoked user or username (repeatable): 401, and its allocations are torn down.
+    #[arg(long, value_name = "USER")]
+    pub revoked_users: Vec<String>,
+    /// File of revoked users or usernames, one a line; re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub revocation_file: Option<PathBuf>,
+    /// Tear down an allocation when its REST credential expires.
+    #[arg(long)]
+    pub strict_expiry: bool,
+    /// Live permissions (peer IPs) per allocation, 508 beyond; 0 = unlimited. Default 64.
+    #[arg(long, value_name = "N")]
+    pub max_permissions: Option<u32>,
+    /// Live channel bindings per allocation, 508 beyond; 0 = unlimited. Default 64.
+    #[arg(long, value_name = "N")]
+    pub max_channels: Option<u32>,
+    /// Relayed bytes per second per user across its allocations, each direction; 0 = unlimited.
+    #[arg(long, value_name = "BYTES")]
+    pub user_max_bps: Option<u64>,
+    /// Relayed bytes per second for the whole server, each direction; 0 = unlimited.
+    #[arg(long, value_name = "BYTES")]
+    pub bps_capacity: Option<u64>,
+    /// Token service (/v1/*) address; off by default.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub api_listen: Option<SocketAddr>,
+    /// Metrics and health (/metrics, /healthz, /readyz) address; off by default. Keep it on loopback.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Admin API and status page address; off by default (needs --admin-key or --admin-key-file).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub admin_listen: Option<SocketAddr>,
+    /// RFC 7635 third-party authorization: accept ACCESS-TOKEN (needs --oauth-key).
+    #[arg(long)]
+    pub oauth: bool,
+    /// Server name bound into RFC 7635 tokens and sent in THIRD-PARTY-AUTHORIZATION. Default: the realm.
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+    /// RFC 7635 key shared with the authorization server (repeatable); ALG is A256GCM or A128GCM.
+    #[arg(long, value_name = "KID:BASE64KEY:ALG")]
+    pub oauth_key: Vec<String>,
+    /// TCP and TLS connections start with a PROXY protocol v2 header (behind a load balancer); the
+    /// client address is the header's source. Off by default.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+    /// Load balancer allowed to send PROXY headers: IP, IP-IP or CIDR (repeatable). Default: any.
+    #[arg(long, value_name = "RULE")]
+    pub proxy_protocol_from: Vec<String>,
+    /// Bearer key of the admin API, at least 16 characters (shows in the process list; prefer the file).
+    #[arg(long, value_name = "KEY")]
+    pub admin_key: Option<String>,
+    /// File whose first line is the admin key.
+    #[arg(long, value_name = "FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Where new allocations are redirected (300 ALTERNATE-SERVER) while draining or over the
+    /// threshold; one per family (repeatable), a client gets the one of its own family.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub alternate_server: Vec<SocketAddr>,
+    /// Live allocations from which new ones go to --alternate-server; 0 = only while draining (the default).
+    #[arg(long, value_name = "N")]
+    pub alternate_threshold: Option<u32>,
+    /// Seconds SIGTERM waits for live allocations to end before exiting. Default 30.
+    #[arg(long, value_name = "SECS")]
+    pub drain_timeout: Option<u64>,
+    #[command(flatten)]
+    pub token_keys: TokenKeyArgs,
+    /// Key of the trusted backend for POST /v1/tokens, 16+ characters (repeatable; shows in the
+    /// process list, prefer the file).
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Vec<String>,
+    /// File of API keys, one a line.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Longest lifetime of /v1 credentials and minted tokens, seconds. Default 86400.
+    #[arg(long, value_name = "SECS")]
+    pub api_max_ttl: Option<u64>,
+    /// Origin whose pages may call /v1 (CORS), or * (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    pub api_cors_origin: Vec<String>,
+    /// /v1 requests per source address (IPv6: per /64), N/s[:BURST]; 0 = off. Default 10/s:20.
+    #[arg(long, value_name = "N/s[:BURST]")]
+    pub api_rate_limit: Option<String>,
+    /// /v1 requests per token subject or minted user, N/s[:BURST]; 0 = off. Default 1/s:10.
+    #[arg(long, value_name = "N/s[:BURST]")]
+    pub api_user_rate_limit: Option<String>,
+    /// Host for the iceServers urls of /v1/relay-configuration (a DNS name).
+    #[arg(long, value_name = "HOST")]
+    pub api_url_host: Option<String>,
+    /// Serve /v1 over HTTPS with the certificate of --cert and --pkey.
+    #[arg(long)]
+    pub api_tls: bool,
+    /// Worker threads, each with its own SO_REUSEPORT UDP socket per address; 0 = one per core. Default 0.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u16>,
+    /// UDP socket receive/send buffer, bytes; the kernel caps it (warned); 0 = kernel default. Default 4194304.
+    #[arg(long, value_name = "BYTES")]
+    pub socket_buffer: Option<u32>,
+}
+
+/// `switchback credentials`.
+#[derive(Debug, Args)]
+pub struct CredentialsArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The user part of the REST username (`<expiry>:<user>`).
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// Lifetime: 3600, 90s, 30m, 1h or 2d; capped by max-credential-lifetime.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub ttl: u64,
+    /// Host for the urls (a DNS name, say) instead of the listening addresses.
+    #[arg(long, value_name = "HOST")]
+    pub url_host: Option<String>,
+}
+
+impl SourceArgs {
+    pub fn add_to(&self, o: &mut Overrides) -> Result<(), ConfigError> {
+        o.list("listening-ip", &self.listening_ip);
+        o.int("listening-port", self.listening_port);
+        o.list("static-auth-secret", &self.static_auth_secret);
+        o.path("static-auth-secret-file", self.static_auth_secret_file.as_deref());
+        o.u64("max-credential-lifetime", self.max_credential_lifetime)?;
+        o.text("rest-separator", self.rest_separator);
+        o.text("rest-algorithm", self.rest_algorithm.as_ref());
+        Ok(())
+    }
+
+    /// The file with `overrides` and these flags laid over it.
+    pub fn load(&self, mut overrides: Overrides) -> Result<Config, ConfigError> {
+        self.add_to(&mut overrides)?;
+        Config::from_sources(self.config.as_deref(), overrides.into_table())
+    }
+
+    /// Secrets given as flags are visible to every local user in the process list.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        if !self.static_auth_secret.is_empty() {
+            warnings.push(
+                "--static-auth-secret shows the secret in the process list; \
+                 use static-auth-secret-file or turn.toml instead",
+            );
+        }
+        warnings
+    }
+}
+
+impl DaemonArgs {
+    pub fn overrides(&self) -> Result<Overrides, ConfigError> {
+        let mut o = Overrides::default();
+        o.list("relay-ip", &self.relay_ip);
+        o.int("tls-listening-port", self.tls_listening_port);
+        o.int("min-port", self.min_port);
+        o.int("max-port", self.max_port);
+        o.int("default-lifetime", self.default_lifetime);
+        o.int("max-lifetime", self.max_lifetime);
+        o.int("user-quota", self.user_quota);
+        o.int("total-quota", self.total_quota);
+        o.u64("nonce-lifetime", self.nonce_lifetime)?;
+        o.u64("max-bps", self.max_bps)?;
+        o.int("max-permissions", self.max_permissions);
+        o.int("max-channels", self.max_channels);
+        o.u64("user-max-bps", self.user_max_bps)?;
+        o.u64("bps-capacity", self.bps_capacity)?;
+        o.int("workers", self.workers);
+        o.int("socket-buffer", self.socket_buffer);
+        o.list("external-ip", &self.external_ip);
+        o.text("realm", self.realm.as_ref());
+        o.text("log-level", self.log_level.as_ref());
+        o.text("log-format", self.log_format.as_ref());
+        o.text("software", self.software.as_ref());
+        o.path("users-file", self.users_file.as_deref());
+        o.path("cert", self.cert.as_deref());
+        o.path("pkey", self.pkey.as_deref());
+        o.list("allowed-peer-ip", &self.allowed_peer_ip);
+        o.list("denied-peer-ip", &self.denied_peer_ip);
+        if !self.user.is_empty() {
+            let mut users = toml::Table::new();
+            for entry in &self.user {
+                let (name, password) =
+                    entry.split_once(':').ok_or_else(|| flag_error("users", "--user expects NAME:PASSWORD"))?;
+                users.insert(name.to_owned(), Value::String(password.to_owned()));
+            }
+            o.set("users", Value::Table(users));
+        }
+        o.flag("use-auth-secret", self.use_auth_secret);
+        o.flag("allow-loopback-peers", self.allow_loopback_peers);
+        o.flag("no-udp", self.no_udp);
+        o.flag("no-tcp", self.no_tcp);
+        o.flag("no-tls", self.no_tls);
+        o.flag("no-tcp-relay", self.no_tcp_relay);
+        o.flag("no-legacy-dual-allocation", self.no_legacy_dual_allocation);
+        o.flag("strict-rfc8656", self.strict_rfc8656);
+        o.text("rate-limit-unauth", self.rate_limit_unauth.as_ref());
+        o.text("rate-limit-allocate", self.rate_limit_allocate.as_ref());
+        o.flag("rate-limit-binding", self.rate_limit_binding);
+        o.list("revoked-users", &self.revoked_users);
+        o.path("revocation-file", self.revocation_file.as_deref());
+        o.flag("strict-expiry", self.strict_expiry);
+        o.text("api-listen", self.api_listen);
+        o.text("metrics-listen", self.metrics_listen);
+        o.text("admin-listen", self.admin_listen);
+        o.flag("oauth", self.oauth);
+        o.text("server-name", self.server_name.as_ref());
+        o.list("oauth-key", &self.oauth_key);
+        o.flag("proxy-protocol", self.proxy_protocol);
+        o.list("proxy-protocol-from", &self.proxy_protocol_from);
+        o.text("admin-key", self.admin_key.as_ref());
+        o.path("admin-key-file", self.admin_key_file.as_deref());
+        o.list("alternate-server", &self.alternate_server);
+        o.int("alternate-threshold", self.alternate_threshold);
+        o.u64("drain-timeout", self.drain_timeout)?;
+        self.token_keys.add_to(&mut o)?;
+        o.list("api-key", &self.api_key);
+        o.path("api-key-file", self.api_key_file.as_deref());
+        o.u64("api-max-ttl", self.api_max_ttl)?;
+        o.list("api-cors-origin", &self.api_cors_origin);
+        o.text("api-rate-limit", self.api_rate_limit.as_ref());
+        o.text("api-user-rate-limit", self.api_user_rate_limit.as_ref());
+        o.text("api-url-host", self.api_url_host.as_ref());
+        o.flag("api-tls", self.api_tls);
+        if self.verbose > 0 {
+            o.int("verbose", Some(self.verbose));
+        }
+        Ok(o)
+    }
+
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut warnings = self.source.warnings();
+        if !self.user.is_empty() {
+            warnings.push("--user shows the password in the process list; use users-file or turn.toml instead");
+        }
+        if !self.oauth_key.is_empty() {
+            warnings.push("--oauth-key shows the key in the process list; use turn.toml instead");
+        }
+        if self.admin_key.is_some() {
+            warnings.push("--admin-key shows the key in the process list; use admin-key-file or turn.toml instead");
+        }
+        warnings.extend(self.token_keys.warnings());
+        if !self.api_key.is_empty() {
+            warnings.push("--api-key shows the key in the process list; use api-key-file or turn.toml instead");
+        }
+        warnings
+    }
+}

@@ -1,0 +1,138 @@
+//! The subcommands that start no listener: `credentials`, `token`, `import-coturn`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use switchback::config::Config;
+use switchback::config::Overrides;
+use switchback::config::credentials::{IceServers, format_duration};
+use switchback::daemon::unix_now;
+
+use crate::args::{CredentialsArgs, ImportCoturnArgs, TokenArgs};
+use crate::config_error;
+
+/// `switchback credentials`: mint with the first secret, print, exit.
+pub fn credentials(args: &CredentialsArgs) -> ExitCode {
+    let warnings = args.source.warnings();
+    let config = match args.source.load(Overrides::default()) {
+        Ok(config) => config,
+        Err(e) => return config_error(&warnings, e),
+    };
+    let Some(rest) = config.rest_credentials() else {
+        let e =
+            "no REST secret: give static-auth-secret (in -c FILE), --static-auth-secret-file or --static-auth-secret";
+        return config_error(&warnings, e);
+    };
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if rest.max_lifetime_secs != 0 && args.ttl > rest.max_lifetime_secs {
+        eprintln!(
+            "warning: --ttl {} capped at max-credential-lifetime ({})",
+            format_duration(args.ttl),
+            format_duration(rest.max_lifetime_secs)
+        );
+    }
+    let now = unix_now();
+    let Some((username, password)) = rest.mint(&args.user, args.ttl, now) else {
+        return config_error(&warnings, "no REST secret");
+    };
+    let expiry = rest.expiry(&username).unwrap_or(now);
+    println!("username: {username}");
+    println!("password: {password}");
+    println!("expires: {expiry} (unix time, in {})", format_duration(expiry.saturating_sub(now)));
+    // The addresses clients are told (external-ip maps them), as in XOR-RELAYED-ADDRESS.
+    let told = |ip, port| switchback::config::advertised_addr(SocketAddr::new(ip, port), &config.external_ip);
+    let addrs = |off: bool| -> Vec<SocketAddr> {
+        let ips = if off { &[][..] } else { &config.listening_ip[..] };
+        ips.iter().map(|&ip| told(ip, config.listening_port)).collect()
+    };
+    let tls: Vec<SocketAddr> = match config.has_tls_certificate() {
+        true => config.listening_ip.iter().map(|&ip| told(ip, config.tls_port())).collect(),
+        false => Vec::new(),
+    };
+    let servers = IceServers::with_tls(
+        &addrs(config.no_udp),
+        &addrs(config.no_tcp),
+        &tls,
+        args.url_host.as_deref(),
+        Some((&username, &password)),
+    );
+    println!("{servers}");
+    ExitCode::SUCCESS
+}
+
+/// `switchback import-coturn`: convert, print the notes, check, write.
+pub fn import_coturn(args: &ImportCoturnArgs) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(text) => text,
+        Err(e) => return config_error(&[], format!("cannot read {}: {e}", args.file.display())),
+    };
+    let import = switchback::config::coturn::import_coturn(&text);
+    for note in &import.notes {
+        eprintln!("note: {note}");
+    }
+    let toml = import.to_toml();
+    if let Err(e) = Config::from_toml_str(&toml) {
+        return config_error(&[], format_args!("the imported configuration is not valid: {e}"));
+    }
+    let Some(path) = &args.output else {
+        print!("{toml}");
+        return ExitCode::SUCCESS;
+    };
+    match write_private(path, &toml) {
+        Ok(()) => {
+            eprintln!("wrote {} ({} notes)", path.display(), import.notes.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes `text` to a file only its owner can read (mode 0600 on Unix, an existing file too),
+/// restricted before anything is written.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.set_len(0)?;
+    file.write_all(text.as_bytes())
+}
+
+/// `switchback token`: mint an access token with the first token-key, print it, exit.
+pub fn token(args: &TokenArgs) -> ExitCode {
+    let warnings: Vec<&str> = args.keys.warnings().into_iter().collect();
+    let mut overrides = Overrides::default();
+    let keys = args
+        .keys
+        .add_to(&mut overrides)
+        .and_then(|()| Config::from_sources(args.config.as_deref(), overrides.into_table()))
+        .and_then(|config| config.token_keys());
+    let keys = match keys {
+        Ok(keys) => keys,
+        Err(e) => return config_error(&warnings, e),
+    };
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let jti = match args.jti.clone().or_else(switchback::http::api::random_id) {
+        Some(jti) => jti,
+        None => return config_error(&[], "no randomness from the OS for the token id"),
+    };
+    match keys.mint(&args.user, args.ttl, unix_now(), &jti) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e @ switchback::auth::token::TokenError::BadSubject) => config_error(&[], format!("--user: {e}")),
+        Err(e) => config_error(&[], format!("token-key: {e}")),
+    }
+}

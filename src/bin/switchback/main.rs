@@ -1,0 +1,59 @@
+//! `switchback`, the daemon: flags over `turn.toml`, logging, listeners, signals; and the
+//! subcommands that start no listener (`credentials`, `token`, `import-coturn`) or talk to a
+//! running daemon (`admin`, `reload`). What runs the server is [`switchback::daemon`]; this binary
+//! keeps what only a command line has, one file per job:
+//!
+//! * `args.rs` — the flags and subcommands (clap), and flags → configuration overrides;
+//! * `serve.rs` — the daemon command: check, start, signals, drain;
+//! * `commands.rs` — `credentials`, `token`, `import-coturn`;
+//! * `admin_cli.rs` — `admin` and `reload`, clients of the admin API;
+//! * `logging.rs`, `banner.rs`, `signals.rs`.
+//!
+//! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), a good `--check-config` or printed
+//! credentials; 2 for a bad flag or configuration (one `error:` line naming the key); 1 when the
+//! server cannot run (a port in use, say).
+//!
+//! Signals: SIGHUP reloads the configuration without a restart (credentials, peer policy, quotas,
+//! alternate server, revocation list, log level, TLS certificate; a configuration that does not
+//! load is refused with one log line and the old one stays). SIGTERM drains: `/readyz` turns 503,
+//! new allocations are refused (300 ALTERNATE-SERVER or 508), live ones relay until they end or
+//! `drain-timeout` passes, then exit 0; a second SIGTERM, or SIGINT, exits at once.
+
+use std::fmt::Display;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+mod admin_cli;
+mod args;
+mod banner;
+mod commands;
+mod logging;
+mod serve;
+mod signals;
+
+use args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Credentials(args)) => commands::credentials(args),
+        Some(Command::ImportCoturn(args)) => commands::import_coturn(args),
+        Some(Command::Admin(args)) => admin_cli::run(&args.connect, &args.action),
+        Some(Command::Reload(connect)) => admin_cli::run(connect, &admin_cli::Action::Reload),
+        Some(Command::Token(args)) => commands::token(args),
+        None => serve::daemon(&cli.daemon),
+    }
+}
+
+/// Exit code 2 after the warnings and one `error:` line.
+fn config_error(warnings: &[&str], e: impl Display) -> ExitCode {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+//! The HTTP faces a configuration turns on: metrics and health, admin, the token service.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tracing::info;
+
+use super::Reloader;
+use crate::config::{Config, ConfigError};
+use crate::http::api::{ApiOptions, IceUrls, RestSource, router};
+use crate::http::health::{self, Readiness};
+use crate::http::{Face, admin, metrics};
+use crate::io::{Running, TurnServer};
+use crate::server::Transport;
+
+/// The metrics and admin faces that `config` turns on, each on its configured address.
+pub(super) fn http_faces(
+    config: &Config,
+    readiness: &Readiness,
+    server: &Arc<TurnServer>,
+    running: &Running,
+    reloader: &Arc<Reloader>,
+) -> Vec<Face> {
+    let mut faces = Vec::new();
+    if let Some(addr) = config.metrics_listen {
+        let collector = metrics::TurnCollector::new(server.clone(), running.io_stats_handle());
+        let router = health::router(readiness.clone()).merge(metrics::router(collector));
+        faces.push(Face::new("metrics", addr, router));
+    }
+    // Config::validate refuses admin-listen without a key.
+    if let (Some(addr), Some(key)) = (config.admin_listen, &config.admin_key) {
+        let r = reloader.clone();
+        let reload: admin::ReloadFn = Arc::new(move || r.reload("admin API"));
+        faces.push(Face::new("admin", addr, admin::router(admin::Admin::new(server.clone(), &key.0, reload))));
+    }
+    faces
+}
+
+/// The token service (`/v1`) for `api-listen`: its urls are the bound TURN listeners.
+pub(super) fn api_router(
+    config: &Config,
+    running: &Running,
+    server: &Arc<TurnServer>,
+) -> Result<axum::Router, ConfigError> {
+    let of = |t: Transport| -> Vec<SocketAddr> {
+        running.local_addrs().iter().filter(|l| l.transport == t).map(|l| l.addr).collect()
+    };
+    if config.rest_credentials().is_none() {
+        return Err(ConfigError::InvalidValue {
+            key: "api-listen".to_owned(),
+            message: "the token service needs static-auth-secret".to_owned(),
+        });
+    }
+    // Read per request: a reload that rotates the secrets is followed at once.
+    let auth = server.clone();
+    let rest: RestSource = Arc::new(move || auth.authenticator().and_then(|a| a.rest().cloned()));
+    let server = server.clone();
+    let options = ApiOptions {
+        tokens: config.token_keys()?,
+        api_keys: config.api_key.iter().map(|s| s.0.clone()).collect(),
+        rest,
+        urls: IceUrls {
+            udp: of(Transport::Udp),
+            tcp: of(Transport::Tcp),
+            tls: of(Transport::Tls),
+            host: config.api_url_host.clone(),
+        },
+        max_ttl_secs: config.api_max_ttl,
+        cors_origins: config.api_cors_origin.clone(),
+        rate_per_source: config.api_rate_limit,
+        rate_per_user: config.api_user_rate_limit,
+        revoked: Arc::new(move |entry: &str| server.is_revoked_entry(entry)),
+        unix_now: super::unix_now,
+    };
+    info!(
+        keys = options.tokens.keys().len(),
+        minting = !options.api_keys.is_empty(),
+        cors_origins = options.cors_origins.len(),
+        "token service on"
+    );
+    Ok(router(options))
+}

@@ -1,0 +1,253 @@
+//! A whole server from a [`Config`]: the TURN listeners, the HTTP faces, reload and drain — what
+//! the `switchback` binary runs, as a library so an embedder can run the same.
+//!
+//! The command line (flags, subcommands, signals, logging, the banner) stays in the binary: it
+//! builds a [`Config`], hands [`Daemon::start`] a [`Setup`] saying where a reload reads the
+//! configuration from, and decides when to [`Daemon::reload`], [`Daemon::drain`] and
+//! [`Daemon::shutdown`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use switchback::config::Config;
+//! use switchback::daemon::{Daemon, Setup, TlsSetup};
+//!
+//! # async fn run() -> Result<(), switchback::daemon::DaemonError> {
+//! let config = Config { listening_port: 0, ..Config::default() };
+//! let again = config.clone();
+//! let setup = Setup::new(TlsSetup::Off, Arc::new(move || Ok(again.clone())));
+//! let daemon = Daemon::start(&config, setup).await?;
+//! for listener in daemon.running().local_addrs() {
+//!     println!("listening {} {}", listener.transport_name(), listener.addr);
+//! }
+//! daemon.drain().await;
+//! daemon.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod faces;
+mod reload;
+mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::auth::Authenticator;
+use crate::config::{Config, ConfigError};
+use crate::http::health::Readiness;
+use crate::http::{Face, HttpError, HttpRunning};
+use crate::io::{self, IoError, Limits, ReloadableTls, Running, TurnServer, UdpRelay};
+
+pub use reload::{ConfigSource, ReloadHook, Reloader};
+pub use tls::{TlsSetup, configured_tls};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The configuration does not hold together (names the key).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A TURN listener could not be bound.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// An HTTP face could not be bound.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The OS gave no randomness for the nonce key.
+    #[error("no randomness from the OS: {0}")]
+    Random(#[from] getrandom::Error),
+}
+
+/// What [`Daemon::start`] needs besides the configuration.
+pub struct Setup {
+    /// The TLS listeners' certificate.
+    pub tls: TlsSetup,
+    /// The development default's generated REST secret, kept across reloads (`None` otherwise).
+    pub dev_secret: Option<String>,
+    /// Where a reload reads the configuration (the same flags and file as at start).
+    pub source: ConfigSource,
+    /// Called with each configuration a reload applies (the binary sets its log level here).
+    pub on_reload: Option<ReloadHook>,
+}
+
+impl Setup {
+    /// A setup without development secret and reload hook.
+    pub fn new(tls: TlsSetup, source: ConfigSource) -> Setup {
+        Setup { tls, dev_secret: None, source, on_reload: None }
+    }
+}
+
+/// A running server: TURN listeners, HTTP faces, the reloader.
+pub struct Daemon {
+    server: Arc<TurnServer>,
+    running: Running,
+    http: HttpRunning,
+    readiness: Readiness,
+    reloader: Arc<Reloader>,
+    self_signed: Option<String>,
+}
+
+/// 32 random bytes: a nonce key, or the development secret (as hex).
+pub fn random_key() -> Result<[u8; 32], getrandom::Error> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key)?;
+    Ok(key)
+}
+
+/// 32 random bytes as 64 hex digits (the development default's REST secret).
+pub fn random_hex() -> Result<String, getrandom::Error> {
+    Ok(random_key()?.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Seconds since the Unix epoch (0 before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Daemon {
+    /// Binds every listener and HTTP face `config` asks for and starts serving; `/readyz` is 200
+    /// once this returns.
+    pub async fn start(config: &Config, setup: Setup) -> Result<Daemon, DaemonError> {
+        let nonce_key = random_key()?;
+        let auth = authenticator(config, nonce_key, setup.dev_secret.is_some())?;
+        let (tls, self_signed) = tls::listener_tls(config, setup.tls);
+        if config.proxy_protocol {
+            info!(
+                balancers = config.proxy_protocol_from.len(),
+                "proxy-protocol: TCP and TLS connections need a PROXY v2 header"
+            );
+            if config.proxy_protocol_from.is_empty() {
+                warn!(
+                    "proxy-protocol without proxy-protocol-from: any source that reaches the TCP/TLS ports can claim any address"
+                );
+            }
+        }
+        let server = UdpRelay::server(config.server_options(), auth);
+        let revoked = config.revocation_list()?;
+        if !revoked.is_empty() {
+            info!(entries = revoked.len(), "revocation list loaded");
+        }
+        server.set_revocations(revoked);
+        let running = io::bind_with_tls(config, server.clone(), Limits::default(), tls).await?;
+        let readiness = Readiness::new();
+        let reloader = Arc::new(Reloader::new(
+            setup.source,
+            setup.dev_secret,
+            setup.on_reload,
+            server.clone(),
+            running.tls().cloned(),
+            nonce_key,
+            config.drain_timeout,
+        ));
+        let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader);
+        if let Some(addr) = config.api_listen {
+            let face = Face::new("api", addr, faces::api_router(config, &running, &server)?);
+            faces.push(match running.tls().filter(|_| config.api_tls) {
+                Some(tls) => face.with_tls(crate::http::tls::http_config(&tls.server_config())),
+                None => face,
+            });
+        }
+        let http = crate::http::bind(faces).await?;
+        readiness.set(true);
+        Ok(Daemon { server, running, http, readiness, reloader, self_signed })
+    }
+
+    /// The TURN core.
+    pub fn server(&self) -> &Arc<TurnServer> {
+        &self.server
+    }
+
+    /// The TURN listeners (their bound addresses, their counters).
+    pub fn running(&self) -> &Running {
+        &self.running
+    }
+
+    /// The HTTP faces' listeners.
+    pub fn http(&self) -> &HttpRunning {
+        &self.http
+    }
+
+    /// The development certificate's SHA-256 fingerprint, when TLS runs on one.
+    pub fn self_signed_fingerprint(&self) -> Option<&str> {
+        self.self_signed.as_deref()
+    }
+
+    /// The TLS listeners' certificate, when there are any.
+    pub fn tls(&self) -> Option<&ReloadableTls> {
+        self.running.tls()
+    }
+
+    /// Re-reads the configuration and applies what can change while running (blocking: call it
+    /// from `spawn_blocking` inside a runtime). `trigger` names the cause in the log.
+    pub fn reload(&self, trigger: &str) -> Result<String, String> {
+        self.reloader.reload(trigger)
+    }
+
+    /// The reloader, to run a reload from another task.
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
+    }
+
+    /// `/readyz` answers 503 from now on (a load balancer stops sending new clients).
+    pub fn set_unready(&self) {
+        self.readiness.set(false);
+    }
+
+    /// Refuses new allocations (the core answers 300 ALTERNATE-SERVER or 508) while the live ones
+    /// carry on; returns once none is left or `drain-timeout` (as of the last reload) has passed.
+    pub async fn drain(&self) {
+        let timeout = Duration::from_secs(self.reloader.current_drain_timeout());
+        let server = &self.server;
+        server.admission().set_draining(true);
+        let live = server.allocations().len();
+        info!(allocations = live, timeout_secs = timeout.as_secs(), alternates = ?server.admission().alternates(), "SIGTERM: draining");
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            if server.allocations().is_empty() {
+                info!("drained: no allocation left");
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                info!(allocations = server.allocations().len(), "drain-timeout reached");
+                return;
+            }
+            tick.tick().await;
+        }
+    }
+
+    /// Stops every listener and face and waits for their tasks.
+    pub async fn shutdown(self) {
+        self.running.shutdown().await;
+        self.http.shutdown().await;
+        info!(stats = ?self.server.stats().snapshot(), "stopped");
+    }
+}
+
+/// The long-term credential authenticator `config` asks for, `None` for STUN only.
+fn authenticator(config: &Config, nonce_key: [u8; 32], dev: bool) -> Result<Option<Authenticator>, ConfigError> {
+    Ok(match config.auth_config()? {
+        Some(auth) => {
+            info!(
+                realm = %auth.realm,
+                rest_secrets = auth.rest.as_ref().map_or(0, |r| r.secrets.len()),
+                users = auth.users.len(),
+                oauth_keys = auth.oauth.as_ref().map_or(0, |o| o.keys.len()),
+                loopback_peers = config.allow_loopback_peers,
+                development_default = dev,
+                "TURN on (UDP)"
+            );
+            Some(Authenticator::new(auth, nonce_key))
+        }
+        None if config.realm.is_some() => {
+            warn!("realm is set but there is no static-auth-secret and no user: STUN only");
+            None
+        }
+        None => {
+            info!("no static-auth-secret and no users configured: STUN only (TURN requests get 400)");
+            None
+        }
+    })
+}

@@ -1,0 +1,127 @@
+//! Reload without restart (SIGHUP, `POST /admin/reload`): re-read the configuration and swap in
+//! what can change while running — credentials, peer policy, quotas, alternate server, revocation
+//! list, drain timeout, the TLS certificate, and (through [`ReloadHook`]) the log level.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tracing::{info, warn};
+
+use crate::auth::Authenticator;
+use crate::config::{Config, Secret};
+use crate::io::{ReloadableTls, TurnServer};
+
+/// Reads the configuration as it stands now (the same flags and file as at start); an error is
+/// one line naming the problem.
+pub type ConfigSource = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
+/// Called with every configuration a reload applies.
+pub type ReloadHook = Box<dyn Fn(&Config) + Send + Sync>;
+
+/// Reloads the configuration into the running server.
+pub struct Reloader {
+    source: ConfigSource,
+    /// The development default's generated secret, kept across reloads.
+    dev_secret: Option<String>,
+    on_reload: Option<ReloadHook>,
+    server: Arc<TurnServer>,
+    tls: Option<ReloadableTls>,
+    /// Kept so nonces handed out before a reload stay valid.
+    nonce_key: [u8; 32],
+    /// `drain-timeout` of the configuration in force, seconds.
+    drain_timeout: AtomicU64,
+    /// One reload at a time.
+    lock: Mutex<()>,
+}
+
+impl Reloader {
+    pub(super) fn new(
+        source: ConfigSource,
+        dev_secret: Option<String>,
+        on_reload: Option<ReloadHook>,
+        server: Arc<TurnServer>,
+        tls: Option<ReloadableTls>,
+        nonce_key: [u8; 32],
+        drain_timeout: u64,
+    ) -> Reloader {
+        Reloader {
+            source,
+            dev_secret,
+            on_reload,
+            server,
+            tls,
+            nonce_key,
+            drain_timeout: AtomicU64::new(drain_timeout),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The configuration as the source says now.
+    fn load(&self) -> Result<Config, String> {
+        let config = (self.source)()?;
+        Ok(match &self.dev_secret {
+            Some(secret) => config.with_dev_credentials(Secret(secret.clone())),
+            None => config,
+        })
+    }
+
+    /// `drain-timeout` of the configuration in force, seconds.
+    pub fn current_drain_timeout(&self) -> u64 {
+        self.drain_timeout.load(Ordering::Relaxed)
+    }
+
+    /// Re-reads everything and swaps in what can change while running; a configuration that does
+    /// not load is refused as a whole (one warning naming the problem) and the old one stays.
+    /// Returns a one-line summary of what is in force.
+    pub fn reload(&self, trigger: &str) -> Result<String, String> {
+        let _one = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let config = match self.load() {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(trigger, error = %e, "reload refused: the configuration does not load; keeping the old one");
+                return Err(e);
+            }
+        };
+        let auth = match config.auth_config() {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(trigger, error = %e, "reload refused: keeping the old configuration");
+                return Err(e.to_string());
+            }
+        };
+        let revoked = match config.revocation_list() {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(trigger, error = %e, "reload refused: revocation list; keeping the old configuration");
+                return Err(e.to_string());
+            }
+        };
+        let (secrets, users) =
+            auth.as_ref().map_or((0, 0), |a| (a.rest.as_ref().map_or(0, |r| r.secrets.len()), a.users.len()));
+        let auth = auth.map(|a| Authenticator::new(a, self.nonce_key));
+        self.server.reload(auth, &config.server_options());
+        let revocations = revoked.len();
+        self.server.set_revocations(revoked);
+        let revoked_now = self.server.revoke_now(std::time::Instant::now());
+        if let Some(hook) = &self.on_reload {
+            hook(&config);
+        }
+        super::tls::reload_tls(&config, self.tls.as_ref());
+        self.drain_timeout.store(config.drain_timeout, Ordering::Relaxed);
+        let level = config.effective_log_level().as_str();
+        let summary = format!(
+            "rest_secrets={secrets} users={users} revocations={revocations} allocations_revoked={revoked_now} \
+             log_level={level}"
+        );
+        info!(
+            trigger,
+            rest_secrets = secrets,
+            users,
+            revocations,
+            allocations_revoked = revoked_now,
+            log_level = level,
+            "configuration reloaded (live allocations untouched)"
+        );
+        Ok(summary)
+    }
+}
