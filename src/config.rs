@@ -25,13 +25,11 @@
 //! ```
 
 pub mod api;
-#[cfg(feature = "cli")]
-pub mod banner;
 pub mod coturn;
-#[cfg(feature = "http")]
-pub mod credentials;
+pub mod duration;
 mod external_ip;
 mod limits;
+mod listen;
 mod oauth;
 mod overrides;
 mod relay;

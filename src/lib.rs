@@ -19,6 +19,7 @@ pub mod auth;
 pub mod policy;
 pub mod proto;
 pub mod server;
+pub mod time;
 
 #[cfg(feature = "runtime")]
 pub mod client;
@@ -30,6 +31,11 @@ pub mod daemon;
 pub mod http;
 #[cfg(feature = "runtime")]
 pub mod io;
+#[cfg(feature = "runtime")]
+pub mod tls;
 
 #[doc(hidden)]
 pub mod fuzzing;
+
+#[cfg(all(test, feature = "cli"))]
+mod layering_tests;

@@ -16,8 +16,7 @@ use crate::auth::OauthSession;
 use crate::policy::bandwidth::AllocationBandwidth;
 use crate::proto::stun::{IntegrityKey, Message, Method, TransactionId};
 
-/// Milliseconds since the server's epoch: the core's clock unit (time comes in from the driver).
-pub type Millis = u64;
+use crate::time::Millis;
 
 /// A permission: an IP address the allocation may exchange data with, RFC 8656 §9.
 #[derive(Debug)]

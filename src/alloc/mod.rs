@@ -9,11 +9,13 @@ mod five_tuple;
 mod ports;
 mod table;
 
+/// The core's clock unit, re-exported where allocations use it.
+pub use crate::time::Millis;
 pub use allocation::{
     Allocation, AllocationCounters, AllocationInfo, BindingLimits, Bindings, CachedResponse, ChannelBindError,
-    ChannelBinding, ExtraRelay, Millis, Permission, RequestKey, TooManyPermissions,
+    ChannelBinding, ExtraRelay, Permission, RequestKey, TooManyPermissions,
 };
 pub use connections::{AddConnectionError, ConnectionState, Connections, TcpConnection};
-pub use five_tuple::FiveTuple;
+pub use five_tuple::{FiveTuple, Transport};
 pub use ports::PortRange;
 pub use table::{InsertError, Table};

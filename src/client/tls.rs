@@ -26,7 +26,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::{ClientError, binding_stream};
-use crate::io::tls::{ALPN_STUN_TURN, crypto_provider};
+use crate::tls::{ALPN_STUN_TURN, crypto_provider};
 
 /// What a TLS connection to the server needs: the rustls configuration and the name the server's
 /// certificate must carry.

@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod banner;
 mod faces;
 mod reload;
 mod tls;

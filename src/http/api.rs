@@ -36,8 +36,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use super::error_response;
 use crate::auth::RestCredentials;
 use crate::auth::token::{TokenError, TokenKeys};
-use crate::config::credentials::IceServers;
+use crate::http::ice_servers::IceServers;
 use crate::policy::rate::RateLimit;
+use crate::policy::source_key;
 
 /// The largest request body accepted, bytes.
 pub const MAX_BODY: usize = 4096;
@@ -148,17 +149,6 @@ struct Api {
     options: ApiOptions,
     by_source: Limiter<IpAddr>,
     by_user: Limiter<String>,
-}
-
-/// The rate-limit key of a source: the IPv4 address, or the /64 of an IPv6 one.
-fn source_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
-        v4 => v4,
-    }
 }
 
 /// The routes of the token service, state applied.

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod api;
 pub mod health;
+pub mod ice_servers;
 pub mod metrics;
 pub mod status;
 pub mod tls;

@@ -20,6 +20,7 @@ use super::tls::{self, ReloadableTls};
 use super::{BoundConnection, TurnServer};
 use super::{IoStats, Limits, stopped};
 use crate::alloc::FiveTuple;
+use crate::policy::source_key;
 use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
 use crate::proto::stun::MAX_MESSAGE_LEN;
 use crate::server::{Outcome, Received, RequestLatency, Transport};
@@ -151,7 +152,12 @@ impl TcpDriver {
                 None => connection.run(stream, stop).await,
                 Some(acceptor) => {
                     let peer = connection.peer;
-                    tls::serve(acceptor, stream, peer, connection, handshake_timeout, stats, stop).await;
+                    let mut stop = stop;
+                    if let Some(tls) =
+                        tls::handshake(acceptor, stream, peer, handshake_timeout, &stats, &mut stop).await
+                    {
+                        connection.run(tls, stop).await;
+                    }
                 }
             }
             source
@@ -195,18 +201,6 @@ async fn proxied_client(
         return None;
     };
     Some((client, slot))
-}
-
-/// What counts as one source for the per-source cap: the IPv4 address, or the IPv6 /64 (one /64
-/// is one subscriber; it must not open 2^64 slots).
-fn source_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        },
-        v4 => v4,
-    }
 }
 
 fn release(per_source: &mut HashMap<IpAddr, usize>, source: IpAddr) {

@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
-use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
@@ -32,24 +31,14 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tracing::debug;
 
-use super::tcp::Connection;
 use super::{IoStats, stopped};
-
-/// ALPN protocol ID for TURN (RFC 7443 §6).
-pub const ALPN_STUN_TURN: &[u8] = b"stun.turn";
-/// ALPN protocol ID for STUN NAT discovery (RFC 7443 §6).
-pub const ALPN_STUN_NAT_DISCOVERY: &[u8] = b"stun.nat-discovery";
+pub use crate::tls::{ALPN_STUN_NAT_DISCOVERY, ALPN_STUN_TURN, crypto_provider};
 
 /// The names of the development default's self-signed certificate.
 pub const DEV_CERTIFICATE_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
-
-/// The one crypto provider of the crate (ring): every rustls configuration is built with it, so
-/// nothing depends on a process-wide default.
-pub fn crypto_provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 /// Why a certificate or key could not be used. [`TlsError::key`] names the configuration key.
 #[derive(Debug, thiserror::Error)]
@@ -237,20 +226,19 @@ impl ReloadableTls {
     }
 }
 
-/// One TLS connection: the handshake (bounded by `timeout`, and by `stop`), then the TCP
-/// connection logic on the decrypted stream.
-pub(super) async fn serve(
+/// The server side of a TLS connection's handshake, bounded by `timeout` and by `stop`; the
+/// decrypted stream, or `None` (counted, logged) when there is none to serve.
+pub(super) async fn handshake(
     acceptor: TlsAcceptor,
     stream: TcpStream,
     peer: SocketAddr,
-    connection: Connection,
     timeout: Duration,
-    stats: Arc<IoStats>,
-    mut stop: watch::Receiver<bool>,
-) {
+    stats: &IoStats,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<TlsStream<TcpStream>> {
     let handshake = tokio::select! {
         r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
-        () = stopped(&mut stop) => return,
+        () = stopped(stop) => return None,
     };
     match handshake {
         Ok(Ok(tls)) => {
@@ -262,16 +250,18 @@ pub(super) async fn serve(
                 alpn = ?session.alpn_protocol().map(String::from_utf8_lossy),
                 "tls handshake done"
             );
-            connection.run(tls, stop).await;
+            Some(tls)
         }
         // Not TLS at all, no common version or cipher, an unknown ALPN protocol, a reset…
         Ok(Err(e)) => {
             IoStats::bump(&stats.tls_handshake_failures);
             debug!(%peer, error = %e, "tls handshake failed");
+            None
         }
         Err(_elapsed) => {
             IoStats::bump(&stats.tls_handshake_failures);
             debug!(%peer, ?timeout, "tls handshake timed out");
+            None
         }
     }
 }

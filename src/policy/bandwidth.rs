@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::alloc::Millis;
+use crate::time::Millis;
 
 /// The smallest burst: one full-size Ethernet datagram, so that even a tiny rate lets a datagram of
 /// that size through now and then. (A datagram larger than the burst never passes.)

@@ -34,6 +34,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 pub(crate) use peer_rule::parse_ip;
 pub use peer_rule::{AddrRuleError, PeerAddrs, PeerRule};
 
+/// What counts as one source for per-source limits (rate limits, connection caps): the IPv4
+/// address (an IPv4-mapped IPv6 one unwrapped), or the IPv6 /64 — one /64 is one subscriber, whose
+/// interface identifiers are its own to choose, so it must not open 2^64 slots.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
 /// Why a peer was refused (answered with 403 Forbidden, or dropped on the data path, and counted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PeerDenied {

@@ -24,7 +24,7 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::alloc::Millis;
+use crate::time::Millis;
 
 /// A rate: `per_second` requests a second on average, up to `burst` at once. `per_second == 0` is
 /// no limit. Written `N/s[:burst]` (`20/s:40`; the burst defaults to twice the rate) or `0`.
@@ -163,9 +163,8 @@ impl RateLimiter {
 
     fn index(&self, key: RateKey<'_>) -> usize {
         let h = match key {
-            RateKey::Source(ip) => match ip.to_canonical() {
+            RateKey::Source(ip) => match super::source_key(ip) {
                 IpAddr::V4(v4) => self.hasher.hash_one((4u8, u32::from(v4))),
-                // The /64: the low 64 bits (the interface identifier) are the client's to choose.
                 IpAddr::V6(v6) => self.hasher.hash_one((6u8, (u128::from(v6) >> 64) as u64)),
             },
             RateKey::User(user) => self.hasher.hash_one((b'u', user)),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use arc_swap::ArcSwapOption;
 
-use super::turn::Request;
+use super::request::Request;
 use super::{Outcome, RelayDriver};
 use crate::policy::quota::QuotaLimits;
 use crate::proto::stun::{AlternateServer, codes};

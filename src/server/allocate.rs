@@ -4,7 +4,7 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::turn::Request;
+use super::request::Request;
 use super::{BindOptions, Outcome, RelayAddress, RelayDriver, Server};
 use crate::alloc::{Allocation, AllocationInfo, ExtraRelay, Millis, RequestKey};
 use crate::policy::quota::quota_user;

@@ -1,6 +1,6 @@
 //! ChannelBind, RFC 8656 §12.2: bind a channel number to a peer (and refresh its permission).
 
-use super::turn::Request;
+use super::request::Request;
 use super::{Outcome, RelayDriver};
 use crate::alloc::{BindingLimits, ChannelBindError};
 use crate::proto::channel_data::is_channel_number;

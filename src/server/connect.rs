@@ -9,8 +9,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::request::Request;
 use super::response::Trailer;
-use super::turn::Request;
 use super::{Outcome, RelayDriver, Server};
 use crate::alloc::{AddConnectionError, Allocation, BindingLimits, ConnectionState, FiveTuple, Millis, TcpConnection};
 use crate::proto::stun::{Class, ConnectionId, ErrorCode, MessageType, MessageWriter, Method, XorPeerAddress, codes};

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::turn::Request;
+use super::request::Request;
 use super::{Outcome, RelayDriver};
 use crate::alloc::BindingLimits;
 use crate::proto::stun::{Class, XorPeerAddress, codes};

@@ -20,6 +20,7 @@ mod driver;
 mod options;
 mod refresh;
 mod relay;
+mod request;
 mod response;
 mod send;
 mod stats;
@@ -39,6 +40,7 @@ use crate::policy::{PeerPolicy, PeerPolicyConfig};
 use crate::proto::demux::{self, PacketKind};
 use crate::proto::stun::{Class, DecodeError, Message, Method};
 
+pub use crate::alloc::Transport;
 pub use admission::{Admission, Refusal};
 pub use connect::{CONNECTION_TIMEOUT_MS, MAX_CONNECTIONS_PER_ALLOCATION};
 pub use driver::{BindOptions, NoRelay, RelayDriver};
@@ -47,24 +49,6 @@ pub use relay::HEADROOM;
 pub use stats::{
     AUTH_FAILURE_REASONS, LATENCY_BUCKETS_US, LATENCY_METHODS, LatencySnapshot, RequestLatency, Stats, StatsSnapshot,
 };
-
-/// The transport a message arrived on (RFC 8656 §3.1: the client-to-server leg).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// UDP datagrams.
-    Udp,
-    /// A TCP stream.
-    Tcp,
-    /// A TLS-over-TCP stream.
-    Tls,
-}
-
-impl Transport {
-    /// Whether the transport is a byte stream (framing and ChannelData padding apply).
-    pub fn is_stream(self) -> bool {
-        !matches!(self, Transport::Udp)
-    }
-}
 
 /// One datagram or one complete stream frame, as a driver received it.
 #[derive(Clone, Copy, Debug)]

@@ -1,7 +1,7 @@
 //! Refresh, RFC 8656 §8.2: extend an allocation's lifetime, or delete it with LIFETIME 0 (with
 //! REQUESTED-ADDRESS-FAMILY, one relayed address of a dual allocation alone).
 
-use super::turn::Request;
+use super::request::Request;
 use super::{Outcome, RelayDriver};
 use crate::proto::stun::{AddressFamily, AttrError, Class, Lifetime, RequestedAddressFamily, codes};
 

@@ -2,9 +2,9 @@
 //! authentication (RFC 8489 §9.2.4), credential match with the allocation (RFC 8656 §6: 441), and
 //! unknown comprehension-required attributes (RFC 8489 §6.3.1: 420).
 
-use std::sync::Arc;
 use std::time::Instant;
 
+use super::request::Request;
 use super::response::{self, Trailer};
 use super::{Outcome, Received, RelayDriver, Server};
 use crate::alloc::{Allocation, Millis, RequestKey};
@@ -13,27 +13,6 @@ use crate::auth::{AuthError, Authenticated, Reason};
 use crate::proto::stun::{
     AccessToken, Class, ErrorCode, Message, Method, Nonce, Realm, ThirdPartyAuthorization, codes, is_known,
 };
-
-/// Everything a method handler needs about the request it answers.
-pub(super) struct Request<'s, 'm, D: RelayDriver> {
-    pub server: &'s Server<D>,
-    pub now: Millis,
-    pub rx: &'s Received<'m>,
-    pub msg: &'s Message<'m>,
-    /// Signs with the request's key.
-    pub trailer: Trailer<'s>,
-    pub auth: &'s Authenticated<'m>,
-    /// The allocation of this 5-tuple, if any.
-    pub allocation: Option<Arc<Allocation<D::Socket>>>,
-}
-
-impl<D: RelayDriver> Request<'_, '_, D> {
-    /// An error response signed with the request's key.
-    pub(super) fn error(&self, out: &mut [u8], code: u16) -> Outcome {
-        self.server.stats.error_sent(code);
-        response::error(self.msg, out, code, self.trailer, |_| Ok(()))
-    }
-}
 
 pub(super) fn request<D: RelayDriver>(
     server: &Server<D>,

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use switchback::config::credentials::parse_duration;
+use switchback::config::duration::parse_duration;
 use switchback::config::{Config, ConfigError, Overrides, flag_error};
 use toml::Value;
 

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use switchback::config::Config;
-use switchback::config::banner::turn_banner;
+use switchback::daemon::banner::turn_banner;
 use switchback::daemon::{Daemon, unix_now};
 use switchback::io::tls::DEV_CERTIFICATE_NAMES;
 use switchback::server::Transport;

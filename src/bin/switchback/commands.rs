@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use switchback::config::Config;
 use switchback::config::Overrides;
-use switchback::config::credentials::{IceServers, format_duration};
+use switchback::config::duration::format_duration;
 use switchback::daemon::unix_now;
+use switchback::http::ice_servers::IceServers;
 
 use crate::args::{CredentialsArgs, ImportCoturnArgs, TokenArgs};
 use crate::config_error;

@@ -5,20 +5,12 @@ use subtle::ConstantTimeEq;
 use super::attributes::{AnyAttribute, Attribute, UnknownAttributes, types};
 use super::bytes::be_u16;
 use super::integrity::{IntegrityKey, IntegrityKeySha256};
+use super::raw_attribute::RawAttribute;
 use super::{AttrError, DecodeError, HEADER_LEN, IntegrityError, MAGIC_COOKIE, MessageType, TransactionId, padded_len};
 
 /// The most attributes a message may carry here. Real messages carry fewer than 15; the cap bounds
 /// the cost of every lookup on a crafted packet of 16,000 empty attributes.
 pub const MAX_ATTRIBUTES: usize = 64;
-
-/// One attribute as it sits in the message: type code and value bytes (padding excluded).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RawAttribute<'a> {
-    /// The type code.
-    pub typ: u16,
-    /// The value, without padding.
-    pub value: &'a [u8],
-}
 
 /// A STUN message borrowed from a buffer, RFC 8489 §5. Parsing validates the header and that every
 /// attribute lies inside the message; lookups then cannot fail on layout, only on a value.

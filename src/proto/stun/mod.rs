@@ -10,17 +10,17 @@
 mod address;
 mod attributes;
 mod bytes;
-mod error_code;
 mod integrity;
 mod message;
 mod method;
+mod raw_attribute;
 mod writer;
 
 pub use attributes::*;
-pub use error_code::{ErrorCode, codes};
 pub use integrity::{IntegrityKey, IntegrityKeySha256, fingerprint, long_term_key_md5, long_term_key_sha256};
-pub use message::{Attributes, MAX_ATTRIBUTES, Message, RawAttribute};
+pub use message::{Attributes, MAX_ATTRIBUTES, Message};
 pub use method::{Class, MessageType, Method};
+pub use raw_attribute::RawAttribute;
 pub use writer::MessageWriter;
 
 /// The magic cookie, RFC 8489 §5.

@@ -9,10 +9,11 @@
 use std::net::SocketAddr;
 
 use super::bytes::Writer;
-use super::message::RawAttribute;
+use super::raw_attribute::RawAttribute;
 use super::{AttrError, EncodeError, TransactionId};
 
-pub use super::error_code::ErrorCode;
+mod error_code;
+pub use error_code::{ErrorCode, codes};
 
 // The macros below are defined before these modules so that they can use them.
 

@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
-use super::credentials::{IceServers, reachable};
-use super::{Config, DEFAULT_REALM};
+use crate::config::{Config, DEFAULT_REALM};
+use crate::http::ice_servers::{IceServers, reachable};
 
 /// The user of the development default's printed credentials, and their lifetime.
 pub const DEMO_USER: &str = "demo";
@@ -55,7 +55,7 @@ pub fn turn_banner(
         lines.push(format!("iceServers (user {DEMO_USER}, valid 1h):"));
         // The addresses clients are told (external-ip), as in XOR-RELAYED-ADDRESS.
         let told = |addrs: &[SocketAddr]| -> Vec<SocketAddr> {
-            addrs.iter().map(|&a| super::advertised_addr(a, &config.external_ip)).collect()
+            addrs.iter().map(|&a| crate::config::advertised_addr(a, &config.external_ip)).collect()
         };
         let (udp, tcp, tls) = (told(udp), told(tcp), told(tls));
         lines.push(IceServers::with_tls(&udp, &tcp, &tls, None, Some((&username, &password))).to_string());

@@ -1,8 +1,8 @@
 //! ERROR-CODE, RFC 8489 §14.8, and the codes STUN and TURN use.
 
-use super::attributes::{Attribute, types};
-use super::bytes::{Reader, Writer};
-use super::{AttrError, EncodeError, TransactionId};
+use super::super::bytes::{Reader, Writer};
+use super::super::{AttrError, EncodeError, TransactionId};
+use super::{Attribute, types};
 
 /// ERROR-CODE: 21 reserved bits, class (3 bits, 3–6), number (8 bits, 0–99), UTF-8 reason phrase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,0 +1,31 @@
+//! The request a method handler answers (`allocate.rs`, `refresh.rs`, `create_permission.rs`,
+//! `channel_bind.rs`, `connect.rs`): built by `turn.rs` once the request is authenticated.
+
+use std::sync::Arc;
+
+use super::response::{self, Trailer};
+use super::{Outcome, Received, RelayDriver, Server};
+use crate::alloc::{Allocation, Millis};
+use crate::auth::Authenticated;
+use crate::proto::stun::Message;
+
+/// Everything a method handler needs about the request it answers.
+pub(super) struct Request<'s, 'm, D: RelayDriver> {
+    pub server: &'s Server<D>,
+    pub now: Millis,
+    pub rx: &'s Received<'m>,
+    pub msg: &'s Message<'m>,
+    /// Signs with the request's key.
+    pub trailer: Trailer<'s>,
+    pub auth: &'s Authenticated<'m>,
+    /// The allocation of this 5-tuple, if any.
+    pub allocation: Option<Arc<Allocation<D::Socket>>>,
+}
+
+impl<D: RelayDriver> Request<'_, '_, D> {
+    /// An error response signed with the request's key.
+    pub(super) fn error(&self, out: &mut [u8], code: u16) -> Outcome {
+        self.server.stats.error_sent(code);
+        response::error(self.msg, out, code, self.trailer, |_| Ok(()))
+    }
+}
