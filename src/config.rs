@@ -2,8 +2,7 @@
 //!
 //! Loading goes through a [`toml::Table`] so that every error can name the key it is about:
 //! 1. the text is parsed as TOML ([`ConfigError::Syntax`]);
-//! 2. every key must be known ([`ConfigError::UnknownKey`]) and implemented
-//!    ([`ConfigError::Unsupported`], see [`UNSUPPORTED`]);
+//! 2. every key must be known ([`ConfigError::UnknownKey`]);
 //! 3. every value must have the right type and form ([`ConfigError::InvalidValue`]);
 //! 4. the credential files (`static-auth-secret-file`, `users-file`) are read
 //!    ([`Config::read_secret_files`]);
@@ -55,13 +54,7 @@ pub use relay::{advertised_addr, relay_addresses};
 pub use secret_files::{parse_secrets, parse_users};
 pub use tls::DEFAULT_TLS_PORT;
 
-/// The realm when none is configured (and of the embedded default).
-pub const DEFAULT_REALM: &str = "switchback.local";
-
-/// Keys that a later issue implements, as `(turn.toml key, flag name)`. Setting one of them, in the
-/// file or as a flag, is an error today rather than silently doing nothing. Remove a line when the
-/// feature lands.
-pub const UNSUPPORTED: &[(&str, &str)] = &[];
+pub use crate::auth::DEFAULT_REALM;
 
 /// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
 pub const KEYS: &[&str] = &[
@@ -177,14 +170,6 @@ pub enum ConfigError {
     UnknownKey {
         /// The key as written.
         key: String,
-    },
-    /// A key that a later version implements; see [`UNSUPPORTED`].
-    #[error("not supported yet: --{flag}")]
-    Unsupported {
-        /// The `turn.toml` key.
-        key: &'static str,
-        /// The flag name (without `--`).
-        flag: &'static str,
     },
     /// Keys that each are valid but together cannot serve (see [`Config::validate_serving`]).
     #[error("{key}: {message}")]
@@ -783,19 +768,11 @@ pub fn parse_table(text: &str) -> Result<toml::Table, ConfigError> {
     })
 }
 
-/// The error for setting `key` if it is in [`UNSUPPORTED`].
-pub fn unsupported(key: &str) -> Option<ConfigError> {
-    UNSUPPORTED.iter().find(|(k, _)| *k == key).map(|&(key, flag)| ConfigError::Unsupported { key, flag })
-}
-
 /// Every key known and supported, every value of the right type and form, checked one key at a time
 /// so that the error names the key.
 fn check_table(table: &toml::Table) -> Result<(), ConfigError> {
     if let Some(key) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(ConfigError::UnknownKey { key: key.clone() });
-    }
-    if let Some(e) = table.keys().find_map(|k| unsupported(k)) {
-        return Err(e);
     }
     for (key, value) in table {
         let single: toml::Table = std::iter::once((key.clone(), value.clone())).collect();

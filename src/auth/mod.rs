@@ -31,7 +31,7 @@ pub use oauth::{MacKey, OauthConfig, OauthSession, TokenAlgorithm, TokenError, T
 pub use rest::{CredentialError, Passwords, RestAlgorithm, RestCredentials, RestPassword, Secret, rest_password};
 pub use users::{KeyParseError, StaticCredential};
 
-/// Why a request was not authenticated, as a metrics label ([`Reason::as_str`]).
+/// Why a request was not authenticated; its `Display` is a stable snake_case label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Reason {
@@ -59,7 +59,7 @@ pub enum Reason {
 
 impl Reason {
     /// A short snake_case label, stable for metrics.
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Reason::NoCredentials => "no_credentials",
             Reason::UnknownUser => "unknown_user",
@@ -176,10 +176,13 @@ impl AuthConfig {
     }
 }
 
+/// The realm when none is configured (and of the daemon's development default).
+pub const DEFAULT_REALM: &str = "switchback.local";
+
 impl Default for AuthConfig {
-    /// Realm `switchback`, no users, no REST secret, one-hour nonces.
+    /// Realm [`DEFAULT_REALM`], no users, no REST secret, one-hour nonces.
     fn default() -> Self {
-        AuthConfig::new("switchback")
+        AuthConfig::new(DEFAULT_REALM)
     }
 }
 
@@ -259,7 +262,7 @@ impl std::fmt::Debug for KeyCandidates<'_> {
 
 /// USERNAME, REALM and NONCE of a request that carries MESSAGE-INTEGRITY.
 #[derive(Clone, Copy, Debug)]
-struct Credentials<'m> {
+struct Presented<'m> {
     username: &'m str,
     realm: &'m str,
     nonce: &'m str,
@@ -453,13 +456,13 @@ impl Authenticator {
 
     /// Presence of MESSAGE-INTEGRITY, then of USERNAME, REALM and NONCE (RFC 8489 §9.2.4).
     #[cfg(test)]
-    fn credentials<'m>(msg: &Message<'m>) -> Result<Credentials<'m>, AuthError> {
+    fn credentials<'m>(msg: &Message<'m>) -> Result<Presented<'m>, AuthError> {
         Self::credentials_with(msg, false)
     }
 
     /// [`Self::credentials`]; MESSAGE-INTEGRITY-SHA256 counts where a token's session key may call
     /// for it (`sha256`).
-    fn credentials_with<'m>(msg: &Message<'m>, sha256: bool) -> Result<Credentials<'m>, AuthError> {
+    fn credentials_with<'m>(msg: &Message<'m>, sha256: bool) -> Result<Presented<'m>, AuthError> {
         let signed = msg.has_integrity() || (sha256 && msg.has_integrity_sha256());
         if !signed {
             return Err(AuthError::Unauthenticated(Reason::NoCredentials));
@@ -467,7 +470,7 @@ impl Authenticator {
         let username = msg.get::<Username<'m>>().map_err(|_| AuthError::BadRequest)?.0;
         let realm = msg.get::<Realm<'m>>().map_err(|_| AuthError::BadRequest)?.0;
         let nonce = msg.get::<Nonce<'m>>().map_err(|_| AuthError::BadRequest)?.0;
-        Ok(Credentials { username, realm, nonce })
+        Ok(Presented { username, realm, nonce })
     }
 
     /// [`Self::credentials`], then the nonce, then the realm.
@@ -476,7 +479,7 @@ impl Authenticator {
         msg: &Message<'m>,
         unix_now: u64,
         client: SocketAddr,
-    ) -> Result<Credentials<'m>, AuthError> {
+    ) -> Result<Presented<'m>, AuthError> {
         self.check_request_with(msg, unix_now, client, false)
     }
 
@@ -487,7 +490,7 @@ impl Authenticator {
         unix_now: u64,
         client: SocketAddr,
         sha256: bool,
-    ) -> Result<Credentials<'m>, AuthError> {
+    ) -> Result<Presented<'m>, AuthError> {
         let creds = Self::credentials_with(msg, sha256)?;
         self.check_nonce(creds.nonce, unix_now, client).map_err(|_| AuthError::StaleNonce)?;
         if creds.realm != self.config.realm {

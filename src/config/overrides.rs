@@ -6,7 +6,7 @@ use std::path::Path;
 
 use toml::Value;
 
-use super::{ConfigError, unsupported};
+use super::ConfigError;
 
 /// A table of `turn.toml` keys built from flags; unset flags add nothing.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -64,10 +64,9 @@ impl Overrides {
     }
 }
 
-/// The error for a flag value that cannot even be put into the table; an unsupported key still says
-/// so first.
+/// The error for a flag value that cannot even be put into the table.
 pub fn flag_error(key: &str, message: &str) -> ConfigError {
-    unsupported(key).unwrap_or_else(|| ConfigError::invalid(key, message))
+    ConfigError::invalid(key, message)
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use checks::Model;
 use driver::{FakeDriver, FakeSocket};
 use ops::Input;
-pub use ops::{Config, Op, allocate, encode, flags};
+pub use ops::{Op, ScenarioConfig, allocate, encode, flags};
 
 pub use seeds::server_stateful_seeds;
 
@@ -207,7 +207,7 @@ pub fn server_stateful(data: &[u8]) {
 /// [`server_stateful`], returning what happened.
 pub fn run(data: &[u8]) -> Summary {
     let mut input = Input(data);
-    let mut h = Harness::new(Config::decode(input.u8()));
+    let mut h = Harness::new(ScenarioConfig::decode(input.u8()));
     let mut ops = 0;
     while !input.is_empty() && ops < MAX_OPS {
         let op = Op::decode(&mut input);
@@ -242,7 +242,7 @@ fn channel_number(sel: u8) -> u16 {
 }
 
 impl Harness {
-    fn new(config: Config) -> Self {
+    fn new(config: ScenarioConfig) -> Self {
         let options = ServerOptions {
             software: config.software.then(|| "fuzz".to_string()),
             strict_rfc8656: config.strict,

@@ -190,15 +190,15 @@ async fn method_not_allowed() -> Response {
 }
 
 /// An error answer, boxed (a `Response` is large for an `Err`).
-struct Refusal(Box<Response>);
+struct Rejection(Box<Response>);
 
-impl From<Response> for Refusal {
+impl From<Response> for Rejection {
     fn from(r: Response) -> Self {
-        Refusal(Box::new(r))
+        Rejection(Box::new(r))
     }
 }
 
-impl IntoResponse for Refusal {
+impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         *self.0
     }
@@ -230,7 +230,7 @@ fn too_many(wait_secs: u64) -> Response {
 }
 
 /// The bearer credential of `Authorization` (RFC 6750 §2.1), or a 401.
-fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
+fn bearer(headers: &HeaderMap) -> Result<&str, Rejection> {
     let missing = || fail(StatusCode::UNAUTHORIZED, "missing_token", "Authorization: Bearer <token> is required");
     let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?.to_str().map_err(|_| missing())?;
     let (scheme, credential) = value.trim().split_once(' ').ok_or_else(missing)?;
@@ -244,7 +244,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
 fn json_body<T: for<'de> Deserialize<'de> + Default>(
     body: Result<Bytes, BytesRejection>,
     optional: bool,
-) -> Result<T, Refusal> {
+) -> Result<T, Rejection> {
     let body = body.map_err(|e| {
         let status = e.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -290,7 +290,7 @@ async fn relay_configuration(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, Rejection> {
     relay_configuration_inner(&api, peer, &headers, body)
 }
 
@@ -306,7 +306,7 @@ fn relay_configuration_inner(
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, Rejection> {
     let o = &api.options;
     api.by_source.check(&source_key(peer.ip())).map_err(too_many)?;
     let token = bearer(headers)?;
@@ -368,7 +368,7 @@ async fn mint_token(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, Rejection> {
     mint_token_inner(&api, peer, &headers, body)
 }
 
@@ -385,7 +385,7 @@ fn mint_token_inner(
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, Rejection> {
     let o = &api.options;
     api.by_source.check(&source_key(peer.ip())).map_err(too_many)?;
     let key = bearer(headers)?;

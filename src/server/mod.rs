@@ -28,12 +28,12 @@ mod turn;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::alloc::{Allocation, Connections, FiveTuple, Millis, PortRange, Table};
 use crate::auth::Authenticator;
 use crate::policy::bandwidth::{Bandwidth, BandwidthLimits};
-use crate::policy::quota::{QuotaCounter, QuotaLimits};
+use crate::policy::quota::QuotaLimits;
 use crate::policy::rate::{RateKey, RateLimiter};
 use crate::policy::revocation::{RevocationList, Revocations};
 use crate::policy::{PeerPolicy, PeerPolicyConfig};
@@ -222,13 +222,6 @@ impl<D: RelayDriver> Server<D> {
         cursor.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Counts allocation quotas with `quota` instead of the in-memory default (a fleet-wide store,
-    /// say). Call it before the server takes requests.
-    pub fn with_quota_counter(mut self, quota: std::sync::Arc<dyn QuotaCounter>) -> Self {
-        self.table = Table::with_quota(quota);
-        self
-    }
-
     /// The bandwidth limits and meters.
     pub fn bandwidth(&self) -> &Bandwidth {
         &self.bandwidth
@@ -294,11 +287,6 @@ impl<D: RelayDriver> Server<D> {
     /// `now` as unix seconds.
     pub fn unix(&self, now: Instant) -> u64 {
         self.epoch_unix.saturating_add(now.saturating_duration_since(self.epoch).as_secs())
-    }
-
-    /// The `Instant` at which core time `at` falls (for drivers that sleep until an expiry).
-    pub fn instant_of(&self, at: Millis) -> Instant {
-        self.epoch + Duration::from_millis(at)
     }
 
     /// Handles one datagram or stream frame from a client and writes the answer, if any, into `out`.

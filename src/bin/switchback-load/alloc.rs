@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::net;
-use crate::procfs::Meter;
+use crate::procfs::CpuMeter;
 use crate::progress::Progress;
 use crate::stun::{Session, rest_credentials};
 
@@ -34,7 +34,7 @@ pub fn run(
     client_ip: std::net::Ipv4Addr,
     progress: &mut Progress,
 ) -> Result<AllocReport> {
-    let meter = Meter::start(pid)?;
+    let meter = CpuMeter::start(pid)?;
     let t0 = Instant::now();
     let parallel = parallel.clamp(1, 256);
     // `parallel` threads, each allocating one after another: that many requests in flight.

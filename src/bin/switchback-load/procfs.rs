@@ -29,18 +29,18 @@ pub fn sample(pid: u32) -> Result<Sample> {
 }
 
 /// Server CPU seconds and RSS across a phase; `None` without a PID.
-pub struct Meter {
+pub struct CpuMeter {
     pid: Option<u32>,
     start: Sample,
 }
 
-impl Meter {
+impl CpuMeter {
     pub fn start(pid: Option<u32>) -> Result<Self> {
         let start = match pid {
             Some(p) => sample(p)?,
             None => Sample::default(),
         };
-        Ok(Meter { pid, start })
+        Ok(CpuMeter { pid, start })
     }
 
     /// CPU seconds used since `start`, and the RSS now (and at the start).

@@ -14,7 +14,7 @@ use switchback::proto::stun::{
 };
 
 use crate::net::{self, Batch, Poller, SendQueue};
-use crate::procfs::Meter;
+use crate::procfs::CpuMeter;
 use crate::progress::Progress;
 use crate::stun::{Session, rest_credentials};
 use std::os::fd::AsFd as _;
@@ -285,7 +285,7 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
     let t0 = Instant::now();
     let warm_end = t0 + p.warmup;
     let send_end = warm_end + p.duration;
-    let mut measuring: Option<(Instant, u64, Meter)> = None;
+    let mut measuring: Option<(Instant, u64, CpuMeter)> = None;
     let mut sent_total = 0u64;
     let (mut sent, mut received) = (0u64, 0u64);
     let mut rtts: Vec<u32> = Vec::with_capacity(1 << 20);
@@ -296,7 +296,7 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
         let now = Instant::now();
         let ns = now.duration_since(t0).as_nanos() as u64;
         if measuring.is_none() && now >= warm_end {
-            measuring = Some((now, ns, Meter::start(p.server_pid)?));
+            measuring = Some((now, ns, CpuMeter::start(p.server_pid)?));
         }
         let sending = now < send_end && sent < p.count;
         for c in &mut clients {

@@ -36,7 +36,7 @@ impl<'a> Input<'a> {
 
 /// The configuration byte: which server the operations run against.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Config {
+pub struct ScenarioConfig {
     /// `allow_loopback_peers`.
     pub allow_loopback: bool,
     /// `strict_rfc8656` (channels 0x4000–0x4FFF only).
@@ -51,9 +51,9 @@ pub struct Config {
     pub software: bool,
 }
 
-impl Config {
+impl ScenarioConfig {
     pub(super) fn decode(b: u8) -> Self {
-        Config {
+        ScenarioConfig {
             allow_loopback: b & 1 != 0,
             strict: b & 2 != 0,
             relay_addresses: b & 4 != 0,
@@ -239,7 +239,7 @@ impl Op {
 }
 
 /// The fuzz input for a configuration and a sequence of operations.
-pub fn encode(config: Config, ops: &[Op]) -> Vec<u8> {
+pub fn encode(config: ScenarioConfig, ops: &[Op]) -> Vec<u8> {
     let mut out = vec![config.encode()];
     for op in ops {
         op.encode(&mut out);

@@ -1,14 +1,14 @@
 //! The named seeds of `fuzz/corpus/server_stateful/`.
 
-use super::ops::{Config, Op, allocate, encode, flags};
+use super::ops::{Op, ScenarioConfig, allocate, encode, flags};
 
 /// Named seeds for `fuzz/corpus/server_stateful/` (`seed-<name>.bin`): each walks the harness
 /// through authentication into a part of the state space. Users: 0 alice (static), 1 bob (REST,
 /// two hours), 2 carol (REST, one minute), 3 mallory (unknown).
 pub fn server_stateful_seeds() -> Vec<(&'static str, Vec<u8>)> {
     use Op::*;
-    let deny = Config::default();
-    let open = Config { allow_loopback: true, ..Config::default() };
+    let deny = ScenarioConfig::default();
+    let open = ScenarioConfig { allow_loopback: true, ..ScenarioConfig::default() };
     let alloc = |client: u8, user: u8, opts: u8| Allocate {
         client,
         user,
@@ -127,7 +127,7 @@ pub fn server_stateful_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "quotas",
             encode(
-                Config { user_quota: 1, total_quota: 2, ..deny },
+                ScenarioConfig { user_quota: 1, total_quota: 2, ..deny },
                 &[alloc(0, 0, 0), alloc(1, 0, 0), alloc(1, 1, 0), alloc(2, 1, 0), refresh(0, 0, 1), alloc(2, 1, 0)],
             ),
         ),
@@ -178,7 +178,7 @@ pub fn server_stateful_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "ipv6-and-relay-addresses",
             encode(
-                Config { relay_addresses: true, software: true, ..deny },
+                ScenarioConfig { relay_addresses: true, software: true, ..deny },
                 &[
                     v6(3, 1),
                     perm(3, &[3, 0]),
@@ -249,7 +249,7 @@ pub fn server_stateful_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "tcp-client-and-channels",
             encode(
-                Config { strict: true, ..deny },
+                ScenarioConfig { strict: true, ..deny },
                 &[
                     alloc(4, 1, 0),
                     ChannelData { client: 4, channel: 0, len: 3, fill: 0 },
