@@ -26,20 +26,23 @@
 pub mod api;
 pub mod coturn;
 pub mod duration;
+mod error;
 mod external_ip;
 mod limits;
 mod listen;
+mod load;
 mod oauth;
 mod overrides;
 mod relay;
 mod secret_files;
 mod tls;
 mod turn;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -48,156 +51,15 @@ use crate::policy::rate::RateLimit;
 use crate::server::ServerOptions;
 
 pub use crate::policy::{AddrRuleError, PeerAddrs, PeerRule};
+pub use error::ConfigError;
 pub use external_ip::ExternalIp;
+pub use load::{check_table, keys, parse_table};
 pub use overrides::{Overrides, flag_error};
 pub use relay::{advertised_addr, relay_addresses};
 pub use secret_files::{parse_secrets, parse_users};
 pub use tls::DEFAULT_TLS_PORT;
 
 pub use crate::auth::DEFAULT_REALM;
-
-/// Every key of [`Config`], in `turn.toml` spelling (a unit test keeps it equal to the struct).
-pub const KEYS: &[&str] = &[
-    "listening-ip",
-    "listening-port",
-    "tls-listening-port",
-    "relay-ip",
-    "external-ip",
-    "min-port",
-    "max-port",
-    "realm",
-    "static-auth-secret",
-    "static-auth-secret-file",
-    "use-auth-secret",
-    "users",
-    "users-file",
-    "max-credential-lifetime",
-    "rest-separator",
-    "rest-algorithm",
-    "nonce-lifetime",
-    "default-lifetime",
-    "max-lifetime",
-    "allow-loopback-peers",
-    "allowed-peer-ip",
-    "denied-peer-ip",
-    "cert",
-    "pkey",
-    "no-udp",
-    "no-tcp",
-    "no-tls",
-    "no-tcp-relay",
-    "no-legacy-dual-allocation",
-    "user-quota",
-    "total-quota",
-    "max-bps",
-    "software",
-    "strict-rfc8656",
-    "log-level",
-    "verbose",
-    "log-format",
-    "rate-limit-unauth",
-    "rate-limit-binding",
-    "rate-limit-allocate",
-    "revoked-users",
-    "revocation-file",
-    "strict-expiry",
-    "max-permissions",
-    "max-channels",
-    "user-max-bps",
-    "bps-capacity",
-    "api-listen",
-    "metrics-listen",
-    "admin-listen",
-    "oauth",
-    "server-name",
-    "oauth-key",
-    "proxy-protocol",
-    "proxy-protocol-from",
-    "admin-key",
-    "admin-key-file",
-    "alternate-server",
-    "alternate-threshold",
-    "drain-timeout",
-    "api-key",
-    "api-key-file",
-    "token-key",
-    "token-key-file",
-    "token-public-key",
-    "token-audience",
-    "token-leeway",
-    "api-max-ttl",
-    "api-cors-origin",
-    "api-rate-limit",
-    "api-user-rate-limit",
-    "api-url-host",
-    "api-tls",
-    "workers",
-    "socket-buffer",
-];
-
-/// Why a configuration was refused. Each variant names the key (or the file) it is about.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// An error inside a named file.
-    #[error("{}: {source}", path.display())]
-    InFile {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong in it.
-        source: Box<ConfigError>,
-    },
-    /// Not valid TOML.
-    #[error("TOML syntax error at line {line}, column {column}: {message}")]
-    Syntax {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// The parser's message.
-        message: String,
-    },
-    /// A key that is not part of the schema (a typo, or an option from another server).
-    #[error("unknown key `{key}`")]
-    UnknownKey {
-        /// The key as written.
-        key: String,
-    },
-    /// Keys that each are valid but together cannot serve (see [`Config::validate_serving`]).
-    #[error("{key}: {message}")]
-    Serving {
-        /// The key to change.
-        key: &'static str,
-        /// Why.
-        message: &'static str,
-    },
-    /// A value of the wrong type or form.
-    #[error("invalid value for `{key}`: {message}")]
-    InvalidValue {
-        /// The key.
-        key: String,
-        /// What is wrong with it.
-        message: String,
-    },
-}
-
-impl ConfigError {
-    fn invalid(key: &str, message: impl fmt::Display) -> Self {
-        ConfigError::InvalidValue { key: key.to_owned(), message: message.to_string() }
-    }
-
-    fn in_file(path: &Path, e: ConfigError) -> Self {
-        ConfigError::InFile { path: path.to_owned(), source: Box::new(e) }
-    }
-}
 
 /// A secret (shared secret or password) whose `Debug` output does not show it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -572,233 +434,6 @@ impl Config {
 
 /// Default of `drain-timeout`, seconds.
 pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;
-
-/// The longest SOFTWARE value, RFC 8489 §14.14 ("fewer than 128 characters").
-const MAX_SOFTWARE_CHARS: usize = 127;
-
-/// Keys whose value is a path: relative ones in a file are relative to the file's directory.
-const PATH_KEYS: &[&str] = &[
-    "static-auth-secret-file",
-    "users-file",
-    "cert",
-    "pkey",
-    "revocation-file",
-    "admin-key-file",
-    "api-key-file",
-    "token-key-file",
-];
-
-impl Config {
-    /// Parses and validates `turn.toml` text.
-    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        Config::from_table(parse_table(text)?)
-    }
-
-    /// Reads, parses and validates a `turn.toml` file; errors name the file.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Config::from_sources(Some(path), toml::Table::new())
-    }
-
-    /// Checks the keys and values of a table, builds the configuration, reads its credential files
-    /// and validates it.
-    pub fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
-        check_table(&table)?;
-        let mut config: Config =
-            table.try_into().map_err(|e: toml::de::Error| ConfigError::invalid("config", e.message()))?;
-        config.read_secret_files()?;
-        config.validate()?;
-        // The revocation file must be readable at start (SIGHUP re-reads it).
-        config.revocation_list()?;
-        Ok(config)
-    }
-
-    /// The daemon's merge: the file at `path` (if any), with `overrides` (the flags, same keys) laid
-    /// over it key by key. Errors in the file name the file; relative paths in the file are relative
-    /// to the file's directory.
-    pub fn from_sources(path: Option<&Path>, overrides: toml::Table) -> Result<Config, ConfigError> {
-        let mut table = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                let mut table = parse_table(&text).map_err(|e| ConfigError::in_file(path, e))?;
-                check_table(&table).map_err(|e| ConfigError::in_file(path, e))?;
-                resolve_paths(&mut table, path.parent().unwrap_or(Path::new("")));
-                table
-            }
-            None => toml::Table::new(),
-        };
-        check_table(&overrides)?;
-        table.extend(overrides);
-        Config::from_table(table)
-    }
-
-    /// Reads `static-auth-secret-file` (its secrets go after those of `static-auth-secret`) and
-    /// `users-file` (its users join `users`). [`Config::from_table`] calls it; reading twice adds
-    /// nothing. Errors name the key and the file, never a secret.
-    pub fn read_secret_files(&mut self) -> Result<(), ConfigError> {
-        if let Some(path) = &self.static_auth_secret_file {
-            let key = "static-auth-secret-file";
-            let secrets = parse_secrets(&secret_files::read(key, path)?);
-            if secrets.is_empty() {
-                return Err(ConfigError::invalid(key, format!("{} holds no secret", path.display())));
-            }
-            for secret in secrets {
-                if !self.static_auth_secret.contains(&secret) {
-                    self.static_auth_secret.push(secret);
-                }
-            }
-        }
-        if let Some(path) = &self.admin_key_file {
-            let key = "admin-key-file";
-            let text = secret_files::read(key, path)?;
-            match text.lines().map(str::trim).find(|l| !l.is_empty()) {
-                Some(line) => self.admin_key = Some(Secret(line.to_owned())),
-                None => return Err(ConfigError::invalid(key, format!("{} holds no key", path.display()))),
-            }
-        }
-        if let Some(path) = &self.users_file {
-            let key = "users-file";
-            let users = parse_users(&secret_files::read(key, path)?)
-                .map_err(|m| ConfigError::invalid(key, format!("{}: {m}", path.display())))?;
-            for (name, password) in users {
-                match self.users.get(&name) {
-                    Some(known) if *known == password => {}
-                    Some(_) => return Err(ConfigError::invalid(key, format!("user `{name}` is defined twice"))),
-                    None => {
-                        self.users.insert(name, password);
-                    }
-                }
-            }
-        }
-        self.read_api_files()
-    }
-
-    /// What serving needs beyond [`Config::validate`], checked by the daemon before it binds
-    /// (`development_default`: no file and no credentials, so it generates a secret).
-    ///
-    /// Without IP_PKTINFO the UDP driver knows only the listener's bound address; on a wildcard
-    /// listener that is 0.0.0.0, which is neither a bind address for relay sockets nor something to
-    /// tell clients: TURN there needs `relay-ip` (or `external-ip`). The token service hands out
-    /// REST credentials, so `api-listen` needs a secret.
-    pub fn validate_serving(&self, development_default: bool) -> Result<(), ConfigError> {
-        let wildcard = self.listening_ip.iter().any(IpAddr::is_unspecified);
-        let turn = self.has_credentials() || development_default;
-        if turn && wildcard && self.relay_ip.is_empty() && self.external_ip.is_empty() {
-            return Err(ConfigError::Serving {
-                key: "relay-ip",
-                message: "listening on an unspecified address (0.0.0.0 or ::) with TURN on needs relay-ip \
-                          (or external-ip): the address relay sockets bind and clients are told",
-            });
-        }
-        if self.api_listen.is_some() && !development_default && self.rest_credentials().is_none() {
-            return Err(ConfigError::Serving {
-                key: "api-listen",
-                message: "the token service hands out REST credentials: it needs static-auth-secret",
-            });
-        }
-        Ok(())
-    }
-
-    /// Checks what no single key can: something to listen on, ranges, lengths, credentials.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.listening_ip.is_empty() {
-            return Err(ConfigError::invalid("listening-ip", "at least one address is needed"));
-        }
-        if self.no_udp && self.no_tcp && !self.has_tls_certificate() {
-            return Err(ConfigError::invalid("no-tcp", "with no-udp too (and no TLS) there is nothing to listen on"));
-        }
-        if let Some(software) = &self.software
-            && software.chars().count() > MAX_SOFTWARE_CHARS
-        {
-            return Err(ConfigError::invalid("software", "longer than 127 characters (RFC 8489 §14.14)"));
-        }
-        if self.min_port == 0 {
-            return Err(ConfigError::invalid("min-port", "must be at least 1"));
-        }
-        if self.min_port > self.max_port {
-            let message = format!("{} is above max-port ({})", self.min_port, self.max_port);
-            return Err(ConfigError::invalid("min-port", message));
-        }
-        relay::check(&self.relay_ip, &self.listening_ip, &self.external_ip)?;
-        if self.default_lifetime == 0 || self.default_lifetime > self.max_lifetime {
-            return Err(ConfigError::invalid("default-lifetime", "must be between 1 and max-lifetime"));
-        }
-        if self.nonce_lifetime == 0 {
-            return Err(ConfigError::invalid("nonce-lifetime", "must be at least 1 second"));
-        }
-        self.validate_credentials()?;
-        self.validate_oauth()?;
-        if !self.proxy_protocol_from.is_empty() && !self.proxy_protocol {
-            return Err(ConfigError::invalid("proxy-protocol-from", "is set but proxy-protocol is not"));
-        }
-        if self.admin_listen.is_some() && self.admin_key.as_ref().is_none_or(|k| k.0.is_empty()) {
-            return Err(ConfigError::invalid("admin-listen", "needs admin-key or admin-key-file (Bearer auth)"));
-        }
-        if self.admin_key.as_ref().is_some_and(|k| k.0.len() < 16) {
-            return Err(ConfigError::invalid("admin-key", "at least 16 characters"));
-        }
-        if self.alternate_threshold != 0 && self.alternate_server.is_empty() {
-            return Err(ConfigError::invalid("alternate-threshold", "needs alternate-server"));
-        }
-        for family in [true, false] {
-            if self.alternate_server.iter().filter(|a| a.is_ipv4() == family).count() > 1 {
-                return Err(ConfigError::invalid("alternate-server", "at most one address per family"));
-            }
-        }
-        self.validate_api()?;
-        match (&self.cert, &self.pkey) {
-            (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),
-            (None, Some(_)) => return Err(ConfigError::invalid("cert", "pkey is set but cert is not: give both")),
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// The log level after `verbose` is applied.
-    pub fn effective_log_level(&self) -> LogLevel {
-        self.log_level.raised(self.verbose)
-    }
-}
-
-/// Parses TOML text into a table (syntax only).
-pub fn parse_table(text: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>().map_err(|e| {
-        let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
-        ConfigError::Syntax { line, column, message: e.message().trim().to_owned() }
-    })
-}
-
-/// Every key known and supported, every value of the right type and form, checked one key at a time
-/// so that the error names the key.
-fn check_table(table: &toml::Table) -> Result<(), ConfigError> {
-    if let Some(key) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(ConfigError::UnknownKey { key: key.clone() });
-    }
-    for (key, value) in table {
-        let single: toml::Table = std::iter::once((key.clone(), value.clone())).collect();
-        single.try_into::<Config>().map_err(|e| ConfigError::invalid(key, e.message().trim()))?;
-    }
-    Ok(())
-}
-
-/// Makes the relative paths of [`PATH_KEYS`] in a file's table relative to `base`.
-fn resolve_paths(table: &mut toml::Table, base: &Path) {
-    for key in PATH_KEYS {
-        if let Some(toml::Value::String(p)) = table.get_mut(*key)
-            && Path::new(p.as_str()).is_relative()
-        {
-            *p = base.join(p.as_str()).to_string_lossy().into_owned();
-        }
-    }
-}
-
-/// 1-based line and column of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
 
 #[cfg(test)]
 mod tests;

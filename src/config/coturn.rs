@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use toml::Value;
 
-use super::{ExternalIp, KEYS, PeerRule};
+use super::{ExternalIp, PeerRule, keys};
 
 /// Why an option was not carried over unchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,14 +50,14 @@ impl fmt::Display for ImportNote {
 /// The result of [`import_coturn`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct CoturnImport {
-    /// The `turn.toml` keys, in [`KEYS`] order.
+    /// The `turn.toml` keys, in [`keys()`] order.
     pub table: toml::Table,
     /// One note per option left out or changed, in file order.
     pub notes: Vec<ImportNote>,
 }
 
 impl CoturnImport {
-    /// The `turn.toml` text: a header, then one `key = value` line per key in [`KEYS`] order.
+    /// The `turn.toml` text: a header, then one `key = value` line per key in [`keys()`] order.
     pub fn to_toml(&self) -> String {
         let mut out = String::from(
             "# turn.toml imported from coturn's turnserver.conf by `switchback import-coturn`.\n\
@@ -70,7 +70,7 @@ impl CoturnImport {
             }
         }
         out.push('\n');
-        for key in KEYS {
+        for key in keys() {
             if let Some(value) = self.table.get(*key) {
                 out.push_str(&format!("{key} = {value}\n"));
             }

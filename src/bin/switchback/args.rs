@@ -4,12 +4,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
 use switchback::config::duration::parse_duration;
 use switchback::config::{Config, ConfigError, Overrides, flag_error};
 use toml::Value;
 
-use crate::admin_cli;
+use crate::{admin_cli, flags};
 
 /// A STUN/TURN server (RFC 8489, RFC 8656). Flags use coturn's names and override the file.
 #[derive(Debug, Parser)]
@@ -76,14 +76,6 @@ pub struct TokenKeyArgs {
 }
 
 impl TokenKeyArgs {
-    pub fn add_to(&self, o: &mut Overrides) -> Result<(), ConfigError> {
-        o.list("token-key", &self.token_key);
-        o.path("token-key-file", self.token_key_file.as_deref());
-        o.list("token-public-key", &self.token_public_key);
-        o.text("token-audience", self.token_audience.as_ref());
-        o.u64("token-leeway", self.token_leeway)
-    }
-
     pub fn warnings(&self) -> Option<&'static str> {
         (!self.token_key.is_empty())
             .then_some("--token-key shows the key in the process list; use token-key-file or turn.toml instead")
@@ -361,21 +353,9 @@ pub struct CredentialsArgs {
 }
 
 impl SourceArgs {
-    pub fn add_to(&self, o: &mut Overrides) -> Result<(), ConfigError> {
-        o.list("listening-ip", &self.listening_ip);
-        o.int("listening-port", self.listening_port);
-        o.list("static-auth-secret", &self.static_auth_secret);
-        o.path("static-auth-secret-file", self.static_auth_secret_file.as_deref());
-        o.u64("max-credential-lifetime", self.max_credential_lifetime)?;
-        o.text("rest-separator", self.rest_separator);
-        o.text("rest-algorithm", self.rest_algorithm.as_ref());
-        Ok(())
-    }
-
-    /// The file with `overrides` and these flags laid over it.
-    pub fn load(&self, mut overrides: Overrides) -> Result<Config, ConfigError> {
-        self.add_to(&mut overrides)?;
-        Config::from_sources(self.config.as_deref(), overrides.into_table())
+    /// The file with `overrides` (the flags given) laid over it.
+    pub fn load(&self, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Config::from_sources(self.config.as_deref(), overrides.clone().into_table())
     }
 
     /// Secrets given as flags are visible to every local user in the process list.
@@ -392,34 +372,9 @@ impl SourceArgs {
 }
 
 impl DaemonArgs {
-    pub fn overrides(&self) -> Result<Overrides, ConfigError> {
-        let mut o = Overrides::default();
-        o.list("relay-ip", &self.relay_ip);
-        o.int("tls-listening-port", self.tls_listening_port);
-        o.int("min-port", self.min_port);
-        o.int("max-port", self.max_port);
-        o.int("default-lifetime", self.default_lifetime);
-        o.int("max-lifetime", self.max_lifetime);
-        o.int("user-quota", self.user_quota);
-        o.int("total-quota", self.total_quota);
-        o.u64("nonce-lifetime", self.nonce_lifetime)?;
-        o.u64("max-bps", self.max_bps)?;
-        o.int("max-permissions", self.max_permissions);
-        o.int("max-channels", self.max_channels);
-        o.u64("user-max-bps", self.user_max_bps)?;
-        o.u64("bps-capacity", self.bps_capacity)?;
-        o.int("workers", self.workers);
-        o.int("socket-buffer", self.socket_buffer);
-        o.list("external-ip", &self.external_ip);
-        o.text("realm", self.realm.as_ref());
-        o.text("log-level", self.log_level.as_ref());
-        o.text("log-format", self.log_format.as_ref());
-        o.text("software", self.software.as_ref());
-        o.path("users-file", self.users_file.as_deref());
-        o.path("cert", self.cert.as_deref());
-        o.path("pkey", self.pkey.as_deref());
-        o.list("allowed-peer-ip", &self.allowed_peer_ip);
-        o.list("denied-peer-ip", &self.denied_peer_ip);
+    /// The keys the flags set ([`flags::overrides`]), and `users` from `--user NAME:PASSWORD`.
+    pub fn overrides(&self, command: &clap::Command, matches: &ArgMatches) -> Result<Overrides, ConfigError> {
+        let mut o = flags::overrides(command, matches)?;
         if !self.user.is_empty() {
             let mut users = toml::Table::new();
             for entry in &self.user {
@@ -428,45 +383,6 @@ impl DaemonArgs {
                 users.insert(name.to_owned(), Value::String(password.to_owned()));
             }
             o.set("users", Value::Table(users));
-        }
-        o.flag("use-auth-secret", self.use_auth_secret);
-        o.flag("allow-loopback-peers", self.allow_loopback_peers);
-        o.flag("no-udp", self.no_udp);
-        o.flag("no-tcp", self.no_tcp);
-        o.flag("no-tls", self.no_tls);
-        o.flag("no-tcp-relay", self.no_tcp_relay);
-        o.flag("no-legacy-dual-allocation", self.no_legacy_dual_allocation);
-        o.flag("strict-rfc8656", self.strict_rfc8656);
-        o.text("rate-limit-unauth", self.rate_limit_unauth.as_ref());
-        o.text("rate-limit-allocate", self.rate_limit_allocate.as_ref());
-        o.flag("rate-limit-binding", self.rate_limit_binding);
-        o.list("revoked-users", &self.revoked_users);
-        o.path("revocation-file", self.revocation_file.as_deref());
-        o.flag("strict-expiry", self.strict_expiry);
-        o.text("api-listen", self.api_listen);
-        o.text("metrics-listen", self.metrics_listen);
-        o.text("admin-listen", self.admin_listen);
-        o.flag("oauth", self.oauth);
-        o.text("server-name", self.server_name.as_ref());
-        o.list("oauth-key", &self.oauth_key);
-        o.flag("proxy-protocol", self.proxy_protocol);
-        o.list("proxy-protocol-from", &self.proxy_protocol_from);
-        o.text("admin-key", self.admin_key.as_ref());
-        o.path("admin-key-file", self.admin_key_file.as_deref());
-        o.list("alternate-server", &self.alternate_server);
-        o.int("alternate-threshold", self.alternate_threshold);
-        o.u64("drain-timeout", self.drain_timeout)?;
-        self.token_keys.add_to(&mut o)?;
-        o.list("api-key", &self.api_key);
-        o.path("api-key-file", self.api_key_file.as_deref());
-        o.u64("api-max-ttl", self.api_max_ttl)?;
-        o.list("api-cors-origin", &self.api_cors_origin);
-        o.text("api-rate-limit", self.api_rate_limit.as_ref());
-        o.text("api-user-rate-limit", self.api_user_rate_limit.as_ref());
-        o.text("api-url-host", self.api_url_host.as_ref());
-        o.flag("api-tls", self.api_tls);
-        if self.verbose > 0 {
-            o.int("verbose", Some(self.verbose));
         }
         Ok(o)
     }

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use switchback::config::Config;
-use switchback::config::Overrides;
 use switchback::config::duration::format_duration;
+use switchback::config::{ConfigError, Overrides};
 use switchback::daemon::unix_now;
 use switchback::http::ice_servers::IceServers;
 
@@ -13,9 +13,9 @@ use crate::args::{CredentialsArgs, ImportCoturnArgs, TokenArgs};
 use crate::config_error;
 
 /// `switchback credentials`: mint with the first secret, print, exit.
-pub fn credentials(args: &CredentialsArgs) -> ExitCode {
+pub fn credentials(args: &CredentialsArgs, flags: Result<Overrides, ConfigError>) -> ExitCode {
     let warnings = args.source.warnings();
-    let config = match args.source.load(Overrides::default()) {
+    let config = match flags.and_then(|o| args.source.load(&o)) {
         Ok(config) => config,
         Err(e) => return config_error(&warnings, e),
     };
@@ -109,13 +109,10 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// `switchback token`: mint an access token with the first token-key, print it, exit.
-pub fn token(args: &TokenArgs) -> ExitCode {
+pub fn token(args: &TokenArgs, flags: Result<Overrides, ConfigError>) -> ExitCode {
     let warnings: Vec<&str> = args.keys.warnings().into_iter().collect();
-    let mut overrides = Overrides::default();
-    let keys = args
-        .keys
-        .add_to(&mut overrides)
-        .and_then(|()| Config::from_sources(args.config.as_deref(), overrides.into_table()))
+    let keys = flags
+        .and_then(|o| Config::from_sources(args.config.as_deref(), o.into_table()))
         .and_then(|config| config.token_keys());
     let keys = match keys {
         Ok(keys) => keys,

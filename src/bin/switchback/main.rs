@@ -3,7 +3,8 @@
 //! running daemon (`admin`, `reload`). What runs the server is [`switchback::daemon`]; this binary
 //! keeps what only a command line has, one file per job:
 //!
-//! * `args.rs` — the flags and subcommands (clap), and flags → configuration overrides;
+//! * `args.rs` — the flags and subcommands (clap);
+//! * `flags.rs` — flags → `turn.toml` keys, by name;
 //! * `serve.rs` — the daemon command: check, start, signals, drain;
 //! * `commands.rs` — `credentials`, `token`, `import-coturn`;
 //! * `admin_cli.rs` — `admin` and `reload`, clients of the admin API;
@@ -22,12 +23,13 @@
 use std::fmt::Display;
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 mod admin_cli;
 mod args;
 mod banner;
 mod commands;
+mod flags;
 mod logging;
 mod serve;
 mod signals;
@@ -35,14 +37,21 @@ mod signals;
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // The configuration keys that the flags of the (sub)command set.
+    let flags = |name: &str| match (command.find_subcommand(name), matches.subcommand_matches(name)) {
+        (Some(command), Some(matches)) => flags::overrides(command, matches),
+        _ => Ok(switchback::config::Overrides::default()),
+    };
     match &cli.command {
-        Some(Command::Credentials(args)) => commands::credentials(args),
+        Some(Command::Credentials(args)) => commands::credentials(args, flags("credentials")),
         Some(Command::ImportCoturn(args)) => commands::import_coturn(args),
         Some(Command::Admin(args)) => admin_cli::run(&args.connect, &args.action),
         Some(Command::Reload(connect)) => admin_cli::run(connect, &admin_cli::Action::Reload),
-        Some(Command::Token(args)) => commands::token(args),
-        None => serve::daemon(&cli.daemon),
+        Some(Command::Token(args)) => commands::token(args, flags("token")),
+        None => serve::daemon(&cli.daemon, cli.daemon.overrides(&command, &matches)),
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use switchback::config::{Config, Secret};
+use switchback::config::{Config, ConfigError, Overrides, Secret};
 use switchback::daemon::{Daemon, Setup, TlsSetup, configured_tls, random_hex};
 use switchback::io::TlsIdentity;
 use switchback::io::tls::DEV_CERTIFICATE_NAMES;
@@ -16,10 +16,11 @@ use crate::signals::{Hangup, ShutdownSignal};
 use crate::{banner, config_error, logging};
 
 /// `switchback` without a subcommand: serve until SIGINT or SIGTERM.
-pub fn daemon(args: &DaemonArgs) -> ExitCode {
+pub fn daemon(args: &DaemonArgs, flags: Result<Overrides, ConfigError>) -> ExitCode {
     let warnings = args.warnings();
-    let config = match args.overrides().and_then(|o| args.source.load(o)) {
-        Ok(config) => config,
+    let loaded = flags.and_then(|flags| args.source.load(&flags).map(|config| (config, flags)));
+    let (config, flags) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => return config_error(&warnings, e),
     };
     // No file and no credentials: the development default, TURN with a generated secret.
@@ -46,7 +47,7 @@ pub fn daemon(args: &DaemonArgs) -> ExitCode {
     if dev && !config.loopback_only() {
         warn!("no configuration: development default with a generated secret on non-loopback addresses");
     }
-    let result = prepare(args, config, certificate, dev).and_then(|(config, setup)| {
+    let result = prepare(args, flags, config, certificate, dev).and_then(|(config, setup)| {
         raise_nofile_limit(&config);
         let setup = Setup { on_reload: logging::reload_hook(log_filter), ..setup };
         run(&config, setup)
@@ -63,6 +64,7 @@ pub fn daemon(args: &DaemonArgs) -> ExitCode {
 /// The configuration to serve (with the development secret when `dev`) and the daemon's setup.
 fn prepare(
     args: &DaemonArgs,
+    flags: Overrides,
     config: Config,
     certificate: Option<TlsIdentity>,
     dev: bool,
@@ -80,8 +82,8 @@ fn prepare(
         None => config,
     };
     // A reload re-reads the same flags and file.
-    let args = args.clone();
-    let source = Arc::new(move || args.overrides().and_then(|o| args.source.load(o)).map_err(|e| e.to_string()));
+    let source = args.source.clone();
+    let source = Arc::new(move || source.load(&flags).map_err(|e| e.to_string()));
     Ok((config, Setup { tls, dev_secret, source, on_reload: None }))
 }
 

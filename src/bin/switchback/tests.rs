@@ -1,7 +1,7 @@
 //! The daemon's flag handling: the coturn import round-trip goes through the same path as the
 //! daemon's flags (`DaemonArgs::overrides`, `SourceArgs::load`, `Config::from_sources`).
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use switchback::config::coturn::{NoteKind, import_coturn};
 
 use crate::args::Cli;
@@ -9,10 +9,19 @@ use switchback::config::Config;
 
 /// The configuration the daemon would run with for these flags (and no file).
 fn from_flags(args: &[&str]) -> Config {
-    let cli = Cli::try_parse_from(std::iter::once("switchback").chain(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (command, matches) = parse(args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| panic!("{e}"));
     assert!(cli.command.is_none());
-    cli.daemon.overrides().and_then(|o| cli.daemon.source.load(o)).unwrap_or_else(|e| panic!("{e}"))
+    cli.daemon.overrides(&command, &matches).and_then(|o| cli.daemon.source.load(&o)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn parse(args: &[&str]) -> (clap::Command, clap::ArgMatches) {
+    let command = Cli::command();
+    let matches = command
+        .clone()
+        .try_get_matches_from(std::iter::once("switchback").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (command, matches)
 }
 
 fn import(text: &str) -> (Config, Vec<switchback::config::coturn::ImportNote>) {
@@ -112,4 +121,113 @@ fn man_page_is_current() {
         committed == text,
         "docs/switchback.1 is out of date: SWITCHBACK_WRITE_MAN=1 cargo test --bin switchback man_page"
     );
+}
+
+/// The daemon's flags, but the ones that are not a `turn.toml` key of the same name.
+fn key_flags(command: &clap::Command) -> Vec<&clap::Arg> {
+    const NOT_KEYS: &[&str] = &["help", "version", "config", "check-config", "user"];
+    command.get_arguments().filter(|a| a.get_long().is_some_and(|l| !NOT_KEYS.contains(&l))).collect()
+}
+
+/// A value to give flag `arg` in a test, by its value name.
+fn sample(arg: &clap::Arg) -> Option<String> {
+    if let Some(first) = arg.get_possible_values().first() {
+        return Some(first.get_name().to_owned());
+    }
+    let name = arg.get_value_names()?.first()?.to_string();
+    Some(
+        match name.as_str() {
+            "IP" => "127.0.0.2",
+            "PORT" => "4000",
+            "SECS" | "N" | "BYTES" => "77",
+            "N/s[:BURST]" => "5/s:9",
+            "FILE" => "/var/empty/sample",
+            "ADDR:PORT" => "127.0.0.1:0",
+            "PUBLIC[/PRIVATE]" => "192.0.2.1",
+            "RULE" => "192.0.2.0/24",
+            "CHAR" => "-",
+            "[KID:]KEY" => "k1:0123456789abcdef0123456789abcdef",
+            "[KID:]FILE" => "k1:/var/empty/key.pem",
+            "KID:BASE64KEY:ALG" => "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:A256GCM",
+            "KEY" | "SECRET" | "NAME" | "HOST" | "AUD" | "ORIGIN" | "USER" | "REALM" | "SOFTWARE" => "sample-value",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+/// Each option is one `Config` field (key, type, default) and one flag of the same name: every flag
+/// must reach its key with a value of the key's type, every key must have its flag, and the
+/// shipped turn.toml and the man page must name them all. Editing one side alone fails here.
+#[test]
+fn every_flag_reaches_its_key_and_every_key_has_a_flag() {
+    use switchback::config::{check_table, keys};
+    let command = Cli::command();
+    let flags = key_flags(&command);
+    for arg in &flags {
+        let long = arg.get_long().unwrap();
+        assert!(keys().contains(&long), "--{long} is not a turn.toml key (rename it, or list it in NOT_KEYS)");
+        let mut argv = vec![format!("--{long}")];
+        if arg.get_action().takes_values() {
+            argv.push(sample(arg).unwrap_or_else(|| panic!("--{long}: add a sample for its value name")));
+        }
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let (command, matches) = parse(&argv);
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        let table = cli.daemon.overrides(&command, &matches).unwrap_or_else(|e| panic!("--{long}: {e}")).into_table();
+        let set: Vec<&String> = table.keys().collect();
+        assert_eq!(set, [long], "--{long} sets its key and nothing else");
+        check_table(&table).unwrap_or_else(|e| panic!("--{long} gives its key a value of the wrong type: {e}"));
+    }
+    // `users` is a table: `--user NAME:PASSWORD` (repeatable) fills it.
+    let (command, matches) = parse(&["--user", "alice:pw"]);
+    let cli = Cli::from_arg_matches(&matches).unwrap();
+    let table = cli.daemon.overrides(&command, &matches).unwrap().into_table();
+    assert_eq!(table.get("users").and_then(|u| u.get("alice")).and_then(|p| p.as_str()), Some("pw"));
+    let named: Vec<&str> = flags.iter().filter_map(|a| a.get_long()).chain(["user"]).collect();
+    let without_flag: Vec<&&str> = keys().iter().filter(|k| !named.contains(k) && **k != "users").collect();
+    assert!(without_flag.is_empty(), "keys without a flag of the same name: {without_flag:?}");
+    let turn_toml = include_str!("../../../turn.toml");
+    let man =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/switchback.1")).unwrap();
+    for key in keys() {
+        let documented = turn_toml.lines().any(|l| {
+            let l = l.trim_start_matches('#').trim_start();
+            l.starts_with(&format!("{key} =")) || l.starts_with(&format!("[{key}]"))
+        });
+        assert!(documented, "turn.toml does not show `{key}`");
+    }
+    for arg in &flags {
+        let long = arg.get_long().unwrap().replace('-', "\\-");
+        assert!(man.contains(&format!("\\-\\-{long}")), "docs/switchback.1 lacks --{long}");
+    }
+}
+
+/// A flag's help that says "Default X" says what `Config::default()` holds: giving `--flag X`
+/// changes nothing.
+#[test]
+fn the_defaults_in_the_help_are_the_defaults() {
+    let command = Cli::command();
+    let plain = from_flags(&[]);
+    let mut checked = 0;
+    for arg in key_flags(&command) {
+        let long = arg.get_long().unwrap();
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        let Some((_, after)) = help.split_once("Default ") else { continue };
+        let value: String = after.chars().take_while(|c| !matches!(c, ' ' | ')' | ',')).collect();
+        let value = value.trim_end_matches('.').trim_matches('\'');
+        if value.is_empty() || value.ends_with(':') {
+            continue;
+        }
+        let given = from_flags(&[&format!("--{long}"), value]);
+        // Optional keys whose default is computed: compare what is in force.
+        let in_force = |c: &Config| match long {
+            "tls-listening-port" => format!("{}", c.tls_port()),
+            "realm" => c.realm.as_deref().unwrap_or(switchback::config::DEFAULT_REALM).to_owned(),
+            _ => format!("{c:?}"),
+        };
+        assert_eq!(in_force(&given), in_force(&plain), "--{long}: the help says the default is {value}");
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} flags name their default");
 }

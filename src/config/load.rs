@@ -1,0 +1,184 @@
+//! Loading: TOML text or a file, with the flags laid over it, checked key by key so that an error
+//! names the key, then the credential files read and the whole validated.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{Config, ConfigError, Secret, parse_secrets, parse_users, secret_files};
+
+/// Keys whose value is a path: relative ones in a file are relative to the file's directory.
+const PATH_KEYS: &[&str] = &[
+    "static-auth-secret-file",
+    "users-file",
+    "cert",
+    "pkey",
+    "revocation-file",
+    "admin-key-file",
+    "api-key-file",
+    "token-key-file",
+];
+
+/// Every key of [`Config`] in `turn.toml` spelling, in the struct's order: the field names serde
+/// derives (`kebab-case`), so a key is spelled once, on its field.
+pub fn keys() -> &'static [&'static str] {
+    use serde::de::{self, Deserializer, Visitor};
+    use std::cell::Cell;
+
+    /// A deserializer that only records the field names it is asked for.
+    struct Capture<'a>(&'a Cell<&'static [&'static str]>);
+
+    impl<'de> Deserializer<'de> for Capture<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.set(fields);
+            Err(de::Error::custom("captured"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+
+    let cell = Cell::new(&[][..]);
+    let _ = Config::deserialize(Capture(&cell));
+    cell.get()
+}
+
+impl Config {
+    /// Parses and validates `turn.toml` text.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Config::from_table(parse_table(text)?)
+    }
+
+    /// Reads, parses and validates a `turn.toml` file; errors name the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::from_sources(Some(path), toml::Table::new())
+    }
+
+    /// Checks the keys and values of a table, builds the configuration, reads its credential files
+    /// and validates it.
+    pub fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
+        check_table(&table)?;
+        let mut config: Config =
+            table.try_into().map_err(|e: toml::de::Error| ConfigError::invalid("config", e.message()))?;
+        config.read_secret_files()?;
+        config.validate()?;
+        // The revocation file must be readable at start (SIGHUP re-reads it).
+        config.revocation_list()?;
+        Ok(config)
+    }
+
+    /// The daemon's merge: the file at `path` (if any), with `overrides` (the flags, same keys) laid
+    /// over it key by key. Errors in the file name the file; relative paths in the file are relative
+    /// to the file's directory.
+    pub fn from_sources(path: Option<&Path>, overrides: toml::Table) -> Result<Config, ConfigError> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                let mut table = parse_table(&text).map_err(|e| ConfigError::in_file(path, e))?;
+                check_table(&table).map_err(|e| ConfigError::in_file(path, e))?;
+                resolve_paths(&mut table, path.parent().unwrap_or(Path::new("")));
+                table
+            }
+            None => toml::Table::new(),
+        };
+        check_table(&overrides)?;
+        table.extend(overrides);
+        Config::from_table(table)
+    }
+
+    /// Reads `static-auth-secret-file` (its secrets go after those of `static-auth-secret`) and
+    /// `users-file` (its users join `users`). [`Config::from_table`] calls it; reading twice adds
+    /// nothing. Errors name the key and the file, never a secret.
+    pub fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.static_auth_secret_file {
+            let key = "static-auth-secret-file";
+            let secrets = parse_secrets(&secret_files::read(key, path)?);
+            if secrets.is_empty() {
+                return Err(ConfigError::invalid(key, format!("{} holds no secret", path.display())));
+            }
+            for secret in secrets {
+                if !self.static_auth_secret.contains(&secret) {
+                    self.static_auth_secret.push(secret);
+                }
+            }
+        }
+        if let Some(path) = &self.admin_key_file {
+            let key = "admin-key-file";
+            let text = secret_files::read(key, path)?;
+            match text.lines().map(str::trim).find(|l| !l.is_empty()) {
+                Some(line) => self.admin_key = Some(Secret(line.to_owned())),
+                None => return Err(ConfigError::invalid(key, format!("{} holds no key", path.display()))),
+            }
+        }
+        if let Some(path) = &self.users_file {
+            let key = "users-file";
+            let users = parse_users(&secret_files::read(key, path)?)
+                .map_err(|m| ConfigError::invalid(key, format!("{}: {m}", path.display())))?;
+            for (name, password) in users {
+                match self.users.get(&name) {
+                    Some(known) if *known == password => {}
+                    Some(_) => return Err(ConfigError::invalid(key, format!("user `{name}` is defined twice"))),
+                    None => {
+                        self.users.insert(name, password);
+                    }
+                }
+            }
+        }
+        self.read_api_files()
+    }
+}
+
+/// Parses TOML text into a table (syntax only).
+pub fn parse_table(text: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>().map_err(|e| {
+        let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
+        ConfigError::Syntax { line, column, message: e.message().trim().to_owned() }
+    })
+}
+
+/// Every key known and supported, every value of the right type and form, checked one key at a time
+/// so that the error names the key.
+pub fn check_table(table: &toml::Table) -> Result<(), ConfigError> {
+    if let Some(key) = table.keys().find(|k| !keys().contains(&k.as_str())) {
+        return Err(ConfigError::UnknownKey { key: key.clone() });
+    }
+    for (key, value) in table {
+        let single: toml::Table = std::iter::once((key.clone(), value.clone())).collect();
+        single.try_into::<Config>().map_err(|e| ConfigError::invalid(key, e.message().trim()))?;
+    }
+    Ok(())
+}
+
+/// Makes the relative paths of [`PATH_KEYS`] in a file's table relative to `base`.
+fn resolve_paths(table: &mut toml::Table, base: &Path) {
+    for key in PATH_KEYS {
+        if let Some(toml::Value::String(p)) = table.get_mut(*key)
+            && Path::new(p.as_str()).is_relative()
+        {
+            *p = base.join(p.as_str()).to_string_lossy().into_owned();
+        }
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}

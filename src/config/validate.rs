@@ -1,0 +1,97 @@
+//! What no single key can check: something to listen on, ranges, lengths, credentials, and what
+//! serving needs on top.
+
+use std::net::IpAddr;
+
+use super::{Config, ConfigError, LogLevel, relay};
+
+/// The longest SOFTWARE value, RFC 8489 §14.14 ("fewer than 128 characters").
+const MAX_SOFTWARE_CHARS: usize = 127;
+
+impl Config {
+    /// What serving needs beyond [`Config::validate`], checked by the daemon before it binds
+    /// (`development_default`: no file and no credentials, so it generates a secret).
+    ///
+    /// Without IP_PKTINFO the UDP driver knows only the listener's bound address; on a wildcard
+    /// listener that is 0.0.0.0, which is neither a bind address for relay sockets nor something to
+    /// tell clients: TURN there needs `relay-ip` (or `external-ip`). The token service hands out
+    /// REST credentials, so `api-listen` needs a secret.
+    pub fn validate_serving(&self, development_default: bool) -> Result<(), ConfigError> {
+        let wildcard = self.listening_ip.iter().any(IpAddr::is_unspecified);
+        let turn = self.has_credentials() || development_default;
+        if turn && wildcard && self.relay_ip.is_empty() && self.external_ip.is_empty() {
+            return Err(ConfigError::Serving {
+                key: "relay-ip",
+                message: "listening on an unspecified address (0.0.0.0 or ::) with TURN on needs relay-ip \
+                          (or external-ip): the address relay sockets bind and clients are told",
+            });
+        }
+        if self.api_listen.is_some() && !development_default && self.rest_credentials().is_none() {
+            return Err(ConfigError::Serving {
+                key: "api-listen",
+                message: "the token service hands out REST credentials: it needs static-auth-secret",
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks what no single key can: something to listen on, ranges, lengths, credentials.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listening_ip.is_empty() {
+            return Err(ConfigError::invalid("listening-ip", "at least one address is needed"));
+        }
+        if self.no_udp && self.no_tcp && !self.has_tls_certificate() {
+            return Err(ConfigError::invalid("no-tcp", "with no-udp too (and no TLS) there is nothing to listen on"));
+        }
+        if let Some(software) = &self.software
+            && software.chars().count() > MAX_SOFTWARE_CHARS
+        {
+            return Err(ConfigError::invalid("software", "longer than 127 characters (RFC 8489 §14.14)"));
+        }
+        if self.min_port == 0 {
+            return Err(ConfigError::invalid("min-port", "must be at least 1"));
+        }
+        if self.min_port > self.max_port {
+            let message = format!("{} is above max-port ({})", self.min_port, self.max_port);
+            return Err(ConfigError::invalid("min-port", message));
+        }
+        relay::check(&self.relay_ip, &self.listening_ip, &self.external_ip)?;
+        if self.default_lifetime == 0 || self.default_lifetime > self.max_lifetime {
+            return Err(ConfigError::invalid("default-lifetime", "must be between 1 and max-lifetime"));
+        }
+        if self.nonce_lifetime == 0 {
+            return Err(ConfigError::invalid("nonce-lifetime", "must be at least 1 second"));
+        }
+        self.validate_credentials()?;
+        self.validate_oauth()?;
+        if !self.proxy_protocol_from.is_empty() && !self.proxy_protocol {
+            return Err(ConfigError::invalid("proxy-protocol-from", "is set but proxy-protocol is not"));
+        }
+        if self.admin_listen.is_some() && self.admin_key.as_ref().is_none_or(|k| k.0.is_empty()) {
+            return Err(ConfigError::invalid("admin-listen", "needs admin-key or admin-key-file (Bearer auth)"));
+        }
+        if self.admin_key.as_ref().is_some_and(|k| k.0.len() < 16) {
+            return Err(ConfigError::invalid("admin-key", "at least 16 characters"));
+        }
+        if self.alternate_threshold != 0 && self.alternate_server.is_empty() {
+            return Err(ConfigError::invalid("alternate-threshold", "needs alternate-server"));
+        }
+        for family in [true, false] {
+            if self.alternate_server.iter().filter(|a| a.is_ipv4() == family).count() > 1 {
+                return Err(ConfigError::invalid("alternate-server", "at most one address per family"));
+            }
+        }
+        self.validate_api()?;
+        match (&self.cert, &self.pkey) {
+            (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),
+            (None, Some(_)) => return Err(ConfigError::invalid("cert", "pkey is set but cert is not: give both")),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The log level after `verbose` is applied.
+    pub fn effective_log_level(&self) -> LogLevel {
+        self.log_level.raised(self.verbose)
+    }
+}
