@@ -1,0 +1,294 @@
+//! Peer → client: the task of each relay socket reads peers' datagrams in batches and writes
+//! them to the client as ChannelData or Data indications (GSO where it can), through the listener
+//! socket or the client's stream.
+
+use std::io::IoSliceMut;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::alloc::Allocation;
+use crate::server::HEADROOM;
+
+use super::{RelayKind, RelaySocket, TurnServer};
+
+/// Frames queued for a TCP/TLS client connection; its task writes them between its own answers.
+pub type StreamSink = mpsc::Sender<Box<[u8]>>;
+
+/// How many relayed frames may wait for a slow stream client before new ones are dropped (counted):
+/// back-pressure never reaches the relay socket.
+pub const STREAM_QUEUE: usize = 256;
+
+/// Where an allocation's peer data goes.
+#[derive(Clone)]
+pub(super) enum ClientLeg {
+    /// Out of the UDP listener socket the allocation came in on.
+    Udp(Arc<UdpSocket>),
+    /// Into the client's TCP/TLS connection.
+    Stream(StreamSink),
+}
+
+impl ClientLeg {
+    fn send(&self, data: &[u8], client: SocketAddr) -> bool {
+        match self {
+            ClientLeg::Udp(socket) => crate::io::socket::send_now(socket, data, client),
+            ClientLeg::Stream(sink) => sink.try_send(data.into()).is_ok(),
+        }
+    }
+}
+
+/// One receive slot: [`HEADROOM`] in front for the ChannelData or Data indication header, the
+/// largest datagram, and room for the padding behind.
+const PEER_BUF_LEN: usize = HEADROOM + 65536 + 4;
+
+/// Datagrams per `recvmmsg` on a relay socket (quinn-udp's batch size on Linux).
+const PEER_BATCH: usize = crate::io::udp::BATCH;
+
+/// The peer-datagram buffers of a worker thread: [`PEER_BATCH`] slots of [`PEER_BUF_LEN`] and
+/// their receive metadata, one set per thread instead of per allocation. They are only borrowed
+/// between two awaits, never across one.
+struct PeerBufs {
+    slots: Vec<u8>,
+    meta: [RecvMeta; PEER_BATCH],
+    /// Equal-sized answers to one client, back to back, for one GSO `sendmsg`.
+    gso: Vec<u8>,
+}
+
+/// The most bytes one GSO send carries (under the 65,507-byte UDP payload limit of IPv4).
+const GSO_BYTES: usize = 65000;
+
+/// The largest answer sent in a GSO run: a segment must fit the route's MTU (1500 − 40 − 8 for
+/// IPv6) or the kernel refuses the whole send; bigger answers leave one `sendto` each.
+const GSO_MAX_SEGMENT: usize = 1452;
+
+thread_local! {
+    static PEER_BUFS: std::cell::RefCell<PeerBufs> = std::cell::RefCell::new(PeerBufs {
+        slots: vec![0u8; PEER_BATCH * PEER_BUF_LEN],
+        meta: [RecvMeta::default(); PEER_BATCH],
+        gso: vec![0u8; GSO_BYTES],
+    });
+}
+
+/// The quinn-udp handle for `recvmmsg` on relay sockets. On Linux its `recv` keeps no state of the
+/// socket it reads, so one handle, made on a throwaway unbound socket, serves them all: relay
+/// sockets keep their own options (quinn-udp would force DF and GRO on the socket it is made
+/// from; RFC 8656 §18.9 wants DF only on request). `None` (no handle): one `recvfrom` each.
+fn recv_state() -> Option<&'static UdpSocketState> {
+    static STATE: OnceLock<Option<UdpSocketState>> = OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            if !cfg!(target_os = "linux") {
+                return None;
+            }
+            let probe = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).ok()?;
+            UdpSocketState::new(UdpSockRef::from(&probe)).ok()
+        })
+        .as_ref()
+}
+
+/// How many datagrams one wake of a relay socket's task may take before yielding.
+const PEER_DATAGRAMS_PER_WAKE: usize = 64;
+
+/// Peer → client for one relay socket of an allocation (`extra`: a dual allocation's second one)
+/// until it is deleted. Each wake drains the socket (a bounded number of `recvmmsg` batches)
+/// through the thread's buffers.
+pub(super) async fn peer_loop(
+    server: Arc<TurnServer>,
+    allocation: Arc<Allocation<RelaySocket>>,
+    leg: ClientLeg,
+    extra: bool,
+) {
+    let client = allocation.info().five_tuple.client;
+    let socket = if extra {
+        match &allocation.extra {
+            Some(e) => &e.socket,
+            None => return,
+        }
+    } else {
+        &allocation.socket
+    };
+    let RelayKind::Udp(relay) = &socket.kind else { return };
+    let relay = Arc::clone(relay);
+    loop {
+        if allocation.is_deleted() {
+            break;
+        }
+        tokio::select! {
+            r = relay.readable() => if r.is_err() { break },
+            _ = socket.stop.notified() => break,
+        }
+        let drained = PEER_BUFS
+            .try_with(|cell| {
+                let Ok(mut bufs) = cell.try_borrow_mut() else { return true };
+                relay_burst(&server, &allocation, &relay, &leg, client, &mut bufs)
+            })
+            .unwrap_or(true);
+        if !drained {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Reads up to [`PEER_DATAGRAMS_PER_WAKE`] datagrams from `relay` (in `recvmmsg` batches) and
+/// relays each to the client; true when the socket is drained. Allocates nothing.
+fn relay_burst(
+    server: &TurnServer,
+    allocation: &Allocation<RelaySocket>,
+    relay: &UdpSocket,
+    leg: &ClientLeg,
+    client: SocketAddr,
+    bufs: &mut PeerBufs,
+) -> bool {
+    let Some(state) = recv_state() else {
+        return relay_burst_single(server, allocation, relay, leg, client, bufs);
+    };
+    let now = Instant::now();
+    let PeerBufs { slots, meta, gso } = bufs;
+    let mut taken = 0;
+    while taken < PEER_DATAGRAMS_PER_WAKE {
+        let n = {
+            let mut chunks = slots.chunks_exact_mut(PEER_BUF_LEN);
+            let mut iovs: [IoSliceMut<'_>; PEER_BATCH] = std::array::from_fn(|_| {
+                IoSliceMut::new(chunks.next().and_then(|c| c.get_mut(HEADROOM..HEADROOM + 65536)).unwrap_or_default())
+            });
+            match relay.try_io(Interest::READABLE, || state.recv(UdpSockRef::from(relay), &mut iovs, meta)) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(_) => {
+                    taken += 1;
+                    continue;
+                }
+            }
+        };
+        taken += n.max(1);
+        let mut run = GsoRun::default();
+        for (meta, slot) in meta.iter().zip(slots.chunks_exact_mut(PEER_BUF_LEN)).take(n) {
+            let Some(range) = server.relay_from_peer(now, allocation, meta.addr, slot, meta.len) else { continue };
+            let Some(out) = slot.get(range) else { continue };
+            match leg {
+                ClientLeg::Udp(socket) => run.push(state, socket, gso, out, client, server),
+                ClientLeg::Stream(_) => {
+                    if !leg.send(out, client) {
+                        server.driver().client_send_failures.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+        }
+        if let ClientLeg::Udp(socket) = leg {
+            run.flush(state, socket, gso, client, server);
+        }
+    }
+    false
+}
+
+/// [`relay_burst`] with one `recvfrom` per datagram, into the first slot.
+fn relay_burst_single(
+    server: &TurnServer,
+    allocation: &Allocation<RelaySocket>,
+    relay: &UdpSocket,
+    leg: &ClientLeg,
+    client: SocketAddr,
+    bufs: &mut PeerBufs,
+) -> bool {
+    let Some(buf) = bufs.slots.get_mut(..PEER_BUF_LEN) else { return true };
+    let now = Instant::now();
+    for _ in 0..PEER_DATAGRAMS_PER_WAKE {
+        let recv = {
+            let Some(space) = buf.get_mut(HEADROOM..HEADROOM + 65536) else { return true };
+            relay.try_recv_from(space)
+        };
+        let (n, peer) = match recv {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(_) => continue,
+        };
+        if let Some(range) = server.relay_from_peer(now, allocation, peer, buf, n)
+            && let Some(out) = buf.get(range)
+            && !leg.send(out, client)
+        {
+            server.driver().client_send_failures.fetch_add(1, Relaxed);
+        }
+    }
+    false
+}
+
+/// Answers of one `recvmmsg` batch waiting in [`PeerBufs::gso`]: `count` datagrams of `size`
+/// bytes to the one client, sent with one UDP GSO `sendmsg` (the kernel splits them again).
+#[derive(Default)]
+struct GsoRun {
+    size: usize,
+    count: usize,
+}
+
+impl GsoRun {
+    /// Adds `out` to the run, sending the run first when `out` cannot join it (another size, or
+    /// the run is full).
+    fn push(
+        &mut self,
+        state: &UdpSocketState,
+        socket: &UdpSocket,
+        gso: &mut [u8],
+        out: &[u8],
+        client: SocketAddr,
+        server: &TurnServer,
+    ) {
+        let full = self.count >= state.max_gso_segments() || (self.count + 1) * out.len() > gso.len();
+        if self.count > 0 && (out.len() != self.size || full) {
+            self.flush(state, socket, gso, client, server);
+        }
+        let at = self.count * out.len();
+        match gso.get_mut(at..at + out.len()) {
+            Some(space) if !out.is_empty() && out.len() <= GSO_MAX_SEGMENT => {
+                space.copy_from_slice(out);
+                self.size = out.len();
+                self.count += 1;
+            }
+            _ => {
+                if !crate::io::socket::send_now(socket, out, client) {
+                    server.driver().client_send_failures.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Sends the run: one `sendto` for one datagram, one GSO `sendmsg` for more.
+    fn flush(
+        &mut self,
+        state: &UdpSocketState,
+        socket: &UdpSocket,
+        gso: &[u8],
+        client: SocketAddr,
+        server: &TurnServer,
+    ) {
+        let (size, count) = (self.size, std::mem::take(&mut self.count));
+        let Some(contents) = gso.get(..size * count) else { return };
+        let failed = match count {
+            0 => return,
+            1 => u64::from(!crate::io::socket::send_now(socket, contents, client)),
+            _ => {
+                let transmit =
+                    Transmit { destination: client, ecn: None, contents, segment_size: Some(size), src_ip: None };
+                match state.try_send(UdpSockRef::from(socket), &transmit) {
+                    Ok(()) => 0,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => count as u64,
+                    // GSO refused (no offload, or a segment over the MTU; quinn-udp then stops
+                    // using it): the same datagrams one `sendto` each.
+                    Err(_) => {
+                        contents.chunks(size.max(1)).filter(|d| !crate::io::socket::send_now(socket, d, client)).count()
+                            as u64
+                    }
+                }
+            }
+        };
+        if failed > 0 {
+            server.driver().client_send_failures.fetch_add(failed, Relaxed);
+        }
+    }
+}
