@@ -28,65 +28,14 @@ pub(super) struct Reservation<S> {
 
 pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> Outcome {
     let server = req.server;
-    let msg = req.msg;
     // A retransmission was answered from the cache already; any other Allocate on a live 5-tuple
     // is a mismatch.
     if req.allocation.is_some() {
         return req.error(out, codes::ALLOCATION_MISMATCH);
     }
-    let tcp = match msg.get::<RequestedTransport>() {
-        Ok(RequestedTransport::UDP) => false,
-        // RFC 6062 §5.1: a TCP allocation is made over a TCP or TLS connection only, and without
-        // the attributes that only make sense for UDP.
-        Ok(RequestedTransport::TCP) if server.options.no_tcp_relay => {
-            return req.error(out, codes::UNSUPPORTED_TRANSPORT_PROTOCOL);
-        }
-        Ok(RequestedTransport::TCP)
-            if !req.rx.transport.is_stream()
-                || msg.has::<DontFragment>()
-                || msg.has::<EvenPort>()
-                || msg.has::<ReservationToken>() =>
-        {
-            return req.error(out, codes::BAD_REQUEST);
-        }
-        Ok(RequestedTransport::TCP) => true,
-        Ok(_) => return req.error(out, codes::UNSUPPORTED_TRANSPORT_PROTOCOL),
-        Err(_) => return req.error(out, codes::BAD_REQUEST),
-    };
-    let dont_fragment = msg.has::<DontFragment>();
-    let even_port = match msg.get::<EvenPort>() {
-        Ok(e) => Some(e),
-        Err(AttrError::Missing) => None,
-        Err(_) => return req.error(out, codes::BAD_REQUEST),
-    };
-    let token = match msg.get::<ReservationToken>() {
-        Ok(t) => Some(t.0),
-        Err(AttrError::Missing) => None,
-        Err(_) => return req.error(out, codes::BAD_REQUEST),
-    };
-    let family = match msg.get::<RequestedAddressFamily>() {
-        Ok(f) => Some(f.0),
-        Err(AttrError::Missing) => None,
-        Err(AttrError::BadFamily) => return req.error(out, codes::ADDRESS_FAMILY_NOT_SUPPORTED),
-        Err(_) => return req.error(out, codes::BAD_REQUEST),
-    };
-    let dual = match dual_request(server, msg) {
-        Ok(d) => d,
+    let asked = match Asked::of(req) {
+        Ok(asked) => asked,
         Err(code) => return req.error(out, code),
-    };
-    // RFC 8656 §7.2: REQUESTED-ADDRESS-FAMILY and ADDITIONAL-ADDRESS-FAMILY together are 400;
-    // RESERVATION-TOKEN excludes EVEN-PORT and both family attributes. A dual allocation relays
-    // UDP only here (RFC 6062 says nothing of it).
-    if dual.is_some() && (family.is_some() || tcp) {
-        return req.error(out, codes::BAD_REQUEST);
-    }
-    if token.is_some() && (even_port.is_some() || family.is_some() || dual.is_some()) {
-        return req.error(out, codes::BAD_REQUEST);
-    }
-    let lifetime = match msg.get::<Lifetime>() {
-        Ok(l) => granted_lifetime(server, Some(l.0)),
-        Err(AttrError::Missing) => granted_lifetime(server, None),
-        Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
     // RFC 8656 §7.2: a user over its quota gets 486; a server out of room 508. The slot is taken
     // before a relay socket is bound and given back if the Allocate fails after all.
@@ -97,50 +46,171 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if let Err(e) = server.table.acquire(user, limits) {
         return req.error(out, e.error_code());
     }
-    let bind_options = BindOptions { dont_fragment, tcp };
-    let (bound, extra) = match dual {
-        None => match relay_socket(server, req, token, family, even_port, bind_options) {
-            Ok(b) => (b, None),
-            Err(code) => {
-                server.table.release(user);
-                return req.error(out, code);
-            }
-        },
-        // RFC 8656 §7.2: one relayed address per family; when only one family can be had the
-        // allocation is made with it, and ADDRESS-ERROR-CODE says why the other failed.
-        Some(legacy) => {
-            let v4 = relay_socket(server, req, None, Some(AddressFamily::V4), even_port, bind_options);
-            // Only the first relay may reserve the next port (one RESERVATION-TOKEN per answer).
-            let even_v6 = even_port.map(|_| EvenPort { reserve_next: false });
-            let v6 = relay_socket(server, req, None, Some(AddressFamily::V6), even_v6, bind_options);
-            match (v4, v6) {
-                (Ok(a), Ok(b)) => (a, Some(Extra::Relay(b))),
-                (Ok(a), Err(code)) => (a, Some(Extra::Failed(AddressFamily::V6, code, legacy))),
-                (Err(code), Ok(b)) => (b, Some(Extra::Failed(AddressFamily::V4, code, legacy))),
-                (Err(c4), Err(c6)) => {
-                    server.table.release(user);
-                    let both_missing = c4 == codes::ADDRESS_FAMILY_NOT_SUPPORTED && c6 == c4;
-                    let code = if both_missing { c4 } else { codes::INSUFFICIENT_CAPACITY };
-                    return req.error(out, code);
-                }
-            }
+    let (bound, extra) = match bind_relays(req, &asked) {
+        Ok(relays) => relays,
+        Err(code) => {
+            server.table.release(user);
+            return req.error(out, code);
         }
     };
-    let advertised = SocketAddr::new(bound.advertised, bound.local.port());
+    let (advertised, token) = (SocketAddr::new(bound.advertised, bound.local.port()), bound.token);
+    let (allocation, address_error) = new_allocation(req, &asked, user, bound, extra);
+    let allocation = Arc::new(allocation);
+    if server.table.insert(Arc::clone(&allocation)).is_err() {
+        server.table.release(user);
+        return req.error(out, codes::ALLOCATION_MISMATCH);
+    }
+    let outcome = super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |w| {
+        // IPv4 first (the allocation's own relay is IPv4 whenever it has one).
+        w.add(&XorRelayedAddress(advertised))?;
+        if let Some(e) = &allocation.extra {
+            w.add(&XorRelayedAddress(e.advertised_addr))?;
+        }
+        if let Some((family, code, legacy)) = address_error {
+            let e = AddressErrorCode { family, code, reason: codes::reason(code) };
+            if legacy { w.add(&LegacyAddressErrorCode(e))? } else { w.add(&e)? }
+        }
+        w.add(&Lifetime(asked.lifetime))?;
+        if let Some(t) = token {
+            w.add(&ReservationToken(t))?;
+        }
+        w.add(&XorMappedAddress(req.rx.source))
+    });
+    if let Outcome::Reply(n) = outcome
+        && let Some(bytes) = out.get(..n)
+    {
+        allocation.cache_allocate_response(RequestKey::of(req.msg), bytes);
+    }
+    server.stats.allocation_created();
+    server.driver.start(&allocation);
+    outcome
+}
+
+/// What an Allocate asks for, its attributes checked one by one and together (RFC 8656 §7.2,
+/// RFC 6062 §5.1); an error is the code to answer.
+struct Asked {
+    /// REQUESTED-TRANSPORT TCP (RFC 6062).
+    tcp: bool,
+    dont_fragment: bool,
+    even_port: Option<EvenPort>,
+    token: Option<[u8; 8]>,
+    family: Option<AddressFamily>,
+    /// A dual allocation, and whether under the draft's code points.
+    dual: Option<bool>,
+    /// The lifetime granted, seconds.
+    lifetime: u32,
+}
+
+impl Asked {
+    fn of<D: RelayDriver>(req: &Request<'_, '_, D>) -> Result<Asked, u16> {
+        let (server, msg) = (req.server, req.msg);
+        let tcp = match msg.get::<RequestedTransport>() {
+            Ok(RequestedTransport::UDP) => false,
+            // RFC 6062 §5.1: a TCP allocation is made over a TCP or TLS connection only, and
+            // without the attributes that only make sense for UDP.
+            Ok(RequestedTransport::TCP) if server.options.no_tcp_relay => {
+                return Err(codes::UNSUPPORTED_TRANSPORT_PROTOCOL);
+            }
+            Ok(RequestedTransport::TCP)
+                if !req.rx.transport.is_stream()
+                    || msg.has::<DontFragment>()
+                    || msg.has::<EvenPort>()
+                    || msg.has::<ReservationToken>() =>
+            {
+                return Err(codes::BAD_REQUEST);
+            }
+            Ok(RequestedTransport::TCP) => true,
+            Ok(_) => return Err(codes::UNSUPPORTED_TRANSPORT_PROTOCOL),
+            Err(_) => return Err(codes::BAD_REQUEST),
+        };
+        let even_port = optional(msg.get::<EvenPort>())?;
+        let token = optional(msg.get::<ReservationToken>())?.map(|t| t.0);
+        let family = match msg.get::<RequestedAddressFamily>() {
+            Ok(f) => Some(f.0),
+            Err(AttrError::Missing) => None,
+            Err(AttrError::BadFamily) => return Err(codes::ADDRESS_FAMILY_NOT_SUPPORTED),
+            Err(_) => return Err(codes::BAD_REQUEST),
+        };
+        let dual = dual_request(server, msg)?;
+        // RFC 8656 §7.2: REQUESTED-ADDRESS-FAMILY and ADDITIONAL-ADDRESS-FAMILY together are 400;
+        // RESERVATION-TOKEN excludes EVEN-PORT and both family attributes. A dual allocation
+        // relays UDP only here (RFC 6062 says nothing of it).
+        if dual.is_some() && (family.is_some() || tcp) {
+            return Err(codes::BAD_REQUEST);
+        }
+        if token.is_some() && (even_port.is_some() || family.is_some() || dual.is_some()) {
+            return Err(codes::BAD_REQUEST);
+        }
+        let lifetime = granted_lifetime(server, optional(msg.get::<Lifetime>())?.map(|l| l.0));
+        Ok(Asked { tcp, dont_fragment: msg.has::<DontFragment>(), even_port, token, family, dual, lifetime })
+    }
+}
+
+/// An optional attribute: absent is `None`, malformed is 400.
+fn optional<T>(attribute: Result<T, AttrError>) -> Result<Option<T>, u16> {
+    match attribute {
+        Ok(v) => Ok(Some(v)),
+        Err(AttrError::Missing) => Ok(None),
+        Err(_) => Err(codes::BAD_REQUEST),
+    }
+}
+
+/// The first relay of an allocation, and the second family's of a dual one.
+type Relays<S> = (Bound<S>, Option<Extra<S>>);
+
+/// The relay socket(s) of a new allocation. RFC 8656 §7.2: one relayed address per family for a
+/// dual allocation; when only one family can be had the allocation is made with it, and
+/// ADDRESS-ERROR-CODE says why the other failed.
+fn bind_relays<D: RelayDriver>(
+    req: &Request<'_, '_, D>,
+    asked: &Asked,
+) -> Result<Relays<D::Socket>, u16> {
+    let server = req.server;
+    let options = BindOptions { dont_fragment: asked.dont_fragment, tcp: asked.tcp };
+    let Some(legacy) = asked.dual else {
+        return relay_socket(server, req, asked.token, asked.family, asked.even_port, options).map(|b| (b, None));
+    };
+    let v4 = relay_socket(server, req, None, Some(AddressFamily::V4), asked.even_port, options);
+    // Only the first relay may reserve the next port (one RESERVATION-TOKEN per answer).
+    let even_v6 = asked.even_port.map(|_| EvenPort { reserve_next: false });
+    let v6 = relay_socket(server, req, None, Some(AddressFamily::V6), even_v6, options);
+    match (v4, v6) {
+        (Ok(a), Ok(b)) => Ok((a, Some(Extra::Relay(b)))),
+        (Ok(a), Err(code)) => Ok((a, Some(Extra::Failed(AddressFamily::V6, code, legacy)))),
+        (Err(code), Ok(b)) => Ok((b, Some(Extra::Failed(AddressFamily::V4, code, legacy)))),
+        (Err(c4), Err(c6)) => {
+            let both_missing = c4 == codes::ADDRESS_FAMILY_NOT_SUPPORTED && c6 == c4;
+            Err(if both_missing { c4 } else { codes::INSUFFICIENT_CAPACITY })
+        }
+    }
+}
+
+/// The failed family of a dual allocation: family, error code, draft code points.
+type AddressError = Option<(AddressFamily, u16, bool)>;
+
+/// The allocation for `bound` (and the second family's relay, or why it failed).
+fn new_allocation<D: RelayDriver>(
+    req: &Request<'_, '_, D>,
+    asked: &Asked,
+    user: &str,
+    bound: Bound<D::Socket>,
+    extra: Option<Extra<D::Socket>>,
+) -> (Allocation<D::Socket>, AddressError) {
+    let server = req.server;
     let info = AllocationInfo {
         five_tuple: req.rx.five_tuple(),
         relay_addr: bound.local,
-        advertised_addr: advertised,
+        advertised_addr: SocketAddr::new(bound.advertised, bound.local.port()),
         username: req.auth.username.into(),
         rest_expiry: req.auth.rest_expiry,
     };
-    let expires = req.now + u64::from(lifetime) * 1000;
+    let expires = req.now + u64::from(asked.lifetime) * 1000;
     let mut allocation = Allocation::new(info, req.auth.key_bytes, bound.socket, expires)
         .with_quota_user(user)
         .with_created(req.now)
         .with_bandwidth(server.bandwidth.for_allocation(user))
         .with_oauth(req.auth.oauth.clone());
-    if tcp {
+    if asked.tcp {
         allocation = allocation.with_tcp_relay();
     }
     let mut address_error = None;
@@ -152,35 +222,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         Some(Extra::Failed(family, code, legacy)) => address_error = Some((family, code, legacy)),
         None => {}
     }
-    let allocation = Arc::new(allocation);
-    if server.table.insert(Arc::clone(&allocation)).is_err() {
-        server.table.release(user);
-        return req.error(out, codes::ALLOCATION_MISMATCH);
-    }
-    let outcome = super::response::respond(msg, out, Class::SuccessResponse, req.trailer, |w| {
-        // IPv4 first (the allocation's own relay is IPv4 whenever it has one).
-        w.add(&XorRelayedAddress(advertised))?;
-        if let Some(e) = &allocation.extra {
-            w.add(&XorRelayedAddress(e.advertised_addr))?;
-        }
-        if let Some((family, code, legacy)) = address_error {
-            let e = AddressErrorCode { family, code, reason: codes::reason(code) };
-            if legacy { w.add(&LegacyAddressErrorCode(e))? } else { w.add(&e)? }
-        }
-        w.add(&Lifetime(lifetime))?;
-        if let Some(t) = bound.token {
-            w.add(&ReservationToken(t))?;
-        }
-        w.add(&XorMappedAddress(req.rx.source))
-    });
-    if let Outcome::Reply(n) = outcome
-        && let Some(bytes) = out.get(..n)
-    {
-        allocation.cache_allocate_response(RequestKey::of(msg), bytes);
-    }
-    server.stats.allocation_created();
-    server.driver.start(&allocation);
-    outcome
+    (allocation, address_error)
 }
 
 /// The second family of a dual allocation: its relay, or the family that failed, the error code
