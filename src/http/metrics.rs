@@ -24,6 +24,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::io::{IoStatsHandle, TurnServer, transport_name};
+use crate::server::StatsSnapshot;
 use crate::server::{AUTH_FAILURE_REASONS, LATENCY_BUCKETS_US};
 
 /// The OpenMetrics text content type.
@@ -136,13 +137,9 @@ impl TurnCollector {
     }
 }
 
-impl Collector for TurnCollector {
-    fn encode(&self, mut e: DescriptorEncoder<'_>) -> fmt::Result {
-        let s = self.server.stats().snapshot();
-        let io = self.io.snapshot();
-        let udp = self.io.udp();
-        let live = self.live();
-
+impl TurnCollector {
+    /// Live allocations, permissions and channels; allocations created, deleted, redirected; draining.
+    fn encode_allocations(&self, e: &mut DescriptorEncoder<'_>, s: &StatsSnapshot, live: &Live) -> fmt::Result {
         let mut allocations = Vec::new();
         for (t, row) in TRANSPORTS.iter().zip(live.allocations) {
             for (f, n) in FAMILIES.iter().zip(row) {
@@ -152,40 +149,44 @@ impl Collector for TurnCollector {
         let samples: Vec<(&[(&str, &str)], ConstGauge)> =
             allocations.iter().map(|(l, n)| (l.as_slice(), ConstGauge::new(*n as i64))).collect();
         family(
-            &mut e,
+            e,
             "switchback_allocations",
             "Live allocations by client transport and relayed address family",
             MetricType::Gauge,
             &samples,
         )?;
-        gauge(&mut e, "switchback_tcp_relay_allocations", "Live RFC 6062 TCP allocations", live.tcp_relays)?;
-        gauge(&mut e, "switchback_permissions", "Live permissions over all allocations", live.permissions)?;
-        gauge(&mut e, "switchback_channels", "Live channel bindings over all allocations", live.channels)?;
-        counter(&mut e, "switchback_allocations_created", "Allocations created", s.allocations_created)?;
-        counter(&mut e, "switchback_allocations_deleted", "Allocations deleted or expired", s.allocations_deleted)?;
+        gauge(e, "switchback_tcp_relay_allocations", "Live RFC 6062 TCP allocations", live.tcp_relays)?;
+        gauge(e, "switchback_permissions", "Live permissions over all allocations", live.permissions)?;
+        gauge(e, "switchback_channels", "Live channel bindings over all allocations", live.channels)?;
+        counter(e, "switchback_allocations_created", "Allocations created", s.allocations_created)?;
+        counter(e, "switchback_allocations_deleted", "Allocations deleted or expired", s.allocations_deleted)?;
         counter(
-            &mut e,
+            e,
             "switchback_allocations_redirected",
             "Allocate requests answered 300 with ALTERNATE-SERVER",
             s.allocations_redirected,
         )?;
         counter(
-            &mut e,
+            e,
             "switchback_allocations_refused_draining",
             "Allocate requests answered 508 while draining",
             s.allocations_refused_draining,
         )?;
         gauge(
-            &mut e,
+            e,
             "switchback_draining",
             "1 while a graceful drain is under way",
             u64::from(self.server.admission().is_draining()),
         )?;
+        Ok(())
+    }
 
+    /// Relayed packets and bytes by direction.
+    fn encode_traffic(&self, e: &mut DescriptorEncoder<'_>, s: &StatsSnapshot, live: &Live) -> fmt::Result {
         let dir = |d: &'static str| [("direction", d)];
         let (peer, client) = (dir("to_peer"), dir("to_client"));
         family(
-            &mut e,
+            e,
             "switchback_relayed_packets",
             "Packets relayed, by direction",
             MetricType::Counter,
@@ -195,7 +196,7 @@ impl Collector for TurnCollector {
             ],
         )?;
         family(
-            &mut e,
+            e,
             "switchback_relayed_bytes",
             "Application bytes relayed, by direction",
             MetricType::Counter,
@@ -204,7 +205,11 @@ impl Collector for TurnCollector {
                 (&client, ConstCounter::new(s.retired_to_client_bytes + live.to_client.1)),
             ],
         )?;
+        Ok(())
+    }
 
+    /// Drops, authentication failures, rate limits, refusals and errors.
+    fn encode_requests(&self, e: &mut DescriptorEncoder<'_>, s: &StatsSnapshot) -> fmt::Result {
         let drops: [(&str, u64); 15] = [
             ("not_stun", s.dropped_not_stun),
             ("malformed", s.dropped_malformed),
@@ -226,7 +231,7 @@ impl Collector for TurnCollector {
         let samples: Vec<(&[(&str, &str)], ConstCounter)> =
             labels.iter().zip(drops).map(|(l, (_, n))| (l.as_slice(), ConstCounter::new(n))).collect();
         family(
-            &mut e,
+            e,
             "switchback_dropped_packets",
             "Packets dropped, by reason (peer_* come from peers)",
             MetricType::Counter,
@@ -237,16 +242,16 @@ impl Collector for TurnCollector {
         let samples: Vec<(&[(&str, &str)], ConstCounter)> =
             labels.iter().zip(s.auth_failures_by_reason).map(|(l, n)| (l.as_slice(), ConstCounter::new(n))).collect();
         family(
-            &mut e,
+            e,
             "switchback_auth_failures",
             "Requests that failed authentication, by reason",
             MetricType::Counter,
             &samples,
         )?;
-        counter(&mut e, "switchback_revoked_requests", "Requests of revoked users (401)", s.revoked_requests)?;
+        counter(e, "switchback_revoked_requests", "Requests of revoked users (401)", s.revoked_requests)?;
         let (unauth, allocate) = ([("kind", "unauthenticated")], [("kind", "allocate")]);
         family(
-            &mut e,
+            e,
             "switchback_rate_limited_requests",
             "Requests over a rate limit: unauthenticated answers dropped, Allocates answered 486",
             MetricType::Counter,
@@ -255,58 +260,67 @@ impl Collector for TurnCollector {
                 (&allocate, ConstCounter::new(s.rate_limited_allocates)),
             ],
         )?;
-        counter(&mut e, "switchback_peer_denied_requests", "Requests refused 403 by the peer policy", s.peer_denied)?;
-        counter(&mut e, "switchback_error_responses", "Error responses sent", s.errors_sent)?;
+        counter(e, "switchback_peer_denied_requests", "Requests refused 403 by the peer policy", s.peer_denied)?;
+        counter(e, "switchback_error_responses", "Error responses sent", s.errors_sent)?;
+        Ok(())
+    }
 
+    /// The listeners: client connections, TLS, UDP batches, PROXY headers, RFC 6062 peers.
+    fn encode_connections(&self, e: &mut DescriptorEncoder<'_>, s: &StatsSnapshot) -> fmt::Result {
+        let (io, udp) = (self.io.snapshot(), self.io.udp());
         let (tcp, tls) = ([("transport", "tcp")], [("transport", "tls")]);
         family(
-            &mut e,
+            e,
             "switchback_client_connections",
             "TCP and TLS client connections open now",
             MetricType::Gauge,
             &[(&tcp, ConstGauge::new(io.tcp_open as i64)), (&tls, ConstGauge::new(io.tls_open as i64))],
         )?;
         counter(
-            &mut e,
+            e,
             "switchback_client_connections_accepted",
             "TCP connections accepted (TLS included)",
             io.tcp_accepted,
         )?;
         counter(
-            &mut e,
+            e,
             "switchback_client_connections_rejected",
             "TCP connections closed at once over a connection cap",
             io.tcp_rejected,
         )?;
         counter(
-            &mut e,
+            e,
             "switchback_tls_handshake_failures",
             "TLS handshakes that failed or timed out",
             io.tls_handshake_failures,
         )?;
-        counter(&mut e, "switchback_udp_send_errors", "Replies lost to a failing UDP send", io.udp_send_errors)?;
-        counter(&mut e, "switchback_udp_datagrams_received", "Datagrams read by the UDP listeners", udp.received)?;
-        counter(&mut e, "switchback_udp_receive_batches", "recvmmsg batches read by the UDP listeners", udp.batches)?;
-        counter(&mut e, "switchback_udp_receive_errors", "Failed reads of the UDP listeners", io.udp_recv_errors)?;
+        counter(e, "switchback_udp_send_errors", "Replies lost to a failing UDP send", io.udp_send_errors)?;
+        counter(e, "switchback_udp_datagrams_received", "Datagrams read by the UDP listeners", udp.received)?;
+        counter(e, "switchback_udp_receive_batches", "recvmmsg batches read by the UDP listeners", udp.batches)?;
+        counter(e, "switchback_udp_receive_errors", "Failed reads of the UDP listeners", io.udp_recv_errors)?;
         counter(
-            &mut e,
+            e,
             "switchback_proxy_header_failures",
             "proxy-protocol connections closed for a missing, malformed or late PROXY v2 header",
             io.proxy_header_failures,
         )?;
         counter(
-            &mut e,
+            e,
             "switchback_proxy_untrusted",
             "proxy-protocol connections closed because they came from outside proxy-protocol-from",
             io.proxy_untrusted,
         )?;
         counter(
-            &mut e,
+            e,
             "switchback_tcp_peer_connections",
             "RFC 6062 peer connections made (Connect answered with CONNECTION-ID)",
             s.tcp_connected,
         )?;
+        Ok(())
+    }
 
+    /// The request latency histogram by method.
+    fn encode_latency(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
         let mut m = e.encode_descriptor(
             "switchback_request_duration_seconds",
             "Time to answer a STUN request, by method",
@@ -325,5 +339,17 @@ impl Collector for TurnCollector {
             m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(h.sum_us as f64 / 1e6, h.count, &buckets, None)?;
         }
         Ok(())
+    }
+}
+
+impl Collector for TurnCollector {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> fmt::Result {
+        let s = self.server.stats().snapshot();
+        let live = self.live();
+        self.encode_allocations(&mut e, &s, &live)?;
+        self.encode_traffic(&mut e, &s, &live)?;
+        self.encode_requests(&mut e, &s)?;
+        self.encode_connections(&mut e, &s)?;
+        self.encode_latency(&mut e)
     }
 }

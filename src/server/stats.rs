@@ -7,38 +7,136 @@ use crate::alloc::AllocationCounters;
 use crate::auth::AuthError;
 use crate::proto::stun::{Class, MessageType, Method};
 
-/// Server counters.
-#[derive(Debug, Default)]
-pub struct Stats {
-    replies: AtomicU64,
-    silent: AtomicU64,
-    relayed_to_peer: AtomicU64,
-    relayed_to_client: AtomicU64,
-    dropped: [AtomicU64; DROP_REASONS],
-    peer_no_permission: AtomicU64,
-    peer_denied: AtomicU64,
-    auth_failures: AtomicU64,
-    stale_nonces: AtomicU64,
-    errors_sent: AtomicU64,
-    allocations_created: AtomicU64,
-    allocations_deleted: AtomicU64,
-    rate_limited_allocates: AtomicU64,
-    revoked_requests: AtomicU64,
-    revoked_allocations: AtomicU64,
-    credential_expired_allocations: AtomicU64,
-    peer_bandwidth_exceeded: AtomicU64,
-    tcp_connects: AtomicU64,
-    tcp_connected: AtomicU64,
-    tcp_connect_failures: AtomicU64,
-    tcp_connection_attempts: AtomicU64,
-    tcp_connections_bound: AtomicU64,
-    tcp_connections_expired: AtomicU64,
-    allocations_redirected: AtomicU64,
-    allocations_refused_draining: AtomicU64,
-    auth_failures_by_reason: [AtomicU64; AUTH_REASONS],
-    /// Bytes and packets of allocations already deleted (the live ones are summed from the table).
-    retired: [AtomicU64; 4],
-    latency: RequestLatency,
+/// Declares the plain counters once: each one's atomic in [`Stats`], its field (with its doc) in
+/// [`StatsSnapshot`], its read in [`Stats::snapshot`] and, after `=>`, the method that bumps it.
+/// `derived` fields are snapshot-only, filled by `Stats::derived` from the arrays below.
+macro_rules! counters {
+    (
+        plain { $( $(#[doc = $doc:literal])* $field:ident $(=> $bump:ident)? ),* $(,)? }
+        derived { $( $(#[doc = $ddoc:literal])* $dfield:ident : $dty:ty ),* $(,)? }
+    ) => {
+        /// Server counters.
+        #[derive(Debug, Default)]
+        pub struct Stats {
+            $( $field: AtomicU64, )*
+            dropped: [AtomicU64; DROP_REASONS],
+            auth_failures_by_reason: [AtomicU64; AUTH_REASONS],
+            /// Bytes and packets of allocations already deleted (the live ones are summed from the table).
+            retired: [AtomicU64; 4],
+            latency: RequestLatency,
+        }
+
+        /// A copy of the counters at one moment.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct StatsSnapshot {
+            $( $(#[doc = $doc])* pub $field: u64, )*
+            $( $(#[doc = $ddoc])* pub $dfield: $dty, )*
+        }
+
+        impl Stats {
+            $( $( pub(super) fn $bump(&self) { self.$field.fetch_add(1, Relaxed); } )? )*
+
+            /// Reads every counter.
+            pub fn snapshot(&self) -> StatsSnapshot {
+                let mut snapshot =
+                    StatsSnapshot { $( $field: self.$field.load(Relaxed), )* ..StatsSnapshot::default() };
+                self.derived(&mut snapshot);
+                snapshot
+            }
+        }
+    };
+}
+
+counters! {
+    plain {
+        /// Messages answered.
+        replies,
+        /// Messages taken without an answer.
+        silent,
+        /// Client data sent on to peers.
+        relayed_to_peer,
+        /// Peer data sent on to clients.
+        relayed_to_client => relayed_to_client,
+        /// Peer datagrams dropped for want of a permission.
+        peer_no_permission => peer_no_permission,
+        /// Requests refused with 403 by the peer policy.
+        peer_denied => peer_denied,
+        /// Requests that failed authentication (400/401/438).
+        auth_failures,
+        /// Of those, stale or invalid nonces (438).
+        stale_nonces,
+        /// Error responses sent.
+        errors_sent,
+        /// Allocations created.
+        allocations_created => allocation_created,
+        /// Allocations deleted or expired.
+        allocations_deleted,
+        /// Allocate requests answered 486 for going over the per-user rate limit.
+        rate_limited_allocates => allocate_rate_limited,
+        /// Requests with valid credentials of a revoked user, answered 401.
+        revoked_requests => revoked_request,
+        /// Allocations torn down because their user was revoked.
+        revoked_allocations => allocation_revoked,
+        /// Allocations torn down by strict expiry when their REST credential expired.
+        credential_expired_allocations => allocation_credential_expired,
+        /// Peer datagrams dropped over a bandwidth limit.
+        peer_bandwidth_exceeded => peer_bandwidth_exceeded,
+        /// RFC 6062 Connect requests accepted (a TCP connection to the peer was started).
+        tcp_connects => tcp_connect,
+        /// Of those, connections made (answered with CONNECTION-ID).
+        tcp_connected => tcp_connected,
+        /// Of those, failures and timeouts (answered 447).
+        tcp_connect_failures => tcp_connect_failed,
+        /// Peer connections to TCP relayed addresses announced with ConnectionAttempt.
+        tcp_connection_attempts => tcp_connection_attempt,
+        /// Peer connections bound to a client data connection (ConnectionBind).
+        tcp_connections_bound => tcp_connection_bound,
+        /// Peer connections closed for want of a ConnectionBind within 30 s (or of their allocation).
+        tcp_connections_expired => tcp_connection_expired,
+        /// Allocate requests answered 300 with ALTERNATE-SERVER (draining, or over `alternate-threshold`).
+        allocations_redirected => allocation_redirected,
+        /// Allocate requests answered 508 while draining (no alternate server configured).
+        allocations_refused_draining => allocation_refused_draining,
+    }
+    derived {
+        /// Dropped: neither STUN nor ChannelData.
+        dropped_not_stun: u64,
+        /// Dropped: malformed STUN.
+        dropped_malformed: u64,
+        /// Dropped: bad FINGERPRINT.
+        dropped_bad_fingerprint: u64,
+        /// Dropped: responses and indications the server does not take.
+        dropped_unexpected: u64,
+        /// Dropped: malformed ChannelData or Send indication.
+        dropped_bad_data: u64,
+        /// Dropped: data for a 5-tuple without allocation.
+        dropped_no_allocation: u64,
+        /// Dropped: ChannelData on an unbound channel.
+        dropped_no_channel: u64,
+        /// Dropped: client data to a peer without permission.
+        dropped_no_permission: u64,
+        /// Dropped: client data to a peer the policy refuses.
+        dropped_peer_denied: u64,
+        /// Dropped: relay socket full or failing.
+        dropped_send_failed: u64,
+        /// Dropped: answer larger than the output buffer.
+        dropped_output: u64,
+        /// Dropped: over the per-source rate limit of unauthenticated answers.
+        dropped_rate_limited: u64,
+        /// Dropped: client data over a bandwidth limit.
+        dropped_bandwidth: u64,
+        /// Authentication failures by reason, in the order of [`AUTH_FAILURE_REASONS`].
+        auth_failures_by_reason: [u64; AUTH_REASONS],
+        /// Relayed totals of allocations already deleted: packets and bytes to peers, then to clients.
+        /// Add the live allocations' [`AllocationCounters`] for the server's totals.
+        retired_to_peer_packets: u64,
+        /// See `retired_to_peer_packets`.
+        retired_to_peer_bytes: u64,
+        /// See `retired_to_peer_packets`.
+        retired_to_client_packets: u64,
+        /// See `retired_to_peer_packets`.
+        retired_to_client_bytes: u64,
+    }
 }
 
 /// Authentication failures by reason: `bad_request` (400), `unauthenticated` (401), `stale_nonce` (438).
@@ -67,96 +165,6 @@ fn drop_index(r: &DropReason) -> usize {
     }
 }
 
-/// A copy of the counters at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    /// Messages answered.
-    pub replies: u64,
-    /// Messages taken without an answer.
-    pub silent: u64,
-    /// Client data sent on to peers.
-    pub relayed_to_peer: u64,
-    /// Peer data sent on to clients.
-    pub relayed_to_client: u64,
-    /// Dropped: neither STUN nor ChannelData.
-    pub dropped_not_stun: u64,
-    /// Dropped: malformed STUN.
-    pub dropped_malformed: u64,
-    /// Dropped: bad FINGERPRINT.
-    pub dropped_bad_fingerprint: u64,
-    /// Dropped: responses and indications the server does not take.
-    pub dropped_unexpected: u64,
-    /// Dropped: malformed ChannelData or Send indication.
-    pub dropped_bad_data: u64,
-    /// Dropped: data for a 5-tuple without allocation.
-    pub dropped_no_allocation: u64,
-    /// Dropped: ChannelData on an unbound channel.
-    pub dropped_no_channel: u64,
-    /// Dropped: client data to a peer without permission.
-    pub dropped_no_permission: u64,
-    /// Dropped: client data to a peer the policy refuses.
-    pub dropped_peer_denied: u64,
-    /// Dropped: relay socket full or failing.
-    pub dropped_send_failed: u64,
-    /// Dropped: answer larger than the output buffer.
-    pub dropped_output: u64,
-    /// Peer datagrams dropped for want of a permission.
-    pub peer_no_permission: u64,
-    /// Requests refused with 403 by the peer policy.
-    pub peer_denied: u64,
-    /// Requests that failed authentication (400/401/438).
-    pub auth_failures: u64,
-    /// Of those, stale or invalid nonces (438).
-    pub stale_nonces: u64,
-    /// Error responses sent.
-    pub errors_sent: u64,
-    /// Allocations created.
-    pub allocations_created: u64,
-    /// Allocations deleted or expired.
-    pub allocations_deleted: u64,
-    /// Dropped: over the per-source rate limit of unauthenticated answers.
-    pub dropped_rate_limited: u64,
-    /// Allocate requests answered 486 for going over the per-user rate limit.
-    pub rate_limited_allocates: u64,
-    /// Requests with valid credentials of a revoked user, answered 401.
-    pub revoked_requests: u64,
-    /// Allocations torn down because their user was revoked.
-    pub revoked_allocations: u64,
-    /// Allocations torn down by strict expiry when their REST credential expired.
-    pub credential_expired_allocations: u64,
-    /// Dropped: client data over a bandwidth limit.
-    pub dropped_bandwidth: u64,
-    /// Peer datagrams dropped over a bandwidth limit.
-    pub peer_bandwidth_exceeded: u64,
-    /// RFC 6062 Connect requests accepted (a TCP connection to the peer was started).
-    pub tcp_connects: u64,
-    /// Of those, connections made (answered with CONNECTION-ID).
-    pub tcp_connected: u64,
-    /// Of those, failures and timeouts (answered 447).
-    pub tcp_connect_failures: u64,
-    /// Peer connections to TCP relayed addresses announced with ConnectionAttempt.
-    pub tcp_connection_attempts: u64,
-    /// Peer connections bound to a client data connection (ConnectionBind).
-    pub tcp_connections_bound: u64,
-    /// Peer connections closed for want of a ConnectionBind within 30 s (or of their allocation).
-    pub tcp_connections_expired: u64,
-    /// Allocate requests answered 300 with ALTERNATE-SERVER (draining, or over `alternate-threshold`).
-    pub allocations_redirected: u64,
-    /// Allocate requests answered 508 while draining (no alternate server configured).
-    pub allocations_refused_draining: u64,
-    /// Authentication failures by reason, in the order of [`AUTH_FAILURE_REASONS`].
-    pub auth_failures_by_reason: [u64; AUTH_REASONS],
-    /// Relayed totals of allocations already deleted: packets and bytes to peers, then to clients.
-    /// Add the live allocations' [`AllocationCounters`] for the server's totals.
-    pub retired_to_peer_packets: u64,
-    /// See `retired_to_peer_packets`.
-    pub retired_to_peer_bytes: u64,
-    /// See `retired_to_peer_packets`.
-    pub retired_to_client_packets: u64,
-    /// See `retired_to_peer_packets`.
-    pub retired_to_client_bytes: u64,
-}
-
 impl StatsSnapshot {
     /// All drops of client input together.
     pub fn dropped(&self) -> u64 {
@@ -177,6 +185,37 @@ impl StatsSnapshot {
 }
 
 impl Stats {
+    /// The snapshot fields read from the arrays: drops by reason, authentication failures by
+    /// reason, retired totals.
+    fn derived(&self, s: &mut StatsSnapshot) {
+        let d = |i: usize| self.dropped.get(i).map_or(0, |c| c.load(Relaxed));
+        let r = |i: usize| self.retired.get(i).map_or(0, |c| c.load(Relaxed));
+        let drops = [
+            &mut s.dropped_not_stun,
+            &mut s.dropped_malformed,
+            &mut s.dropped_bad_fingerprint,
+            &mut s.dropped_unexpected,
+            &mut s.dropped_bad_data,
+            &mut s.dropped_no_allocation,
+            &mut s.dropped_no_channel,
+            &mut s.dropped_no_permission,
+            &mut s.dropped_peer_denied,
+            &mut s.dropped_send_failed,
+            &mut s.dropped_output,
+            &mut s.dropped_rate_limited,
+            &mut s.dropped_bandwidth,
+        ];
+        for (i, field) in drops.into_iter().enumerate() {
+            *field = d(i);
+        }
+        s.auth_failures_by_reason =
+            std::array::from_fn(|i| self.auth_failures_by_reason.get(i).map_or(0, |c| c.load(Relaxed)));
+        s.retired_to_peer_packets = r(0);
+        s.retired_to_peer_bytes = r(1);
+        s.retired_to_client_packets = r(2);
+        s.retired_to_client_bytes = r(3);
+    }
+
     pub(super) fn record(&self, outcome: &Outcome) {
         let c = match outcome {
             Outcome::Reply(_) => &self.replies,
@@ -209,10 +248,6 @@ impl Stats {
         }
     }
 
-    pub(super) fn allocation_created(&self) {
-        self.allocations_created.fetch_add(1, Relaxed);
-    }
-
     /// An allocation was deleted: its relayed totals move to the retired counters.
     pub(super) fn allocation_deleted(&self, counters: &AllocationCounters) {
         self.allocations_deleted.fetch_add(1, Relaxed);
@@ -227,125 +262,9 @@ impl Stats {
         }
     }
 
-    pub(super) fn allocation_redirected(&self) {
-        self.allocations_redirected.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn allocation_refused_draining(&self) {
-        self.allocations_refused_draining.fetch_add(1, Relaxed);
-    }
-
     /// The request latency histogram (drivers record into it, see [`RequestLatency::observe`]).
     pub fn latency(&self) -> &RequestLatency {
         &self.latency
-    }
-
-    pub(super) fn peer_denied(&self) {
-        self.peer_denied.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn peer_no_permission(&self) {
-        self.peer_no_permission.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn peer_bandwidth_exceeded(&self) {
-        self.peer_bandwidth_exceeded.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn relayed_to_client(&self) {
-        self.relayed_to_client.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn allocate_rate_limited(&self) {
-        self.rate_limited_allocates.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn revoked_request(&self) {
-        self.revoked_requests.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn allocation_revoked(&self) {
-        self.revoked_allocations.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn allocation_credential_expired(&self) {
-        self.credential_expired_allocations.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn tcp_connect(&self) {
-        self.tcp_connects.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn tcp_connected(&self) {
-        self.tcp_connected.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn tcp_connect_failed(&self) {
-        self.tcp_connect_failures.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn tcp_connection_attempt(&self) {
-        self.tcp_connection_attempts.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn tcp_connection_bound(&self) {
-        self.tcp_connections_bound.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn tcp_connection_expired(&self) {
-        self.tcp_connections_expired.fetch_add(1, Relaxed);
-    }
-
-    /// Reads every counter.
-    pub fn snapshot(&self) -> StatsSnapshot {
-        let d = |i: usize| self.dropped.get(i).map(|c| c.load(Relaxed)).unwrap_or(0);
-        let r = |i: usize| self.retired.get(i).map_or(0, |c| c.load(Relaxed));
-        StatsSnapshot {
-            replies: self.replies.load(Relaxed),
-            silent: self.silent.load(Relaxed),
-            relayed_to_peer: self.relayed_to_peer.load(Relaxed),
-            relayed_to_client: self.relayed_to_client.load(Relaxed),
-            dropped_not_stun: d(0),
-            dropped_malformed: d(1),
-            dropped_bad_fingerprint: d(2),
-            dropped_unexpected: d(3),
-            dropped_bad_data: d(4),
-            dropped_no_allocation: d(5),
-            dropped_no_channel: d(6),
-            dropped_no_permission: d(7),
-            dropped_peer_denied: d(8),
-            dropped_send_failed: d(9),
-            dropped_output: d(10),
-            peer_no_permission: self.peer_no_permission.load(Relaxed),
-            peer_denied: self.peer_denied.load(Relaxed),
-            auth_failures: self.auth_failures.load(Relaxed),
-            stale_nonces: self.stale_nonces.load(Relaxed),
-            errors_sent: self.errors_sent.load(Relaxed),
-            allocations_created: self.allocations_created.load(Relaxed),
-            allocations_deleted: self.allocations_deleted.load(Relaxed),
-            dropped_rate_limited: d(11),
-            rate_limited_allocates: self.rate_limited_allocates.load(Relaxed),
-            revoked_requests: self.revoked_requests.load(Relaxed),
-            revoked_allocations: self.revoked_allocations.load(Relaxed),
-            credential_expired_allocations: self.credential_expired_allocations.load(Relaxed),
-            dropped_bandwidth: d(12),
-            peer_bandwidth_exceeded: self.peer_bandwidth_exceeded.load(Relaxed),
-            tcp_connects: self.tcp_connects.load(Relaxed),
-            tcp_connected: self.tcp_connected.load(Relaxed),
-            tcp_connect_failures: self.tcp_connect_failures.load(Relaxed),
-            tcp_connection_attempts: self.tcp_connection_attempts.load(Relaxed),
-            tcp_connections_bound: self.tcp_connections_bound.load(Relaxed),
-            tcp_connections_expired: self.tcp_connections_expired.load(Relaxed),
-            allocations_redirected: self.allocations_redirected.load(Relaxed),
-            allocations_refused_draining: self.allocations_refused_draining.load(Relaxed),
-            auth_failures_by_reason: std::array::from_fn(|i| {
-                self.auth_failures_by_reason.get(i).map_or(0, |c| c.load(Relaxed))
-            }),
-            retired_to_peer_packets: r(0),
-            retired_to_peer_bytes: r(1),
-            retired_to_client_packets: r(2),
-            retired_to_client_bytes: r(3),
-        }
     }
 }
 
