@@ -6,62 +6,36 @@
 
 use std::alloc::System;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use switchback::alloc::{Allocation, FiveTuple};
+use switchback::alloc::FiveTuple;
 use switchback::auth::{AuthConfig, Authenticator, StaticCredential};
 use switchback::proto::channel_data::ChannelData;
 use switchback::proto::stun::*;
-use switchback::server::{BindOptions, HEADROOM, Outcome, Received, RelayDriver, Server, ServerOptions, Transport};
+use switchback::server::{HEADROOM, Outcome, Received, Server, ServerOptions, Transport};
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{FakeRelay, Signer};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// A relay driver that binds nothing and counts the bytes sent without storing them.
-struct CountingDriver {
-    sent: Arc<AtomicU64>,
-}
-
-impl RelayDriver for CountingDriver {
-    type Socket = SocketAddr;
-    fn bind(&self, addr: SocketAddr, _: BindOptions) -> std::io::Result<SocketAddr> {
-        Ok(addr)
-    }
-    fn start(&self, _: &Arc<Allocation<SocketAddr>>) {}
-    fn stop(&self, _: &Allocation<SocketAddr>) {}
-    fn send_to_peer(&self, _: &SocketAddr, _: SocketAddr, data: &[u8]) -> bool {
-        self.sent.fetch_add(data.len() as u64, Relaxed);
-        true
-    }
-}
-
 const PACKETS: usize = 10_000;
 
+/// A request signed as alice/pw in realm `r` once `nonce` is known.
 fn signed(method: Method, tid: u8, nonce: Option<&str>, body: impl FnOnce(&mut MessageWriter<'_>)) -> Vec<u8> {
-    let mut buf = vec![0u8; 1500];
-    let mut w =
-        MessageWriter::new(&mut buf, MessageType::new(method, Class::Request), TransactionId([tid; 12])).unwrap();
-    body(&mut w);
-    if let Some(n) = nonce {
-        w.add(&Username("alice")).unwrap();
-        w.add(&Realm("r")).unwrap();
-        w.add(&Nonce(n)).unwrap();
-        w.add_message_integrity(&IntegrityKey::new(&long_term_key_md5("alice", "r", "pw"))).unwrap();
-    }
-    let n = w.finish();
-    buf.truncate(n);
-    buf
+    support::signed(method, tid, nonce.map(|n| Signer::password("alice", "r", "pw", n)).as_ref(), body)
 }
 
 #[test]
 fn relaying_allocates_nothing_in_either_direction() {
     let mut auth = AuthConfig::new("r");
     auth.users.insert("alice".into(), StaticCredential::Password("pw".into()));
-    let sent = Arc::new(AtomicU64::new(0));
-    let driver = CountingDriver { sent: sent.clone() };
+    let driver = FakeRelay::counting();
+    let sent = driver.clone();
     let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
     let epoch = Instant::now();
     let server = Server::with_relay(options, Some(Authenticator::new(auth, [1; 32])), driver, epoch, 1_800_000_000);
@@ -120,7 +94,7 @@ fn relaying_allocates_nothing_in_either_direction() {
     let send = &send[..send_len];
     let mut from_peer = vec![0u8; HEADROOM + 1500];
 
-    let round = |server: &Server<CountingDriver>, out: &mut [u8], from_peer: &mut [u8]| {
+    let round = |server: &Server<FakeRelay>, out: &mut [u8], from_peer: &mut [u8]| {
         let rx = Received { transport: Transport::Udp, source: client, local, data: cd };
         assert_eq!(server.handle(now, &rx, out), Outcome::Relayed);
         let rx = Received { transport: Transport::Udp, source: client, local, data: send };
@@ -145,7 +119,7 @@ fn relaying_allocates_nothing_in_either_direction() {
         (0, 0),
         "the data path allocated over {PACKETS} rounds of 4 packets: {change:?}"
     );
-    assert_eq!(sent.load(Relaxed), ((PACKETS + 1000) * 2 * payload.len()) as u64);
+    assert_eq!(sent.bytes(), ((PACKETS + 1000) * 2 * payload.len()) as u64);
     let s = server.stats().snapshot();
     assert_eq!(s.relayed_to_client, ((PACKETS + 1000) * 2) as u64);
 }

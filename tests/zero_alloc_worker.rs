@@ -18,26 +18,20 @@ use switchback::proto::stun::*;
 use switchback::server::ServerOptions;
 use tokio::net::UdpSocket;
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::Signer;
+
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const PACKETS: usize = 10_000;
 const WARM_UP: usize = 1_000;
 
+/// A request signed as alice/pw in realm `r` once `nonce` is known.
 fn signed(method: Method, tid: u8, nonce: Option<&str>, body: impl FnOnce(&mut MessageWriter<'_>)) -> Vec<u8> {
-    let mut buf = vec![0u8; 1500];
-    let mut w =
-        MessageWriter::new(&mut buf, MessageType::new(method, Class::Request), TransactionId([tid; 12])).unwrap();
-    body(&mut w);
-    if let Some(n) = nonce {
-        w.add(&Username("alice")).unwrap();
-        w.add(&Realm("r")).unwrap();
-        w.add(&Nonce(n)).unwrap();
-        w.add_message_integrity(&IntegrityKey::new(&long_term_key_md5("alice", "r", "pw"))).unwrap();
-    }
-    let n = w.finish();
-    buf.truncate(n);
-    buf
+    support::signed(method, tid, nonce.map(|n| Signer::password("alice", "r", "pw", n)).as_ref(), body)
 }
 
 /// Sends `request` from `client`, turns the worker until the answer is there, returns it.

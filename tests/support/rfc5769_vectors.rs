@@ -1,5 +1,5 @@
 //! The RFC 5769 test vectors (§2.1–§2.4), as the RFC prints them, shared by the tests that use
-//! them (`#[path = "support/rfc5769_vectors.rs"] mod vectors;`).
+//! them (`support::rfc5769_vectors`).
 #![allow(dead_code)]
 
 /// RFC 5769 §2.1, Sample Request: SOFTWARE, PRIORITY, ICE-CONTROLLED, USERNAME (3 bytes of 0x20

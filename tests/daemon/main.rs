@@ -1,0 +1,19 @@
+//! The `switchback` binary as users run it (`cli`): flags and configuration, signals (reload,
+//! drain), the HTTP faces (token service, health, metrics, admin), tokens end to end, coturn
+//! configuration import, systemd packaging, the web example, RFC 7635 OAuth.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod admin;
+mod cli;
+mod drain;
+mod http_api;
+mod http_health;
+mod import_coturn;
+mod metrics;
+mod oauth;
+mod packaging;
+mod reload;
+mod token_flow;
+mod web_example;

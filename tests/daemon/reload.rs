@@ -1,0 +1,98 @@
+//! Reload without restart (SIGHUP): a new REST secret takes over for new allocations while an
+//! allocation made with the old one keeps relaying; a configuration that does not load is refused
+//! and the old one stays in force.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::support::{Daemon, PROCESS_TIMEOUT, TempFile, udp_echo_peer, unix_now};
+use switchback::auth::{RestCredentials, Secret};
+use switchback::client::ClientError;
+use switchback::client::turn::{Credentials, TurnClient};
+
+const STEP: Duration = Duration::from_secs(5);
+
+fn config(secret: &str, log_level: &str) -> String {
+    format!(
+        "listening-port = 0\nno-tls = true\nrealm = \"r\"\nallow-loopback-peers = true\n\
+         static-auth-secret = [\"{secret}\"]\nlog-level = \"{log_level}\"\n"
+    )
+}
+
+fn credentials(secret: &str, user: &str) -> Credentials {
+    let (username, password) = RestCredentials::new(vec![Secret::new(secret)]).mint(user, 3600, unix_now()).unwrap();
+    Credentials::new(username, password)
+}
+
+async fn allocate(udp: SocketAddr, creds: Credentials) -> Result<TurnClient, ClientError> {
+    tokio::time::timeout(STEP, TurnClient::allocate(udp, creds)).await.expect("answer in time")
+}
+
+async fn echo(client: &TurnClient, peer: SocketAddr, message: &[u8]) {
+    crate::support::echo_through(client, peer, message).await;
+}
+
+#[test]
+fn sighup_swaps_the_secret_and_the_live_allocation_keeps_relaying() {
+    let file = TempFile::new("reload.toml", &config("old-secret", "info"));
+    let daemon = Daemon::start(&["-c", file.as_str()]);
+    let udp = daemon.udp[0];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (peer, _echo) = rt.block_on(udp_echo_peer());
+    let live = rt.block_on(async {
+        let client = allocate(udp, credentials("old-secret", "alice")).await.unwrap();
+        client.create_permission(peer).await.unwrap();
+        echo(&client, peer, b"before").await;
+        client
+    });
+    // The new secret is refused before the reload.
+    let err = rt.block_on(allocate(udp, credentials("new-secret", "bob"))).unwrap_err();
+    assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err}");
+
+    // The new file also raises the log level to debug.
+    std::fs::write(&file.path, config("new-secret", "debug")).unwrap();
+    daemon.guard.signal("HUP");
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    let fresh = loop {
+        match rt.block_on(allocate(udp, credentials("new-secret", "bob"))) {
+            Ok(client) => break client,
+            Err(ClientError::ErrorResponse { code: 401, .. }) => {
+                assert!(Instant::now() < deadline, "SIGHUP did not install the new secret");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    };
+    // Old-secret credentials no longer make allocations...
+    let err = rt.block_on(allocate(udp, credentials("old-secret", "carol"))).unwrap_err();
+    assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err}");
+    // ...but the allocation made with them is untouched: it relays, refreshes, renews permissions.
+    rt.block_on(async {
+        echo(&live, peer, b"after the reload").await;
+        assert_eq!(live.refresh(600).await.unwrap(), 600);
+        live.create_permission(peer).await.unwrap();
+        fresh.create_permission(peer).await.unwrap();
+        echo(&fresh, peer, b"new one").await;
+    });
+
+    // A broken file: refused, the running configuration stays.
+    std::fs::write(&file.path, "static-auth-secret = [\"x\"\nthis is not toml").unwrap();
+    daemon.guard.signal("HUP");
+    daemon.wait_for_log("reload refused", 1);
+    let again = rt.block_on(allocate(udp, credentials("new-secret", "dave"))).expect("the new secret still works");
+    rt.block_on(async {
+        echo(&live, peer, b"after the broken reload").await;
+        again.close().await.unwrap();
+        fresh.close().await.unwrap();
+        live.close().await.unwrap();
+    });
+
+    let (status, err) = daemon.stop_with("TERM");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("configuration reloaded"), "{err}");
+    assert!(err.contains("reload refused") && err.contains("TOML syntax error"), "{err}");
+    // The log level came from the reloaded file: debug lines at shutdown (unless RUST_LOG rules).
+    if std::env::var_os("RUST_LOG").is_none() {
+        assert!(err.contains("udp listener stopped"), "{err}");
+    }
+}

@@ -1,0 +1,298 @@
+//! WebRTC through switchback: headless Chromium (Debian package `chromium`) loads a page with two
+//! `RTCPeerConnection`s restricted to relay candidates (`iceTransportPolicy: "relay"`) on an
+//! in-process switchback, opens a data channel between them and echoes messages; `getStats()` must
+//! show a selected candidate pair that is relay on both ends. The page (`tests/chromium/`) and its
+//! configuration come from a minimal HTTP server in the test, which also receives the result.
+//! A wrong credential must make the page report failure. Over `turns:` the server's certificate is
+//! self-signed: Chromium uses it with `--ignore-certificate-errors` and refuses it without.
+#![cfg(feature = "runtime")]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::support::{Browser, TurnFixture, eventually};
+use serde_json::Value;
+use switchback::server::{ServerOptions, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+const PAGE_HTML: &str = include_str!("chromium/page.html");
+const PAGE_JS: &str = include_str!("chromium/page.js");
+/// How long the page may take from launch to result (Chromium starts slowly on a busy machine).
+const RESULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The page's own limit per step (channel open, echoes): well inside [`RESULT_TIMEOUT`].
+const PAGE_STEP_TIMEOUT_MS: u64 = 20_000;
+/// Messages the page sends over the data channel.
+const MESSAGES: u64 = 20;
+/// Launch attempts when Chromium dies before the page reports.
+const LAUNCHES: usize = 2;
+
+/// The test's HTTP server: serves the page and `/config.json`, takes `/result` and `/log` POSTs.
+struct PageServer {
+    url: String,
+    results: mpsc::Receiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl PageServer {
+    async fn start(config: Value) -> PageServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the page server");
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (tx, results) = mpsc::channel(4);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let config = Arc::new(config.to_string());
+        let task = {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let (tx, log, config) = (tx.clone(), Arc::clone(&log), Arc::clone(&config));
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(Duration::from_secs(10), serve(stream, &config, &tx, &log)).await;
+                    });
+                }
+            })
+        };
+        PageServer { url, results, log, task }
+    }
+
+    fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// One HTTP/1.1 request per connection (`Connection: close`), headers up to 16 KiB, bodies up to
+/// 1 MiB. Enough for a page and a few fetches.
+async fn serve(mut stream: TcpStream, config: &str, results: &mpsc::Sender<String>, log: &Mutex<Vec<String>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 16 * 1024 {
+            return;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut request_line = head.lines().next().unwrap_or_default().split_whitespace();
+    let (method, path) = (request_line.next().unwrap_or_default(), request_line.next().unwrap_or_default());
+    let content_length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+        .min(1 << 20);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < content_length {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    body.truncate(content_length);
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let (status, content_type, reply): (&str, &str, &str) = match (method, path) {
+        ("GET", "/" | "/index.html") => ("200 OK", "text/html; charset=utf-8", PAGE_HTML),
+        ("GET", "/page.js") => ("200 OK", "text/javascript; charset=utf-8", PAGE_JS),
+        ("GET", "/config.json") => ("200 OK", "application/json", config),
+        ("POST", "/result") => {
+            let _ = results.send(body).await;
+            ("200 OK", "text/plain", "ok")
+        }
+        ("POST", "/log") => {
+            log.lock().unwrap().push(body);
+            ("200 OK", "text/plain", "ok")
+        }
+        _ => ("404 Not Found", "text/plain", "not found"),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
+         Connection: close\r\n\r\n{reply}",
+        reply.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Serves the page with `credential` for `username` against `fixture`, runs Chromium on it and
+/// returns the page's result (relaunching once if the browser dies before reporting).
+async fn run_page(fixture: &TurnFixture, username: &str, credential: &str) -> (Value, Vec<String>) {
+    run_page_at(&format!("turn:{}?transport=udp", fixture.udp), username, credential).await
+}
+
+/// [`run_page`] with the TURN URL given.
+async fn run_page_at(url: &str, username: &str, credential: &str) -> (Value, Vec<String>) {
+    run_page_with(url, username, credential, &[]).await
+}
+
+/// [`run_page_at`] with extra Chromium flags.
+async fn run_page_with(url: &str, username: &str, credential: &str, browser_args: &[&str]) -> (Value, Vec<String>) {
+    let config = serde_json::json!({
+        "url": url,
+        "username": username,
+        "credential": credential,
+        "messages": MESSAGES,
+        "timeout_ms": PAGE_STEP_TIMEOUT_MS,
+    });
+    let mut page = PageServer::start(config).await;
+    let deadline = tokio::time::Instant::now() + RESULT_TIMEOUT;
+    let mut failures = Vec::new();
+    for _ in 0..LAUNCHES {
+        let mut browser = Browser::launch(&page.url, browser_args);
+        loop {
+            match tokio::time::timeout(Duration::from_millis(250), page.results.recv()).await {
+                Ok(Some(body)) => {
+                    let result: Value = serde_json::from_str(&body)
+                        .unwrap_or_else(|e| panic!("the page posted invalid JSON ({e}): {body}"));
+                    return (result, page.log_lines());
+                }
+                Ok(None) => unreachable!("the page server holds a sender"),
+                Err(_) => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!(
+                    "no result from the page within {RESULT_TIMEOUT:?}; page log {:?}; chromium:\n{}",
+                    page.log_lines(),
+                    browser.log_tail()
+                );
+            }
+            if browser.exited() {
+                failures.push(browser.log_tail());
+                break;
+            }
+        }
+    }
+    panic!("chromium exited {LAUNCHES} times without a result:\n{}", failures.join("\n----\n"));
+}
+
+fn candidate_types(result: &Value, side: &str) -> (String, String) {
+    let pair = &result["pairs"][side];
+    let ty = |k: &str| pair[k].as_str().unwrap_or("none").to_string();
+    (ty("local"), ty("remote"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_channel_through_the_relay() {
+    if crate::support::tools::require("chromium").is_some() {
+        relay_only_data_channel(Transport::Udp).await;
+    }
+}
+
+/// `turn:…?transport=tcp`: Chromium's leg to the server is TCP; the relayed addresses stay UDP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_channel_through_the_relay_over_tcp() {
+    if crate::support::tools::require("chromium").is_some() {
+        relay_only_data_channel(Transport::Tcp).await;
+    }
+}
+
+/// `turns:…?transport=tcp`: Chromium's leg is TLS, accepted with `--ignore-certificate-errors`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_channel_through_the_relay_over_tls() {
+    if crate::support::tools::require("chromium").is_some() {
+        relay_only_data_channel(Transport::Tls).await;
+    }
+}
+
+/// A fixture with loopback peers allowed, and a TLS listener when `transport` is TLS.
+async fn loopback_fixture(transport: Transport) -> TurnFixture {
+    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    match transport {
+        Transport::Tls => TurnFixture::start_tls(options, switchback::io::Limits::default()).await,
+        _ => TurnFixture::start(options).await,
+    }
+}
+
+async fn relay_only_data_channel(transport: Transport) {
+    let fixture = loopback_fixture(transport).await;
+    let (username, password) = fixture.rest_credentials("chromium");
+    let (url, browser_args): (String, &[&str]) = match transport {
+        Transport::Udp => (format!("turn:{}?transport=udp", fixture.udp), &[]),
+        Transport::Tcp => {
+            let addr = fixture.running.local_addr(Transport::Tcp).expect("a TCP listener");
+            (format!("turn:{addr}?transport=tcp"), &[])
+        }
+        Transport::Tls => (format!("turns:{}?transport=tcp", fixture.tls_addr()), &["--ignore-certificate-errors"]),
+    };
+    let (result, log) = run_page_with(&url, &username, &password, browser_args).await;
+    let context = format!("result {result:#}\npage log {log:?}\nserver {:?}", fixture.stats());
+    eprintln!("{context}");
+    assert_eq!(result["ok"], Value::Bool(true), "{context}");
+    assert_eq!(result["sent"].as_u64(), Some(MESSAGES), "{context}");
+    assert_eq!(result["echoed"].as_u64(), Some(MESSAGES), "{context}");
+    let leg = switchback::io::transport_name(transport);
+    for side in ["a", "b"] {
+        assert_eq!(candidate_types(&result, side), ("relay".into(), "relay".into()), "{side}: {context}");
+        let local = result["pairs"][side]["local_address"].as_str().unwrap_or_default();
+        assert!(local.starts_with("127.0.0.1:"), "{side} relayed address {local}: {context}");
+        assert_eq!(result["pairs"][side]["relay_protocol"].as_str(), Some(leg), "{context}");
+    }
+    let stats = fixture.stats();
+    assert!(stats.allocations_created >= 2, "{context}");
+    assert!(stats.relayed_to_peer >= MESSAGES && stats.relayed_to_client >= MESSAGES, "{context}");
+    if transport == Transport::Tls {
+        assert!(fixture.running.io_stats().tls_handshakes >= 2, "{:?}", fixture.running.io_stats());
+    }
+}
+
+/// Without `--ignore-certificate-errors` Chromium refuses the self-signed certificate: no relay
+/// candidate, no allocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_with_an_untrusted_certificate_fails() {
+    if crate::support::tools::require("chromium").is_none() {
+        return;
+    }
+    let fixture = loopback_fixture(Transport::Tls).await;
+    let (username, password) = fixture.rest_credentials("chromium");
+    let url = format!("turns:{}?transport=tcp", fixture.tls_addr());
+    let (result, log) = run_page_at(&url, &username, &password).await;
+    let context = format!("result {result:#}\npage log {log:?}\nio {:?}", fixture.running.io_stats());
+    eprintln!("{context}");
+    assert_eq!(result["ok"], Value::Bool(false), "{context}");
+    assert_eq!(relay_candidates(&result), 0, "{context}");
+    assert_eq!(fixture.stats().allocations_created, 0, "{context}");
+    // Chromium ended the handshakes itself (on the certificate).
+    eventually(&format!("a failed handshake: {context}"), || fixture.running.io_stats().tls_handshake_failures != 0)
+        .await;
+    assert_eq!(fixture.running.io_stats().tls_handshakes, 0, "{context}");
+}
+
+/// The relay candidates both sides gathered.
+fn relay_candidates(result: &Value) -> usize {
+    ["a", "b"]
+        .iter()
+        .flat_map(|side| result["candidates"][side].as_array().cloned().unwrap_or_default())
+        .filter(|c| c.as_str().is_some_and(|c| c.contains(" typ relay")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credential_fails() {
+    if crate::support::tools::require("chromium").is_none() {
+        return;
+    }
+    let fixture = TurnFixture::loopback().await;
+    let (username, _) = fixture.rest_credentials("chromium");
+    let (result, log) = run_page(&fixture, &username, "bm90IHRoZSBwYXNzd29yZA==").await;
+    let context = format!("result {result:#}\npage log {log:?}\nserver {:?}", fixture.stats());
+    eprintln!("{context}");
+    assert_eq!(result["ok"], Value::Bool(false), "{context}");
+    assert_eq!(result["echoed"].as_u64(), Some(0), "{context}");
+    assert_eq!(relay_candidates(&result), 0, "{context}");
+    let stats = fixture.stats();
+    assert_eq!(stats.allocations_created, 0, "{context}");
+    assert!(stats.auth_failures > 0, "{context}");
+}

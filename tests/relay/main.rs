@@ -1,0 +1,20 @@
+//! Relaying end to end over loopback (`runtime`): Binding, TURN allocations and data over UDP, TCP
+//! and TLS, RFC 6062 TCP relaying, IPv6 and dual allocations, several relay addresses, worker
+//! sockets.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod binding;
+mod dual_allocation;
+mod ipv6;
+mod ipv6_streams;
+// Started through the daemon binary.
+#[cfg(feature = "cli")]
+mod relay_ips;
+mod tcp_client;
+mod tcp_relay;
+mod tcp_relay_client;
+mod tls;
+mod turn;
+mod workers;

@@ -1,0 +1,97 @@
+//! TURN with the client's leg over TCP (RFC 8656 §3.1): allocation over a stream, relayed data
+//! framed (and padded) on the stream, and the allocation freed when the connection closes; our
+//! client sends a request once on a stream.
+#![cfg(feature = "runtime")]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::support::{TURN_REALM, TURN_USER, TurnFixture};
+use switchback::proto::demux::{Frame, stream_frame};
+use switchback::proto::stun::*;
+use switchback::server::Transport;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+const STEP: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocation_over_tcp_relays_and_dies_with_its_connection() {
+    let fixture = TurnFixture::loopback().await;
+    let server = fixture.running.local_addr(Transport::Tcp).unwrap();
+    let mut stream = TcpStream::connect(server).await.unwrap();
+    let mut buf = Vec::new();
+    let udp = |w: &mut MessageWriter<'_>| w.add(&RequestedTransport::UDP).unwrap();
+
+    stream.write_all(&crate::support::turn_request(Method::ALLOCATE, 1, None, udp)).await.unwrap();
+    let resp = crate::support::read_stream_frame(&mut stream, &mut buf).await;
+    let m = Message::parse(&resp).unwrap();
+    assert_eq!(m.get::<ErrorCode>().unwrap().code, 401);
+    let nonce = m.get::<Nonce>().unwrap().0.to_string();
+    let key = IntegrityKey::new(&long_term_key_md5(TURN_USER.0, TURN_REALM, TURN_USER.1));
+
+    stream.write_all(&crate::support::turn_request(Method::ALLOCATE, 2, Some((&nonce, &key)), udp)).await.unwrap();
+    let resp = crate::support::read_stream_frame(&mut stream, &mut buf).await;
+    let m = Message::parse(&resp).unwrap();
+    assert_eq!(m.message_type().class, Class::SuccessResponse, "{:?}", m.get::<ErrorCode>());
+    let relayed = m.get::<XorRelayedAddress>().unwrap().0;
+    assert_eq!(m.get::<XorMappedAddress>().unwrap().0, stream.local_addr().unwrap());
+    assert_eq!(fixture.server.allocations().len(), 1);
+
+    // A UDP peer; bind channel 0x4001 to it; 5 bytes each way (padded to 8 on the stream).
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let peer_addr: SocketAddr = peer.local_addr().unwrap();
+    let bind = |w: &mut MessageWriter<'_>| {
+        w.add(&ChannelNumber(0x4001)).unwrap();
+        w.add(&XorPeerAddress(peer_addr)).unwrap();
+    };
+    stream.write_all(&crate::support::turn_request(Method::CHANNEL_BIND, 3, Some((&nonce, &key)), bind)).await.unwrap();
+    let resp = crate::support::read_stream_frame(&mut stream, &mut buf).await;
+    assert_eq!(Message::parse(&resp).unwrap().message_type().class, Class::SuccessResponse);
+
+    crate::support::channel_data_over_stream_then_close(&fixture, stream, buf, &peer, relayed).await;
+}
+
+/// RFC 8489 §6.2.2: over a reliable transport a request is sent once and the client waits for the
+/// timeout; over UDP it is retransmitted (§6.2.1). A silent server counts what arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_sends_a_request_once_over_tcp_and_retransmits_over_udp() {
+    use switchback::client::ClientError;
+    use switchback::client::turn::{ClientOptions, Credentials, Transport as Leg, TurnClient};
+    let timeout = Duration::from_millis(1_600);
+    let creds = Credentials::new(TURN_USER.0, TURN_USER.1);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 1500];
+        // Until the client gives up and closes the connection.
+        while let Ok(n @ 1..) = stream.read(&mut chunk).await {
+            received.extend_from_slice(&chunk[..n]);
+        }
+        received
+    });
+    let options = ClientOptions { transport: Leg::Tcp, request_timeout: timeout, ..ClientOptions::default() };
+    let started = tokio::time::Instant::now();
+    let err = TurnClient::allocate_with(server, creds.clone(), options).await.expect_err("no answer");
+    assert!(matches!(err, ClientError::Timeout(_)), "{err:?}");
+    assert!(started.elapsed() >= timeout, "waited the whole timeout");
+    let received = tokio::time::timeout(STEP, silent).await.expect("the client closed its connection").unwrap();
+    assert!(matches!(stream_frame(&received, false), Frame::Complete(n) if n == received.len()), "exactly one request");
+    let m = Message::parse(&received).unwrap();
+    assert_eq!(m.message_type(), MessageType::new(Method::ALLOCATE, Class::Request));
+
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let options = ClientOptions { request_timeout: timeout, ..ClientOptions::default() };
+    let err = TurnClient::allocate_with(silent.local_addr().unwrap(), creds, options).await.expect_err("no answer");
+    assert!(matches!(err, ClientError::Timeout(_)), "{err:?}");
+    let mut datagrams = 0;
+    let mut buf = [0u8; 1500];
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(50), silent.recv_from(&mut buf)).await {
+        datagrams += 1;
+    }
+    // Sent at 0, 0.5 and 1.5 s (the last may miss the deadline on a loaded machine).
+    assert!((2..=3).contains(&datagrams), "retransmitted over UDP: {datagrams} transmissions");
+}

@@ -1,0 +1,43 @@
+//! Helpers shared by the integration tests, one module per topic. Each test binary includes this
+//! tree with `#[path = "../support/mod.rs"] mod support;` (the counting-allocator binaries, at the
+//! top of `tests/`, with `#[path = "support/mod.rs"]`); everything is re-exported at the root, so a
+//! test says `support::Daemon`, `support::eventually`, `support::tools::require`.
+//!
+//! - [`process`]: a child process killed on drop, running a command with a timeout, temp files.
+//! - [`wait`]: `bounded` (a test under a timeout), `eventually` / `wait_until` (poll a condition
+//!   until a deadline).
+//! - [`tools`]: external tools and IPv6 loopback; `SKIP: …` without them, a failure under `CI=true`.
+//! - [`stun`]: signed requests built by hand, reading a frame off a stream, the fixture's realm/users.
+//! - [`sansio`]: a relay driver that binds nothing, for the sans-IO server.
+//! - [`http`]: a minimal HTTP/1.1 client for the daemon's faces.
+//! - [`daemon`] (`cli`): the `switchback` binary as a child, its banner and its log.
+//! - [`fixture`] (`runtime`): an in-process TURN server, echo peers, a raw TURN client.
+//! - [`coturn`], [`chromium`]: `turnutils_peer` / uclient totals, headless Chromium.
+//! - [`rfc5769_vectors`]: the RFC 5769 test vectors.
+#![allow(dead_code, unused_imports)]
+
+pub mod chromium;
+pub mod coturn;
+#[cfg(feature = "cli")]
+pub mod daemon;
+#[cfg(feature = "runtime")]
+pub mod fixture;
+pub mod http;
+pub mod process;
+pub mod rfc5769_vectors;
+pub mod sansio;
+pub mod stun;
+pub mod tools;
+pub mod wait;
+
+pub use chromium::*;
+pub use coturn::*;
+#[cfg(feature = "cli")]
+pub use daemon::*;
+#[cfg(feature = "runtime")]
+pub use fixture::*;
+pub use http::*;
+pub use process::*;
+pub use sansio::*;
+pub use stun::*;
+pub use wait::*;
