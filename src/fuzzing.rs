@@ -1,5 +1,5 @@
 //! Entry points for the fuzz targets in `fuzz/` and for the corpus replay test
-//! (`tests/fuzz_corpus.rs`). Each takes arbitrary bytes and must never panic on them; each also
+//! (`tests/codec/fuzz_corpus.rs`). Each takes arbitrary bytes and must never panic on them; each also
 //! asserts what the code promises (a decoded message writes back to the same values, a frame cut
 //! from a stream is the same however the stream arrives, every reply is well-formed STUN for the
 //! request it answers), so a fuzzer reports wrong answers as well as crashes. Not a stable API.
