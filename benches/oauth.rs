@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use switchback::auth::oauth::{OauthConfig, TokenKey, seal};
+use switchback::auth::oauth::{AccessTokenKey, OauthConfig, seal};
 use switchback::auth::{AuthConfig, Authenticator, RestCredentials, Secret};
 use switchback::proto::stun::{
     AccessToken, Class, IntegrityKey, Message, MessageType, MessageWriter, Method, Nonce, Realm, RequestedTransport,
@@ -39,8 +39,8 @@ fn allocate(username: &str, nonce: &str, token: Option<&[u8]>, key: &IntegrityKe
 fn auth(c: &mut Criterion) {
     let client: SocketAddr = "198.51.100.7:40000".parse().unwrap();
     let rest = RestCredentials::new(vec![Secret::from("s3cret")]);
-    let (key256, _) = TokenKey::parse("north:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEK:A256GCM").unwrap();
-    let (key128, _) = TokenKey::parse("union:MTIzNDU2Nzg5MDEyMzQ1Ngo=:A128GCM").unwrap();
+    let (key256, _) = AccessTokenKey::parse("north:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEK:A256GCM").unwrap();
+    let (key128, _) = AccessTokenKey::parse("union:MTIzNDU2Nzg5MDEyMzQ1Ngo=:A128GCM").unwrap();
     let oauth = OauthConfig { server_name: "turn.example.org".into(), keys: vec![key256.clone(), key128.clone()] };
     let mut config = AuthConfig::new(REALM);
     config.rest = Some(rest.clone());

@@ -64,11 +64,11 @@ pub use crate::auth::DEFAULT_REALM;
 /// A secret (shared secret or password) whose `Debug` output does not show it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
-pub struct Secret(pub String);
+pub struct SecretText(pub String);
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for SecretText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
+        f.write_str("SecretText(..)")
     }
 }
 
@@ -157,7 +157,7 @@ pub struct Config {
     pub realm: Option<String>,
     /// `static-auth-secret`: REST shared secrets; the first mints, all verify. After loading it also
     /// holds the secrets of `static-auth-secret-file` (after these).
-    pub static_auth_secret: Vec<Secret>,
+    pub static_auth_secret: Vec<SecretText>,
     /// `static-auth-secret-file`: a file holding the secrets, one a line.
     pub static_auth_secret_file: Option<PathBuf>,
     /// `use-auth-secret`: REST (shared secret) credentials; on whenever a secret is given, so this
@@ -165,7 +165,7 @@ pub struct Config {
     pub use_auth_secret: bool,
     /// `users`: long-term credentials, name → password or `0x<32 hex digits>` (the MD5 key). After
     /// loading it also holds the users of `users-file`.
-    pub users: BTreeMap<String, Secret>,
+    pub users: BTreeMap<String, SecretText>,
     /// `users-file`: a file of `name:password` or `name:0x<key>` lines.
     pub users_file: Option<PathBuf>,
     /// `max-credential-lifetime`: the furthest ahead a REST username's expiry may lie, seconds
@@ -264,7 +264,7 @@ pub struct Config {
     pub server_name: Option<String>,
     /// `oauth-key`: keys shared with the authorization server, `KID:BASE64KEY:ALG` with ALG
     /// `A256GCM` or `A128GCM`; the first 32 or 16 decoded bytes are the key.
-    pub oauth_key: Vec<Secret>,
+    pub oauth_key: Vec<SecretText>,
     /// `proxy-protocol`: every TCP and TLS connection starts with a PROXY protocol v2 header (from
     /// a load balancer) whose source address is the client's (default false; UDP is unchanged).
     pub proxy_protocol: bool,
@@ -273,7 +273,7 @@ pub struct Config {
     pub proxy_protocol_from: Vec<PeerRule>,
     /// `admin-key`: the Bearer key of the admin API (required with `admin-listen`). After loading it
     /// also holds the key read from `admin-key-file`.
-    pub admin_key: Option<Secret>,
+    pub admin_key: Option<SecretText>,
     /// `admin-key-file`: a file whose first line is the admin key.
     pub admin_key_file: Option<PathBuf>,
     /// `alternate-server`: `ADDR:PORT`s (at most one per family: a client is sent to the one of its
@@ -288,12 +288,12 @@ pub struct Config {
     pub drain_timeout: u64,
     /// `api-key`: keys of the trusted backend for `POST /v1/tokens` (Bearer); none turns that
     /// endpoint off. After loading it also holds the keys of `api-key-file`.
-    pub api_key: Vec<Secret>,
+    pub api_key: Vec<SecretText>,
     /// `api-key-file`: a file of API keys, one a line.
     pub api_key_file: Option<PathBuf>,
     /// `token-key`: HS256 access-token keys, `[KID:]KEY` (at least 32 bytes); the first mints, all
     /// verify. After loading it also holds the keys of `token-key-file`.
-    pub token_key: Vec<Secret>,
+    pub token_key: Vec<SecretText>,
     /// `token-key-file`: a file of `[KID:]KEY` lines.
     pub token_key_file: Option<PathBuf>,
     /// `token-public-key`: `[KID:]FILE`, an Ed25519 (EdDSA) or P-256 (ES256) public key in PEM that

@@ -27,9 +27,9 @@ use crate::proto::stun::{
 };
 
 pub use nonce::{MAX_FUTURE_SKEW_SECS, NONCE_LEN, NonceBuf, NonceError, NonceKey};
-pub use oauth::{MacKey, OauthConfig, OauthSession, TokenAlgorithm, TokenError, TokenKey};
+pub use oauth::{AccessTokenError, AccessTokenKey, MacKey, OauthConfig, OauthSession, TokenAlgorithm};
 pub use rest::{CredentialError, Passwords, RestAlgorithm, RestCredentials, RestPassword, Secret, rest_password};
-pub use users::{KeyParseError, StaticCredential};
+pub use users::{StaticCredential, UserKeyError};
 
 /// Why a request was not authenticated; its `Display` is a stable snake_case label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -134,12 +134,12 @@ impl From<CredentialError> for Reason {
     }
 }
 
-impl From<TokenError> for Reason {
-    fn from(e: TokenError) -> Self {
+impl From<AccessTokenError> for Reason {
+    fn from(e: AccessTokenError) -> Self {
         match e {
-            TokenError::UnknownKid => Reason::UnknownUser,
-            TokenError::Expired => Reason::Expired,
-            TokenError::FromFuture => Reason::TooFarInFuture,
+            AccessTokenError::UnknownKid => Reason::UnknownUser,
+            AccessTokenError::Expired => Reason::Expired,
+            AccessTokenError::FromFuture => Reason::TooFarInFuture,
             _ => Reason::BadToken,
         }
     }

@@ -62,13 +62,13 @@ impl TokenAlgorithm {
 }
 
 impl std::str::FromStr for TokenAlgorithm {
-    type Err = KeyParseError;
+    type Err = AccessTokenKeyError;
 
-    fn from_str(s: &str) -> Result<Self, KeyParseError> {
+    fn from_str(s: &str) -> Result<Self, AccessTokenKeyError> {
         match s {
             "A128GCM" => Ok(TokenAlgorithm::A128Gcm),
             "A256GCM" => Ok(TokenAlgorithm::A256Gcm),
-            _ => Err(KeyParseError::Algorithm),
+            _ => Err(AccessTokenKeyError::Algorithm),
         }
     }
 }
@@ -76,7 +76,7 @@ impl std::str::FromStr for TokenAlgorithm {
 /// Why an `oauth-key` setting (`KID:BASE64KEY:ALG`) was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum KeyParseError {
+pub enum AccessTokenKeyError {
     /// Not three `:`-separated parts, or an empty kid.
     #[error("expected KID:BASE64KEY:ALG with a non-empty KID")]
     Format,
@@ -106,45 +106,45 @@ enum Cipher {
 
 /// A key shared with the authorization server, keyed once. `Debug` shows the kid and algorithm only.
 #[derive(Clone)]
-pub struct TokenKey {
+pub struct AccessTokenKey {
     kid: Box<str>,
     alg: TokenAlgorithm,
     cipher: Cipher,
 }
 
-impl std::fmt::Debug for TokenKey {
+impl std::fmt::Debug for AccessTokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("AccessTokenKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
-impl TokenKey {
+impl AccessTokenKey {
     /// A key from its bytes: the first 16 (A128GCM) or 32 (A256GCM) are used, as coturn does; the
     /// second value says whether there were more (worth a warning). Fewer is an error.
-    pub fn new(kid: &str, key: &[u8], alg: TokenAlgorithm) -> Result<(Self, bool), KeyParseError> {
+    pub fn new(kid: &str, key: &[u8], alg: TokenAlgorithm) -> Result<(Self, bool), AccessTokenKeyError> {
         if kid.is_empty() {
-            return Err(KeyParseError::Format);
+            return Err(AccessTokenKeyError::Format);
         }
         let need = alg.key_len();
-        let bytes = key.get(..need).ok_or(KeyParseError::TooShort { got: key.len(), need, alg: alg.as_str() })?;
+        let bytes = key.get(..need).ok_or(AccessTokenKeyError::TooShort { got: key.len(), need, alg: alg.as_str() })?;
         let cipher = match alg {
             TokenAlgorithm::A128Gcm => Aes128Gcm::new_from_slice(bytes).map(|c| Cipher::A128(Box::new(c))),
             TokenAlgorithm::A256Gcm => Aes256Gcm::new_from_slice(bytes).map(|c| Cipher::A256(Box::new(c))),
         }
-        .map_err(|_| KeyParseError::TooShort { got: key.len(), need, alg: alg.as_str() })?;
-        Ok((TokenKey { kid: kid.into(), alg, cipher }, key.len() > need))
+        .map_err(|_| AccessTokenKeyError::TooShort { got: key.len(), need, alg: alg.as_str() })?;
+        Ok((AccessTokenKey { kid: kid.into(), alg, cipher }, key.len() > need))
     }
 
     /// Parses coturn's `--oauth-key`-style `KID:BASE64KEY:ALG`; the flag says the key was longer
     /// than the algorithm's (coturn's test keys are: base64 of text with a trailing newline).
-    pub fn parse(s: &str) -> Result<(Self, bool), KeyParseError> {
+    pub fn parse(s: &str) -> Result<(Self, bool), AccessTokenKeyError> {
         let mut parts = s.splitn(3, ':');
         let (Some(kid), Some(b64), Some(alg)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(KeyParseError::Format);
+            return Err(AccessTokenKeyError::Format);
         };
         let alg: TokenAlgorithm = alg.trim().parse()?;
-        let key = STANDARD.decode(b64.trim()).map_err(|_| KeyParseError::Base64)?;
-        TokenKey::new(kid.trim(), &key, alg)
+        let key = STANDARD.decode(b64.trim()).map_err(|_| AccessTokenKeyError::Base64)?;
+        AccessTokenKey::new(kid.trim(), &key, alg)
     }
 
     /// The key's name (`kid`), carried in USERNAME (RFC 7635 §6.2).
@@ -179,7 +179,7 @@ impl TokenKey {
 /// Why an ACCESS-TOKEN was refused (each answered 401, RFC 7635 §6.2). Small and `Copy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum TokenError {
+pub enum AccessTokenError {
     /// No key of that `kid` is configured.
     #[error("unknown kid")]
     UnknownKid,
@@ -262,49 +262,49 @@ pub struct OauthConfig {
     /// THIRD-PARTY-AUTHORIZATION (RFC 7635 §6.1).
     pub server_name: String,
     /// The keys, by kid; a few, so a linear search.
-    pub keys: Vec<TokenKey>,
+    pub keys: Vec<AccessTokenKey>,
 }
 
 impl OauthConfig {
     /// The key named `kid`.
-    pub fn key(&self, kid: &str) -> Option<&TokenKey> {
+    pub fn key(&self, kid: &str) -> Option<&AccessTokenKey> {
         self.keys.iter().find(|k| *k.kid == *kid)
     }
 
     /// Decrypts and checks `token` under the key named `kid`, RFC 7635 §6.2: the key known, the
     /// lengths right, the tag valid with our server name as AAD, the timestamp not ahead of
     /// `unix_now` (beyond the skew) and `timestamp + lifetime` not past.
-    pub fn open(&self, kid: &str, token: &[u8], unix_now: u64) -> Result<Token, TokenError> {
-        let key = self.key(kid).ok_or(TokenError::UnknownKid)?;
+    pub fn open(&self, kid: &str, token: &[u8], unix_now: u64) -> Result<Token, AccessTokenError> {
+        let key = self.key(kid).ok_or(AccessTokenError::UnknownKid)?;
         open(key, &self.server_name, token, unix_now)
     }
 }
 
 /// [`OauthConfig::open`] with one key.
-pub fn open(key: &TokenKey, server_name: &str, token: &[u8], unix_now: u64) -> Result<Token, TokenError> {
-    let (len, rest) = token.split_first_chunk::<2>().ok_or(TokenError::BadLength)?;
+pub fn open(key: &AccessTokenKey, server_name: &str, token: &[u8], unix_now: u64) -> Result<Token, AccessTokenError> {
+    let (len, rest) = token.split_first_chunk::<2>().ok_or(AccessTokenError::BadLength)?;
     if usize::from(u16::from_be_bytes(*len)) != TOKEN_NONCE_LEN {
-        return Err(TokenError::BadLength);
+        return Err(AccessTokenError::BadLength);
     }
-    let (nonce, rest) = rest.split_first_chunk::<TOKEN_NONCE_LEN>().ok_or(TokenError::BadLength)?;
-    let (sealed, tag) = rest.split_last_chunk::<TAG_LEN>().ok_or(TokenError::BadLength)?;
+    let (nonce, rest) = rest.split_first_chunk::<TOKEN_NONCE_LEN>().ok_or(AccessTokenError::BadLength)?;
+    let (sealed, tag) = rest.split_last_chunk::<TAG_LEN>().ok_or(AccessTokenError::BadLength)?;
     let mut buf = [0u8; MAX_BLOCK_LEN];
-    let block = buf.get_mut(..sealed.len()).ok_or(TokenError::BadLength)?;
+    let block = buf.get_mut(..sealed.len()).ok_or(AccessTokenError::BadLength)?;
     block.copy_from_slice(sealed);
     if !key.decrypt(*nonce, server_name.as_bytes(), block, *tag) {
-        return Err(TokenError::BadTag);
+        return Err(AccessTokenError::BadTag);
     }
-    let (key_len, rest) = block.split_first_chunk::<2>().ok_or(TokenError::BadLength)?;
+    let (key_len, rest) = block.split_first_chunk::<2>().ok_or(AccessTokenError::BadLength)?;
     let key_len = usize::from(u16::from_be_bytes(*key_len));
-    let mac_key = rest.get(..key_len).ok_or(TokenError::BadLength)?;
-    let tail = rest.get(key_len..).ok_or(TokenError::BadLength)?;
-    let (ts, tail) = tail.split_first_chunk::<8>().ok_or(TokenError::BadLength)?;
-    let (lifetime, tail) = tail.split_first_chunk::<4>().ok_or(TokenError::BadLength)?;
+    let mac_key = rest.get(..key_len).ok_or(AccessTokenError::BadLength)?;
+    let tail = rest.get(key_len..).ok_or(AccessTokenError::BadLength)?;
+    let (ts, tail) = tail.split_first_chunk::<8>().ok_or(AccessTokenError::BadLength)?;
+    let (lifetime, tail) = tail.split_first_chunk::<4>().ok_or(AccessTokenError::BadLength)?;
     if !tail.is_empty() {
-        return Err(TokenError::BadLength);
+        return Err(AccessTokenError::BadLength);
     }
     let coturn_mac_key = mac_key.get(..16).filter(|_| mac_key.len() == 20).map(|k| MacKey::Sha1(IntegrityKey::new(k)));
-    let mac_key = MacKey::new(mac_key).ok_or(TokenError::BadLength)?;
+    let mac_key = MacKey::new(mac_key).ok_or(AccessTokenError::BadLength)?;
     let token = Token {
         mac_key,
         coturn_mac_key,
@@ -312,10 +312,10 @@ pub fn open(key: &TokenKey, server_name: &str, token: &[u8], unix_now: u64) -> R
         lifetime: u32::from_be_bytes(*lifetime),
     };
     if token.timestamp > unix_now.saturating_add(TOKEN_CLOCK_SKEW_SECS) {
-        return Err(TokenError::FromFuture);
+        return Err(AccessTokenError::FromFuture);
     }
     if token.lifetime == 0 || token.expires().saturating_add(TOKEN_CLOCK_SKEW_SECS) <= unix_now {
-        return Err(TokenError::Expired);
+        return Err(AccessTokenError::Expired);
     }
     Ok(token)
 }
@@ -323,23 +323,23 @@ pub fn open(key: &TokenKey, server_name: &str, token: &[u8], unix_now: u64) -> R
 /// Makes a token, RFC 7635 §6.2 (what an authorization server does; for tests, tools and embedders
 /// that mint their own): `mac_key` of 20 or 32 bytes, `nonce` fresh and random per token.
 pub fn seal(
-    key: &TokenKey,
+    key: &AccessTokenKey,
     server_name: &str,
     nonce: [u8; TOKEN_NONCE_LEN],
     mac_key: &[u8],
     timestamp: u64,
     lifetime: u32,
-) -> Result<Vec<u8>, TokenError> {
-    let key_len = u16::try_from(mac_key.len()).map_err(|_| TokenError::BadLength)?;
+) -> Result<Vec<u8>, AccessTokenError> {
+    let key_len = u16::try_from(mac_key.len()).map_err(|_| AccessTokenError::BadLength)?;
     if MacKey::new(mac_key).is_none() {
-        return Err(TokenError::BadLength);
+        return Err(AccessTokenError::BadLength);
     }
     let mut block = Vec::with_capacity(MAX_BLOCK_LEN);
     block.extend_from_slice(&key_len.to_be_bytes());
     block.extend_from_slice(mac_key);
     block.extend_from_slice(&(timestamp << 16).to_be_bytes());
     block.extend_from_slice(&lifetime.to_be_bytes());
-    let tag = key.encrypt(nonce, server_name.as_bytes(), &mut block).ok_or(TokenError::BadLength)?;
+    let tag = key.encrypt(nonce, server_name.as_bytes(), &mut block).ok_or(AccessTokenError::BadLength)?;
     let mut token = Vec::with_capacity(2 + TOKEN_NONCE_LEN + block.len() + TAG_LEN);
     token.extend_from_slice(&(TOKEN_NONCE_LEN as u16).to_be_bytes());
     token.extend_from_slice(&nonce);

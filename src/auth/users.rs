@@ -19,17 +19,17 @@ pub enum StaticCredential {
 /// A credential that starts with `0x` but is not 32 hex digits after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("a key must be 0x followed by 32 hex digits (the 16-byte MD5 long-term key)")]
-pub struct KeyParseError;
+pub struct UserKeyError;
 
 impl StaticCredential {
     /// Reads a credential as coturn does: `0x` followed by 32 hex digits is a key, anything else a
     /// password. A `0x` prefix with anything but 32 hex digits is an error, not silently a password.
-    pub fn parse(s: &str) -> Result<Self, KeyParseError> {
+    pub fn parse(s: &str) -> Result<Self, UserKeyError> {
         let Some(hex_digits) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) else {
             return Ok(StaticCredential::Password(s.to_owned()));
         };
         let mut key = [0u8; 16];
-        hex::decode(hex_digits.as_bytes(), &mut key).ok_or(KeyParseError)?;
+        hex::decode(hex_digits.as_bytes(), &mut key).ok_or(UserKeyError)?;
         Ok(StaticCredential::Key(key))
     }
 
@@ -71,7 +71,7 @@ mod tests {
         assert_eq!(p.key("alice", "example.org"), long_term_key_md5("alice", "example.org", "hunter2"));
 
         for bad in ["0x", "0x1234", "0x97b37d1e83e546d3c2ac44283b33af0g", "0x97b37d1e83e546d3c2ac44283b33af0800"] {
-            assert_eq!(StaticCredential::parse(bad), Err(KeyParseError), "{bad}");
+            assert_eq!(StaticCredential::parse(bad), Err(UserKeyError), "{bad}");
         }
     }
 

@@ -5,14 +5,14 @@
 //! [`TcpAllocation`] holds a TCP relayed address instead (RFC 6062, `turn/tcp.rs`).
 //!
 //! ```no_run
-//! use switchback::client::turn::{ClientOptions, Credentials, Transport, TurnClient};
+//! use switchback::client::turn::{ClientOptions, Credentials, TurnTransport, TurnClient};
 //!
 //! # async fn run(tls: switchback::client::TlsClient) -> Result<(), switchback::client::ClientError> {
 //! let server = "127.0.0.1:3478".parse().unwrap();
 //! let creds = Credentials::new("1700000000:alice", "base64-password");
 //! let client = TurnClient::allocate(server, creds.clone()).await?; // over UDP
-//! // Or over TLS (`turns:`), or `Transport::Tcp`:
-//! let options = ClientOptions { transport: Transport::Tls(tls), ..ClientOptions::default() };
+//! // Or over TLS (`turns:`), or `TurnTransport::Tcp`:
+//! let options = ClientOptions { transport: TurnTransport::Tls(tls), ..ClientOptions::default() };
 //! let client = TurnClient::allocate_with("127.0.0.1:5349".parse().unwrap(), creds, options).await?;
 //! println!("peers can reach us at {}", client.relayed_addr());
 //! let peer = "198.51.100.7:5000".parse().unwrap();
@@ -49,7 +49,7 @@ mod transport;
 
 pub use peer_stream::PeerStream;
 pub use tcp::TcpAllocation;
-pub use transport::Transport;
+pub use transport::TurnTransport;
 use transport::{Link, Reader};
 
 /// A username and password for the long-term credential mechanism (RFC 8489 §9.2); with REST
@@ -96,7 +96,7 @@ impl std::fmt::Debug for Credentials {
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// How to reach the server: UDP (the default), TCP or TLS.
-    pub transport: Transport,
+    pub transport: TurnTransport,
     /// LIFETIME to ask for (RFC 8656 §7.1); the server may grant another.
     pub lifetime: u32,
     /// REQUESTED-ADDRESS-FAMILY of the relayed address (RFC 8656 §7.1); `None` asks for none (IPv4).
@@ -113,7 +113,7 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
-            transport: Transport::Udp,
+            transport: TurnTransport::Udp,
             lifetime: 600,
             family: None,
             request_timeout: Duration::from_secs(10),

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{Config, ConfigError, Secret, parse_secrets, secret_files};
+use super::{Config, ConfigError, SecretText, parse_secrets, secret_files};
 
 /// `api-max-ttl` by default: a day.
 pub const DEFAULT_API_MAX_TTL_SECS: u64 = 86_400;
@@ -50,7 +50,7 @@ impl Config {
         if self.api_max_ttl == 0 {
             return Err(ConfigError::invalid("api-max-ttl", "must be at least 1 second"));
         }
-        for Secret(key) in &self.api_key {
+        for SecretText(key) in &self.api_key {
             if key.len() < 16 {
                 return Err(ConfigError::invalid("api-key", "an API key needs at least 16 characters"));
             }
@@ -86,7 +86,7 @@ impl Config {
     pub fn token_keys(&self) -> Result<crate::auth::token::TokenKeys, ConfigError> {
         use crate::auth::token::{TokenKey, TokenKeys};
         let mut keys = Vec::new();
-        for Secret(value) in &self.token_key {
+        for SecretText(value) in &self.token_key {
             let (kid, key) = split_kid(value);
             let key = TokenKey::hs256_checked(kid, key.as_bytes()).map_err(|e| ConfigError::invalid("token-key", e))?;
             keys.push(key);

@@ -39,7 +39,7 @@ pub enum ConfigError {
         /// The key as written.
         key: String,
     },
-    /// Keys that each are valid but together cannot serve (see [`Config::validate_serving`]).
+    /// Keys that each are valid but together cannot serve (see [`Config::validate_serving`](super::Config::validate_serving)).
     #[error("{key}: {message}")]
     Serving {
         /// The key to change.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Config, ConfigError, Secret, parse_secrets, parse_users, secret_files};
+use super::{Config, ConfigError, SecretText, parse_secrets, parse_users, secret_files};
 
 /// Keys whose value is a path: relative ones in a file are relative to the file's directory.
 const PATH_KEYS: &[&str] = &[
@@ -121,7 +121,7 @@ impl Config {
             let key = "admin-key-file";
             let text = secret_files::read(key, path)?;
             match text.lines().map(str::trim).find(|l| !l.is_empty()) {
-                Some(line) => self.admin_key = Some(Secret(line.to_owned())),
+                Some(line) => self.admin_key = Some(SecretText(line.to_owned())),
                 None => return Err(ConfigError::invalid(key, format!("{} holds no key", path.display()))),
             }
         }

@@ -2,7 +2,7 @@
 //! (`KID:BASE64KEY:ALG`, coturn's spelling), and what they become for the auth core.
 
 use super::{Config, ConfigError, DEFAULT_REALM};
-use crate::auth::{OauthConfig, TokenKey};
+use crate::auth::{AccessTokenKey, OauthConfig};
 
 /// The longest server name: coturn's limit (the THIRD-PARTY-AUTHORIZATION value and token AAD).
 const MAX_SERVER_NAME_LEN: usize = 255;
@@ -33,11 +33,11 @@ impl Config {
 
     /// The parsed `oauth-key` list, each with whether its key was longer than its algorithm's
     /// (only the first 16 or 32 bytes are used, as coturn does).
-    fn oauth_token_keys(&self) -> Result<Vec<(TokenKey, bool)>, ConfigError> {
+    fn oauth_token_keys(&self) -> Result<Vec<(AccessTokenKey, bool)>, ConfigError> {
         self.oauth_key
             .iter()
             .map(|s| {
-                TokenKey::parse(&s.0).map_err(|e| {
+                AccessTokenKey::parse(&s.0).map_err(|e| {
                     // Name the kid, never the key.
                     let kid = s.0.split(':').next().unwrap_or("");
                     ConfigError::invalid("oauth-key", format!("`{kid}`: {e}"))

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{ConfigError, Secret};
+use super::{ConfigError, SecretText};
 
 /// The text of a credential file, or an error naming `key`.
 pub(super) fn read(key: &str, path: &Path) -> Result<String, ConfigError> {
@@ -18,17 +18,17 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// The secrets of a `static-auth-secret-file`, in order (the first mints).
-pub fn parse_secrets(text: &str) -> Vec<Secret> {
-    lines(text).map(|(_, l)| Secret(l.to_owned())).collect()
+pub fn parse_secrets(text: &str) -> Vec<SecretText> {
+    lines(text).map(|(_, l)| SecretText(l.to_owned())).collect()
 }
 
 /// The users of a `users-file`: `name:password` or `name:0x<key>` a line. The error message gives
 /// the line number only.
-pub fn parse_users(text: &str) -> Result<Vec<(String, Secret)>, String> {
+pub fn parse_users(text: &str) -> Result<Vec<(String, SecretText)>, String> {
     lines(text)
         .map(|(n, l)| match l.split_once(':') {
             Some((name, password)) if !name.trim().is_empty() => {
-                Ok((name.trim().to_owned(), Secret(password.trim().to_owned())))
+                Ok((name.trim().to_owned(), SecretText(password.trim().to_owned())))
             }
             _ => Err(format!("line {n}: expected NAME:PASSWORD or NAME:0x<32 hex digits>")),
         })
@@ -42,15 +42,15 @@ mod tests {
     #[test]
     fn secrets_one_a_line() {
         let s = parse_secrets("# rotated 2025-01\nnew-secret\n\n  old-secret  \r\n#old\n");
-        assert_eq!(s, vec![Secret("new-secret".into()), Secret("old-secret".into())]);
+        assert_eq!(s, vec![SecretText("new-secret".into()), SecretText("old-secret".into())]);
         assert!(parse_secrets("\n# nothing\n").is_empty());
     }
 
     #[test]
     fn users_name_colon_password() {
         let u = parse_users("alice:pw:with:colons\n# c\n bob : 0x97b37d1e83e546d3c2ac44283b33af08 \n").unwrap();
-        assert_eq!(u[0], ("alice".into(), Secret("pw:with:colons".into())));
-        assert_eq!(u[1], ("bob".into(), Secret("0x97b37d1e83e546d3c2ac44283b33af08".into())));
+        assert_eq!(u[0], ("alice".into(), SecretText("pw:with:colons".into())));
+        assert_eq!(u[1], ("bob".into(), SecretText("0x97b37d1e83e546d3c2ac44283b33af08".into())));
         let err = parse_users("alice:pw\nhunter2\n").unwrap_err();
         assert!(err.starts_with("line 2:"), "{err}");
         assert!(!err.contains("hunter2"), "the line is not echoed: {err}");

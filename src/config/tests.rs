@@ -138,17 +138,17 @@ fn no_credentials_means_stun_only() {
 
 #[test]
 fn dev_credentials_allow_loopback_only_on_loopback() {
-    let c = Config::default().with_dev_credentials(Secret("dev".into()));
+    let c = Config::default().with_dev_credentials(SecretText("dev".into()));
     assert_eq!(c.realm.as_deref(), Some(DEFAULT_REALM));
     assert!(c.allow_loopback_peers);
     assert!(c.auth_config().unwrap().unwrap().rest.is_some());
     let c = Config { listening_ip: vec!["::1".parse().unwrap(), "127.0.0.2".parse().unwrap()], ..Config::default() };
-    assert!(c.with_dev_credentials(Secret("dev".into())).allow_loopback_peers);
+    assert!(c.with_dev_credentials(SecretText("dev".into())).allow_loopback_peers);
     let c =
         Config { listening_ip: vec!["127.0.0.1".parse().unwrap(), "0.0.0.0".parse().unwrap()], ..Config::default() };
-    assert!(!c.with_dev_credentials(Secret("dev".into())).allow_loopback_peers);
+    assert!(!c.with_dev_credentials(SecretText("dev".into())).allow_loopback_peers);
     let c = Config { relay_ip: vec!["192.0.2.1".parse().unwrap()], ..Config::default() };
-    assert!(!c.with_dev_credentials(Secret("dev".into())).allow_loopback_peers);
+    assert!(!c.with_dev_credentials(SecretText("dev".into())).allow_loopback_peers);
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn validation() {
     c.validate().unwrap();
     c.use_auth_secret = true;
     assert!(c.validate().is_err());
-    c.static_auth_secret.push(Secret("s".into()));
+    c.static_auth_secret.push(SecretText("s".into()));
     c.validate().unwrap();
     c.cert = Some("c.pem".into());
     assert!(matches!(c.validate(), Err(ConfigError::InvalidValue { key, .. }) if key == "pkey"));
@@ -306,7 +306,7 @@ fn credential_files_are_read_relative_to_the_config_file() {
 
 #[test]
 fn secrets_do_not_show_in_debug() {
-    let c = Config { static_auth_secret: vec![Secret("hunter2".into())], ..Config::default() };
+    let c = Config { static_auth_secret: vec![SecretText("hunter2".into())], ..Config::default() };
     assert!(!format!("{c:?}").contains("hunter2"));
 }
 
@@ -442,7 +442,7 @@ fn token_service_keys() {
     let c = Config::load(&path).unwrap();
     assert_eq!(c.api_listen, Some("127.0.0.1:0".parse().unwrap()));
     assert_eq!(c.token_key.len(), 2, "the file's key joins the flag's");
-    assert_eq!(c.api_key, vec![Secret("backend-key-0123456789".into())]);
+    assert_eq!(c.api_key, vec![SecretText("backend-key-0123456789".into())]);
     assert_eq!(c.api_rate_limit, RateLimit::new(5, 10));
     assert!(!c.api_user_rate_limit.is_on());
     let keys = c.token_keys().unwrap();

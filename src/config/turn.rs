@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::{Config, ConfigError, DEFAULT_REALM, Secret, relay_addresses};
+use super::{Config, ConfigError, DEFAULT_REALM, SecretText, relay_addresses};
 use crate::auth::{AuthConfig, RestCredentials, StaticCredential};
 use crate::server::ServerOptions;
 
@@ -60,7 +60,7 @@ impl Config {
     /// The embedded default's TURN side: realm [`DEFAULT_REALM`] (unless set), REST credentials with
     /// `secret` only, and loopback peers allowed when [`Config::loopback_only`] (a relay on loopback
     /// reaches nothing else).
-    pub fn with_dev_credentials(mut self, secret: Secret) -> Config {
+    pub fn with_dev_credentials(mut self, secret: SecretText) -> Config {
         self.realm.get_or_insert_with(|| DEFAULT_REALM.to_owned());
         self.static_auth_secret = vec![secret];
         self.allow_loopback_peers |= self.loopback_only();

@@ -94,7 +94,7 @@ pub fn turn_banner(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::config::SecretText;
 
     const NOW: u64 = 1_800_000_000;
 
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn development_default() {
-        let config = Config::default().with_dev_credentials(Secret("d3v".into()));
+        let config = Config::default().with_dev_credentials(SecretText("d3v".into()));
         let udp = [sa("127.0.0.1:3478")];
         let tls = [sa("127.0.0.1:5349")];
         let lines = turn_banner(&config, &udp, &udp, &tls, Some("d3v"), NOW);
@@ -129,11 +129,11 @@ mod tests {
     fn configured_credentials_are_not_printed() {
         let mut config = Config {
             realm: Some("example.org".into()),
-            static_auth_secret: vec![Secret("s3cret".into())],
+            static_auth_secret: vec![SecretText("s3cret".into())],
             rest_separator: '-',
             ..Config::default()
         };
-        config.users.insert("alice".into(), Secret("pa55".into()));
+        config.users.insert("alice".into(), SecretText("pa55".into()));
         let text = turn_banner(&config, &[sa("0.0.0.0:3478")], &[], &[], None, NOW).join("\n");
         assert!(!text.contains("s3cret") && !text.contains("pa55") && !text.contains("iceServers"), "{text}");
         assert!(text.contains("turn: realm example.org, 1 REST secret(s), 1 user(s)"), "{text}");
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn ice_servers_use_the_external_ip() {
         let config = Config { external_ip: vec!["203.0.113.4/10.0.0.5".parse().unwrap()], ..Config::default() }
-            .with_dev_credentials(Secret("d3v".into()));
+            .with_dev_credentials(SecretText("d3v".into()));
         let udp = [sa("10.0.0.5:3478")];
         let lines = turn_banner(&config, &udp, &udp, &[], Some("d3v"), NOW);
         let json = lines.iter().find(|l| l.starts_with('{')).unwrap();

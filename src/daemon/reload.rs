@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
 
 use crate::auth::Authenticator;
-use crate::config::{Config, Secret};
+use crate::config::{Config, SecretText};
 use crate::io::{ReloadableTls, TurnServer};
 
 /// Reads the configuration as it stands now (the same flags and file as at start); an error is
@@ -60,7 +60,7 @@ impl Reloader {
     fn load(&self) -> Result<Config, String> {
         let config = (self.source)()?;
         Ok(match &self.dev_secret {
-            Some(secret) => config.with_dev_credentials(Secret(secret.clone())),
+            Some(secret) => config.with_dev_credentials(SecretText(secret.clone())),
             None => config,
         })
     }

@@ -161,10 +161,7 @@ type Relays<S> = (Bound<S>, Option<Extra<S>>);
 /// The relay socket(s) of a new allocation. RFC 8656 §7.2: one relayed address per family for a
 /// dual allocation; when only one family can be had the allocation is made with it, and
 /// ADDRESS-ERROR-CODE says why the other failed.
-fn bind_relays<D: RelayDriver>(
-    req: &Request<'_, '_, D>,
-    asked: &Asked,
-) -> Result<Relays<D::Socket>, u16> {
+fn bind_relays<D: RelayDriver>(req: &Request<'_, '_, D>, asked: &Asked) -> Result<Relays<D::Socket>, u16> {
     let server = req.server;
     let options = BindOptions { dont_fragment: asked.dont_fragment, tcp: asked.tcp };
     let Some(legacy) = asked.dual else {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::support::{Daemon, EchoPeer, TempFile, run_with_timeout, totals, udp_echo_peer, unix_now};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use switchback::auth::oauth::{TokenKey, seal};
+use switchback::auth::oauth::{AccessTokenKey, seal};
 use switchback::client::ClientError;
 use switchback::client::turn::{Credentials, TurnClient};
 
@@ -178,7 +178,7 @@ fn our_tokens_open_in_turnutils_oauth() {
         return;
     }
     for (kid, key, alg) in COTURN_KEYS {
-        let token_key = TokenKey::parse(&format!("{kid}:{key}:{alg}")).unwrap().0;
+        let token_key = AccessTokenKey::parse(&format!("{kid}:{key}:{alg}")).unwrap().0;
         let now = unix_now();
         let token = seal(&token_key, SERVER_NAME, [3; 12], b"abcdefghijklmnopqrst", now, 600).unwrap();
         let out = run_with_timeout(

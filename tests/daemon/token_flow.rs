@@ -12,7 +12,7 @@ use crate::support::{
     Daemon, PROCESS_TIMEOUT, RECV_TIMEOUT, TempFile, http_request, run_with_timeout, udp_echo_peer, unix_now,
 };
 use switchback::client::ClientError;
-use switchback::client::turn::{ClientOptions, Credentials, Transport, TurnClient};
+use switchback::client::turn::{ClientOptions, Credentials, TurnClient, TurnTransport};
 
 const SECRET: &str = "rest-secret-for-the-e2e-test";
 const TOKEN_KEY: &str = "k1:0123456789abcdef0123456789abcdef";
@@ -91,7 +91,7 @@ fn is_401<T>(r: &Result<T, ClientError>) -> bool {
 async fn allocate(url: &str, creds: Credentials) -> Result<TurnClient, ClientError> {
     let rest = url.strip_prefix("turn:").expect("a turn: url");
     let (addr, transport) = rest.split_once("?transport=").expect("a transport");
-    let transport = if transport == "tcp" { Transport::Tcp } else { Transport::Udp };
+    let transport = if transport == "tcp" { TurnTransport::Tcp } else { TurnTransport::Udp };
     TurnClient::allocate_with(addr.parse().unwrap(), creds, ClientOptions { transport, ..Default::default() }).await
 }
 

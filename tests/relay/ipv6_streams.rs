@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use switchback::auth::{AuthConfig, Authenticator, StaticCredential};
 use switchback::client::TlsClient;
-use switchback::client::turn::{ClientOptions, Credentials, Transport as Leg, TurnClient};
+use switchback::client::turn::{ClientOptions, Credentials, TurnClient, TurnTransport as Leg};
 use switchback::config::Config;
 use switchback::io::{self, Limits, ReloadableTls, TlsIdentity, UdpRelay};
 use switchback::proto::stun::AddressFamily;

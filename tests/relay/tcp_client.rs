@@ -57,7 +57,7 @@ async fn allocation_over_tcp_relays_and_dies_with_its_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_sends_a_request_once_over_tcp_and_retransmits_over_udp() {
     use switchback::client::ClientError;
-    use switchback::client::turn::{ClientOptions, Credentials, Transport as Leg, TurnClient};
+    use switchback::client::turn::{ClientOptions, Credentials, TurnClient, TurnTransport as Leg};
     let timeout = Duration::from_millis(1_600);
     let creds = Credentials::new(TURN_USER.0, TURN_USER.1);
 

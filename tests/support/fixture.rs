@@ -96,7 +96,7 @@ impl TurnFixture {
     /// Options for our TURN client to reach this fixture over `transport` (TLS trusting its
     /// certificate).
     pub fn client_options(&self, transport: switchback::server::Transport) -> switchback::client::turn::ClientOptions {
-        use switchback::client::turn::Transport as Leg;
+        use switchback::client::turn::TurnTransport as Leg;
         let transport = match transport {
             switchback::server::Transport::Udp => Leg::Udp,
             switchback::server::Transport::Tcp => Leg::Tcp,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use switchback::config::{Config, ConfigError, Overrides, Secret};
+use switchback::config::{Config, ConfigError, Overrides, SecretText};
 use switchback::daemon::{Daemon, Setup, TlsSetup, configured_tls, random_hex};
 use switchback::io::TlsIdentity;
 use switchback::io::tls::DEV_CERTIFICATE_NAMES;
@@ -78,7 +78,7 @@ fn prepare(
     };
     let dev_secret = if dev { Some(random_hex().context("no randomness from the OS")?) } else { None };
     let config = match &dev_secret {
-        Some(secret) => config.with_dev_credentials(Secret(secret.clone())),
+        Some(secret) => config.with_dev_credentials(SecretText(secret.clone())),
         None => config,
     };
     // A reload re-reads the same flags and file.

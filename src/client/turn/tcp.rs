@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::peer_stream::PeerStream;
-use super::transport::{BoxedStream, Transport, open_stream};
+use super::transport::{BoxedStream, TurnTransport, open_stream};
 use super::{Attempt, Auth, ClientOptions, Credentials, TurnClient, lock, reauth};
 use crate::client::{ClientError, new_transaction_id};
 use crate::proto::demux::{Frame, stream_frame};
@@ -22,11 +22,11 @@ use crate::proto::stun::{
 /// closes the control connection, which deletes the allocation and closes its peer connections.
 ///
 /// ```no_run
-/// use switchback::client::turn::{ClientOptions, Credentials, TcpAllocation, Transport};
+/// use switchback::client::turn::{ClientOptions, Credentials, TcpAllocation, TurnTransport};
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let options = ClientOptions { transport: Transport::Tcp, ..ClientOptions::default() };
+/// let options = ClientOptions { transport: TurnTransport::Tcp, ..ClientOptions::default() };
 /// let creds = Credentials::new("alice", "password");
 /// let alloc = TcpAllocation::allocate("192.0.2.1:3478".parse()?, creds, options).await?;
 /// let mut peer = alloc.connect("198.51.100.7:80".parse()?).await?;
@@ -40,7 +40,7 @@ use crate::proto::stun::{
 /// ```
 pub struct TcpAllocation {
     client: TurnClient,
-    transport: Transport,
+    transport: TurnTransport,
     bind: Option<SocketAddr>,
     attempts: tokio::sync::Mutex<mpsc::Receiver<Attempt>>,
 }
@@ -53,7 +53,7 @@ impl std::fmt::Debug for TcpAllocation {
 
 impl TcpAllocation {
     /// Allocates a TCP relayed address on `server` (REQUESTED-TRANSPORT 6) over
-    /// `options.transport`, which must be [`Transport::Tcp`] or [`Transport::Tls`]
+    /// `options.transport`, which must be [`TurnTransport::Tcp`] or [`TurnTransport::Tls`]
     /// ([`ClientError::NotAStream`] otherwise). Data connections go to the same server address
     /// over the same transport, from `options.bind`'s IP.
     pub async fn allocate(server: SocketAddr, creds: Credentials, options: ClientOptions) -> Result<Self, ClientError> {

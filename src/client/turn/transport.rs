@@ -13,7 +13,7 @@ use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
 
 /// How the client reaches the server.
 #[derive(Clone, Debug, Default)]
-pub enum Transport {
+pub enum TurnTransport {
     /// UDP (`turn:…?transport=udp`); requests are retransmitted (RFC 8489 §6.2.1).
     #[default]
     Udp,
@@ -24,11 +24,11 @@ pub enum Transport {
     Tls(TlsClient),
 }
 
-impl Transport {
+impl TurnTransport {
     /// Whether the transport is a reliable stream: one transmission per request (RFC 8489 §6.2.2),
     /// ChannelData padded to 4 bytes (RFC 8656 §12.5).
     pub fn is_stream(&self) -> bool {
-        !matches!(self, Transport::Udp)
+        !matches!(self, TurnTransport::Udp)
     }
 }
 
@@ -69,15 +69,15 @@ async fn connect_tcp(server: SocketAddr, bind: Option<SocketAddr>) -> std::io::R
     socket.connect(server).await
 }
 
-/// Opens a TCP connection to `server`, with the TLS handshake for [`Transport::Tls`], within
+/// Opens a TCP connection to `server`, with the TLS handshake for [`TurnTransport::Tls`], within
 /// `timeout`; returns it and its local address. UDP is no stream: [`ClientError::NotAStream`].
 pub(super) async fn open_stream(
-    transport: &Transport,
+    transport: &TurnTransport,
     server: SocketAddr,
     bind: Option<SocketAddr>,
     timeout: Duration,
 ) -> Result<(BoxedStream, SocketAddr), ClientError> {
-    if let Transport::Udp = transport {
+    if let TurnTransport::Udp = transport {
         return Err(ClientError::NotAStream);
     }
     let deadline = Instant::now() + timeout;
@@ -87,7 +87,9 @@ pub(super) async fn open_stream(
     tcp.set_nodelay(true)?;
     let local = tcp.local_addr()?;
     let stream: BoxedStream = match transport {
-        Transport::Tls(tls) => Box::new(tls.handshake(tcp, deadline.saturating_duration_since(Instant::now())).await?),
+        TurnTransport::Tls(tls) => {
+            Box::new(tls.handshake(tcp, deadline.saturating_duration_since(Instant::now())).await?)
+        }
         _ => Box::new(tcp),
     };
     Ok((stream, local))
@@ -96,12 +98,12 @@ pub(super) async fn open_stream(
 impl Link {
     /// Opens the leg to `server` (the TCP connection and TLS handshake within `timeout`).
     pub(super) async fn connect(
-        transport: &Transport,
+        transport: &TurnTransport,
         server: SocketAddr,
         bind: Option<SocketAddr>,
         timeout: Duration,
     ) -> Result<(Link, Reader), ClientError> {
-        if let Transport::Udp = transport {
+        if let TurnTransport::Udp = transport {
             let socket = UdpSocket::bind(bind.unwrap_or_else(|| unspecified(server))).await?;
             return Ok((Link::Udp { socket, server }, Reader::Udp));
         }
@@ -110,7 +112,7 @@ impl Link {
         Ok((Link::Stream { writer: tokio::sync::Mutex::new(write), local }, Reader::Stream(read)))
     }
 
-    /// Whether this is a stream (see [`Transport::is_stream`]).
+    /// Whether this is a stream (see [`TurnTransport::is_stream`]).
     pub(super) fn is_stream(&self) -> bool {
         matches!(self, Link::Stream { .. })
     }

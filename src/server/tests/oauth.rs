@@ -4,14 +4,14 @@
 //! token rejection, and long-term credentials beside it.
 
 use super::*;
-use crate::auth::oauth::{OauthConfig, TokenKey, seal};
+use crate::auth::oauth::{AccessTokenKey, OauthConfig, seal};
 
 const SERVER_NAME: &str = "blackdow.carleon.gov";
 const NORTH: &str = "north:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEK:A256GCM";
 const UNION: &str = "union:MTIzNDU2Nzg5MDEyMzQ1Ngo=:A128GCM";
 
-fn key(spec: &str) -> TokenKey {
-    TokenKey::parse(spec).unwrap().0
+fn key(spec: &str) -> AccessTokenKey {
+    AccessTokenKey::parse(spec).unwrap().0
 }
 
 fn oauth_harness() -> Harness {
