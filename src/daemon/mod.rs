@@ -30,6 +30,7 @@ mod reload;
 mod tls;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -133,15 +134,16 @@ impl Daemon {
         server.set_revocations(revoked);
         let running = io::bind_with_tls(config, server.clone(), Limits::default(), tls).await?;
         let readiness = Readiness::new();
-        let reloader = Arc::new(Reloader::new(
-            setup.source,
-            setup.dev_secret,
-            setup.on_reload,
-            server.clone(),
-            running.tls().cloned(),
+        let reloader = Arc::new(Reloader {
+            source: setup.source,
+            dev_secret: setup.dev_secret,
+            on_reload: setup.on_reload,
+            server: server.clone(),
+            tls: running.tls().cloned(),
             nonce_key,
-            config.drain_timeout,
-        ));
+            drain_timeout: AtomicU64::new(config.drain_timeout),
+            lock: std::sync::Mutex::new(()),
+        });
         let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader);
         if let Some(addr) = config.api_listen {
             let face = Face::new("api", addr, faces::api_router(config, &running, &server)?);

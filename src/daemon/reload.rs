@@ -20,42 +20,21 @@ pub type ReloadHook = Box<dyn Fn(&Config) + Send + Sync>;
 
 /// Reloads the configuration into the running server.
 pub struct Reloader {
-    source: ConfigSource,
+    pub(super) source: ConfigSource,
     /// The development default's generated secret, kept across reloads.
-    dev_secret: Option<String>,
-    on_reload: Option<ReloadHook>,
-    server: Arc<TurnServer>,
-    tls: Option<ReloadableTls>,
+    pub(super) dev_secret: Option<String>,
+    pub(super) on_reload: Option<ReloadHook>,
+    pub(super) server: Arc<TurnServer>,
+    pub(super) tls: Option<ReloadableTls>,
     /// Kept so nonces handed out before a reload stay valid.
-    nonce_key: [u8; 32],
+    pub(super) nonce_key: [u8; 32],
     /// `drain-timeout` of the configuration in force, seconds.
-    drain_timeout: AtomicU64,
+    pub(super) drain_timeout: AtomicU64,
     /// One reload at a time.
-    lock: Mutex<()>,
+    pub(super) lock: Mutex<()>,
 }
 
 impl Reloader {
-    pub(super) fn new(
-        source: ConfigSource,
-        dev_secret: Option<String>,
-        on_reload: Option<ReloadHook>,
-        server: Arc<TurnServer>,
-        tls: Option<ReloadableTls>,
-        nonce_key: [u8; 32],
-        drain_timeout: u64,
-    ) -> Reloader {
-        Reloader {
-            source,
-            dev_secret,
-            on_reload,
-            server,
-            tls,
-            nonce_key,
-            drain_timeout: AtomicU64::new(drain_timeout),
-            lock: Mutex::new(()),
-        }
-    }
-
     /// The configuration as the source says now.
     fn load(&self) -> Result<Config, String> {
         let config = (self.source)()?;
