@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::proto::stun::{Class, MessageType, MessageWriter, Method, RequestedTransport, TransactionId};
+use crate::proto::stun::{Class, ErrorCode, MessageType, MessageWriter, Method, RequestedTransport, TransactionId};
 
 const NOW: u64 = 1_800_000_000;
 const REALM: &str = "example.org";
@@ -333,7 +333,7 @@ fn error_codes_and_labels() {
     assert_eq!(AuthError::Unauthenticated(Reason::Expired).error_code(), 401);
     assert_eq!(AuthError::StaleNonce.error_code(), 438);
     assert_eq!(ErrorCode::from(AuthError::StaleNonce), ErrorCode::new(438));
-    assert_eq!(AuthError::StaleNonce.reason().as_str(), "stale_nonce");
+    assert_eq!(AuthError::StaleNonce.reason().to_string(), "stale_nonce");
     let labels = [
         (Reason::NoCredentials, "no_credentials"),
         (Reason::UnknownUser, "unknown_user"),
@@ -346,7 +346,7 @@ fn error_codes_and_labels() {
         (Reason::Revoked, "revoked"),
     ];
     for (r, s) in labels {
-        assert_eq!(r.as_str(), s);
+        assert_eq!(r.to_string(), s);
         assert_eq!(AuthError::Unauthenticated(r).reason(), r);
     }
     assert_eq!(AuthError::Unauthenticated(Reason::WrongRealm).to_string(), "unauthenticated: wrong_realm");
