@@ -207,11 +207,13 @@ impl Harness {
                 let o = &self.options;
                 assert!(lifetime >= o.default_lifetime.min(o.max_lifetime) && lifetime <= o.max_lifetime);
                 self.model.extend(id, now + u64::from(lifetime) * 1000);
-                if let Ok(e) = req.get::<EvenPort>() {
+                // A request that reuses an earlier Allocate's transaction ID is a retransmission (RFC
+                // 8489 §6.3.1): it gets that Allocate's cached answer, whatever it asks for now.
+                if !replay && let Ok(e) = req.get::<EvenPort>() {
                     assert_eq!(relayed.port() % 2, 0, "EVEN-PORT gives an even port");
                     assert_eq!(e.reserve_next, reply.get::<ReservationToken>().is_ok());
                 }
-                if let Ok(ReservationToken(t)) = req.get::<ReservationToken>() {
+                if !replay && let Ok(ReservationToken(t)) = req.get::<ReservationToken>() {
                     if let Some(i) = self.model.reservations.iter().position(|r| r.token == t) {
                         let r = self.model.reservations.swap_remove(i);
                         assert!(r.expires > now, "an expired reservation was used");
