@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["proto"],
     &["time"],
+    &["random"],
     &["auth"],
     &["policy"],
     &["alloc"],

@@ -18,6 +18,7 @@ pub mod alloc;
 pub mod auth;
 pub mod policy;
 pub mod proto;
+pub mod random;
 pub mod server;
 pub mod time;
 

@@ -55,7 +55,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     };
     let id = match server
         .connections
-        .add(connection, true, MAX_CONNECTIONS_PER_ALLOCATION, || server.next_random() as u32)
+        .add(connection, true, MAX_CONNECTIONS_PER_ALLOCATION, || server.random_connection_id())
     {
         Ok(id) => id,
         Err(AddConnectionError::Exists) => return req.error(out, codes::CONNECTION_ALREADY_EXISTS),
@@ -166,7 +166,7 @@ impl<D: RelayDriver> Server<D> {
         };
         let id = self
             .connections
-            .add(connection, false, MAX_CONNECTIONS_PER_ALLOCATION, || self.next_random() as u32)
+            .add(connection, false, MAX_CONNECTIONS_PER_ALLOCATION, || self.random_connection_id())
             .ok()?;
         let written = (|| {
             let ty = MessageType::new(Method::CONNECTION_ATTEMPT, Class::Indication);

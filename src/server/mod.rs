@@ -140,7 +140,6 @@ pub struct Server<D: RelayDriver = NoRelay> {
     stats: Stats,
     epoch: Instant,
     epoch_unix: u64,
-    rng: std::sync::atomic::AtomicU64,
     unauth_limit: Option<RateLimiter>,
     allocate_limit: Option<RateLimiter>,
     revocations: arc_swap::ArcSwap<Box<dyn Revocations>>,
@@ -200,12 +199,6 @@ impl<D: RelayDriver> Server<D> {
             stats: Stats::default(),
             epoch,
             epoch_unix,
-            rng: std::sync::atomic::AtomicU64::new({
-                use std::hash::{BuildHasher, Hasher};
-                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-                h.write_u64(epoch_unix);
-                h.finish()
-            }),
             unauth_limit,
             allocate_limit,
             revocations: arc_swap::ArcSwap::from_pointee(Box::new(RevocationList::default())),
@@ -481,27 +474,21 @@ impl<D: RelayDriver> Server<D> {
         self.reservations.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// 64 unpredictable-enough bits (splitmix64 over a randomly seeded counter): transaction IDs of
-    /// Data indications and RESERVATION-TOKENs. Not for secrets.
-    fn next_random(&self) -> u64 {
-        let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
+    /// A transaction ID for the server's own indications (RFC 8489 §5: cryptographically random).
     pub(crate) fn random_tid(&self) -> crate::proto::stun::TransactionId {
-        let a = self.next_random().to_be_bytes();
-        let b = self.next_random().to_be_bytes();
         let mut t = [0u8; 12];
-        for (d, s) in t.iter_mut().zip(a.iter().chain(b.iter())) {
-            *d = *s;
-        }
+        crate::random::fill(&mut t);
         crate::proto::stun::TransactionId(t)
     }
 
+    /// A RESERVATION-TOKEN (RFC 8656 §7.2): unpredictable, it is the key to a reserved port.
     pub(crate) fn random_token(&self) -> [u8; 8] {
-        self.next_random().to_be_bytes()
+        crate::random::u64().to_be_bytes()
+    }
+
+    /// A CONNECTION-ID (RFC 6062 §5): unpredictable, it is the key to a peer connection.
+    pub(crate) fn random_connection_id(&self) -> u32 {
+        crate::random::u64() as u32
     }
 }
 

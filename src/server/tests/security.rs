@@ -638,3 +638,48 @@ fn a_dual_stack_listener_relays_either_family_whatever_the_client_arrived_on() {
     let c = h.login("bob");
     assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), Some(440));
 }
+
+/// splitmix64's output function and its inverse: what the server drew its tokens with before they
+/// came from ChaCha. One observed token gave the counter, and so the next token.
+fn splitmix_mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn splitmix_unmix(mut z: u64) -> u64 {
+    fn inverse(a: u64) -> u64 {
+        // Newton's iteration for the inverse of an odd number modulo 2^64.
+        let mut x = a;
+        for _ in 0..6 {
+            x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+        }
+        x
+    }
+    fn unshift(z: u64, s: u32) -> u64 {
+        let mut x = z;
+        for _ in 0..(64 / s) {
+            x = z ^ (x >> s);
+        }
+        x
+    }
+    z = unshift(z, 31);
+    z = unshift(z.wrapping_mul(inverse(0x94D0_49BB_1331_11EB)), 27);
+    unshift(z.wrapping_mul(inverse(0xBF58_476D_1CE4_E5B9)), 30)
+}
+
+/// RESERVATION-TOKENs, CONNECTION-IDs and the server's transaction IDs are capabilities: one seen
+/// must not tell the next (a splitmix64 counter did, and another user took a reserved port).
+#[test]
+fn one_token_does_not_predict_the_next() {
+    assert_eq!(splitmix_unmix(splitmix_mix(0x0123_4567_89ab_cdef)), 0x0123_4567_89ab_cdef);
+    let h = Harness::new(Harness::default_options());
+    for _ in 0..32 {
+        let seen = u64::from_be_bytes(h.server.random_token());
+        let next = u64::from_be_bytes(h.server.random_token());
+        let predicted = splitmix_mix(splitmix_unmix(seen).wrapping_add(0x9E37_79B9_7F4A_7C15));
+        assert_ne!(predicted, next, "the next RESERVATION-TOKEN follows from the last one");
+    }
+    let tids: std::collections::HashSet<[u8; 12]> = (0..1000).map(|_| h.server.random_tid().0).collect();
+    assert_eq!(tids.len(), 1000);
+}
