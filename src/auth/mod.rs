@@ -284,7 +284,7 @@ impl Authenticator {
                 _ => return Err(e),
             },
         };
-        let session = OauthSession { kid: creds.username.into(), key, expires };
+        let session = OauthSession { kid: creds.username.into(), key, id: token.id, expires };
         Ok(Self::oauth_authenticated(creds.username, Arc::new(session)))
     }
 

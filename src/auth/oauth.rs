@@ -21,6 +21,7 @@ use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::{Aes128Gcm, Aes256Gcm, KeyInit};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use sha2::Digest as _;
 
 use crate::proto::stun::{IntegrityKey, IntegrityKeySha256};
 
@@ -228,6 +229,9 @@ pub struct Token {
     /// sizes every SHA-1 HMAC key like an MD5 long-term key, `get_hmackey_size`), which its
     /// `turnutils_uclient -J` and its server both use. `None` for a 32-byte mac_key.
     pub coturn_mac_key: Option<MacKey>,
+    /// The token's identity: SHA-256 of its mac_key. Two holders of tokens under one kid have
+    /// different mac_keys, so this tells them apart without keeping the key itself.
+    pub id: [u8; 32],
     /// When it was issued, Unix seconds (the integer part of the 48.16 timestamp).
     pub timestamp: u64,
     /// For how long, in seconds.
@@ -250,6 +254,8 @@ pub struct OauthSession {
     pub kid: Box<str>,
     /// The token's mac_key.
     pub key: MacKey,
+    /// The token's identity ([`Token::id`]).
+    pub id: [u8; 32],
     /// `timestamp + lifetime` of the token, Unix seconds.
     pub expires: u64,
 }
@@ -304,10 +310,12 @@ pub fn open(key: &AccessTokenKey, server_name: &str, token: &[u8], unix_now: u64
         return Err(AccessTokenError::BadLength);
     }
     let coturn_mac_key = mac_key.get(..16).filter(|_| mac_key.len() == 20).map(|k| MacKey::Sha1(IntegrityKey::new(k)));
+    let id = sha2::Sha256::digest(mac_key).into();
     let mac_key = MacKey::new(mac_key).ok_or(AccessTokenError::BadLength)?;
     let token = Token {
         mac_key,
         coturn_mac_key,
+        id,
         timestamp: u64::from_be_bytes(*ts) >> 16,
         lifetime: u32::from_be_bytes(*lifetime),
     };

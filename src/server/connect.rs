@@ -9,6 +9,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use subtle::ConstantTimeEq as _;
+
 use super::request::Request;
 use super::response::Trailer;
 use super::{Outcome, RelayDriver, Server};
@@ -223,12 +225,12 @@ pub(super) fn bind<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> 
     let Some(allocation) = server.table.get(&c.allocation).filter(|a| a.is_live(req.now)) else {
         return req.error(out, codes::BAD_REQUEST);
     };
-    // RFC 8656 §6 applied to the data connection: the allocation's own credentials.
-    // For an allocation made with an RFC 7635 token: a valid token (its own session on a fresh
-    // connection needs one, the nonce being bound to the connection).
-    let mismatch = match (allocation.is_oauth(), req.auth.oauth.is_some()) {
-        (true, true) => false,
-        (false, false) => {
+    // RFC 8656 §6 applied to the data connection: the allocation's own credentials. For an
+    // allocation made with an RFC 7635 token: a token of the same session — same kid and same
+    // mac_key (every holder under one kid has its own) — not just any valid token.
+    let mismatch = match (allocation.oauth(), &req.auth.oauth) {
+        (Some(ours), Some(theirs)) => ours.kid != theirs.kid || !bool::from(ours.id.ct_eq(&theirs.id)),
+        (None, None) => {
             *allocation.info().username != *req.auth.username || allocation.key_bytes() != &req.auth.key_bytes
         }
         _ => true,

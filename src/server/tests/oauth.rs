@@ -277,3 +277,53 @@ fn coturns_16_byte_reading_of_a_20_byte_mac_key_is_accepted_and_answered_in_kind
     let resp = h.oauth_send(("north", &nonce, &mac[4..]), Method::ALLOCATE, Some(&token), udp);
     assert_eq!(error_code(&resp), Some(401));
 }
+
+/// A token request over a TCP connection from `source`, with a nonce for that source.
+fn oauth_over_tcp(
+    h: &mut Harness,
+    source: SocketAddr,
+    (mac, token): (&[u8], &[u8]),
+    method: Method,
+    body: impl FnOnce(&mut MessageWriter<'_>),
+) -> (Outcome, Vec<u8>) {
+    let nonce = h.server.authenticator().unwrap().nonce(h.unix(), source);
+    let tid = h.next_tid();
+    let req = oauth_request(method, tid, ("north", nonce.as_str(), mac), Some(token), body);
+    let rx = Received { transport: Transport::Tcp, source, local: h.local, data: &req };
+    let mut out = vec![0u8; 1500];
+    let o = h.server.handle(h.now, &rx, &mut out);
+    let n = if let Outcome::Reply(n) = o { n } else { 0 };
+    out.truncate(n);
+    (o, out)
+}
+
+/// RFC 6062 with tokens: every holder under one kid has its own mac_key, and a ConnectionBind must
+/// come from the session that made the allocation — another holder's valid token is 441, so it
+/// cannot take over (read or inject into) someone else's peer connection.
+#[test]
+fn connection_bind_needs_the_allocations_own_token_session() {
+    let mut h = oauth_harness();
+    let (victim_mac, thief_mac) = ([0x11; 20], [0x22; 20]);
+    let victim = h.token(NORTH, &victim_mac, 3600);
+    let thief = h.token(NORTH, &thief_mac, 3600);
+    let control = h.client;
+    let (_, resp) = oauth_over_tcp(&mut h, control, (&victim_mac, &victim), Method::ALLOCATE, |w| {
+        w.add(&RequestedTransport::TCP).unwrap();
+    });
+    success(&resp);
+    let peer = addr("127.0.0.1:7000");
+    let (o, _) = oauth_over_tcp(&mut h, control, (&victim_mac, &victim), Method::CONNECT, |w| {
+        w.add(&XorPeerAddress(peer)).unwrap();
+    });
+    assert_eq!(o, Outcome::Silent);
+    let (id, _) = *h.driver.connects.lock().unwrap().last().unwrap();
+    let mut out = vec![0u8; 1500];
+    h.server.connect_completed(h.now, id, true, &mut out).unwrap();
+    let bind = |w: &mut MessageWriter<'_>| w.add(&ConnectionId(id)).unwrap();
+    let (_, resp) =
+        oauth_over_tcp(&mut h, addr("192.0.2.1:40001"), (&thief_mac, &thief), Method::CONNECTION_BIND, bind);
+    assert_eq!(error_code(&resp), Some(codes::WRONG_CREDENTIALS), "another holder's token");
+    let (_, resp) =
+        oauth_over_tcp(&mut h, addr("192.0.2.1:40002"), (&victim_mac, &victim), Method::CONNECTION_BIND, bind);
+    success(&resp);
+}
