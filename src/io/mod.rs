@@ -99,14 +99,15 @@ impl Default for Limits {
 #[non_exhaustive]
 pub enum IoError {
     /// A socket could not be created, configured or bound (address in use, no permission…).
-    #[error("cannot listen on {transport} {addr}: {source}")]
+    #[error("cannot listen on {transport} {addr}: {}", in_use_hint(error))]
     Bind {
         /// `udp`, `tcp` or `tls`.
         transport: &'static str,
         /// The address asked for.
         addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error, said in the message (not a `source`: a report of the chain would say it
+        /// twice).
+        error: std::io::Error,
     },
     /// The configuration disables every transport.
     #[error("nothing to listen on (UDP and TCP are disabled, and TLS is disabled or has no certificate)")]
@@ -270,10 +271,10 @@ pub async fn bind_with_tls(
     let buffer = plan.socket_buffer;
     if plan.udp {
         for &addr in &plan.addrs {
-            let bind_error = |source| IoError::Bind { transport: "udp", addr, source };
+            let bind_error = |error| IoError::Bind { transport: "udp", addr, error };
             // The first socket learns the port (port 0 asks the OS); the other workers' sockets
             // share it with SO_REUSEPORT.
-            let (first, local) = socket::udp(addr, workers > 1, buffer).map_err(bind_error)?;
+            let (first, local) = socket::udp_group_first(addr, workers, buffer).map_err(bind_error)?;
             let mut group = vec![first];
             for _ in 1..workers {
                 group.push(socket::udp(local, true, buffer).map_err(bind_error)?.0);
@@ -283,14 +284,14 @@ pub async fn bind_with_tls(
     }
     if plan.tcp {
         for &addr in &plan.addrs {
-            let listener = socket::tcp(addr).map_err(|source| IoError::Bind { transport: "tcp", addr, source })?;
+            let listener = socket::tcp(addr).map_err(|error| IoError::Bind { transport: "tcp", addr, error })?;
             tcp_listeners.push(listener);
         }
     }
     let mut tls_listeners = Vec::new();
     if tls.is_some() {
         for &addr in &plan.tls_addrs {
-            let listener = socket::tcp(addr).map_err(|source| IoError::Bind { transport: "tls", addr, source })?;
+            let listener = socket::tcp(addr).map_err(|error| IoError::Bind { transport: "tls", addr, error })?;
             tls_listeners.push(listener);
         }
     }
@@ -316,7 +317,7 @@ pub async fn bind_with_tls(
             let stats = Arc::new(WorkerStats::default());
             worker_stats.push(Arc::clone(&stats));
             let worker = udp::UdpWorker::with_stats(socket, local, server.clone(), stats)
-                .map_err(|source| IoError::Bind { transport: "udp", addr: local, source })?;
+                .map_err(|error| IoError::Bind { transport: "udp", addr: local, error })?;
             tasks.push(tokio::spawn(worker.run(stop.subscribe())));
         }
     }
@@ -341,6 +342,14 @@ pub async fn bind_with_tls(
     }
     tasks.push(tokio::spawn(sweep(server, stop.subscribe())));
     Ok(Running { listeners, tasks, stop, stats, tls, workers: worker_stats })
+}
+
+/// The OS error of a bind, with what "in use" means here.
+fn in_use_hint(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!("{e} (another process, perhaps another switchback, has it)"),
+        _ => e.to_string(),
+    }
 }
 
 /// Expires allocations, permissions and channels once a second (RFC 8656 §7–§12 timers); on stop,

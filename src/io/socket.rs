@@ -10,14 +10,37 @@ const TCP_BACKLOG: i32 = 1024;
 
 fn socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
-    // Rebind at once after a restart (TCP TIME_WAIT).
-    socket.set_reuse_address(true)?;
+    // TCP: rebind at once after a restart (TIME_WAIT). Never on UDP, where SO_REUSEADDR would let
+    // another process bind the same address and take a share of the clients.
+    if ty == Type::STREAM {
+        socket.set_reuse_address(true)?;
+    }
     if addr.is_ipv6() {
         // `::` and `0.0.0.0` can then both be listening addresses.
         socket.set_only_v6(true)?;
     }
     socket.set_nonblocking(true)?;
     Ok(socket)
+}
+
+/// The first UDP socket of a listening address, for a group of `workers` sockets that share it
+/// with SO_REUSEPORT: it fails when another process already has the address, SO_REUSEPORT or not.
+/// SO_REUSEPORT admits any socket of the same user that sets it, so a second `switchback` would
+/// silently take a share of the clients; a socket without it is refused by any holder, so one is
+/// bound first (and closed) to claim the address, then the group binds.
+pub(super) fn udp_group_first(
+    addr: SocketAddr,
+    workers: usize,
+    buffer: usize,
+) -> std::io::Result<(UdpSocket, SocketAddr)> {
+    if workers <= 1 {
+        return udp(addr, false, buffer);
+    }
+    let probe = socket(addr, Type::DGRAM, Protocol::UDP)?;
+    probe.bind(&addr.into())?;
+    let claimed = probe.local_addr()?.as_socket().unwrap_or(addr);
+    drop(probe);
+    udp(claimed, true, buffer)
 }
 
 /// A bound UDP socket and its actual local address. `reuse_port` lets the other workers' sockets

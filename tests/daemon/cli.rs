@@ -398,6 +398,46 @@ fn port_in_use_exits_1() {
     assert!(stderr(&out).contains(&port), "{}", stderr(&out));
 }
 
+/// SO_REUSEPORT joins the workers of one process; a second switchback on the same UDP address
+/// must not start (it used to, and answered a share of the clients). The error names the address
+/// and says "in use" once.
+#[test]
+fn a_second_instance_on_the_same_udp_port_fails_naming_it() {
+    let first = Daemon::start_loopback(&["--workers", "2"]);
+    let taken = first.udp[0];
+    let port = taken.port().to_string();
+    let out = switchback(&[
+        "--realm",
+        "r",
+        "--user",
+        "u:pw",
+        "--listening-port",
+        &port,
+        "--no-tcp",
+        "--no-tls",
+        "--workers",
+        "2",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "the second instance must not start; stderr: {err}");
+    assert!(err.contains(&format!("udp {taken}")), "{err}");
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
+    // One worker, no SO_REUSEPORT at all: refused the same way.
+    let out = switchback(&[
+        "--realm",
+        "r",
+        "--user",
+        "u:pw",
+        "--listening-port",
+        &port,
+        "--no-tcp",
+        "--no-tls",
+        "--workers",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
 #[test]
 fn turn_on_a_wildcard_listener_needs_a_relay_ip() {
     let out = switchback(&["--listening-ip", "0.0.0.0", "--realm", "r", "--user", "a:b", "--check-config"]);
