@@ -487,3 +487,13 @@ fn workers_and_socket_buffer_keys() {
         assert!(Config::from_toml_str(bad).is_err(), "{bad} accepted");
     }
 }
+
+/// A PROXY header names the client: with no balancer listed anyone could claim any address, so the
+/// configuration is refused, naming `proxy-protocol-from`.
+#[test]
+fn proxy_protocol_needs_its_balancers() {
+    let err = Config::from_toml_str("proxy-protocol = true\n").unwrap_err();
+    assert!(matches!(&err, ConfigError::InvalidValue { key, .. } if key == "proxy-protocol-from"), "{err}");
+    let ok = Config::from_toml_str("proxy-protocol = true\nproxy-protocol-from = [\"10.0.0.1\"]\n").unwrap();
+    assert_eq!(ok.proxy_protocol_from.len(), 1);
+}

@@ -67,6 +67,14 @@ impl Config {
         if !self.proxy_protocol_from.is_empty() && !self.proxy_protocol {
             return Err(ConfigError::invalid("proxy-protocol-from", "is set but proxy-protocol is not"));
         }
+        // A PROXY header names the client: whoever may send one may claim any address (and its
+        // allocations). So the balancers must be named; there is no "anyone".
+        if self.proxy_protocol && self.proxy_protocol_from.is_empty() {
+            return Err(ConfigError::invalid(
+                "proxy-protocol-from",
+                "proxy-protocol needs the load balancers allowed to send PROXY headers (IP, IP-IP or CIDR)",
+            ));
+        }
         if self.admin_listen.is_some() && self.admin_key.as_ref().is_none_or(|k| k.0.is_empty()) {
             return Err(ConfigError::invalid("admin-listen", "needs admin-key or admin-key-file (Bearer auth)"));
         }

@@ -120,11 +120,6 @@ impl Daemon {
                 balancers = config.proxy_protocol_from.len(),
                 "proxy-protocol: TCP and TLS connections need a PROXY v2 header"
             );
-            if config.proxy_protocol_from.is_empty() {
-                warn!(
-                    "proxy-protocol without proxy-protocol-from: any source that reaches the TCP/TLS ports can claim any address"
-                );
-            }
         }
         let server = UdpRelay::server(config.server_options(), auth);
         let revoked = config.revocation_list()?;

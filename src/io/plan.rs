@@ -28,7 +28,7 @@ pub struct ListenPlan {
     pub socket_buffer: usize,
     /// TCP and TLS connections start with a PROXY protocol v2 header.
     pub proxy_protocol: bool,
-    /// Where PROXY headers may come from; empty: anywhere.
+    /// Where PROXY headers may come from; empty: nowhere.
     pub proxy_protocol_from: Vec<PeerRule>,
     /// Only channel numbers 0x4000–0x4FFF count as ChannelData on streams.
     pub strict_rfc8656: bool,

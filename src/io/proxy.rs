@@ -28,10 +28,11 @@ pub(super) struct ProxyProtocol {
 }
 
 impl ProxyProtocol {
-    /// Whether a connection from `peer` may send a header (and so be served at all).
+    /// Whether a connection from `peer` may send a header (and so be served at all): only from a
+    /// listed balancer; an empty list trusts nobody.
     pub(super) fn trusts(&self, peer: SocketAddr) -> bool {
         let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
-        self.trusted.is_empty() || self.trusted.iter().any(|r| r.contains(peer))
+        self.trusted.iter().any(|r| r.contains(peer))
     }
 }
 
@@ -159,8 +160,10 @@ mod tests {
 
     #[test]
     fn trusted_sources() {
-        let any = ProxyProtocol { on: true, trusted: vec![] };
-        assert!(any.trusts("198.51.100.1:5".parse().unwrap()));
+        // An empty list trusts nobody (it used to trust everyone).
+        let none = ProxyProtocol { on: true, trusted: vec![] };
+        assert!(!none.trusts("198.51.100.1:5".parse().unwrap()));
+        assert!(!none.trusts("127.0.0.1:5".parse().unwrap()));
         let lb = ProxyProtocol { on: true, trusted: vec!["10.0.0.0/8".parse().unwrap()] };
         assert!(lb.trusts("10.1.2.3:5".parse().unwrap()));
         assert!(lb.trusts("[::ffff:10.1.2.3]:5".parse().unwrap()));

@@ -28,7 +28,7 @@ async fn start(config: Config, tls: Option<TlsIdentity>) -> Running {
 }
 
 fn proxied() -> Config {
-    Config { proxy_protocol: true, ..Config::default() }
+    Config { proxy_protocol: true, proxy_protocol_from: vec!["127.0.0.1".parse().unwrap()], ..Config::default() }
 }
 
 /// Connects, sends the header for `client`, and returns the stream.

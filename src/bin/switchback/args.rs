@@ -282,7 +282,7 @@ pub struct DaemonArgs {
     /// client address is the header's source. Off by default.
     #[arg(long)]
     pub proxy_protocol: bool,
-    /// Load balancer allowed to send PROXY headers: IP, IP-IP or CIDR (repeatable). Default: any.
+    /// Load balancer allowed to send PROXY headers: IP, IP-IP or CIDR (repeatable); needed with --proxy-protocol.
     #[arg(long, value_name = "RULE")]
     pub proxy_protocol_from: Vec<String>,
     /// Bearer key of the admin API, at least 16 characters (shows in the process list; prefer the file).
