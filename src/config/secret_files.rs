@@ -12,6 +12,23 @@ pub(super) fn read(key: &str, path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|e| ConfigError::invalid(key, format!("cannot read {}: {e}", path.display())))
 }
 
+/// A warning when the secret file `path` (of `key`) can be read by its group or by others: the
+/// operator forgot a `chmod 600`, and every local account can read the secret.
+pub(super) fn permission_warning(key: &str, path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0)
+            .then(|| format!("{key} {}: readable by group or others (mode {mode:03o}); chmod 600 it", path.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (key, path);
+        None
+    }
+}
+
 /// The meaningful lines of a credential file, numbered from 1.
 fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))

@@ -497,3 +497,24 @@ fn proxy_protocol_needs_its_balancers() {
     let ok = Config::from_toml_str("proxy-protocol = true\nproxy-protocol-from = [\"10.0.0.1\"]\n").unwrap();
     assert_eq!(ok.proxy_protocol_from.len(), 1);
 }
+
+/// A secret file others can read gets a warning naming the key and the file; a private one none.
+#[cfg(unix)]
+#[test]
+fn secret_files_readable_by_others_are_named() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("switchback-perm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secrets");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let config = |path: &std::path::Path| {
+        Config::from_toml_str(&format!("static-auth-secret-file = {:?}\n", path.display().to_string())).unwrap()
+    };
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let warnings = config(&file).file_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("static-auth-secret-file") && warnings[0].contains(&file.display().to_string()));
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(config(&file).file_warnings(), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -102,4 +102,19 @@ impl Config {
     pub fn effective_log_level(&self) -> LogLevel {
         self.log_level.raised(self.verbose)
     }
+
+    /// Warnings for the daemon's start: secret files that group or others can read (the secrets of
+    /// `static-auth-secret-file`, `users-file`, `admin-key-file`, `api-key-file`, `token-key-file`
+    /// and the TLS key `pkey`).
+    pub fn file_warnings(&self) -> Vec<String> {
+        let files = [
+            ("static-auth-secret-file", &self.static_auth_secret_file),
+            ("users-file", &self.users_file),
+            ("admin-key-file", &self.admin_key_file),
+            ("api-key-file", &self.api_key_file),
+            ("token-key-file", &self.token_key_file),
+            ("pkey", &self.pkey),
+        ];
+        files.iter().filter_map(|(key, path)| super::secret_files::permission_warning(key, path.as_deref()?)).collect()
+    }
 }

@@ -64,3 +64,34 @@ fn an_import_that_does_not_validate_exits_2() {
     let out = switchback(&["import-coturn", "/nonexistent/turnserver.conf"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `-o` in a shared directory: a symbolic link there is refused, not followed (the file it points
+/// to keeps its text and its mode), and an existing file of the user is replaced by a private one.
+#[cfg(unix)]
+#[test]
+fn output_refuses_a_symlink_and_replaces_files_instead_of_chmodding_them() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let victim = TempFile::new("victim.txt", "someone else's\n");
+    std::fs::set_permissions(&victim.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let link = victim.path.with_extension("link.toml");
+    std::os::unix::fs::symlink(&victim.path, &link).unwrap();
+    let out = switchback(&["import-coturn", &data("turnserver.conf"), "-o", link.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&link);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&victim.path).unwrap(), "someone else's\n");
+    assert_eq!(std::fs::metadata(&victim.path).unwrap().permissions().mode() & 0o777, 0o644);
+    // An existing file: replaced (a new inode, private), not rewritten in place.
+    let existing = TempFile::new("existing.toml", "old\n");
+    std::fs::set_permissions(&existing.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let hard = existing.path.with_extension("hardlink");
+    std::fs::hard_link(&existing.path, &hard).unwrap();
+    let out = switchback(&["import-coturn", &data("turnserver.conf"), "-o", existing.as_str()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(&existing.path).unwrap().contains("external-ip"));
+    assert_eq!(std::fs::metadata(&existing.path).unwrap().permissions().mode() & 0o077, 0);
+    // The other name of the old inode still has the old text and mode.
+    assert_eq!(std::fs::read_to_string(&hard).unwrap(), "old\n");
+    assert_eq!(std::fs::metadata(&hard).unwrap().permissions().mode() & 0o777, 0o644);
+    let _ = std::fs::remove_file(&hard);
+}

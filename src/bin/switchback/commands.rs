@@ -93,19 +93,34 @@ pub fn import_coturn(args: &ImportCoturnArgs) -> ExitCode {
     }
 }
 
-/// Writes `text` to a file only its owner can read (mode 0600 on Unix, an existing file too),
-/// restricted before anything is written.
+/// Writes `text` to `path` as a file only its owner can read (mode 0600 on Unix), safely in a
+/// shared directory: a symbolic link at `path` is refused, not followed, and an existing file is
+/// replaced, never written into or chmodded — the text goes to a fresh file made next to it with
+/// O_EXCL (which does not follow links either), then renamed over `path`.
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a symbolic link; refusing to follow it"));
+    }
+    let name =
+        path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let temp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    #[cfg(unix)]
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    file.set_len(0)?;
-    file.write_all(text.as_bytes())
+    let written = options.open(&temp).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&temp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
+    }
 }
 
 /// `switchback token`: mint an access token with the first token-key, print it, exit.

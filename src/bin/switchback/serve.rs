@@ -34,14 +34,14 @@ pub fn daemon(args: &DaemonArgs, flags: Result<Overrides, ConfigError>) -> ExitC
         Err(e) => return config_error(&warnings, e),
     };
     if args.check_config {
-        for w in warnings.iter().map(|w| w.to_string()).chain(config.oauth_warnings()) {
+        for w in warnings.iter().map(|w| w.to_string()).chain(config.oauth_warnings()).chain(config.file_warnings()) {
             eprintln!("warning: {w}");
         }
         println!("config OK");
         return ExitCode::SUCCESS;
     }
     let log_filter = logging::init_tracing(&config);
-    for w in warnings.iter().map(|w| w.to_string()).chain(config.oauth_warnings()) {
+    for w in warnings.iter().map(|w| w.to_string()).chain(config.oauth_warnings()).chain(config.file_warnings()) {
         warn!("{w}");
     }
     if dev && !config.loopback_only() {
