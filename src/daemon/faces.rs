@@ -7,7 +7,7 @@ use tracing::info;
 
 use super::Reloader;
 use crate::config::{Config, ConfigError};
-use crate::http::api::{ApiOptions, IceUrls, RestSource, router};
+use crate::http::api::{ApiKeys, ApiOptions, IceUrls, RestSource, SharedApiKeys, router};
 use crate::http::health::{self, Readiness};
 use crate::http::{Face, admin, metrics};
 use crate::io::{Running, TurnServer};
@@ -21,6 +21,7 @@ pub(super) fn http_faces(
     running: &Running,
     reloader: &Arc<Reloader>,
 ) -> Vec<Face> {
+    let keys = &reloader.keys;
     let mut faces = Vec::new();
     if let Some(addr) = config.metrics_listen {
         let collector = metrics::TurnCollector::new(server.clone(), running.io_stats_handle());
@@ -28,10 +29,10 @@ pub(super) fn http_faces(
         faces.push(Face::new("metrics", addr, router));
     }
     // Config::validate refuses admin-listen without a key.
-    if let (Some(addr), Some(key)) = (config.admin_listen, &config.admin_key) {
+    if let (Some(addr), Some(key)) = (config.admin_listen, &keys.admin) {
         let r = reloader.clone();
         let reload: admin::ReloadFn = Arc::new(move || r.reload("admin API"));
-        faces.push(Face::new("admin", addr, admin::router(admin::Admin::new(server.clone(), &key.0, reload))));
+        faces.push(Face::new("admin", addr, admin::router(admin::Admin::new(server.clone(), key.clone(), reload))));
     }
     faces
 }
@@ -41,6 +42,7 @@ pub(super) fn api_router(
     config: &Config,
     running: &Running,
     server: &Arc<TurnServer>,
+    keys: SharedApiKeys,
 ) -> Result<axum::Router, ConfigError> {
     let of = |t: Transport| -> Vec<SocketAddr> {
         running.local_addrs().iter().filter(|l| l.transport == t).map(|l| l.addr).collect()
@@ -56,8 +58,7 @@ pub(super) fn api_router(
     let rest: RestSource = Arc::new(move || auth.authenticator().and_then(|a| a.rest().cloned()));
     let server = server.clone();
     let options = ApiOptions {
-        tokens: config.token_keys()?,
-        api_keys: config.api_key.iter().map(|s| s.0.clone()).collect(),
+        keys,
         rest,
         urls: IceUrls {
             udp: of(Transport::Udp),
@@ -72,11 +73,60 @@ pub(super) fn api_router(
         revoked: Arc::new(move |entry: &str| server.is_revoked_entry(entry)),
         unix_now: super::unix_now,
     };
+    let loaded = options.keys.load();
     info!(
-        keys = options.tokens.keys().len(),
-        minting = !options.api_keys.is_empty(),
+        keys = loaded.tokens.keys().len(),
+        minting = !loaded.api_keys.is_empty(),
         cors_origins = options.cors_origins.len(),
         "token service on"
     );
+    drop(loaded);
     Ok(router(options))
+}
+
+/// The keys of the HTTP faces a reload rotates: the token service's (when `api-listen` is on) and
+/// the admin key (when `admin-listen` is on).
+#[derive(Default)]
+pub struct FaceKeys {
+    /// `token-key`, `token-public-key`, `api-key`.
+    pub api: Option<SharedApiKeys>,
+    /// `admin-key`.
+    pub admin: Option<admin::AdminKey>,
+}
+
+impl FaceKeys {
+    /// The keys `config` gives the faces it turns on.
+    pub(super) fn of(config: &Config) -> Result<FaceKeys, ConfigError> {
+        let api = match config.api_listen {
+            Some(_) => Some(Arc::new(arc_swap::ArcSwap::from_pointee(api_keys(config)?))),
+            None => None,
+        };
+        let admin = config.admin_listen.and(config.admin_key.as_ref()).map(|k| admin::AdminKey::new(&k.0));
+        Ok(FaceKeys { api, admin })
+    }
+
+    /// Checks that `config` has every key the running faces need, then swaps them in; nothing is
+    /// swapped when one is missing or does not load.
+    pub(super) fn replace(&self, config: &Config) -> Result<(), ConfigError> {
+        let api = self.api.as_ref().map(|_| api_keys(config)).transpose()?;
+        let admin = match (&self.admin, &config.admin_key) {
+            (Some(_), None) => {
+                let message = "admin-listen runs: a reload cannot remove the admin key".to_owned();
+                return Err(ConfigError::InvalidValue { key: "admin-key".to_owned(), message });
+            }
+            (Some(_), Some(key)) => Some(key.0.clone()),
+            (None, _) => None,
+        };
+        if let (Some(shared), Some(api)) = (&self.api, api) {
+            shared.store(Arc::new(api));
+        }
+        if let (Some(handle), Some(key)) = (&self.admin, admin) {
+            handle.replace(&key);
+        }
+        Ok(())
+    }
+}
+
+fn api_keys(config: &Config) -> Result<ApiKeys, ConfigError> {
+    Ok(ApiKeys { tokens: config.token_keys()?, api_keys: config.api_key.iter().map(|s| s.0.clone()).collect() })
 }

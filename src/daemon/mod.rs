@@ -138,10 +138,11 @@ impl Daemon {
             nonce_key,
             drain_timeout: AtomicU64::new(config.drain_timeout),
             lock: std::sync::Mutex::new(()),
+            keys: faces::FaceKeys::of(config)?,
         });
         let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader);
-        if let Some(addr) = config.api_listen {
-            let face = Face::new("api", addr, faces::api_router(config, &running, &server)?);
+        if let (Some(addr), Some(keys)) = (config.api_listen, reloader.keys.api.clone()) {
+            let face = Face::new("api", addr, faces::api_router(config, &running, &server, keys)?);
             faces.push(match running.tls().filter(|_| config.api_tls) {
                 Some(tls) => face.with_tls(crate::http::tls::http_config(&tls.server_config())),
                 None => face,

@@ -32,6 +32,8 @@ pub struct Reloader {
     pub(super) drain_timeout: AtomicU64,
     /// One reload at a time.
     pub(super) lock: Mutex<()>,
+    /// The HTTP faces' keys, rotated with the rest.
+    pub(super) keys: super::faces::FaceKeys,
 }
 
 impl Reloader {
@@ -75,6 +77,11 @@ impl Reloader {
                 return Err(e.to_string());
             }
         };
+        // The faces' keys are checked now and swapped last, with the rest (never half a reload).
+        if let Err(e) = self.keys.replace(&config) {
+            warn!(trigger, error = %e, "reload refused: keeping the old configuration");
+            return Err(e.to_string());
+        }
         let (secrets, users) =
             auth.as_ref().map_or((0, 0), |a| (a.rest.as_ref().map_or(0, |r| r.secrets.len()), a.users.len()));
         let auth = auth.map(|a| Authenticator::new(a, self.nonce_key));

@@ -35,13 +35,36 @@ use crate::io::{TurnServer, transport_name};
 /// configuration was refused (the old one stays).
 pub type ReloadFn = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
+/// The admin key as the admin face reads it per request and a reload replaces it.
+#[derive(Clone)]
+pub struct AdminKey(Arc<arc_swap::ArcSwap<[u8; 32]>>);
+
+impl AdminKey {
+    /// The key `key`.
+    pub fn new(key: &str) -> AdminKey {
+        AdminKey(Arc::new(arc_swap::ArcSwap::from_pointee(Sha256::digest(key.as_bytes()).into())))
+    }
+
+    /// From now on the key is `key`.
+    pub fn replace(&self, key: &str) {
+        self.0.store(Arc::new(Sha256::digest(key.as_bytes()).into()));
+    }
+
+    /// Whether `presented` is the key (constant time).
+    fn accepts(&self, presented: &str) -> bool {
+        let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        bool::from(hash.ct_eq(&**self.0.load()))
+    }
+}
+
 /// The admin face's state.
 #[derive(Clone)]
 pub struct Admin {
     server: Arc<TurnServer>,
     /// SHA-256 of the key: compared in constant time with the hash of what a request presents
-    /// (equal lengths, so the comparison leaks nothing, not even the key's length).
-    key_hash: [u8; 32],
+    /// (equal lengths, so the comparison leaks nothing, not even the key's length). Swapped by a
+    /// reload that rotates `admin-key`.
+    key_hash: AdminKey,
     reload: ReloadFn,
     started: Instant,
 }
@@ -54,14 +77,13 @@ impl std::fmt::Debug for Admin {
 
 impl Admin {
     /// The admin face over `server`, accepting `key` as Bearer token.
-    pub fn new(server: Arc<TurnServer>, key: &str, reload: ReloadFn) -> Admin {
-        Admin { server, key_hash: Sha256::digest(key.as_bytes()).into(), reload, started: Instant::now() }
+    pub fn new(server: Arc<TurnServer>, key: AdminKey, reload: ReloadFn) -> Admin {
+        Admin { server, key_hash: key, reload, started: Instant::now() }
     }
 
     /// Whether `presented` is the admin key (constant time).
     pub fn accepts(&self, presented: &str) -> bool {
-        let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        bool::from(hash.ct_eq(&self.key_hash))
+        self.key_hash.accepts(presented)
     }
 }
 

@@ -71,10 +71,8 @@ pub type RestSource = std::sync::Arc<dyn Fn() -> Option<RestCredentials> + Send 
 
 /// What the token service needs.
 pub struct ApiOptions {
-    /// Verifies access tokens (and mints for `/v1/tokens`).
-    pub tokens: TokenKeys,
-    /// Keys of the trusted backend for `/v1/tokens`; empty turns it off.
-    pub api_keys: Vec<String>,
+    /// The token keys and API keys, swapped whole on reload.
+    pub keys: SharedApiKeys,
     /// The REST secrets that mint the TURN credentials, read per request so that a reload
     /// (SIGHUP, the admin API) that rotates `static-auth-secret` is followed at once; `None` when
     /// the relay has no REST secret.
@@ -98,14 +96,33 @@ pub struct ApiOptions {
 impl std::fmt::Debug for ApiOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiOptions")
-            .field("tokens", &self.tokens)
-            .field("api_keys", &self.api_keys.len())
+            .field("keys", &self.keys.load())
             .field("urls", &self.urls)
             .field("max_ttl_secs", &self.max_ttl_secs)
             .field("cors_origins", &self.cors_origins)
             .finish_non_exhaustive()
     }
 }
+
+/// The secrets of the token service: `token-key`/`token-public-key` (verify, and mint for
+/// `/v1/tokens`) and `api-key` (the trusted backend's Bearer keys; none at start leaves
+/// `/v1/tokens` off until a restart). A reload swaps them whole, so a removed key stops working at
+/// once.
+pub struct ApiKeys {
+    /// Verifies access tokens (and mints for `/v1/tokens`).
+    pub tokens: TokenKeys,
+    /// Keys of the trusted backend for `/v1/tokens`.
+    pub api_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeys").field("tokens", &self.tokens).field("api_keys", &self.api_keys.len()).finish()
+    }
+}
+
+/// [`ApiKeys`] as the token service reads them per request and a reload replaces them.
+pub type SharedApiKeys = Arc<arc_swap::ArcSwap<ApiKeys>>;
 
 /// A bounded keyed rate limiter (governor's GCRA, one cell per key).
 struct Limiter<K: Clone + std::hash::Hash + Eq> {
@@ -154,7 +171,7 @@ struct Api {
 /// The routes of the token service, state applied.
 pub fn router(options: ApiOptions) -> Router {
     let cors = (!options.cors_origins.is_empty()).then(|| cors_layer(&options.cors_origins));
-    let tokens_on = !options.api_keys.is_empty();
+    let tokens_on = !options.keys.load().api_keys.is_empty();
     let api = Arc::new(Api {
         by_source: Limiter::new(options.rate_per_source),
         by_user: Limiter::new(options.rate_per_user),
@@ -311,7 +328,8 @@ fn relay_configuration_inner(
     api.by_source.check(&source_key(peer.ip())).map_err(too_many)?;
     let token = bearer(headers)?;
     let now = (o.unix_now)();
-    let claims = o.tokens.verify(token, now).map_err(|e| fail(token_status(e), e.code(), &e.to_string()))?;
+    let claims =
+        o.keys.load().tokens.verify(token, now).map_err(|e| fail(token_status(e), e.code(), &e.to_string()))?;
     if claims.jti.as_deref().is_some_and(|jti| (o.revoked)(jti)) {
         return Err(fail(StatusCode::UNAUTHORIZED, "token_revoked", "the token has been revoked").into());
     }
@@ -396,7 +414,8 @@ fn mint_token_inner(
     let o = &api.options;
     api.by_source.check(&source_key(peer.ip())).map_err(too_many)?;
     let key = bearer(headers)?;
-    if !api_key_matches(&o.api_keys, key) {
+    let keys = o.keys.load();
+    if !api_key_matches(&keys.api_keys, key) {
         return Err(fail(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid").into());
     }
     let request: TokenRequest = json_body(body, false)?;
@@ -415,8 +434,10 @@ fn mint_token_inner(
     let ttl = request.ttl.unwrap_or(DEFAULT_TOKEN_TTL_SECS).min(o.max_ttl_secs);
     let now = (o.unix_now)();
     let jti = random_id().ok_or_else(|| fail(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "try again"))?;
-    let token =
-        o.tokens.mint(user, ttl, now, &jti).map_err(|e| fail(StatusCode::NOT_IMPLEMENTED, e.code(), &e.to_string()))?;
+    let token = keys
+        .tokens
+        .mint(user, ttl, now, &jti)
+        .map_err(|e| fail(StatusCode::NOT_IMPLEMENTED, e.code(), &e.to_string()))?;
     let expiry = now.saturating_add(ttl);
     tracing::debug!(user, ttl, "access token minted");
     let body = serde_json::json!({ "token": token, "expiresOn": rfc3339(expiry), "ttl": ttl, "jti": jti });

@@ -96,3 +96,61 @@ fn sighup_swaps_the_secret_and_the_live_allocation_keeps_relaying() {
         assert!(err.contains("udp listener stopped"), "{err}");
     }
 }
+
+/// The faces' keys rotate on reload like every other secret: after new `api-key`, `token-key` and
+/// `admin-key` files and `POST /admin/reload`, the old keys are refused at once and the new ones
+/// work — a token signed with a removed key buys no TURN credentials.
+#[test]
+fn reload_rotates_the_api_token_and_admin_keys() {
+    use crate::support::http_request;
+    const OLD_TOKEN_KEY: &str = "k1:old-token-key-of-thirty-two-bytes!!";
+    const NEW_TOKEN_KEY: &str = "k2:new-token-key-of-thirty-two-bytes!!";
+    let (old_api, new_api) = ("old-api-key-0123456789", "new-api-key-0123456789");
+    let (old_admin, new_admin) = ("old-admin-key-0123456789", "new-admin-key-0123456789");
+    let token_keys = TempFile::new("rotate-token-keys", &format!("{OLD_TOKEN_KEY}\n"));
+    let api_keys = TempFile::new("rotate-api-keys", &format!("{old_api}\n"));
+    let admin_key = TempFile::new("rotate-admin-key", &format!("{old_admin}\n"));
+    let daemon = Daemon::start(&[
+        "--listening-port",
+        "0",
+        "--no-tls",
+        "--static-auth-secret",
+        "s3cret",
+        "--api-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--token-key-file",
+        token_keys.as_str(),
+        "--api-key-file",
+        api_keys.as_str(),
+        "--admin-key-file",
+        admin_key.as_str(),
+    ]);
+    let (api, admin) = (daemon.http_addr("api"), daemon.http_addr("admin"));
+    let bearer = |key: &str| format!("Bearer {key}");
+    let mint =
+        |key: &str| http_request(api, "POST", "/v1/tokens", &[("Authorization", &bearer(key))], r#"{"user":"ann"}"#);
+    let trade =
+        |token: &str| http_request(api, "POST", "/v1/relay-configuration", &[("Authorization", &bearer(token))], "");
+    let status = |key: &str| http_request(admin, "GET", "/admin/status", &[("Authorization", &bearer(key))], "").status;
+    let r = mint(old_api);
+    assert_eq!(r.status, 200, "{r:?}");
+    let old_token = r.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(trade(&old_token).status, 200);
+
+    std::fs::write(&token_keys.path, format!("{NEW_TOKEN_KEY}\n")).unwrap();
+    std::fs::write(&api_keys.path, format!("{new_api}\n")).unwrap();
+    std::fs::write(&admin_key.path, format!("{new_admin}\n")).unwrap();
+    let r = http_request(admin, "POST", "/admin/reload", &[("Authorization", &bearer(old_admin))], "");
+    assert_eq!(r.status, 200, "{r:?}");
+
+    assert_eq!(mint(old_api).status, 401, "the removed API key");
+    let r = mint(new_api);
+    assert_eq!(r.status, 200, "{r:?}");
+    let new_token = r.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(trade(&old_token).status, 401, "a token of the removed token key");
+    assert_eq!(trade(&new_token).status, 200);
+    assert_eq!(status(old_admin), 401, "the removed admin key");
+    assert_eq!(status(new_admin), 200);
+}
