@@ -322,7 +322,13 @@ impl<D: RelayDriver> Server<D> {
             {
                 Outcome::Dropped(DropReason::RateLimited)
             }
-            (Method::BINDING, Class::Request) => binding::request(trailer, rx, &msg, out),
+            // Its error answers (420, 400) are unauthenticated answers like any other: limited.
+            (Method::BINDING, Class::Request) => match binding::request(trailer, rx, &msg, out) {
+                Outcome::Reply(_) if is_error_response(out) && !self.unauth_allowed(self.millis(now), rx.source) => {
+                    Outcome::Dropped(DropReason::RateLimited)
+                }
+                outcome => outcome,
+            },
             // RFC 8489 §6.3.2: a Binding indication needs no answer.
             (Method::BINDING, Class::Indication) => Outcome::Silent,
             (Method::SEND, Class::Indication) => send::indication(self, now, rx, &msg),
@@ -335,7 +341,11 @@ impl<D: RelayDriver> Server<D> {
                 | Method::CONNECTION_BIND,
                 Class::Request,
             ) if self.auth.load().is_some() => turn::request(self, now, rx, &msg, trailer, out),
-            // RFC 8489 §6.3.1: a request for a method the server does not know (or does not offer).
+            // RFC 8489 §6.3.1: a request for a method the server does not know (or does not offer):
+            // an unauthenticated answer, so rate-limited.
+            (_, Class::Request) if !self.unauth_allowed(self.millis(now), rx.source) => {
+                Outcome::Dropped(DropReason::RateLimited)
+            }
             (_, Class::Request) => {
                 response::error(&msg, out, crate::proto::stun::codes::BAD_REQUEST, trailer, |_| Ok(()))
             }
@@ -489,6 +499,16 @@ impl<D: RelayDriver> Server<D> {
     /// A CONNECTION-ID (RFC 6062 §5): unpredictable, it is the key to a peer connection.
     pub(crate) fn random_connection_id(&self) -> u32 {
         crate::random::u64() as u32
+    }
+}
+
+/// Whether the message written at the start of `out` is an error response (RFC 8489 §5: class bits).
+fn is_error_response(out: &[u8]) -> bool {
+    match (out.first(), out.get(1)) {
+        (Some(&a), Some(&b)) => {
+            crate::proto::stun::MessageType::from_bits(u16::from_be_bytes([a, b])).class == Class::ErrorResponse
+        }
+        _ => false,
     }
 }
 

@@ -683,3 +683,35 @@ fn one_token_does_not_predict_the_next() {
     let tids: std::collections::HashSet<[u8; 12]> = (0..1000).map(|_| h.server.random_tid().0).collect();
     assert_eq!(tids.len(), 1000);
 }
+
+/// Every unauthenticated answer counts against `rate-limit-unauth`: a Binding answered 420 (an
+/// unknown comprehension-required attribute, 2.33× amplification) and a request of an unknown
+/// method answered 400 (2.0×) too, not only the 401 challenges. A plain Binding stays unlimited.
+#[test]
+fn binding_errors_and_unknown_methods_are_rate_limited_too() {
+    let options = ServerOptions { rate_limit_unauth: RateLimit::new(20, 40), ..Harness::default_options() };
+    let mut h = Harness::new(options);
+    let unknown_attribute = |w: &mut MessageWriter<'_>| w.add_raw(0x0030, &[0; 4]).unwrap();
+    let mut answered = 0;
+    for i in 0..500u32 {
+        h.now = h.epoch + Duration::from_millis(u64::from(i));
+        let req = if i % 2 == 0 {
+            request(Method::BINDING, tid_of(i), None, unknown_attribute)
+        } else {
+            request(Method(0x0FF), tid_of(i), None, |_| {})
+        };
+        match h.feed(&req) {
+            (Outcome::Reply(_), resp) => {
+                answered += 1;
+                assert!(matches!(error_code(&resp), Some(420 | 400)), "{:?}", error_code(&resp));
+            }
+            (Outcome::Dropped(DropReason::RateLimited), _) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!((40..=55).contains(&answered), "burst 40 + 20/s, got {answered}");
+    // A Binding that succeeds is not limited (rate-limit-binding is off).
+    let (o, resp) = h.feed(&request(Method::BINDING, tid_of(9000), None, |_| {}));
+    assert!(matches!(o, Outcome::Reply(_)));
+    assert_eq!(error_code(&resp), None);
+}
