@@ -518,3 +518,21 @@ fn secret_files_readable_by_others_are_named() {
     assert_eq!(config(&file).file_warnings(), Vec::<String>::new());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A listening port inside the relay range is refused naming its key and the range; the HTTP faces'
+/// addresses are own addresses of the peer policy.
+#[test]
+fn listening_ports_stay_out_of_the_relay_range_and_http_addresses_are_own() {
+    for (text, key) in [
+        ("listening-port = 50000\n", "listening-port"),
+        ("metrics-listen = \"127.0.0.1:60000\"\n", "metrics-listen"),
+        ("api-listen = \"127.0.0.1:49152\"\nstatic-auth-secret = [\"s\"]\n", "api-listen"),
+    ] {
+        let err = Config::from_toml_str(text).unwrap_err();
+        assert!(matches!(&err, ConfigError::InvalidValue { key: k, .. } if k == key), "{text}: {err}");
+        assert!(err.to_string().contains("min-port 49152 to max-port 65535"), "{err}");
+    }
+    Config::from_toml_str("listening-port = 50000\nmin-port = 50001\n").unwrap();
+    let c = Config::from_toml_str("metrics-listen = \"192.0.2.7:9100\"\n").unwrap();
+    assert!(c.own_addresses().contains(&"192.0.2.7".parse().unwrap()), "{:?}", c.own_addresses());
+}

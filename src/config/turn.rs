@@ -100,12 +100,14 @@ impl Config {
         }
     }
 
-    /// The server's own addresses for the peer policy: listening, relay and external (public and
-    /// private) addresses. Unspecified ones stay in the list; the policy ignores them.
+    /// The server's own addresses for the peer policy: listening, relay, external (public and
+    /// private) and the HTTP faces' addresses. Unspecified ones stay in the list; the policy ignores
+    /// them.
     pub fn own_addresses(&self) -> Vec<IpAddr> {
         let external = self.external_ip.iter().flat_map(|e| std::iter::once(e.public).chain(e.private));
+        let http = [self.api_listen, self.metrics_listen, self.admin_listen].into_iter().flatten().map(|a| a.ip());
         let mut own: Vec<IpAddr> = Vec::new();
-        for ip in self.listening_ip.iter().chain(&self.relay_ip).copied().chain(external) {
+        for ip in self.listening_ip.iter().chain(&self.relay_ip).copied().chain(external).chain(http) {
             if !own.contains(&ip) {
                 own.push(ip);
             }

@@ -56,6 +56,7 @@ impl Config {
             return Err(ConfigError::invalid("min-port", message));
         }
         relay::check(&self.relay_ip, &self.listening_ip, &self.external_ip)?;
+        self.check_ports_outside_the_relay_range()?;
         if self.default_lifetime == 0 || self.default_lifetime > self.max_lifetime {
             return Err(ConfigError::invalid("default-lifetime", "must be between 1 and max-lifetime"));
         }
@@ -116,5 +117,31 @@ impl Config {
             ("pkey", &self.pkey),
         ];
         files.iter().filter_map(|(key, path)| super::secret_files::permission_warning(key, path.as_deref()?)).collect()
+    }
+
+    /// A listening port inside the relay port range would be handed out as a relayed address (or
+    /// block one), and a peer could be told to send to the server's own listener: refused, naming
+    /// the key and the range. Port 0 (the OS chooses) is not checked.
+    fn check_ports_outside_the_relay_range(&self) -> Result<(), ConfigError> {
+        let range = self.min_port..=self.max_port;
+        let http = [
+            ("api-listen", self.api_listen),
+            ("metrics-listen", self.metrics_listen),
+            ("admin-listen", self.admin_listen),
+        ];
+        let tls = (!self.no_tls && self.has_tls_certificate()).then(|| self.tls_port());
+        let ports = [("listening-port", Some(self.listening_port)), ("tls-listening-port", tls)]
+            .into_iter()
+            .chain(http.into_iter().map(|(key, addr)| (key, addr.map(|a| a.port()))));
+        for (key, port) in ports {
+            if let Some(port) = port.filter(|p| *p != 0 && range.contains(p)) {
+                let message = format!(
+                    "port {port} is inside the relay port range (min-port {} to max-port {}): move one of them",
+                    self.min_port, self.max_port
+                );
+                return Err(ConfigError::invalid(key, message));
+            }
+        }
+        Ok(())
     }
 }

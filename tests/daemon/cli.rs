@@ -393,7 +393,8 @@ fn daemon_stops_on_sigint_and_logs_json() {
 fn port_in_use_exits_1() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = switchback(&["-p", &port, "--no-udp"]);
+    // (The OS hands out ports inside the default relay range: move the range out of the way.)
+    let out = switchback(&["-p", &port, "--no-udp", "--min-port", "20000", "--max-port", "20999"]);
     assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
     assert!(stderr(&out).contains(&port), "{}", stderr(&out));
 }
@@ -406,6 +407,7 @@ fn a_second_instance_on_the_same_udp_port_fails_naming_it() {
     let first = Daemon::start_loopback(&["--workers", "2"]);
     let taken = first.udp[0];
     let port = taken.port().to_string();
+    // (The OS hands out ports inside the default relay range: move the range out of the way.)
     let out = switchback(&[
         "--realm",
         "r",
@@ -417,6 +419,10 @@ fn a_second_instance_on_the_same_udp_port_fails_naming_it() {
         "--no-tls",
         "--workers",
         "2",
+        "--min-port",
+        "20000",
+        "--max-port",
+        "20999",
     ]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "the second instance must not start; stderr: {err}");
@@ -434,6 +440,10 @@ fn a_second_instance_on_the_same_udp_port_fails_naming_it() {
         "--no-tls",
         "--workers",
         "1",
+        "--min-port",
+        "20000",
+        "--max-port",
+        "20999",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
