@@ -81,7 +81,7 @@ start_switchback() {
     if "$bin/switchback" --help | grep -q -- '--workers'; then workers=(--workers 1); fi
     RUST_LOG=warn pin "$SERVER_CORE" "$bin/switchback" --listening-ip 127.0.0.1 --listening-port 0 \
         --static-auth-secret "$SECRET" --allow-loopback-peers --no-tls \
-        --rate-limit-unauth 0 --rate-limit-allocate 0 "${workers[@]}" >"$log" 2>&1 &
+        --rate-limit-unauth 0 --rate-limit-allocate 0 --user-quota 0 --total-quota 0 "${workers[@]}" >"$log" 2>&1 &
     switchback_pid=$!; pids+=("$switchback_pid")
     wait_for "$log" "listening udp"
     switchback_addr=$(grep -o 'listening udp [0-9.:]*' "$log" | head -1 | awk '{print $3}')

@@ -367,8 +367,8 @@ impl Default for Config {
             no_tls: false,
             no_tcp_relay: false,
             no_legacy_dual_allocation: false,
-            user_quota: 0,
-            total_quota: 0,
+            user_quota: DEFAULT_USER_QUOTA,
+            total_quota: DEFAULT_TOTAL_QUOTA,
             max_bps: server.max_bps,
             software: None,
             strict_rfc8656: false,
@@ -416,6 +416,18 @@ impl Default for Config {
         }
     }
 }
+
+/// The default `user-quota`: allocations per user. A browser makes one allocation per ICE server
+/// URL (UDP, TCP, TLS) for each peer connection, so 32 covers ten peer connections at once over
+/// all three; coturn deployments commonly run 10–20. One credential can no longer take every relay
+/// port. 0 means unlimited.
+pub const DEFAULT_USER_QUOTA: u32 = 32;
+
+/// The default `total-quota`: allocations on the server. Each holds at least one descriptor (two
+/// for a dual allocation, one more per RFC 6062 peer connection); 10,000 stays inside the default
+/// relay port range (16,384) and the service file's `LimitNOFILE=65536` with room for the
+/// listeners and TCP clients. 0 means unlimited.
+pub const DEFAULT_TOTAL_QUOTA: u32 = 10_000;
 
 /// The default `socket-buffer`: 4 MiB, enough for bursts at line rate on loopback (the kernel's
 /// 208 KiB default makes other relays lose 1–5 % under load).

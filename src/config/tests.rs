@@ -536,3 +536,14 @@ fn listening_ports_stay_out_of_the_relay_range_and_http_addresses_are_own() {
     let c = Config::from_toml_str("metrics-listen = \"192.0.2.7:9100\"\n").unwrap();
     assert!(c.own_addresses().contains(&"192.0.2.7".parse().unwrap()), "{:?}", c.own_addresses());
 }
+
+/// Finite allocation quotas by default (one credential must not take every relay port); 0 still
+/// means unlimited when the operator says so.
+#[test]
+fn allocation_quotas_are_finite_by_default() {
+    let o = Config::default().server_options();
+    assert_eq!((o.user_quota, o.total_quota), (DEFAULT_USER_QUOTA, DEFAULT_TOTAL_QUOTA));
+    assert!(o.user_quota > 0 && o.total_quota > o.user_quota);
+    let unlimited = Config::from_toml_str("user-quota = 0\ntotal-quota = 0\n").unwrap().server_options();
+    assert_eq!((unlimited.user_quota, unlimited.total_quota), (0, 0));
+}

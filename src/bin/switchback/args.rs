@@ -203,10 +203,10 @@ pub struct DaemonArgs {
     /// (coturn 4.6.1, `turnutils_uclient -Z`).
     #[arg(long)]
     pub no_legacy_dual_allocation: bool,
-    /// Allocations per user; 0 = unlimited (the default).
+    /// Allocations per user; 0 = unlimited. Default 32.
     #[arg(long, value_name = "N")]
     pub user_quota: Option<u32>,
-    /// Allocations in total; 0 = unlimited (the default).
+    /// Allocations in total; 0 = unlimited. Default 10000.
     #[arg(long, value_name = "N")]
     pub total_quota: Option<u32>,
     /// Relayed bytes (not bits) per second per allocation, each direction; 0 = unlimited (the default).
