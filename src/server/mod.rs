@@ -20,6 +20,7 @@ mod driver;
 mod options;
 mod refresh;
 mod relay;
+mod replay;
 mod request;
 mod response;
 mod send;
@@ -142,6 +143,8 @@ pub struct Server<D: RelayDriver = NoRelay> {
     epoch_unix: u64,
     unauth_limit: Option<RateLimiter>,
     allocate_limit: Option<RateLimiter>,
+    /// Allocates that succeeded, so a replay within the nonce lifetime is not acted on again.
+    replays: replay::ReplayGuard,
     revocations: arc_swap::ArcSwap<Box<dyn Revocations>>,
     bandwidth: Bandwidth,
     /// RFC 6062 TCP connections of TCP allocations, by CONNECTION-ID.
@@ -201,6 +204,7 @@ impl<D: RelayDriver> Server<D> {
             epoch_unix,
             unauth_limit,
             allocate_limit,
+            replays: replay::ReplayGuard::default(),
             revocations: arc_swap::ArcSwap::from_pointee(Box::new(RevocationList::default())),
             bandwidth,
             connections: Connections::default(),

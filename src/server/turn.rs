@@ -60,6 +60,7 @@ pub(super) fn request<D: RelayDriver>(
         let e = AuthError::Unauthenticated(Reason::Revoked);
         return auth_error(server, msg, rx, (millis, unix), e, trailer, out);
     }
+    let unsigned = trailer;
     // The response is signed with the request's key: an RFC 7635 session key when a token
     // authenticated it (RFC 7635 §6.2), else the long-term key.
     let trailer = match auth.oauth.as_deref().map(|s| &s.key) {
@@ -100,7 +101,18 @@ pub(super) fn request<D: RelayDriver>(
             server.stats.allocate_rate_limited();
             return req.error(out, codes::ALLOCATION_QUOTA_REACHED);
         }
-        Method::ALLOCATE => return super::allocate::handle(&req, out),
+        // An Allocate that already succeeded once, replayed after its allocation is gone: 438.
+        Method::ALLOCATE if req.allocation.is_none() && server.replays.is_replay(msg, unix) => {
+            return auth_error(server, msg, rx, (millis, unix), AuthError::StaleNonce, unsigned, out);
+        }
+        Method::ALLOCATE => {
+            let outcome = super::allocate::handle(&req, out);
+            if req.allocation.is_none() && server.table.get(&rx.five_tuple()).is_some() {
+                let nonce_valid = authenticator.config().nonce_ttl_secs + crate::auth::MAX_FUTURE_SKEW_SECS;
+                server.replays.record(msg, unix.saturating_add(nonce_valid));
+            }
+            return outcome;
+        }
         Method::REFRESH => super::refresh::handle(&req, out),
         Method::CREATE_PERMISSION => super::create_permission::handle(&req, out),
         Method::CHANNEL_BIND => super::channel_bind::handle(&req, out),

@@ -715,3 +715,28 @@ fn binding_errors_and_unknown_methods_are_rate_limited_too() {
     assert!(matches!(o, Outcome::Reply(_)));
     assert_eq!(error_code(&resp), None);
 }
+
+/// A signed Allocate replayed byte for byte after its allocation is gone (within the nonce
+/// lifetime, from the same address) must not make a new allocation: 438 with a fresh nonce. The
+/// client's own retransmission while the allocation lives still gets the cached answer.
+#[test]
+fn a_replayed_allocate_does_not_recreate_a_deleted_allocation() {
+    let mut h = Harness::new(Harness::default_options());
+    let c = h.login("bob");
+    let original = request(Method::ALLOCATE, tid_of(77), Some((&c.user, &c.pass, &c.nonce)), udp);
+    let (_, first) = h.feed(&original);
+    assert_eq!(Message::parse(&first).unwrap().message_type().class, Class::SuccessResponse);
+    let (_, again) = h.feed(&original);
+    assert_eq!(again, first, "a retransmission gets the cached answer");
+    let resp = h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(0)).unwrap());
+    assert_eq!(Message::parse(&resp).unwrap().message_type().class, Class::SuccessResponse);
+    assert!(h.server.allocations().is_empty());
+    h.advance(60);
+    let (_, replayed) = h.feed(&original);
+    assert_eq!(error_code(&replayed), Some(438), "the replay is not acted on");
+    assert!(h.server.allocations().is_empty());
+    // A fresh transaction with a fresh nonce works.
+    let c = h.login("bob");
+    let resp = h.send(&c, Method::ALLOCATE, udp);
+    assert_eq!(Message::parse(&resp).unwrap().message_type().class, Class::SuccessResponse);
+}
