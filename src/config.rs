@@ -286,6 +286,9 @@ pub struct Config {
     /// `drain-timeout`: seconds a drain (SIGTERM) waits for live allocations to end before exiting
     /// (default 30; 0 exits at once).
     pub drain_timeout: u64,
+    /// `tcp-auth-timeout`: seconds a TCP/TLS client connection has to make an allocation (or bind
+    /// an RFC 6062 connection) before it is closed (default 60, coturn's `max-allocate-timeout`).
+    pub tcp_auth_timeout: u64,
     /// `api-key`: keys of the trusted backend for `POST /v1/tokens` (Bearer); none turns that
     /// endpoint off. After loading it also holds the keys of `api-key-file`.
     pub api_key: Vec<SecretText>,
@@ -398,6 +401,7 @@ impl Default for Config {
             alternate_server: Vec::new(),
             alternate_threshold: 0,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT_SECS,
+            tcp_auth_timeout: 60,
             api_key: Vec::new(),
             api_key_file: None,
             token_key: Vec::new(),

@@ -60,6 +60,9 @@ impl Config {
         if self.default_lifetime == 0 || self.default_lifetime > self.max_lifetime {
             return Err(ConfigError::invalid("default-lifetime", "must be between 1 and max-lifetime"));
         }
+        if self.tcp_auth_timeout == 0 {
+            return Err(ConfigError::invalid("tcp-auth-timeout", "must be at least 1 second"));
+        }
         if self.nonce_lifetime == 0 {
             return Err(ConfigError::invalid("nonce-lifetime", "must be at least 1 second"));
         }

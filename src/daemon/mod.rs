@@ -127,7 +127,8 @@ impl Daemon {
             info!(entries = revoked.len(), "revocation list loaded");
         }
         server.set_revocations(revoked);
-        let running = io::bind_with_tls(config, server.clone(), Limits::default(), tls).await?;
+        let limits = Limits { tcp_auth_timeout: Duration::from_secs(config.tcp_auth_timeout), ..Limits::default() };
+        let running = io::bind_with_tls(config, server.clone(), limits, tls).await?;
         let readiness = Readiness::new();
         let reloader = Arc::new(Reloader {
             source: setup.source,

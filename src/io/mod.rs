@@ -65,6 +65,11 @@ pub const MAX_TCP_CONNECTIONS: usize = 10_000;
 /// browser needs one per TURN server and peer connection, an RFC 6062 client one more per peer.
 pub const MAX_TCP_CONNECTIONS_PER_SOURCE: usize = 64;
 
+/// How long a TCP/TLS connection may go without an allocation (or an RFC 6062 ConnectionBind):
+/// coturn's `max-allocate-timeout` default. A slot held by a client that never authenticates costs
+/// a descriptor and a buffer; Binding-only clients reconnect.
+pub const TCP_AUTH_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How long a TLS client has from its TCP connection to a finished handshake. The connection counts
 /// against [`MAX_TCP_CONNECTIONS`] meanwhile.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,6 +86,8 @@ pub struct Limits {
     pub max_tcp_connections_per_source: usize,
     /// From a TLS client's connection to its finished handshake.
     pub tls_handshake_timeout: Duration,
+    /// From a TCP/TLS connection to its allocation (or ConnectionBind); closed after.
+    pub tcp_auth_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -90,6 +97,7 @@ impl Default for Limits {
             max_tcp_connections: MAX_TCP_CONNECTIONS,
             max_tcp_connections_per_source: MAX_TCP_CONNECTIONS_PER_SOURCE,
             tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
+            tcp_auth_timeout: TCP_AUTH_TIMEOUT,
         }
     }
 }

@@ -126,6 +126,7 @@ impl TcpDriver {
             server: self.server.clone(),
             stats: self.stats.clone(),
             idle_timeout: self.limits.tcp_idle_timeout,
+            auth_timeout: self.limits.tcp_auth_timeout,
             strict_rfc8656: self.strict_rfc8656,
         };
         let acceptor = self.tls.as_ref().map(ReloadableTls::acceptor);
@@ -225,6 +226,8 @@ enum Close {
         bound: BoundConnection,
         leftover: Vec<u8>,
     },
+    /// No allocation (nor ConnectionBind) within the authentication deadline.
+    Unauthenticated,
     /// The TCP allocation of a client data connection was deleted (RFC 6062 §5: its connections
     /// close with it).
     AllocationDeleted,
@@ -238,6 +241,8 @@ pub(super) struct Connection {
     server: Arc<TurnServer>,
     stats: Arc<IoStats>,
     idle_timeout: Duration,
+    /// Without an allocation (or ConnectionBind) by then, the connection is closed.
+    auth_timeout: Duration,
     strict_rfc8656: bool,
 }
 
@@ -272,6 +277,10 @@ impl Connection {
                 IoStats::bump(&self.stats.tcp_closed_idle);
                 "idle timeout"
             }
+            Close::Unauthenticated => {
+                IoStats::bump(&self.stats.tcp_closed_unauthenticated);
+                "no allocation within the authentication deadline"
+            }
             Close::Invalid => {
                 IoStats::bump(&self.stats.tcp_closed_invalid);
                 "invalid frame"
@@ -296,6 +305,8 @@ impl Connection {
         let mut buf = vec![0u8; INITIAL_READ_BUF];
         let mut filled = 0;
         let mut pending = Vec::new();
+        let auth_deadline = tokio::time::Instant::now() + self.auth_timeout;
+        let mut authenticated = false;
         loop {
             // Answer every complete frame at the front of the buffer.
             let mut start = 0;
@@ -343,6 +354,12 @@ impl Connection {
             }
             buf.copy_within(start..filled, 0);
             filled -= start;
+            // Back to the small buffer once a large frame has gone through.
+            if buf.len() > INITIAL_READ_BUF && filled <= INITIAL_READ_BUF {
+                buf.truncate(INITIAL_READ_BUF);
+                buf.shrink_to_fit();
+            }
+            authenticated = authenticated || self.server.allocations().get(&self.five_tuple()).is_some();
             if filled == buf.len() {
                 if buf.len() >= MAX_READ_BUF {
                     return Close::Invalid;
@@ -364,6 +381,7 @@ impl Connection {
                     None
                 }
                 () = stopped(stop) => return Close::Stopped,
+                () = tokio::time::sleep_until(auth_deadline), if !authenticated => return Close::Unauthenticated,
             };
             match read {
                 None => {}

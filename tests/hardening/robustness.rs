@@ -438,6 +438,43 @@ async fn a_tcp_client_that_stalls_in_a_header_is_freed_by_the_idle_timeout() {
     .await;
 }
 
+/// A TCP connection that makes no allocation within `tcp_auth_timeout` is closed even while it
+/// keeps the idle timer alive with Bindings (a cheap pre-authentication slot otherwise); one that
+/// allocated stays and goes on working past the deadline.
+#[tokio::test]
+async fn a_tcp_client_without_an_allocation_is_closed_at_the_authentication_deadline() {
+    bounded(async {
+        let deadline = Duration::from_millis(500);
+        let limits = Limits { tcp_auth_timeout: deadline, ..Limits::default() };
+        let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+        let fixture = TurnFixture::start_with(options, None, limits).await;
+        let tcp = fixture.addr(Transport::Tcp);
+        let live =
+            fixture.allocate(Transport::Tcp, Credentials::new(TURN_USER.0, TURN_USER.1)).await.expect("allocate");
+        let mut binding_only = TcpStream::connect(tcp).await.unwrap();
+        let started = Instant::now();
+        // Busy, never idle: a Binding every 100 ms until the server closes the connection.
+        let closed = loop {
+            if started.elapsed() > Duration::from_secs(5) {
+                break false;
+            }
+            if switchback::client::binding_stream(&mut binding_only, RECV_TIMEOUT).await.is_err() {
+                break true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(closed, "a connection without an allocation outlived the deadline");
+        assert!(started.elapsed() >= deadline, "closed before the deadline");
+        eventually("the close counted", || fixture.running.io_stats().tcp_closed_unauthenticated == 1).await;
+        // The allocated connection outlives the deadline and still works.
+        let (peer, _echo) = udp_echo_peer().await;
+        live.create_permission(peer).await.expect("the authenticated connection is still served");
+        assert_eq!(fixture.running.io_stats().tcp_closed_unauthenticated, 1);
+        fixture.running.shutdown().await;
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // No bytes of an earlier datagram.
 

@@ -50,7 +50,8 @@ impl TurnFixture {
         roots
     }
 
-    async fn start_with(
+    /// A server with `options`, TLS with `tls` when given, and the drivers' `limits`.
+    pub async fn start_with(
         options: switchback::server::ServerOptions,
         tls: Option<switchback::io::TlsIdentity>,
         limits: switchback::io::Limits,

@@ -301,6 +301,9 @@ pub struct DaemonArgs {
     /// Seconds SIGTERM waits for live allocations to end before exiting. Default 30.
     #[arg(long, value_name = "SECS")]
     pub drain_timeout: Option<u64>,
+    /// Seconds a TCP/TLS client has to make an allocation (or bind an RFC 6062 connection) before it is closed. Default 60.
+    #[arg(long, value_name = "SECS")]
+    pub tcp_auth_timeout: Option<u64>,
     #[command(flatten)]
     pub token_keys: TokenKeyArgs,
     /// Key of the trusted backend for POST /v1/tokens, 16+ characters (repeatable; shows in the
