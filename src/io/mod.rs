@@ -28,6 +28,7 @@ mod proxy;
 mod relay;
 mod socket;
 mod stats;
+mod stream_queue;
 mod tcp;
 pub mod tls;
 mod udp;
@@ -46,6 +47,7 @@ pub use plan::ListenPlan;
 pub use proxy::PROXY_HEADER_TIMEOUT;
 pub use relay::{BoundConnection, RelaySocket, STREAM_QUEUE, StreamSink, TurnServer, UdpRelay};
 pub use stats::{IoStats, IoStatsSnapshot};
+pub use stream_queue::{STREAM_QUEUE_BYTES, STREAM_QUEUE_TOTAL_BYTES, queued_total};
 pub use tls::{ReloadableTls, TlsError, TlsIdentity};
 pub use udp::UdpWorker;
 pub use worker_stats::{WorkerStats, WorkerStatsSnapshot};
@@ -53,6 +55,10 @@ pub use worker_stats::{WorkerStats, WorkerStatsSnapshot};
 /// How long a TCP connection may stay silent before the server closes it (RFC 8656 leaves this to
 /// the server; coturn also uses minutes). A STUN client keeps a connection busy with requests.
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long a write to a TCP/TLS client may stall before the connection is closed: a client that
+/// stops reading pins its relay queue and its socket buffers until then.
+pub const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The most TCP connections one listener keeps open at once; further connections are accepted and
 /// closed at once (counted in [`IoStatsSnapshot::tcp_rejected`]). An idle connection costs a 4 KiB

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, trace};
 
 use super::proxy::{self, ClientCount, ClientSlot, PROXY_HEADER_TIMEOUT, ProxyProtocol};
+use super::stream_queue::StreamSource;
 use super::tls::{self, ReloadableTls};
 use super::{BoundConnection, TurnServer};
 use super::{IoStats, Limits, stopped};
@@ -254,7 +255,7 @@ impl Connection {
     /// Serves the stream until it closes, then frees the allocation made over it.
     pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, mut stream: S, mut stop: watch::Receiver<bool>) {
         // Peer data for an allocation made over this connection arrives here (io/relay.rs).
-        let (sink, mut relayed) = mpsc::channel(super::STREAM_QUEUE);
+        let (sink, mut relayed) = super::stream_queue::stream_queue();
         self.server.driver().add_stream(self.five_tuple(), sink);
         let close = self.serve(&mut stream, &mut stop, &mut relayed).await;
         // RFC 8656 §3.1: closing the connection frees its allocation.
@@ -300,7 +301,7 @@ impl Connection {
         &self,
         stream: &mut S,
         stop: &mut watch::Receiver<bool>,
-        relayed: &mut mpsc::Receiver<Box<[u8]>>,
+        relayed: &mut StreamSource,
     ) -> Close {
         let mut buf = vec![0u8; INITIAL_READ_BUF];
         let mut filled = 0;
@@ -375,7 +376,7 @@ impl Connection {
                 // Relayed peer data: already framed (and padded) by the core; written in order.
                 Some(frame) = relayed.recv() => {
                     pending.extend_from_slice(&frame);
-                    while pending.len() < FLUSH_AT && let Ok(more) = relayed.try_recv() {
+                    while pending.len() < FLUSH_AT && let Some(more) = relayed.try_recv() {
                         pending.extend_from_slice(&more);
                     }
                     None
@@ -411,7 +412,8 @@ impl Connection {
         })
     }
 
-    /// Writes `pending` out; a client that stops reading for the idle timeout is dropped. The
+    /// Writes `pending` out; a client that stops reading for [`TCP_WRITE_TIMEOUT`](super::TCP_WRITE_TIMEOUT)
+    /// (or the idle timeout, if shorter) is dropped. The
     /// stream is flushed too: TLS may hold back the last record otherwise.
     async fn flush<S: AsyncWrite + Unpin>(
         &self,
@@ -427,7 +429,7 @@ impl Connection {
             stream.flush().await
         };
         let written = tokio::select! {
-            r = tokio::time::timeout(self.idle_timeout, write) => r,
+            r = tokio::time::timeout(self.idle_timeout.min(super::TCP_WRITE_TIMEOUT), write) => r,
             () = stopped(stop) => return Err(Close::Stopped),
         };
         pending.clear();

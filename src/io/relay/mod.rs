@@ -20,8 +20,8 @@ use crate::server::{BindOptions, CONNECTION_TIMEOUT_MS, RelayDriver, Server};
 mod peer;
 mod tcp;
 
+pub use crate::io::stream_queue::{STREAM_QUEUE, StreamSink};
 use peer::{ClientLeg, peer_loop};
-pub use peer::{STREAM_QUEUE, StreamSink};
 use tcp::{TCP_RELAY_BACKLOG, accept_loop, connect_from};
 /// Receive buffer of relay sockets. The kernel's default (208 KiB) drops bursts; this asks for
 /// 4 MiB and the kernel caps it at `net.core.rmem_max`.
@@ -175,7 +175,7 @@ impl UdpRelay {
 
     /// Queues a message the core wrote for a client's control connection.
     fn send_on_stream(&self, five_tuple: &FiveTuple, message: &[u8]) -> bool {
-        self.stream(five_tuple).is_some_and(|sink| sink.try_send(message.into()).is_ok())
+        self.stream(five_tuple).is_some_and(|sink| sink.try_send(message))
     }
 
     fn stream(&self, five_tuple: &FiveTuple) -> Option<StreamSink> {

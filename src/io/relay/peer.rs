@@ -12,19 +12,13 @@ use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 use crate::alloc::Allocation;
 use crate::server::HEADROOM;
 
 use super::{RelayKind, RelaySocket, TurnServer};
 
-/// Frames queued for a TCP/TLS client connection; its task writes them between its own answers.
-pub type StreamSink = mpsc::Sender<Box<[u8]>>;
-
-/// How many relayed frames may wait for a slow stream client before new ones are dropped (counted):
-/// back-pressure never reaches the relay socket.
-pub const STREAM_QUEUE: usize = 256;
+use crate::io::stream_queue::StreamSink;
 
 /// Where an allocation's peer data goes.
 #[derive(Clone)]
@@ -39,7 +33,7 @@ impl ClientLeg {
     fn send(&self, data: &[u8], client: SocketAddr) -> bool {
         match self {
             ClientLeg::Udp(socket) => crate::io::socket::send_now(socket, data, client),
-            ClientLeg::Stream(sink) => sink.try_send(data.into()).is_ok(),
+            ClientLeg::Stream(sink) => sink.try_send(data),
         }
     }
 }
