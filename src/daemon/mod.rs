@@ -149,6 +149,11 @@ impl Daemon {
                 None => face,
             });
         }
+        for (key, addr) in [("metrics-listen", config.metrics_listen), ("admin-listen", config.admin_listen)] {
+            if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+                warn!(key, %addr, "plain HTTP off loopback: keep this face on a private network or behind TLS");
+            }
+        }
         let http = crate::http::bind(faces).await?;
         readiness.set(true);
         Ok(Daemon { server, running, http, readiness, reloader, self_signed })

@@ -12,6 +12,7 @@ pub mod api;
 pub mod health;
 pub mod ice_servers;
 pub mod metrics;
+mod serve;
 pub mod status;
 pub mod tls;
 
@@ -23,7 +24,6 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::debug;
 
 /// Why the HTTP listeners could not start.
 #[derive(Debug, thiserror::Error)]
@@ -115,10 +115,17 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     (status, axum::Json(body)).into_response()
 }
 
+pub use serve::HttpLimits;
+
 /// Binds one listener per distinct address of `faces` (merging the routers of faces that share
-/// one), then serves them all. Either every listener is bound or none is. Must be called inside a
-/// tokio runtime.
+/// one), then serves them all with the default [`HttpLimits`]. Either every listener is bound or
+/// none is. Must be called inside a tokio runtime.
 pub async fn bind(faces: Vec<Face>) -> Result<HttpRunning, HttpError> {
+    bind_with_limits(faces, HttpLimits::default()).await
+}
+
+/// [`bind`] with explicit [`HttpLimits`].
+pub async fn bind_with_limits(faces: Vec<Face>, limits: HttpLimits) -> Result<HttpRunning, HttpError> {
     // Group by configured address, keeping the order of first appearance.
     type Tls = Option<std::sync::Arc<rustls::ServerConfig>>;
     let mut groups: Vec<(SocketAddr, Vec<&'static str>, Router, Tls)> = Vec::new();
@@ -147,20 +154,7 @@ pub async fn bind(faces: Vec<Face>) -> Result<HttpRunning, HttpError> {
     for (listener, local, names, router, tls) in bound {
         listeners.extend(names.iter().map(|&name| HttpListener { name, addr: local }));
         let app = router.fallback(not_found);
-        let mut stopped = stop.subscribe();
-        if let Some(config) = tls {
-            tasks.push(tokio::spawn(tls::serve(listener, app, config, stopped)));
-            continue;
-        }
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.wait_for(|&s| s).await;
-            };
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(shutdown).await {
-                debug!(addr = %local, error = %e, "http listener ended");
-            }
-        }));
+        tasks.push(tokio::spawn(serve::serve(listener, app, tls, limits, stop.subscribe())));
     }
     Ok(HttpRunning { listeners, tasks, stop })
 }
@@ -168,6 +162,8 @@ pub async fn bind(faces: Vec<Face>) -> Result<HttpRunning, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -199,6 +195,49 @@ mod tests {
         assert!(other.contains(r#""code":"not_found""#), "{other}");
         running.shutdown().await;
         assert!(tokio::net::TcpStream::connect(addr_a).await.is_err());
+    }
+
+    /// Slowloris: hundreds of connections that send half a request head and stall. Those over the
+    /// per-source cap are closed at once, the others at the header timeout; a complete request is
+    /// served meanwhile (from another source) and afterwards.
+    #[tokio::test]
+    async fn half_open_requests_are_closed_and_the_face_keeps_serving() {
+        let limits = HttpLimits { header_timeout: Duration::from_millis(400), ..HttpLimits::default() };
+        let face = Face::new("m", "127.0.0.1:0".parse().unwrap(), Router::new().route("/m", get(|| async { "up" })));
+        let running = bind_with_limits(vec![face], limits).await.unwrap();
+        let addr = running.local_addr("m").unwrap();
+        let mut stalled = Vec::new();
+        for _ in 0..300 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let _ = s.write_all(b"GET /m HTTP/1.1\r\nHost: x\r\n").await;
+            stalled.push(s);
+        }
+        // Another source is served while they stall.
+        let fresh = tokio::time::timeout(Duration::from_secs(5), async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            let mut stream = socket.connect(addr).await.unwrap();
+            stream.write_all(b"GET /m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            response
+        })
+        .await;
+        assert!(fresh.as_ref().is_ok_and(|r| r.ends_with("up")), "served beside the stalled connections: {fresh:?}");
+        let started = std::time::Instant::now();
+        for s in &mut stalled {
+            let mut buf = [0u8; 256];
+            let closed = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+            // Closed: end of stream, a reset, or (for the timed-out head) a 408 and then the end.
+            match closed {
+                Ok(Ok(0) | Err(_)) => {}
+                Ok(Ok(n)) => assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"), "{n} bytes"),
+                Err(_) => panic!("a stalled connection outlived the header timeout"),
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "closed within the header timeout");
+        assert!(get_path(addr, "/m").await.ends_with("up"));
+        running.shutdown().await;
     }
 
     #[tokio::test]

@@ -1,0 +1,182 @@
+//! Serving a face's listener, plain or TLS, with every connection bounded: `axum::serve` has no
+//! timer, and a client that sends half a request head kept its connection (and ~400 KB of buffer)
+//! forever. Here each listener has a connection budget of its own ([`HttpLimits::max_connections`],
+//! so the faces together can never take the descriptors relaying needs) and a per-source one
+//! (IPv4 address, IPv6 /64); beyond either, a connection is closed at once. A request head must
+//! arrive within [`HttpLimits::header_timeout`], a TLS handshake too; buffers are capped; and a
+//! connection lives at most [`HttpLimits::max_lifetime`] (then it is shut down gracefully: a
+//! scraper reconnects).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, warn};
+
+use crate::policy::source_key;
+
+/// The bounds of an HTTP face's connections.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// A request head (and a TLS handshake) must arrive within this.
+    pub header_timeout: Duration,
+    /// Open connections per listener.
+    pub max_connections: usize,
+    /// Open connections per source (IPv4 address, IPv6 /64) per listener.
+    pub max_per_source: usize,
+    /// The longest a connection is kept (keep-alive included).
+    pub max_lifetime: Duration,
+}
+
+impl Default for HttpLimits {
+    /// 10 s for a head, 256 connections a listener and 16 a source, 2 minutes a connection.
+    fn default() -> Self {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            max_per_source: 16,
+            max_lifetime: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The largest read buffer of a connection (hyper's minimum; its default is ~400 KB).
+const MAX_BUF: usize = 8192;
+
+/// Open connections per source on one listener; a slot is given back on drop.
+#[derive(Default)]
+struct PerSource(Mutex<HashMap<IpAddr, usize>>);
+
+struct SourceSlot {
+    table: Arc<PerSource>,
+    key: IpAddr,
+}
+
+impl PerSource {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<SourceSlot> {
+        let key = source_key(ip);
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(key).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot { table: self.clone(), key })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut map = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Accepts connections on `listener` (TLS ones with `tls`) and serves `app` on each until `stop`.
+pub(super) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: HttpLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let acceptor = tls.map(TlsAcceptor::from);
+    let budget = Arc::new(Semaphore::new(limits.max_connections));
+    let per_source = Arc::new(PerSource::default());
+    let mut refused: u64 = 0;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|&s| s) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                debug!(error = %e, "http accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = budget.clone().try_acquire_owned() else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                warn!(%peer, refused, "http face at its connection cap: connection closed");
+            }
+            continue;
+        };
+        let Some(slot) = per_source.take(peer.ip(), limits.max_per_source) else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                warn!(%peer, refused, "http source at its connection cap: connection closed");
+            }
+            continue;
+        };
+        let (acceptor, app, stop) = (acceptor.clone(), app.clone(), stop.clone());
+        tokio::spawn(async move {
+            let _held = (permit, slot);
+            let service = TowerToHyperService::new(app.layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))));
+            match acceptor {
+                None => connection(TokioIo::new(stream), service, peer, limits, stop).await,
+                Some(acceptor) => match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => connection(TokioIo::new(tls), service, peer, limits, stop).await,
+                    Ok(Err(e)) => debug!(%peer, error = %e, "https handshake failed"),
+                    Err(_) => debug!(%peer, "https handshake timed out"),
+                },
+            }
+        });
+    }
+}
+
+/// One connection with hyper's HTTP/1.1 builder, bounded by the header timeout, the buffer cap and
+/// the lifetime; shut down gracefully at the end of its lifetime or when the server stops.
+async fn connection<I, S>(
+    io: TokioIo<I>,
+    service: S,
+    peer: SocketAddr,
+    limits: HttpLimits,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = axum::response::Response>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(MAX_BUF);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        r = conn.as_mut() => Some(r),
+        () = tokio::time::sleep(limits.max_lifetime) => None,
+        _ = stop.wait_for(|&s| s) => None,
+    };
+    let result = match ended {
+        Some(r) => r,
+        None => {
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(limits.header_timeout, conn).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(e) = result {
+        debug!(%peer, error = %e, "http connection ended");
+    }
+}
