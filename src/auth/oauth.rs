@@ -260,6 +260,21 @@ pub struct OauthSession {
     pub expires: u64,
 }
 
+impl OauthSession {
+    /// The user this token stands for in quotas, rate limits, bandwidth meters and revocation:
+    /// `<kid>#<first 8 bytes of the token id, hex>`. Every holder of a token under one kid has its
+    /// own (the kid names the authorization server's key, not a user).
+    pub fn identity(&self) -> String {
+        let mut id = String::with_capacity(self.kid.len() + 17);
+        id.push_str(&self.kid);
+        id.push('#');
+        for b in self.id.iter().take(8) {
+            id.push_str(&format!("{b:02x}"));
+        }
+        id
+    }
+}
+
 /// The third-party authorization settings: our server name and the keys shared with the
 /// authorization server. `Debug` shows no key.
 #[derive(Clone, Debug)]

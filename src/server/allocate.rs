@@ -42,7 +42,12 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     let limits = server.admission.quotas();
     let auth = server.auth.load();
     let rest_separator = req.auth.rest_expiry.and(auth.as_ref().and_then(|a| a.rest()).map(|r| r.separator));
-    let user = quota_user(req.auth.username, rest_separator);
+    // An RFC 7635 token holder is its token's identity, not the kid every holder shares.
+    let token_user = req.auth.oauth.as_ref().map(|s| s.identity());
+    let user = match &token_user {
+        Some(identity) => identity.as_str(),
+        None => quota_user(req.auth.username, rest_separator),
+    };
     if let Err(e) = server.table.acquire(user, limits) {
         return req.error(out, e.error_code());
     }

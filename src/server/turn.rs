@@ -55,7 +55,8 @@ pub(super) fn request<D: RelayDriver>(
         Err(e) => return auth_error(server, msg, rx, (millis, unix), e, trailer, out),
     };
     // A revoked user's credentials still verify; every request of theirs gets 401 (Refresh too).
-    if server.is_revoked(auth.username) {
+    let token_user = auth.oauth.as_ref().map(|s| s.identity());
+    if server.is_revoked(auth.username) || token_user.as_deref().is_some_and(|id| server.is_revoked(id)) {
         server.stats.revoked_request();
         let e = AuthError::Unauthenticated(Reason::Revoked);
         return auth_error(server, msg, rx, (millis, unix), e, trailer, out);
@@ -97,7 +98,10 @@ pub(super) fn request<D: RelayDriver>(
     }
     let outcome = match msg.message_type().method {
         // Allocation attempts per user: 486 beyond the rate (see `ServerOptions::rate_limit_allocate`).
-        Method::ALLOCATE if req.allocation.is_none() && !server.allocate_allowed(millis, auth.username) => {
+        Method::ALLOCATE
+            if req.allocation.is_none()
+                && !server.allocate_allowed(millis, token_user.as_deref().unwrap_or(auth.username)) =>
+        {
             server.stats.allocate_rate_limited();
             return req.error(out, codes::ALLOCATION_QUOTA_REACHED);
         }

@@ -327,3 +327,29 @@ fn connection_bind_needs_the_allocations_own_token_session() {
         oauth_over_tcp(&mut h, addr("192.0.2.1:40002"), (&victim_mac, &victim), Method::CONNECTION_BIND, bind);
     success(&resp);
 }
+
+/// Every token holder under one kid is a user of its own: a user quota of 1 lets two holders
+/// allocate once each (the kid used to be the user, and the second holder got 486), and a holder's
+/// second allocation is over its own quota.
+#[test]
+fn token_holders_under_one_kid_have_their_own_quota() {
+    let mut h = oauth_harness();
+    let options = ServerOptions { user_quota: 1, ..Harness::default_options() };
+    let mut config = auth_config();
+    config.oauth = Some(OauthConfig { server_name: SERVER_NAME.into(), keys: vec![key(NORTH), key(UNION)] });
+    let auth = Authenticator::new(config, [7u8; 32]);
+    h.server = Server::with_relay(options, Some(auth), Arc::clone(&h.driver), h.epoch, EPOCH_UNIX);
+    let (ann, bob) = ([0x31; 20], [0x32; 20]);
+    let (ann_token, bob_token) = (h.token(NORTH, &ann, 3600), h.token(NORTH, &bob, 3600));
+    let allocate_from = |h: &mut Harness, source: &str, mac: &[u8], token: &[u8]| {
+        let source = addr(source);
+        let nonce = h.server.authenticator().unwrap().nonce(h.unix(), source);
+        let tid = h.next_tid();
+        let req = oauth_request(Method::ALLOCATE, tid, ("north", nonce.as_str(), mac), Some(token), udp);
+        h.feed_from(source, &req).1
+    };
+    success(&allocate_from(&mut h, "127.0.0.1:41001", &ann, &ann_token));
+    success(&allocate_from(&mut h, "127.0.0.1:41002", &bob, &bob_token));
+    let again = allocate_from(&mut h, "127.0.0.1:41003", &ann, &ann_token);
+    assert_eq!(error_code(&again), Some(codes::ALLOCATION_QUOTA_REACHED), "ann's own quota");
+}
