@@ -222,7 +222,7 @@ pub struct Config {
     /// `log-format`: `human` (default) or `json`.
     pub log_format: LogFormat,
     /// `rate-limit-unauth`: unauthenticated answers (400/401/438) per source IPv4 address or IPv6
-    /// /64, `N/s[:burst]` (default `20/s:40`; `0` = no limit). Beyond it requests are dropped.
+    /// /64, `N/s[:burst]` (default `20/s:300`; `0` = no limit). Beyond it requests are dropped.
     #[serde(deserialize_with = "limits::rate_limit")]
     pub rate_limit_unauth: RateLimit,
     /// `rate-limit-binding`: Binding answers count against `rate-limit-unauth` too (default false).
@@ -289,6 +289,10 @@ pub struct Config {
     /// `tcp-auth-timeout`: seconds a TCP/TLS client connection has to make an allocation (or bind
     /// an RFC 6062 connection) before it is closed (default 60, coturn's `max-allocate-timeout`).
     pub tcp_auth_timeout: u64,
+    /// `tcp-connections-per-source`: TCP/TLS connections one source (IPv4 address, IPv6 /64; the
+    /// PROXY header's client behind a balancer) may hold open before they authenticate (default
+    /// 64). Authenticated ones count against the user's quota instead.
+    pub tcp_connections_per_source: u32,
     /// `api-key`: keys of the trusted backend for `POST /v1/tokens` (Bearer); none turns that
     /// endpoint off. After loading it also holds the keys of `api-key-file`.
     pub api_key: Vec<SecretText>,
@@ -402,6 +406,7 @@ impl Default for Config {
             alternate_threshold: 0,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT_SECS,
             tcp_auth_timeout: 60,
+            tcp_connections_per_source: 64,
             api_key: Vec::new(),
             api_key_file: None,
             token_key: Vec::new(),

@@ -324,7 +324,7 @@ fn rate_limits_and_revocation_keys() {
     use crate::policy::revocation::Revocations as _;
 
     let d = Config::default();
-    assert_eq!(d.rate_limit_unauth, RateLimit::new(20, 40));
+    assert_eq!(d.rate_limit_unauth, RateLimit::new(20, 300));
     assert_eq!(d.rate_limit_allocate, RateLimit::new(10, 20));
     assert!(!d.rate_limit_binding && !d.strict_expiry);
     assert!(d.revocation_list().unwrap().is_empty());

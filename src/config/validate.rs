@@ -60,6 +60,9 @@ impl Config {
         if self.default_lifetime == 0 || self.default_lifetime > self.max_lifetime {
             return Err(ConfigError::invalid("default-lifetime", "must be between 1 and max-lifetime"));
         }
+        if self.tcp_connections_per_source == 0 {
+            return Err(ConfigError::invalid("tcp-connections-per-source", "must be at least 1"));
+        }
         if self.tcp_auth_timeout == 0 {
             return Err(ConfigError::invalid("tcp-auth-timeout", "must be at least 1 second"));
         }

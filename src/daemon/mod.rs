@@ -127,7 +127,11 @@ impl Daemon {
             info!(entries = revoked.len(), "revocation list loaded");
         }
         server.set_revocations(revoked);
-        let limits = Limits { tcp_auth_timeout: Duration::from_secs(config.tcp_auth_timeout), ..Limits::default() };
+        let limits = Limits {
+            tcp_auth_timeout: Duration::from_secs(config.tcp_auth_timeout),
+            max_tcp_connections_per_source: config.tcp_connections_per_source as usize,
+            ..Limits::default()
+        };
         let running = io::bind_with_tls(config, server.clone(), limits, tls).await?;
         let readiness = Readiness::new();
         let reloader = Arc::new(Reloader {

@@ -67,8 +67,9 @@ pub const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 pub const MAX_TCP_CONNECTIONS: usize = 10_000;
 
 /// The most TCP/TLS connections one source (an IPv4 address, an IPv6 /64) keeps open on one
-/// listener; further ones are closed at once (counted in [`IoStatsSnapshot::tcp_rejected`]). A
-/// browser needs one per TURN server and peer connection, an RFC 6062 client one more per peer.
+/// listener before they authenticate; further ones are closed at once (counted in
+/// [`IoStatsSnapshot::tcp_rejected`], logged). A connection that made an allocation gives its slot
+/// back: the user's quota counts it from then on. `tcp-connections-per-source` in the daemon.
 pub const MAX_TCP_CONNECTIONS_PER_SOURCE: usize = 64;
 
 /// How long a TCP/TLS connection may go without an allocation (or an RFC 6062 ConnectionBind):
@@ -350,7 +351,7 @@ pub async fn bind_with_tls(
             strict_rfc8656: plan.strict_rfc8656,
             tls,
             proxy: proxy.clone(),
-            proxied_clients: Arc::default(),
+            clients: Arc::default(),
         };
         tasks.push(tokio::spawn(driver.run(stop.subscribe())));
     }

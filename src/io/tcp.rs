@@ -4,8 +4,8 @@
 //! the same [`Connection`] runs on the decrypted stream.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
 use super::proxy::{self, ClientCount, ClientSlot, PROXY_HEADER_TIMEOUT, ProxyProtocol};
 use super::stream_queue::StreamSource;
@@ -54,19 +54,20 @@ pub(super) struct TcpDriver {
     pub(super) tls: Option<ReloadableTls>,
     /// `proxy-protocol`: a PROXY v2 header comes before anything else (`io/proxy.rs`).
     pub(super) proxy: Arc<ProxyProtocol>,
-    /// With `proxy`: open connections per real client, for the per-source cap.
-    pub(super) proxied_clients: Arc<ClientCount>,
+    /// Open connections per source (the PROXY header's client behind a balancer) that have not
+    /// authenticated yet, for the per-source cap.
+    pub(super) clients: Arc<ClientCount>,
 }
 
 impl TcpDriver {
     /// Accepts until `stop` fires, then waits for every connection to close.
     pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut connections = JoinSet::new();
-        let mut per_source: HashMap<IpAddr, usize> = HashMap::new();
+        let mut refused: u64 = 0;
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => self.admit(&mut connections, &mut per_source, stream, peer, &stop),
+                    Ok((stream, peer)) => self.admit(&mut connections, &mut refused, stream, peer, &stop),
                     Err(e) => {
                         IoStats::bump(&self.stats.tcp_accept_errors);
                         debug!(local = %self.local, error = %e, "tcp accept failed");
@@ -76,11 +77,7 @@ impl TcpDriver {
                         }
                     }
                 },
-                Some(done) = connections.join_next(), if !connections.is_empty() => {
-                    if let Ok(source) = done {
-                        release(&mut per_source, source);
-                    }
-                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 () = stopped(&mut stop) => break,
             }
         }
@@ -91,8 +88,8 @@ impl TcpDriver {
 
     fn admit(
         &self,
-        connections: &mut JoinSet<IpAddr>,
-        per_source: &mut HashMap<IpAddr, usize>,
+        connections: &mut JoinSet<()>,
+        refused: &mut u64,
         stream: TcpStream,
         peer: SocketAddr,
         stop: &watch::Receiver<bool>,
@@ -107,16 +104,25 @@ impl TcpDriver {
             debug!(local = %self.local, %peer, "proxy-protocol: connection from an untrusted source, closing");
             return;
         }
-        let source = source_key(peer.ip());
-        let open = per_source.entry(source).or_insert(0);
         // Behind a load balancer every connection comes from it: the per-source cap applies to the
         // client its PROXY header names instead (below, once the header is read).
-        if *open >= self.limits.max_tcp_connections_per_source && !self.proxy.on {
-            IoStats::bump(&self.stats.tcp_rejected);
-            debug!(local = %self.local, %peer, "tcp connection cap per source reached, closing new connection");
-            return;
-        }
-        *open += 1;
+        let slot = if self.proxy.on {
+            None
+        } else {
+            match self.clients.take(source_key(peer.ip()), self.limits.max_tcp_connections_per_source) {
+                Some(slot) => Some(slot),
+                None => {
+                    IoStats::bump(&self.stats.tcp_rejected);
+                    *refused += 1;
+                    // Logged with the address, at most once per power of two refusals.
+                    if refused.is_power_of_two() {
+                        warn!(local = %self.local, %peer, refused = *refused,
+                            "tcp-connections-per-source reached: closing new connections from this source until some authenticate or close");
+                    }
+                    return;
+                }
+            }
+        };
         IoStats::bump(&self.stats.tcp_accepted);
         // STUN messages are small and answered one by one: no Nagle delay.
         let _ = stream.set_nodelay(true);
@@ -133,36 +139,36 @@ impl TcpDriver {
         let acceptor = self.tls.as_ref().map(ReloadableTls::acceptor);
         let handshake_timeout = self.limits.tls_handshake_timeout;
         let (proxy, stats, mut stop) = (self.proxy.on, self.stats.clone(), stop.clone());
-        let (clients, per_client) = (self.proxied_clients.clone(), self.limits.max_tcp_connections_per_source);
+        let (clients, per_client) = (self.clients.clone(), self.limits.max_tcp_connections_per_source);
         // The open-connections gauge (metrics): up now, down when the connection's task ends.
         let open = IoStats::open_gauge(&self.stats, self.tls.is_some());
         connections.spawn(async move {
             let _open = open;
             let mut stream = stream;
-            // With proxy-protocol: the header's client, holding its per-source slot until the end.
-            let mut _slot = None;
+            // The per-source slot (of the PROXY header's client behind a balancer), held until the
+            // connection authenticates or ends.
+            let mut slot = slot;
             if proxy {
                 match proxied_client(&mut stream, peer, &stats, &clients, per_client, &mut stop).await {
-                    Some((client, slot)) => {
+                    Some((client, proxied)) => {
                         connection.peer = client;
-                        _slot = Some(slot);
+                        slot = Some(proxied);
                     }
-                    None => return source,
+                    None => return,
                 }
             }
             match acceptor {
-                None => connection.run(stream, stop).await,
+                None => connection.run(stream, stop, slot).await,
                 Some(acceptor) => {
                     let peer = connection.peer;
                     let mut stop = stop;
                     if let Some(tls) =
                         tls::handshake(acceptor, stream, peer, handshake_timeout, &stats, &mut stop).await
                     {
-                        connection.run(tls, stop).await;
+                        connection.run(tls, stop, slot).await;
                     }
                 }
             }
-            source
         });
     }
 }
@@ -205,15 +211,6 @@ async fn proxied_client(
     Some((client, slot))
 }
 
-fn release(per_source: &mut HashMap<IpAddr, usize>, source: IpAddr) {
-    if let Some(n) = per_source.get_mut(&source) {
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            per_source.remove(&source);
-        }
-    }
-}
-
 /// Why a connection ended.
 enum Close {
     Stopped,
@@ -253,11 +250,16 @@ impl Connection {
     }
 
     /// Serves the stream until it closes, then frees the allocation made over it.
-    pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, mut stream: S, mut stop: watch::Receiver<bool>) {
+    pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        mut stream: S,
+        mut stop: watch::Receiver<bool>,
+        mut slot: Option<ClientSlot>,
+    ) {
         // Peer data for an allocation made over this connection arrives here (io/relay.rs).
         let (sink, mut relayed) = super::stream_queue::stream_queue();
         self.server.driver().add_stream(self.five_tuple(), sink);
-        let close = self.serve(&mut stream, &mut stop, &mut relayed).await;
+        let close = self.serve(&mut stream, &mut stop, &mut relayed, &mut slot).await;
         // RFC 8656 §3.1: closing the connection frees its allocation.
         self.server.driver().remove_stream(&self.five_tuple());
         self.server.close_allocation(&self.five_tuple());
@@ -302,6 +304,7 @@ impl Connection {
         stream: &mut S,
         stop: &mut watch::Receiver<bool>,
         relayed: &mut StreamSource,
+        slot: &mut Option<ClientSlot>,
     ) -> Close {
         let mut buf = vec![0u8; INITIAL_READ_BUF];
         let mut filled = 0;
@@ -346,6 +349,12 @@ impl Connection {
                     }
                 }
             };
+            if !authenticated && self.server.allocations().get(&self.five_tuple()).is_some() {
+                // Authenticated: the user's quota counts it from now on, not its source's cap (a
+                // company NAT puts hundreds of users behind one address).
+                authenticated = true;
+                *slot = None;
+            }
             // Answers to the frames before a bad one still go out.
             if let Err(close) = self.flush(stream, &mut pending, stop).await {
                 return close;
@@ -360,7 +369,6 @@ impl Connection {
                 buf.truncate(INITIAL_READ_BUF);
                 buf.shrink_to_fit();
             }
-            authenticated = authenticated || self.server.allocations().get(&self.five_tuple()).is_some();
             if filled == buf.len() {
                 if buf.len() >= MAX_READ_BUF {
                     return Close::Invalid;

@@ -95,8 +95,8 @@ pub struct ServerOptions {
 }
 
 impl ServerOptions {
-    /// Default of [`ServerOptions::rate_limit_unauth`]: 20 answers a second, bursts of 40.
-    pub const DEFAULT_RATE_LIMIT_UNAUTH: RateLimit = RateLimit::new(20, 40);
+    /// Default of [`ServerOptions::rate_limit_unauth`]: 20 answers a second, bursts of 300.
+    pub const DEFAULT_RATE_LIMIT_UNAUTH: RateLimit = RateLimit::new(20, 300);
     /// Default of [`ServerOptions::rate_limit_allocate`]: 10 Allocates a second, bursts of 20.
     pub const DEFAULT_RATE_LIMIT_ALLOCATE: RateLimit = RateLimit::new(10, 20);
 }

@@ -475,6 +475,34 @@ async fn a_tcp_client_without_an_allocation_is_closed_at_the_authentication_dead
     .await;
 }
 
+/// The per-source cap counts connections that have not authenticated: behind one NAT address,
+/// TCP clients with allocations do not use it up (they count against their user's quota), while
+/// unauthenticated connections beyond it are closed at once.
+#[tokio::test]
+async fn authenticated_tcp_connections_leave_the_per_source_cap() {
+    bounded(async {
+        let limits = Limits { max_tcp_connections_per_source: 2, ..Limits::default() };
+        let fixture = TurnFixture::start_with(ServerOptions::default(), None, limits).await;
+        let tcp = fixture.addr(Transport::Tcp);
+        let mut allocated = Vec::new();
+        for _ in 0..4 {
+            let client = fixture.allocate(Transport::Tcp, Credentials::new(TURN_USER.0, TURN_USER.1)).await;
+            allocated.push(client.expect("an office's users each allocate over TCP from one address"));
+        }
+        // Two unauthenticated connections fill the cap; the third is closed at once.
+        let mut first = TcpStream::connect(tcp).await.unwrap();
+        switchback::client::binding_stream(&mut first, RECV_TIMEOUT).await.expect("served");
+        let mut second = TcpStream::connect(tcp).await.unwrap();
+        switchback::client::binding_stream(&mut second, RECV_TIMEOUT).await.expect("served");
+        let mut third = TcpStream::connect(tcp).await.unwrap();
+        assert_closed_by_server(&mut third).await;
+        assert_eq!(fixture.running.io_stats().tcp_rejected, 1);
+        drop(allocated);
+        fixture.running.shutdown().await;
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // No bytes of an earlier datagram.
 

@@ -230,7 +230,7 @@ pub struct DaemonArgs {
     /// Check the configuration, print "config OK" and exit 0 (or the error and exit 2).
     #[arg(long)]
     pub check_config: bool,
-    /// Unauthenticated answers per source IP (IPv6: per /64), N/s[:BURST]; 0 = off. Default 20/s:40.
+    /// Unauthenticated answers per source IP (IPv6: per /64), N/s[:BURST]; 0 = off. Default 20/s:300.
     #[arg(long, value_name = "N/s[:BURST]")]
     pub rate_limit_unauth: Option<String>,
     /// Count Binding answers against --rate-limit-unauth too.
@@ -304,6 +304,9 @@ pub struct DaemonArgs {
     /// Seconds a TCP/TLS client has to make an allocation (or bind an RFC 6062 connection) before it is closed. Default 60.
     #[arg(long, value_name = "SECS")]
     pub tcp_auth_timeout: Option<u64>,
+    /// TCP/TLS connections a source may hold before they authenticate (then the user's quota counts them). Default 64.
+    #[arg(long, value_name = "N")]
+    pub tcp_connections_per_source: Option<u32>,
     #[command(flatten)]
     pub token_keys: TokenKeyArgs,
     /// Key of the trusted backend for POST /v1/tokens, 16+ characters (repeatable; shows in the

@@ -740,3 +740,23 @@ fn a_replayed_allocate_does_not_recreate_a_deleted_allocation() {
     let resp = h.send(&c, Method::ALLOCATE, udp);
     assert_eq!(Message::parse(&resp).unwrap().message_type().class, Class::SuccessResponse);
 }
+
+/// An office behind one NAT address: 300 users join within ten seconds, each getting a 401 for an
+/// Allocate before authenticating. At the default `rate-limit-unauth` every one of them is answered
+/// (the old 20/s with a burst of 40 dropped most of them).
+#[test]
+fn an_office_behind_one_address_gets_its_challenges_at_the_default_limit() {
+    let mut h = Harness::new(Harness::default_options());
+    assert_eq!(Harness::default_options().rate_limit_unauth, ServerOptions::DEFAULT_RATE_LIMIT_UNAUTH);
+    let mut answered = 0;
+    for i in 0..300u32 {
+        // 30 a second for 10 s, from ports of one address.
+        h.now = h.epoch + Duration::from_millis(u64::from(i) * 33);
+        let source = SocketAddr::new("203.0.113.7".parse().unwrap(), 20_000 + i as u16);
+        let (o, resp) = h.feed_from(source, &request(Method::ALLOCATE, tid_of(i), None, udp));
+        if matches!(o, Outcome::Reply(_)) && error_code(&resp) == Some(401) {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 300);
+}
