@@ -267,7 +267,7 @@ impl Connection {
         let close = match close {
             Close::Bound { bound, leftover } => {
                 let id = bound.id;
-                let close = relay_raw(&mut stream, bound, &leftover, &mut stop).await;
+                let close = relay_raw(&self.server, &mut stream, bound, &leftover, &mut stop).await;
                 self.server.connection_closed(id);
                 close
             }
@@ -450,32 +450,82 @@ impl Connection {
 }
 
 /// RFC 6062 §5.4: the client data connection and the peer connection exchange raw bytes until
-/// either closes or the allocation is deleted (bounded buffers on both sides: a slow reader holds
-/// back the other end).
+/// either closes or the allocation is deleted. Both directions go through the allocation's
+/// bandwidth meters (`max-bps`, `user-max-bps`, `bps-capacity`) like UDP relaying, with
+/// back-pressure instead of drops (a stream cannot lose bytes), and the bytes are counted as they
+/// flow. Bounded buffers on both sides: a slow reader holds back the other end.
 async fn relay_raw<S: AsyncRead + AsyncWrite + Unpin>(
+    server: &TurnServer,
     client: &mut S,
     bound: BoundConnection,
     leftover: &[u8],
     stop: &mut watch::Receiver<bool>,
 ) -> Close {
+    use crate::policy::bandwidth::Direction;
     let BoundConnection { mut peer, mut deleted, allocation, .. } = bound;
+    let (client_read, client_write) = tokio::io::split(client);
+    let (peer_read, peer_write) = peer.split();
+    let counters = &allocation.counters;
     let relay = async {
-        if !leftover.is_empty() {
-            peer.write_all(leftover).await?;
-        }
-        tokio::io::copy_bidirectional(client, &mut peer).await
+        let mut peer_write = peer_write;
+        metered_write(server, &allocation, Direction::ToPeer, &mut peer_write, leftover, &counters.to_peer_bytes)
+            .await?;
+        tokio::try_join!(
+            pump(server, &allocation, Direction::ToPeer, client_read, peer_write, &counters.to_peer_bytes),
+            pump(server, &allocation, Direction::ToClient, peer_read, client_write, &counters.to_client_bytes),
+        )
     };
     tokio::select! {
         r = relay => match r {
-            Ok((to_peer, to_client)) => {
-                use std::sync::atomic::Ordering::Relaxed;
-                allocation.counters.to_peer_bytes.fetch_add(to_peer + leftover.len() as u64, Relaxed);
-                allocation.counters.to_client_bytes.fetch_add(to_client, Relaxed);
-                Close::PeerClosed
-            }
+            Ok(_) => Close::PeerClosed,
             Err(e) => Close::Io(e),
         },
         _ = deleted.wait_for(|&d| d) => Close::AllocationDeleted,
         () = stopped(stop) => Close::Stopped,
     }
+}
+
+/// The most bytes metered and written at a time: under every bucket's burst (at least 1500 bytes),
+/// so a low rate still lets a chunk through.
+const METERED_CHUNK: usize = 1024;
+
+/// How long a metered direction waits before asking its buckets again.
+const METER_WAIT: Duration = Duration::from_millis(5);
+
+/// Copies `from` to `to` until `from` ends (then shuts `to` down), through the meters.
+async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    server: &TurnServer,
+    allocation: &crate::alloc::Allocation<super::RelaySocket>,
+    direction: crate::policy::bandwidth::Direction,
+    mut from: R,
+    mut to: W,
+    counter: &std::sync::atomic::AtomicU64,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = from.read(&mut buf).await?;
+        let Some(data) = buf.get(..n).filter(|d| !d.is_empty()) else {
+            return to.shutdown().await;
+        };
+        metered_write(server, allocation, direction, &mut to, data, counter).await?;
+    }
+}
+
+/// Writes `data` in chunks, each once the meters admit it; counts what was written.
+async fn metered_write<W: AsyncWrite + Unpin>(
+    server: &TurnServer,
+    allocation: &crate::alloc::Allocation<super::RelaySocket>,
+    direction: crate::policy::bandwidth::Direction,
+    to: &mut W,
+    data: &[u8],
+    counter: &std::sync::atomic::AtomicU64,
+) -> std::io::Result<()> {
+    for chunk in data.chunks(METERED_CHUNK) {
+        while !server.bandwidth().admit(allocation.bandwidth(), direction, server.millis(Instant::now()), chunk.len()) {
+            tokio::time::sleep(METER_WAIT).await;
+        }
+        to.write_all(chunk).await?;
+        counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(())
 }

@@ -185,3 +185,42 @@ async fn accept_ends_when_the_control_connection_closes() {
     })
     .await;
 }
+
+/// `max-bps` holds on RFC 6062 relaying too (it used to pass 2 MB at once through a 5000 B/s
+/// limit): 24 kB to a peer at 4000 B/s (a one-second burst of 4000 bytes) takes about five seconds
+/// (back-pressure, nothing lost), and the allocation's byte counter shows the bytes as they flow.
+#[tokio::test]
+async fn rfc6062_relaying_is_held_to_max_bps() {
+    bounded(async {
+        let options = ServerOptions { allow_loopback_peers: true, max_bps: 4000, ..Default::default() };
+        let fixture = TurnFixture::start_for(Transport::Tcp, options).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = listener.local_addr().unwrap();
+        let alloc = allocate(&fixture, Transport::Tcp).await;
+        let (stream, accepted) = tokio::join!(alloc.connect(peer), listener.accept());
+        let (mut stream, (mut at_peer, _)) = (stream.expect("Connect"), accepted.unwrap());
+        let data = vec![7u8; 24_000];
+        let started = std::time::Instant::now();
+        stream.write_all(&data).await.unwrap();
+        // After a second, only about the burst and a second's rate have reached the peer.
+        let mut got = vec![0u8; 24_000];
+        let mut n = 0;
+        while started.elapsed() < Duration::from_secs(1) {
+            if let Ok(Ok(k)) = tokio::time::timeout(Duration::from_millis(100), at_peer.read(&mut got[n..])).await {
+                n += k;
+            }
+        }
+        assert!(n <= 9_000, "{n} bytes within the first second at 4000 B/s");
+        let counted = fixture
+            .server
+            .allocations()
+            .all()
+            .iter()
+            .map(|a| a.counters.to_peer_bytes.load(std::sync::atomic::Ordering::Relaxed))
+            .sum::<u64>();
+        assert!(counted >= n as u64 && counted < 24_000, "counted as they flow: {counted}");
+        tokio::time::timeout(Duration::from_secs(10), at_peer.read_exact(&mut got[n..])).await.unwrap().unwrap();
+        assert!(got == data, "everything arrives, nothing dropped");
+    })
+    .await;
+}
