@@ -13,6 +13,7 @@ pub struct IoStats {
     pub(super) tcp_closed_invalid: AtomicU64,
     pub(super) tcp_closed_idle: AtomicU64,
     pub(super) tcp_closed_unauthenticated: AtomicU64,
+    pub(super) tcp_closed_duplicate: AtomicU64,
     pub(super) tcp_io_errors: AtomicU64,
     pub(super) tls_handshakes: AtomicU64,
     pub(super) tls_handshake_failures: AtomicU64,
@@ -56,6 +57,9 @@ pub struct IoStatsSnapshot {
     /// TCP/TLS connections closed because they made no allocation (nor bound an RFC 6062
     /// connection) within [`Limits::tcp_auth_timeout`](super::Limits::tcp_auth_timeout).
     pub tcp_closed_unauthenticated: u64,
+    /// Connections closed at once because an open connection had their 5-tuple (a PROXY header
+    /// claiming the address of a client that is connected).
+    pub tcp_closed_duplicate: u64,
     /// TCP read or write failures (reset by the peer and the like).
     pub tcp_io_errors: u64,
     /// TLS handshakes completed (their connections are also counted as `tcp_*`).
@@ -96,6 +100,7 @@ impl IoStats {
             tcp_closed_invalid: self.tcp_closed_invalid.load(Relaxed),
             tcp_closed_idle: self.tcp_closed_idle.load(Relaxed),
             tcp_closed_unauthenticated: self.tcp_closed_unauthenticated.load(Relaxed),
+            tcp_closed_duplicate: self.tcp_closed_duplicate.load(Relaxed),
             tcp_io_errors: self.tcp_io_errors.load(Relaxed),
             tls_handshakes: self.tls_handshakes.load(Relaxed),
             tls_handshake_failures: self.tls_handshake_failures.load(Relaxed),

@@ -258,7 +258,13 @@ impl Connection {
     ) {
         // Peer data for an allocation made over this connection arrives here (io/relay.rs).
         let (sink, mut relayed) = super::stream_queue::stream_queue();
-        self.server.driver().add_stream(self.five_tuple(), sink);
+        if !self.server.driver().add_stream(self.five_tuple(), sink) {
+            // Another open connection is this client (a PROXY header claiming its address): this
+            // one touches neither its allocation nor its data.
+            IoStats::bump(&self.stats.tcp_closed_duplicate);
+            debug!(peer = %self.peer, local = %self.local, "a connection with this 5-tuple is open already: closing");
+            return;
+        }
         let close = self.serve(&mut stream, &mut stop, &mut relayed, &mut slot).await;
         // RFC 8656 §3.1: closing the connection frees its allocation.
         self.server.driver().remove_stream(&self.five_tuple());

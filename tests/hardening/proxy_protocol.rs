@@ -186,3 +186,25 @@ async fn the_per_source_cap_applies_to_the_header_source() {
     assert_eq!(retry, Some(again));
     running.shutdown().await;
 }
+
+/// Behind a balancer a PROXY header names the client: a second connection whose header claims the
+/// address of a connected client is closed at once (counted), so it can neither take that
+/// client's relayed data nor delete its allocation by closing; the first connection goes on.
+#[tokio::test]
+async fn a_header_claiming_a_connected_clients_address_is_refused() {
+    let running = start(proxied(), None).await;
+    let server = running.local_addr(Transport::Tcp).unwrap();
+    let client = sa("203.0.113.9:5000");
+    let mut victim = connect_as(server, client).await;
+    assert_eq!(binding_stream(&mut victim, TIMEOUT).await.unwrap(), client);
+    let mut thief = connect_as(server, client).await;
+    assert!(closed_by_server(&mut thief).await, "the claimed 5-tuple is taken");
+    assert_eq!(running.io_stats().tcp_closed_duplicate, 1);
+    assert_eq!(binding_stream(&mut victim, TIMEOUT).await.unwrap(), client, "the first connection goes on");
+    // Once the first one is gone, the address may connect again.
+    drop(victim);
+    crate::support::eventually("the first connection's 5-tuple freed", || running.io_stats().tcp_open == 0).await;
+    let mut again = connect_as(server, client).await;
+    assert_eq!(binding_stream(&mut again, TIMEOUT).await.unwrap(), client);
+    running.shutdown().await;
+}

@@ -157,9 +157,17 @@ impl UdpRelay {
     }
 
     /// Registers a client stream: data for an allocation made over it is queued to `sink`, which
-    /// the connection task writes out.
-    pub fn add_stream(&self, five_tuple: FiveTuple, sink: StreamSink) {
-        self.streams.lock().unwrap_or_else(|e| e.into_inner()).insert(five_tuple, sink);
+    /// the connection task writes out. False (nothing registered) when another open connection has
+    /// the 5-tuple already: behind a balancer a PROXY header can claim a client address that a
+    /// live connection holds, and that connection's allocation and data must stay its own.
+    pub fn add_stream(&self, five_tuple: FiveTuple, sink: StreamSink) -> bool {
+        match self.streams.lock().unwrap_or_else(|e| e.into_inner()).entry(five_tuple) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(sink);
+                true
+            }
+        }
     }
 
     /// Forgets a client stream (its connection closed).
