@@ -106,14 +106,14 @@ pub(super) fn request<D: RelayDriver>(
             return req.error(out, codes::ALLOCATION_QUOTA_REACHED);
         }
         // An Allocate that already succeeded once, replayed after its allocation is gone: 438.
-        Method::ALLOCATE if req.allocation.is_none() && server.replays.is_replay(msg, unix) => {
+        Method::ALLOCATE if req.allocation.is_none() && server.replays.is_replay(msg, rx.source, unix) => {
             return auth_error(server, msg, rx, (millis, unix), AuthError::StaleNonce, unsigned, out);
         }
         Method::ALLOCATE => {
             let outcome = super::allocate::handle(&req, out);
             if req.allocation.is_none() && server.table.get(&rx.five_tuple()).is_some() {
                 let nonce_valid = authenticator.config().nonce_ttl_secs + crate::auth::MAX_FUTURE_SKEW_SECS;
-                server.replays.record(msg, unix.saturating_add(nonce_valid));
+                server.replays.record(msg, rx.source, unix.saturating_add(nonce_valid));
             }
             return outcome;
         }
