@@ -54,7 +54,7 @@ impl std::fmt::Display for Reason {
     }
 }
 
-/// Why [`Authenticator::authenticate`] refused a request, and so which error to answer with
+/// Why [`Authenticator::authenticate`](super::Authenticator::authenticate) refused a request, and so which error to answer with
 /// (RFC 8489 §9.2.4). Small and `Copy`: a flood of bad requests allocates nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
