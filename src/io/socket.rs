@@ -36,11 +36,14 @@ pub(super) fn udp_group_first(
     if workers <= 1 {
         return udp(addr, false, buffer);
     }
-    let probe = socket(addr, Type::DGRAM, Protocol::UDP)?;
-    probe.bind(&addr.into())?;
-    let claimed = probe.local_addr()?.as_socket().unwrap_or(addr);
-    drop(probe);
-    udp(claimed, true, buffer)
+    // Port 0: the OS hands out a port nobody holds, nothing to claim (and a probe's port could be
+    // taken by someone else before the group binds it).
+    if addr.port() != 0 {
+        let probe = socket(addr, Type::DGRAM, Protocol::UDP)?;
+        probe.bind(&addr.into())?;
+        drop(probe);
+    }
+    udp(addr, true, buffer)
 }
 
 /// A bound UDP socket and its actual local address. `reuse_port` lets the other workers' sockets
