@@ -280,23 +280,9 @@ pub async fn bind_with_tls(
 ) -> Result<Running, IoError> {
     let plan = plan.into();
     let tls = tls.filter(|_| plan.tls);
-    let mut udp_sockets = Vec::new();
-    let mut tcp_listeners = Vec::new();
-    let workers = plan.workers.max(1);
     let buffer = plan.socket_buffer;
-    if plan.udp {
-        for &addr in &plan.addrs {
-            let bind_error = |error| IoError::Bind { transport: "udp", addr, error };
-            // The first socket learns the port (port 0 asks the OS); the other workers' sockets
-            // share it with SO_REUSEPORT.
-            let (first, local) = socket::udp_group_first(addr, workers, buffer).map_err(bind_error)?;
-            let mut group = vec![first];
-            for _ in 1..workers {
-                group.push(socket::udp(local, true, buffer).map_err(bind_error)?.0);
-            }
-            udp_sockets.push((group, local));
-        }
-    }
+    let udp_sockets = if plan.udp { bind_udp(&plan.addrs, plan.workers.max(1), buffer)? } else { Vec::new() };
+    let mut tcp_listeners = Vec::new();
     if plan.tcp {
         for &addr in &plan.addrs {
             let listener = socket::tcp(addr).map_err(|error| IoError::Bind { transport: "tcp", addr, error })?;
@@ -366,6 +352,25 @@ fn in_use_hint(e: &std::io::Error) -> String {
         _ => e.to_string(),
     }
 }
+
+/// A group of `workers` UDP sockets per address: the first learns the port (port 0 asks the OS),
+/// the others share it with SO_REUSEPORT.
+fn bind_udp(addrs: &[SocketAddr], workers: usize, buffer: usize) -> Result<Vec<UdpGroup>, IoError> {
+    let mut groups = Vec::new();
+    for &addr in addrs {
+        let bind_error = |error| IoError::Bind { transport: "udp", addr, error };
+        let (first, local) = socket::udp_group_first(addr, workers, buffer).map_err(bind_error)?;
+        let mut group = vec![first];
+        for _ in 1..workers {
+            group.push(socket::udp(local, true, buffer).map_err(bind_error)?.0);
+        }
+        groups.push((group, local));
+    }
+    Ok(groups)
+}
+
+/// The UDP sockets of one listening address and the address they share.
+type UdpGroup = (Vec<tokio::net::UdpSocket>, SocketAddr);
 
 /// Expires allocations, permissions and channels once a second (RFC 8656 §7–§12 timers); on stop,
 /// deletes every allocation so relay sockets close.

@@ -86,6 +86,20 @@ impl TcpDriver {
         debug!(local = %self.local, tls = self.tls.is_some(), "tcp listener stopped");
     }
 
+    /// The connection state of a client at `peer` on this listener.
+    fn connection(&self, peer: SocketAddr) -> Connection {
+        Connection {
+            transport: if self.tls.is_some() { Transport::Tls } else { Transport::Tcp },
+            peer,
+            local: self.local,
+            server: self.server.clone(),
+            stats: self.stats.clone(),
+            idle_timeout: self.limits.tcp_idle_timeout,
+            auth_timeout: self.limits.tcp_auth_timeout,
+            strict_rfc8656: self.strict_rfc8656,
+        }
+    }
+
     fn admit(
         &self,
         connections: &mut JoinSet<()>,
@@ -126,16 +140,7 @@ impl TcpDriver {
         IoStats::bump(&self.stats.tcp_accepted);
         // STUN messages are small and answered one by one: no Nagle delay.
         let _ = stream.set_nodelay(true);
-        let mut connection = Connection {
-            transport: if self.tls.is_some() { Transport::Tls } else { Transport::Tcp },
-            peer,
-            local: self.local,
-            server: self.server.clone(),
-            stats: self.stats.clone(),
-            idle_timeout: self.limits.tcp_idle_timeout,
-            auth_timeout: self.limits.tcp_auth_timeout,
-            strict_rfc8656: self.strict_rfc8656,
-        };
+        let mut connection = self.connection(peer);
         let acceptor = self.tls.as_ref().map(ReloadableTls::acceptor);
         let handshake_timeout = self.limits.tls_handshake_timeout;
         let (proxy, stats, mut stop) = (self.proxy.on, self.stats.clone(), stop.clone());
@@ -385,26 +390,45 @@ impl Connection {
             let Some(space) = buf.get_mut(filled..) else {
                 return Close::Invalid;
             };
-            let read = tokio::select! {
-                r = tokio::time::timeout(self.idle_timeout, stream.read(space)) => Some(r),
-                // Relayed peer data: already framed (and padded) by the core; written in order.
-                Some(frame) = relayed.recv() => {
-                    pending.extend_from_slice(&frame);
-                    while pending.len() < FLUSH_AT && let Some(more) = relayed.try_recv() {
-                        pending.extend_from_slice(&more);
-                    }
-                    None
-                }
-                () = stopped(stop) => return Close::Stopped,
-                () = tokio::time::sleep_until(auth_deadline), if !authenticated => return Close::Unauthenticated,
-            };
-            match read {
-                None => {}
-                Some(Err(_elapsed)) => return Close::Idle,
-                Some(Ok(Err(e))) => return Close::Io(e),
-                Some(Ok(Ok(0))) => return Close::PeerClosed,
-                Some(Ok(Ok(n))) => filled += n,
+            let deadline = (!authenticated).then_some(auth_deadline);
+            match self.wait(stream, space, relayed, &mut pending, stop, deadline).await {
+                Ok(n) => filled += n,
+                Err(close) => return close,
             }
+        }
+    }
+
+    /// Waits for the next thing to do: bytes from the client (read into `space`: how many), or
+    /// relayed frames for it (queued into `pending`: 0); or the end — idle, closed, stopped, or no
+    /// allocation by `auth_deadline`.
+    async fn wait<S: AsyncRead + Unpin>(
+        &self,
+        stream: &mut S,
+        space: &mut [u8],
+        relayed: &mut StreamSource,
+        pending: &mut Vec<u8>,
+        stop: &mut watch::Receiver<bool>,
+        auth_deadline: Option<tokio::time::Instant>,
+    ) -> Result<usize, Close> {
+        let deadline = auth_deadline.unwrap_or_else(tokio::time::Instant::now);
+        let read = tokio::select! {
+            r = tokio::time::timeout(self.idle_timeout, stream.read(space)) => r,
+            // Relayed peer data: already framed (and padded) by the core; written in order.
+            Some(frame) = relayed.recv() => {
+                pending.extend_from_slice(&frame);
+                while pending.len() < FLUSH_AT && let Some(more) = relayed.try_recv() {
+                    pending.extend_from_slice(&more);
+                }
+                return Ok(0);
+            }
+            () = stopped(stop) => return Err(Close::Stopped),
+            () = tokio::time::sleep_until(deadline), if auth_deadline.is_some() => return Err(Close::Unauthenticated),
+        };
+        match read {
+            Err(_elapsed) => Err(Close::Idle),
+            Ok(Err(e)) => Err(Close::Io(e)),
+            Ok(Ok(0)) => Err(Close::PeerClosed),
+            Ok(Ok(n)) => Ok(n),
         }
     }
 

@@ -2,6 +2,7 @@
 //! authentication (RFC 8489 §9.2.4), credential match with the allocation (RFC 8656 §6: 441), and
 //! unknown comprehension-required attributes (RFC 8489 §6.3.1: 420).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::request::Request;
@@ -26,27 +27,9 @@ pub(super) fn request<D: RelayDriver>(
     let Some(authenticator) = auth_guard.as_deref() else {
         return response::error(msg, out, codes::BAD_REQUEST, trailer, |_| Ok(()));
     };
-    let allocation = match server.table.get(&rx.five_tuple()) {
-        // An allocation whose lifetime ran out is gone (RFC 8656 §7: 437 from then on), even if
-        // the sweep has not removed it yet: it must not come back to life through a Refresh.
-        Some(a) if !a.is_live(server.millis(now)) => {
-            server.close_allocation(&a.info().five_tuple);
-            None
-        }
-        a => a,
-    };
-    // RFC 8656 §7.2: a retransmitted request gets the answer the first one got; another request
-    // reusing the transaction ID does not.
-    if let Some(a) = &allocation
-        && let Some(bytes) = a.cached_response(&RequestKey::of(msg))
-    {
-        return match out.get_mut(..bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(&bytes);
-                Outcome::Reply(bytes.len())
-            }
-            None => Outcome::Dropped(super::DropReason::OutputTooSmall),
-        };
+    let allocation = live_allocation(server, rx, now);
+    if let Some(answer) = allocation.as_deref().and_then(|a| cached_answer(a, msg, out)) {
+        return answer;
     }
     let unix = server.unix(now);
     let millis = server.millis(now);
@@ -62,26 +45,9 @@ pub(super) fn request<D: RelayDriver>(
         return auth_error(server, msg, rx, (millis, unix), e, trailer, out);
     }
     let unsigned = trailer;
-    // The response is signed with the request's key: an RFC 7635 session key when a token
-    // authenticated it (RFC 7635 §6.2), else the long-term key.
-    let trailer = match auth.oauth.as_deref().map(|s| &s.key) {
-        Some(MacKey::Sha1(k)) => Trailer { key: Some(k), ..trailer },
-        Some(MacKey::Sha256(k)) => Trailer { key_sha256: Some(k), ..trailer },
-        None => Trailer { key: Some(&auth.key), ..trailer },
-    };
-    let req = Request { server, now: millis, rx, msg, trailer, auth: &auth, allocation };
-    // RFC 8656 §6 (and §7.2 for Allocate): requests on an allocation must use its credentials. On
-    // an allocation made with a token, that is a valid token or the session key of its latest one
-    // (RFC 7635 §6.2); a long-term credential there, or a token on a long-term one, is 441.
-    if let Some(a) = &req.allocation {
-        let mismatch = match (a.is_oauth(), auth.oauth.is_some()) {
-            (true, true) => false,
-            (false, false) => *a.info().username != *auth.username || a.key_bytes() != &auth.key_bytes,
-            _ => true,
-        };
-        if mismatch {
-            return req.error(out, codes::WRONG_CREDENTIALS);
-        }
+    let req = Request { server, now: millis, rx, msg, trailer: signing(trailer, &auth), auth: &auth, allocation };
+    if req.allocation.as_deref().is_some_and(|a| !same_credentials(a, &auth)) {
+        return req.error(out, codes::WRONG_CREDENTIALS);
     }
     let unknown = msg.unknown_comprehension_required(is_known);
     if !unknown.is_empty() {
@@ -105,18 +71,7 @@ pub(super) fn request<D: RelayDriver>(
             server.stats.allocate_rate_limited();
             return req.error(out, codes::ALLOCATION_QUOTA_REACHED);
         }
-        // An Allocate that already succeeded once, replayed after its allocation is gone: 438.
-        Method::ALLOCATE if req.allocation.is_none() && server.replays.is_replay(msg, rx.source, unix) => {
-            return auth_error(server, msg, rx, (millis, unix), AuthError::StaleNonce, unsigned, out);
-        }
-        Method::ALLOCATE => {
-            let outcome = super::allocate::handle(&req, out);
-            if req.allocation.is_none() && server.table.get(&rx.five_tuple()).is_some() {
-                let nonce_valid = authenticator.config().nonce_ttl_secs + crate::auth::MAX_FUTURE_SKEW_SECS;
-                server.replays.record(msg, rx.source, unix.saturating_add(nonce_valid));
-            }
-            return outcome;
-        }
+        Method::ALLOCATE => return allocate(&req, authenticator, (millis, unix), unsigned, out),
         Method::REFRESH => super::refresh::handle(&req, out),
         Method::CREATE_PERMISSION => super::create_permission::handle(&req, out),
         Method::CHANNEL_BIND => super::channel_bind::handle(&req, out),
@@ -129,6 +84,78 @@ pub(super) fn request<D: RelayDriver>(
         && let Some(bytes) = out.get(..n)
     {
         a.cache_response(RequestKey::of(msg), bytes);
+    }
+    outcome
+}
+
+/// The allocation of the request's 5-tuple. One whose lifetime ran out is gone (RFC 8656 §7: 437
+/// from then on), even if the sweep has not removed it yet: it must not come back to life through
+/// a Refresh.
+fn live_allocation<D: RelayDriver>(
+    server: &Server<D>,
+    rx: &Received<'_>,
+    now: Instant,
+) -> Option<Arc<Allocation<D::Socket>>> {
+    match server.table.get(&rx.five_tuple()) {
+        Some(a) if !a.is_live(server.millis(now)) => {
+            server.close_allocation(&a.info().five_tuple);
+            None
+        }
+        a => a,
+    }
+}
+
+/// RFC 8656 §7.2: a retransmitted request gets the answer the first one got (another request
+/// reusing the transaction ID does not).
+fn cached_answer<S>(allocation: &Allocation<S>, msg: &Message<'_>, out: &mut [u8]) -> Option<Outcome> {
+    let bytes = allocation.cached_response(&RequestKey::of(msg))?;
+    Some(match out.get_mut(..bytes.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(&bytes);
+            Outcome::Reply(bytes.len())
+        }
+        None => Outcome::Dropped(super::DropReason::OutputTooSmall),
+    })
+}
+
+/// The response is signed with the request's key: an RFC 7635 session key when a token
+/// authenticated it (RFC 7635 §6.2), else the long-term key.
+fn signing<'s>(trailer: Trailer<'s>, auth: &'s Authenticated<'_>) -> Trailer<'s> {
+    match auth.oauth.as_deref().map(|s| &s.key) {
+        Some(MacKey::Sha1(k)) => Trailer { key: Some(k), ..trailer },
+        Some(MacKey::Sha256(k)) => Trailer { key_sha256: Some(k), ..trailer },
+        None => Trailer { key: Some(&auth.key), ..trailer },
+    }
+}
+
+/// RFC 8656 §6 (and §7.2 for Allocate): requests on an allocation must use its credentials. On an
+/// allocation made with a token, that is a valid token or the session key of its latest one (RFC
+/// 7635 §6.2); a long-term credential there, or a token on a long-term one, is 441.
+fn same_credentials<S>(allocation: &Allocation<S>, auth: &Authenticated<'_>) -> bool {
+    match (allocation.is_oauth(), auth.oauth.is_some()) {
+        (true, true) => true,
+        (false, false) => *allocation.info().username == *auth.username && allocation.key_bytes() == &auth.key_bytes,
+        _ => false,
+    }
+}
+
+/// An Allocate past the checks: a replay of one that already succeeded (its allocation gone since)
+/// gets 438; a success is remembered until its nonce expires.
+fn allocate<D: RelayDriver>(
+    req: &Request<'_, '_, D>,
+    authenticator: &crate::auth::Authenticator,
+    (millis, unix): (Millis, u64),
+    unsigned: Trailer<'_>,
+    out: &mut [u8],
+) -> Outcome {
+    let (server, msg, rx) = (req.server, req.msg, req.rx);
+    if req.allocation.is_none() && server.replays.is_replay(msg, rx.source, unix) {
+        return auth_error(server, msg, rx, (millis, unix), AuthError::StaleNonce, unsigned, out);
+    }
+    let outcome = super::allocate::handle(req, out);
+    if req.allocation.is_none() && server.table.get(&rx.five_tuple()).is_some() {
+        let nonce_valid = authenticator.config().nonce_ttl_secs + crate::auth::MAX_FUTURE_SKEW_SECS;
+        server.replays.record(msg, rx.source, unix.saturating_add(nonce_valid));
     }
     outcome
 }
