@@ -11,7 +11,6 @@
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -19,42 +18,16 @@ use switchback::alloc::{Allocation, FiveTuple};
 use switchback::auth::{AuthConfig, Authenticator, StaticCredential};
 use switchback::proto::channel_data::ChannelData;
 use switchback::proto::stun::*;
-use switchback::server::{BindOptions, HEADROOM, Outcome, Received, RelayDriver, Server, ServerOptions, Transport};
+use switchback::server::{HEADROOM, Outcome, Received, Server, ServerOptions, Transport};
+use switchback::testing::{FakeRelay, Signer};
 
-/// Binds nothing; counts what it would send.
-struct CountingDriver(Arc<AtomicU64>);
-
-impl RelayDriver for CountingDriver {
-    type Socket = SocketAddr;
-    fn bind(&self, addr: SocketAddr, _: BindOptions) -> std::io::Result<SocketAddr> {
-        Ok(addr)
-    }
-    fn start(&self, _: &Arc<Allocation<SocketAddr>>) {}
-    fn stop(&self, _: &Allocation<SocketAddr>) {}
-    fn send_to_peer(&self, _: &SocketAddr, _: SocketAddr, data: &[u8]) -> bool {
-        self.0.fetch_add(data.len() as u64, Relaxed);
-        true
-    }
-}
-
+/// A request signed as alice/pw in realm `r` once `nonce` is known.
 fn signed(method: Method, tid: u8, nonce: Option<&str>, body: impl FnOnce(&mut MessageWriter<'_>)) -> Vec<u8> {
-    let mut buf = vec![0u8; 1500];
-    let mut w =
-        MessageWriter::new(&mut buf, MessageType::new(method, Class::Request), TransactionId([tid; 12])).unwrap();
-    body(&mut w);
-    if let Some(n) = nonce {
-        w.add(&Username("alice")).unwrap();
-        w.add(&Realm("r")).unwrap();
-        w.add(&Nonce(n)).unwrap();
-        w.add_message_integrity(&IntegrityKey::new(&long_term_key_md5("alice", "r", "pw"))).unwrap();
-    }
-    let n = w.finish();
-    buf.truncate(n);
-    buf
+    switchback::testing::signed(method, tid, nonce.map(|n| Signer::password("alice", "r", "pw", n)).as_ref(), body)
 }
 
 struct Setup {
-    server: Server<CountingDriver>,
+    server: Server<FakeRelay>,
     allocation: Arc<Allocation<SocketAddr>>,
     client: SocketAddr,
     local: SocketAddr,
@@ -69,7 +42,7 @@ fn setup() -> Setup {
     auth.users.insert("alice".into(), StaticCredential::Password("pw".into()));
     let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
     let epoch = Instant::now();
-    let driver = CountingDriver(Arc::default());
+    let driver = FakeRelay::counting();
     let server = Server::with_relay(options, Some(Authenticator::new(auth, [1; 32])), driver, epoch, 1_800_000_000);
     let client: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let local: SocketAddr = "127.0.0.1:3478".parse().unwrap();

@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["http"],
     &["config"],
     &["daemon"],
-    &["fuzzing"],
+    &["fuzzing", "testing"],
 ];
 
 fn rank(module: &str) -> Option<usize> {

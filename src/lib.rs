@@ -37,6 +37,8 @@ pub mod tls;
 
 #[doc(hidden)]
 pub mod fuzzing;
+#[doc(hidden)]
+pub mod testing;
 
 #[cfg(all(test, feature = "cli"))]
 mod layering_tests;

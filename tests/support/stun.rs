@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use switchback::proto::stun::{
-    Class, IntegrityKey, MessageType, MessageWriter, Method, Nonce, Realm, TransactionId, Username, long_term_key_md5,
-};
+use switchback::proto::stun::{Class, IntegrityKey, MessageType, MessageWriter, Method, TransactionId};
+pub use switchback::testing::{Signer, signed};
 
 /// The realm of [`super::TurnFixture`] servers.
 pub const TURN_REALM: &str = "test.realm";
@@ -13,44 +12,6 @@ pub const TURN_REALM: &str = "test.realm";
 pub const TURN_SECRET: &str = "secret";
 /// The static user of [`super::TurnFixture`] servers, and its password.
 pub const TURN_USER: (&str, &str) = ("alice", "pw");
-
-/// What signs a request: USERNAME, REALM and NONCE attributes and the MESSAGE-INTEGRITY key.
-pub struct Signer<'a> {
-    pub username: &'a str,
-    pub realm: &'a str,
-    pub nonce: &'a str,
-    pub key: IntegrityKey,
-}
-
-impl<'a> Signer<'a> {
-    /// The long-term key of `username` / `password` in `realm` (MD5, RFC 8489 §9.2.2).
-    pub fn password(username: &'a str, realm: &'a str, password: &str, nonce: &'a str) -> Signer<'a> {
-        Signer { username, realm, nonce, key: IntegrityKey::new(&long_term_key_md5(username, realm, password)) }
-    }
-}
-
-/// A request of `method` with transaction ID `[tid; 12]`, the attributes `body` adds, and signed by
-/// `signer` when given (no FINGERPRINT).
-pub fn signed(
-    method: Method,
-    tid: u8,
-    signer: Option<&Signer<'_>>,
-    body: impl FnOnce(&mut MessageWriter<'_>),
-) -> Vec<u8> {
-    let mut buf = vec![0u8; 1500];
-    let ty = MessageType::new(method, Class::Request);
-    let mut w = MessageWriter::new(&mut buf, ty, TransactionId([tid; 12])).expect("a request fits");
-    body(&mut w);
-    if let Some(s) = signer {
-        w.add(&Username(s.username)).unwrap();
-        w.add(&Realm(s.realm)).unwrap();
-        w.add(&Nonce(s.nonce)).unwrap();
-        w.add_message_integrity(&s.key).unwrap();
-    }
-    let n = w.finish();
-    buf.truncate(n);
-    buf
-}
 
 /// A request with transaction ID `[tid; 12]`, signed as [`TURN_USER`] in [`TURN_REALM`] with
 /// `auth = (nonce, key)` when given.
