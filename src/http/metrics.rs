@@ -288,6 +288,22 @@ impl TurnCollector {
             "TCP connections closed at once over a connection cap",
             io.tcp_rejected,
         )?;
+        let closed: [(&str, u64); 4] = [
+            ("idle", io.tcp_closed_idle),
+            ("invalid", io.tcp_closed_invalid),
+            ("unauthenticated", io.tcp_closed_unauthenticated),
+            ("duplicate", io.tcp_closed_duplicate),
+        ];
+        let labels: Vec<[(&str, &str); 1]> = closed.iter().map(|(r, _)| [("reason", *r)]).collect();
+        let samples: Vec<(&[(&str, &str)], ConstCounter)> =
+            labels.iter().zip(closed).map(|(l, (_, n))| (l.as_slice(), ConstCounter::new(n))).collect();
+        family(
+            e,
+            "switchback_client_connections_closed",
+            "TCP/TLS connections the server closed, by reason (idle, invalid framing, no allocation by tcp-auth-timeout, a PROXY header claiming a connected client)",
+            MetricType::Counter,
+            &samples,
+        )?;
         counter(
             e,
             "switchback_tls_handshake_failures",

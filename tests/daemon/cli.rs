@@ -408,43 +408,31 @@ fn a_second_instance_on_the_same_udp_port_fails_naming_it() {
     let taken = first.udp[0];
     let port = taken.port().to_string();
     // (The OS hands out ports inside the default relay range: move the range out of the way.)
-    let out = switchback(&[
-        "--realm",
-        "r",
-        "--user",
-        "u:pw",
-        "--listening-port",
-        &port,
-        "--no-tcp",
-        "--no-tls",
-        "--workers",
-        "2",
-        "--min-port",
-        "20000",
-        "--max-port",
-        "20999",
-    ]);
+    let second = |workers: &str| {
+        switchback(&[
+            "--realm",
+            "r",
+            "--user",
+            "u:pw",
+            "--listening-port",
+            &port,
+            "--no-tcp",
+            "--no-tls",
+            "--workers",
+            workers,
+            "--min-port",
+            "20000",
+            "--max-port",
+            "20999",
+        ])
+    };
+    let out = second("2");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "the second instance must not start; stderr: {err}");
     assert!(err.contains(&format!("udp {taken}")), "{err}");
     assert_eq!(err.matches("in use").count(), 1, "{err}");
     // One worker, no SO_REUSEPORT at all: refused the same way.
-    let out = switchback(&[
-        "--realm",
-        "r",
-        "--user",
-        "u:pw",
-        "--listening-port",
-        &port,
-        "--no-tcp",
-        "--no-tls",
-        "--workers",
-        "1",
-        "--min-port",
-        "20000",
-        "--max-port",
-        "20999",
-    ]);
+    let out = second("1");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 

@@ -30,6 +30,10 @@ fn counters_move_when_traffic_is_relayed() {
     assert_eq!(sample(&before, to_peer), Some(0.0), "{before}");
     assert_eq!(sample(&before, udp_ipv4), Some(0.0), "{before}");
     assert_eq!(sample(&before, allocate_count), Some(0.0), "{before}");
+    for reason in ["idle", "invalid", "unauthenticated", "duplicate"] {
+        let closed = format!(r#"switchback_client_connections_closed_total{{reason="{reason}"}}"#);
+        assert_eq!(sample(&before, &closed), Some(0.0), "{before}");
+    }
     assert!(before.contains("# EOF"), "OpenMetrics ends with # EOF");
 
     let udp = daemon.udp[0];
