@@ -76,7 +76,7 @@ const RELAY_V4: IpAddr = IpAddr::V4(Ipv4Addr::new(11, 0, 0, 3));
 const RELAY_V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2600, 0, 0, 0, 0, 0, 0, 3));
 
 /// The clients: (transport, address, the server address they talk to).
-const CLIENTS: [(Transport, SocketAddr, SocketAddr); 6] = [
+const CLIENTS: [(Transport, SocketAddr, SocketAddr); 8] = [
     (Transport::Udp, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(11, 1, 0, 1)), 40000), V4_LOCAL),
     (Transport::Udp, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(11, 1, 0, 1)), 40001), V4_LOCAL),
     (Transport::Udp, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(11, 1, 0, 2)), 5000), V4_LOCAL),
@@ -84,6 +84,10 @@ const CLIENTS: [(Transport, SocketAddr, SocketAddr); 6] = [
     // Same address as client 0, another transport: another 5-tuple.
     (Transport::Tcp, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(11, 1, 0, 1)), 40000), V4_LOCAL),
     (Transport::Udp, SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000), LOOPBACK_LOCAL),
+    // Fresh TCP connections for RFC 6062 ConnectionBind, from the control connection's address and
+    // from another one.
+    (Transport::Tcp, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(11, 1, 0, 1)), 40020), V4_LOCAL),
+    (Transport::Tcp, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(11, 1, 0, 3)), 40021), V4_LOCAL),
 ];
 
 /// Peers: public ones, every kind the policy must refuse, the server's own address. Indices past
@@ -482,6 +486,33 @@ impl Harness {
                 }
             }
             Op::CloseAll => self.server.close_all(),
+            Op::Connect { client, user, flags, peer } => {
+                let (c, peer) = (Self::client(*client), self.peer(*peer));
+                let before = self.driver.state().connects.len();
+                let asked = self.now_ms();
+                self.signed(c, Method::CONNECT, *user, *flags, &|w| w.add(&XorPeerAddress(peer)).expect("fits"));
+                let made = self.driver.state().connects.get(before).copied();
+                if let (Some((id, _)), Some(a)) = (made, self.allocation(c)) {
+                    // RFC 6062 §5.2: Connect installs a permission for the peer.
+                    let expires = asked + u64::from(self.options.permission_lifetime) * 1000;
+                    self.model.permissions.push((a.socket.id, peer.ip(), expires));
+                    let mut out = vec![0u8; 1500];
+                    // The driver's connection to the peer succeeds at once: the late answer.
+                    self.server.connect_completed(self.now(), id, true, &mut out);
+                    self.model.connections.push((id, a.info().username.to_string()));
+                }
+            }
+            Op::ConnectionBind { client, user, flags, conn } => {
+                let id = match self.model.connections.len() {
+                    0 => u32::from(*conn),
+                    n if *conn < 0x80 => self.model.connections[usize::from(*conn) % n].0,
+                    _ => u32::from(*conn) << 8,
+                };
+                let c = Self::client(*client);
+                self.signed(c, Method::CONNECTION_BIND, *user, *flags, &|w| {
+                    w.add(&crate::proto::stun::ConnectionId(id)).expect("fits")
+                });
+            }
             Op::Mutate { client, from, at, xor } => {
                 if let Some(LastRequest { bytes: mut request, .. }) = self.clients[Self::client(*from)].last.clone() {
                     let i = usize::from(*at) % request.len().max(1);

@@ -12,9 +12,9 @@ use super::{CLIENTS, Harness, MAX_PORT, MIN_PORT, REALM, RELAY_V4, RELAY_V6, RES
 use crate::alloc::{Allocation, FiveTuple, Millis};
 use crate::proto::channel_data::{self, ChannelData};
 use crate::proto::stun::{
-    AddressFamily, ChannelNumber, Class, Data, ErrorCode, EvenPort, Lifetime, Message, MessageType, Method, Nonce,
-    Realm, RequestedAddressFamily, ReservationToken, Software, Username, XorMappedAddress, XorPeerAddress,
-    XorRelayedAddress, codes, padded_len,
+    AddressFamily, ChannelNumber, Class, ConnectionId, Data, ErrorCode, EvenPort, Lifetime, Message, MessageType,
+    Method, Nonce, Realm, RequestedAddressFamily, ReservationToken, Software, Username, XorMappedAddress,
+    XorPeerAddress, XorRelayedAddress, codes, padded_len,
 };
 use crate::server::{DropReason, HEADROOM, Outcome};
 
@@ -41,6 +41,8 @@ pub(super) struct Model {
     /// Every success answer so far: the same bytes again are a retransmission answered from the
     /// cache, which changes nothing on the server.
     pub(super) answers: HashSet<Vec<u8>>,
+    /// RFC 6062 connections made: (CONNECTION-ID, the username of the allocation that made it).
+    pub(super) connections: Vec<(u32, String)>,
 }
 
 impl Model {
@@ -173,6 +175,15 @@ impl Harness {
     fn learn(&mut self, c: usize, req: &Message<'_>, reply: &Message<'_>) {
         let now = self.now_ms();
         let method = req.message_type().method;
+        // RFC 6062 §5.4 with RFC 8656 §6: a ConnectionBind binds only with the credentials of the
+        // allocation that made the connection (another user, or a guessed ID, gets nothing).
+        if method == Method::CONNECTION_BIND {
+            let id = req.get::<ConnectionId>().expect("a ConnectionBind names its connection").0;
+            let user = req.get::<Username>().expect("a success was signed").0;
+            let owner = self.model.connections.iter().find(|(i, _)| *i == id).map(|(_, u)| u.as_str());
+            assert_eq!(owner, Some(user), "ConnectionBind of connection {id} by another user");
+            return;
+        }
         let current = self.allocation(c);
         if method == Method::REFRESH && reply.get::<Lifetime>().is_ok_and(|l| l.0 == 0) {
             assert!(current.is_none(), "Refresh 0 answered success but the allocation lives");

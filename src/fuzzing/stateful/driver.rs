@@ -57,6 +57,8 @@ pub(super) struct DriverState {
     pub(super) bind_error: u8,
     pub(super) fail_sends: bool,
     pub(super) sent: Vec<Sent>,
+    /// RFC 6062 connections the core asked for: (CONNECTION-ID, peer).
+    pub(super) connects: Vec<(u32, SocketAddr)>,
 }
 
 /// Binds nothing and sends nothing: records what the core asks, refuses a port that a live socket
@@ -102,6 +104,10 @@ impl RelayDriver for FakeDriver {
 
     fn stop(&self, a: &Allocation<FakeSocket>) {
         a.socket.flags.stops.fetch_add(1, SeqCst);
+    }
+
+    fn connect(&self, _: &Arc<Allocation<FakeSocket>>, connection_id: u32, peer: SocketAddr) {
+        self.state().connects.push((connection_id, peer));
     }
 
     fn send_to_peer(&self, socket: &FakeSocket, peer: SocketAddr, data: &[u8]) -> bool {

@@ -148,9 +148,14 @@ pub enum Op {
     /// The last signed request of client `from`, sent by `client` with byte `at` XORed with `xor`:
     /// replays from another address, and requests that share a transaction ID but differ.
     Mutate { client: u8, from: u8, at: u16, xor: u8 },
+    /// A signed RFC 6062 Connect to `peer` as `user`; the driver's connection succeeds at once.
+    Connect { client: u8, user: u8, flags: u8, peer: u8 },
+    /// A signed ConnectionBind as `user` from `client` (a fresh TCP connection) for the `conn`th
+    /// connection the model knows (≥ 0x80: an ID nobody was given).
+    ConnectionBind { client: u8, user: u8, flags: u8, conn: u8 },
 }
 
-const OPS: u8 = 15;
+const OPS: u8 = 17;
 
 impl Op {
     pub(super) fn decode(r: &mut Input<'_>) -> Op {
@@ -192,7 +197,9 @@ impl Op {
             11 => Op::Retransmit { client: r.u8() },
             12 => Op::Ghost { index: r.u8(), peer: r.u8(), len: r.u16(), fill: r.u8() },
             13 => Op::CloseAll,
-            _ => Op::Mutate { client: r.u8(), from: r.u8(), at: r.u16(), xor: r.u8() },
+            14 => Op::Mutate { client: r.u8(), from: r.u8(), at: r.u16(), xor: r.u8() },
+            15 => Op::Connect { client: r.u8(), user: r.u8(), flags: r.u8(), peer: r.u8() },
+            _ => Op::ConnectionBind { client: r.u8(), user: r.u8(), flags: r.u8(), conn: r.u8() },
         }
     }
 
@@ -234,6 +241,8 @@ impl Op {
             Op::Ghost { index, peer, len, fill } => put(12, &[&[*index, *peer], &len.to_be_bytes(), &[*fill]]),
             Op::CloseAll => put(13, &[]),
             Op::Mutate { client, from, at, xor } => put(14, &[&[*client, *from], &at.to_be_bytes(), &[*xor]]),
+            Op::Connect { client, user, flags, peer } => put(15, &[&[*client, *user, *flags, *peer]]),
+            Op::ConnectionBind { client, user, flags, conn } => put(16, &[&[*client, *user, *flags, *conn]]),
         }
     }
 }

@@ -87,6 +87,20 @@ pub fn server_stateful_seeds() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         (
+            // RFC 6062: alice's TCP allocation connects to a peer; bob's valid credentials cannot
+            // bind the connection from a fresh TCP connection (441), alice's can.
+            "rfc6062-connection-bind-two-users",
+            encode(
+                deny,
+                &[
+                    alloc(4, 0, allocate::TCP),
+                    Connect { client: 4, user: 0, flags: 0, peer: 1 },
+                    ConnectionBind { client: 6, user: 1, flags: 0, conn: 0 },
+                    ConnectionBind { client: 7, user: 0, flags: 0, conn: 0 },
+                ],
+            ),
+        ),
+        (
             "even-port-reservation",
             encode(
                 deny,
