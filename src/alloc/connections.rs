@@ -53,6 +53,12 @@ pub enum AddConnectionError {
     Capacity,
 }
 
+/// The most RFC 6062 connections on a server (being made, waiting for ConnectionBind, or bound):
+/// each holds a peer socket, so this bounds what all TCP allocations together take in descriptors
+/// (`total-quota` × 128 per allocation would not). Beyond it Connect and peers connecting get 508 /
+/// are refused.
+pub const MAX_CONNECTIONS: usize = 16_384;
+
 /// Every RFC 6062 connection of a server, by CONNECTION-ID.
 #[derive(Debug, Default)]
 pub struct Connections {
@@ -66,15 +72,31 @@ impl Connections {
 
     /// Adds `c` under a fresh ID drawn from `ids` (tried until one is free). With
     /// `exclusive_peer`, another connection of the allocation to the same peer address is an error
-    /// (Connect); at most `max_per_allocation` connections per allocation (0: no limit).
+    /// (Connect); at most `max_per_allocation` connections per allocation (0: no limit) and
+    /// [`MAX_CONNECTIONS`] on the server.
     pub fn add(
         &self,
         c: TcpConnection,
         exclusive_peer: bool,
         max_per_allocation: usize,
+        ids: impl FnMut() -> u32,
+    ) -> Result<u32, AddConnectionError> {
+        self.add_within(c, exclusive_peer, max_per_allocation, MAX_CONNECTIONS, ids)
+    }
+
+    /// [`Connections::add`] with the server-wide cap given.
+    fn add_within(
+        &self,
+        c: TcpConnection,
+        exclusive_peer: bool,
+        max_per_allocation: usize,
+        max_total: usize,
         mut ids: impl FnMut() -> u32,
     ) -> Result<u32, AddConnectionError> {
         let mut map = self.lock();
+        if map.len() >= max_total {
+            return Err(AddConnectionError::Capacity);
+        }
         let mut count = 0usize;
         for other in map.values().filter(|o| o.allocation == c.allocation) {
             if exclusive_peer && other.peer == c.peer {
@@ -147,5 +169,40 @@ impl Connections {
             map.remove(id);
         }
         stale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(client_port: u16) -> TcpConnection {
+        let server: std::net::SocketAddr = "192.0.2.1:3478".parse().unwrap();
+        let client = std::net::SocketAddr::new("198.51.100.1".parse().unwrap(), client_port);
+        TcpConnection {
+            allocation: crate::alloc::FiveTuple { transport: crate::alloc::Transport::Tcp, client, server },
+            peer: "203.0.113.9:80".parse().unwrap(),
+            state: ConnectionState::Unbound { deadline: 1 },
+        }
+    }
+
+    /// One server holds at most [`MAX_CONNECTIONS`] whatever the allocations: the next is refused.
+    #[test]
+    fn the_server_wide_cap_holds() {
+        let c = Connections::default();
+        let mut next = 0u32;
+        for i in 0..300 {
+            let owner = connection(1000 + (i / 100) as u16);
+            c.add_within(owner, false, 128, 300, || {
+                next += 1;
+                next
+            })
+            .unwrap();
+        }
+        let more = c.add_within(connection(60_000), false, 128, 300, || {
+            next += 1;
+            next
+        });
+        assert_eq!(more, Err(AddConnectionError::Capacity));
     }
 }
