@@ -3,11 +3,11 @@
 //! nothing, and requests signed by hand. Not part of the public API (hidden from the docs, like
 //! [`fuzzing`](crate::fuzzing)); it may change with any release.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use crate::alloc::Allocation;
+use crate::alloc::{Allocation, FiveTuple};
 use crate::proto::stun::{
     Class, IntegrityKey, MessageType, MessageWriter, Method, Nonce, Realm, TransactionId, Username, long_term_key_md5,
 };
@@ -17,12 +17,51 @@ use crate::server::{BindOptions, RelayDriver};
 pub type Sent = Vec<(SocketAddr, Vec<u8>)>;
 
 /// A relay driver that binds nothing (the relayed "socket" is the address asked for) and counts the
-/// bytes sent to peers; made with [`FakeRelay::recording`] it also keeps every datagram. Counting
-/// alone allocates nothing, for the zero-allocation tests.
+/// bytes sent to peers. Made with [`FakeRelay::recording`] it also records what the core asks —
+/// binds, starts, stops, datagrams, RFC 6062 connections — and can be told to fail binds; made
+/// with [`FakeRelay::counting`] it records nothing and so allocates nothing, for the
+/// zero-allocation tests. Clones share their state.
 #[derive(Clone, Default)]
-pub struct FakeRelay {
-    bytes: Arc<AtomicU64>,
-    sent: Option<Arc<Mutex<Sent>>>,
+pub struct FakeRelay(Arc<FakeRelayState>);
+
+/// The state of a [`FakeRelay`] (what it recorded, and its failure knobs).
+#[derive(Default)]
+pub struct FakeRelayState {
+    record: bool,
+    bytes: AtomicU64,
+    /// Ports whose bind fails with `AddrInUse`.
+    pub busy_ports: Mutex<Vec<u16>>,
+    /// Every bind fails with `AddrInUse`.
+    pub all_busy: Mutex<bool>,
+    /// Relay IPs whose every port fails to bind (an address that is gone).
+    pub busy_ips: Mutex<Vec<IpAddr>>,
+    /// Relay sockets bound.
+    pub bound: Mutex<Vec<SocketAddr>>,
+    /// Relay sockets started (allocations made).
+    pub started: Mutex<Vec<SocketAddr>>,
+    /// Relay sockets stopped.
+    pub stopped: Mutex<Vec<SocketAddr>>,
+    /// Datagrams to peers: relay socket, peer, bytes.
+    pub sent: Mutex<Vec<(SocketAddr, SocketAddr, Vec<u8>)>>,
+    /// RFC 6062 connections asked for: CONNECTION-ID, peer.
+    pub connects: Mutex<Vec<(u32, SocketAddr)>>,
+    /// RFC 6062 connections bound: CONNECTION-ID, data connection.
+    pub bound_connections: Mutex<Vec<(u32, FiveTuple)>>,
+    /// RFC 6062 connections closed.
+    pub closed_connections: Mutex<Vec<u32>>,
+}
+
+impl std::ops::Deref for FakeRelay {
+    type Target = FakeRelayState;
+
+    fn deref(&self) -> &FakeRelayState {
+        &self.0
+    }
+}
+
+/// A lock that a panicking test thread left poisoned is still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl FakeRelay {
@@ -31,9 +70,9 @@ impl FakeRelay {
         FakeRelay::default()
     }
 
-    /// Counts bytes and keeps each datagram.
+    /// Counts bytes and records everything.
     pub fn recording() -> FakeRelay {
-        FakeRelay { sent: Some(Arc::default()), ..FakeRelay::default() }
+        FakeRelay(Arc::new(FakeRelayState { record: true, ..FakeRelayState::default() }))
     }
 
     /// Bytes sent to peers so far.
@@ -41,25 +80,64 @@ impl FakeRelay {
         self.bytes.load(Relaxed)
     }
 
-    /// The datagrams sent to peers so far (a [`FakeRelay::recording`] driver).
+    /// The datagrams sent to peers so far, peer and bytes (a [`FakeRelay::recording`] driver).
     pub fn sent(&self) -> Sent {
-        self.sent.as_ref().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default()
+        lock(&self.sent).iter().map(|(_, peer, data)| (*peer, data.clone())).collect()
     }
 }
 
 impl RelayDriver for FakeRelay {
     type Socket = SocketAddr;
+
     fn bind(&self, addr: SocketAddr, _: BindOptions) -> std::io::Result<SocketAddr> {
+        if *lock(&self.all_busy) || lock(&self.busy_ports).contains(&addr.port()) {
+            return Err(std::io::Error::from(std::io::ErrorKind::AddrInUse));
+        }
+        if lock(&self.busy_ips).contains(&addr.ip()) {
+            return Err(std::io::Error::from(std::io::ErrorKind::AddrNotAvailable));
+        }
+        if self.record {
+            lock(&self.bound).push(addr);
+        }
         Ok(addr)
     }
-    fn start(&self, _: &Arc<Allocation<SocketAddr>>) {}
-    fn stop(&self, _: &Allocation<SocketAddr>) {}
-    fn send_to_peer(&self, _: &SocketAddr, peer: SocketAddr, data: &[u8]) -> bool {
+
+    fn start(&self, a: &Arc<Allocation<SocketAddr>>) {
+        if self.record {
+            lock(&self.started).extend(a.sockets().copied());
+        }
+    }
+
+    fn stop(&self, a: &Allocation<SocketAddr>) {
+        if self.record {
+            lock(&self.stopped).extend(a.sockets().copied());
+        }
+    }
+
+    fn stop_relay(&self, _: &Allocation<SocketAddr>, socket: &SocketAddr) {
+        if self.record {
+            lock(&self.stopped).push(*socket);
+        }
+    }
+
+    fn send_to_peer(&self, socket: &SocketAddr, peer: SocketAddr, data: &[u8]) -> bool {
         self.bytes.fetch_add(data.len() as u64, Relaxed);
-        if let Some(sent) = &self.sent {
-            sent.lock().unwrap_or_else(|e| e.into_inner()).push((peer, data.to_vec()));
+        if self.record {
+            lock(&self.sent).push((*socket, peer, data.to_vec()));
         }
         true
+    }
+
+    fn connect(&self, _: &Arc<Allocation<SocketAddr>>, connection_id: u32, peer: SocketAddr) {
+        lock(&self.connects).push((connection_id, peer));
+    }
+
+    fn connection_bound(&self, _: &Arc<Allocation<SocketAddr>>, connection_id: u32, data: FiveTuple) {
+        lock(&self.bound_connections).push((connection_id, data));
+    }
+
+    fn close_connection(&self, connection_id: u32) {
+        lock(&self.closed_connections).push(connection_id);
     }
 }
 

@@ -3,9 +3,7 @@
 //! retransmissions, expiry, stale nonces and expired REST usernames.
 
 use std::collections::HashMap;
-use std::io::{Error, ErrorKind};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -17,62 +15,12 @@ const REALM: &str = "test.realm";
 const SECRET: &str = "s3cret";
 const EPOCH_UNIX: u64 = 1_800_000_000;
 
-/// A relay driver that binds nothing: it records what the core asks.
-#[derive(Default)]
-struct FakeDriver {
-    busy_ports: Mutex<Vec<u16>>,
-    all_busy: Mutex<bool>,
-    /// Relay IPs whose every port fails to bind (an address that is gone).
-    busy_ips: Mutex<Vec<IpAddr>>,
-    bound: Mutex<Vec<SocketAddr>>,
-    started: Mutex<Vec<SocketAddr>>,
-    stopped: Mutex<Vec<SocketAddr>>,
-    sent: Mutex<Vec<(SocketAddr, SocketAddr, Vec<u8>)>>,
-    connects: Mutex<Vec<(u32, SocketAddr)>>,
-    bound_connections: Mutex<Vec<(u32, FiveTuple)>>,
-    closed_connections: Mutex<Vec<u32>>,
-}
-
-impl RelayDriver for Arc<FakeDriver> {
-    type Socket = SocketAddr;
-
-    fn bind(&self, addr: SocketAddr, _: BindOptions) -> std::io::Result<SocketAddr> {
-        if *self.all_busy.lock().unwrap() || self.busy_ports.lock().unwrap().contains(&addr.port()) {
-            return Err(Error::from(ErrorKind::AddrInUse));
-        }
-        if self.busy_ips.lock().unwrap().contains(&addr.ip()) {
-            return Err(Error::from(ErrorKind::AddrNotAvailable));
-        }
-        self.bound.lock().unwrap().push(addr);
-        Ok(addr)
-    }
-    fn start(&self, a: &Arc<Allocation<SocketAddr>>) {
-        self.started.lock().unwrap().extend(a.sockets().copied());
-    }
-    fn stop(&self, a: &Allocation<SocketAddr>) {
-        self.stopped.lock().unwrap().extend(a.sockets().copied());
-    }
-    fn stop_relay(&self, _: &Allocation<SocketAddr>, socket: &SocketAddr) {
-        self.stopped.lock().unwrap().push(*socket);
-    }
-    fn send_to_peer(&self, socket: &SocketAddr, peer: SocketAddr, data: &[u8]) -> bool {
-        self.sent.lock().unwrap().push((*socket, peer, data.to_vec()));
-        true
-    }
-    fn connect(&self, _: &Arc<Allocation<SocketAddr>>, connection_id: u32, peer: SocketAddr) {
-        self.connects.lock().unwrap().push((connection_id, peer));
-    }
-    fn connection_bound(&self, _: &Arc<Allocation<SocketAddr>>, connection_id: u32, data: FiveTuple) {
-        self.bound_connections.lock().unwrap().push((connection_id, data));
-    }
-    fn close_connection(&self, connection_id: u32) {
-        self.closed_connections.lock().unwrap().push(connection_id);
-    }
-}
+/// The crate's fake relay driver, recording what the core asks.
+type FakeDriver = crate::testing::FakeRelay;
 
 struct Harness {
-    server: Server<Arc<FakeDriver>>,
-    driver: Arc<FakeDriver>,
+    server: Server<FakeDriver>,
+    driver: FakeDriver,
     epoch: Instant,
     now: Instant,
     client: SocketAddr,
@@ -95,10 +43,10 @@ fn auth_config() -> AuthConfig {
 
 impl Harness {
     fn new(options: ServerOptions) -> Self {
-        let driver = Arc::new(FakeDriver::default());
+        let driver = FakeDriver::recording();
         let epoch = Instant::now();
         let auth = Authenticator::new(auth_config(), [7u8; 32]);
-        let server = Server::with_relay(options, Some(auth), Arc::clone(&driver), epoch, EPOCH_UNIX);
+        let server = Server::with_relay(options, Some(auth), driver.clone(), epoch, EPOCH_UNIX);
         Harness {
             server,
             driver,

@@ -19,7 +19,7 @@ fn oauth_harness() -> Harness {
     let mut config = auth_config();
     config.oauth = Some(OauthConfig { server_name: SERVER_NAME.into(), keys: vec![key(NORTH), key(UNION)] });
     let auth = Authenticator::new(config, [7u8; 32]);
-    h.server = Server::with_relay(Harness::default_options(), Some(auth), Arc::clone(&h.driver), h.epoch, EPOCH_UNIX);
+    h.server = Server::with_relay(Harness::default_options(), Some(auth), h.driver.clone(), h.epoch, EPOCH_UNIX);
     h
 }
 
@@ -338,7 +338,7 @@ fn token_holders_under_one_kid_have_their_own_quota() {
     let mut config = auth_config();
     config.oauth = Some(OauthConfig { server_name: SERVER_NAME.into(), keys: vec![key(NORTH), key(UNION)] });
     let auth = Authenticator::new(config, [7u8; 32]);
-    h.server = Server::with_relay(options, Some(auth), Arc::clone(&h.driver), h.epoch, EPOCH_UNIX);
+    h.server = Server::with_relay(options, Some(auth), h.driver.clone(), h.epoch, EPOCH_UNIX);
     let (ann, bob) = ([0x31; 20], [0x32; 20]);
     let (ann_token, bob_token) = (h.token(NORTH, &ann, 3600), h.token(NORTH, &bob, 3600));
     let allocate_from = |h: &mut Harness, source: &str, mac: &[u8], token: &[u8]| {
