@@ -164,15 +164,29 @@ pub fn signed(
     signer: Option<&Signer<'_>>,
     body: impl FnOnce(&mut MessageWriter<'_>),
 ) -> Vec<u8> {
+    signed_with(method, TransactionId([tid; 12]), signer, false, body)
+}
+
+/// [`signed`] with a whole transaction ID, and FINGERPRINT last when `fingerprint`.
+pub fn signed_with(
+    method: Method,
+    tid: TransactionId,
+    signer: Option<&Signer<'_>>,
+    fingerprint: bool,
+    body: impl FnOnce(&mut MessageWriter<'_>),
+) -> Vec<u8> {
     let mut buf = vec![0u8; 1500];
     let ty = MessageType::new(method, Class::Request);
-    let mut w = MessageWriter::new(&mut buf, ty, TransactionId([tid; 12])).expect("a request fits");
+    let mut w = MessageWriter::new(&mut buf, ty, tid).expect("a request fits");
     body(&mut w);
     if let Some(s) = signer {
-        w.add(&Username(s.username)).unwrap();
-        w.add(&Realm(s.realm)).unwrap();
-        w.add(&Nonce(s.nonce)).unwrap();
-        w.add_message_integrity(&s.key).unwrap();
+        w.add(&Username(s.username)).expect("fits");
+        w.add(&Realm(s.realm)).expect("fits");
+        w.add(&Nonce(s.nonce)).expect("fits");
+        w.add_message_integrity(&s.key).expect("fits");
+    }
+    if fingerprint {
+        w.add_fingerprint().expect("fits");
     }
     let n = w.finish();
     buf.truncate(n);

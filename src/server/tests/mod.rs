@@ -109,19 +109,8 @@ fn request(
     creds: Option<(&str, &str, &str)>,
     body: impl FnOnce(&mut MessageWriter<'_>),
 ) -> Vec<u8> {
-    let mut buf = vec![0u8; 1500];
-    let mut w = MessageWriter::new(&mut buf, MessageType::new(method, Class::Request), tid).unwrap();
-    body(&mut w);
-    if let Some((u, p, n)) = creds {
-        w.add(&Username(u)).unwrap();
-        w.add(&Realm(REALM)).unwrap();
-        w.add(&Nonce(n)).unwrap();
-        w.add_message_integrity(&IntegrityKey::new(&long_term_key_md5(u, REALM, p))).unwrap();
-    }
-    w.add_fingerprint().unwrap();
-    let n = w.finish();
-    buf.truncate(n);
-    buf
+    let signer = creds.map(|(u, p, n)| crate::testing::Signer::password(u, REALM, p, n));
+    crate::testing::signed_with(method, tid, signer.as_ref(), true, body)
 }
 
 fn error_code(bytes: &[u8]) -> Option<u16> {
