@@ -341,6 +341,16 @@ impl Harness {
         if let Outcome::Reply(_) = outcome {
             self.check_answer(c, data, &answer);
         }
+        // RFC 6062 §5.2: a Connect taken (answered later) installs a permission for its peer —
+        // a retransmitted or mutated one too.
+        if outcome == Outcome::Silent
+            && let Ok(m) = Message::parse(data)
+            && m.message_type() == MessageType::new(Method::CONNECT, Class::Request)
+            && let (Ok(XorPeerAddress(peer)), Some(a)) = (m.get::<XorPeerAddress>(), self.allocation(c))
+        {
+            let expires = self.now_ms() + u64::from(self.options.permission_lifetime) * 1000;
+            self.model.permissions.push((a.socket.id, peer.ip(), expires));
+        }
         if self.trace {
             let code = Message::parse(&answer).ok().and_then(|m| m.get::<ErrorCode>().ok()).map(|e| e.code);
             eprintln!("  client {c}: {outcome:?} {}", code.map(|c| format!("error {c}")).unwrap_or_default());
@@ -489,13 +499,9 @@ impl Harness {
             Op::Connect { client, user, flags, peer } => {
                 let (c, peer) = (Self::client(*client), self.peer(*peer));
                 let before = self.driver.state().connects.len();
-                let asked = self.now_ms();
                 self.signed(c, Method::CONNECT, *user, *flags, &|w| w.add(&XorPeerAddress(peer)).expect("fits"));
                 let made = self.driver.state().connects.get(before).copied();
                 if let (Some((id, _)), Some(a)) = (made, self.allocation(c)) {
-                    // RFC 6062 §5.2: Connect installs a permission for the peer.
-                    let expires = asked + u64::from(self.options.permission_lifetime) * 1000;
-                    self.model.permissions.push((a.socket.id, peer.ip(), expires));
                     let mut out = vec![0u8; 1500];
                     // The driver's connection to the peer succeeds at once: the late answer.
                     self.server.connect_completed(self.now(), id, true, &mut out);
