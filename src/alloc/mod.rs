@@ -15,7 +15,7 @@ pub use allocation::{
     Allocation, AllocationCounters, AllocationInfo, BindingLimits, Bindings, CachedResponse, ChannelBindError,
     ChannelBinding, ExtraRelay, Permission, RequestKey, TooManyPermissions,
 };
-pub use connections::{AddConnectionError, ConnectionState, Connections, TcpConnection};
+pub use connections::{AddConnectionError, ConnectionState, Connections, MAX_CONNECTIONS, TcpConnection};
 pub use five_tuple::{FiveTuple, Transport};
 pub use ports::PortRange;
 pub use table::{InsertError, Table};
