@@ -7,9 +7,8 @@
 //! connection lives at most [`HttpLimits::max_lifetime`] (then it is shut down gracefully: a
 //! scraper reconnects).
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -22,7 +21,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use crate::policy::source_key;
+use crate::policy::SourceSlots;
 
 /// The bounds of an HTTP face's connections.
 #[derive(Clone, Copy, Debug)]
@@ -52,40 +51,6 @@ impl Default for HttpLimits {
 /// The largest read buffer of a connection (hyper's minimum; its default is ~400 KB).
 const MAX_BUF: usize = 8192;
 
-/// Open connections per source on one listener; a slot is given back on drop.
-#[derive(Default)]
-struct PerSource(Mutex<HashMap<IpAddr, usize>>);
-
-struct SourceSlot {
-    table: Arc<PerSource>,
-    key: IpAddr,
-}
-
-impl PerSource {
-    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<SourceSlot> {
-        let key = source_key(ip);
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(key).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(SourceSlot { table: self.clone(), key })
-    }
-}
-
-impl Drop for SourceSlot {
-    fn drop(&mut self) {
-        let mut map = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.key);
-            }
-        }
-    }
-}
-
 /// Accepts connections on `listener` (TLS ones with `tls`) and serves `app` on each until `stop`.
 pub(super) async fn serve(
     listener: TcpListener,
@@ -96,7 +61,7 @@ pub(super) async fn serve(
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
     let budget = Arc::new(Semaphore::new(limits.max_connections));
-    let per_source = Arc::new(PerSource::default());
+    let per_source = Arc::new(SourceSlots::default());
     let mut refused: u64 = 0;
     loop {
         let accepted = tokio::select! {

@@ -3,11 +3,9 @@
 //! before anything else — before the TLS handshake — within [`PROXY_HEADER_TIMEOUT`], and the
 //! server sees the header's source as the client address (XOR-MAPPED-ADDRESS, the 5-tuple, the
 //! peer policy and rate limits all use it), and the per-source connection cap counts it
-//! ([`ClientCount`]) instead of the balancer's address.
+//! ([`SourceSlots`](crate::policy::SourceSlots)) instead of the balancer's address.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -33,50 +31,6 @@ impl ProxyProtocol {
     pub(super) fn trusts(&self, peer: SocketAddr) -> bool {
         let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         self.trusted.iter().any(|r| r.contains(peer))
-    }
-}
-
-/// Open connections per real client (the headers' sources, as `tcp.rs`'s source key) on one
-/// listener: behind a balancer the per-source cap counts these instead of the balancer's address.
-#[derive(Debug, Default)]
-pub(super) struct ClientCount(Mutex<HashMap<IpAddr, usize>>);
-
-impl ClientCount {
-    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
-        // A panic elsewhere while holding it leaves plain counters: still usable.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// A slot for `key` unless it holds `max` already; dropping the slot gives it back.
-    pub(super) fn take(self: &Arc<Self>, key: IpAddr, max: usize) -> Option<ClientSlot> {
-        let mut counts = self.counts();
-        let open = counts.entry(key).or_insert(0);
-        if *open >= max {
-            if *open == 0 {
-                counts.remove(&key);
-            }
-            return None;
-        }
-        *open += 1;
-        Some(ClientSlot { count: Arc::clone(self), key })
-    }
-}
-
-/// One open connection of a client in a [`ClientCount`].
-pub(super) struct ClientSlot {
-    count: Arc<ClientCount>,
-    key: IpAddr,
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut counts = self.count.counts();
-        if let Some(n) = counts.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.remove(&self.key);
-            }
-        }
     }
 }
 
@@ -140,22 +94,6 @@ mod tests {
         ));
         let mut short = &header[..20];
         assert!(matches!(read_source(&mut short, "10.0.0.1:1".parse().unwrap()).await, Err(ProxyReadError::Io(_))));
-    }
-
-    #[test]
-    fn client_slots_are_capped_and_given_back() {
-        let count = Arc::new(ClientCount::default());
-        let ip: IpAddr = "203.0.113.7".parse().unwrap();
-        let a = count.take(ip, 2).unwrap();
-        let b = count.take(ip, 2).unwrap();
-        assert!(count.take(ip, 2).is_none());
-        assert!(count.take("203.0.113.8".parse().unwrap(), 2).is_some());
-        drop(a);
-        let c = count.take(ip, 2).unwrap();
-        drop((b, c));
-        assert!(count.counts().is_empty(), "no entry is left behind");
-        assert!(count.take(ip, 0).is_none());
-        assert!(count.counts().is_empty());
     }
 
     #[test]

@@ -15,13 +15,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, trace, warn};
 
-use super::proxy::{self, ClientCount, ClientSlot, PROXY_HEADER_TIMEOUT, ProxyProtocol};
+use super::proxy::{self, PROXY_HEADER_TIMEOUT, ProxyProtocol};
 use super::stream_queue::StreamSource;
 use super::tls::{self, ReloadableTls};
 use super::{BoundConnection, TurnServer};
 use super::{IoStats, Limits, stopped};
 use crate::alloc::FiveTuple;
-use crate::policy::source_key;
+use crate::policy::{SourceSlot, SourceSlots};
 use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
 use crate::proto::stun::MAX_MESSAGE_LEN;
 use crate::server::{Outcome, Received, RequestLatency, Transport};
@@ -56,7 +56,7 @@ pub(super) struct TcpDriver {
     pub(super) proxy: Arc<ProxyProtocol>,
     /// Open connections per source (the PROXY header's client behind a balancer) that have not
     /// authenticated yet, for the per-source cap.
-    pub(super) clients: Arc<ClientCount>,
+    pub(super) clients: Arc<SourceSlots>,
 }
 
 impl TcpDriver {
@@ -123,7 +123,7 @@ impl TcpDriver {
         let slot = if self.proxy.on {
             None
         } else {
-            match self.clients.take(source_key(peer.ip()), self.limits.max_tcp_connections_per_source) {
+            match self.clients.take(peer.ip(), self.limits.max_tcp_connections_per_source) {
                 Some(slot) => Some(slot),
                 None => {
                     IoStats::bump(&self.stats.tcp_rejected);
@@ -186,10 +186,10 @@ async fn proxied_client(
     stream: &mut TcpStream,
     peer: SocketAddr,
     stats: &IoStats,
-    clients: &Arc<ClientCount>,
+    clients: &Arc<SourceSlots>,
     per_client: usize,
     stop: &mut watch::Receiver<bool>,
-) -> Option<(SocketAddr, ClientSlot)> {
+) -> Option<(SocketAddr, SourceSlot)> {
     let read = tokio::select! {
         r = tokio::time::timeout(PROXY_HEADER_TIMEOUT, proxy::read_source(stream, peer)) => r,
         () = stopped(stop) => return None,
@@ -208,7 +208,7 @@ async fn proxied_client(
         }
     };
     trace!(%peer, %client, "proxy-protocol header read");
-    let Some(slot) = clients.take(source_key(client.ip()), per_client) else {
+    let Some(slot) = clients.take(client.ip(), per_client) else {
         IoStats::bump(&stats.tcp_rejected);
         debug!(%peer, %client, "tcp connection cap per source reached, closing new connection");
         return None;
@@ -259,7 +259,7 @@ impl Connection {
         self,
         mut stream: S,
         mut stop: watch::Receiver<bool>,
-        mut slot: Option<ClientSlot>,
+        mut slot: Option<SourceSlot>,
     ) {
         // Peer data for an allocation made over this connection arrives here (io/relay.rs).
         let (sink, mut relayed) = super::stream_queue::stream_queue();
@@ -315,7 +315,7 @@ impl Connection {
         stream: &mut S,
         stop: &mut watch::Receiver<bool>,
         relayed: &mut StreamSource,
-        slot: &mut Option<ClientSlot>,
+        slot: &mut Option<SourceSlot>,
     ) -> Close {
         let mut buf = vec![0u8; INITIAL_READ_BUF];
         let mut filled = 0;
@@ -541,7 +541,8 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
 }
 
-/// Writes `data` in chunks, each once the meters admit it; counts what was written.
+/// Writes `data` once the meters admit it — all of it in one write when they can (always without
+/// limits), else in chunks, each waiting for its bytes; counts what was written.
 async fn metered_write<W: AsyncWrite + Unpin>(
     server: &TurnServer,
     allocation: &crate::alloc::Allocation<super::RelaySocket>,
@@ -550,6 +551,11 @@ async fn metered_write<W: AsyncWrite + Unpin>(
     data: &[u8],
     counter: &std::sync::atomic::AtomicU64,
 ) -> std::io::Result<()> {
+    if server.bandwidth().admit(allocation.bandwidth(), direction, server.millis(Instant::now()), data.len()) {
+        to.write_all(data).await?;
+        counter.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        return Ok(());
+    }
     for chunk in data.chunks(METERED_CHUNK) {
         while !server.bandwidth().admit(allocation.bandwidth(), direction, server.millis(Instant::now()), chunk.len()) {
             tokio::time::sleep(METER_WAIT).await;

@@ -26,6 +26,7 @@ mod peer_rule;
 pub mod quota;
 pub mod rate;
 pub mod revocation;
+mod slots;
 pub mod special;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -33,6 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 #[cfg(feature = "runtime")]
 pub(crate) use peer_rule::parse_ip;
 pub use peer_rule::{AddrRuleError, PeerAddrs, PeerRule};
+pub use slots::{SourceSlot, SourceSlots};
 
 /// What counts as one source for per-source limits (rate limits, connection caps): the IPv4
 /// address (an IPv4-mapped IPv6 one unwrapped), or the IPv6 /64 — one /64 is one subscriber, whose

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use subtle::ConstantTimeEq as _;
 
-use super::request::Request;
+use super::request::{Request, same_credentials};
 use super::response::Trailer;
 use super::{Outcome, RelayDriver, Server};
 use crate::alloc::{AddConnectionError, Allocation, BindingLimits, ConnectionState, FiveTuple, Millis, TcpConnection};
@@ -228,14 +228,11 @@ pub(super) fn bind<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> 
     // RFC 8656 §6 applied to the data connection: the allocation's own credentials. For an
     // allocation made with an RFC 7635 token: a token of the same session — same kid and same
     // mac_key (every holder under one kid has its own) — not just any valid token.
-    let mismatch = match (allocation.oauth(), &req.auth.oauth) {
-        (Some(ours), Some(theirs)) => ours.kid != theirs.kid || !bool::from(ours.id.ct_eq(&theirs.id)),
-        (None, None) => {
-            *allocation.info().username != *req.auth.username || allocation.key_bytes() != &req.auth.key_bytes
-        }
+    let same_session = match (allocation.oauth(), &req.auth.oauth) {
+        (Some(ours), Some(theirs)) => ours.kid == theirs.kid && bool::from(ours.id.ct_eq(&theirs.id)),
         _ => true,
     };
-    if mismatch {
+    if !same_credentials(&allocation, req.auth) || !same_session {
         return req.error(out, codes::WRONG_CREDENTIALS);
     }
     let data = req.rx.five_tuple();

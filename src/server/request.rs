@@ -29,3 +29,14 @@ impl<D: RelayDriver> Request<'_, '_, D> {
         response::error(self.msg, out, code, self.trailer, |_| Ok(()))
     }
 }
+
+/// RFC 8656 §6 (and §7.2 for Allocate): requests on an allocation must use its credentials. On an
+/// allocation made with a token, that is a valid token or the session key of its latest one (RFC
+/// 7635 §6.2); a long-term credential there, or a token on a long-term one, is 441.
+pub(super) fn same_credentials<S>(allocation: &Allocation<S>, auth: &Authenticated<'_>) -> bool {
+    match (allocation.is_oauth(), auth.oauth.is_some()) {
+        (true, true) => true,
+        (false, false) => *allocation.info().username == *auth.username && allocation.key_bytes() == &auth.key_bytes,
+        _ => false,
+    }
+}

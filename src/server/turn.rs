@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::request::Request;
+use super::request::{Request, same_credentials};
 use super::response::{self, Trailer};
 use super::{Outcome, Received, RelayDriver, Server};
 use crate::alloc::{Allocation, Millis, RequestKey};
@@ -125,17 +125,6 @@ fn signing<'s>(trailer: Trailer<'s>, auth: &'s Authenticated<'_>) -> Trailer<'s>
         Some(MacKey::Sha1(k)) => Trailer { key: Some(k), ..trailer },
         Some(MacKey::Sha256(k)) => Trailer { key_sha256: Some(k), ..trailer },
         None => Trailer { key: Some(&auth.key), ..trailer },
-    }
-}
-
-/// RFC 8656 §6 (and §7.2 for Allocate): requests on an allocation must use its credentials. On an
-/// allocation made with a token, that is a valid token or the session key of its latest one (RFC
-/// 7635 §6.2); a long-term credential there, or a token on a long-term one, is 441.
-fn same_credentials<S>(allocation: &Allocation<S>, auth: &Authenticated<'_>) -> bool {
-    match (allocation.is_oauth(), auth.oauth.is_some()) {
-        (true, true) => true,
-        (false, false) => *allocation.info().username == *auth.username && allocation.key_bytes() == &auth.key_bytes,
-        _ => false,
     }
 }
 
