@@ -238,6 +238,18 @@ pub struct Allocation<S> {
     oauth: ArcSwapOption<OauthSession>,
     /// When it was made (core milliseconds), for its age in the admin API.
     created: Millis,
+    /// A random id that names it in logs, events and usage records (not a protocol value).
+    id: u64,
+}
+
+/// The id of an allocation in logs, events and usage records; `Display` is 16 hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AllocationId(pub u64);
+
+impl std::fmt::Display for AllocationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
 }
 
 /// Relayed traffic of one allocation.
@@ -287,7 +299,19 @@ impl<S> Allocation<S> {
             tcp_relay: false,
             oauth: ArcSwapOption::empty(),
             created: 0,
+            id: crate::random::u64(),
         }
+    }
+
+    /// The id that names it in logs, events and usage records: random, so that ids from restarts
+    /// and from several nodes do not collide (printed as 16 hex digits, see [`AllocationId`]).
+    pub fn id(&self) -> AllocationId {
+        AllocationId(self.id)
+    }
+
+    /// When it was made (core milliseconds since the server's epoch).
+    pub fn created(&self) -> Millis {
+        self.created
     }
 
     /// Records when the allocation was made.

@@ -12,8 +12,8 @@ mod table;
 /// The core's clock unit, re-exported where allocations use it.
 pub use crate::time::Millis;
 pub use allocation::{
-    Allocation, AllocationCounters, AllocationInfo, BindingLimits, Bindings, CachedResponse, ChannelBindError,
-    ChannelBinding, ExtraRelay, Permission, RequestKey, TooManyPermissions,
+    Allocation, AllocationCounters, AllocationId, AllocationInfo, BindingLimits, Bindings, CachedResponse,
+    ChannelBindError, ChannelBinding, ExtraRelay, Permission, RequestKey, TooManyPermissions,
 };
 pub use connections::{AddConnectionError, ConnectionState, Connections, MAX_CONNECTIONS, TcpConnection};
 pub use five_tuple::{FiveTuple, Transport};

@@ -496,7 +496,7 @@ impl Harness {
                     }
                 }
             }
-            Op::CloseAll => self.server.close_all(),
+            Op::CloseAll => self.server.close_all(self.now()),
             Op::Connect { client, user, flags, peer } => {
                 let (c, peer) = (Self::client(*client), self.peer(*peer));
                 let before = self.driver.state().connects.len();

@@ -180,7 +180,11 @@ async fn end_one(State(admin): State<Admin>, Query(q): Query<RelayQuery>) -> Res
     });
     match found {
         Some(a) => {
-            admin.server.close_allocation(&a.info().five_tuple);
+            admin.server.close_allocation(
+                std::time::Instant::now(),
+                &a.info().five_tuple,
+                crate::server::EndReason::Admin,
+            );
             tracing::info!(%relay, user = a.quota_user(), "admin: allocation ended");
             axum::Json(json!({ "ended": 1 })).into_response()
         }
@@ -192,7 +196,11 @@ async fn end_user(State(admin): State<Admin>, Path(user): Path<String>) -> Respo
     let mut ended = 0;
     for a in admin.server.allocations().all() {
         if a.quota_user() == user || *a.info().username == *user {
-            admin.server.close_allocation(&a.info().five_tuple);
+            admin.server.close_allocation(
+                std::time::Instant::now(),
+                &a.info().five_tuple,
+                crate::server::EndReason::Admin,
+            );
             ended += 1;
         }
     }

@@ -244,9 +244,21 @@ impl TurnCollector {
         family(
             e,
             "switchback_auth_failures",
-            "Requests that failed authentication, by reason",
+            "Requests refused for their credentials, by reason (challenges are not failures)",
             MetricType::Counter,
             &samples,
+        )?;
+        let stale = s.stale_nonces;
+        let (first, stale_label) = ([("kind", "no_credentials")], [("kind", "stale_nonce")]);
+        family(
+            e,
+            "switchback_auth_challenges",
+            "Challenges: 401 to a request without credentials (every login's first step), 438 stale nonce",
+            MetricType::Counter,
+            &[
+                (&first, ConstCounter::new(s.auth_challenges.saturating_sub(stale))),
+                (&stale_label, ConstCounter::new(stale)),
+            ],
         )?;
         counter(e, "switchback_revoked_requests", "Requests of revoked users (401)", s.revoked_requests)?;
         let (unauth, allocate) = ([("kind", "unauthenticated")], [("kind", "allocate")]);

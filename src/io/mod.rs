@@ -383,7 +383,7 @@ async fn sweep(server: Arc<TurnServer>, mut stop: watch::Receiver<bool>) {
             () = stopped(&mut stop) => break,
         }
     }
-    server.close_all();
+    server.close_all(std::time::Instant::now());
 }
 
 /// Resolves when `stop` says so or its sender is gone.

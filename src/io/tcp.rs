@@ -24,7 +24,7 @@ use crate::alloc::FiveTuple;
 use crate::policy::{SourceSlot, SourceSlots};
 use crate::proto::demux::{self, Frame, MAX_FRAME_LEN};
 use crate::proto::stun::MAX_MESSAGE_LEN;
-use crate::server::{Outcome, Received, RequestLatency, Transport};
+use crate::server::{EndReason, Outcome, Received, RequestLatency, Transport};
 
 /// First size of a connection's read buffer; it grows (doubling) only while a frame needs it.
 const INITIAL_READ_BUF: usize = 4096;
@@ -273,7 +273,7 @@ impl Connection {
         let close = self.serve(&mut stream, &mut stop, &mut relayed, &mut slot).await;
         // RFC 8656 §3.1: closing the connection frees its allocation.
         self.server.driver().remove_stream(&self.five_tuple());
-        self.server.close_allocation(&self.five_tuple());
+        self.server.close_allocation(Instant::now(), &self.five_tuple(), EndReason::ConnectionClosed);
         drop(relayed);
         let close = match close {
             Close::Bound { bound, leftover } => {

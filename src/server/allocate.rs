@@ -88,6 +88,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     }
     server.stats.allocation_created();
     server.driver.start(&allocation);
+    server.emit(&allocation, |session| super::Event::Allocated { session, lifetime_secs: asked.lifetime });
     outcome
 }
 

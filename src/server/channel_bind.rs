@@ -28,8 +28,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
     }
     if req.server.policy.load().check_addr(peer).is_err() {
-        req.server.stats.peer_denied();
-        return req.error(out, codes::FORBIDDEN);
+        return req.peer_denied(allocation, peer.ip(), out);
     }
     let o = &req.server.options;
     let channel_expires = req.now + u64::from(o.channel_lifetime) * 1000;
@@ -42,5 +41,6 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         Err(ChannelBindError::Capacity) => return req.error(out, codes::INSUFFICIENT_CAPACITY),
         Err(_) => return req.error(out, codes::BAD_REQUEST),
     }
+    req.server.emit(allocation, |session| super::Event::Channel { session, number, peer });
     super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |_| Ok(()))
 }

@@ -43,8 +43,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
     }
     if server.policy.load().check_addr(peer).is_err() {
-        server.stats.peer_denied();
-        return req.error(out, codes::FORBIDDEN);
+        return req.peer_denied(allocation, peer.ip(), out);
     }
     let connection = TcpConnection {
         allocation: allocation.info().five_tuple,
@@ -242,5 +241,7 @@ pub(super) fn bind<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> 
     }
     server.stats.tcp_connection_bound();
     server.driver.connection_bound(&allocation, id, data);
+    let peer = c.peer;
+    server.emit(&allocation, |session| super::Event::TcpConnectionBound { session, connection_id: id, peer });
     super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |_| Ok(()))
 }

@@ -27,8 +27,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         }
         // RFC 8656 §9: a permission has no port, so port rules wait for ChannelBind and each send.
         if req.server.policy.load().check_ip(peer.ip()).is_err() {
-            req.server.stats.peer_denied();
-            return req.error(out, codes::FORBIDDEN);
+            return req.peer_denied(allocation, peer.ip(), out);
         }
         let Some(slot) = ips.get_mut(n) else {
             return req.error(out, codes::BAD_REQUEST);
@@ -45,6 +44,9 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     // RFC 8656 §10.2: the server may refuse for lack of resources (508); refreshes always fit.
     if allocation.add_permissions(ips, expires, req.now, limits).is_err() {
         return req.error(out, codes::INSUFFICIENT_CAPACITY);
+    }
+    for &peer in ips {
+        req.server.emit(allocation, |session| super::Event::Permission { session, peer });
     }
     super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |_| Ok(()))
 }

@@ -17,6 +17,7 @@ mod channel_bind;
 mod connect;
 mod create_permission;
 mod driver;
+mod events;
 mod options;
 mod refresh;
 mod relay;
@@ -45,6 +46,7 @@ pub use crate::alloc::Transport;
 pub use admission::{Admission, Refusal};
 pub use connect::{CONNECTION_TIMEOUT_MS, MAX_CONNECTIONS_PER_ALLOCATION};
 pub use driver::{BindOptions, NoRelay, RelayDriver};
+pub use events::{AuthKind, EndReason, Event, EventSink, Session, Usage};
 pub use options::{RelayAddress, ServerOptions};
 pub use relay::HEADROOM;
 pub use stats::{
@@ -151,6 +153,8 @@ pub struct Server<D: RelayDriver = NoRelay> {
     connections: Connections,
     /// Round-robin cursors over the configured relay addresses, IPv4 and IPv6.
     relay_cursor: [std::sync::atomic::AtomicUsize; 2],
+    /// Where lifecycle events go (see [`EventSink`]); unset: nowhere, and nothing is built.
+    events: std::sync::OnceLock<std::sync::Arc<dyn EventSink>>,
 }
 
 impl<D: RelayDriver> std::fmt::Debug for Server<D> {
@@ -209,6 +213,7 @@ impl<D: RelayDriver> Server<D> {
             bandwidth,
             connections: Connections::default(),
             relay_cursor: Default::default(),
+            events: std::sync::OnceLock::new(),
         }
     }
 
@@ -217,6 +222,51 @@ impl<D: RelayDriver> Server<D> {
         let [v4, v6] = &self.relay_cursor;
         let cursor = if ipv6 { v6 } else { v4 };
         cursor.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sends lifecycle events to `sink` from now on (once: `false`, and `sink` unused, when a sink
+    /// is set already). Fan out to several consumers inside the sink.
+    pub fn set_events(&self, sink: std::sync::Arc<dyn EventSink>) -> bool {
+        self.events.set(sink).is_ok()
+    }
+
+    /// Whether an event sink is set (a caller may skip building what only an event needs).
+    fn has_events(&self) -> bool {
+        self.events.get().is_some()
+    }
+
+    /// Emits the event `make` builds from `allocation`'s session, if a sink is set.
+    fn emit<S>(&self, allocation: &Allocation<S>, make: impl for<'s> FnOnce(Session<'s>) -> Event<'s>) {
+        let Some(sink) = self.events.get() else { return };
+        let auth = self.auth.load();
+        let realm = auth.as_deref().map_or("", |a| a.realm());
+        let session = Session::of(allocation, realm, self.unix_ms(allocation.created()));
+        sink.event(&make(session));
+    }
+
+    /// Emits an event that concerns no allocation, if a sink is set.
+    fn emit_plain(&self, event: &Event<'_>) {
+        if let Some(sink) = self.events.get() {
+            sink.event(event);
+        }
+    }
+
+    /// Core milliseconds as milliseconds since the Unix epoch.
+    pub fn unix_ms(&self, at: Millis) -> u64 {
+        self.epoch_unix.saturating_mul(1000).saturating_add(at)
+    }
+
+    /// An allocation already taken out of the table ends: its relay sockets stop, its totals move
+    /// to the retired counters, and the sink hears why with its usage.
+    fn end(&self, allocation: &Allocation<D::Socket>, reason: EndReason, at: Millis) {
+        self.driver.stop(allocation);
+        self.stats.allocation_deleted(&allocation.counters);
+        self.emit(allocation, |session| Event::Deleted {
+            session,
+            reason,
+            at_ms: self.unix_ms(at),
+            usage: Usage::of(&allocation.counters),
+        });
     }
 
     /// The bandwidth limits and meters.
@@ -381,8 +431,7 @@ impl<D: RelayDriver> Server<D> {
     pub fn sweep(&self, now: Instant) {
         let at = self.millis(now);
         for a in self.table.sweep(at) {
-            self.stats.allocation_deleted(&a.counters);
-            self.driver.stop(&a);
+            self.end(&a, EndReason::Expired, at);
         }
         allocate::sweep_reservations(self, at);
         self.sweep_connections(at);
@@ -391,20 +440,24 @@ impl<D: RelayDriver> Server<D> {
         self.bandwidth.sweep();
     }
 
-    /// Deletes the allocation of a 5-tuple, if any: its TCP/TLS connection closed (RFC 8656 §3.1).
-    pub fn close_allocation(&self, five_tuple: &FiveTuple) {
-        if let Some(a) = self.table.remove(five_tuple) {
-            self.stats.allocation_deleted(&a.counters);
-            self.driver.stop(&a);
+    /// Deletes the allocation of a 5-tuple, if any, for `reason`: its TCP/TLS connection closed
+    /// (RFC 8656 §3.1), an operator deleted it, or its lifetime ran out. Returns whether one was.
+    pub fn close_allocation(&self, now: Instant, five_tuple: &FiveTuple, reason: EndReason) -> bool {
+        match self.table.remove(five_tuple) {
+            Some(a) => {
+                self.end(&a, reason, self.millis(now));
+                true
+            }
+            None => false,
         }
     }
 
     /// Deletes every allocation (shutdown).
-    pub fn close_all(&self) {
+    pub fn close_all(&self, now: Instant) {
+        let at = self.millis(now);
         for a in self.table.all() {
             if let Some(a) = self.table.remove(&a.info().five_tuple) {
-                self.stats.allocation_deleted(&a.counters);
-                self.driver.stop(&a);
+                self.end(&a, EndReason::Shutdown, at);
             }
         }
     }
@@ -458,13 +511,14 @@ impl<D: RelayDriver> Server<D> {
                 continue;
             }
             if let Some(a) = self.table.remove(&info.five_tuple) {
-                self.stats.allocation_deleted(&a.counters);
-                if revoked {
+                let reason = if revoked {
                     self.stats.allocation_revoked();
+                    EndReason::Revoked
                 } else {
                     self.stats.allocation_credential_expired();
-                }
-                self.driver.stop(&a);
+                    EndReason::CredentialExpired
+                };
+                self.end(&a, reason, self.millis(now));
                 removed += 1;
             }
         }

@@ -39,8 +39,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         req.server.driver.stop_relay(allocation, socket);
     } else if lifetime == 0 {
         if let Some(a) = req.server.table.remove(&allocation.info().five_tuple) {
-            req.server.stats.allocation_deleted(&a.counters);
-            req.server.driver.stop(&a);
+            req.server.end(&a, super::EndReason::Client, req.now);
         }
     } else {
         allocation.set_expires(req.now + u64::from(lifetime) * 1000);
@@ -48,6 +47,11 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         if let Some(session) = &req.auth.oauth {
             allocation.set_oauth(std::sync::Arc::clone(session));
         }
+        req.server.emit(allocation, |session| super::Event::Refreshed {
+            session,
+            lifetime_secs: lifetime,
+            at_ms: req.server.unix_ms(req.now),
+        });
     }
     super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |w| w.add(&Lifetime(lifetime)))
 }

@@ -28,6 +28,18 @@ impl<D: RelayDriver> Request<'_, '_, D> {
         self.server.stats.error_sent(code);
         response::error(self.msg, out, code, self.trailer, |_| Ok(()))
     }
+
+    /// 403 for a peer the policy refuses (RFC 8656 §9.1, §21.4), counted and reported.
+    pub(super) fn peer_denied(
+        &self,
+        allocation: &Allocation<D::Socket>,
+        peer: std::net::IpAddr,
+        out: &mut [u8],
+    ) -> Outcome {
+        self.server.stats.peer_denied();
+        self.server.emit(allocation, |session| super::Event::PeerDenied { session, peer });
+        self.error(out, crate::proto::stun::codes::FORBIDDEN)
+    }
 }
 
 /// RFC 8656 §6 (and §7.2 for Allocate): requests on an allocation must use its credentials. On an

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::{DropReason, Outcome};
 use crate::alloc::AllocationCounters;
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Reason};
 use crate::proto::stun::{Class, MessageType, Method};
 
 /// Declares the plain counters once: each one's atomic in [`Stats`], its field (with its doc) in
@@ -61,9 +61,13 @@ counters! {
         peer_no_permission => peer_no_permission,
         /// Requests refused with 403 by the peer policy.
         peer_denied => peer_denied,
-        /// Requests that failed authentication (400/401/438).
+        /// Requests refused for their credentials (400, 401 with credentials, revoked): real
+        /// failures, by reason in `auth_failures_by_reason`. Challenges are not among them.
         auth_failures,
-        /// Of those, stale or invalid nonces (438).
+        /// Challenges: a request without credentials answered 401 with REALM and NONCE (the first
+        /// step of every login, RFC 8489 §9.2.4) or 438 for a stale nonce.
+        auth_challenges,
+        /// Of the challenges, stale or invalid nonces (438).
         stale_nonces,
         /// Error responses sent.
         errors_sent,
@@ -139,11 +143,42 @@ counters! {
     }
 }
 
-/// Authentication failures by reason: `bad_request` (400), `unauthenticated` (401), `stale_nonce` (438).
-const AUTH_REASONS: usize = 3;
+/// Authentication failures by reason (challenges are counted apart).
+const AUTH_REASONS: usize = 8;
 
-/// The labels of [`StatsSnapshot::auth_failures_by_reason`], in its order.
-pub const AUTH_FAILURE_REASONS: [&str; AUTH_REASONS] = ["bad_request", "unauthenticated", "stale_nonce"];
+/// The labels of [`StatsSnapshot::auth_failures_by_reason`], in its order: [`Reason`]'s labels
+/// without the two challenges (`no_credentials`, `stale_nonce`).
+pub const AUTH_FAILURE_REASONS: [&str; AUTH_REASONS] = [
+    "malformed",
+    "unknown_user",
+    "expired",
+    "too_far_in_future",
+    "wrong_realm",
+    "bad_integrity",
+    "revoked",
+    "bad_token",
+];
+
+/// Where a failure's reason is counted in `auth_failures_by_reason`; `None` for a challenge.
+fn failure_index(reason: Reason) -> Option<usize> {
+    Some(match reason {
+        Reason::NoCredentials | Reason::StaleNonce => return None,
+        Reason::Malformed => 0,
+        Reason::UnknownUser => 1,
+        Reason::Expired => 2,
+        Reason::TooFarInFuture => 3,
+        Reason::WrongRealm => 4,
+        Reason::BadIntegrity => 5,
+        Reason::Revoked => 6,
+        Reason::BadToken => 7,
+    })
+}
+
+/// Whether an authentication refusal is a challenge (no credentials yet, or a stale nonce: the
+/// client answers it with credentials) rather than a failure.
+pub fn is_challenge(e: AuthError) -> bool {
+    failure_index(e.reason()).is_none()
+}
 
 const DROP_REASONS: usize = 13;
 
@@ -233,18 +268,21 @@ impl Stats {
         self.errors_sent.fetch_add(1, Relaxed);
     }
 
-    pub(super) fn auth_failure(&self, e: AuthError) {
-        self.auth_failures.fetch_add(1, Relaxed);
-        let reason = match e.error_code() {
-            crate::proto::stun::codes::STALE_NONCE => {
-                self.stale_nonces.fetch_add(1, Relaxed);
-                2
+    /// A request refused for its credentials: a challenge or a failure by its reason.
+    pub(super) fn auth_refused(&self, e: AuthError) {
+        match failure_index(e.reason()) {
+            None => {
+                self.auth_challenges.fetch_add(1, Relaxed);
+                if e.reason() == Reason::StaleNonce {
+                    self.stale_nonces.fetch_add(1, Relaxed);
+                }
             }
-            crate::proto::stun::codes::BAD_REQUEST => 0,
-            _ => 1,
-        };
-        if let Some(c) = self.auth_failures_by_reason.get(reason) {
-            c.fetch_add(1, Relaxed);
+            Some(i) => {
+                self.auth_failures.fetch_add(1, Relaxed);
+                if let Some(c) = self.auth_failures_by_reason.get(i) {
+                    c.fetch_add(1, Relaxed);
+                }
+            }
         }
     }
 

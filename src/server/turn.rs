@@ -98,7 +98,7 @@ fn live_allocation<D: RelayDriver>(
 ) -> Option<Arc<Allocation<D::Socket>>> {
     match server.table.get(&rx.five_tuple()) {
         Some(a) if !a.is_live(server.millis(now)) => {
-            server.close_allocation(&a.info().five_tuple);
+            server.close_allocation(now, &a.info().five_tuple, super::EndReason::Expired);
             None
         }
         a => a,
@@ -196,7 +196,11 @@ fn auth_error<D: RelayDriver>(
     trailer: Trailer<'_>,
     out: &mut [u8],
 ) -> Outcome {
-    server.stats.auth_failure(e);
+    server.stats.auth_refused(e);
+    if server.has_events() && !super::stats::is_challenge(e) {
+        let username = msg.get::<crate::proto::stun::Username>().ok().map(|u| u.0);
+        server.emit_plain(&super::Event::AuthFailed { five_tuple: rx.five_tuple(), username, reason: e.reason() });
+    }
     if !server.unauth_allowed(now, rx.source) {
         return Outcome::Dropped(super::DropReason::RateLimited);
     }

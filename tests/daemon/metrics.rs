@@ -26,7 +26,13 @@ fn counters_move_when_traffic_is_relayed() {
     let to_client_bytes = r#"switchback_relayed_bytes_total{direction="to_client"}"#;
     let udp_ipv4 = r#"switchback_allocations{transport="udp",family="ipv4"}"#;
     let allocate_count = r#"switchback_request_duration_seconds_count{method="Allocate"}"#;
-    let unauthenticated = r#"switchback_auth_failures_total{reason="unauthenticated"}"#;
+    let challenges = r#"switchback_auth_challenges_total{kind="no_credentials"}"#;
+    let failures = |text: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with("switchback_auth_failures_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
     assert_eq!(sample(&before, to_peer), Some(0.0), "{before}");
     assert_eq!(sample(&before, udp_ipv4), Some(0.0), "{before}");
     assert_eq!(sample(&before, allocate_count), Some(0.0), "{before}");
@@ -82,7 +88,10 @@ fn counters_move_when_traffic_is_relayed() {
     // The UDP workers' counters: at least the Allocates and the five Send indications were read.
     let received = "switchback_udp_datagrams_received_total";
     assert!(sample(&during, received).unwrap() >= sample(&before, received).unwrap() + 7.0, "{during}");
-    assert!(sample(&during, unauthenticated).unwrap() >= 1.0, "{during}");
+    // A normal login is a challenge and a success: no failure counter moves.
+    assert!(sample(&during, challenges).unwrap() >= 1.0, "{during}");
+    assert_eq!(failures(&during), 0.0, "{during}");
+    assert!(during.contains(r#"switchback_auth_failures_total{reason="bad_integrity"} 0"#), "{during}");
 
     // Deleted allocations keep their bytes in the totals.
     rt.block_on(async { client.close().await.unwrap() });

@@ -97,6 +97,7 @@ impl Harness {
 
 mod admission;
 mod dual;
+mod events;
 mod oauth;
 mod relay_ips;
 mod rfc6062;
@@ -707,7 +708,7 @@ fn allocations_over_tcp_are_keyed_by_the_tcp_five_tuple() {
     assert!(h.server.allocations().get(&tcp).is_some());
     // The same addresses over UDP are another 5-tuple: no allocation there.
     assert_eq!(error_code(&h.send(&c, Method::REFRESH, |_| {})), Some(437));
-    h.server.close_allocation(&tcp);
+    h.server.close_allocation(h.now, &tcp, crate::server::EndReason::ConnectionClosed);
     assert_eq!(h.server.allocations().len(), 0);
 }
 

@@ -263,7 +263,7 @@ fn a_peer_connection_needs_a_permission_and_is_announced() {
     assert!(h.server.connections().get(id).is_some());
 
     // The allocation goes: its unbound connections are closed at the next sweep.
-    h.server.close_allocation(&control(&h));
+    h.server.close_allocation(h.now, &control(&h), crate::server::EndReason::ConnectionClosed);
     h.server.sweep(h.now);
     assert_eq!(h.driver.closed_connections.lock().unwrap().as_slice(), &[id]);
 }
