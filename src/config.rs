@@ -221,6 +221,16 @@ pub struct Config {
     pub verbose: u8,
     /// `log-format`: `human` (default) or `json`.
     pub log_format: LogFormat,
+    /// `usage-file`: one JSON usage record per ended allocation (and interim ones with
+    /// `usage-interval`) appended to this file, reopened on SIGHUP and SIGUSR1 (logrotate); `-`
+    /// writes them to stdout. Off when unset. See `docs/usage.md`.
+    pub usage_file: Option<PathBuf>,
+    /// `usage-interval`: seconds between interim usage records of live allocations (0, the
+    /// default: only the final record).
+    pub usage_interval: u64,
+    /// `node-id`: this node's name in usage records and session logs (default: the host name and
+    /// the first listening address, `host/127.0.0.1:3478`).
+    pub node_id: Option<String>,
     /// `rate-limit-unauth`: unauthenticated answers (400/401/438) per source IPv4 address or IPv6
     /// /64, `N/s[:burst]` (default `20/s:300`; `0` = no limit). Beyond it requests are dropped.
     #[serde(deserialize_with = "limits::rate_limit")]
@@ -382,6 +392,9 @@ impl Default for Config {
             log_level: LogLevel::Info,
             verbose: 0,
             log_format: LogFormat::Human,
+            usage_file: None,
+            usage_interval: 0,
+            node_id: None,
             rate_limit_unauth: server.rate_limit_unauth,
             rate_limit_binding: server.rate_limit_binding,
             rate_limit_allocate: server.rate_limit_allocate,

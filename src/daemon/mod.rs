@@ -25,9 +25,12 @@
 //! ```
 
 pub mod banner;
+pub mod events;
 mod faces;
 mod reload;
+pub mod session_log;
 mod tls;
+pub mod usage;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -60,6 +63,9 @@ pub enum DaemonError {
     /// The OS gave no randomness for the nonce key.
     #[error("no randomness from the OS: {0}")]
     Random(#[from] getrandom::Error),
+    /// `usage-file` cannot be opened.
+    #[error(transparent)]
+    Usage(#[from] usage::UsageError),
 }
 
 /// What [`Daemon::start`] needs besides the configuration.
@@ -89,7 +95,12 @@ pub struct Daemon {
     readiness: Readiness,
     reloader: Arc<Reloader>,
     self_signed: Option<String>,
+    events: Arc<events::DaemonEvents>,
+    interim: Option<tokio::task::JoinHandle<()>>,
 }
+
+/// How often a drain logs how many allocations are left.
+const DRAIN_REPORT: Duration = Duration::from_secs(5);
 
 /// 32 random bytes: a nonce key, or the development secret (as hex).
 pub fn random_key() -> Result<[u8; 32], getrandom::Error> {
@@ -133,6 +144,13 @@ impl Daemon {
             ..Limits::default()
         };
         let running = io::bind_with_tls(config, server.clone(), limits, tls).await?;
+        let node = events::node_id(config, running.local_addrs().first().map(|l| l.addr));
+        let events = Arc::new(events::DaemonEvents::new(config, node)?);
+        server.set_events(events.clone());
+        let interim = (config.usage_file.is_some() && config.usage_interval > 0).then(|| {
+            let interval = Duration::from_secs(config.usage_interval);
+            tokio::spawn(events::interim_records(server.clone(), events.clone(), interval))
+        });
         let readiness = Readiness::new();
         let reloader = Arc::new(Reloader {
             source: setup.source,
@@ -160,7 +178,7 @@ impl Daemon {
         }
         let http = crate::http::bind(faces).await?;
         readiness.set(true);
-        Ok(Daemon { server, running, http, readiness, reloader, self_signed })
+        Ok(Daemon { server, running, http, readiness, reloader, self_signed, events, interim })
     }
 
     /// The TURN core.
@@ -194,6 +212,12 @@ impl Daemon {
         self.reloader.reload(trigger)
     }
 
+    /// Reopens the files the daemon appends to (`usage-file`), after logrotate moved them: SIGHUP
+    /// and SIGUSR1.
+    pub fn reopen_files(&self) {
+        self.events.reopen();
+    }
+
     /// The reloader, to run a reload from another task.
     pub fn reloader(&self) -> &Arc<Reloader> {
         &self.reloader
@@ -212,16 +236,24 @@ impl Daemon {
         server.admission().set_draining(true);
         let live = server.allocations().len();
         info!(allocations = live, timeout_secs = timeout.as_secs(), alternates = ?server.admission().alternates(), "SIGTERM: draining");
-        let deadline = tokio::time::Instant::now() + timeout;
+        let start = tokio::time::Instant::now();
+        let deadline = start + timeout;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut next_report = start + DRAIN_REPORT;
         loop {
             if server.allocations().is_empty() {
                 info!("drained: no allocation left");
                 return;
             }
-            if tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 info!(allocations = server.allocations().len(), "drain-timeout reached");
                 return;
+            }
+            if now >= next_report {
+                next_report = now + DRAIN_REPORT;
+                let left_secs = deadline.saturating_duration_since(now).as_secs();
+                info!(allocations = server.allocations().len(), left_secs, "draining");
             }
             tick.tick().await;
         }
@@ -229,9 +261,29 @@ impl Daemon {
 
     /// Stops every listener and face and waits for their tasks.
     pub async fn shutdown(self) {
+        if let Some(interim) = &self.interim {
+            interim.abort();
+        }
         self.running.shutdown().await;
         self.http.shutdown().await;
-        info!(stats = ?self.server.stats().snapshot(), "stopped");
+        // The allocations closed at shutdown have their records queued: write them out.
+        let events = self.events.clone();
+        let _ = tokio::task::spawn_blocking(move || events.flush()).await;
+        let s = self.server.stats().snapshot();
+        // Every allocation is closed by now: the retired totals are all there is.
+        info!(
+            allocations_created = s.allocations_created,
+            allocations_deleted = s.allocations_deleted,
+            to_peer_packets = s.retired_to_peer_packets,
+            to_peer_bytes = s.retired_to_peer_bytes,
+            to_client_packets = s.retired_to_client_packets,
+            to_client_bytes = s.retired_to_client_bytes,
+            auth_challenges = s.auth_challenges,
+            auth_failures = s.auth_failures,
+            errors_sent = s.errors_sent,
+            dropped = s.dropped(),
+            "stopped"
+        );
     }
 }
 

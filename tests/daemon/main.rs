@@ -16,4 +16,5 @@ mod oauth;
 mod packaging;
 mod reload;
 mod token_flow;
+mod usage;
 mod web_example;

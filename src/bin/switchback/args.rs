@@ -221,6 +221,15 @@ pub struct DaemonArgs {
     /// Log format.
     #[arg(long, value_parser = ["human", "json"])]
     pub log_format: Option<String>,
+    /// Append a JSON usage record per ended allocation to FILE ("-": stdout); reopened on SIGHUP and SIGUSR1.
+    #[arg(long, value_name = "FILE")]
+    pub usage_file: Option<PathBuf>,
+    /// Seconds between interim usage records of live allocations (0: final records only). Default 0.
+    #[arg(long, value_name = "SECS")]
+    pub usage_interval: Option<u64>,
+    /// This node's name in usage records and session logs. Default: host name and first listening address.
+    #[arg(long, value_name = "NAME")]
+    pub node_id: Option<String>,
     /// SOFTWARE attribute for responses (default: none).
     #[arg(long)]
     pub software: Option<String>,

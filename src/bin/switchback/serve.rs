@@ -120,6 +120,7 @@ async fn serve(config: &Config, setup: Setup) -> anyhow::Result<()> {
     // SIGHUP does not kill the process).
     let mut shutdown = ShutdownSignal::new().context("cannot install signal handlers")?;
     let mut hangup = Hangup::new().context("cannot install the SIGHUP handler")?;
+    let mut user1 = Hangup::user1().context("cannot install the SIGUSR1 handler")?;
     let dev_secret = setup.dev_secret.clone();
     let daemon = Daemon::start(config, setup).await?;
     banner::print_banner(&daemon, config, dev_secret.as_deref());
@@ -128,6 +129,7 @@ async fn serve(config: &Config, setup: Setup) -> anyhow::Result<()> {
         tokio::select! {
             signal = shutdown.wait() => break signal,
             () = hangup.recv() => reload(&daemon).await,
+            () = user1.recv() => reopen(&daemon),
         }
     };
     daemon.set_unready();
@@ -144,6 +146,7 @@ async fn serve(config: &Config, setup: Setup) -> anyhow::Result<()> {
                     break;
                 }
                 () = hangup.recv() => reload(&daemon).await,
+                () = user1.recv() => reopen(&daemon),
             }
         }
     }
@@ -152,10 +155,17 @@ async fn serve(config: &Config, setup: Setup) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGHUP: reload on a blocking thread (it reads files).
+/// SIGHUP: reload on a blocking thread (it reads files), and reopen the usage file.
 async fn reload(daemon: &Daemon) {
     let reloader = daemon.reloader().clone();
     let _ = tokio::task::spawn_blocking(move || reloader.reload("SIGHUP")).await;
+    daemon.reopen_files();
+}
+
+/// SIGUSR1: reopen the usage file (logrotate moved it).
+fn reopen(daemon: &Daemon) {
+    info!("SIGUSR1: reopening usage-file");
+    daemon.reopen_files();
 }
 
 /// Tells systemd (`Type=notify`, contrib/switchback.service) about the service's state; nothing

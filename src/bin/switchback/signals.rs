@@ -1,4 +1,5 @@
-//! The signals the daemon answers: SIGINT and SIGTERM stop (SIGTERM drains first), SIGHUP reloads.
+//! The signals the daemon answers: SIGINT and SIGTERM stop (SIGTERM drains first), SIGHUP reloads
+//! (and reopens the usage file), SIGUSR1 reopens the usage file only (logrotate's `postrotate`).
 
 /// SIGINT and SIGTERM (Ctrl-C elsewhere).
 pub struct ShutdownSignal {
@@ -37,18 +38,33 @@ impl ShutdownSignal {
     }
 }
 
-/// SIGHUP: reload (never fires where there is no SIGHUP).
+/// SIGHUP (reload) or SIGUSR1 (reopen files); never fires where there are no such signals.
 pub struct Hangup {
     #[cfg(unix)]
     hup: tokio::signal::unix::Signal,
 }
 
 impl Hangup {
+    /// SIGHUP.
     pub fn new() -> std::io::Result<Self> {
+        Self::of(
+            #[cfg(unix)]
+            tokio::signal::unix::SignalKind::hangup(),
+        )
+    }
+
+    /// SIGUSR1.
+    pub fn user1() -> std::io::Result<Self> {
+        Self::of(
+            #[cfg(unix)]
+            tokio::signal::unix::SignalKind::user_defined1(),
+        )
+    }
+
+    fn of(#[cfg(unix)] kind: tokio::signal::unix::SignalKind) -> std::io::Result<Self> {
         #[cfg(unix)]
         {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Hangup { hup: signal(SignalKind::hangup())? })
+            Ok(Hangup { hup: tokio::signal::unix::signal(kind)? })
         }
         #[cfg(not(unix))]
         Ok(Hangup {})

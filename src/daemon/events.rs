@@ -1,0 +1,92 @@
+//! The daemon's consumers of the core's lifecycle events: the session log, always, and the usage
+//! writer with `usage-file` — one sink that hands each event to both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::session_log::SessionLog;
+use super::usage::{UsageError, UsageWriter};
+use crate::config::Config;
+use crate::io::TurnServer;
+use crate::server::{Event, EventSink, Session, Usage};
+
+/// The session log and, with `usage-file`, the usage writer.
+#[derive(Debug)]
+pub struct DaemonEvents {
+    log: SessionLog,
+    usage: Option<UsageWriter>,
+}
+
+impl DaemonEvents {
+    /// The consumers `config` asks for; `node` names this node (`node-id`).
+    pub fn new(config: &Config, node: String) -> Result<DaemonEvents, UsageError> {
+        let usage = match &config.usage_file {
+            Some(path) => Some(UsageWriter::start(path, node.clone())?),
+            None => None,
+        };
+        Ok(DaemonEvents { log: SessionLog::new(node), usage })
+    }
+
+    /// The usage writer, when `usage-file` is set.
+    pub fn usage(&self) -> Option<&UsageWriter> {
+        self.usage.as_ref()
+    }
+
+    /// Reopens the usage file (logrotate).
+    pub fn reopen(&self) {
+        if let Some(usage) = &self.usage {
+            usage.reopen();
+        }
+    }
+
+    /// Writes out queued records (shutdown), waiting at most two seconds.
+    pub fn flush(&self) {
+        if let Some(usage) = &self.usage {
+            usage.flush(Duration::from_secs(2));
+        }
+    }
+}
+
+impl EventSink for DaemonEvents {
+    fn event(&self, event: &Event<'_>) {
+        self.log.event(event);
+        if let Some(usage) = &self.usage {
+            usage.event(event);
+        }
+    }
+}
+
+/// `node-id`, or the host name and the first listening address.
+pub fn node_id(config: &Config, first_listener: Option<std::net::SocketAddr>) -> String {
+    if let Some(id) = &config.node_id {
+        return id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "switchback".to_owned());
+    match first_listener {
+        Some(addr) => format!("{host}/{addr}"),
+        None => host,
+    }
+}
+
+/// Every `interval`, an interim usage record of each live allocation (`usage-interval`).
+pub async fn interim_records(server: Arc<TurnServer>, events: Arc<DaemonEvents>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(usage) = events.usage() else { return };
+        let now = server.unix_ms(server.millis(std::time::Instant::now()));
+        let auth = server.authenticator();
+        let realm = auth.as_deref().map_or("", |a| a.realm());
+        for a in server.allocations().all() {
+            let session = Session::of(&a, realm, server.unix_ms(a.created()));
+            usage.interim(&session, now, Usage::of(&a.counters));
+        }
+    }
+}
