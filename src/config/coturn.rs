@@ -9,7 +9,7 @@
 //! (switchback's flags follow coturn's names); every other option becomes a note naming it.
 //!
 //! Some meaning lies in what a file leaves out: without `listening-ip` coturn listens on every
-//! interface, so the import listens on `0.0.0.0` and `::`; [`Import::finish`] (in `coturn/whole.rs`)
+//! interface, so the import listens on `0.0.0.0` and `::`; `Import::finish` (in `coturn/whole.rs`)
 //! adds what follows from the file as a whole (the relay addresses this gives, the Prometheus
 //! exporter's address).
 

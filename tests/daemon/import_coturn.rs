@@ -1,6 +1,8 @@
 //! `switchback import-coturn` as a user runs it: the fixture with every mapped option converts
-//! without a note into a file the daemon accepts; Debian's shipped example converts with "cannot
-//! map" notes only; a missing file is a configuration error.
+//! without a note into a file the daemon accepts; Debian's shipped example (the test copy, and the
+//! one the coturn package installs) converts with "cannot map" notes only; a production file of a
+//! VM behind 1:1 NAT keeps listening on every interface, passes `--check-config` and relays
+//! `turnutils_uclient`'s traffic; a missing file is a configuration error.
 
 use std::process::{Command, Output};
 use std::time::Duration;
