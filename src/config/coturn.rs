@@ -7,9 +7,18 @@
 //! coturn's file is one option a line, `name=value`, `name value` or a bare `name` for a switch
 //! (`#` starts a comment line). The common options map one to one, mostly under the same name
 //! (switchback's flags follow coturn's names); every other option becomes a note naming it.
+//!
+//! Some meaning lies in what a file leaves out: without `listening-ip` coturn listens on every
+//! interface, so the import listens on `0.0.0.0` and `::`; `Import::finish` (in `coturn/whole.rs`)
+//! adds what follows from the file as a whole (the relay addresses this gives, the Prometheus
+//! exporter's address).
 
+mod tables;
+mod whole;
+
+use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use toml::Value;
 
@@ -22,12 +31,14 @@ pub enum NoteKind {
     CannotMap,
     /// The option was carried over, but switchback reads it a little differently.
     Differs,
+    /// The option asks for what switchback does anyway (and cannot be turned off): nothing to carry.
+    AlreadyDefault,
 }
 
 /// One remark about one line of the coturn file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportNote {
-    /// 1-based line number in the coturn file.
+    /// 1-based line number in the coturn file; 0 for a note on an option the file leaves out.
     pub line: usize,
     /// The coturn option name.
     pub option: String,
@@ -42,8 +53,12 @@ impl fmt::Display for ImportNote {
         let kind = match self.kind {
             NoteKind::CannotMap => "cannot map",
             NoteKind::Differs => "differs",
+            NoteKind::AlreadyDefault => "already the default",
         };
-        write!(f, "line {}: {kind}: `{}`: {}", self.line, self.option, self.message)
+        match self.line {
+            0 => write!(f, "not in the file: {kind}: `{}`: {}", self.option, self.message),
+            line => write!(f, "line {line}: {kind}: `{}`: {}", self.option, self.message),
+        }
     }
 }
 
@@ -86,6 +101,8 @@ enum Kind {
     Switch,
     /// An integer from 0 to the bound.
     Int(u64),
+    /// An integer from 1 to the bound.
+    Positive(u64),
     /// A string.
     Text,
     /// A single character.
@@ -101,7 +118,8 @@ enum Kind {
 }
 
 /// coturn option → (switchback key, kind). The names that differ: `stale-nonce`,
-/// `max-allocate-lifetime`, `rest-api-separator`.
+/// `max-allocate-lifetime`, `rest-api-separator`, `max-allocate-timeout` (`tcp-auth-timeout`: a
+/// UDP client holds no state before its allocation, so only TCP and TLS connections wait).
 const MAPPED: &[(&str, &str, Kind)] = &[
     ("listening-ip", "listening-ip", Kind::IpList),
     ("listening-port", "listening-port", Kind::Int(u16::MAX as u64)),
@@ -129,65 +147,15 @@ const MAPPED: &[(&str, &str, Kind)] = &[
     ("no-tcp", "no-tcp", Kind::Switch),
     ("no-tls", "no-tls", Kind::Switch),
     ("no-tcp-relay", "no-tcp-relay", Kind::Switch),
+    ("server-name", "server-name", Kind::Text),
+    ("max-allocate-timeout", "tcp-auth-timeout", Kind::Positive(i64::MAX as u64)),
 ];
 
 /// coturn's `stale-nonce` without a value: its default nonce lifetime, seconds.
 const COTURN_STALE_NONCE_DEFAULT: i64 = 600;
 
-/// Options with nothing to carry over because switchback already behaves that way.
-const IMPLIED: &[(&str, &str)] = &[
-    ("lt-cred-mech", "long-term credentials are on whenever users or a secret are configured"),
-    ("fingerprint", "switchback answers with FINGERPRINT whenever the request carries one"),
-    ("no-dtls", "switchback has no DTLS listener"),
-    ("no-multicast-peers", "multicast peers are in switchback's default deny list"),
-];
-
-/// Why some well-known options cannot be mapped; any other unknown option gets a generic note.
-const REASONS: &[(&str, &str)] = &[
-    ("syslog", "switchback logs to stderr (journald under systemd); see log-format"),
-    ("log-file", "switchback logs to stderr (journald under systemd); see log-format"),
-    ("simple-log", "switchback logs to stderr (journald under systemd)"),
-    ("new-log-timestamp", "switchback logs to stderr (journald under systemd)"),
-    ("no-rfc5780", "switchback does not implement RFC 5780 NAT behaviour discovery; nothing to turn off"),
-    ("rfc5780", "switchback does not implement RFC 5780 NAT behaviour discovery"),
-    (
-        "response-origin-only-with-rfc5780",
-        "switchback sends no RESPONSE-ORIGIN or OTHER-ADDRESS (no RFC 5780); nothing to turn off",
-    ),
-    ("no-stun-backward-compatibility", "switchback answers RFC 3489 Binding requests (RFC 8489 §11); no switch"),
-    ("no-auth", "switchback serves TURN only with credentials (STUN Binding needs none)"),
-    ("userdb", "no user database: list users under `users` or in users-file"),
-    ("psql-userdb", "no user database: list users under `users` or in users-file"),
-    ("mysql-userdb", "no user database: list users under `users` or in users-file"),
-    ("mongo-userdb", "no user database: list users under `users` or in users-file"),
-    ("redis-userdb", "no user database: list users under `users` or in users-file"),
-    ("listening-device", "bind to an address with listening-ip instead"),
-    ("relay-device", "bind to an address with relay-ip instead"),
-    ("alt-listening-port", "no RFC 5780 alternate port"),
-    ("alt-tls-listening-port", "no RFC 5780 alternate port"),
-    ("cli-ip", "no telnet CLI"),
-    ("cli-port", "no telnet CLI"),
-    ("cli-password", "no telnet CLI"),
-    ("no-cli", "no telnet CLI; nothing to turn off"),
-    ("pidfile", "run under systemd (contrib/switchback.service) instead of a pid file"),
-    ("proc-user", "let systemd or the container choose the user"),
-    ("proc-group", "let systemd or the container choose the group"),
-    ("server-name", "no equivalent"),
-    ("oauth", "no third-party authorization (RFC 7635) import"),
-    ("prometheus", "no coturn-style Prometheus exporter option"),
-    ("cipher-list", "rustls chooses its cipher suites"),
-    ("dh-file", "rustls has no finite-field Diffie-Hellman"),
-    ("ec-curve-name", "rustls chooses its curves"),
-    ("no-tlsv1", "rustls never speaks TLS 1.0"),
-    ("no-tlsv1_1", "rustls never speaks TLS 1.1"),
-    ("no-tlsv1_2", "no switch to turn TLS 1.2 off"),
-    ("ca-file", "no client certificates"),
-    ("secure-stun", "no authenticated Binding"),
-    ("mobility", "no ICE mobility (MOBILITY-TICKET)"),
-    ("no-software-attribute", "switchback sends SOFTWARE only when `software` is set"),
-    ("keep-address-family", "RFC 8656 address families are always kept"),
-    ("allocation-default-address-family", "the default address family is the request's"),
-];
+/// coturn's port for an `alternate-server` given without one.
+const COTURN_ALTERNATE_PORT: u16 = 3478;
 
 /// Converts coturn's `turnserver.conf` text. Never fails: what cannot be converted becomes a note.
 pub fn import_coturn(text: &str) -> CoturnImport {
@@ -217,31 +185,34 @@ pub fn import_coturn(text: &str) -> CoturnImport {
     CoturnImport { table: import.table, notes: import.notes }
 }
 
+/// coturn's `alternate-server` value: `IP:PORT`, `[IPv6]:PORT`, or an address alone (port 3478).
+fn parse_alternate(value: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let bare = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')).unwrap_or(value);
+    bare.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, COTURN_ALTERNATE_PORT))
+}
+
 /// `"x"` → `x` (coturn's own examples quote some values).
 fn unquote(value: &str) -> &str {
     value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value)
 }
 
+/// The conversion under way: the table so far, the notes, and what [`Import::finish`] needs.
 #[derive(Default)]
 struct Import {
     table: toml::Table,
     notes: Vec<ImportNote>,
-    /// The line of the first `static-auth-secret`, for [`Import::finish`].
-    secret_line: Option<usize>,
+    /// The first line of each option seen, for the notes of [`Import::finish`].
+    lines: BTreeMap<String, usize>,
+    /// `prometheus-port`, kept for [`Import::finish`] (it means something only with `prometheus`).
+    prometheus_port: Option<u16>,
+    /// `prometheus-address` (coturn 4.7), likewise.
+    prometheus_address: Option<IpAddr>,
 }
 
 impl Import {
-    /// Notes on what the file means as a whole.
-    fn finish(&mut self) {
-        if let Some(line) = self.secret_line
-            && !self.table.contains_key("use-auth-secret")
-        {
-            let message = "coturn uses it only with use-auth-secret; switchback turns REST credentials on whenever a \
-                           secret is given";
-            self.note(line, "static-auth-secret", NoteKind::Differs, message);
-        }
-    }
-
     fn note(&mut self, line: usize, option: &str, kind: NoteKind, message: impl Into<String>) {
         self.notes.push(ImportNote { line, option: option.to_owned(), kind, message: message.into() });
     }
@@ -261,31 +232,102 @@ impl Import {
         }
     }
 
+    /// One option of the file: a special case, a [`MAPPED`] one, or a note.
     fn option(&mut self, line: usize, name: &str, value: Option<&str>) {
-        match name {
-            "user" => return self.user(line, value),
-            "verbose" | "Verbose" => {
-                let steps = if name == "Verbose" { 2 } else { 1 };
-                self.table.insert("verbose".to_owned(), Value::Integer(steps));
-                return;
-            }
-            "stale-nonce" if value.is_none() => {
-                self.table.insert("nonce-lifetime".to_owned(), Value::Integer(COTURN_STALE_NONCE_DEFAULT));
-                return;
-            }
-            _ => {}
-        }
-        if name == "static-auth-secret" {
-            self.secret_line.get_or_insert(line);
+        self.lines.entry(name.to_owned()).or_insert(line);
+        if self.special(line, name, value) {
+            return;
         }
         if let Some(&(_, key, kind)) = MAPPED.iter().find(|(n, _, _)| *n == name) {
             return self.mapped(line, name, key, kind, value);
         }
-        if IMPLIED.iter().any(|(n, _)| *n == name) {
+        if tables::IMPLIED.iter().any(|(n, _)| *n == name) {
             return;
         }
-        let reason = REASONS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r);
+        if let Some((_, why)) = tables::ALREADY.iter().find(|(n, _)| *n == name) {
+            return self.note(line, name, NoteKind::AlreadyDefault, *why);
+        }
+        let reason = tables::REASONS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r);
         self.cannot(line, name, reason.unwrap_or("no switchback equivalent"));
+    }
+
+    /// The options that are not one key to one key; `true` when `name` was one of them.
+    fn special(&mut self, line: usize, name: &str, value: Option<&str>) -> bool {
+        match name {
+            "user" => self.user(line, value),
+            "verbose" | "Verbose" => {
+                let steps = if name == "Verbose" { 2 } else { 1 };
+                self.table.insert("verbose".to_owned(), Value::Integer(steps));
+            }
+            "stale-nonce" if value.is_none() => {
+                self.table.insert("nonce-lifetime".to_owned(), Value::Integer(COTURN_STALE_NONCE_DEFAULT));
+            }
+            "relay-threads" => self.relay_threads(line, value),
+            "alternate-server" => self.alternate_server(line, value),
+            "oauth" => self.cannot(
+                line,
+                name,
+                "coturn keeps its oAuth keys in its database, which cannot be imported: set `oauth = true` with \
+                 `oauth-key = [\"KID:BASE64KEY:ALG\"]` (ALG A256GCM or A128GCM) by hand",
+            ),
+            "prometheus" => {}
+            "prometheus-port" => match value.and_then(|v| v.parse::<u16>().ok()).filter(|p| *p != 0) {
+                Some(port) => self.prometheus_port = Some(port),
+                None => self.cannot(line, name, "not a port from 1 to 65535"),
+            },
+            "prometheus-address" => match value.and_then(|v| v.parse::<IpAddr>().ok()) {
+                Some(ip) => self.prometheus_address = Some(ip),
+                None => self.cannot(line, name, "not an IP address"),
+            },
+            _ => return false,
+        }
+        true
+    }
+
+    /// `relay-threads=N`: `workers`. coturn's 0 means one relay thread (switchback's 0 means one
+    /// per core).
+    fn relay_threads(&mut self, line: usize, value: Option<&str>) {
+        match value.map(str::parse::<u16>) {
+            Some(Ok(0)) => {
+                self.table.insert("workers".to_owned(), Value::Integer(1));
+                let message = "coturn's 0 runs the relay in one thread: workers = 1 (switchback's workers = 0 means \
+                               one per CPU core)";
+                self.note(line, "relay-threads", NoteKind::Differs, message);
+            }
+            Some(Ok(n)) => {
+                self.table.insert("workers".to_owned(), Value::Integer(i64::from(n)));
+            }
+            _ => self.cannot(line, "relay-threads", "not a number from 0 to 65535"),
+        }
+    }
+
+    /// `alternate-server=IP[:PORT]` (`[IPv6]:PORT`; port 3478 when left out), repeatable: switchback
+    /// takes one per family.
+    fn alternate_server(&mut self, line: usize, value: Option<&str>) {
+        let Some(addr) = value.and_then(parse_alternate) else {
+            return self.cannot(line, "alternate-server", "expected IP, IP:PORT or [IPv6]:PORT");
+        };
+        let earlier: Vec<SocketAddr> = match self.table.get("alternate-server") {
+            Some(Value::Array(list)) => list.iter().filter_map(|v| v.as_str()?.parse().ok()).collect(),
+            _ => Vec::new(),
+        };
+        if earlier.contains(&addr) {
+            return;
+        }
+        if let Some(first) = earlier.iter().find(|a| a.is_ipv4() == addr.is_ipv4()) {
+            let message = format!(
+                "switchback takes one alternate server per family (a client is sent to the one of its own family); \
+                 `{addr}` left out, `{first}` kept"
+            );
+            return self.cannot(line, "alternate-server", message);
+        }
+        if earlier.is_empty() {
+            let message = "coturn sends every Allocate to its alternate servers (300, load balancing); switchback \
+                           sends new allocations there only while it drains (SIGTERM) or, with alternate-threshold = N, \
+                           from N live allocations on";
+            self.note(line, "alternate-server", NoteKind::Differs, message);
+        }
+        self.push("alternate-server", Value::String(addr.to_string()));
     }
 
     fn mapped(&mut self, line: usize, name: &str, key: &str, kind: Kind, value: Option<&str>) {
@@ -304,11 +346,14 @@ impl Import {
         };
         match kind {
             Kind::Switch => {}
-            Kind::Int(max) => match value.parse::<u64>() {
-                Ok(n) if n <= max => {
+            Kind::Int(max) | Kind::Positive(max) => match value.parse::<u64>() {
+                Ok(n) if n <= max && (n > 0 || matches!(kind, Kind::Int(_))) => {
                     self.table.insert(key.to_owned(), Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
                 }
-                _ => self.cannot(line, name, format!("`{value}` is not a number from 0 to {max}")),
+                _ => {
+                    let min = u8::from(matches!(kind, Kind::Positive(_)));
+                    self.cannot(line, name, format!("`{value}` is not a number from {min} to {max}"))
+                }
             },
             Kind::Text => {
                 self.table.insert(key.to_owned(), Value::String(value.to_owned()));
@@ -371,109 +416,4 @@ impl Import {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-
-    fn import(text: &str) -> (Config, Vec<ImportNote>) {
-        let import = import_coturn(text);
-        let config = Config::from_toml_str(&import.to_toml()).unwrap_or_else(|e| panic!("{e}\n{}", import.to_toml()));
-        (config, import.notes)
-    }
-
-    #[test]
-    fn the_common_options_map() {
-        let (c, notes) = import(
-            "# comment\nlistening-ip=10.0.0.1\nlistening-ip 2001:db8::1\nlistening-port=3479\n\
-             relay-ip=10.0.0.1\nexternal-ip=203.0.113.1/10.0.0.1\nmin-port=50000\nmax-port=50100\n\
-             realm=\"example.org\"\nlt-cred-mech\nuser=alice:pw\nuser=bob:0x0123456789abcdef0123456789abcdef\n\
-             use-auth-secret\nstatic-auth-secret=s3cret\nuser-quota=3\ntotal-quota=100\nmax-bps=64000\n\
-             denied-peer-ip=10.0.0.0-10.255.255.255\nallowed-peer-ip=10.1.2.3\nallow-loopback-peers\n\
-             cert=/etc/c.pem\npkey=/etc/k.pem\nno-udp\nno-tls=true\nno-tcp-relay=no\nstale-nonce\nverbose\n",
-        );
-        assert_eq!(notes, vec![]);
-        assert_eq!(c.listening_ip, vec!["10.0.0.1".parse::<IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]);
-        assert_eq!((c.listening_port, c.min_port, c.max_port), (3479, 50000, 50100));
-        assert_eq!(c.external_ip, vec!["203.0.113.1/10.0.0.1".parse().unwrap()]);
-        assert_eq!(c.realm.as_deref(), Some("example.org"));
-        assert_eq!(c.users.len(), 2);
-        assert_eq!(c.static_auth_secret.len(), 1);
-        assert!(c.use_auth_secret && c.allow_loopback_peers && c.no_udp && c.no_tls);
-        assert!(!c.no_tcp && !c.no_tcp_relay);
-        assert_eq!((c.user_quota, c.total_quota, c.max_bps), (3, 100, 64000));
-        assert_eq!(c.denied_peer_ip.len(), 1);
-        assert_eq!(c.allowed_peer_ip.len(), 1);
-        assert_eq!(c.nonce_lifetime, 600);
-        assert_eq!(c.verbose, 1);
-        assert_eq!(c.cert.as_deref(), Some(std::path::Path::new("/etc/c.pem")));
-    }
-
-    #[test]
-    fn what_cannot_map_is_named() {
-        let import = import_coturn(
-            "syslog\nlisten-port=3\nlistening-port=70000\nexternal-ip=1.2.3.4\nexternal-ip=1.2.3.5\n\
-             listening-ip=host.example\nuser=nocolon\nuser=a:1\nuser=a:2\nno-udp=maybe\nrealm\n",
-        );
-        let named: Vec<(usize, &str, NoteKind)> =
-            import.notes.iter().map(|n| (n.line, n.option.as_str(), n.kind)).collect();
-        use NoteKind::*;
-        assert_eq!(
-            named,
-            vec![
-                (1, "syslog", CannotMap),
-                (2, "listen-port", CannotMap),
-                (3, "listening-port", CannotMap),
-                (5, "external-ip", CannotMap),
-                (6, "listening-ip", CannotMap),
-                (7, "user", CannotMap),
-                (9, "user", Differs),
-                (10, "no-udp", CannotMap),
-                (11, "realm", CannotMap),
-            ]
-        );
-        assert!(import.notes[0].to_string().contains("line 1: cannot map: `syslog`"), "{}", import.notes[0]);
-        let toml = import.to_toml();
-        assert!(toml.contains("#   line 2: cannot map: `listen-port`"), "{toml}");
-        assert!(toml.contains("external-ip = [\"1.2.3.4\"]\n"), "{toml}");
-        assert!(toml.contains("a = \"2\""), "{toml}");
-    }
-
-    #[test]
-    fn one_external_ip_per_private_address() {
-        let (c, notes) = import(
-            "listening-ip=0.0.0.0\nexternal-ip=203.0.113.4/10.0.0.5\nexternal-ip=203.0.113.6/10.0.0.6\nrealm=x\n",
-        );
-        assert_eq!(notes, vec![]);
-        assert_eq!(c.external_ip.len(), 2);
-        assert_eq!(c.server_options().relay_addresses.len(), 2);
-    }
-
-    #[test]
-    fn a_secret_without_use_auth_secret_is_noted() {
-        let (c, notes) = import("realm=x\n\nstatic-auth-secret=s\n");
-        assert_eq!(c.static_auth_secret.len(), 1);
-        assert_eq!(notes.len(), 1);
-        assert_eq!(
-            (notes[0].line, notes[0].option.as_str(), notes[0].kind),
-            (3, "static-auth-secret", NoteKind::Differs)
-        );
-        let (_, notes) = import("use-auth-secret\nstatic-auth-secret=s\n");
-        assert!(notes.is_empty());
-    }
-
-    #[test]
-    fn no_tcp_and_capital_verbose() {
-        let (c, notes) = import("no-tcp\nVerbose\n--realm=x\n");
-        assert!(notes.is_empty());
-        assert!(c.no_tcp);
-        assert_eq!(c.verbose, 2);
-        assert_eq!(c.realm.as_deref(), Some("x"));
-    }
-
-    #[test]
-    fn arbitrary_text_never_panics() {
-        for text in ["=", "==\n=x", "user=:", "\u{feff}x", "a\tb", "user=", "-", "#\n \n\t"] {
-            let _ = import_coturn(text).to_toml();
-        }
-    }
-}
+mod tests;

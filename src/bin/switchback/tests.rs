@@ -71,7 +71,9 @@ fn coturn_import_equals_the_equivalent_flags() {
 #[test]
 fn debians_example_imports_with_cannot_map_notes_only() {
     let (config, notes) = import(include_str!("../../../tests/data/turnserver-debian.conf"));
-    assert_eq!(config, Config::default(), "Debian's example sets nothing switchback has");
+    // coturn without listening-ip listens on every interface; nothing else is set.
+    let every = vec!["0.0.0.0".parse().unwrap(), "::".parse().unwrap()];
+    assert_eq!(config, Config { listening_ip: every, ..Config::default() }, "Debian's example sets nothing else");
     let named: Vec<&str> = notes.iter().map(|n| n.option.as_str()).collect();
     assert_eq!(named, ["syslog", "no-rfc5780", "no-stun-backward-compatibility", "response-origin-only-with-rfc5780"]);
     assert!(notes.iter().all(|n| n.kind == NoteKind::CannotMap), "{notes:?}");
