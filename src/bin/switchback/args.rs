@@ -37,9 +37,12 @@ pub enum Command {
     Reload(admin_cli::ConnectArgs),
     /// Convert coturn's turnserver.conf into turn.toml (starts no listener).
     ///
-    /// Maps the common options (listening, relay and external IPs, ports, realm, REST secret, users,
-    /// quotas, max-bps, peer rules, cert/pkey, no-udp/no-tcp/no-tls) and prints a `note:` line on
-    /// stderr for each option it cannot map. The result is checked like `--check-config` would.
+    /// Keeps coturn's meaning: without listening-ip it listens on every interface, and external-ip
+    /// alone relays on the wildcard address advertising the public one. Maps listening, relay and
+    /// external IPs, ports, realm, REST secret, users, quotas, max-bps, peer rules, cert/pkey,
+    /// no-udp/no-tcp/no-tls, server-name, alternate-server, prometheus (metrics-listen),
+    /// relay-threads (workers) and max-allocate-timeout, and prints a `note:` line on stderr for
+    /// each option it cannot map or reads differently. The result is checked like `--check-config`.
     ImportCoturn(ImportCoturnArgs),
 }
 
