@@ -172,3 +172,46 @@ fn a_wrong_password_is_one_rate_limited_log_line_and_one_failure() {
     let (status, _) = daemon.stop_with("INT");
     assert!(status.success());
 }
+
+/// coturn's client through the daemon: each of its allocations leaves a create and a delete line
+/// and one usage record, and the records add up to what uclient says it sent and received.
+#[test]
+fn a_uclient_run_leaves_log_lines_and_records_that_add_up_to_its_totals() {
+    if !crate::support::tools::require_all(&["turnutils_uclient", "turnutils_peer"]) {
+        return;
+    }
+    let dir = temp_dir("uclient-usage");
+    let path = dir.join("usage.jsonl");
+    let daemon = Daemon::start_loopback(&["--usage-file", path.to_str().unwrap()]);
+    let peer = crate::support::EchoPeer::start();
+    let mut cmd = std::process::Command::new("turnutils_uclient");
+    let port = daemon.udp[0].port().to_string();
+    let peer_port = peer.port.to_string();
+    cmd.args(["-u", "u", "-w", "pw", "-e", "127.0.0.1", "-r", &peer_port, "-n", "20", "-m", "1", "-l", "100"]).args([
+        "-p",
+        &port,
+        "127.0.0.1",
+    ]);
+    let output = crate::support::run_with_timeout(&mut cmd, Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let totals = crate::support::totals(&stdout).unwrap_or_else(|| panic!("no totals: {stdout}"));
+    // 20 messages per session; uclient runs two sessions per client (`msz=2`).
+    assert!(totals.sent >= 20 && totals.received == totals.sent && totals.lost == 0, "{stdout}");
+    // uclient leaves its allocations to expire: SIGINT ends them, and their records are written.
+    let (status, log) = daemon.stop_with("INT");
+    assert!(status.success(), "{log}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!records.is_empty(), "{log}");
+    let sum = |field: &str| records.iter().map(|r| r[field].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("to_peer_bytes"), 100 * totals.sent, "{text}");
+    assert_eq!(sum("to_client_bytes"), 100 * totals.received, "{text}");
+    for record in &records {
+        let id = record["id"].as_str().unwrap();
+        let lines = |what: &str| log.lines().filter(|l| l.contains(what) && l.contains(&format!("id={id}"))).count();
+        assert_eq!((lines("allocation created"), lines("allocation deleted")), (1, 1), "{id}: {log}");
+        assert_eq!(record["user"], "u");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -227,6 +227,7 @@ async fn relay_only_data_channel(transport: Transport) {
         }
         Transport::Tls => (format!("turns:{}?transport=tcp", fixture.tls_addr()), &["--ignore-certificate-errors"]),
     };
+    let usage = crate::support::UsageFile::attach(&fixture.server);
     let (result, log) = run_page_with(&url, &username, &password, browser_args).await;
     let context = format!("result {result:#}\npage log {log:?}\nserver {:?}", fixture.stats());
     eprintln!("{context}");
@@ -243,8 +244,31 @@ async fn relay_only_data_channel(transport: Transport) {
     let stats = fixture.stats();
     assert!(stats.allocations_created >= 2, "{context}");
     assert!(stats.relayed_to_peer >= MESSAGES && stats.relayed_to_client >= MESSAGES, "{context}");
+    usage_matches_the_pairs(&fixture, &usage, &result, &context);
     if transport == Transport::Tls {
         assert!(fixture.running.io_stats().tls_handshakes >= 2, "{:?}", fixture.running.io_stats());
+    }
+}
+
+/// Each side's allocation leaves one usage record (at shutdown at the latest) naming the user and
+/// its relayed address, with at least the payload bytes Chromium's selected pair counted each way:
+/// a record counts every relayed datagram, the pair's `bytesSent`/`bytesReceived` leave out the
+/// ICE connectivity checks that also cross the relay.
+fn usage_matches_the_pairs(fixture: &TurnFixture, usage: &crate::support::UsageFile, result: &Value, context: &str) {
+    fixture.server.close_all(std::time::Instant::now());
+    for side in ["a", "b"] {
+        let pair = &result["pairs"][side];
+        let relayed = pair["local_address"].as_str().unwrap_or_default();
+        let record =
+            usage.final_record(relayed).unwrap_or_else(|| panic!("no record for {relayed}: {:?}", usage.records()));
+        assert_eq!(record["user"], "chromium", "{record}");
+        let (sent, received) = (pair["bytes_sent"].as_u64().unwrap(), pair["bytes_received"].as_u64().unwrap());
+        let (to_peer, to_client) =
+            (record["to_peer_bytes"].as_u64().unwrap(), record["to_client_bytes"].as_u64().unwrap());
+        assert!(sent > 0 && to_peer >= sent && to_client >= received, "{side}: {record} vs {pair}: {context}");
+        // The checks are a few hundred bytes a second: the counts are those of the pair, not of
+        // the whole allocation table.
+        assert!(to_peer - sent < 50_000 && to_client - received < 50_000, "{side}: {record} vs {pair}");
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`fixture`] (`runtime`): an in-process TURN server, echo peers, a raw TURN client.
 //! - [`coturn`], [`chromium`]: `turnutils_peer` / uclient totals, headless Chromium.
 //! - [`rfc5769_vectors`]: the RFC 5769 test vectors.
+//! - [`usage`] (`cli`): the usage writer on an in-process server, its records as JSON.
 #![allow(dead_code, unused_imports)]
 
 pub mod chromium;
@@ -28,6 +29,8 @@ pub mod rfc5769_vectors;
 pub mod sansio;
 pub mod stun;
 pub mod tools;
+#[cfg(feature = "cli")]
+pub mod usage;
 pub mod wait;
 
 pub use chromium::*;
@@ -40,4 +43,6 @@ pub use http::*;
 pub use process::*;
 pub use sansio::*;
 pub use stun::*;
+#[cfg(feature = "cli")]
+pub use usage::*;
 pub use wait::*;
