@@ -248,7 +248,7 @@ impl TurnCollector {
             MetricType::Counter,
             &samples,
         )?;
-        counter(e, "switchback_revoked_requests", "Requests of revoked users (401)", s.revoked_requests)?;
+        counter(e, "switchback_revoked_requests", "Requests of revoked users (403)", s.revoked_requests)?;
         let (unauth, allocate) = ([("kind", "unauthenticated")], [("kind", "allocate")]);
         family(
             e,

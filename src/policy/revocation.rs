@@ -1,5 +1,6 @@
 //! Revoked credentials (the "revocation list … behind small traits"): a user or a username
-//! on the list gets 401 on every request, and its live allocations are torn down
+//! on the list gets 403 Forbidden on every request (its credentials are valid, policy refuses them:
+//! RFC 8656 §7.2 and §9, "administratively prohibited"), and its live allocations are torn down
 //! ([`Server::revoke_now`](crate::server::Server::revoke_now), and at every sweep).
 //!
 //! The core asks through [`Revocations`], so a fleet-wide store (Redis) can stand behind it later;

@@ -10,7 +10,7 @@ use super::response::{self, Trailer};
 use super::{Outcome, Received, RelayDriver, Server};
 use crate::alloc::{Allocation, Millis, RequestKey};
 use crate::auth::MacKey;
-use crate::auth::{AuthError, Authenticated, Reason};
+use crate::auth::{AuthError, Authenticated};
 use crate::proto::stun::{
     AccessToken, Class, ErrorCode, Message, Method, Nonce, Realm, ThirdPartyAuthorization, codes, is_known,
 };
@@ -37,12 +37,13 @@ pub(super) fn request<D: RelayDriver>(
         Ok(a) => a,
         Err(e) => return auth_error(server, msg, rx, (millis, unix), e, trailer, out),
     };
-    // A revoked user's credentials still verify; every request of theirs gets 401 (Refresh too).
+    // A revoked user's credentials still verify, but policy refuses them: every request of theirs
+    // (Refresh too) gets 403 Forbidden, signed (RFC 8656 §7.2 and §9: administratively prohibited).
     let token_user = auth.oauth.as_ref().map(|s| s.identity());
     if server.is_revoked(auth.username) || token_user.as_deref().is_some_and(|id| server.is_revoked(id)) {
         server.stats.revoked_request();
-        let e = AuthError::Unauthenticated(Reason::Revoked);
-        return auth_error(server, msg, rx, (millis, unix), e, trailer, out);
+        server.stats.error_sent(codes::FORBIDDEN);
+        return response::error(msg, out, codes::FORBIDDEN, signing(trailer, &auth), |_| Ok(()));
     }
     let unsigned = trailer;
     let req = Request { server, now: millis, rx, msg, trailer: signing(trailer, &auth), auth: &auth, allocation };

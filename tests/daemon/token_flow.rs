@@ -87,6 +87,11 @@ fn is_401<T>(r: &Result<T, ClientError>) -> bool {
     matches!(r, Err(ClientError::ErrorResponse { code: 401, .. }))
 }
 
+/// A revoked user's request: 403 Forbidden (RFC 8656 §7.2, administratively refused).
+fn is_403<T>(r: &Result<T, ClientError>) -> bool {
+    matches!(r, Err(ClientError::ErrorResponse { code: 403, .. }))
+}
+
 /// An allocation over the transport of `url` (`turn:ADDR?transport=udp|tcp`) at the address it names.
 async fn allocate(url: &str, creds: Credentials) -> Result<TurnClient, ClientError> {
     let rest = url.strip_prefix("turn:").expect("a turn: url");
@@ -116,21 +121,21 @@ async fn tokens_become_credentials_that_relay_and_stop_on_revocation() {
         bob.create_permission(peer).await.expect("create_permission");
         assert_eq!(echo(&bob, peer, b"bob", RECV_TIMEOUT).await.as_deref(), Some(&b"bob"[..]));
 
-        // Revoke bob: his allocation goes, his refresh and a new allocation get 401, his token is
+        // Revoke bob: his allocation goes, his refresh and a new allocation get 403, his token is
         // refused at the HTTP service; alice goes on.
         std::fs::write(&relay.revocations.path, "bob\n").unwrap();
         relay.daemon.guard.signal("HUP");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let r = bob.refresh(600).await;
-            if is_401(&r) {
+            if is_403(&r) {
                 break;
             }
             assert!(tokio::time::Instant::now() < deadline, "bob's allocation survived revocation: {r:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(echo(&bob, peer, b"after", Duration::from_millis(300)).await, None);
-        assert!(is_401(&allocate(&urls[0], bob_creds).await), "a revoked user cannot allocate");
+        assert!(is_403(&allocate(&urls[0], bob_creds).await), "a revoked user cannot allocate");
         let auth = format!("Bearer {}", relay.api_token("bob-2"));
         assert_eq!(
             http_request(relay.api, "POST", "/v1/relay-configuration", &[("Authorization", &auth)], "").status,
