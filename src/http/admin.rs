@@ -241,7 +241,7 @@ async fn revoke(State(admin): State<Admin>, body: Bytes) -> Response {
     };
     match request.target() {
         Ok(target) => super::revocations::revoke(revoke, target, "admin").await,
-        Err(answer) => answer,
+        Err(bad) => bad.into_response(),
     }
 }
 

@@ -524,7 +524,7 @@ async fn revocations(
         return Err(fail(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid").into());
     }
     let request: RevokeRequest = json_body(body, false)?;
-    let target = request.target()?;
+    let target = request.target().map_err(IntoResponse::into_response)?;
     let Some(revoke) = o.revoke.clone() else {
         return Err(fail(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into());
     };

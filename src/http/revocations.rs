@@ -33,18 +33,36 @@ pub struct RevokeRequest {
     pub jti: Option<String>,
 }
 
+/// A revocation request that names nothing, or too much, or an entry the list cannot hold: a 400
+/// with `code`.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct BadRevokeRequest {
+    /// The error code of the JSON answer.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl IntoResponse for BadRevokeRequest {
+    fn into_response(self) -> Response {
+        bad(self.code, &self.message)
+    }
+}
+
 impl RevokeRequest {
-    /// What to revoke: exactly one of `user` and `jti`, fit for the list; else a 400 answer.
-    pub fn target(self) -> Result<RevokeTarget, Response> {
+    /// What to revoke: exactly one of `user` and `jti`, fit for the list.
+    pub fn target(self) -> Result<RevokeTarget, BadRevokeRequest> {
+        let refuse = |code, message: &str| BadRevokeRequest { code, message: message.to_owned() };
         let target = match (self.user, self.jti) {
             (Some(user), None) => RevokeTarget::User(user),
             (None, Some(jti)) => RevokeTarget::TokenId(jti),
-            (Some(_), Some(_)) => return Err(bad("user_or_jti", "give either user or jti, not both")),
+            (Some(_), Some(_)) => return Err(refuse("user_or_jti", "give either user or jti, not both")),
             (None, None) => {
-                return Err(bad("user_or_jti_required", "the body needs {\"user\": ...} or {\"jti\": ...}"));
+                return Err(refuse("user_or_jti_required", "the body needs {\"user\": ...} or {\"jti\": ...}"));
             }
         };
-        target.check().map_err(|e| bad("bad_request", &e.to_string()))?;
+        target.check().map_err(|e| refuse("bad_request", &e.to_string()))?;
         Ok(target)
     }
 }
