@@ -241,7 +241,7 @@ pub struct Config {
     /// `10/s:20`; `0` = no limit). Beyond it the answer is 486.
     #[serde(deserialize_with = "limits::rate_limit")]
     pub rate_limit_allocate: RateLimit,
-    /// `revoked-users`: users (REST user part or static name) or full usernames refused with 401,
+    /// `revoked-users`: users (REST user part or static name) or full usernames refused with 403,
     /// their allocations torn down.
     pub revoked_users: Vec<String>,
     /// `revocation-file`: more of them, one a line; re-read on SIGHUP.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use super::Reloader;
+use super::{Reloader, Revoker};
 use crate::config::{Config, ConfigError};
 use crate::http::api::{ApiKeys, ApiOptions, IceUrls, RestSource, SharedApiKeys, router};
 use crate::http::health::{self, Readiness};
@@ -32,7 +32,8 @@ pub(super) fn http_faces(
     if let (Some(addr), Some(key)) = (config.admin_listen, &keys.admin) {
         let r = reloader.clone();
         let reload: admin::ReloadFn = Arc::new(move || r.reload("admin API"));
-        faces.push(Face::new("admin", addr, admin::router(admin::Admin::new(server.clone(), key.clone(), reload))));
+        let admin = admin::Admin::new(server.clone(), key.clone(), reload).with_revoke(reloader.revoker.as_fn());
+        faces.push(Face::new("admin", addr, admin::router(admin)));
     }
     faces
 }
@@ -43,6 +44,7 @@ pub(super) fn api_router(
     running: &Running,
     server: &Arc<TurnServer>,
     keys: SharedApiKeys,
+    revoker: &Arc<Revoker>,
 ) -> Result<axum::Router, ConfigError> {
     let of = |t: Transport| -> Vec<SocketAddr> {
         running.local_addrs().iter().filter(|l| l.transport == t).map(|l| l.addr).collect()
@@ -71,6 +73,7 @@ pub(super) fn api_router(
         rate_per_source: config.api_rate_limit,
         rate_per_user: config.api_user_rate_limit,
         revoked: Arc::new(move |entry: &str| server.is_revoked_entry(entry)),
+        revoke: Some(revoker.as_fn()),
         unix_now: super::unix_now,
     };
     let loaded = options.keys.load();

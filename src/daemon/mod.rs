@@ -28,6 +28,7 @@ pub mod banner;
 pub mod events;
 mod faces;
 mod reload;
+mod revoke;
 pub mod session_log;
 mod tls;
 pub mod usage;
@@ -45,6 +46,7 @@ use crate::http::{Face, HttpError, HttpRunning};
 use crate::io::{self, IoError, Limits, ReloadableTls, Running, TurnServer, UdpRelay};
 
 pub use reload::{ConfigSource, ReloadHook, Reloader};
+pub use revoke::Revoker;
 pub use tls::{TlsSetup, configured_tls};
 
 /// Why the daemon could not start.
@@ -137,7 +139,7 @@ impl Daemon {
         if !revoked.is_empty() {
             info!(entries = revoked.len(), "revocation list loaded");
         }
-        server.set_revocations(revoked);
+        let revoker = Arc::new(Revoker::new(server.clone(), revoked, config.revocation_file.clone()));
         let limits = Limits {
             tcp_auth_timeout: Duration::from_secs(config.tcp_auth_timeout),
             max_tcp_connections_per_source: config.tcp_connections_per_source as usize,
@@ -162,10 +164,11 @@ impl Daemon {
             drain_timeout: AtomicU64::new(config.drain_timeout),
             lock: std::sync::Mutex::new(()),
             keys: faces::FaceKeys::of(config)?,
+            revoker: revoker.clone(),
         });
         let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader);
         if let (Some(addr), Some(keys)) = (config.api_listen, reloader.keys.api.clone()) {
-            let face = Face::new("api", addr, faces::api_router(config, &running, &server, keys)?);
+            let face = Face::new("api", addr, faces::api_router(config, &running, &server, keys, &revoker)?);
             faces.push(match running.tls().filter(|_| config.api_tls) {
                 Some(tls) => face.with_tls(crate::http::tls::http_config(&tls.server_config())),
                 None => face,
@@ -216,6 +219,12 @@ impl Daemon {
     /// and SIGUSR1.
     pub fn reopen_files(&self) {
         self.events.reopen();
+    }
+
+    /// The writer of the revocation list (what `POST /v1/revocations` and `POST /admin/revocations`
+    /// call).
+    pub fn revoker(&self) -> &Arc<Revoker> {
+        &self.reloader.revoker
     }
 
     /// The reloader, to run a reload from another task.

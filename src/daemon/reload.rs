@@ -34,6 +34,9 @@ pub struct Reloader {
     pub(super) lock: Mutex<()>,
     /// The HTTP faces' keys, rotated with the rest.
     pub(super) keys: super::faces::FaceKeys,
+    /// The revocation list's writer: a reload replaces the configuration's entries and keeps those
+    /// revoked at run time.
+    pub(super) revoker: Arc<super::Revoker>,
 }
 
 impl Reloader {
@@ -70,6 +73,9 @@ impl Reloader {
                 return Err(e.to_string());
             }
         };
+        // Held from before the file is read until the list is swapped: a revocation appended to the
+        // file meanwhile waits, then is read back.
+        let revocation_guard = self.revoker.for_reload();
         let revoked = match config.revocation_list() {
             Ok(r) => r,
             Err(e) => {
@@ -86,8 +92,7 @@ impl Reloader {
             auth.as_ref().map_or((0, 0), |a| (a.rest.as_ref().map_or(0, |r| r.secrets.len()), a.users.len()));
         let auth = auth.map(|a| Authenticator::new(a, self.nonce_key));
         self.server.reload(auth, &config.server_options());
-        let revocations = revoked.len();
-        self.server.set_revocations(revoked);
+        let revocations = revocation_guard.replace(revoked, config.revocation_file.clone());
         let revoked_now = self.server.revoke_now(std::time::Instant::now());
         if let Some(hook) = &self.on_reload {
             hook(&config);

@@ -9,6 +9,9 @@
 //! - `DELETE /admin/users/{user}/allocations` — ends every allocation of a user (the REST user
 //!   part or the static name, as quotas count it).
 //! - `POST /admin/reload` — the same as SIGHUP.
+//! - `POST /admin/revocations`, body `{"user": ...}` or `{"jti": ...}` — revokes at run time, as
+//!   `POST /v1/revocations` does for a backend (see [`super::revocations`]): the operator's way,
+//!   `switchback admin revoke`. Both go to the one revocation list of the daemon.
 //! - `GET /admin/status` — counts, relayed totals and the top users by bytes, for the status page.
 
 use std::collections::HashMap;
@@ -18,6 +21,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -29,6 +33,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error_response;
+use super::revocations::{RevokeFn, RevokeRequest};
 use crate::io::{TurnServer, transport_name};
 
 /// What `POST /admin/reload` runs: the daemon's reload. `Ok` carries a summary, `Err` why the new
@@ -66,6 +71,8 @@ pub struct Admin {
     /// reload that rotates `admin-key`.
     key_hash: AdminKey,
     reload: ReloadFn,
+    /// Run-time revocation; `None` leaves `POST /admin/revocations` off.
+    revoke: Option<RevokeFn>,
     started: Instant,
 }
 
@@ -78,7 +85,12 @@ impl std::fmt::Debug for Admin {
 impl Admin {
     /// The admin face over `server`, accepting `key` as Bearer token.
     pub fn new(server: Arc<TurnServer>, key: AdminKey, reload: ReloadFn) -> Admin {
-        Admin { server, key_hash: key, reload, started: Instant::now() }
+        Admin { server, key_hash: key, reload, revoke: None, started: Instant::now() }
+    }
+
+    /// With `POST /admin/revocations`, handled by `revoke`.
+    pub fn with_revoke(self, revoke: RevokeFn) -> Admin {
+        Admin { revoke: Some(revoke), ..self }
     }
 
     /// Whether `presented` is the admin key (constant time).
@@ -94,6 +106,7 @@ pub fn router(admin: Admin) -> Router {
         .route("/admin/allocations", get(list).delete(end_one))
         .route("/admin/users/{user}/allocations", delete(end_user))
         .route("/admin/reload", post(reload))
+        .route("/admin/revocations", post(revoke))
         .route("/admin/status", get(status))
         .route_layer(middleware::from_fn_with_state(admin.clone(), require_key))
         .with_state(admin);
@@ -214,6 +227,29 @@ async fn reload(State(admin): State<Admin>) -> Response {
         Ok(Ok(summary)) => axum::Json(json!({ "reloaded": true, "summary": summary })).into_response(),
         Ok(Err(e)) => error_response(StatusCode::UNPROCESSABLE_ENTITY, "reload_refused", &e),
         Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "reload_failed", "the reload task failed"),
+    }
+}
+
+/// Larger revocation bodies are refused (a user name or token id is short).
+const MAX_REVOKE_BODY: usize = 4096;
+
+async fn revoke(State(admin): State<Admin>, body: Bytes) -> Response {
+    let Some(revoke) = admin.revoke.clone() else {
+        return error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+    };
+    if body.len() > MAX_REVOKE_BODY {
+        return error_response(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the body is too large");
+    }
+    let request: RevokeRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let message = format!("the body is not the expected JSON: {e}");
+            return error_response(StatusCode::BAD_REQUEST, "bad_request", &message);
+        }
+    };
+    match request.target() {
+        Ok(target) => super::revocations::revoke(revoke, target, "admin").await,
+        Err(bad) => bad.into_response(),
     }
 }
 

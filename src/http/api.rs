@@ -7,8 +7,17 @@
 //!   optional body `{"ttl": seconds}` → `{"iceServers": [...], "expiresOn": "<RFC 3339>"}`.
 //!   The credentials are REST ones for the token's `sub`, valid no longer than the token, nor
 //!   `api-max-ttl`, nor `max-credential-lifetime`.
+//! - The same with `Authorization: Bearer <api key>` and body `{"user": ..., "ttl": ...}`: the
+//!   backend gets `iceServers` for a user in one call (as Cloudflare's and Twilio's APIs do); `user`
+//!   is required (400 `user_required`), a revoked user gets 403. The bearer credential is matched
+//!   against the API keys first (in constant time); anything else is verified as an access token.
 //! - `POST /v1/tokens`, `Authorization: Bearer <api key>`, body `{"user": ..., "ttl": ...}` →
 //!   `{"token": ..., "expiresOn": ...}` (only when `api-key` is configured).
+//! - `POST /v1/revocations`, `Authorization: Bearer <api key>`, body `{"user": ...}` or
+//!   `{"jti": ...}`: see [`super::revocations`] (only when `api-key` is configured).
+//!
+//! Request bodies are JSON objects; fields this version does not know are ignored (forward
+//! compatibility: a backend may send what a later version takes).
 //!
 //! Every error is `{"error": {"code", "message"}}` with the status HTTP means: 400 bad body, 401
 //! no or bad credentials (with `WWW-Authenticate: Bearer`, RFC 6750 §3), 403 revoked user or
@@ -34,6 +43,7 @@ use subtle::ConstantTimeEq;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::error_response;
+use super::revocations::{RevokeFn, RevokeRequest};
 use crate::auth::RestCredentials;
 use crate::auth::token::{TokenError, TokenKeys};
 use crate::http::ice_servers::IceServers;
@@ -47,6 +57,8 @@ pub const MAX_BODY: usize = 4096;
 pub const MAX_RATE_KEYS: usize = 65_536;
 /// The longest user name `POST /v1/tokens` accepts, in bytes (what a token's `sub` may hold).
 pub const MAX_USER_LEN: usize = crate::auth::token::MAX_SUBJECT_LEN;
+// Whatever a token may name, a revocation can name too.
+const _: () = assert!(crate::policy::revocation::MAX_ENTRY_LEN == MAX_USER_LEN);
 
 /// Whether a user or a token id is on the revocation list (the daemon's, shared with the TURN
 /// server and reloaded on SIGHUP).
@@ -89,6 +101,9 @@ pub struct ApiOptions {
     pub rate_per_user: RateLimit,
     /// The revocation list.
     pub revoked: Revoked,
+    /// Adds to the revocation list (`POST /v1/revocations`, with `api-key`); `None` leaves the
+    /// route off.
+    pub revoke: Option<RevokeFn>,
     /// The Unix time now (the daemon passes the system clock; tests a fixed one).
     pub unix_now: fn() -> u64,
 }
@@ -181,6 +196,9 @@ pub fn router(options: ApiOptions) -> Router {
         Router::new().route("/v1/relay-configuration", post(relay_configuration).fallback(method_not_allowed));
     if tokens_on {
         router = router.route("/v1/tokens", post(mint_token).fallback(method_not_allowed));
+        if api.options.revoke.is_some() {
+            router = router.route("/v1/revocations", post(revocations).fallback(method_not_allowed));
+        }
     }
     let router = router.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(api);
     match cors {
@@ -295,9 +313,11 @@ pub fn rfc3339(unix: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
+/// The body of `POST /v1/relay-configuration`. Unknown fields are ignored.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RelayRequest {
+    /// The user, with an API key (required then); ignored with an access token (its `sub` rules).
+    user: Option<String>,
     ttl: Option<u64>,
 }
 
@@ -318,6 +338,15 @@ fn token_status(e: TokenError) -> StatusCode {
     }
 }
 
+/// Who the credentials are for, as the `Authorization` header proves it.
+struct Grant {
+    user: String,
+    /// Seconds the access token has left (`None`: an API key, which does not expire).
+    left: Option<u64>,
+    /// `api_key` or `token`, for the log.
+    via: &'static str,
+}
+
 fn relay_configuration_inner(
     api: &Api,
     peer: SocketAddr,
@@ -326,8 +355,36 @@ fn relay_configuration_inner(
 ) -> Result<Response, Rejection> {
     let o = &api.options;
     api.by_source.check(&source_key(peer.ip())).map_err(too_many)?;
-    let token = bearer(headers)?;
+    let credential = bearer(headers)?;
     let now = (o.unix_now)();
+    let (grant, request) = if api_key_matches(&o.keys.load().api_keys, credential) {
+        let request: RelayRequest = json_body(body, true)?;
+        (backend_grant(o, request.user.as_deref())?, request)
+    } else {
+        (token_grant(o, credential, now)?, json_body(body, true)?)
+    };
+    api.by_user.check(&grant.user).map_err(too_many)?;
+    if request.ttl == Some(0) {
+        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", "ttl must be at least 1 second").into());
+    }
+    issue(o, &grant, request.ttl, now)
+}
+
+/// The user a backend holding an API key names: required, fit for a credential, not revoked.
+fn backend_grant(o: &ApiOptions, user: Option<&str>) -> Result<Grant, Rejection> {
+    let Some(user) = user else {
+        let message = "with an API key, the body must name the user: {\"user\": ...}";
+        return Err(fail(StatusCode::BAD_REQUEST, "user_required", message).into());
+    };
+    check_user(user)?;
+    if (o.revoked)(user) {
+        return Err(fail(StatusCode::FORBIDDEN, "user_revoked", "the user has been revoked").into());
+    }
+    Ok(Grant { user: user.to_owned(), left: None, via: "api_key" })
+}
+
+/// The user of a valid access token that is not revoked, and how long it has left.
+fn token_grant(o: &ApiOptions, token: &str, now: u64) -> Result<Grant, Rejection> {
     let claims =
         o.keys.load().tokens.verify(token, now).map_err(|e| fail(token_status(e), e.code(), &e.to_string()))?;
     if claims.jti.as_deref().is_some_and(|jti| (o.revoked)(jti)) {
@@ -336,24 +393,27 @@ fn relay_configuration_inner(
     if (o.revoked)(&claims.sub) {
         return Err(fail(StatusCode::FORBIDDEN, "user_revoked", "the token's user has been revoked").into());
     }
-    api.by_user.check(&claims.sub).map_err(too_many)?;
-    let request: RelayRequest = json_body(body, true)?;
-    if request.ttl == Some(0) {
-        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", "ttl must be at least 1 second").into());
-    }
     // No longer than the token (within the leeway it may already be past: nothing left to give).
     let left = claims.exp.saturating_sub(now);
     if left == 0 {
         return Err(fail(StatusCode::UNAUTHORIZED, "token_expired", "the token has expired").into());
     }
-    let mut ttl = request.ttl.unwrap_or(u64::MAX).min(o.max_ttl_secs).min(left);
+    tracing::trace!(kid = ?claims.kid, "access token verified");
+    Ok(Grant { user: claims.sub, left: Some(left), via: "token" })
+}
+
+/// REST credentials for `grant` (RFC 8489 §9.2 long-term credentials, coturn's REST form) and the
+/// `iceServers` that carry them, valid for the shortest of the request's `ttl`, the token's life,
+/// `api-max-ttl` and `max-credential-lifetime`.
+fn issue(o: &ApiOptions, grant: &Grant, ttl: Option<u64>, now: u64) -> Result<Response, Rejection> {
+    let mut ttl = ttl.unwrap_or(u64::MAX).min(o.max_ttl_secs).min(grant.left.unwrap_or(u64::MAX));
     let Some(rest) = (o.rest)() else {
         return Err(fail(StatusCode::SERVICE_UNAVAILABLE, "no_secret", "the relay has no REST secret").into());
     };
     if rest.max_lifetime_secs != 0 {
         ttl = ttl.min(rest.max_lifetime_secs);
     }
-    let Some((username, password)) = rest.mint(&claims.sub, ttl, now) else {
+    let Some((username, password)) = rest.mint(&grant.user, ttl, now) else {
         return Err(fail(StatusCode::SERVICE_UNAVAILABLE, "no_secret", "the relay has no REST secret").into());
     };
     let servers = IceServers::with_tls(
@@ -364,7 +424,7 @@ fn relay_configuration_inner(
         Some((&username, &password)),
     );
     let expiry = now.saturating_add(ttl);
-    tracing::debug!(user = %claims.sub, kid = ?claims.kid, ttl, "relay configuration issued");
+    tracing::debug!(user = %grant.user, via = grant.via, ttl, "relay configuration issued");
     let body = serde_json::json!({
         "iceServers": servers.ice_servers,
         "expiresOn": rfc3339(expiry),
@@ -373,8 +433,17 @@ fn relay_configuration_inner(
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
 }
 
+/// A user name fit for a credential and a token's `sub`, or a 400.
+fn check_user(user: &str) -> Result<(), Rejection> {
+    if user.is_empty() || user.len() > MAX_USER_LEN || user.chars().any(char::is_control) {
+        let message = format!("user must be 1 to {MAX_USER_LEN} bytes without control characters");
+        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", &message).into());
+    }
+    Ok(())
+}
+
+/// The body of `POST /v1/tokens`. Unknown fields are ignored.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct TokenRequest {
     user: String,
     ttl: Option<u64>,
@@ -420,10 +489,7 @@ fn mint_token_inner(
     }
     let request: TokenRequest = json_body(body, false)?;
     let user = request.user.as_str();
-    if user.is_empty() || user.len() > MAX_USER_LEN || user.chars().any(char::is_control) {
-        let message = format!("user must be 1 to {MAX_USER_LEN} bytes without control characters");
-        return Err(fail(StatusCode::BAD_REQUEST, "bad_request", &message).into());
-    }
+    check_user(user)?;
     if request.ttl == Some(0) {
         return Err(fail(StatusCode::BAD_REQUEST, "bad_request", "ttl must be at least 1 second").into());
     }
@@ -442,6 +508,27 @@ fn mint_token_inner(
     tracing::debug!(user, ttl, "access token minted");
     let body = serde_json::json!({ "token": token, "expiresOn": rfc3339(expiry), "ttl": ttl, "jti": jti });
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
+}
+
+/// `POST /v1/revocations` (API key): see [`super::revocations`].
+async fn revocations(
+    State(api): State<Arc<Api>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Rejection> {
+    let o = &api.options;
+    api.by_source.check(&source_key(peer.ip())).map_err(too_many)?;
+    let key = bearer(&headers)?;
+    if !api_key_matches(&o.keys.load().api_keys, key) {
+        return Err(fail(StatusCode::UNAUTHORIZED, "invalid_api_key", "the API key is not valid").into());
+    }
+    let request: RevokeRequest = json_body(body, false)?;
+    let target = request.target().map_err(IntoResponse::into_response)?;
+    let Some(revoke) = o.revoke.clone() else {
+        return Err(fail(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into());
+    };
+    Ok(super::revocations::revoke(revoke, target, "api").await)
 }
 
 /// A random token id: 16 bytes as hex.
@@ -500,6 +587,154 @@ mod tests {
             assert_eq!(refused, Err(1));
         }
         assert!(limiter.limiter.as_ref().unwrap().len() <= MAX_RATE_KEYS);
+    }
+
+    const KEY: &str = "backend-key-0123456789";
+    const NOW: u64 = 1_800_000_000;
+
+    fn api(revoked: &'static [&'static str], revoke: Option<RevokeFn>) -> Api {
+        use crate::auth::token::TokenKey;
+        let keys = ApiKeys {
+            tokens: TokenKeys::new(vec![TokenKey::hs256(Some("k1"), b"0123456789abcdef0123456789abcdef")]),
+            api_keys: vec![KEY.to_owned()],
+        };
+        let rest = RestCredentials::new(vec![crate::auth::Secret::new("rest-secret")]);
+        let options = ApiOptions {
+            keys: Arc::new(arc_swap::ArcSwap::from_pointee(keys)),
+            rest: Arc::new(move || Some(rest.clone())),
+            urls: IceUrls { udp: vec!["192.0.2.1:3478".parse().unwrap()], ..IceUrls::default() },
+            max_ttl_secs: 86_400,
+            cors_origins: Vec::new(),
+            rate_per_source: RateLimit::OFF,
+            rate_per_user: RateLimit::OFF,
+            revoked: Arc::new(move |entry: &str| revoked.contains(&entry)),
+            revoke,
+            unix_now: || NOW,
+        };
+        Api { by_source: Limiter::new(RateLimit::OFF), by_user: Limiter::new(RateLimit::OFF), options }
+    }
+
+    fn headers(bearer: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {bearer}")).unwrap());
+        headers
+    }
+
+    fn peer() -> SocketAddr {
+        "192.0.2.9:50000".parse().unwrap()
+    }
+
+    /// The status and JSON body of an answer.
+    async fn answer(r: Result<Response, Rejection>) -> (StatusCode, serde_json::Value) {
+        let r = r.unwrap_or_else(IntoResponse::into_response);
+        let status = r.status();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    async fn relay(api: &Api, bearer: &str, body: &str) -> (StatusCode, serde_json::Value) {
+        let body = Ok(Bytes::from(body.to_owned()));
+        answer(relay_configuration_inner(api, peer(), &headers(bearer), body)).await
+    }
+
+    fn turn_username(v: &serde_json::Value) -> &str {
+        v["iceServers"].as_array().unwrap().iter().find_map(|s| s["username"].as_str()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_api_key_gets_ice_servers_for_the_named_user() {
+        let api = api(&[], None);
+        let (status, v) = relay(&api, KEY, r#"{"user": "alice", "ttl": 300}"#).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(turn_username(&v), format!("{}:alice", NOW + 300));
+        assert_eq!((v["ttl"].as_u64(), v["expiresOn"].as_str()), (Some(300), Some(rfc3339(NOW + 300).as_str())));
+        // No ttl: api-max-ttl, capped by the REST secret's max-credential-lifetime (48 h).
+        let (status, v) = relay(&api, KEY, r#"{"user": "alice"}"#).await;
+        assert_eq!((status, v["ttl"].as_u64()), (StatusCode::OK, Some(86_400)));
+    }
+
+    #[tokio::test]
+    async fn an_api_key_without_a_user_or_for_a_revoked_one_is_refused() {
+        let api = api(&["mallory"], None);
+        for body in ["", "{}", r#"{"ttl": 60}"#] {
+            let (status, v) = relay(&api, KEY, body).await;
+            assert_eq!(
+                (status, v["error"]["code"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("user_required")),
+                "{body}"
+            );
+        }
+        let (status, v) = relay(&api, KEY, r#"{"user": "a\u0000b"}"#).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+        let (status, v) = relay(&api, KEY, r#"{"user": "mallory"}"#).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("user_revoked")));
+        let (status, v) = relay(&api, KEY, r#"{"user": "alice", "ttl": 0}"#).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_key_is_taken_for_an_access_token_and_refused() {
+        let api = api(&[], None);
+        let (status, v) = relay(&api, "backend-key-012345678", r#"{"user": "alice"}"#).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("token_malformed")));
+        // And an access token goes on working, its `sub` ruling over a `user` in the body.
+        let token = api.options.keys.load().tokens.mint("bob", 600, NOW, "jti-1").unwrap();
+        let (status, v) = relay(&api, &token, r#"{"user": "alice", "ttl": 60}"#).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(turn_username(&v), format!("{}:bob", NOW + 60));
+    }
+
+    #[tokio::test]
+    async fn unknown_fields_are_ignored_in_every_body() {
+        let api = api(&[], None);
+        let (status, v) = relay(&api, KEY, r#"{"user": "alice", "ttl": 60, "region": "eu", "x": {"y": [1]}}"#).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let token = api.options.keys.load().tokens.mint("bob", 600, NOW, "jti-2").unwrap();
+        assert_eq!(relay(&api, &token, r#"{"lifetime": 5}"#).await.0, StatusCode::OK);
+        let body = Ok(Bytes::from_static(br#"{"user": "carol", "ttl": 60, "audience": "later"}"#));
+        let (status, v) = answer(mint_token_inner(&api, peer(), &headers(KEY), body)).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let request: RevokeRequest = serde_json::from_str(r#"{"user": "eve", "reason": "abuse"}"#).unwrap();
+        assert!(request.target().is_ok());
+    }
+
+    #[tokio::test]
+    async fn revocations_need_the_api_key_and_one_entry() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let revoke: RevokeFn = Arc::new(move |t| {
+            log.lock().unwrap().push(t.clone());
+            Ok(crate::policy::revocation::RevokeOutcome { persisted: false, ended: 2 })
+        });
+        let api = Arc::new(api(&[], Some(revoke)));
+        let call = |bearer: &str, body: &'static str| {
+            let (api, headers) = (api.clone(), headers(bearer));
+            async move {
+                answer(
+                    revocations(State(api), ConnectInfo(peer()), headers, Ok(Bytes::from_static(body.as_bytes())))
+                        .await,
+                )
+                .await
+            }
+        };
+        let (status, v) = call("not-the-key-0123456789", r#"{"user": "eve"}"#).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_api_key")));
+        for body in ["{}", r#"{"user": "eve", "jti": "j"}"#, r##"{"user": "#eve"}"##, ""] {
+            assert_eq!(call(KEY, body).await.0, StatusCode::BAD_REQUEST, "{body}");
+        }
+        assert!(seen.lock().unwrap().is_empty());
+        let (status, v) = call(KEY, r#"{"user": "eve", "note": "ignored"}"#).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(
+            (v["revoked"].as_str(), v["kind"].as_str(), v["storage"].as_str()),
+            (Some("eve"), Some("user"), Some("memory"))
+        );
+        assert_eq!((v["persisted"].as_bool(), v["ended"].as_u64()), (Some(false), Some(2)));
+        assert!(v["warning"].as_str().is_some_and(|w| w.contains("memory")), "{v}");
+        assert_eq!(call(KEY, r#"{"jti": "jti-9"}"#).await.1["kind"], "jti");
+        use crate::policy::revocation::RevokeTarget;
+        let expected = [RevokeTarget::User("eve".to_owned()), RevokeTarget::TokenId("jti-9".to_owned())];
+        assert_eq!(seen.lock().unwrap().as_slice(), &expected);
     }
 
     #[test]

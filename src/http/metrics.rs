@@ -260,7 +260,7 @@ impl TurnCollector {
                 (&stale_label, ConstCounter::new(stale)),
             ],
         )?;
-        counter(e, "switchback_revoked_requests", "Requests of revoked users (401)", s.revoked_requests)?;
+        counter(e, "switchback_revoked_requests", "Requests of revoked users (403)", s.revoked_requests)?;
         let (unauth, allocate) = ([("kind", "unauthenticated")], [("kind", "allocate")]);
         family(
             e,

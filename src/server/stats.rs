@@ -77,7 +77,8 @@ counters! {
         allocations_deleted,
         /// Allocate requests answered 486 for going over the per-user rate limit.
         rate_limited_allocates => allocate_rate_limited,
-        /// Requests with valid credentials of a revoked user, answered 401.
+        /// Requests with valid credentials of a revoked user, answered 403 (also an auth failure
+        /// with reason `revoked`).
         revoked_requests => revoked_request,
         /// Allocations torn down because their user was revoked.
         revoked_allocations => allocation_revoked,

@@ -37,12 +37,14 @@ pub(super) fn request<D: RelayDriver>(
         Ok(a) => a,
         Err(e) => return auth_error(server, msg, rx, (millis, unix), e, trailer, out),
     };
-    // A revoked user's credentials still verify; every request of theirs gets 401 (Refresh too).
+    // A revoked user's credentials still verify, but policy refuses them: every request of theirs
+    // (Refresh too) gets 403 Forbidden, signed (RFC 8656 §7.2 and §9: administratively prohibited).
     let token_user = auth.oauth.as_ref().map(|s| s.identity());
     if server.is_revoked(auth.username) || token_user.as_deref().is_some_and(|id| server.is_revoked(id)) {
         server.stats.revoked_request();
-        let e = AuthError::Unauthenticated(Reason::Revoked);
-        return auth_error(server, msg, rx, (millis, unix), e, trailer, out);
+        refused(server, msg, rx, AuthError::Unauthenticated(Reason::Revoked));
+        server.stats.error_sent(codes::FORBIDDEN);
+        return response::error(msg, out, codes::FORBIDDEN, signing(trailer, &auth), |_| Ok(()));
     }
     let unsigned = trailer;
     let req = Request { server, now: millis, rx, msg, trailer: signing(trailer, &auth), auth: &auth, allocation };
@@ -184,6 +186,16 @@ fn authenticate<'m, S>(
     authenticator.authenticate(msg, unix, client)
 }
 
+/// Counts a refusal for credentials (a challenge or a failure by its reason) and reports a failure
+/// to the event sink.
+fn refused<D: RelayDriver>(server: &Server<D>, msg: &Message<'_>, rx: &Received<'_>, e: AuthError) {
+    server.stats.auth_refused(e);
+    if server.has_events() && !super::stats::is_challenge(e) {
+        let username = msg.get::<crate::proto::stun::Username>().ok().map(|u| u.0);
+        server.emit_plain(&super::Event::AuthFailed { five_tuple: rx.five_tuple(), username, reason: e.reason() });
+    }
+}
+
 /// 400, or 401/438 with REALM and a fresh NONCE (RFC 8489 §9.2.4). Unsigned, and no larger than the
 /// request needs: a spoofed source learns nothing and gets little amplification (an empty reason
 /// phrase and a 16-character nonce), and beyond `rate_limit_unauth` answers per source, nothing.
@@ -196,11 +208,7 @@ fn auth_error<D: RelayDriver>(
     trailer: Trailer<'_>,
     out: &mut [u8],
 ) -> Outcome {
-    server.stats.auth_refused(e);
-    if server.has_events() && !super::stats::is_challenge(e) {
-        let username = msg.get::<crate::proto::stun::Username>().ok().map(|u| u.0);
-        server.emit_plain(&super::Event::AuthFailed { five_tuple: rx.five_tuple(), username, reason: e.reason() });
-    }
+    refused(server, msg, rx, e);
     if !server.unauth_allowed(now, rx.source) {
         return Outcome::Dropped(super::DropReason::RateLimited);
     }

@@ -484,7 +484,7 @@ fn sighup_reloads_the_revocation_file() {
     let deadline = std::time::Instant::now() + PROCESS_TIMEOUT;
     loop {
         match allocate(udp, "bob", "pw") {
-            Err(ClientError::ErrorResponse { code: 401, .. }) => break,
+            Err(ClientError::ErrorResponse { code: 403, .. }) => break,
             Ok(_) => assert!(std::time::Instant::now() < deadline, "SIGHUP did not revoke bob"),
             Err(e) => panic!("unexpected: {e}"),
         }
@@ -497,7 +497,7 @@ fn sighup_reloads_the_revocation_file() {
     daemon.guard.signal("HUP");
     daemon.wait_for_log("reload refused", 1);
     let err = allocate(udp, "bob", "pw").unwrap_err();
-    assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err}");
+    assert!(matches!(err, ClientError::ErrorResponse { code: 403, .. }), "{err}");
 
     let (status, err) = daemon.stop_with("TERM");
     assert_eq!(status.code(), Some(0), "{err}");

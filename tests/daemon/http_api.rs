@@ -174,7 +174,9 @@ fn relay_configuration_errors_are_json_with_the_right_status() {
     assert_error(&api.relay_configuration(&good, "{not json"), 400, "bad_request");
     assert_error(&api.relay_configuration(&good, r#"{"ttl": 0}"#), 400, "bad_request");
     assert_error(&api.relay_configuration(&good, r#"{"ttl": -5}"#), 400, "bad_request");
-    assert_error(&api.relay_configuration(&good, r#"{"lifetime": 5}"#), 400, "bad_request");
+    // Unknown fields are ignored (forward compatibility), known ones still checked.
+    assert_eq!(api.relay_configuration(&good, r#"{"lifetime": 5, "ttl": 60}"#).status, 200);
+    assert_error(&api.relay_configuration(&good, r#"{"lifetime": 5, "ttl": "60"}"#), 400, "bad_request");
     let big = format!(r#"{{"ttl": 60, "pad": "{}"}}"#, "x".repeat(8192));
     assert_error(&api.relay_configuration(&good, &big), 413, "body_too_large");
     let r = http_request(api.addr, "GET", "/v1/relay-configuration", &[], "");

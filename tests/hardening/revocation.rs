@@ -1,6 +1,6 @@
 //! Revocation end to end, in process: a live allocation whose user is revoked is torn down (by
-//! `revoke_now`, or by the driver's once-a-second sweep), its client's Refresh gets 401 and its data
-//! stops, while other users go on; over UDP, TCP and TLS.
+//! `revoke_now`, or by the driver's once-a-second sweep), its client's Refresh gets 403 (RFC 8656 §7.2:
+//! administratively refused) and its data stops, while other users go on; over UDP, TCP and TLS.
 #![cfg(feature = "runtime")]
 
 use std::net::SocketAddr;
@@ -24,8 +24,8 @@ async fn echo(client: &TurnClient, peer: SocketAddr, data: &[u8], wait: Duration
     Some(buf)
 }
 
-fn is_401(r: Result<u32, ClientError>) -> bool {
-    matches!(r, Err(ClientError::ErrorResponse { code: 401, .. }))
+fn is_403(r: Result<u32, ClientError>) -> bool {
+    matches!(r, Err(ClientError::ErrorResponse { code: 403, .. }))
 }
 
 #[tokio::test]
@@ -64,12 +64,12 @@ async fn revoked_allocation_is_torn_down(transport: Transport) {
     fixture.server.set_revocations(RevocationList::new(["bob"]));
     assert_eq!(fixture.server.revoke_now(Instant::now()), 1);
     assert_eq!(fixture.server.allocations().len(), 1);
-    assert!(is_401(bob.refresh(600).await), "a revoked user's Refresh gets 401");
+    assert!(is_403(bob.refresh(600).await), "a revoked user's Refresh gets 403");
     assert_eq!(echo(&bob, peer, b"after", SILENCE).await, None, "no data after revocation");
     // A new allocation is refused too, on a fresh connection.
     let (username, password) = fixture.rest_credentials("bob");
     let again = fixture.allocate(transport, Credentials::new(username, password)).await;
-    assert!(matches!(again, Err(ClientError::ErrorResponse { code: 401, .. })), "{again:?}");
+    assert!(matches!(again, Err(ClientError::ErrorResponse { code: 403, .. })), "{again:?}");
     assert_eq!(fixture.stats().revoked_allocations, 1);
 
     // The other user goes on.
@@ -92,7 +92,7 @@ async fn the_drivers_sweep_tears_a_revoked_allocation_down() {
         fixture.server.set_revocations(RevocationList::new([username.as_str()]));
         eventually("the sweep to tear the allocation down", || fixture.server.allocations().is_empty()).await;
         assert_eq!(echo(&carol, peer, b"after", SILENCE).await, None);
-        assert!(is_401(carol.refresh(600).await));
+        assert!(is_403(carol.refresh(600).await));
         echo_task.abort();
     })
     .await;

@@ -1,6 +1,11 @@
-//! `switchback admin list|end|end-user|reload` and `switchback reload`: a small client of the admin
-//! API (plain HTTP/1.1 over a std `TcpStream`: the admin face belongs on loopback or a private
-//! network). The address and key come from flags, or from the `admin-listen` and `admin-key` /
+//! `switchback admin list|end|end-user|revoke|reload` and `switchback reload`: a small client of
+//! the admin API (plain HTTP/1.1 over a std `TcpStream`: the admin face belongs on loopback or a
+//! private network).
+//!
+//! `admin revoke` goes through the admin face (`POST /admin/revocations`), not the token service's
+//! `POST /v1/revocations`: it is the operator's tool and holds the operator's key, the admin key,
+//! for the face already on loopback; the API key belongs to the application's backends, and the
+//! token service may not run at all (or only over HTTPS). Both routes reach the same revocation list. The address and key come from flags, or from the `admin-listen` and `admin-key` /
 //! `admin-key-file` keys of a `turn.toml` given with `-c`.
 
 use std::io::{Read as _, Write as _};
@@ -54,6 +59,16 @@ pub enum Action {
         /// The user (the REST username's user part, or the static user name).
         user: String,
     },
+    /// Revoke a user (or with --jti an access token): its requests get 403 and its live
+    /// allocations end now; kept in the revocation-file when one is configured.
+    Revoke {
+        /// The user (the REST username's user part, the static user name, or a token's sub).
+        #[arg(required_unless_present = "jti", conflicts_with = "jti")]
+        user: Option<String>,
+        /// Revoke the access token with this jti instead.
+        #[arg(long, value_name = "ID")]
+        jti: Option<String>,
+    },
     /// Reload the configuration (like SIGHUP).
     Reload,
 }
@@ -74,13 +89,22 @@ pub fn run(connect: &ConnectArgs, action: &Action) -> ExitCode {
 
 fn call(connect: &ConnectArgs, action: &Action) -> anyhow::Result<String> {
     let (addr, key) = target(connect)?;
+    let mut body = String::new();
     let (method, path) = match action {
         Action::List => ("GET", "/admin/allocations".to_owned()),
         Action::End { relay } => ("DELETE", format!("/admin/allocations?relay={}", encode(&relay.to_string()))),
         Action::EndUser { user } => ("DELETE", format!("/admin/users/{}/allocations", encode(user))),
+        Action::Revoke { user, jti } => {
+            body = match (user, jti) {
+                (_, Some(jti)) => serde_json::json!({ "jti": jti }),
+                (user, None) => serde_json::json!({ "user": user }),
+            }
+            .to_string();
+            ("POST", "/admin/revocations".to_owned())
+        }
         Action::Reload => ("POST", "/admin/reload".to_owned()),
     };
-    let (status, body) = request(addr, method, &path, &key)?;
+    let (status, body) = request(addr, method, &path, &key, &body)?;
     if !(200..300).contains(&status) {
         bail!("{method} {path}: HTTP {status}: {}", body.trim());
     }
@@ -127,15 +151,18 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// One request with `Connection: close`; returns the status and the body.
-fn request(addr: SocketAddr, method: &str, path: &str, key: &str) -> anyhow::Result<(u16, String)> {
+/// One request with `Connection: close` (and `body`, JSON, when not empty); returns the status and
+/// the body.
+fn request(addr: SocketAddr, method: &str, path: &str, key: &str, body: &str) -> anyhow::Result<(u16, String)> {
     let timeout = Duration::from_secs(10);
     let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
+    let content_type = if body.is_empty() { "" } else { "Content-Type: application/json\r\n" };
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\
-         Content-Length: 0\r\n\r\n"
+         {content_type}Content-Length: {}\r\n\r\n{body}",
+        body.len()
     );
     stream.write_all(head.as_bytes())?;
     let mut raw = Vec::new();

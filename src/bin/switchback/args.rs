@@ -251,7 +251,7 @@ pub struct DaemonArgs {
     /// Allocate requests per user, N/s[:BURST]; 0 = off; 486 beyond. Default 10/s:20.
     #[arg(long, value_name = "N/s[:BURST]")]
     pub rate_limit_allocate: Option<String>,
-    /// Revoked user or username (repeatable): 401, and its allocations are torn down.
+    /// Revoked user or username (repeatable): 403, and its allocations are torn down.
     #[arg(long, value_name = "USER")]
     pub revoked_users: Vec<String>,
     /// File of revoked users or usernames, one a line; re-read on SIGHUP.

@@ -146,7 +146,7 @@ fn allocates_over_the_per_user_rate_get_486() {
 }
 
 #[test]
-fn revoked_users_get_401_and_lose_their_allocations_at_the_sweep() {
+fn revoked_users_get_403_and_lose_their_allocations_at_the_sweep() {
     let mut h = Harness::new(Harness::default_options());
     let (bob, bob_relayed) = h.allocate();
     let bob_client = h.client;
@@ -155,18 +155,19 @@ fn revoked_users_get_401_and_lose_their_allocations_at_the_sweep() {
     assert_eq!(error_code(&h.send(&alice, Method::ALLOCATE, udp)), None);
     assert_eq!(h.server.allocations().len(), 2);
 
-    // Revoke bob by his user part: every request of his gets 401, Refresh included.
+    // Revoke bob by his user part: every request of his gets 403 (RFC 8656 §7.2), Refresh included,
+    // signed with his key (his credentials are valid; policy refuses them), without a new NONCE.
     h.server.set_revocations(RevocationList::new(["bob"]));
     assert!(h.server.is_revoked(&bob.user) && !h.server.is_revoked("alice"));
     h.client = bob_client;
     for lifetime in [600, 0] {
         let resp = h.send(&bob, Method::REFRESH, |w| w.add(&Lifetime(lifetime)).unwrap());
         let m = Message::parse(&resp).unwrap();
-        assert_eq!(m.get::<ErrorCode>().unwrap().code, 401);
-        assert!(!m.has_integrity() && m.has::<Nonce>());
+        assert_eq!(m.get::<ErrorCode>().unwrap().code, 403);
+        assert!(m.has_integrity() && !m.has::<Nonce>());
     }
     let resp = h.send(&bob, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(addr("127.0.0.1:9"))).unwrap());
-    assert_eq!(error_code(&resp), Some(401));
+    assert_eq!(error_code(&resp), Some(403));
     // The live allocation goes at the next sweep, its relay task stopped.
     assert_eq!(h.server.allocations().len(), 2);
     h.server.sweep(h.now);
@@ -177,7 +178,7 @@ fn revoked_users_get_401_and_lose_their_allocations_at_the_sweep() {
     // A new Allocate with fresh credentials is refused too.
     h.client = addr("127.0.0.1:40002");
     let again = h.login("bob");
-    assert_eq!(error_code(&h.send(&again, Method::ALLOCATE, udp)), Some(401));
+    assert_eq!(error_code(&h.send(&again, Method::ALLOCATE, udp)), Some(403));
     assert_eq!(h.server.allocations().len(), 1);
 
     // revoke_now acts at once: a static user by name.
@@ -193,7 +194,7 @@ fn a_revoked_username_spares_the_users_other_credentials() {
     let mut h = Harness::new(Harness::default_options());
     let old = h.login("carol");
     h.server.set_revocations(RevocationList::new([old.user.as_str()]));
-    assert_eq!(error_code(&h.send(&old, Method::ALLOCATE, udp)), Some(401));
+    assert_eq!(error_code(&h.send(&old, Method::ALLOCATE, udp)), Some(403));
     h.advance(5);
     let new = h.login("carol");
     assert_ne!(new.user, old.user);
