@@ -26,6 +26,7 @@
 pub mod api;
 pub mod coturn;
 pub mod duration;
+mod env;
 mod error;
 mod external_ip;
 mod limits;
@@ -35,9 +36,11 @@ mod oauth;
 mod overrides;
 mod relay;
 mod secret_files;
+mod suggest;
 mod tls;
 mod turn;
 mod validate;
+mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,6 +54,7 @@ use crate::policy::rate::RateLimit;
 use crate::server::ServerOptions;
 
 pub use crate::policy::{AddrRuleError, PeerAddrs, PeerRule};
+pub use env::{ENV_NOT_KEYS, ENV_PREFIX, env_overrides, env_var};
 pub use error::ConfigError;
 pub use external_ip::ExternalIp;
 pub use load::{check_table, keys, parse_table};
@@ -58,6 +62,7 @@ pub use overrides::{Overrides, flag_error};
 pub use relay::{advertised_addr, relay_addresses};
 pub use secret_files::{parse_secrets, parse_users};
 pub use tls::DEFAULT_TLS_PORT;
+pub use values::value_from_str;
 
 pub use crate::auth::DEFAULT_REALM;
 
