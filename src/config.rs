@@ -11,8 +11,9 @@
 //! [`Config::server_options`] and [`Config::auth_config`] are the one place where the keys become
 //! the options of the sans-IO server and of the long-term credential mechanism.
 //!
-//! The daemon turns its flags into a second table of the same keys and lays it over the file's
-//! ([`Config::from_sources`]): a flag replaces the file's value for that key.
+//! The daemon turns its flags into a second table of the same keys, laid over the `SWITCHBACK_*`
+//! environment variables ([`env_overrides`]), and lays it over the file's ([`Config::from_sources`]):
+//! a flag replaces the environment's value for that key, which replaces the file's.
 //!
 //! ```
 //! use switchback::config::Config;
