@@ -118,7 +118,10 @@ mod tests {
     #[test]
     fn the_variables_of_other_uses_are_skipped() {
         assert_eq!(env(&[("SWITCHBACK_WRITE_MAN", "1"), ("SWITCHBACK_FUZZ_TRACE", "1")]).unwrap().len(), 0);
-        assert_eq!(env(&[("SWITCHBACK_ADMIN_KEY", "0123456789abcdef")]).unwrap()["admin-key"].as_str().map(str::len), Some(16));
+        assert_eq!(
+            env(&[("SWITCHBACK_ADMIN_KEY", "0123456789abcdef")]).unwrap()["admin-key"].as_str().map(str::len),
+            Some(16)
+        );
     }
 
     #[test]

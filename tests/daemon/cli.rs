@@ -85,7 +85,8 @@ fn environment_variables_override_the_file_and_flags_override_them() {
     // The file alone is refused, naming its line: min-port above max-port.
     let file = TempFile::new("env.toml", "max-port = 1000\nmin-port = 2000\n");
     let check = |env: &[(&str, &str)], flags: &[&str]| {
-        let args: Vec<&str> = ["-c", file.as_str(), "--check-config"].into_iter().chain(flags.iter().copied()).collect();
+        let args: Vec<&str> =
+            ["-c", file.as_str(), "--check-config"].into_iter().chain(flags.iter().copied()).collect();
         switchback_with_env(&args, env)
     };
     let file_line = format!("{}:2: invalid value for `min-port`: 2000 is above max-port (1000)", file.as_str());
@@ -110,7 +111,8 @@ fn environment_variables_override_the_file_and_flags_override_them() {
 fn an_unknown_switchback_variable_is_an_error_but_the_test_switches_are_not() {
     let out = switchback_with_env(&["--check-config"], &[("SWITCHBACK_RELM", "example.org")]);
     assert_config_error(&out, "unknown environment variable SWITCHBACK_RELM (did you mean SWITCHBACK_REALM?)");
-    let out = switchback_with_env(&["--check-config"], &[("SWITCHBACK_WRITE_MAN", "1"), ("SWITCHBACK_FUZZ_TRACE", "1")]);
+    let out =
+        switchback_with_env(&["--check-config"], &[("SWITCHBACK_WRITE_MAN", "1"), ("SWITCHBACK_FUZZ_TRACE", "1")]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
 }
 
