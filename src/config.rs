@@ -11,8 +11,9 @@
 //! [`Config::server_options`] and [`Config::auth_config`] are the one place where the keys become
 //! the options of the sans-IO server and of the long-term credential mechanism.
 //!
-//! The daemon turns its flags into a second table of the same keys and lays it over the file's
-//! ([`Config::from_sources`]): a flag replaces the file's value for that key.
+//! The daemon turns its flags into a second table of the same keys, laid over the `SWITCHBACK_*`
+//! environment variables ([`env_overrides`]), and lays it over the file's ([`Config::from_sources`]):
+//! a flag replaces the environment's value for that key, which replaces the file's.
 //!
 //! ```
 //! use switchback::config::Config;
@@ -26,6 +27,7 @@
 pub mod api;
 pub mod coturn;
 pub mod duration;
+mod env;
 mod error;
 mod external_ip;
 mod limits;
@@ -35,9 +37,11 @@ mod oauth;
 mod overrides;
 mod relay;
 mod secret_files;
+mod suggest;
 mod tls;
 mod turn;
 mod validate;
+mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,6 +55,7 @@ use crate::policy::rate::RateLimit;
 use crate::server::ServerOptions;
 
 pub use crate::policy::{AddrRuleError, PeerAddrs, PeerRule};
+pub use env::{ENV_NOT_KEYS, ENV_PREFIX, env_overrides, env_var};
 pub use error::ConfigError;
 pub use external_ip::ExternalIp;
 pub use load::{check_table, keys, parse_table};
@@ -58,6 +63,7 @@ pub use overrides::{Overrides, flag_error};
 pub use relay::{advertised_addr, relay_addresses};
 pub use secret_files::{parse_secrets, parse_users};
 pub use tls::DEFAULT_TLS_PORT;
+pub use values::value_from_str;
 
 pub use crate::auth::DEFAULT_REALM;
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Config, ConfigError, SecretText, parse_secrets, parse_users, secret_files};
+use super::{Config, ConfigError, SecretText, parse_secrets, parse_users, secret_files, suggest, values};
 
 /// Keys whose value is a path: relative ones in a file are relative to the file's directory.
 const PATH_KEYS: &[&str] = &[
@@ -69,8 +69,9 @@ impl Config {
     }
 
     /// Checks the keys and values of a table, builds the configuration, reads its credential files
-    /// and validates it.
-    pub fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
+    /// and validates it. A single value where a list is expected is a one-element list.
+    pub fn from_table(mut table: toml::Table) -> Result<Config, ConfigError> {
+        values::lists_from_single_values(&mut table);
         check_table(&table)?;
         let mut config: Config =
             table.try_into().map_err(|e: toml::de::Error| ConfigError::invalid("config", e.message()))?;
@@ -81,24 +82,25 @@ impl Config {
         Ok(config)
     }
 
-    /// The daemon's merge: the file at `path` (if any), with `overrides` (the flags, same keys) laid
-    /// over it key by key. Errors in the file name the file; relative paths in the file are relative
-    /// to the file's directory.
+    /// The daemon's merge: the file at `path` (if any), with `overrides` (the environment and the
+    /// flags, same keys) laid over it key by key. Errors about a key of the file name the file and
+    /// the key's line; relative paths in the file are relative to the file's directory.
     pub fn from_sources(path: Option<&Path>, overrides: toml::Table) -> Result<Config, ConfigError> {
-        let mut table = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                let mut table = parse_table(&text).map_err(|e| ConfigError::in_file(path, e))?;
-                check_table(&table).map_err(|e| ConfigError::in_file(path, e))?;
-                resolve_paths(&mut table, path.parent().unwrap_or(Path::new("")));
-                table
-            }
-            None => toml::Table::new(),
+        let Some(path) = path else {
+            check_table(&overrides)?;
+            return Config::from_table(overrides);
         };
+        let file = ConfigFile::read(path)?;
+        let mut table = file.table()?;
+        resolve_paths(&mut table, path.parent().unwrap_or(Path::new("")));
         check_table(&overrides)?;
+        // A key's error is the file's when the value in force came from it.
+        let from_file: Vec<String> = table.keys().filter(|k| !overrides.contains_key(*k)).cloned().collect();
         table.extend(overrides);
-        Config::from_table(table)
+        Config::from_table(table).map_err(|e| match e.key() {
+            Some(key) if from_file.iter().any(|k| k == key) => file.error(e),
+            _ => e,
+        })
     }
 
     /// Reads `static-auth-secret-file` (its secrets go after those of `static-auth-secret`) and
@@ -151,17 +153,55 @@ pub fn parse_table(text: &str) -> Result<toml::Table, ConfigError> {
     })
 }
 
-/// Every key known and supported, every value of the right type and form, checked one key at a time
-/// so that the error names the key.
+/// Every key known and supported, every value of the right type and form (a single value where a
+/// list is expected counts as a one-element list), checked one key at a time so that the error names
+/// the key. An unknown key's error names the closest known key when one is close.
 pub fn check_table(table: &toml::Table) -> Result<(), ConfigError> {
     if let Some(key) = table.keys().find(|k| !keys().contains(&k.as_str())) {
-        return Err(ConfigError::UnknownKey { key: key.clone() });
+        let suggestion = suggest::closest(key, keys().iter().copied());
+        return Err(ConfigError::UnknownKey { key: key.clone(), suggestion });
     }
     for (key, value) in table {
-        let single: toml::Table = std::iter::once((key.clone(), value.clone())).collect();
-        single.try_into::<Config>().map_err(|e| ConfigError::invalid(key, e.message().trim()))?;
+        values::accepts(key, values::one_or_list(key, value.clone())).map_err(|m| ConfigError::invalid(key, m))?;
     }
     Ok(())
+}
+
+/// A configuration file's text, read once: its table, and the lines its keys are on for errors.
+struct ConfigFile<'a> {
+    path: &'a Path,
+    text: String,
+}
+
+impl<'a> ConfigFile<'a> {
+    /// Reads the file; an error names it.
+    fn read(path: &'a Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Ok(ConfigFile { path, text })
+    }
+
+    /// The file's table, its keys and values checked; errors name the file and the line.
+    fn table(&self) -> Result<toml::Table, ConfigError> {
+        let mut table = parse_table(&self.text).map_err(|e| ConfigError::in_file(self.path, None, e))?;
+        values::lists_from_single_values(&mut table);
+        check_table(&table).map_err(|e| self.error(e))?;
+        Ok(table)
+    }
+
+    /// `e` in this file, at the line of the key it is about when that key is in the file.
+    fn error(&self, e: ConfigError) -> ConfigError {
+        let line = e.key().and_then(|key| key_line(&self.text, key));
+        ConfigError::in_file(self.path, line, e)
+    }
+}
+
+/// The 1-based line where top-level `key` is defined in TOML `text` (its `key =` line, or its
+/// `[key]` header), from the spans the parser keeps.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let table = toml::de::DeTable::parse(text).ok()?;
+    let (name, _) = table.get_ref().iter().find(|(name, _)| name.get_ref().as_ref() == key)?;
+    Some(line_column(text, name.span().start).0)
 }
 
 /// Makes the relative paths of [`PATH_KEYS`] in a file's table relative to `base`.
@@ -182,3 +222,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
 }
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

@@ -1,12 +1,14 @@
-//! Flags as `turn.toml` keys: the daemon collects the flags it was given into [`Overrides`], and
-//! [`Config::from_sources`](super::Config::from_sources) lays them over the file key by key.
+//! Flags as `turn.toml` keys: the daemon collects the flags it was given into [`Overrides`], lays
+//! them over the `SWITCHBACK_*` environment variables ([`Overrides::over_env`]), and
+//! [`Config::from_sources`](super::Config::from_sources) lays the result over the file key by key.
 
+use std::ffi::OsStr;
 use std::fmt::Display;
 use std::path::Path;
 
 use toml::Value;
 
-use super::ConfigError;
+use super::{ConfigError, env_overrides};
 
 /// A table of `turn.toml` keys built from flags; unset flags add nothing.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -58,6 +60,18 @@ impl Overrides {
         }
     }
 
+    /// These keys laid over those of the `SWITCHBACK_*` variables among `vars` (see
+    /// [`env_overrides`]): a flag wins over the environment.
+    pub fn over_env<N, V>(self, vars: impl IntoIterator<Item = (N, V)>) -> Result<Overrides, ConfigError>
+    where
+        N: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        let mut table = env_overrides(vars)?;
+        table.extend(self.0);
+        Ok(Overrides(table))
+    }
+
     /// The table.
     pub fn into_table(self) -> toml::Table {
         self.0
@@ -90,6 +104,17 @@ mod tests {
         assert_eq!(t["no-tcp"].as_bool(), Some(true));
         assert_eq!(t["relay-ip"].as_array().map(Vec::len), Some(1));
         assert_eq!(t["users-file"].as_str(), Some("/etc/u"));
+    }
+
+    #[test]
+    fn flags_win_over_the_environment() {
+        let mut flags = Overrides::default();
+        flags.int("listening-port", Some(4000));
+        let env = [("SWITCHBACK_LISTENING_PORT", "5000"), ("SWITCHBACK_REALM", "env.example")];
+        let t = flags.over_env(env).unwrap().into_table();
+        assert_eq!(t["listening-port"].as_integer(), Some(4000));
+        assert_eq!(t["realm"].as_str(), Some("env.example"));
+        assert!(Overrides::default().over_env([("SWITCHBACK_NO_SUCH_KEY", "1")]).is_err());
     }
 
     #[test]

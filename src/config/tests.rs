@@ -154,7 +154,9 @@ fn dev_credentials_allow_loopback_only_on_loopback() {
 #[test]
 fn unknown_key_is_named() {
     let err = Config::from_toml_str("listening-ports = 1\n").unwrap_err();
-    assert_eq!(err.to_string(), "unknown key `listening-ports`");
+    assert_eq!(err.to_string(), "unknown key \"listening-ports\" (did you mean \"listening-port\"?)");
+    let err = Config::from_toml_str("quite-unlike-any-key = 1\n").unwrap_err();
+    assert_eq!(err.to_string(), "unknown key \"quite-unlike-any-key\"");
 }
 
 #[test]
@@ -221,10 +223,10 @@ fn syntax_error_has_line_and_column() {
 }
 
 /// A fresh directory under the temp dir, removed on drop.
-struct TempDir(std::path::PathBuf);
+pub(super) struct TempDir(pub(super) std::path::PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> TempDir {
+    pub(super) fn new(name: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!("switchback-config-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)

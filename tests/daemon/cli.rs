@@ -64,6 +64,58 @@ fn bad_value_in_the_file_exits_2_naming_the_key() {
     assert_config_error(&out, "line 1");
 }
 
+/// `switchback ARGS` with the variables `env` set on the child only.
+fn switchback_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchback"));
+    command.args(args).envs(env.iter().copied());
+    run_with_timeout(&mut command, PROCESS_TIMEOUT)
+}
+
+#[test]
+fn a_misspelled_key_is_named_at_its_file_and_line_with_the_key_meant() {
+    let file = TempFile::new("typo.toml", "realm = \"example.org\"\n\n# the port\nlistenning-port = 3479\n");
+    let out = switchback(&["-c", file.as_str(), "--check-config"]);
+    let expected =
+        format!("error: {}:4: unknown key \"listenning-port\" (did you mean \"listening-port\"?)", file.as_str());
+    assert_config_error(&out, &expected);
+}
+
+#[test]
+fn environment_variables_override_the_file_and_flags_override_them() {
+    // The file alone is refused, naming its line: min-port above max-port.
+    let file = TempFile::new("env.toml", "max-port = 1000\nmin-port = 2000\n");
+    let check = |env: &[(&str, &str)], flags: &[&str]| {
+        let args: Vec<&str> =
+            ["-c", file.as_str(), "--check-config"].into_iter().chain(flags.iter().copied()).collect();
+        switchback_with_env(&args, env)
+    };
+    let file_line = format!("{}:2: invalid value for `min-port`: 2000 is above max-port (1000)", file.as_str());
+    assert_config_error(&check(&[], &[]), &file_line);
+    // The environment wins over the file…
+    let out = check(&[("SWITCHBACK_MIN_PORT", "500"), ("SWITCHBACK_LISTENING_IP", "127.0.0.1,::1")], &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("config OK"));
+    let out = check(&[("SWITCHBACK_MIN_PORT", "1500")], &[]);
+    assert_config_error(&out, "error: invalid value for `min-port`: 1500 is above max-port (1000)");
+    // …and a flag over the environment.
+    let out = check(&[("SWITCHBACK_MIN_PORT", "500")], &["--min-port", "3000"]);
+    assert_config_error(&out, "error: invalid value for `min-port`: 3000 is above max-port (1000)");
+    let out = check(&[("SWITCHBACK_MIN_PORT", "1500")], &["--min-port", "600"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    // A value the key does not take names the variable.
+    let out = check(&[("SWITCHBACK_MIN_PORT", "low")], &[]);
+    assert_config_error(&out, "error: SWITCHBACK_MIN_PORT: invalid value for `min-port`");
+}
+
+#[test]
+fn an_unknown_switchback_variable_is_an_error_but_the_test_switches_are_not() {
+    let out = switchback_with_env(&["--check-config"], &[("SWITCHBACK_RELM", "example.org")]);
+    assert_config_error(&out, "unknown environment variable SWITCHBACK_RELM (did you mean SWITCHBACK_REALM?)");
+    let out =
+        switchback_with_env(&["--check-config"], &[("SWITCHBACK_WRITE_MAN", "1"), ("SWITCHBACK_FUZZ_TRACE", "1")]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+}
+
 #[test]
 fn missing_file_exits_2() {
     let out = switchback(&["-c", "/nonexistent/turn.toml", "--check-config"]);

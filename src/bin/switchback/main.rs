@@ -4,7 +4,8 @@
 //! keeps what only a command line has, one file per job:
 //!
 //! * `args.rs` — the flags and subcommands (clap);
-//! * `flags.rs` — flags → `turn.toml` keys, by name;
+//! * `flags.rs` — flags → `turn.toml` keys, by name (laid over the `SWITCHBACK_*` environment
+//!   variables, [`switchback::config::env_overrides`]);
 //! * `serve.rs` — the daemon command: check, start, signals, drain;
 //! * `commands.rs` — `credentials`, `token`, `import-coturn`;
 //! * `admin_cli.rs` — `admin` and `reload`, clients of the admin API;
@@ -24,6 +25,7 @@ use std::fmt::Display;
 use std::process::ExitCode;
 
 use clap::{CommandFactory as _, FromArgMatches as _};
+use switchback::config::{ConfigError, Overrides};
 
 mod admin_cli;
 mod args;
@@ -40,10 +42,10 @@ fn main() -> ExitCode {
     let command = Cli::command();
     let matches = command.clone().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    // The configuration keys that the flags of the (sub)command set.
+    // The configuration keys that the flags of the (sub)command set, over those of the environment.
     let flags = |name: &str| match (command.find_subcommand(name), matches.subcommand_matches(name)) {
-        (Some(command), Some(matches)) => flags::overrides(command, matches),
-        _ => Ok(switchback::config::Overrides::default()),
+        (Some(command), Some(matches)) => flags::overrides(command, matches).and_then(over_env),
+        _ => over_env(Overrides::default()),
     };
     match &cli.command {
         Some(Command::Credentials(args)) => commands::credentials(args, flags("credentials")),
@@ -51,8 +53,14 @@ fn main() -> ExitCode {
         Some(Command::Admin(args)) => admin_cli::run(&args.connect, &args.action),
         Some(Command::Reload(connect)) => admin_cli::run(connect, &admin_cli::Action::Reload),
         Some(Command::Token(args)) => commands::token(args, flags("token")),
-        None => serve::daemon(&cli.daemon, cli.daemon.overrides(&command, &matches)),
+        None => serve::daemon(&cli.daemon, cli.daemon.overrides(&command, &matches).and_then(over_env)),
     }
+}
+
+/// `flags` laid over the keys of the `SWITCHBACK_*` environment variables: flags win over the
+/// environment, which wins over the file.
+fn over_env(flags: Overrides) -> Result<Overrides, ConfigError> {
+    flags.over_env(std::env::vars_os())
 }
 
 /// Exit code 2 after the warnings and one `error:` line.
