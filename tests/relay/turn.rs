@@ -213,7 +213,15 @@ async fn wrong_password_is_401(transport: Transport) {
         .expect_err("an expired REST username must fail");
     assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err:?}");
     assert_eq!(fixture.server.allocations().len(), 0);
-    assert!(fixture.stats().auth_failures >= 6, "{:?}", fixture.stats());
+    // Three challenges (each login's first 401) and three failures: two wrong passwords, one
+    // expired username.
+    let s = fixture.stats();
+    assert_eq!((s.auth_challenges, s.auth_failures), (3, 3), "{s:?}");
+    let reason = |r: &str| {
+        let i = switchback::server::AUTH_FAILURE_REASONS.iter().position(|x| *x == r).unwrap();
+        s.auth_failures_by_reason[i]
+    };
+    assert_eq!((reason("bad_integrity"), reason("expired")), (2, 1), "{s:?}");
 }
 
 async fn peer_without_permission_never_arrives(transport: Transport) {
