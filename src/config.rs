@@ -352,6 +352,27 @@ pub struct Config {
     /// (default 4 MiB; the kernel caps it at `net.core.rmem_max` / `wmem_max`, and the daemon warns
     /// when it does; 0 keeps the kernel's default).
     pub socket_buffer: u32,
+    /// The keys as the file, the environment and the flags set them (not a key itself): what a
+    /// reload compares to name the options that changed (see [`Config::changed_keys`]).
+    #[serde(skip)]
+    pub source: SourceTable,
+}
+
+/// The merged `turn.toml` table a [`Config`] was built from. It never makes two configurations
+/// unequal: it records how a value was written, the fields say what it is.
+#[derive(Clone, Default)]
+pub struct SourceTable(pub Option<toml::Table>);
+
+impl PartialEq for SourceTable {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for SourceTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SourceTable({} keys)", self.0.as_ref().map_or(0, |t| t.len()))
+    }
 }
 
 impl Default for Config {
@@ -441,6 +462,7 @@ impl Default for Config {
             api_tls: false,
             workers: 0,
             socket_buffer: DEFAULT_SOCKET_BUFFER,
+            source: SourceTable::default(),
         }
     }
 }
@@ -462,6 +484,14 @@ pub const DEFAULT_TOTAL_QUOTA: u32 = 10_000;
 pub const DEFAULT_SOCKET_BUFFER: u32 = 4 << 20;
 
 impl Config {
+    /// The keys whose value differs between the sources of `self` and `other` (set in one and not
+    /// the other, or set to other values), in [`keys()`] order; `None` when either configuration
+    /// was not loaded from sources (built in code).
+    pub fn changed_keys(&self, other: &Config) -> Option<Vec<&'static str>> {
+        let (ours, theirs) = (self.source.0.as_ref()?, other.source.0.as_ref()?);
+        Some(keys().iter().copied().filter(|k| ours.get(*k) != theirs.get(*k)).collect())
+    }
+
     /// The number of worker threads and UDP sockets per listening address: `workers`, or the number
     /// of CPU cores when it is 0.
     pub fn worker_count(&self) -> usize {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Config, ConfigError, SecretText, parse_secrets, parse_users, secret_files, suggest, values};
+use super::{Config, ConfigError, SecretText, SourceTable, parse_secrets, parse_users, secret_files, suggest, values};
 
 /// Keys whose value is a path: relative ones in a file are relative to the file's directory.
 const PATH_KEYS: &[&str] = &[
@@ -73,8 +73,10 @@ impl Config {
     pub fn from_table(mut table: toml::Table) -> Result<Config, ConfigError> {
         values::lists_from_single_values(&mut table);
         check_table(&table)?;
+        let source = SourceTable(Some(table.clone()));
         let mut config: Config =
             table.try_into().map_err(|e: toml::de::Error| ConfigError::invalid("config", e.message()))?;
+        config.source = source;
         config.read_secret_files()?;
         config.validate()?;
         // The revocation file must be readable at start (SIGHUP re-reads it).

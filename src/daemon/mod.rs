@@ -165,6 +165,7 @@ impl Daemon {
             lock: std::sync::Mutex::new(()),
             keys: faces::FaceKeys::of(config)?,
             revoker: revoker.clone(),
+            started: config.clone(),
         });
         let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader);
         if let (Some(addr), Some(keys)) = (config.api_listen, reloader.keys.api.clone()) {

@@ -1,6 +1,8 @@
 //! Reload without restart (SIGHUP, `POST /admin/reload`): re-read the configuration and swap in
 //! what can change while running — credentials, peer policy, quotas, alternate server, revocation
-//! list, drain timeout, the TLS certificate, and (through [`ReloadHook`]) the log level.
+//! list, drain timeout, the TLS certificate, and (through [`ReloadHook`]) the log level. The keys
+//! that do are [`RELOADABLE`]; a change to any other key (ports, listeners, workers, limits…) is
+//! named in a warning and in the answer as needing a restart, never reported as reloaded.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,47 @@ use crate::io::{ReloadableTls, TurnServer};
 /// Reads the configuration as it stands now (the same flags and file as at start); an error is
 /// one line naming the problem.
 pub type ConfigSource = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
+/// The keys a reload applies. Every other key keeps the value it had at start until a restart.
+pub const RELOADABLE: &[&str] = &[
+    // Credentials (a new authenticator; live allocations keep the key they were made with).
+    "realm",
+    "static-auth-secret",
+    "static-auth-secret-file",
+    "use-auth-secret",
+    "users",
+    "users-file",
+    "max-credential-lifetime",
+    "rest-separator",
+    "rest-algorithm",
+    "nonce-lifetime",
+    "oauth",
+    "oauth-key",
+    "server-name",
+    // Peer policy, quotas, redirection, revocation.
+    "allow-loopback-peers",
+    "allowed-peer-ip",
+    "denied-peer-ip",
+    "user-quota",
+    "total-quota",
+    "alternate-server",
+    "alternate-threshold",
+    "revoked-users",
+    "revocation-file",
+    // The HTTP faces' keys, the certificate, drain and logging.
+    "api-key",
+    "api-key-file",
+    "token-key",
+    "token-key-file",
+    "token-public-key",
+    "admin-key",
+    "admin-key-file",
+    "cert",
+    "pkey",
+    "drain-timeout",
+    "log-level",
+    "verbose",
+];
 
 /// Called with every configuration a reload applies.
 pub type ReloadHook = Box<dyn Fn(&Config) + Send + Sync>;
@@ -37,6 +80,8 @@ pub struct Reloader {
     /// The revocation list's writer: a reload replaces the configuration's entries and keeps those
     /// revoked at run time.
     pub(super) revoker: Arc<super::Revoker>,
+    /// The configuration the daemon started with: what the keys outside [`RELOADABLE`] still are.
+    pub(super) started: Config,
 }
 
 impl Reloader {
@@ -47,6 +92,13 @@ impl Reloader {
             Some(secret) => config.with_dev_credentials(SecretText(secret.clone())),
             None => config,
         })
+    }
+
+    /// The keys changed since start that a reload cannot apply, in key order (empty when the
+    /// configurations were not loaded from sources).
+    pub fn restart_needed(&self, config: &Config) -> Vec<&'static str> {
+        let changed = self.started.changed_keys(config).unwrap_or_default();
+        changed.into_iter().filter(|k| !RELOADABLE.contains(k)).collect()
     }
 
     /// `drain-timeout` of the configuration in force, seconds.
@@ -100,10 +152,19 @@ impl Reloader {
         super::tls::reload_tls(&config, self.tls.as_ref());
         self.drain_timeout.store(config.drain_timeout, Ordering::Relaxed);
         let level = config.effective_log_level().as_str();
-        let summary = format!(
+        let restart = self.restart_needed(&config).join(",");
+        let mut summary = format!(
             "rest_secrets={secrets} users={users} revocations={revocations} allocations_revoked={revoked_now} \
              log_level={level}"
         );
+        if !restart.is_empty() {
+            summary.push_str(&format!(" restart_needed={restart}"));
+            warn!(
+                trigger,
+                restart_needed = %restart,
+                "reload: these options changed but only take effect after a restart; the old values stay in force"
+            );
+        }
         info!(
             trigger,
             rest_secrets = secrets,
@@ -111,8 +172,26 @@ impl Reloader {
             revocations,
             allocations_revoked = revoked_now,
             log_level = level,
-            "configuration reloaded (live allocations untouched)"
+            "configuration reloaded: credentials, peer policy, quotas, revocations, keys, certificate, log level (live allocations untouched)"
         );
         Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reloadable_names_real_keys_and_changes_are_found_by_key() {
+        for key in RELOADABLE {
+            assert!(crate::config::keys().contains(key), "{key} is not a turn.toml key");
+        }
+        assert!(!crate::config::keys().contains(&"source"));
+        let a = Config::from_toml_str("listening-port = 0\nuser-quota = 3\n").unwrap();
+        let b = Config::from_toml_str("listening-port = 0\nuser-quota = 4\nworkers = 2\n").unwrap();
+        assert_eq!(a.changed_keys(&b), Some(vec!["user-quota", "workers"]));
+        assert_eq!(a.changed_keys(&a.clone()), Some(vec![]));
+        assert_eq!(a.changed_keys(&Config::default()), None, "built in code: unknown");
     }
 }

@@ -154,3 +154,31 @@ fn reload_rotates_the_api_token_and_admin_keys() {
     assert_eq!(status(old_admin), 401, "the removed admin key");
     assert_eq!(status(new_admin), 200);
 }
+
+/// A reload names the changed options it cannot apply (and keeps their old values), and does not
+/// name those it applied.
+#[test]
+fn a_reload_names_the_changes_that_need_a_restart() {
+    let base = config("s3cret", "info");
+    let file = TempFile::new("restart.toml", &base);
+    let daemon = Daemon::start(&["-c", file.as_str()]);
+    // Nothing changed: no restart needed.
+    daemon.guard.signal("HUP");
+    daemon.wait_for_log("configuration reloaded", 1);
+    assert!(!daemon.log().contains("restart_needed"), "{}", daemon.log());
+
+    // A quota (reloadable), a bandwidth limit and the worker count (not reloadable).
+    std::fs::write(&file.path, format!("{base}user-quota = 5\nmax-bps = 100000\nworkers = 1\n")).unwrap();
+    daemon.guard.signal("HUP");
+    daemon.wait_for_log("configuration reloaded", 2);
+    let log = daemon.log();
+    let warning =
+        log.lines().find(|l| l.contains("only take effect after a restart")).unwrap_or_else(|| panic!("{log}"));
+    assert!(warning.contains("restart_needed=max-bps,workers"), "{warning}");
+    // Still named on the next reload: the old values are still in force.
+    daemon.guard.signal("HUP");
+    daemon.wait_for_log("configuration reloaded", 3);
+    assert_eq!(daemon.log().matches("restart_needed=max-bps,workers").count(), 2, "{}", daemon.log());
+    let (status, _) = daemon.stop_with("INT");
+    assert!(status.success());
+}
