@@ -227,6 +227,9 @@ pub struct Config {
     pub verbose: u8,
     /// `log-format`: `human` (default) or `json`.
     pub log_format: LogFormat,
+    /// `log-file`: write the log to this file (appended, reopened on SIGHUP and SIGUSR1 for
+    /// logrotate) instead of stderr; for hosts without journald. Default: stderr.
+    pub log_file: Option<PathBuf>,
     /// `usage-file`: one JSON usage record per ended allocation (and interim ones with
     /// `usage-interval`) appended to this file, reopened on SIGHUP and SIGUSR1 (logrotate); `-`
     /// writes them to stdout. Off when unset. See `docs/usage.md`.
@@ -420,6 +423,7 @@ impl Default for Config {
             log_level: LogLevel::Info,
             verbose: 0,
             log_format: LogFormat::Human,
+            log_file: None,
             usage_file: None,
             usage_interval: 0,
             node_id: None,

@@ -17,6 +17,8 @@ const PATH_KEYS: &[&str] = &[
     "admin-key-file",
     "api-key-file",
     "token-key-file",
+    "usage-file",
+    "log-file",
 ];
 
 /// Every key of [`Config`] in `turn.toml` spelling, in the struct's order: the field names serde
@@ -209,7 +211,9 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
 /// Makes the relative paths of [`PATH_KEYS`] in a file's table relative to `base`.
 fn resolve_paths(table: &mut toml::Table, base: &Path) {
     for key in PATH_KEYS {
+        // `-` (stdout, for `usage-file`) is not a path.
         if let Some(toml::Value::String(p)) = table.get_mut(*key)
+            && p != "-"
             && Path::new(p.as_str()).is_relative()
         {
             *p = base.join(p.as_str()).to_string_lossy().into_owned();

@@ -110,7 +110,7 @@ fn a_session_leaves_two_log_lines_and_one_usage_record_with_what_was_relayed() {
     // logrotate: the file moves, SIGUSR1, and the next record goes to a new file.
     std::fs::rename(&path, dir.join("usage.jsonl.1")).unwrap();
     daemon.guard.signal("USR1");
-    daemon.wait_for_log("SIGUSR1: reopening usage-file", 1);
+    daemon.wait_for_log("SIGUSR1: reopening", 1);
     relay_session(&daemon, 1);
     let next = records(&path, 1);
     assert_eq!(next[0]["to_client_bytes"].as_u64(), Some(100), "{:?}", next);
@@ -213,5 +213,32 @@ fn a_uclient_run_leaves_log_lines_and_records_that_add_up_to_its_totals() {
         assert_eq!((lines("allocation created"), lines("allocation deleted")), (1, 1), "{id}: {log}");
         assert_eq!(record["user"], "u");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `log-file`: the log goes to the file, not stderr, and after logrotate moved it SIGUSR1 makes
+/// the daemon write to a new file under the same name.
+#[test]
+fn log_file_takes_the_log_and_is_reopened_after_a_move() {
+    let dir = temp_dir("log-file");
+    let path = dir.join("switchback.log");
+    let daemon = Daemon::start_loopback(&["--log-file", path.to_str().unwrap()]);
+    let wait_for = |path: &Path, needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(path).unwrap_or_default().contains(needle) {
+            assert!(Instant::now() < deadline, "no {needle:?} in {}", path.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(&path, "TURN on (UDP)");
+    std::fs::rename(&path, dir.join("switchback.log.1")).unwrap();
+    daemon.guard.signal("USR1");
+    wait_for(&path, "SIGUSR1: reopening");
+    let (status, stderr) = daemon.stop_with("INT");
+    assert!(status.success());
+    assert!(!stderr.contains("TURN on") && !stderr.contains("stopped"), "the log went to stderr: {stderr}");
+    let rotated = std::fs::read_to_string(dir.join("switchback.log.1")).unwrap();
+    assert!(rotated.contains("TURN on (UDP)") && !rotated.contains("SIGUSR1"), "{rotated}");
+    wait_for(&path, "stopped");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -224,6 +224,9 @@ pub struct DaemonArgs {
     /// Log format.
     #[arg(long, value_parser = ["human", "json"])]
     pub log_format: Option<String>,
+    /// Write the log to FILE (appended; reopened on SIGHUP and SIGUSR1) instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// Append a JSON usage record per ended allocation to FILE ("-": stdout); reopened on SIGHUP and SIGUSR1.
     #[arg(long, value_name = "FILE")]
     pub usage_file: Option<PathBuf>,

@@ -12,6 +12,7 @@ use switchback::io::tls::DEV_CERTIFICATE_NAMES;
 use tracing::{debug, info, warn};
 
 use crate::args::DaemonArgs;
+use crate::logging::LogFile;
 use crate::signals::{Hangup, ShutdownSignal};
 use crate::{banner, config_error, logging};
 
@@ -40,7 +41,14 @@ pub fn daemon(args: &DaemonArgs, flags: Result<Overrides, ConfigError>) -> ExitC
         println!("config OK");
         return ExitCode::SUCCESS;
     }
-    let log_filter = logging::init_tracing(&config);
+    let logging = match logging::init_tracing(&config) {
+        Ok(logging) => logging,
+        Err(e) => {
+            let path = config.log_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+            eprintln!("error: log-file {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     for w in warnings.iter().map(|w| w.to_string()).chain(config.oauth_warnings()).chain(config.file_warnings()) {
         warn!("{w}");
     }
@@ -49,8 +57,8 @@ pub fn daemon(args: &DaemonArgs, flags: Result<Overrides, ConfigError>) -> ExitC
     }
     let result = prepare(args, flags, config, certificate, dev).and_then(|(config, setup)| {
         raise_nofile_limit(&config);
-        let setup = Setup { on_reload: logging::reload_hook(log_filter), ..setup };
-        run(&config, setup)
+        let setup = Setup { on_reload: logging::reload_hook(logging.filter), ..setup };
+        run(&config, setup, logging.file)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,16 +114,16 @@ fn raise_nofile_limit(config: &Config) {
     }
 }
 
-fn run(config: &Config, setup: Setup) -> anyhow::Result<()> {
+fn run(config: &Config, setup: Setup, log_file: Option<Arc<LogFile>>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.worker_count())
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    runtime.block_on(serve(config, setup))
+    runtime.block_on(serve(config, setup, log_file))
 }
 
-async fn serve(config: &Config, setup: Setup) -> anyhow::Result<()> {
+async fn serve(config: &Config, setup: Setup, log_file: Option<Arc<LogFile>>) -> anyhow::Result<()> {
     // Signal handlers first, so a signal right after the banner already shuts down cleanly (and a
     // SIGHUP does not kill the process).
     let mut shutdown = ShutdownSignal::new().context("cannot install signal handlers")?;
@@ -128,8 +136,8 @@ async fn serve(config: &Config, setup: Setup) -> anyhow::Result<()> {
     let signal = loop {
         tokio::select! {
             signal = shutdown.wait() => break signal,
-            () = hangup.recv() => reload(&daemon).await,
-            () = user1.recv() => reopen(&daemon),
+            () = hangup.recv() => reload(&daemon, log_file.as_deref()).await,
+            () = user1.recv() => reopen(&daemon, log_file.as_deref()),
         }
     };
     daemon.set_unready();
@@ -145,8 +153,8 @@ async fn serve(config: &Config, setup: Setup) -> anyhow::Result<()> {
                     info!(signal, "second signal while draining: exiting at once");
                     break;
                 }
-                () = hangup.recv() => reload(&daemon).await,
-                () = user1.recv() => reopen(&daemon),
+                () = hangup.recv() => reload(&daemon, log_file.as_deref()).await,
+                () = user1.recv() => reopen(&daemon, log_file.as_deref()),
             }
         }
     }
@@ -155,16 +163,22 @@ async fn serve(config: &Config, setup: Setup) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGHUP: reload on a blocking thread (it reads files), and reopen the usage file.
-async fn reload(daemon: &Daemon) {
+/// SIGHUP: reload on a blocking thread (it reads files), and reopen the log and usage files.
+async fn reload(daemon: &Daemon, log_file: Option<&LogFile>) {
+    if let Some(file) = log_file {
+        file.reopen();
+    }
     let reloader = daemon.reloader().clone();
     let _ = tokio::task::spawn_blocking(move || reloader.reload("SIGHUP")).await;
     daemon.reopen_files();
 }
 
-/// SIGUSR1: reopen the usage file (logrotate moved it).
-fn reopen(daemon: &Daemon) {
-    info!("SIGUSR1: reopening usage-file");
+/// SIGUSR1: reopen the log and usage files (logrotate moved them).
+fn reopen(daemon: &Daemon, log_file: Option<&LogFile>) {
+    if let Some(file) = log_file {
+        file.reopen();
+    }
+    info!("SIGUSR1: reopening log-file and usage-file");
     daemon.reopen_files();
 }
 
