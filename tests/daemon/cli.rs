@@ -432,13 +432,27 @@ fn daemon_serves_binding_and_stops_on_sigterm() {
 
 #[test]
 fn daemon_stops_on_sigint_and_logs_json() {
+    // The banner is one JSON object on stdout (the support reads its listeners from it).
     let daemon = Daemon::start(&["-p", "0", "--no-tcp", "--log-format", "json"]);
     assert!(daemon.tcp.is_empty());
+    assert_eq!(daemon.udp.len(), 1);
+    assert!(daemon.banner.iter().any(|l| l.starts_with("stun:")), "{:?}", daemon.banner);
     let (status, err) = daemon.stop_with("INT");
     assert_eq!(status.code(), Some(0), "stderr: {err}");
-    let first = err.lines().next().unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(first).unwrap_or_else(|e| panic!("not JSON ({e}): {err}"));
-    assert!(v.get("level").is_some(), "{first}");
+    // stderr is JSON only, every line, and the listeners and the shutdown summary are events.
+    for line in err.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v.get("level").is_some(), "{line}");
+    }
+    assert!(err.contains(r#""message":"listening""#) && err.contains(r#""message":"stopped""#), "{err}");
+}
+
+#[test]
+fn human_logs_do_not_repeat_the_banner() {
+    let daemon = Daemon::start(&["-p", "0", "--no-tcp"]);
+    let (status, err) = daemon.stop_with("INT");
+    assert_eq!(status.code(), Some(0), "stderr: {err}");
+    assert!(!err.contains("listening"), "the listeners are on stdout already: {err}");
 }
 
 #[test]

@@ -103,6 +103,10 @@ impl Daemon {
                     panic!("no banner from the daemon ({e}); banner so far {:?}; stderr: {stderr:?}", daemon.banner);
                 }
             };
+            if line.starts_with('{') && line.contains(r#""event":"ready""#) {
+                daemon.read_ready_event(&line);
+                return daemon;
+            }
             daemon.banner.push(line.clone());
             let mut words = line.split_whitespace();
             match (words.next(), words.next(), words.next()) {
@@ -118,6 +122,26 @@ impl Daemon {
                 return daemon;
             }
         }
+    }
+
+    /// `log-format = "json"`: the banner is one JSON object with the listeners and the text lines.
+    fn read_ready_event(&mut self, line: &str) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("the ready event is JSON");
+        for l in v["listening"].as_array().expect("listening") {
+            let addr: SocketAddr = l["addr"].as_str().and_then(|a| a.parse().ok()).expect("addr");
+            match l["transport"].as_str() {
+                Some("udp") => self.udp.push(addr),
+                Some("tcp") => self.tcp.push(addr),
+                Some("tls") => self.tls.push(addr),
+                other => panic!("transport {other:?}"),
+            }
+        }
+        for f in v["http"].as_array().expect("http") {
+            let addr = f["addr"].as_str().and_then(|a| a.parse().ok()).expect("http addr");
+            self.http.push((f["face"].as_str().expect("face").to_owned(), addr));
+        }
+        self.banner =
+            v["banner"].as_array().expect("banner").iter().filter_map(|l| Some(l.as_str()?.to_owned())).collect();
     }
 
     /// The bound address of the HTTP face `name` (`api`, `metrics`, `admin`).
