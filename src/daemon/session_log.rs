@@ -134,6 +134,13 @@ fn log_detail(event: &Event<'_>) {
         Event::TcpConnectionBound { session: s, connection_id, peer } => {
             debug!(target: TARGET, id = %s.id, user = s.user, connection_id, %peer, "RFC 6062 connection bound");
         }
+        Event::TcpConnectionClosed { session: s, connection_id, peer, to_peer_bytes, to_client_bytes, .. } => {
+            debug!(
+                target: TARGET,
+                id = %s.id, user = s.user, connection_id, %peer, to_peer_bytes, to_client_bytes,
+                "RFC 6062 connection closed"
+            );
+        }
         _ => {}
     }
 }

@@ -278,8 +278,9 @@ impl Connection {
         let close = match close {
             Close::Bound { bound, leftover } => {
                 let id = bound.id;
-                let close = relay_raw(&self.server, &mut stream, bound, &leftover, &mut stop).await;
-                self.server.connection_closed(id);
+                let bytes = ConnectionBytes::default();
+                let close = relay_raw(&self.server, &mut stream, bound, &leftover, &mut stop, &bytes).await;
+                self.server.connection_closed(Instant::now(), id, bytes.read());
                 close
             }
             close => close,
@@ -490,19 +491,21 @@ async fn relay_raw<S: AsyncRead + AsyncWrite + Unpin>(
     bound: BoundConnection,
     leftover: &[u8],
     stop: &mut watch::Receiver<bool>,
+    bytes: &ConnectionBytes,
 ) -> Close {
     use crate::policy::bandwidth::Direction;
     let BoundConnection { mut peer, mut deleted, allocation, .. } = bound;
     let (client_read, client_write) = tokio::io::split(client);
     let (peer_read, peer_write) = peer.split();
     let counters = &allocation.counters;
+    let (to_peer, to_client) =
+        ([&counters.to_peer_bytes, &bytes.to_peer], [&counters.to_client_bytes, &bytes.to_client]);
     let relay = async {
         let mut peer_write = peer_write;
-        metered_write(server, &allocation, Direction::ToPeer, &mut peer_write, leftover, &counters.to_peer_bytes)
-            .await?;
+        metered_write(server, &allocation, Direction::ToPeer, &mut peer_write, leftover, to_peer).await?;
         tokio::try_join!(
-            pump(server, &allocation, Direction::ToPeer, client_read, peer_write, &counters.to_peer_bytes),
-            pump(server, &allocation, Direction::ToClient, peer_read, client_write, &counters.to_client_bytes),
+            pump(server, &allocation, Direction::ToPeer, client_read, peer_write, to_peer),
+            pump(server, &allocation, Direction::ToClient, peer_read, client_write, to_client),
         )
     };
     tokio::select! {
@@ -514,6 +517,24 @@ async fn relay_raw<S: AsyncRead + AsyncWrite + Unpin>(
         () = stopped(stop) => Close::Stopped,
     }
 }
+
+/// The bytes one RFC 6062 connection relayed each way (its allocation's counters get them too),
+/// for the event that reports its end.
+#[derive(Debug, Default)]
+struct ConnectionBytes {
+    to_peer: std::sync::atomic::AtomicU64,
+    to_client: std::sync::atomic::AtomicU64,
+}
+
+impl ConnectionBytes {
+    fn read(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.to_peer.load(Relaxed), self.to_client.load(Relaxed))
+    }
+}
+
+/// The counters a relayed byte is added to: the allocation's and the connection's.
+type Counters<'a> = [&'a std::sync::atomic::AtomicU64; 2];
 
 /// The most bytes metered and written at a time: under every bucket's burst (at least 1500 bytes),
 /// so a low rate still lets a chunk through.
@@ -529,7 +550,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     direction: crate::policy::bandwidth::Direction,
     mut from: R,
     mut to: W,
-    counter: &std::sync::atomic::AtomicU64,
+    counter: Counters<'_>,
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -549,11 +570,16 @@ async fn metered_write<W: AsyncWrite + Unpin>(
     direction: crate::policy::bandwidth::Direction,
     to: &mut W,
     data: &[u8],
-    counter: &std::sync::atomic::AtomicU64,
+    counter: Counters<'_>,
 ) -> std::io::Result<()> {
+    let count = |n: usize| {
+        for c in counter {
+            c.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
     if server.bandwidth().admit(allocation.bandwidth(), direction, server.millis(Instant::now()), data.len()) {
         to.write_all(data).await?;
-        counter.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        count(data.len());
         return Ok(());
     }
     for chunk in data.chunks(METERED_CHUNK) {
@@ -561,7 +587,7 @@ async fn metered_write<W: AsyncWrite + Unpin>(
             tokio::time::sleep(METER_WAIT).await;
         }
         to.write_all(chunk).await?;
-        counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        count(chunk.len());
     }
     Ok(())
 }

@@ -189,9 +189,21 @@ impl<D: RelayDriver> Server<D> {
     }
 
     /// The relay between a client data connection and the peer connection `connection_id` ended
-    /// (either side closed): the peer may be connected to again.
-    pub fn connection_closed(&self, connection_id: u32) {
-        self.connections.remove(connection_id);
+    /// (either side closed) after relaying `(to_peer, to_client)` bytes: the peer may be connected
+    /// to again, and the event sink hears of it while its allocation lives.
+    pub fn connection_closed(&self, now: Instant, connection_id: u32, (to_peer_bytes, to_client_bytes): (u64, u64)) {
+        let Some(c) = self.connections.remove(connection_id) else { return };
+        if let Some(allocation) = self.has_events().then(|| self.table.get(&c.allocation)).flatten() {
+            let at_ms = self.unix_ms(self.millis(now));
+            self.emit(&allocation, |session| super::Event::TcpConnectionClosed {
+                session,
+                connection_id,
+                peer: c.peer,
+                at_ms,
+                to_peer_bytes,
+                to_client_bytes,
+            });
+        }
     }
 
     /// Closes the connections not bound in time, or whose allocation is gone.

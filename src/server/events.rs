@@ -3,7 +3,7 @@
 //! The core calls one [`EventSink`] at each lifecycle edge of an allocation — created (RFC 8656
 //! §7.2), refreshed and deleted (§8), a permission (§9) or channel (§12) installed, a peer refused
 //! (§9.1 and §21.4's policy), an authentication refused (RFC 8489 §9.2.4) and an RFC 6062 peer
-//! connection bound (§5.4). Nothing is emitted per packet: the relayed totals already live on the
+//! connection bound (§5.4) and closed (§5.5). Nothing is emitted per packet: the relayed totals already live on the
 //! allocation ([`AllocationCounters`](crate::alloc::AllocationCounters)) and travel with the
 //! deletion as [`Usage`]. Without a sink nothing is built at all.
 //!
@@ -240,5 +240,21 @@ pub enum Event<'a> {
         connection_id: u32,
         /// The peer.
         peer: SocketAddr,
+    },
+    /// A bound RFC 6062 connection ended (either side closed, §5.5) while its allocation lives;
+    /// its bytes are in the allocation's usage too.
+    TcpConnectionClosed {
+        /// The allocation.
+        session: Session<'a>,
+        /// The CONNECTION-ID.
+        connection_id: u32,
+        /// The peer.
+        peer: SocketAddr,
+        /// When.
+        at_ms: u64,
+        /// Bytes client → peer over this connection.
+        to_peer_bytes: u64,
+        /// Bytes peer → client over this connection.
+        to_client_bytes: u64,
     },
 }

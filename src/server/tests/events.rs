@@ -7,7 +7,7 @@ use super::*;
 
 /// Keeps each event as one line of text: what a test compares.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
+pub(super) struct Recorder(Mutex<Vec<String>>);
 
 impl EventSink for Recorder {
     fn event(&self, event: &Event<'_>) {
@@ -30,18 +30,21 @@ impl EventSink for Recorder {
             Event::PeerDenied { session, peer } => format!("denied {} {peer}", session.id),
             Event::AuthFailed { username, reason, .. } => format!("auth {username:?} {reason}"),
             Event::TcpConnectionBound { session, connection_id, .. } => format!("bound {} {connection_id}", session.id),
+            Event::TcpConnectionClosed { session, to_peer_bytes, to_client_bytes, .. } => {
+                format!("closed {} {to_peer_bytes}/{to_client_bytes}", session.id)
+            }
         };
         self.0.lock().unwrap().push(line);
     }
 }
 
 impl Recorder {
-    fn take(&self) -> Vec<String> {
+    pub(super) fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
 
-fn recorded(h: &Harness) -> Arc<Recorder> {
+pub(super) fn recorded(h: &Harness) -> Arc<Recorder> {
     let recorder = Arc::new(Recorder::default());
     assert!(h.server.set_events(recorder.clone()));
     assert!(!h.server.set_events(Arc::new(Recorder::default())), "one sink");

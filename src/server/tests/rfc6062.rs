@@ -179,6 +179,7 @@ fn connect_errors_437_400_403_443() {
 #[test]
 fn connection_bind_on_a_new_connection_binds_once() {
     let mut h = Harness::new(Harness::default_options());
+    let events = super::events::recorded(&h);
     let c = allocate_tcp(&mut h);
     let id = connect(&mut h, &c, addr("127.0.0.1:7000"));
     let mut out = vec![0u8; 1500];
@@ -220,8 +221,13 @@ fn connection_bind_on_a_new_connection_binds_once() {
     h.server.sweep(h.now);
     assert!(h.driver.closed_connections.lock().unwrap().is_empty());
     assert_eq!(h.server.connections().len(), 1);
-    h.server.connection_closed(id);
+    h.server.connection_closed(h.now, id, (5, 7));
     assert!(h.server.connections().is_empty());
+    // The bind and the end reach the event sink, the end with the connection's bytes.
+    let allocation = h.server.allocations().all()[0].id();
+    let events = events.take();
+    assert!(events.contains(&format!("bound {allocation} {id}")), "{events:?}");
+    assert_eq!(events.last(), Some(&format!("closed {allocation} 5/7")), "{events:?}");
 }
 
 #[test]
