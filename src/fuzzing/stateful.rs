@@ -28,6 +28,7 @@
 
 mod checks;
 mod driver;
+mod ledger;
 mod ops;
 mod requests;
 mod seeds;
@@ -189,6 +190,8 @@ struct Harness {
     trace: bool,
     out: Vec<u8>,
     peer_buf: Vec<u8>,
+    /// The server's event sink: which allocations the events say are live.
+    ledger: Arc<ledger::Ledger>,
 }
 
 /// What one input did, for the seed tests.
@@ -269,6 +272,8 @@ impl Harness {
         let driver = FakeDriver::default();
         let epoch = Instant::now();
         let server = Server::with_relay(options.clone(), Some(auth()), driver.clone(), epoch, EPOCH_UNIX);
+        let ledger = Arc::new(ledger::Ledger::default());
+        server.set_events(ledger.clone());
         Harness {
             server,
             driver,
@@ -286,6 +291,7 @@ impl Harness {
             out: vec![0; 1500],
             // Like the relay driver's buffer; it keeps every older datagram's bytes.
             peer_buf: vec![0xEE; HEADROOM + 65536 + 4],
+            ledger,
         }
     }
 

@@ -356,6 +356,11 @@ impl Harness {
             );
             self.check_state(a);
         }
+        // The lifecycle events tell the same story as the table.
+        let (announced, violations) = self.ledger.read();
+        assert!(violations.is_empty(), "lifecycle events: {violations:?}");
+        let ids: HashSet<u64> = table.iter().map(|a| a.id().0).collect();
+        assert_eq!(announced, ids, "the events' live allocations are the table's");
         for a in &table {
             if !self.seen.iter().any(|s| s.socket.id == a.socket.id) {
                 self.seen.push(Arc::clone(a));
