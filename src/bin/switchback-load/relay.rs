@@ -13,17 +13,18 @@ use switchback::proto::stun::{
     Class, Data, Message, MessageType, MessageWriter, Method, TransactionId, XorPeerAddress,
 };
 
+use crate::creds::Credentials;
 use crate::net::{self, Batch, Poller, SendQueue};
 use crate::procfs::CpuMeter;
 use crate::progress::Progress;
-use crate::stun::{Session, rest_credentials};
+use crate::stun::Session;
 use std::os::fd::AsFd as _;
 
 /// What the clients talk to.
 #[derive(Clone, Debug)]
 pub enum Target {
-    /// A TURN server with REST credentials; ChannelData or Send indications.
-    Turn { server: SocketAddr, secret: String, send_indications: bool },
+    /// A TURN server, REST or static credentials; ChannelData or Send indications.
+    Turn { server: SocketAddr, credentials: Credentials, send_indications: bool },
     /// The bare forwarder: client side `front`, peer side `back`.
     Bare { front: SocketAddr, back: SocketAddr },
 }
@@ -219,6 +220,53 @@ fn read_stamp(p: &[u8]) -> Option<(usize, u64)> {
     Some((client, ns))
 }
 
+/// Client `i`: its leg to `server` (UDP or TCP) and, against a TURN server, an allocation with a
+/// channel or a permission for the echo peer at `peer_addr`.
+fn connect_client(
+    p: &Params,
+    i: usize,
+    server: SocketAddr,
+    creds: Option<&Credentials>,
+    peer_addr: SocketAddr,
+) -> Result<Client> {
+    let conn = if p.tcp {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        socket.bind(&client_addr(p.client_ip, i).into())?;
+        socket.connect_timeout(&server.into(), Duration::from_secs(5))?;
+        let stream: TcpStream = socket.into();
+        stream.set_nodelay(true)?;
+        Conn::Tcp(TcpConn { stream, rbuf: vec![0u8; 256 * 1024], rlen: 0, wbuf: Vec::new() })
+    } else {
+        let socket = net::udp(client_addr(p.client_ip, i))?;
+        socket.connect(server)?;
+        let state = net::state(&socket)?;
+        // quinn-udp made it nonblocking; the setup below waits for its answers.
+        socket.set_nonblocking(false)?;
+        Conn::Udp { socket, state }
+    };
+    let channel = 0x4000 + (i % 0x1000) as u16;
+    let session = match creds {
+        Some(credentials) => {
+            let (user, pass) = credentials.for_client("load", i);
+            let link = conn.link();
+            let mut s = Session::allocate(link, &user, &pass, 600).with_context(|| format!("allocation {i}"))?;
+            if matches!(p.target, Target::Turn { send_indications: true, .. }) {
+                s.create_permission(link, peer_addr)?;
+            } else {
+                s.bind_channel(link, channel, peer_addr)?;
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    match &conn {
+        Conn::Udp { socket, .. } => socket.set_nonblocking(true)?,
+        Conn::Tcp(t) => t.stream.set_nonblocking(true)?,
+    }
+    let (template, offset) = template(&p.target, channel, peer_addr, p.size, p.tcp)?;
+    Ok(Client { conn, template, offset, in_flight: 0, last_progress: Instant::now(), session })
+}
+
 /// Sets up the clients and the peer, runs the load, returns the report.
 pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
     if p.size < STAMP {
@@ -228,7 +276,7 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
     let peer_addr = peer.local_addr()?;
     let mut clients = Vec::with_capacity(p.allocations);
     let (server, creds) = match &p.target {
-        Target::Turn { server, secret, .. } => (*server, Some(secret.clone())),
+        Target::Turn { server, credentials, .. } => (*server, Some(credentials.clone())),
         Target::Bare { front, back } => {
             // The forwarder learns the peer from its first datagram on the back socket.
             peer.send_to(b"hello", back)?;
@@ -236,42 +284,7 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
         }
     };
     for i in 0..p.allocations {
-        let conn = if p.tcp {
-            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-            socket.bind(&client_addr(p.client_ip, i).into())?;
-            socket.connect_timeout(&server.into(), Duration::from_secs(5))?;
-            let stream: TcpStream = socket.into();
-            stream.set_nodelay(true)?;
-            Conn::Tcp(TcpConn { stream, rbuf: vec![0u8; 256 * 1024], rlen: 0, wbuf: Vec::new() })
-        } else {
-            let socket = net::udp(client_addr(p.client_ip, i))?;
-            socket.connect(server)?;
-            let state = net::state(&socket)?;
-            // quinn-udp made it nonblocking; the setup below waits for its answers.
-            socket.set_nonblocking(false)?;
-            Conn::Udp { socket, state }
-        };
-        let channel = 0x4000 + (i % 0x1000) as u16;
-        let session = match &creds {
-            Some(secret) => {
-                let (user, pass) = rest_credentials(secret, &format!("load{i}"));
-                let link = conn.link();
-                let mut s = Session::allocate(link, &user, &pass, 600).with_context(|| format!("allocation {i}"))?;
-                if matches!(p.target, Target::Turn { send_indications: true, .. }) {
-                    s.create_permission(link, peer_addr)?;
-                } else {
-                    s.bind_channel(link, channel, peer_addr)?;
-                }
-                Some(s)
-            }
-            None => None,
-        };
-        match &conn {
-            Conn::Udp { socket, .. } => socket.set_nonblocking(true)?,
-            Conn::Tcp(t) => t.stream.set_nonblocking(true)?,
-        }
-        let (template, offset) = template(&p.target, channel, peer_addr, p.size, p.tcp)?;
-        clients.push(Client { conn, template, offset, in_flight: 0, last_progress: Instant::now(), session });
+        clients.push(connect_client(p, i, server, creds.as_ref(), peer_addr)?);
     }
     peer.set_nonblocking(true)?;
     let peer_state = net::state(&peer)?;
