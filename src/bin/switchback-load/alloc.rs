@@ -131,7 +131,10 @@ fn allocate_some(p: &Params, shared: &Shared, t0: Instant, indices: impl Iterato
                 held.sessions.push((socket, s));
             }
             Err(e) => {
-                let stop = explain(&e, shared.answered.load(Ordering::Relaxed) > 0, p.server);
+                let mut stop = explain(&e, shared.answered.load(Ordering::Relaxed) > 0, p.server);
+                if p.credentials.user_count().is_some() {
+                    stop.message = format!("user {user}: {}", stop.message);
+                }
                 shared.stop.store(true, Ordering::Relaxed);
                 if i == 0 {
                     anyhow::bail!("the first allocation: {e:#}: {}", stop.message);
