@@ -102,3 +102,33 @@ fn a_silent_server_is_named_unreachable_not_rate_limited() {
     assert!(stderr.contains(&format!("no answer from the server at {addr}")), "{stderr}");
     assert!(!stderr.contains("rate-limit-unauth"), "{stderr}");
 }
+
+#[test]
+fn rate_paces_a_static_user_under_the_allocate_rate_limit() {
+    // One token, refilled every 200 ms: back to back one of five allocations gets 486; paced at
+    // 2 a second (300 ms of margin) every one finds its token.
+    // A daemon each: both runs start with a full bucket.
+    let limit = ["--rate-limit-allocate", "5/s:1"];
+    let daemon = Daemon::start_loopback(&limit);
+    let (out, stdout, stderr) = load_alloc(server(&daemon), &["--user", "u:pw", "--count", "5"]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(field(&stdout, "stopped"), "quota", "without --rate: {stderr}");
+    let daemon = Daemon::start_loopback(&limit);
+    let (out, stdout, stderr) = load_alloc(server(&daemon), &["--user", "u:pw", "--count", "4", "--rate", "2"]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!((field(&stdout, "allocations"), field(&stdout, "stopped")), ("4", ""), "{stderr}");
+    let seconds: f64 = field(&stdout, "seconds").parse().expect("seconds");
+    assert!(seconds >= 1.4, "4 allocations at 2/s took {seconds} s");
+}
+
+#[test]
+fn max_time_ends_a_slow_run_and_says_so() {
+    let daemon = Daemon::start_loopback(&[]);
+    let args = ["--user", "u:pw", "--count", "100", "--rate", "1", "--max-time", "1"];
+    let (out, stdout, stderr) = load_alloc(server(&daemon), &args);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(field(&stdout, "stopped"), "time", "{stderr}");
+    let made: u32 = field(&stdout, "allocations").parse().expect("a count");
+    assert!((1..=2).contains(&made), "{made}: {stderr}");
+    assert!(stderr.contains("--max-time"), "{stderr}");
+}

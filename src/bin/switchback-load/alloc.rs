@@ -137,7 +137,7 @@ fn allocate_some(p: &Params, shared: &Shared, t0: Instant, indices: impl Iterato
                 }
                 shared.stop.store(true, Ordering::Relaxed);
                 if i == 0 {
-                    anyhow::bail!("the first allocation: {e:#}: {}", stop.message);
+                    anyhow::bail!("the first allocation failed: {}", stop.message);
                 }
                 held.stopped = Some((i, stop));
                 break;
