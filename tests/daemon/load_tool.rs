@@ -132,3 +132,18 @@ fn max_time_ends_a_slow_run_and_says_so() {
     assert!((1..=2).contains(&made), "{made}: {stderr}");
     assert!(stderr.contains("--max-time"), "{stderr}");
 }
+
+#[test]
+fn relay_with_a_static_user_relays_through_the_daemon() {
+    let daemon = Daemon::start_loopback(&[]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchback-load"));
+    let server = server(&daemon).to_string();
+    cmd.args(["--quiet", "relay", "--server", &server, "--user", "u:pw", "--allocations", "2", "--window", "2"]);
+    cmd.args(["--warmup", "0.2", "--duration", "0.5"]);
+    let out = run_with_timeout(&mut cmd, PROCESS_TIMEOUT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let msgs: u64 = field(&stdout, "msgs").parse().expect("a count");
+    assert!(msgs > 0, "{stdout}\n{stderr}");
+}
