@@ -11,6 +11,7 @@ mod drain;
 mod http_api;
 mod http_health;
 mod import_coturn;
+mod load_tool;
 mod metrics;
 mod oauth;
 mod packaging;

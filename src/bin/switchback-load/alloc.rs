@@ -1,17 +1,40 @@
 //! Allocation rate and memory per held allocation: `count` clients each allocate (RFC 8656 §7,
-//! with the 401 round trip a fresh client meets), one after another; all are held until the end,
-//! then the server's RSS growth is divided among them. They are deleted (Refresh LIFETIME 0)
-//! afterwards so a next run finds the port range free.
+//! with the 401 round trip a fresh client meets), one after another, optionally paced to `rate`
+//! per second; all are held until the end, then the server's RSS growth is divided among them.
+//! They are deleted (Refresh LIFETIME 0) afterwards so a next run finds the port range free.
+//!
+//! The only traffic is to `server`: no permission, no channel, no peer.
 
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use crate::creds::Credentials;
+use crate::diagnose::{Stop, explain};
 use crate::net;
 use crate::procfs::CpuMeter;
 use crate::progress::Progress;
-use crate::stun::{Session, rest_credentials};
+use crate::stun::Session;
+
+/// The knobs of an allocation run.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub server: SocketAddr,
+    pub credentials: Credentials,
+    /// Allocations to make and hold.
+    pub count: usize,
+    /// Allocations in progress at once (threads).
+    pub parallel: usize,
+    /// Allocations started per second over all threads; 0 = as fast as answers come.
+    pub rate: f64,
+    /// The run stops starting allocations after this long.
+    pub max_time: Duration,
+    pub server_pid: Option<u32>,
+    /// The clients' local address: a loopback address counts up every 20,000 clients.
+    pub client_ip: IpAddr,
+}
 
 /// What an allocation run measured.
 #[derive(Debug, Default)]
@@ -21,38 +44,48 @@ pub struct AllocReport {
     pub server_cpu_s: Option<f64>,
     pub rss_growth_kib: Option<i64>,
     pub requests: u64,
-    /// Why the run stopped before `count`, if it did.
-    pub stopped: Option<String>,
+    /// Why the run stopped before `count`, if it did: the allocation and the reason.
+    pub stopped: Option<(usize, Stop)>,
 }
 
-pub fn run(
-    server: SocketAddr,
-    secret: &str,
-    count: usize,
-    parallel: usize,
-    pid: Option<u32>,
-    client_ip: std::net::Ipv4Addr,
-    progress: &mut Progress,
-) -> Result<AllocReport> {
-    let meter = CpuMeter::start(pid)?;
+/// What the threads share: answers seen (to tell a rate limit from an unreachable server) and a
+/// flag that stops them all once one has met a limit.
+#[derive(Default)]
+struct Shared {
+    answered: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// Makes and holds the allocations, then deletes them.
+pub fn run(p: &Params, progress: &mut Progress) -> Result<AllocReport> {
+    let meter = CpuMeter::start(p.server_pid)?;
     let t0 = Instant::now();
-    let parallel = parallel.clamp(1, 256);
+    let parallel = p.parallel.clamp(1, 256);
+    let shared = Shared::default();
     // `parallel` threads, each allocating one after another: that many requests in flight.
     let results: Vec<Result<Held>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..parallel)
-            .map(|t| scope.spawn(move || allocate_some(server, secret, (t..count).step_by(parallel), client_ip)))
+            .map(|t| {
+                let shared = &shared;
+                scope.spawn(move || allocate_some(p, shared, t0, (t..p.count).step_by(parallel)))
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a thread panicked")))).collect()
     });
     let seconds = t0.elapsed().as_secs_f64();
     let usage = meter.stop();
-    progress.update(t0.elapsed(), count as u64, count as u64, seconds);
-    let (mut held, mut requests, mut stopped) = (Vec::new(), 0u64, None);
+    progress.update(t0.elapsed(), p.count as u64, shared.answered.load(Ordering::Relaxed), seconds);
+    let (mut held, mut requests, mut stopped) = (Vec::new(), 0u64, None::<(usize, Stop)>);
     for r in results {
         let h = r?;
         held.extend(h.sessions);
         requests += h.requests;
-        stopped = stopped.or(h.stopped);
+        // The earliest allocation that stopped a thread explains the run.
+        if let Some(s) = h.stopped
+            && stopped.as_ref().is_none_or(|(i, _)| s.0 < *i)
+        {
+            stopped = Some(s);
+        }
     }
     for (socket, s) in &mut held {
         let _ = s.delete(socket);
@@ -69,35 +102,105 @@ pub fn run(
 
 /// What one thread holds.
 struct Held {
-    sessions: Vec<(std::net::UdpSocket, Session)>,
+    sessions: Vec<(UdpSocket, Session)>,
     requests: u64,
-    stopped: Option<String>,
+    stopped: Option<(usize, Stop)>,
 }
 
-fn allocate_some(
-    server: SocketAddr,
-    secret: &str,
-    indices: impl Iterator<Item = usize>,
-    client_ip: std::net::Ipv4Addr,
-) -> Result<Held> {
+/// Allocates `indices` one after another, each at its paced time, until a failure, the time limit
+/// or another thread's stop. A failure of the run's first allocation is an error.
+fn allocate_some(p: &Params, shared: &Shared, t0: Instant, indices: impl Iterator<Item = usize>) -> Result<Held> {
     let mut held = Held { sessions: Vec::new(), requests: 0, stopped: None };
+    let deadline = t0 + p.max_time;
     for i in indices {
-        let o = client_ip.octets();
-        let ip = [o[0], o[1], o[2], (usize::from(o[3]) + i / 20_000).min(254) as u8];
-        let socket = net::udp(SocketAddr::from((ip, 0)))?;
-        socket.connect(server)?;
-        let (user, pass) = rest_credentials(secret, &format!("alloc{i}"));
-        let s = match Session::allocate(&socket, &user, &pass, 600) {
-            Ok(s) => s,
-            Err(e) if i > 0 => {
-                // Out of relay ports (508) and the like: report what was held.
-                held.stopped = Some(format!("allocation {i}: {e:#}"));
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if !wait_until(due(t0, i, p.rate), deadline) {
+            let message = format!("the time limit (--max-time {} s) ran out", p.max_time.as_secs_f64());
+            held.stopped = Some((i, Stop { key: "time", message }));
+            break;
+        }
+        let socket = net::udp(client_addr(p.client_ip, i))?;
+        socket.connect(p.server)?;
+        let (user, pass) = p.credentials.for_client("alloc", i);
+        match Session::allocate(&socket, &user, &pass, 600) {
+            Ok(s) => {
+                shared.answered.fetch_add(1, Ordering::Relaxed);
+                held.requests += u64::from(s.requests);
+                held.sessions.push((socket, s));
+            }
+            Err(e) => {
+                let mut stop = explain(&e, shared.answered.load(Ordering::Relaxed) > 0, p.server);
+                if p.credentials.user_count().is_some() {
+                    stop.message = format!("user {user}: {}", stop.message);
+                }
+                shared.stop.store(true, Ordering::Relaxed);
+                if i == 0 {
+                    anyhow::bail!("the first allocation failed: {}", stop.message);
+                }
+                held.stopped = Some((i, stop));
                 break;
             }
-            Err(e) => return Err(e.context("the first allocation")),
-        };
-        held.requests += u64::from(s.requests);
-        held.sessions.push((socket, s));
+        }
     }
     Ok(held)
+}
+
+/// When allocation `i` may start: `i / rate` seconds after `t0` (at once when `rate` is 0).
+fn due(t0: Instant, i: usize, rate: f64) -> Instant {
+    if rate > 0.0 { t0 + Duration::from_secs_f64((i as f64 / rate).min(1e6)) } else { t0 }
+}
+
+/// Sleeps until `at`; false (without sleeping) when `at` is past `deadline`.
+fn wait_until(at: Instant, deadline: Instant) -> bool {
+    if at > deadline {
+        return false;
+    }
+    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+    Instant::now() <= deadline
+}
+
+/// Client `i`'s local address: on loopback 127.0.0.2 + i / 20,000 (the 5-tuples stay distinct and
+/// clear of the server's relay ports on 127.0.0.1); elsewhere the address as given.
+fn client_addr(ip: IpAddr, i: usize) -> SocketAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => {
+            let o = v4.octets();
+            let last = (usize::from(o[3]) + i / 20_000).min(254) as u8;
+            SocketAddr::from(([o[0], o[1], o[2], last], 0))
+        }
+        other => SocketAddr::new(other, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing_spreads_the_allocations_over_time() {
+        let t0 = Instant::now();
+        assert_eq!(due(t0, 5, 0.0), t0);
+        assert_eq!(due(t0, 10, 20.0), t0 + Duration::from_millis(500));
+        assert_eq!(due(t0, 0, 20.0), t0);
+    }
+
+    #[test]
+    fn a_start_past_the_deadline_is_refused_without_sleeping() {
+        let now = Instant::now();
+        let before = Instant::now();
+        assert!(!wait_until(now + Duration::from_secs(3600), now + Duration::from_secs(1)));
+        assert!(before.elapsed() < Duration::from_secs(1));
+        assert!(wait_until(now, now + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn loopback_clients_count_up_and_others_stay() {
+        let lo = IpAddr::from([127, 0, 0, 2]);
+        assert_eq!(client_addr(lo, 0), SocketAddr::from(([127, 0, 0, 2], 0)));
+        assert_eq!(client_addr(lo, 45_000), SocketAddr::from(([127, 0, 0, 4], 0)));
+        let any = IpAddr::from([0, 0, 0, 0]);
+        assert_eq!(client_addr(any, 45_000), SocketAddr::from(([0, 0, 0, 0], 0)));
+    }
 }

@@ -1,18 +1,22 @@
-//! `switchback-load`: load for any TURN server over loopback, and the bare forwarder that sets the
-//! ceiling. See `docs/performance.md` and `benches/compare.sh`.
+//! `switchback-load`: load for a TURN server, and the bare forwarder that sets the ceiling. See
+//! `docs/performance.md` and `benches/compare.sh`.
 //!
 //! ```text
 //! switchback-load relay --server 127.0.0.1:3478 --secret S --mode channel --size 100 --server-pid PID
 //! switchback-load relay --forwarder 127.0.0.1:P,127.0.0.1:Q     # against `switchback-load forwarder`
 //! switchback-load forwarder --duration 60
-//! switchback-load alloc --server 127.0.0.1:3478 --secret S --count 2000 --server-pid PID
+//! switchback-load alloc --server turn.example.com:3478 --secret S --count 200 --rate 10
+//! switchback-load alloc --server turn.example.com:3478 --user load1:PW --user load2:PW --count 50
 //! switchback-load table --input results.csv --svg docs/performance.svg
 //! ```
 //!
-//! Every run is bounded in time and count; traffic goes to loopback only (the tool refuses other
-//! addresses). The last line on stdout is `result key=value …` for scripts.
+//! Every run is bounded in time and count. Traffic goes only to the addresses given: `alloc` talks
+//! to `--server` alone; `relay` and `forwarder` stay on loopback (the tool refuses other addresses).
+//! The last line on stdout is `result key=value …` for scripts.
 
 mod alloc;
+mod creds;
+mod diagnose;
 mod forwarder;
 mod net;
 mod procfs;
@@ -21,15 +25,55 @@ mod relay;
 mod stun;
 mod table;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::creds::Credentials;
+
+/// The operator's overview: `switchback-load --help`.
+const LONG_ABOUT: &str = "\
+Load for a TURN server, and a bare forwarder that sets the ceiling.
+
+WARNING: this generates real load. Against a production deployment, run `alloc` with a small
+--count and a --rate, at a quiet hour, with credentials made for the test; every allocation made
+is deleted (Refresh LIFETIME 0) when the run ends.
+
+Modes and what they measure:
+  alloc      Allocations per second, and with --server-pid (server on this machine) the server's
+             CPU and memory per held allocation. Each client makes one Allocate (with the 401 round
+             trip of a fresh client) and holds it to the end. No peer, no data: the only traffic
+             goes to --server, so this is the mode for a remote deployment.
+  relay      Relayed messages per second, loss and round-trip times through the server. The echo
+             peer runs inside this tool on --client-ip (loopback), so the server must be on this
+             machine and allow loopback peers (allow-loopback-peers); the tool refuses other
+             addresses.
+  forwarder  A bare recvmmsg/sendmmsg UDP forwarder on loopback (no TURN): the ceiling.
+  table      Medians of benches/compare.sh's rows, and the SVG chart.
+
+Credentials (alloc, relay): exactly one of
+  --secret SECRET          the server's static-auth-secret; REST credentials are minted per client
+                           (one username each, so per-user limits do not apply);
+  --user NAME:PASSWORD     a static user of the server; repeat it or give --users-file (one
+                           NAME:PASSWORD a line) to spread the clients over several users in turn.
+
+Server-side limits a run meets (switchback's defaults): rate-limit-unauth 20/s:300 per source
+address (beyond it requests go unanswered; every fresh allocation costs one unauthenticated 401),
+rate-limit-allocate 10/s:20 per user and user-quota 32 (486), total-quota 10000 and the relay port
+range (508). The tool names the limit it met; pace with --rate or use more users.
+
+Examples:
+  switchback-load alloc --server turn.example.com:3478 --secret \"$SECRET\" --count 200 --rate 10
+  switchback-load alloc --server turn.example.com:3478 --user load1:PW1 --user load2:PW2 --count 40 --rate 5
+  switchback-load relay --server 127.0.0.1:3478 --secret S --server-pid \"$(pidof switchback)\"
+
+The last stdout line is `result key=value ...` for scripts.";
 
 #[derive(Parser)]
-#[command(name = "switchback-load", version, about = "Load and a bare forwarder for TURN servers on loopback")]
+#[command(name = "switchback-load", version, about = "Load for a TURN server, and a bare forwarder", long_about = LONG_ABOUT)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,16 +90,38 @@ enum Mode {
     Send,
 }
 
+/// The credentials options of `alloc` and `relay`: exactly one source ([`Credentials::from_args`]).
+#[derive(Args, Clone, Debug, Default)]
+struct CredArgs {
+    /// The server's REST shared secret (static-auth-secret): one minted username per client.
+    #[arg(long)]
+    secret: Option<String>,
+    /// A static user NAME:PASSWORD of the server; repeat to spread the clients over several.
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    users: Vec<String>,
+    /// Static users, one NAME:PASSWORD a line (# comments); with --user, all of them.
+    #[arg(long, value_name = "PATH")]
+    users_file: Option<PathBuf>,
+}
+
+impl CredArgs {
+    fn credentials(&self) -> Result<Credentials> {
+        Credentials::from_args(self.secret.as_deref(), &self.users, self.users_file.as_deref())
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Relays messages through the server to an echo peer run here and measures them.
+    /// Relays messages through a server on this machine to an echo peer run here and measures them.
+    #[command(long_about = "Relays messages through a TURN server on this machine to an echo peer run by this \
+        tool on --client-ip (loopback), and measures messages per second, loss and round-trip times. \
+        The server must allow loopback peers (allow-loopback-peers). Bounded by --duration and --count.")]
     Relay {
-        /// TURN server (UDP).
+        /// TURN server (UDP), on loopback.
         #[arg(long, required_unless_present = "forwarder")]
         server: Option<SocketAddr>,
-        /// REST shared secret of the server.
-        #[arg(long, default_value = "")]
-        secret: String,
+        #[command(flatten)]
+        creds: CredArgs,
         /// Drive the bare forwarder at FRONT,BACK instead of a TURN server.
         #[arg(long, value_name = "FRONT,BACK", conflicts_with = "server")]
         forwarder: Option<String>,
@@ -88,26 +154,42 @@ enum Command {
         /// The server's PID: its CPU time and RSS come from /proc.
         #[arg(long)]
         server_pid: Option<u32>,
-        /// First local address of the clients and the peer (127.0.0.2 and up).
+        /// First local address of the clients and the echo peer (127.0.0.2 and up).
         #[arg(long, default_value = "127.0.0.2")]
         client_ip: Ipv4Addr,
     },
-    /// Allocation rate and memory per held allocation.
+    /// Allocation rate (and, with --server-pid, server CPU and memory per allocation); works remotely.
+    #[command(long_about = "Makes --count allocations (each a fresh client: Allocate, 401, Allocate with \
+        credentials), holds them all, then deletes them. Reports allocations per second and, with \
+        --server-pid (server on this machine), the server's CPU time and RSS growth per allocation. \
+        Sends only to --server: no permission, no peer, no data. Stops early, naming the server limit, \
+        on 486 (rate-limit-allocate, user-quota), 508 (total-quota, relay ports) or silence \
+        (rate-limit-unauth).")]
     Alloc {
-        #[arg(long)]
-        server: SocketAddr,
-        #[arg(long)]
-        secret: String,
-        /// Allocations to make and hold.
+        /// TURN server HOST:PORT (UDP); the only address the tool sends to.
+        #[arg(long, value_name = "HOST:PORT")]
+        server: String,
+        #[command(flatten)]
+        creds: CredArgs,
+        /// Allocations to make and hold (at most 30,000).
         #[arg(long, default_value_t = 1000)]
         count: usize,
         /// Allocations in progress at once (threads, each allocating one after another).
         #[arg(long, default_value_t = 1)]
         parallel: usize,
+        /// Allocations started per second over all threads; 0 = as fast as the server answers.
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        /// Seconds after which no more allocations start (at most 3600).
+        #[arg(long, default_value_t = 600.0)]
+        max_time: f64,
+        /// The server's PID (server on this machine): its CPU time and RSS come from /proc.
         #[arg(long)]
         server_pid: Option<u32>,
-        #[arg(long, default_value = "127.0.0.2")]
-        client_ip: Ipv4Addr,
+        /// Local address of the clients (default: 127.0.0.2 and up for a loopback server, any
+        /// address otherwise).
+        #[arg(long)]
+        client_ip: Option<IpAddr>,
     },
     /// The bare forwarder (recvmmsg/sendmmsg, two sockets, no TURN); prints `listening FRONT BACK`.
     Forwarder {
@@ -128,143 +210,281 @@ enum Command {
     },
 }
 
+/// `addr` if it is a loopback address (the relay and forwarder modes stay on this machine).
 fn loopback(addr: SocketAddr) -> Result<SocketAddr> {
     if !addr.ip().is_loopback() {
-        bail!("{addr}: the load tool only talks to loopback addresses");
+        bail!("{addr}: the relay and forwarder modes only talk to loopback addresses (alloc works remotely)");
     }
     Ok(addr)
 }
 
+/// `s` seconds, clamped to `0..=max`.
 fn seconds(s: f64, max: f64) -> Duration {
-    Duration::from_secs_f64(s.clamp(0.0, max))
+    Duration::from_secs_f64(if s.is_finite() { s.clamp(0.0, max) } else { max })
+}
+
+/// `HOST:PORT` to one address (the first the resolver gives).
+fn resolve(server: &str) -> Result<SocketAddr> {
+    let mut addrs = server.to_socket_addrs().with_context(|| format!("--server {server}: expected HOST:PORT"))?;
+    addrs.next().with_context(|| format!("--server {server}: no address"))
+}
+
+/// The clients' local address for `server`: as given (same family), else 127.0.0.2 for a loopback
+/// IPv4 server, ::1 for a loopback IPv6 one, the unspecified address otherwise.
+fn client_ip_for(server: SocketAddr, given: Option<IpAddr>) -> Result<IpAddr> {
+    match given {
+        Some(ip) if ip.is_ipv4() != server.is_ipv4() => {
+            bail!("--client-ip {ip} and --server {server} differ in family")
+        }
+        Some(ip) if ip.is_loopback() != server.ip().is_loopback() => {
+            bail!("--client-ip {ip} cannot reach --server {server} (one is loopback, the other not)")
+        }
+        Some(ip) => Ok(ip),
+        None => Ok(match server.ip() {
+            IpAddr::V4(v4) if v4.is_loopback() => IpAddr::from([127, 0, 0, 2]),
+            IpAddr::V4(_) => IpAddr::from(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(v6) if v6.is_loopback() => IpAddr::V6(v6),
+            IpAddr::V6(_) => IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
+        }),
+    }
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let mut progress = progress::Progress::new(cli.quiet);
     match cli.command {
-        Command::Relay {
-            server,
-            secret,
-            forwarder,
-            mode,
-            tcp,
-            allocations,
-            size,
-            window,
-            rate,
-            warmup,
-            duration,
-            count,
-            server_pid,
-            client_ip,
-        } => {
-            if !client_ip.is_loopback() {
-                bail!("--client-ip must be a loopback address");
-            }
-            let target = match (server, forwarder) {
-                (_, Some(_)) if tcp => bail!("the bare forwarder is UDP only"),
-                (_, Some(f)) => {
-                    let Some((a, b)) = f.split_once(',') else { bail!("--forwarder FRONT,BACK") };
-                    relay::Target::Bare { front: loopback(a.parse()?)?, back: loopback(b.parse()?)? }
-                }
-                (Some(s), None) => {
-                    relay::Target::Turn { server: loopback(s)?, secret, send_indications: matches!(mode, Mode::Send) }
-                }
-                (None, None) => bail!("--server or --forwarder"),
-            };
-            let params = relay::Params {
-                target,
-                allocations: allocations.clamp(1, 16_000),
-                size: size.min(65_000),
-                window: window.max(1),
-                rate,
-                warmup: seconds(warmup, 60.0),
-                duration: seconds(duration, 600.0),
-                count,
-                server_pid,
-                client_ip,
-                tcp,
-            };
-            let r = relay::run(&params, &mut progress)?;
-            progress.finish();
-            let per_cpu = r.server_cpu_s.filter(|&c| c > 0.0).map(|c| r.received as f64 / c);
-            eprintln!(
-                "{} msgs in {:.2} s: {:.0} msgs/s, {:.1} Mbit/s payload each way, loss {:.3} %, RTT p50 {} µs p99 {} µs",
-                r.received,
-                r.seconds,
-                r.msgs_per_s(),
-                r.msgs_per_s() * (params.size * 8) as f64 / 1e6,
-                r.loss_pct(),
-                r.rtt_p50_us,
-                r.rtt_p99_us
-            );
-            if let (Some(cpu), Some(e)) = (r.server_cpu_s, per_cpu) {
-                eprintln!(
-                    "server: {cpu:.2} CPU-s, {e:.0} msgs per CPU-s ({:.2} µs per msg), RSS {} KiB",
-                    1e6 / e,
-                    r.server_rss_kib.unwrap_or(0)
-                );
-            }
-            println!(
-                "result msgs={} sent={} seconds={:.3} msgs_per_s={:.0} mbit_s={:.2} loss_pct={:.4} rtt_p50_us={} rtt_p99_us={} server_cpu_s={} server_rss_kib={} msgs_per_cpu_s={}",
-                r.received,
-                r.sent,
-                r.seconds,
-                r.msgs_per_s(),
-                r.msgs_per_s() * (params.size * 8) as f64 / 1e6,
-                r.loss_pct(),
-                r.rtt_p50_us,
-                r.rtt_p99_us,
-                r.server_cpu_s.map(|c| format!("{c:.3}")).unwrap_or_default(),
-                r.server_rss_kib.map(|c| c.to_string()).unwrap_or_default(),
-                per_cpu.map(|c| format!("{c:.0}")).unwrap_or_default(),
-            );
-        }
-        Command::Alloc { server, secret, count, parallel, server_pid, client_ip } => {
-            if !client_ip.is_loopback() {
-                bail!("--client-ip must be a loopback address");
-            }
-            // Each held allocation keeps a socket open here.
-            let _ = rlimit::increase_nofile_limit(count as u64 + 1024);
-            let r = alloc::run(
-                loopback(server)?,
-                &secret,
-                count.clamp(1, 30_000),
-                parallel,
-                server_pid,
-                client_ip,
-                &mut progress,
-            )?;
-            progress.finish();
-            if let Some(why) = &r.stopped {
-                eprintln!("stopped early: {why}");
-            }
-            let n = r.allocations as f64;
-            let cpu_us = r.server_cpu_s.map(|c| c * 1e6 / n);
-            let kib = r.rss_growth_kib.map(|k| k as f64 / n);
-            eprintln!(
-                "{} allocations in {:.2} s ({:.0}/s, {} requests); server {} µs CPU and {} KiB RSS per allocation",
-                r.allocations,
-                r.seconds,
-                n / r.seconds.max(1e-9),
-                r.requests,
-                cpu_us.map(|c| format!("{c:.1}")).unwrap_or_else(|| "?".into()),
-                kib.map(|k| format!("{k:.2}")).unwrap_or_else(|| "?".into()),
-            );
-            println!(
-                "result allocations={} seconds={:.3} allocs_per_s={:.0} cpu_us_per_alloc={} kib_per_alloc={}",
-                r.allocations,
-                r.seconds,
-                n / r.seconds.max(1e-9),
-                cpu_us.map(|c| format!("{c:.1}")).unwrap_or_default(),
-                kib.map(|k| format!("{k:.2}")).unwrap_or_default(),
-            );
-        }
+        command @ Command::Relay { .. } => run_relay(command, &mut progress),
+        command @ Command::Alloc { .. } => run_alloc(command, &mut progress),
         Command::Forwarder { front, back, duration } => {
-            forwarder::run(loopback(front)?, loopback(back)?, seconds(duration, 3600.0))?;
+            forwarder::run(loopback(front)?, loopback(back)?, seconds(duration, 3600.0))
         }
-        Command::Table { input, svg } => table::run(&input, svg.as_deref())?,
+        Command::Table { input, svg } => table::run(&input, svg.as_deref()),
     }
+}
+
+/// `relay`: the target and the knobs from the options.
+fn relay_params(command: Command) -> Result<relay::Params> {
+    let Command::Relay {
+        server,
+        creds,
+        forwarder,
+        mode,
+        tcp,
+        allocations,
+        size,
+        window,
+        rate,
+        warmup,
+        duration,
+        count,
+        server_pid,
+        client_ip,
+    } = command
+    else {
+        bail!("not the relay mode")
+    };
+    if !client_ip.is_loopback() {
+        bail!("--client-ip must be a loopback address (the echo peer binds it)");
+    }
+    let target = match (server, forwarder) {
+        (_, Some(_)) if tcp => bail!("the bare forwarder is UDP only"),
+        (_, Some(f)) => {
+            let Some((a, b)) = f.split_once(',') else { bail!("--forwarder FRONT,BACK") };
+            relay::Target::Bare { front: loopback(a.parse()?)?, back: loopback(b.parse()?)? }
+        }
+        (Some(s), None) => relay::Target::Turn {
+            server: loopback(s)?,
+            credentials: creds.credentials()?,
+            send_indications: matches!(mode, Mode::Send),
+        },
+        (None, None) => bail!("--server or --forwarder"),
+    };
+    Ok(relay::Params {
+        target,
+        allocations: allocations.clamp(1, 16_000),
+        size: size.min(65_000),
+        window: window.max(1),
+        rate,
+        warmup: seconds(warmup, 60.0),
+        duration: seconds(duration, 600.0),
+        count,
+        server_pid,
+        client_ip,
+        tcp,
+    })
+}
+
+/// `relay`: runs the load and prints the summary and the `result` line.
+fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> {
+    let params = relay_params(command)?;
+    let r = relay::run(&params, progress).map_err(|e| {
+        let server = match &params.target {
+            relay::Target::Turn { server, .. } => *server,
+            relay::Target::Bare { front, .. } => *front,
+        };
+        let stop = diagnose::explain(&e, true, server);
+        if stop.key == "error" { e } else { e.context(stop.message) }
+    })?;
+    progress.finish();
+    let per_cpu = r.server_cpu_s.filter(|&c| c > 0.0).map(|c| r.received as f64 / c);
+    let mbit_s = r.msgs_per_s() * (params.size * 8) as f64 / 1e6;
+    eprintln!(
+        "{} msgs in {:.2} s: {:.0} msgs/s, {mbit_s:.1} Mbit/s payload each way, loss {:.3} %, RTT p50 {} µs p99 {} µs",
+        r.received,
+        r.seconds,
+        r.msgs_per_s(),
+        r.loss_pct(),
+        r.rtt_p50_us,
+        r.rtt_p99_us
+    );
+    if let (Some(cpu), Some(e)) = (r.server_cpu_s, per_cpu) {
+        eprintln!(
+            "server: {cpu:.2} CPU-s, {e:.0} msgs per CPU-s ({:.2} µs per msg), RSS {} KiB",
+            1e6 / e,
+            r.server_rss_kib.unwrap_or(0)
+        );
+    }
+    println!(
+        "result msgs={} sent={} seconds={:.3} msgs_per_s={:.0} mbit_s={mbit_s:.2} loss_pct={:.4} rtt_p50_us={} rtt_p99_us={} server_cpu_s={} server_rss_kib={} msgs_per_cpu_s={}",
+        r.received,
+        r.sent,
+        r.seconds,
+        r.msgs_per_s(),
+        r.loss_pct(),
+        r.rtt_p50_us,
+        r.rtt_p99_us,
+        r.server_cpu_s.map(|c| format!("{c:.3}")).unwrap_or_default(),
+        r.server_rss_kib.map(|c| c.to_string()).unwrap_or_default(),
+        per_cpu.map(|c| format!("{c:.0}")).unwrap_or_default(),
+    );
     Ok(())
+}
+
+/// `alloc`: the server, credentials and knobs from the options.
+fn alloc_params(command: Command) -> Result<alloc::Params> {
+    let Command::Alloc { server, creds, count, parallel, rate, max_time, server_pid, client_ip } = command else {
+        bail!("not the alloc mode")
+    };
+    let credentials = creds.credentials()?;
+    if !rate.is_finite() || rate < 0.0 {
+        bail!("--rate must be a number of allocations per second, 0 or more");
+    }
+    let server = resolve(&server)?;
+    Ok(alloc::Params {
+        client_ip: client_ip_for(server, client_ip)?,
+        server,
+        credentials,
+        count: count.clamp(1, 30_000),
+        parallel,
+        rate,
+        max_time: seconds(max_time, 3600.0),
+        server_pid,
+    })
+}
+
+/// `alloc`: runs the allocations and prints the summary and the `result` line.
+fn run_alloc(command: Command, progress: &mut progress::Progress) -> Result<()> {
+    let params = alloc_params(command)?;
+    // Each held allocation keeps a socket open here.
+    let _ = rlimit::increase_nofile_limit(params.count as u64 + 1024);
+    if let Some(users) = params.credentials.user_count() {
+        eprintln!("{} allocations over {users} static user(s), to {}", params.count, params.server);
+    }
+    let r = alloc::run(&params, progress)?;
+    progress.finish();
+    if let Some((i, why)) = &r.stopped {
+        eprintln!("stopped early at allocation {i} ({} held): {}", r.allocations, why.message);
+    }
+    let n = r.allocations as f64;
+    let per_s = n / r.seconds.max(1e-9);
+    let cpu_us = r.server_cpu_s.map(|c| format!("{:.1}", c * 1e6 / n.max(1.0)));
+    let kib = r.rss_growth_kib.map(|k| format!("{:.2}", k as f64 / n.max(1.0)));
+    eprintln!(
+        "{} allocations in {:.2} s ({per_s:.0}/s, {} requests); server {} µs CPU and {} KiB RSS per allocation",
+        r.allocations,
+        r.seconds,
+        r.requests,
+        cpu_us.as_deref().unwrap_or("?"),
+        kib.as_deref().unwrap_or("?"),
+    );
+    println!(
+        "result allocations={} seconds={:.3} allocs_per_s={per_s:.0} cpu_us_per_alloc={} kib_per_alloc={} stopped={}",
+        r.allocations,
+        r.seconds,
+        cpu_us.unwrap_or_default(),
+        kib.unwrap_or_default(),
+        r.stopped.as_ref().map(|(_, s)| s.key).unwrap_or_default(),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("switchback-load").chain(args.iter().copied()))
+    }
+
+    fn alloc(args: &[&str]) -> Result<alloc::Params> {
+        let mut all = vec!["alloc"];
+        all.extend_from_slice(args);
+        alloc_params(parse(&all).map_err(|e| anyhow::anyhow!("{e}"))?.command)
+    }
+
+    #[test]
+    fn alloc_needs_exactly_one_kind_of_credentials() {
+        let err = alloc(&["--server", "127.0.0.1:3478"]).unwrap_err().to_string();
+        assert!(err.contains("no credentials"), "{err}");
+        let err = alloc(&["--server", "127.0.0.1:3478", "--secret", "s", "--user", "u:p"]).unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
+        let p = alloc(&["--server", "127.0.0.1:3478", "--user", "u:p", "--user", "v:q"]).unwrap();
+        assert_eq!(p.credentials.user_count(), Some(2));
+        let p = alloc(&["--server", "127.0.0.1:3478", "--secret", "s", "--rate", "5"]).unwrap();
+        assert_eq!((p.credentials.user_count(), p.rate), (None, 5.0));
+    }
+
+    #[test]
+    fn alloc_options_are_checked_and_bounded() {
+        assert!(alloc(&["--server", "127.0.0.1:3478", "--secret", "s", "--rate", "-1"]).is_err());
+        assert!(alloc(&["--server", "nonsense", "--secret", "s"]).is_err());
+        let p =
+            alloc(&["--server", "127.0.0.1:3478", "--secret", "s", "--count", "99999", "--max-time", "1e9"]).unwrap();
+        assert_eq!((p.count, p.max_time), (30_000, Duration::from_secs(3600)));
+        assert_eq!(p.client_ip, IpAddr::from([127, 0, 0, 2]));
+    }
+
+    #[test]
+    fn remote_servers_get_a_routable_client_address() {
+        let remote = SocketAddr::from(([192, 0, 2, 10], 3478));
+        assert_eq!(client_ip_for(remote, None).unwrap(), IpAddr::from([0, 0, 0, 0]));
+        assert!(client_ip_for(remote, Some(IpAddr::from([127, 0, 0, 2]))).is_err());
+        let v6 = SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 3478));
+        assert!(client_ip_for(v6, Some(IpAddr::from([127, 0, 0, 2]))).is_err());
+        assert!(client_ip_for(v6, None).unwrap().is_loopback());
+    }
+
+    #[test]
+    fn relay_stays_on_loopback_and_checks_credentials() {
+        let relay = |args: &[&str]| {
+            let mut all = vec!["relay"];
+            all.extend_from_slice(args);
+            relay_params(parse(&all).map_err(|e| anyhow::anyhow!("{e}"))?.command)
+        };
+        let err = relay(&["--server", "192.0.2.10:3478", "--secret", "s"]).unwrap_err().to_string();
+        assert!(err.contains("loopback"), "{err}");
+        assert!(relay(&["--server", "127.0.0.1:3478"]).unwrap_err().to_string().contains("no credentials"));
+        assert!(relay(&["--server", "127.0.0.1:3478", "--user", "u:p"]).is_ok());
+        // The bare forwarder needs none.
+        assert!(relay(&["--forwarder", "127.0.0.1:1,127.0.0.1:2"]).is_ok());
+    }
+
+    #[test]
+    fn help_speaks_to_the_operator() {
+        let Err(help) = parse(&["--help"]) else { panic!("--help parsed") };
+        let help = help.to_string();
+        for needle in ["turn.example.com", "--user", "--secret", "real load", "peer", "rate-limit-unauth"] {
+            assert!(help.contains(needle), "{needle} missing from --help");
+        }
+    }
 }

@@ -13,17 +13,18 @@ use switchback::proto::stun::{
     Class, Data, Message, MessageType, MessageWriter, Method, TransactionId, XorPeerAddress,
 };
 
+use crate::creds::Credentials;
 use crate::net::{self, Batch, Poller, SendQueue};
 use crate::procfs::CpuMeter;
 use crate::progress::Progress;
-use crate::stun::{Session, rest_credentials};
+use crate::stun::Session;
 use std::os::fd::AsFd as _;
 
 /// What the clients talk to.
 #[derive(Clone, Debug)]
 pub enum Target {
-    /// A TURN server with REST credentials; ChannelData or Send indications.
-    Turn { server: SocketAddr, secret: String, send_indications: bool },
+    /// A TURN server, REST or static credentials; ChannelData or Send indications.
+    Turn { server: SocketAddr, credentials: Credentials, send_indications: bool },
     /// The bare forwarder: client side `front`, peer side `back`.
     Bare { front: SocketAddr, back: SocketAddr },
 }
@@ -219,190 +220,113 @@ fn read_stamp(p: &[u8]) -> Option<(usize, u64)> {
     Some((client, ns))
 }
 
+/// Client `i`: its leg to `server` (UDP or TCP) and, against a TURN server, an allocation with a
+/// channel or a permission for the echo peer at `peer_addr`.
+fn connect_client(
+    p: &Params,
+    i: usize,
+    server: SocketAddr,
+    creds: Option<&Credentials>,
+    peer_addr: SocketAddr,
+) -> Result<Client> {
+    let conn = if p.tcp {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        socket.bind(&client_addr(p.client_ip, i).into())?;
+        socket.connect_timeout(&server.into(), Duration::from_secs(5))?;
+        let stream: TcpStream = socket.into();
+        stream.set_nodelay(true)?;
+        Conn::Tcp(TcpConn { stream, rbuf: vec![0u8; 256 * 1024], rlen: 0, wbuf: Vec::new() })
+    } else {
+        let socket = net::udp(client_addr(p.client_ip, i))?;
+        socket.connect(server)?;
+        let state = net::state(&socket)?;
+        // quinn-udp made it nonblocking; the setup below waits for its answers.
+        socket.set_nonblocking(false)?;
+        Conn::Udp { socket, state }
+    };
+    let channel = 0x4000 + (i % 0x1000) as u16;
+    let session = match creds {
+        Some(credentials) => {
+            let (user, pass) = credentials.for_client("load", i);
+            let link = conn.link();
+            let mut s = Session::allocate(link, &user, &pass, 600).with_context(|| format!("allocation {i}"))?;
+            if matches!(p.target, Target::Turn { send_indications: true, .. }) {
+                s.create_permission(link, peer_addr)?;
+            } else {
+                s.bind_channel(link, channel, peer_addr)?;
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    match &conn {
+        Conn::Udp { socket, .. } => socket.set_nonblocking(true)?,
+        Conn::Tcp(t) => t.stream.set_nonblocking(true)?,
+    }
+    let (template, offset) = template(&p.target, channel, peer_addr, p.size, p.tcp)?;
+    Ok(Client { conn, template, offset, in_flight: 0, last_progress: Instant::now(), session })
+}
+
+/// The counters of a run: what was sent (in all, and measured) and what came back, with the RTTs.
+struct Tally {
+    t0: Instant,
+    /// Since when, at which run-relative ns, and the server's meter: set when the warm-up ends.
+    measuring: Option<(Instant, u64, CpuMeter)>,
+    sent_total: u64,
+    sent: u64,
+    received: u64,
+    rtts: Vec<u32>,
+}
+
+impl Tally {
+    /// Seconds measured by `now` (0 during the warm-up).
+    fn measured_secs(&self, now: Instant) -> f64 {
+        self.measuring.as_ref().map(|m| now.duration_since(m.0).as_secs_f64()).unwrap_or(0.0)
+    }
+
+    /// An echo stamped at `at` came back at `recv_ns`: counted when sent in the measured phase.
+    fn record(&mut self, at: u64, recv_ns: u64) {
+        if self.measuring.as_ref().is_some_and(|m| at >= m.1) {
+            self.received += 1;
+            if self.rtts.len() < (8 << 20) {
+                self.rtts.push(((recv_ns.saturating_sub(at)) / 1000).min(u64::from(u32::MAX)) as u32);
+            }
+        }
+    }
+
+    /// The `q` quantile of the RTTs in µs (sorts them).
+    fn rtt_quantile(&mut self, q: f64) -> f64 {
+        self.rtts.sort_unstable();
+        if self.rtts.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.rtts.len() - 1) as f64 * q).round() as usize;
+        f64::from(self.rtts.get(i).copied().unwrap_or(0))
+    }
+}
+
+/// The echo peer and its receive state.
+struct Peer {
+    socket: UdpSocket,
+    state: quinn_udp::UdpSocketState,
+}
+
 /// Sets up the clients and the peer, runs the load, returns the report.
 pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
     if p.size < STAMP {
         bail!("--size must be at least {STAMP} bytes");
     }
-    let peer = net::udp(SocketAddr::from((p.client_ip, 0)))?;
-    let peer_addr = peer.local_addr()?;
-    let mut clients = Vec::with_capacity(p.allocations);
-    let (server, creds) = match &p.target {
-        Target::Turn { server, secret, .. } => (*server, Some(secret.clone())),
-        Target::Bare { front, back } => {
-            // The forwarder learns the peer from its first datagram on the back socket.
-            peer.send_to(b"hello", back)?;
-            (*front, None)
-        }
+    let (peer, mut clients) = setup(p)?;
+    let mut tally = Tally {
+        t0: Instant::now(),
+        measuring: None,
+        sent_total: 0,
+        sent: 0,
+        received: 0,
+        rtts: Vec::with_capacity(1 << 20),
     };
-    for i in 0..p.allocations {
-        let conn = if p.tcp {
-            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-            socket.bind(&client_addr(p.client_ip, i).into())?;
-            socket.connect_timeout(&server.into(), Duration::from_secs(5))?;
-            let stream: TcpStream = socket.into();
-            stream.set_nodelay(true)?;
-            Conn::Tcp(TcpConn { stream, rbuf: vec![0u8; 256 * 1024], rlen: 0, wbuf: Vec::new() })
-        } else {
-            let socket = net::udp(client_addr(p.client_ip, i))?;
-            socket.connect(server)?;
-            let state = net::state(&socket)?;
-            // quinn-udp made it nonblocking; the setup below waits for its answers.
-            socket.set_nonblocking(false)?;
-            Conn::Udp { socket, state }
-        };
-        let channel = 0x4000 + (i % 0x1000) as u16;
-        let session = match &creds {
-            Some(secret) => {
-                let (user, pass) = rest_credentials(secret, &format!("load{i}"));
-                let link = conn.link();
-                let mut s = Session::allocate(link, &user, &pass, 600).with_context(|| format!("allocation {i}"))?;
-                if matches!(p.target, Target::Turn { send_indications: true, .. }) {
-                    s.create_permission(link, peer_addr)?;
-                } else {
-                    s.bind_channel(link, channel, peer_addr)?;
-                }
-                Some(s)
-            }
-            None => None,
-        };
-        match &conn {
-            Conn::Udp { socket, .. } => socket.set_nonblocking(true)?,
-            Conn::Tcp(t) => t.stream.set_nonblocking(true)?,
-        }
-        let (template, offset) = template(&p.target, channel, peer_addr, p.size, p.tcp)?;
-        clients.push(Client { conn, template, offset, in_flight: 0, last_progress: Instant::now(), session });
-    }
-    peer.set_nonblocking(true)?;
-    let peer_state = net::state(&peer)?;
-    // Poller keys: 0 the peer, 1.. the clients.
-    let mut poller = Poller::new(std::iter::once(peer.as_fd()).chain(clients.iter().map(|c| c.conn.fd())))?;
-    let mut batch = Batch::new();
-    let mut echo = SendQueue::default();
-    let mut out = SendQueue::default();
-    let mut ready = Vec::with_capacity(256);
-
-    let t0 = Instant::now();
-    let warm_end = t0 + p.warmup;
-    let send_end = warm_end + p.duration;
-    let mut measuring: Option<(Instant, u64, CpuMeter)> = None;
-    let mut sent_total = 0u64;
-    let (mut sent, mut received) = (0u64, 0u64);
-    let mut rtts: Vec<u32> = Vec::with_capacity(1 << 20);
-    let mut drain_start: Option<Instant> = None;
-    let mut send_phase_secs = 0.0;
-    let mut last_check = t0;
-    loop {
-        let now = Instant::now();
-        let ns = now.duration_since(t0).as_nanos() as u64;
-        if measuring.is_none() && now >= warm_end {
-            measuring = Some((now, ns, CpuMeter::start(p.server_pid)?));
-        }
-        let sending = now < send_end && sent < p.count;
-        for c in &mut clients {
-            if let Conn::Tcp(t) = &mut c.conn {
-                t.flush();
-            }
-        }
-        if sending {
-            let budget = if p.rate == 0 {
-                u64::MAX
-            } else {
-                ((p.rate as f64 * now.duration_since(t0).as_secs_f64()) as u64).saturating_sub(sent_total)
-            };
-            let mut allowed = budget.min(p.count - sent);
-            for (i, c) in clients.iter_mut().enumerate() {
-                let want = p.window.saturating_sub(c.in_flight).min(allowed.min(usize::MAX as u64) as usize);
-                if want == 0 {
-                    continue;
-                }
-                for _ in 0..want {
-                    if let Some(pl) = c.template.get_mut(c.offset..) {
-                        stamp(pl, i, ns);
-                    }
-                    match &mut c.conn {
-                        Conn::Udp { .. } => out.push(None, &c.template),
-                        Conn::Tcp(t) => t.wbuf.extend_from_slice(&c.template),
-                    }
-                }
-                let took = match &mut c.conn {
-                    Conn::Udp { socket, .. } => out.flush(socket),
-                    Conn::Tcp(t) => {
-                        t.flush();
-                        want
-                    }
-                };
-                c.in_flight += took;
-                sent_total += took as u64;
-                allowed = allowed.saturating_sub(took as u64);
-                if measuring.is_some() {
-                    sent += took as u64;
-                }
-            }
-        } else if drain_start.is_none() {
-            drain_start = Some(now);
-            send_phase_secs = measuring.as_ref().map(|m| now.duration_since(m.0).as_secs_f64()).unwrap_or(0.0);
-        }
-        if let Some(d) = drain_start
-            && (clients.iter().all(|c| c.in_flight == 0) || now.duration_since(d) > Duration::from_secs(1))
-        {
-            break;
-        }
-        ready.clear();
-        poller.wait(if sending { 1 } else { 10 }, |k| ready.push(k));
-        for &k in &ready {
-            if k == 0 {
-                loop {
-                    let n = batch.recv(&peer_state, &peer, |from, data| echo.push(Some(from), data));
-                    echo.flush(&peer);
-                    if n == 0 {
-                        break;
-                    }
-                }
-                continue;
-            }
-            let Some(c) = clients.get_mut(k - 1) else { continue };
-            let m_start = measuring.as_ref().map(|m| m.1);
-            let recv_ns = Instant::now().duration_since(t0).as_nanos() as u64;
-            let mut done: Vec<usize> = Vec::new();
-            let mut on_payload = |data: &[u8]| {
-                if let Some((who, at)) = payload(data).and_then(read_stamp) {
-                    done.push(who);
-                    if m_start.is_some_and(|s| at >= s) {
-                        received += 1;
-                        if rtts.len() < (8 << 20) {
-                            rtts.push(((recv_ns.saturating_sub(at)) / 1000).min(u64::from(u32::MAX)) as u32);
-                        }
-                    }
-                }
-            };
-            match &mut c.conn {
-                Conn::Udp { socket, state } => while batch.recv(state, socket, |_, data| on_payload(data)) > 0 {},
-                Conn::Tcp(t) => t.read_frames(on_payload),
-            }
-            let now = Instant::now();
-            for who in done {
-                if let Some(c) = clients.get_mut(who) {
-                    c.in_flight = c.in_flight.saturating_sub(1);
-                    c.last_progress = now;
-                }
-            }
-        }
-        let now = Instant::now();
-        if now.duration_since(last_check) > Duration::from_millis(100) {
-            last_check = now;
-            // A window whose messages were lost would stall: give it back after 300 ms of silence.
-            for c in &mut clients {
-                if c.in_flight > 0 && now.duration_since(c.last_progress) > Duration::from_millis(300) {
-                    c.in_flight = 0;
-                    c.last_progress = now;
-                }
-            }
-            let elapsed = measuring.as_ref().map(|m| now.duration_since(m.0).as_secs_f64()).unwrap_or(0.0);
-            progress.update(now.duration_since(t0), sent, received, elapsed);
-        }
-    }
-    let Some((_, _, meter)) = measuring else { bail!("the run ended during the warm-up") };
+    let send_phase_secs = drive(p, &peer, &mut clients, &mut tally, progress)?;
+    let Some((_, _, meter)) = tally.measuring.take() else { bail!("the run ended during the warm-up") };
     let usage = meter.stop();
     // Free the 5-tuples: a later run may get the same client ports.
     for c in &mut clients {
@@ -410,21 +334,169 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
             let _ = s.delete(c.conn.link());
         }
     }
-    rtts.sort_unstable();
-    let pct = |q: f64| -> f64 {
-        if rtts.is_empty() {
-            return 0.0;
-        }
-        let i = ((rtts.len() - 1) as f64 * q).round() as usize;
-        f64::from(rtts.get(i).copied().unwrap_or(0))
-    };
     Ok(Report {
-        sent,
-        received,
+        sent: tally.sent,
+        received: tally.received,
         seconds: send_phase_secs,
-        rtt_p50_us: pct(0.50),
-        rtt_p99_us: pct(0.99),
+        rtt_p50_us: tally.rtt_quantile(0.50),
+        rtt_p99_us: tally.rtt_quantile(0.99),
         server_cpu_s: usage.map(|u| u.0),
         server_rss_kib: usage.map(|u| u.2.rss_kib),
     })
+}
+
+/// The echo peer on `client_ip` and the clients, each with its allocation against a TURN server.
+fn setup(p: &Params) -> Result<(Peer, Vec<Client>)> {
+    let peer = net::udp(SocketAddr::from((p.client_ip, 0)))?;
+    let peer_addr = peer.local_addr()?;
+    let (server, creds) = match &p.target {
+        Target::Turn { server, credentials, .. } => (*server, Some(credentials)),
+        Target::Bare { front, back } => {
+            // The forwarder learns the peer from its first datagram on the back socket.
+            peer.send_to(b"hello", back)?;
+            (*front, None)
+        }
+    };
+    let clients = (0..p.allocations).map(|i| connect_client(p, i, server, creds, peer_addr)).collect::<Result<_>>()?;
+    peer.set_nonblocking(true)?;
+    let state = net::state(&peer)?;
+    Ok((Peer { socket: peer, state }, clients))
+}
+
+/// The event loop: warm-up, the measured phase, then up to a second of draining. Returns the
+/// seconds of the measured send phase.
+fn drive(p: &Params, peer: &Peer, clients: &mut [Client], tally: &mut Tally, progress: &mut Progress) -> Result<f64> {
+    // Poller keys: 0 the peer, 1.. the clients.
+    let mut poller = Poller::new(std::iter::once(peer.socket.as_fd()).chain(clients.iter().map(|c| c.conn.fd())))?;
+    let mut batch = Batch::new();
+    let (mut echo, mut out) = (SendQueue::default(), SendQueue::default());
+    let mut ready = Vec::with_capacity(256);
+    let t0 = tally.t0;
+    let warm_end = t0 + p.warmup;
+    let send_end = warm_end + p.duration;
+    let mut drain_start: Option<Instant> = None;
+    let mut send_phase_secs = 0.0;
+    let mut last_check = t0;
+    loop {
+        let now = Instant::now();
+        let ns = now.duration_since(t0).as_nanos() as u64;
+        if tally.measuring.is_none() && now >= warm_end {
+            tally.measuring = Some((now, ns, CpuMeter::start(p.server_pid)?));
+        }
+        let sending = now < send_end && tally.sent < p.count;
+        for c in clients.iter_mut() {
+            if let Conn::Tcp(t) = &mut c.conn {
+                t.flush();
+            }
+        }
+        if sending {
+            send_windows(p, clients, &mut out, tally, now, ns);
+        } else if drain_start.is_none() {
+            drain_start = Some(now);
+            send_phase_secs = tally.measured_secs(now);
+        }
+        if let Some(d) = drain_start
+            && (clients.iter().all(|c| c.in_flight == 0) || now.duration_since(d) > Duration::from_secs(1))
+        {
+            return Ok(send_phase_secs);
+        }
+        ready.clear();
+        poller.wait(if sending { 1 } else { 10 }, |k| ready.push(k));
+        for &k in &ready {
+            if k == 0 {
+                echo_all(peer, &mut batch, &mut echo);
+            } else {
+                receive(clients, k - 1, &mut batch, tally);
+            }
+        }
+        let now = Instant::now();
+        if now.duration_since(last_check) > Duration::from_millis(100) {
+            last_check = now;
+            reclaim_stalled(clients, now);
+            progress.update(now.duration_since(t0), tally.sent, tally.received, tally.measured_secs(now));
+        }
+    }
+}
+
+/// Fills each client's window, within the `rate` budget and `count`.
+fn send_windows(p: &Params, clients: &mut [Client], out: &mut SendQueue, tally: &mut Tally, now: Instant, ns: u64) {
+    let budget = if p.rate == 0 {
+        u64::MAX
+    } else {
+        ((p.rate as f64 * now.duration_since(tally.t0).as_secs_f64()) as u64).saturating_sub(tally.sent_total)
+    };
+    let mut allowed = budget.min(p.count.saturating_sub(tally.sent));
+    for (i, c) in clients.iter_mut().enumerate() {
+        let want = p.window.saturating_sub(c.in_flight).min(allowed.min(usize::MAX as u64) as usize);
+        if want == 0 {
+            continue;
+        }
+        for _ in 0..want {
+            if let Some(pl) = c.template.get_mut(c.offset..) {
+                stamp(pl, i, ns);
+            }
+            match &mut c.conn {
+                Conn::Udp { .. } => out.push(None, &c.template),
+                Conn::Tcp(t) => t.wbuf.extend_from_slice(&c.template),
+            }
+        }
+        let took = match &mut c.conn {
+            Conn::Udp { socket, .. } => out.flush(socket),
+            Conn::Tcp(t) => {
+                t.flush();
+                want
+            }
+        };
+        c.in_flight += took;
+        tally.sent_total += took as u64;
+        allowed = allowed.saturating_sub(took as u64);
+        if tally.measuring.is_some() {
+            tally.sent += took as u64;
+        }
+    }
+}
+
+/// The echo peer sends back what it has, to where it came from.
+fn echo_all(peer: &Peer, batch: &mut Batch, echo: &mut SendQueue) {
+    loop {
+        let n = batch.recv(&peer.state, &peer.socket, |from, data| echo.push(Some(from), data));
+        echo.flush(&peer.socket);
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// Reads what client `index` has: each stamped echo ends a message of its sender's window.
+fn receive(clients: &mut [Client], index: usize, batch: &mut Batch, tally: &mut Tally) {
+    let Some(c) = clients.get_mut(index) else { return };
+    let recv_ns = Instant::now().duration_since(tally.t0).as_nanos() as u64;
+    let mut done: Vec<usize> = Vec::new();
+    let mut on_payload = |data: &[u8]| {
+        if let Some((who, at)) = payload(data).and_then(read_stamp) {
+            done.push(who);
+            tally.record(at, recv_ns);
+        }
+    };
+    match &mut c.conn {
+        Conn::Udp { socket, state } => while batch.recv(state, socket, |_, data| on_payload(data)) > 0 {},
+        Conn::Tcp(t) => t.read_frames(on_payload),
+    }
+    let now = Instant::now();
+    for who in done {
+        if let Some(c) = clients.get_mut(who) {
+            c.in_flight = c.in_flight.saturating_sub(1);
+            c.last_progress = now;
+        }
+    }
+}
+
+/// A window whose messages were lost would stall: give it back after 300 ms of silence.
+fn reclaim_stalled(clients: &mut [Client], now: Instant) {
+    for c in clients {
+        if c.in_flight > 0 && now.duration_since(c.last_progress) > Duration::from_millis(300) {
+            c.in_flight = 0;
+            c.last_progress = now;
+        }
+    }
 }

@@ -7,7 +7,8 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context as _, Result, bail};
+use crate::diagnose::{CredentialsRefused, ErrorAnswer, NoAnswer};
+use anyhow::{Context as _, Result};
 use switchback::auth::{RestAlgorithm, Secret, rest_password};
 use switchback::client::new_transaction_id;
 use switchback::proto::stun::{
@@ -109,12 +110,15 @@ impl Session {
                 (codes::STALE_NONCE, Err(_), Ok(n)) => {
                     (self.auth.as_ref().map(|a| a.realm.clone()).unwrap_or_default(), n.0.to_string())
                 }
-                (code, ..) => bail!("{method:?} failed: {code} {}", err.reason),
+                (code, ..) => {
+                    let reason = err.reason.to_string();
+                    return Err(ErrorAnswer { method: format!("{method:?}"), code, reason }.into());
+                }
             };
             let key = IntegrityKey::new(&long_term_key_md5(&self.username, &realm, &self.password));
             self.auth = Some(Auth { realm, nonce, key });
         }
-        bail!("{method:?}: authentication failed")
+        Err(anyhow::Error::new(CredentialsRefused).context(format!("{method:?}")))
     }
 
     /// Sends `request` and waits for the answer with its transaction ID.
@@ -140,7 +144,7 @@ impl Session {
             }
             rto *= 2;
         }
-        bail!("no answer from the server")
+        Err(NoAnswer.into())
     }
 }
 
