@@ -73,4 +73,6 @@ fn config_error(warnings: &[&str], e: impl Display) -> ExitCode {
 }
 
 #[cfg(test)]
+mod man;
+#[cfg(test)]
 mod tests;
