@@ -25,7 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Mint REST credentials with the first configured secret (starts no listener).
     ///
-    /// Prints the username, the password and an iceServers JSON for the listening addresses.
+    /// Prints the username, the password and an iceServers JSON for the listening addresses (or
+    /// public-host).
     Credentials(CredentialsArgs),
     /// Mint an access token (JWT) offline with the first token-key (starts no listener).
     ///
