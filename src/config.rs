@@ -30,11 +30,13 @@ pub mod duration;
 mod env;
 mod error;
 mod external_ip;
+mod host_addrs;
 mod limits;
 mod listen;
 mod load;
 mod oauth;
 mod overrides;
+mod public_host;
 mod relay;
 mod secret_files;
 mod suggest;
@@ -155,6 +157,10 @@ pub struct Config {
     /// [`relay_addresses`].
     #[serde(deserialize_with = "external_ip::one_or_many")]
     pub external_ip: Vec<ExternalIp>,
+    /// `public-host`: the host (a DNS name or an address) in every generated URL — the `iceServers`
+    /// of `/v1/relay-configuration`, of `switchback credentials` and of the banner — instead of the
+    /// listening addresses (mapped through `external-ip`). See [`Config::public_host`].
+    pub public_host: Option<String>,
     /// `min-port`: lowest relay port (default 49152).
     pub min_port: u16,
     /// `max-port`: highest relay port (default 65535).
@@ -342,8 +348,8 @@ pub struct Config {
     /// `0` = none); 429 beyond.
     #[serde(deserialize_with = "limits::rate_limit")]
     pub api_user_rate_limit: RateLimit,
-    /// `api-url-host`: the host in the `iceServers` urls (a DNS name) instead of the listening
-    /// addresses.
+    /// `api-url-host`: the old name of `public-host`, still accepted with a warning
+    /// ([`Config::deprecation_warnings`]); `public-host` wins when both are set.
     pub api_url_host: Option<String>,
     /// `api-tls`: serve `/v1` over HTTPS with the TURN listeners' certificate (`cert`, `pkey`;
     /// reloaded with them on SIGHUP).
@@ -391,6 +397,7 @@ impl Default for Config {
             tls_listening_port: None,
             relay_ip: Vec::new(),
             external_ip: Vec::new(),
+            public_host: None,
             min_port: server.min_port,
             max_port: server.max_port,
             realm: None,

@@ -1,7 +1,8 @@
 //! The token service's keys (`api-listen` turns it on): `api-key` (the trusted backend's key for
 //! `POST /v1/tokens`), `token-key` (HS256, `[KID:]KEY`), `token-public-key` (EdDSA/ES256 PEM,
 //! `[KID:]FILE`), each secret with its `…-file` twin (one a line); `token-audience`, `token-leeway`,
-//! `api-max-ttl`, `api-cors-origin`, `api-rate-limit`, `api-user-rate-limit`, `api-url-host`.
+//! `api-max-ttl`, `api-cors-origin`, `api-rate-limit`, `api-user-rate-limit` (the urls' host is
+//! `public-host`, formerly `api-url-host`).
 
 use std::path::Path;
 

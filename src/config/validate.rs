@@ -97,6 +97,7 @@ impl Config {
             }
         }
         self.validate_api()?;
+        self.validate_public_host()?;
         match (&self.cert, &self.pkey) {
             (Some(_), None) => return Err(ConfigError::invalid("pkey", "cert is set but pkey is not: give both")),
             (None, Some(_)) => return Err(ConfigError::invalid("cert", "pkey is set but cert is not: give both")),

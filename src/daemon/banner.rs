@@ -1,6 +1,8 @@
 //! The daemon's banner after its `listening` lines: what TURN does, for the development default a
 //! ready `iceServers` JSON and the secret, commands to try it, and the `stun:` URL as the last line
-//! (`stuns:` when only TLS listens; tests and scripts read up to it). A configured secret or password is never part of it.
+//! (`stuns:` when only TLS listens; tests and scripts read up to it: it is the bound address, never
+//! `public-host`). A configured secret or password is never part of it. [`ice_servers`] is the one
+//! place that names the public host in generated URLs.
 
 use std::net::SocketAddr;
 
@@ -12,6 +14,26 @@ pub const DEMO_USER: &str = "demo";
 const DEMO_TTL_SECS: u64 = 3600;
 /// The port `turnutils_peer` listens on by default.
 const PEER_PORT: u16 = 3480;
+
+/// The addresses clients are told for these listeners: mapped through `external-ip`, as
+/// XOR-RELAYED-ADDRESS is.
+pub fn advertised(config: &Config, addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    addrs.iter().map(|&a| crate::config::advertised_addr(a, &config.external_ip)).collect()
+}
+
+/// The `iceServers` for these listeners as every generated URL names them (the banner,
+/// `switchback credentials`, `/v1/relay-configuration`): the host is `public-host` when set
+/// ([`Config::public_host`]), else each listener's address mapped through `external-ip`.
+pub fn ice_servers(
+    config: &Config,
+    udp: &[SocketAddr],
+    tcp: &[SocketAddr],
+    tls: &[SocketAddr],
+    credentials: Option<(&str, &str)>,
+) -> IceServers {
+    let (udp, tcp, tls) = (advertised(config, udp), advertised(config, tcp), advertised(config, tls));
+    IceServers::with_tls(&udp, &tcp, &tls, config.public_host(), credentials)
+}
 
 /// The banner lines for a server with these UDP, TCP and TLS listeners. `dev_secret` is the secret
 /// of the development default (see [`Config::with_dev_credentials`]), printed since it is generated
@@ -53,12 +75,7 @@ pub fn turn_banner(
         && let Some((username, password)) = rest.mint(DEMO_USER, DEMO_TTL_SECS, unix_now)
     {
         lines.push(format!("iceServers (user {DEMO_USER}, valid 1h):"));
-        // The addresses clients are told (external-ip), as in XOR-RELAYED-ADDRESS.
-        let told = |addrs: &[SocketAddr]| -> Vec<SocketAddr> {
-            addrs.iter().map(|&a| crate::config::advertised_addr(a, &config.external_ip)).collect()
-        };
-        let (udp, tcp, tls) = (told(udp), told(tcp), told(tls));
-        lines.push(IceServers::with_tls(&udp, &tcp, &tls, None, Some((&username, &password))).to_string());
+        lines.push(ice_servers(config, udp, tcp, tls, Some((&username, &password))).to_string());
     }
     if let Some(addr) = udp.first().copied().map(reachable) {
         let (ip, port) = (addr.ip(), addr.port());
@@ -150,6 +167,23 @@ mod tests {
         let json = lines.iter().find(|l| l.starts_with('{')).unwrap();
         assert!(json.contains("\"turn:203.0.113.4:3478?transport=udp\""), "{json}");
         assert!(!json.contains("10.0.0.5"), "{json}");
+    }
+
+    #[test]
+    fn ice_servers_use_the_public_host() {
+        let mut config = Config { external_ip: vec!["203.0.113.4/10.0.0.5".parse().unwrap()], ..Config::default() };
+        config.public_host = Some("turn.example.org".into());
+        let s = ice_servers(&config, &[sa("10.0.0.5:3478")], &[], &[sa("10.0.0.5:5349")], Some(("u", "p")));
+        assert_eq!(s.ice_servers[0].urls, ["stun:turn.example.org:3478"]);
+        assert_eq!(s.ice_servers[1].urls[1], "turns:turn.example.org:5349?transport=tcp");
+        // The deprecated name still works; without either, external-ip maps the address.
+        config.public_host = None;
+        config.api_url_host = Some("old.example.org".into());
+        let s = ice_servers(&config, &[sa("10.0.0.5:3478")], &[], &[], None);
+        assert_eq!(s.ice_servers[0].urls, ["stun:old.example.org:3478"]);
+        config.api_url_host = None;
+        let s = ice_servers(&config, &[sa("10.0.0.5:3478")], &[], &[], None);
+        assert_eq!(s.ice_servers[0].urls, ["stun:203.0.113.4:3478"]);
     }
 
     #[test]

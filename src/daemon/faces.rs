@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
+use super::banner::advertised;
 use super::{Reloader, Revoker};
 use crate::config::{Config, ConfigError};
 use crate::http::api::{ApiKeys, ApiOptions, IceUrls, RestSource, SharedApiKeys, router};
@@ -62,11 +63,12 @@ pub(super) fn api_router(
     let options = ApiOptions {
         keys,
         rest,
+        // What clients are told, as in the banner and `switchback credentials`.
         urls: IceUrls {
-            udp: of(Transport::Udp),
-            tcp: of(Transport::Tcp),
-            tls: of(Transport::Tls),
-            host: config.api_url_host.clone(),
+            udp: advertised(config, &of(Transport::Udp)),
+            tcp: advertised(config, &of(Transport::Tcp)),
+            tls: advertised(config, &of(Transport::Tls)),
+            host: config.public_host().map(str::to_owned),
         },
         max_ttl_secs: config.api_max_ttl,
         cors_origins: config.api_cors_origin.clone(),

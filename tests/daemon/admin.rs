@@ -99,11 +99,21 @@ fn the_admin_api_lists_and_ends_allocations() {
     assert_eq!(only_v["allocations"].as_array().unwrap().len(), 1);
     assert_eq!(only_v["allocations"][0]["user"], "v");
 
-    // The CLI client sees the same.
-    let out = admin.cli(&["admin", "list"]);
+    // The CLI client sees the same: the JSON with --json, a table without.
+    let out = admin.cli(&["admin", "list", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed["count"], 3);
+    let out = admin.cli(&["admin", "list"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "a header, three rows, a count: {table}");
+    assert!(lines[0].starts_with("RELAY ") && lines[0].ends_with("TO CLIENT"), "{table}");
+    assert_eq!(lines[4], "3 allocations");
+    let row = lines.iter().find(|l| l.starts_with(&a.relayed_addr().to_string())).expect("a's row");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..4], [a.relayed_addr().to_string().as_str(), "u", "udp", &a.mapped_addr().to_string()], "{row}");
 
     // End one allocation: its client's next Refresh gets 437 (RFC 8656 §7), the others go on.
     let out = admin.cli(&["admin", "end", &a.relayed_addr().to_string()]);

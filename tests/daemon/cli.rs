@@ -289,7 +289,7 @@ fn credentials_mints_a_rest_username_and_password() {
         "600",
         "--static-auth-secret-file",
         secret.as_str(),
-        "--url-host",
+        "--public-host",
         "turn.example.org",
     ]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
@@ -297,6 +297,61 @@ fn credentials_mints_a_rest_username_and_password() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("stun:turn.example.org:3478"), "{stdout}");
     assert!(stdout.contains("in 10m"), "{stdout}");
+}
+
+/// The `iceServers` urls `switchback credentials` prints with these extra arguments, and its stderr.
+fn credential_urls(args: &[&str]) -> (Vec<String>, String) {
+    let mut argv = vec!["credentials", "--user", "alice"];
+    argv.extend_from_slice(args);
+    let out = switchback(&argv);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON: {stdout}"));
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let urls = v["iceServers"].as_array().unwrap().iter().flat_map(|s| s["urls"].as_array().unwrap().clone());
+    (urls.map(|u| u.as_str().unwrap().to_owned()).collect(), stderr(&out))
+}
+
+#[test]
+fn credentials_name_the_public_host_of_the_file_and_of_its_old_name() {
+    let secret = TempFile::new("public-host-secret", "s3cret\n");
+    let with = |key: &str| {
+        let text = format!("static-auth-secret-file = {:?}\n{key} = \"turn.example.org\"\n", secret.as_str());
+        TempFile::new(&format!("public-host-{key}.toml"), &text)
+    };
+    let all_on = |urls: &[String], host: &str| urls.iter().all(|u| u.contains(&format!(":{host}:3478")));
+    // public-host in the file: every url names it, no warning.
+    let (urls, err) = credential_urls(&["-c", with("public-host").as_str()]);
+    assert!(all_on(&urls, "turn.example.org") && urls.len() == 3, "{urls:?}");
+    assert!(!err.contains("warning"), "{err}");
+    // api-url-host, its old name, is honoured too, with a warning.
+    let (urls, err) = credential_urls(&["-c", with("api-url-host").as_str()]);
+    assert!(all_on(&urls, "turn.example.org"), "{urls:?}");
+    assert!(err.contains("warning: api-url-host is deprecated"), "{err}");
+    // The flag wins over the file; --url-host still works, with a warning.
+    let (urls, _) = credential_urls(&["-c", with("public-host").as_str(), "--public-host", "other.example"]);
+    assert!(all_on(&urls, "other.example"), "{urls:?}");
+    let (urls, err) = credential_urls(&["--static-auth-secret-file", secret.as_str(), "--url-host", "old.example"]);
+    assert!(all_on(&urls, "old.example"), "{urls:?}");
+    assert!(err.contains("--url-host is deprecated"), "{err}");
+    // Without it, the listening address.
+    let (urls, _) = credential_urls(&["--static-auth-secret-file", secret.as_str()]);
+    assert!(all_on(&urls, "127.0.0.1"), "{urls:?}");
+}
+
+#[test]
+fn check_config_warns_about_addresses_the_host_does_not_have() {
+    // TEST-NET-1 and -2 (RFC 5737): no host has them (binding to them sends nothing).
+    #[rustfmt::skip]
+    let out = switchback(&[
+        "--listening-ip", "127.0.0.1", "--listening-ip", "192.0.2.1", "--relay-ip", "198.51.100.1", "--check-config",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error: {}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "config OK");
+    let err = stderr(&out);
+    assert!(err.contains("warning: listening-ip 192.0.2.1: not an address of this host"), "{err}");
+    assert!(err.contains("warning: relay-ip 198.51.100.1: not an address of this host"), "{err}");
+    assert!(!err.contains("127.0.0.1"), "loopback is fine: {err}");
 }
 
 #[test]

@@ -243,7 +243,7 @@ fn without_api_keys_there_is_no_tokens_endpoint() {
 fn cors_for_the_configured_origins_only() {
     let api = Api::start(
         "cors",
-        "api-cors-origin = [\"https://app.example\"]\napi-url-host = \"turn.example.org\"\napi-max-ttl = 120\n",
+        "api-cors-origin = [\"https://app.example\"]\npublic-host = \"turn.example.org\"\napi-max-ttl = 120\n",
         &[],
     );
     let preflight = |origin: &str| {
@@ -276,7 +276,7 @@ fn cors_for_the_configured_origins_only() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
-    // api-url-host names the host in the urls; api-max-ttl caps credentials and minted tokens.
+    // public-host names the host in the urls; api-max-ttl caps credentials and minted tokens.
     let v = r.json();
     let port = api.daemon.udp[0].port();
     assert_eq!(turn_entry(&v).0[0], format!("turn:turn.example.org:{port}?transport=udp"));

@@ -47,8 +47,13 @@ pub struct AdminArgs {
 /// What to ask the daemon.
 #[derive(Debug, Subcommand)]
 pub enum Action {
-    /// List the live allocations (JSON).
-    List,
+    /// List the live allocations: a table (relayed address, user, transport, client, age, expiry,
+    /// bytes each way), or with --json the admin API's JSON.
+    List {
+        /// Print the admin API's JSON answer instead of the table (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
     /// End the allocation on a relayed address.
     End {
         /// The relayed address, ADDR:PORT, as `list` shows it.
@@ -73,11 +78,12 @@ pub enum Action {
     Reload,
 }
 
-/// Runs one action and prints the daemon's JSON answer; exit 1 on an error answer or no answer.
+/// Runs one action and prints the daemon's JSON answer (`list`: a table, unless `--json`); exit 1
+/// on an error answer or no answer.
 pub fn run(connect: &ConnectArgs, action: &Action) -> ExitCode {
-    match call(connect, action) {
-        Ok(body) => {
-            println!("{body}");
+    match call(connect, action).and_then(|body| shown(action, body)) {
+        Ok(text) => {
+            println!("{}", text.trim_end());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -87,11 +93,21 @@ pub fn run(connect: &ConnectArgs, action: &Action) -> ExitCode {
     }
 }
 
+/// What to print of an answer: the JSON as it came, but for `list` without `--json` a table.
+fn shown(action: &Action, body: String) -> anyhow::Result<String> {
+    if !matches!(action, Action::List { json: false }) {
+        return Ok(body);
+    }
+    let answer: serde_json::Value = serde_json::from_str(&body).context("the allocation list is not JSON")?;
+    crate::admin_table::allocations_table(&answer).context("the answer is not an allocation list")
+}
+
+/// Sends the action's request; the body of a 2xx answer.
 fn call(connect: &ConnectArgs, action: &Action) -> anyhow::Result<String> {
     let (addr, key) = target(connect)?;
     let mut body = String::new();
     let (method, path) = match action {
-        Action::List => ("GET", "/admin/allocations".to_owned()),
+        Action::List { .. } => ("GET", "/admin/allocations".to_owned()),
         Action::End { relay } => ("DELETE", format!("/admin/allocations?relay={}", encode(&relay.to_string()))),
         Action::EndUser { user } => ("DELETE", format!("/admin/users/{}/allocations", encode(user))),
         Action::Revoke { user, jti } => {

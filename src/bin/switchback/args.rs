@@ -25,7 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Mint REST credentials with the first configured secret (starts no listener).
     ///
-    /// Prints the username, the password and an iceServers JSON for the listening addresses.
+    /// Prints the username, the password and an iceServers JSON for the listening addresses (or
+    /// public-host).
     Credentials(CredentialsArgs),
     /// Mint an access token (JWT) offline with the first token-key (starts no listener).
     ///
@@ -62,23 +63,24 @@ pub struct ImportCoturnArgs {
 pub struct TokenKeyArgs {
     /// HS256 access-token key, [KID:]KEY, at least 32 bytes (repeatable; the first mints; shows in
     /// the process list, prefer the file).
-    #[arg(long, value_name = "[KID:]KEY")]
+    #[arg(long, value_name = "[KID:]KEY", help_heading = HTTP)]
     pub token_key: Vec<String>,
     /// File of HS256 access-token keys, one [KID:]KEY a line.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = HTTP)]
     pub token_key_file: Option<PathBuf>,
     /// EdDSA (Ed25519) or ES256 (P-256) public key, PEM, [KID:]FILE: verifies tokens, cannot mint (repeatable).
-    #[arg(long, value_name = "[KID:]FILE")]
+    #[arg(long, value_name = "[KID:]FILE", help_heading = HTTP)]
     pub token_public_key: Vec<String>,
     /// What an access token's aud must contain (and minted tokens carry). Default switchback.
-    #[arg(long, value_name = "AUD")]
+    #[arg(long, value_name = "AUD", help_heading = HTTP)]
     pub token_audience: Option<String>,
     /// Clock skew allowed on a token's exp and nbf, seconds. Default 60.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help_heading = HTTP)]
     pub token_leeway: Option<u64>,
 }
 
 impl TokenKeyArgs {
+    /// A key given as a flag (visible in the process list).
     pub fn warnings(&self) -> Option<&'static str> {
         (!self.token_key.is_empty())
             .then_some("--token-key shows the key in the process list; use token-key-file or turn.toml instead")
@@ -104,257 +106,303 @@ pub struct TokenArgs {
     pub jti: Option<String>,
 }
 
-/// The configuration, and the keys that `switchback credentials` needs too.
+/// The `--help` headings of the daemon's flags, which the man page's OPTIONS subsections follow.
+/// `-c`, `--check-config`, `--help` and `--version` stay under clap's own "Options".
+pub mod heading {
+    /// Where and how clients reach the server.
+    pub const LISTENING: &str = "Listening";
+    /// Relay sockets, allocations and peers.
+    pub const RELAY: &str = "Relay";
+    /// Credentials, revocation, third-party authorization.
+    pub const AUTH: &str = "Auth";
+    /// Quotas, bandwidth and rate limits.
+    pub const LIMITS: &str = "Limits";
+    /// The TLS listeners' certificate.
+    pub const TLS: &str = "TLS";
+    /// The token service, metrics and admin faces.
+    pub const HTTP: &str = "HTTP faces";
+    /// Logs and usage records.
+    pub const LOGGING: &str = "Logging";
+    /// Threads, buffers, draining.
+    pub const OPERATIONS: &str = "Operations";
+    /// Every heading, in the order `--help` shows them.
+    #[cfg(test)]
+    pub const ALL: [&str; 8] = [LISTENING, RELAY, AUTH, LIMITS, TLS, HTTP, LOGGING, OPERATIONS];
+}
+
+use heading::{AUTH, HTTP, LIMITS, LISTENING, LOGGING, OPERATIONS, RELAY, TLS};
+
+/// The configuration and where clients reach the server: what `switchback credentials` needs too.
 #[derive(Clone, Debug, Args)]
 pub struct SourceArgs {
     /// Configuration file (see turn.toml); every key also has a flag of the same name.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on (repeatable). Default 127.0.0.1.
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", help_heading = LISTENING)]
     pub listening_ip: Vec<IpAddr>,
     /// UDP and TCP port; 0 lets the OS choose. Default 3478.
-    #[arg(short = 'p', long, value_name = "PORT")]
+    #[arg(short = 'p', long, value_name = "PORT", help_heading = LISTENING)]
     pub listening_port: Option<u16>,
+    /// Host (a DNS name or an address) in every generated URL: the iceServers of
+    /// /v1/relay-configuration, of `switchback credentials` and of the banner. Default: the
+    /// listening addresses, mapped through --external-ip.
+    #[arg(long, value_name = "HOST", help_heading = LISTENING)]
+    pub public_host: Option<String>,
+}
+
+/// The REST shared secrets, which `switchback credentials` needs too.
+#[derive(Clone, Debug, Args)]
+pub struct RestArgs {
     /// REST shared secret (repeatable; shows in the process list, prefer the file).
-    #[arg(long, value_name = "SECRET")]
+    #[arg(long, value_name = "SECRET", help_heading = AUTH)]
     pub static_auth_secret: Vec<String>,
     /// File with REST shared secrets, one a line (the first mints).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = AUTH)]
     pub static_auth_secret_file: Option<PathBuf>,
     /// Furthest ahead a REST expiry may lie, seconds; 0 = no cap. Default 172800 (48 h).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help_heading = AUTH)]
     pub max_credential_lifetime: Option<u64>,
     /// Separator between expiry and user in REST usernames. Default ':'.
-    #[arg(long, value_name = "CHAR")]
+    #[arg(long, value_name = "CHAR", help_heading = AUTH)]
     pub rest_separator: Option<char>,
     /// HMAC of REST passwords. Default sha1.
-    #[arg(long, value_parser = ["sha1", "sha256"])]
+    #[arg(long, value_parser = ["sha1", "sha256"], help_heading = AUTH)]
     pub rest_algorithm: Option<String>,
 }
 
-/// The daemon's flags.
+/// The daemon's flags, by heading.
 #[derive(Clone, Debug, Args)]
 pub struct DaemonArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// TLS port; 0 lets the OS choose. Default 5349 (0 when --listening-port is 0).
-    #[arg(long, value_name = "PORT")]
-    pub tls_listening_port: Option<u16>,
+    /// Check the configuration, print "config OK" and exit 0 (or the error and exit 2); warns about
+    /// listening-ip and relay-ip addresses this host does not have.
+    #[arg(long)]
+    pub check_config: bool,
+    /// Do not listen on UDP.
+    #[arg(long, help_heading = LISTENING)]
+    pub no_udp: bool,
+    /// Do not listen on TCP.
+    #[arg(long, help_heading = LISTENING)]
+    pub no_tcp: bool,
+    /// TCP and TLS connections start with a PROXY protocol v2 header (behind a load balancer); the
+    /// client address is the header's source. Off by default.
+    #[arg(long, help_heading = LISTENING)]
+    pub proxy_protocol: bool,
+    /// Load balancer allowed to send PROXY headers: IP, IP-IP or CIDR (repeatable); needed with --proxy-protocol.
+    #[arg(long, value_name = "RULE", help_heading = LISTENING)]
+    pub proxy_protocol_from: Vec<String>,
+
     /// Address for relay sockets (repeatable; allocations spread round-robin). Default: where the request arrived.
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", help_heading = RELAY)]
     pub relay_ip: Vec<IpAddr>,
     /// Address told to clients for a relay behind 1:1 NAT: PUBLIC, or PUBLIC/PRIVATE (repeatable,
     /// one per private address).
-    #[arg(short = 'X', long, value_name = "PUBLIC[/PRIVATE]")]
+    #[arg(short = 'X', long, value_name = "PUBLIC[/PRIVATE]", help_heading = RELAY)]
     pub external_ip: Vec<String>,
     /// Lowest relay port. Default 49152.
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", help_heading = RELAY)]
     pub min_port: Option<u16>,
     /// Highest relay port. Default 65535.
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", help_heading = RELAY)]
     pub max_port: Option<u16>,
-    /// Realm for long-term credentials. Default switchback.local.
-    #[arg(short = 'r', long)]
-    pub realm: Option<String>,
-    /// Insist on REST credentials (they are on whenever a secret is given).
-    #[arg(long)]
-    pub use_auth_secret: bool,
-    /// Long-term credential user (repeatable; shows in the process list, prefer users-file).
-    #[arg(short = 'u', long = "user", value_name = "NAME:PASSWORD")]
-    pub user: Vec<String>,
-    /// File of users, one NAME:PASSWORD or NAME:0x<key> a line.
-    #[arg(long, value_name = "FILE")]
-    pub users_file: Option<PathBuf>,
-    /// Seconds a NONCE stays valid. Default 3600.
-    #[arg(long, value_name = "SECS")]
-    pub nonce_lifetime: Option<u64>,
     /// Allocation lifetime when the client asks for less or none, seconds. Default 600.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help_heading = RELAY)]
     pub default_lifetime: Option<u32>,
     /// Longest allocation lifetime, seconds. Default 3600.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help_heading = RELAY)]
     pub max_lifetime: Option<u32>,
-    /// Allow loopback peers.
-    #[arg(long)]
-    pub allow_loopback_peers: bool,
-    /// Allowed peers despite the default deny list: CIDR, IP or IP-IP, optionally @LO-HI (repeatable).
-    #[arg(long, value_name = "RULE")]
-    pub allowed_peer_ip: Vec<String>,
-    /// Denied peers in addition to the default deny list, same forms (repeatable).
-    #[arg(long, value_name = "RULE")]
-    pub denied_peer_ip: Vec<String>,
-    /// TLS certificate chain, PEM, leaf first (with --pkey; re-read on SIGHUP).
-    #[arg(long, value_name = "FILE")]
-    pub cert: Option<PathBuf>,
-    /// TLS private key, PEM (with --cert).
-    #[arg(long, value_name = "FILE")]
-    pub pkey: Option<PathBuf>,
-    /// Do not listen on UDP.
-    #[arg(long)]
-    pub no_udp: bool,
-    /// Do not listen on TCP.
-    #[arg(long)]
-    pub no_tcp: bool,
-    /// Do not listen on TLS.
-    #[arg(long)]
-    pub no_tls: bool,
     /// Refuse RFC 6062 TCP relaying (REQUESTED-TRANSPORT TCP gets 442).
-    #[arg(long)]
+    #[arg(long, help_heading = RELAY)]
     pub no_tcp_relay: bool,
     /// Take dual allocations only under RFC 8656's code points, not the draft's 0x8032/0x8033
     /// (coturn 4.6.1, `turnutils_uclient -Z`).
-    #[arg(long)]
+    #[arg(long, help_heading = RELAY)]
     pub no_legacy_dual_allocation: bool,
-    /// Allocations per user; 0 = unlimited. Default 32.
-    #[arg(long, value_name = "N")]
-    pub user_quota: Option<u32>,
-    /// Allocations in total; 0 = unlimited. Default 10000.
-    #[arg(long, value_name = "N")]
-    pub total_quota: Option<u32>,
-    /// Relayed bytes (not bits) per second per allocation, each direction; 0 = unlimited (the default).
-    #[arg(long, value_name = "BYTES")]
-    pub max_bps: Option<u64>,
-    /// Log level; RUST_LOG overrides it. Default info.
-    #[arg(long, value_parser = ["error", "warn", "info", "debug", "trace"])]
-    pub log_level: Option<String>,
-    /// Raise the log level (repeat for more).
-    #[arg(short = 'v', long, action = ArgAction::Count)]
-    pub verbose: u8,
-    /// Log format.
-    #[arg(long, value_parser = ["human", "json"])]
-    pub log_format: Option<String>,
-    /// Write the log to FILE (appended; reopened on SIGHUP and SIGUSR1) instead of stderr.
-    #[arg(long, value_name = "FILE")]
-    pub log_file: Option<PathBuf>,
-    /// Append a JSON usage record per ended allocation to FILE ("-": stdout); reopened on SIGHUP and SIGUSR1.
-    #[arg(long, value_name = "FILE")]
-    pub usage_file: Option<PathBuf>,
-    /// Seconds between interim usage records of live allocations (0: final records only). Default 0.
-    #[arg(long, value_name = "SECS")]
-    pub usage_interval: Option<u64>,
-    /// This node's name in usage records and session logs. Default: host name and first listening address.
-    #[arg(long, value_name = "NAME")]
-    pub node_id: Option<String>,
-    /// SOFTWARE attribute for responses (default: none).
-    #[arg(long)]
-    pub software: Option<String>,
-    /// Only channel numbers 0x4000-0x4FFF count as ChannelData.
-    #[arg(long)]
-    strict_rfc8656: bool,
-    /// Check the configuration, print "config OK" and exit 0 (or the error and exit 2).
-    #[arg(long)]
-    pub check_config: bool,
-    /// Unauthenticated answers per source IP (IPv6: per /64), N/s[:BURST]; 0 = off. Default 20/s:300.
-    #[arg(long, value_name = "N/s[:BURST]")]
-    pub rate_limit_unauth: Option<String>,
-    /// Count Binding answers against --rate-limit-unauth too.
-    #[arg(long)]
-    pub rate_limit_binding: bool,
-    /// Allocate requests per user, N/s[:BURST]; 0 = off; 486 beyond. Default 10/s:20.
-    #[arg(long, value_name = "N/s[:BURST]")]
-    pub rate_limit_allocate: Option<String>,
-    /// Revoked user or username (repeatable): 403, and its allocations are torn down.
-    #[arg(long, value_name = "USER")]
-    pub revoked_users: Vec<String>,
-    /// File of revoked users or usernames, one a line; re-read on SIGHUP.
-    #[arg(long, value_name = "FILE")]
-    pub revocation_file: Option<PathBuf>,
-    /// Tear down an allocation when its REST credential expires.
-    #[arg(long)]
-    pub strict_expiry: bool,
-    /// Live permissions (peer IPs) per allocation, 508 beyond; 0 = unlimited. Default 64.
-    #[arg(long, value_name = "N")]
-    pub max_permissions: Option<u32>,
-    /// Live channel bindings per allocation, 508 beyond; 0 = unlimited. Default 64.
-    #[arg(long, value_name = "N")]
-    pub max_channels: Option<u32>,
-    /// Relayed bytes per second per user across its allocations, each direction; 0 = unlimited.
-    #[arg(long, value_name = "BYTES")]
-    pub user_max_bps: Option<u64>,
-    /// Relayed bytes per second for the whole server, each direction; 0 = unlimited.
-    #[arg(long, value_name = "BYTES")]
-    pub bps_capacity: Option<u64>,
-    /// Token service (/v1/*) address; off by default.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub api_listen: Option<SocketAddr>,
-    /// Metrics and health (/metrics, /healthz, /readyz) address; off by default. Keep it on loopback.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub metrics_listen: Option<SocketAddr>,
-    /// Admin API and status page address; off by default (needs --admin-key or --admin-key-file).
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub admin_listen: Option<SocketAddr>,
-    /// RFC 7635 third-party authorization: accept ACCESS-TOKEN (needs --oauth-key).
-    #[arg(long)]
-    pub oauth: bool,
-    /// Server name bound into RFC 7635 tokens and sent in THIRD-PARTY-AUTHORIZATION. Default: the realm.
-    #[arg(long, value_name = "NAME")]
-    pub server_name: Option<String>,
-    /// RFC 7635 key shared with the authorization server (repeatable); ALG is A256GCM or A128GCM.
-    #[arg(long, value_name = "KID:BASE64KEY:ALG")]
-    pub oauth_key: Vec<String>,
-    /// TCP and TLS connections start with a PROXY protocol v2 header (behind a load balancer); the
-    /// client address is the header's source. Off by default.
-    #[arg(long)]
-    pub proxy_protocol: bool,
-    /// Load balancer allowed to send PROXY headers: IP, IP-IP or CIDR (repeatable); needed with --proxy-protocol.
-    #[arg(long, value_name = "RULE")]
-    pub proxy_protocol_from: Vec<String>,
-    /// Bearer key of the admin API, at least 16 characters (shows in the process list; prefer the file).
-    #[arg(long, value_name = "KEY")]
-    pub admin_key: Option<String>,
-    /// File whose first line is the admin key.
-    #[arg(long, value_name = "FILE")]
-    pub admin_key_file: Option<PathBuf>,
+    /// Allow loopback peers.
+    #[arg(long, help_heading = RELAY)]
+    pub allow_loopback_peers: bool,
+    /// Allowed peers despite the default deny list: CIDR, IP or IP-IP, optionally @LO-HI (repeatable).
+    #[arg(long, value_name = "RULE", help_heading = RELAY)]
+    pub allowed_peer_ip: Vec<String>,
+    /// Denied peers in addition to the default deny list, same forms (repeatable).
+    #[arg(long, value_name = "RULE", help_heading = RELAY)]
+    pub denied_peer_ip: Vec<String>,
     /// Where new allocations are redirected (300 ALTERNATE-SERVER) while draining or over the
     /// threshold; one per family (repeatable), a client gets the one of its own family.
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", help_heading = RELAY)]
     pub alternate_server: Vec<SocketAddr>,
     /// Live allocations from which new ones go to --alternate-server; 0 = only while draining (the default).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = RELAY)]
     pub alternate_threshold: Option<u32>,
-    /// Seconds SIGTERM waits for live allocations to end before exiting. Default 30.
-    #[arg(long, value_name = "SECS")]
-    pub drain_timeout: Option<u64>,
+    /// SOFTWARE attribute for responses (default: none).
+    #[arg(long, help_heading = RELAY)]
+    pub software: Option<String>,
+    /// Only channel numbers 0x4000-0x4FFF count as ChannelData.
+    #[arg(long, help_heading = RELAY)]
+    strict_rfc8656: bool,
+
+    /// Realm for long-term credentials. Default switchback.local.
+    #[arg(short = 'r', long, help_heading = AUTH)]
+    pub realm: Option<String>,
+    /// Insist on REST credentials (they are on whenever a secret is given).
+    #[arg(long, help_heading = AUTH)]
+    pub use_auth_secret: bool,
+    #[command(flatten)]
+    pub rest: RestArgs,
+    /// Long-term credential user (repeatable; shows in the process list, prefer users-file).
+    #[arg(short = 'u', long = "user", value_name = "NAME:PASSWORD", help_heading = AUTH)]
+    pub user: Vec<String>,
+    /// File of users, one NAME:PASSWORD or NAME:0x<key> a line.
+    #[arg(long, value_name = "FILE", help_heading = AUTH)]
+    pub users_file: Option<PathBuf>,
+    /// Seconds a NONCE stays valid. Default 3600.
+    #[arg(long, value_name = "SECS", help_heading = AUTH)]
+    pub nonce_lifetime: Option<u64>,
+    /// Revoked user or username (repeatable): 403, and its allocations are torn down.
+    #[arg(long, value_name = "USER", help_heading = AUTH)]
+    pub revoked_users: Vec<String>,
+    /// File of revoked users or usernames, one a line; re-read on SIGHUP.
+    #[arg(long, value_name = "FILE", help_heading = AUTH)]
+    pub revocation_file: Option<PathBuf>,
+    /// Tear down an allocation when its REST credential expires.
+    #[arg(long, help_heading = AUTH)]
+    pub strict_expiry: bool,
+    /// RFC 7635 third-party authorization: accept ACCESS-TOKEN (needs --oauth-key).
+    #[arg(long, help_heading = AUTH)]
+    pub oauth: bool,
+    /// Server name bound into RFC 7635 tokens and sent in THIRD-PARTY-AUTHORIZATION. Default: the realm.
+    #[arg(long, value_name = "NAME", help_heading = AUTH)]
+    pub server_name: Option<String>,
+    /// RFC 7635 key shared with the authorization server (repeatable); ALG is A256GCM or A128GCM.
+    #[arg(long, value_name = "KID:BASE64KEY:ALG", help_heading = AUTH)]
+    pub oauth_key: Vec<String>,
+
+    /// Allocations per user; 0 = unlimited. Default 32.
+    #[arg(long, value_name = "N", help_heading = LIMITS)]
+    pub user_quota: Option<u32>,
+    /// Allocations in total; 0 = unlimited. Default 10000.
+    #[arg(long, value_name = "N", help_heading = LIMITS)]
+    pub total_quota: Option<u32>,
+    /// Relayed bytes (not bits) per second per allocation, each direction; 0 = unlimited (the default).
+    #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
+    pub max_bps: Option<u64>,
+    /// Relayed bytes per second per user across its allocations, each direction; 0 = unlimited.
+    #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
+    pub user_max_bps: Option<u64>,
+    /// Relayed bytes per second for the whole server, each direction; 0 = unlimited.
+    #[arg(long, value_name = "BYTES", help_heading = LIMITS)]
+    pub bps_capacity: Option<u64>,
+    /// Live permissions (peer IPs) per allocation, 508 beyond; 0 = unlimited. Default 64.
+    #[arg(long, value_name = "N", help_heading = LIMITS)]
+    pub max_permissions: Option<u32>,
+    /// Live channel bindings per allocation, 508 beyond; 0 = unlimited. Default 64.
+    #[arg(long, value_name = "N", help_heading = LIMITS)]
+    pub max_channels: Option<u32>,
+    /// Unauthenticated answers per source IP (IPv6: per /64), N/s[:BURST]; 0 = off. Default 20/s:300.
+    #[arg(long, value_name = "N/s[:BURST]", help_heading = LIMITS)]
+    pub rate_limit_unauth: Option<String>,
+    /// Count Binding answers against --rate-limit-unauth too.
+    #[arg(long, help_heading = LIMITS)]
+    pub rate_limit_binding: bool,
+    /// Allocate requests per user, N/s[:BURST]; 0 = off; 486 beyond. Default 10/s:20.
+    #[arg(long, value_name = "N/s[:BURST]", help_heading = LIMITS)]
+    pub rate_limit_allocate: Option<String>,
     /// Seconds a TCP/TLS client has to make an allocation (or bind an RFC 6062 connection) before it is closed. Default 60.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help_heading = LIMITS)]
     pub tcp_auth_timeout: Option<u64>,
     /// TCP/TLS connections a source may hold before they authenticate (then the user's quota counts them). Default 64.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = LIMITS)]
     pub tcp_connections_per_source: Option<u32>,
+
+    /// TLS port; 0 lets the OS choose. Default 5349 (0 when --listening-port is 0).
+    #[arg(long, value_name = "PORT", help_heading = TLS)]
+    pub tls_listening_port: Option<u16>,
+    /// TLS certificate chain, PEM, leaf first (with --pkey; re-read on SIGHUP).
+    #[arg(long, value_name = "FILE", help_heading = TLS)]
+    pub cert: Option<PathBuf>,
+    /// TLS private key, PEM (with --cert).
+    #[arg(long, value_name = "FILE", help_heading = TLS)]
+    pub pkey: Option<PathBuf>,
+    /// Do not listen on TLS.
+    #[arg(long, help_heading = TLS)]
+    pub no_tls: bool,
+
+    /// Token service (/v1/*) address; off by default.
+    #[arg(long, value_name = "ADDR:PORT", help_heading = HTTP)]
+    pub api_listen: Option<SocketAddr>,
+    /// Metrics and health (/metrics, /healthz, /readyz) address; off by default. Keep it on loopback.
+    #[arg(long, value_name = "ADDR:PORT", help_heading = HTTP)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Admin API and status page address; off by default (needs --admin-key or --admin-key-file).
+    #[arg(long, value_name = "ADDR:PORT", help_heading = HTTP)]
+    pub admin_listen: Option<SocketAddr>,
+    /// Bearer key of the admin API, at least 16 characters (shows in the process list; prefer the file).
+    #[arg(long, value_name = "KEY", help_heading = HTTP)]
+    pub admin_key: Option<String>,
+    /// File whose first line is the admin key.
+    #[arg(long, value_name = "FILE", help_heading = HTTP)]
+    pub admin_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub token_keys: TokenKeyArgs,
     /// Key of the trusted backend for POST /v1/tokens, 16+ characters (repeatable; shows in the
     /// process list, prefer the file).
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", help_heading = HTTP)]
     pub api_key: Vec<String>,
     /// File of API keys, one a line.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = HTTP)]
     pub api_key_file: Option<PathBuf>,
     /// Longest lifetime of /v1 credentials and minted tokens, seconds. Default 86400.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help_heading = HTTP)]
     pub api_max_ttl: Option<u64>,
     /// Origin whose pages may call /v1 (CORS), or * (repeatable).
-    #[arg(long, value_name = "ORIGIN")]
+    #[arg(long, value_name = "ORIGIN", help_heading = HTTP)]
     pub api_cors_origin: Vec<String>,
     /// /v1 requests per source address (IPv6: per /64), N/s[:BURST]; 0 = off. Default 10/s:20.
-    #[arg(long, value_name = "N/s[:BURST]")]
+    #[arg(long, value_name = "N/s[:BURST]", help_heading = HTTP)]
     pub api_rate_limit: Option<String>,
     /// /v1 requests per token subject or minted user, N/s[:BURST]; 0 = off. Default 1/s:10.
-    #[arg(long, value_name = "N/s[:BURST]")]
+    #[arg(long, value_name = "N/s[:BURST]", help_heading = HTTP)]
     pub api_user_rate_limit: Option<String>,
-    /// Host for the iceServers urls of /v1/relay-configuration (a DNS name).
-    #[arg(long, value_name = "HOST")]
-    pub api_url_host: Option<String>,
     /// Serve /v1 over HTTPS with the certificate of --cert and --pkey.
-    #[arg(long)]
+    #[arg(long, help_heading = HTTP)]
     pub api_tls: bool,
+    /// Deprecated: the old name of --public-host (warns; --public-host wins when both are set).
+    #[arg(long, value_name = "HOST", help_heading = HTTP)]
+    pub api_url_host: Option<String>,
+
+    /// Log level; RUST_LOG overrides it. Default info.
+    #[arg(long, value_parser = ["error", "warn", "info", "debug", "trace"], help_heading = LOGGING)]
+    pub log_level: Option<String>,
+    /// Raise the log level (repeat for more).
+    #[arg(short = 'v', long, action = ArgAction::Count, help_heading = LOGGING)]
+    pub verbose: u8,
+    /// Log format.
+    #[arg(long, value_parser = ["human", "json"], help_heading = LOGGING)]
+    pub log_format: Option<String>,
+    /// Write the log to FILE (appended; reopened on SIGHUP and SIGUSR1) instead of stderr.
+    #[arg(long, value_name = "FILE", help_heading = LOGGING)]
+    pub log_file: Option<PathBuf>,
+    /// Append a JSON usage record per ended allocation to FILE ("-": stdout); reopened on SIGHUP and SIGUSR1.
+    #[arg(long, value_name = "FILE", help_heading = LOGGING)]
+    pub usage_file: Option<PathBuf>,
+    /// Seconds between interim usage records of live allocations (0: final records only). Default 0.
+    #[arg(long, value_name = "SECS", help_heading = LOGGING)]
+    pub usage_interval: Option<u64>,
+    /// This node's name in usage records and session logs. Default: host name and first listening address.
+    #[arg(long, value_name = "NAME", help_heading = LOGGING)]
+    pub node_id: Option<String>,
+
     /// Worker threads, each with its own SO_REUSEPORT UDP socket per address; 0 = one per core. Default 0.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = OPERATIONS)]
     pub workers: Option<u16>,
     /// UDP socket receive/send buffer, bytes; the kernel caps it (warned); 0 = kernel default. Default 4194304.
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", help_heading = OPERATIONS)]
     pub socket_buffer: Option<u32>,
+    /// Seconds SIGTERM waits for live allocations to end before exiting. Default 30.
+    #[arg(long, value_name = "SECS", help_heading = OPERATIONS)]
+    pub drain_timeout: Option<u64>,
 }
 
 /// `switchback credentials`.
@@ -362,14 +410,16 @@ pub struct DaemonArgs {
 pub struct CredentialsArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub rest: RestArgs,
     /// The user part of the REST username (`<expiry>:<user>`).
     #[arg(long, value_name = "NAME")]
     pub user: String,
     /// Lifetime: 3600, 90s, 30m, 1h or 2d; capped by max-credential-lifetime.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     pub ttl: u64,
-    /// Host for the urls (a DNS name, say) instead of the listening addresses.
-    #[arg(long, value_name = "HOST")]
+    /// Deprecated: the old name of --public-host (warns).
+    #[arg(long, value_name = "HOST", conflicts_with = "public_host")]
     pub url_host: Option<String>,
 }
 
@@ -378,7 +428,9 @@ impl SourceArgs {
     pub fn load(&self, overrides: &Overrides) -> Result<Config, ConfigError> {
         Config::from_sources(self.config.as_deref(), overrides.clone().into_table())
     }
+}
 
+impl RestArgs {
     /// Secrets given as flags are visible to every local user in the process list.
     pub fn warnings(&self) -> Vec<&'static str> {
         let mut warnings = Vec::new();
@@ -387,6 +439,25 @@ impl SourceArgs {
                 "--static-auth-secret shows the secret in the process list; \
                  use static-auth-secret-file or turn.toml instead",
             );
+        }
+        warnings
+    }
+}
+
+impl CredentialsArgs {
+    /// `overrides` with `public-host` from the deprecated `--url-host` when it is given.
+    pub fn overrides(&self, mut overrides: Overrides) -> Overrides {
+        if let Some(host) = &self.url_host {
+            overrides.set("public-host", Value::String(host.clone()));
+        }
+        overrides
+    }
+
+    /// The secrets shown in the process list, and the deprecated `--url-host`.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut warnings = self.rest.warnings();
+        if self.url_host.is_some() {
+            warnings.push("--url-host is deprecated: use --public-host (the public-host key)");
         }
         warnings
     }
@@ -408,8 +479,9 @@ impl DaemonArgs {
         Ok(o)
     }
 
+    /// Secrets given as flags (visible in the process list).
     pub fn warnings(&self) -> Vec<&'static str> {
-        let mut warnings = self.source.warnings();
+        let mut warnings = self.rest.warnings();
         if !self.user.is_empty() {
             warnings.push("--user shows the password in the process list; use users-file or turn.toml instead");
         }

@@ -14,8 +14,8 @@ use crate::config_error;
 
 /// `switchback credentials`: mint with the first secret, print, exit.
 pub fn credentials(args: &CredentialsArgs, flags: Result<Overrides, ConfigError>) -> ExitCode {
-    let warnings = args.source.warnings();
-    let config = match flags.and_then(|o| args.source.load(&o)) {
+    let warnings = args.warnings();
+    let config = match flags.and_then(|o| args.source.load(&args.overrides(o))) {
         Ok(config) => config,
         Err(e) => return config_error(&warnings, e),
     };
@@ -24,7 +24,7 @@ pub fn credentials(args: &CredentialsArgs, flags: Result<Overrides, ConfigError>
             "no REST secret: give static-auth-secret (in -c FILE), --static-auth-secret-file or --static-auth-secret";
         return config_error(&warnings, e);
     };
-    for w in &warnings {
+    for w in warnings.iter().map(|w| w.to_string()).chain(config.deprecation_warnings()) {
         eprintln!("warning: {w}");
     }
     if rest.max_lifetime_secs != 0 && args.ttl > rest.max_lifetime_secs {
@@ -42,25 +42,26 @@ pub fn credentials(args: &CredentialsArgs, flags: Result<Overrides, ConfigError>
     println!("username: {username}");
     println!("password: {password}");
     println!("expires: {expiry} (unix time, in {})", format_duration(expiry.saturating_sub(now)));
-    // The addresses clients are told (external-ip maps them), as in XOR-RELAYED-ADDRESS.
-    let told = |ip, port| switchback::config::advertised_addr(SocketAddr::new(ip, port), &config.external_ip);
-    let addrs = |off: bool| -> Vec<SocketAddr> {
-        let ips = if off { &[][..] } else { &config.listening_ip[..] };
-        ips.iter().map(|&ip| told(ip, config.listening_port)).collect()
-    };
-    let tls: Vec<SocketAddr> = match config.has_tls_certificate() {
-        true => config.listening_ip.iter().map(|&ip| told(ip, config.tls_port())).collect(),
-        false => Vec::new(),
-    };
-    let servers = IceServers::with_tls(
-        &addrs(config.no_udp),
-        &addrs(config.no_tcp),
-        &tls,
-        args.url_host.as_deref(),
-        Some((&username, &password)),
-    );
-    println!("{servers}");
+    println!("{}", ice_servers(&config, Some((&username, &password))));
     ExitCode::SUCCESS
+}
+
+/// The `iceServers` of the configured listeners (the ports configured, not bound: nothing listens
+/// here), named as the daemon names them ([`switchback::daemon::banner::ice_servers`]).
+fn ice_servers(config: &Config, credentials: Option<(&str, &str)>) -> IceServers {
+    let at = |off: bool, port: u16| -> Vec<SocketAddr> {
+        let ips = if off { &[][..] } else { &config.listening_ip[..] };
+        ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect()
+    };
+    let port = config.listening_port;
+    let tls = at(!config.has_tls_certificate(), config.tls_port());
+    switchback::daemon::banner::ice_servers(
+        config,
+        &at(config.no_udp, port),
+        &at(config.no_tcp, port),
+        &tls,
+        credentials,
+    )
 }
 
 /// `switchback import-coturn`: convert, print the notes, check, write.

@@ -8,7 +8,8 @@
 //!   variables, [`switchback::config::env_overrides`]);
 //! * `serve.rs` — the daemon command: check, start, signals, drain;
 //! * `commands.rs` — `credentials`, `token`, `import-coturn`;
-//! * `admin_cli.rs` — `admin` and `reload`, clients of the admin API;
+//! * `admin_cli.rs` — `admin` and `reload`, clients of the admin API (`admin_table.rs`: `admin list`'s
+//!   table);
 //! * `logging.rs`, `banner.rs`, `signals.rs`.
 //!
 //! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), a good `--check-config` or printed
@@ -28,6 +29,7 @@ use clap::{CommandFactory as _, FromArgMatches as _};
 use switchback::config::{ConfigError, Overrides};
 
 mod admin_cli;
+mod admin_table;
 mod args;
 mod banner;
 mod commands;
@@ -72,5 +74,7 @@ fn config_error(warnings: &[&str], e: impl Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+#[cfg(test)]
+mod man;
 #[cfg(test)]
 mod tests;

@@ -35,7 +35,7 @@ pub fn daemon(args: &DaemonArgs, flags: Result<Overrides, ConfigError>) -> ExitC
         Err(e) => return config_error(&warnings, e),
     };
     if args.check_config {
-        for w in warnings.iter().map(|w| w.to_string()).chain(config.oauth_warnings()).chain(config.file_warnings()) {
+        for w in all_warnings(&warnings, &config) {
             eprintln!("warning: {w}");
         }
         println!("config OK");
@@ -49,7 +49,7 @@ pub fn daemon(args: &DaemonArgs, flags: Result<Overrides, ConfigError>) -> ExitC
             return ExitCode::FAILURE;
         }
     };
-    for w in warnings.iter().map(|w| w.to_string()).chain(config.oauth_warnings()).chain(config.file_warnings()) {
+    for w in all_warnings(&warnings, &config) {
         warn!("{w}");
     }
     if dev && !config.loopback_only() {
@@ -67,6 +67,17 @@ pub fn daemon(args: &DaemonArgs, flags: Result<Overrides, ConfigError>) -> ExitC
             ExitCode::FAILURE
         }
     }
+}
+
+/// The flags' warnings, then the configuration's: oauth, secret files others can read, deprecated
+/// keys, and addresses this host does not have.
+fn all_warnings(flags: &[&str], config: &Config) -> Vec<String> {
+    let mut all: Vec<String> = flags.iter().map(|w| w.to_string()).collect();
+    all.extend(config.oauth_warnings());
+    all.extend(config.file_warnings());
+    all.extend(config.deprecation_warnings());
+    all.extend(config.address_warnings());
+    all
 }
 
 /// The configuration to serve (with the development secret when `dev`) and the daemon's setup.

@@ -102,70 +102,6 @@ fn every_flag_has_a_help_text() {
     assert!(cmd.get_arguments().count() > 40, "the daemon's flags are all there");
 }
 
-/// The man page's ENVIRONMENT section (roff), which clap_mangen has no place for: the
-/// `SWITCHBACK_*` keys (with the exempt names of [`ENV_NOT_KEYS`]) and the other variables read.
-fn environment_section() -> String {
-    use switchback::config::{ENV_NOT_KEYS, ENV_PREFIX};
-    let exempt = ENV_NOT_KEYS.join(", ");
-    let entries = [
-        (
-            format!("\\fB{ENV_PREFIX}\\fR\\fIKEY\\fR"),
-            format!(
-                "Every turn.toml key, in upper case with _ for - (SWITCHBACK_LISTENING_PORT=3479, \
-                 SWITCHBACK_STATIC_AUTH_SECRET_FILE=/run/secrets/turn). Values are typed as the key is; lists are \
-                 comma-separated (SWITCHBACK_RELAY_IP=10.0.0.1,10.0.0.2), users is NAME:PASSWORD,... Flags override \
-                 the environment, the environment overrides the file. A {ENV_PREFIX} variable that names no key is \
-                 an error (exit code 2), except {exempt}, switches of the tests and the fuzz harness."
-            ),
-        ),
-        (
-            "\\fBSWITCHBACK_ADMIN_KEY\\fR".to_owned(),
-            "The admin key of switchback admin and switchback reload; the daemon takes it as admin-key.".to_owned(),
-        ),
-        ("\\fBRUST_LOG\\fR".to_owned(), "Overrides log-level (a tracing filter).".to_owned()),
-        (
-            "\\fBNOTIFY_SOCKET\\fR".to_owned(),
-            "Set by systemd (Type=notify): the daemon reports that it is ready, and stopping.".to_owned(),
-        ),
-    ];
-    let mut roff = String::from(".SH ENVIRONMENT\n");
-    for (name, text) in entries {
-        roff.push_str(&format!(".TP\n{name}\n{}\n", text.replace('-', "\\-")));
-    }
-    roff
-}
-
-/// The man page: what clap_mangen renders from the definitions, with [`environment_section`] after
-/// the options.
-fn man_page() -> String {
-    use clap::CommandFactory as _;
-    let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page).unwrap();
-    let page = String::from_utf8(page).unwrap();
-    let at = page.find(".SH SUBCOMMANDS").unwrap_or(page.len());
-    format!("{}{}{}", &page[..at], environment_section(), &page[at..])
-}
-
-/// docs/switchback.1 is the man page clap_mangen renders from these definitions (and
-/// [`environment_section`]); this test fails when they changed and the page was not regenerated.
-/// Regenerate with `SWITCHBACK_WRITE_MAN=1 cargo test --bin switchback man_page`.
-#[test]
-fn man_page_is_current() {
-    let text = man_page();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/switchback.1");
-    if std::env::var_os("SWITCHBACK_WRITE_MAN").is_some() {
-        std::fs::write(&path, &text).unwrap();
-    }
-    for flag in ["listening\\-port", "proxy\\-protocol", "relay\\-ip", "import\\-coturn", ".SH ENVIRONMENT"] {
-        assert!(text.contains(flag), "`{flag}` missing from the man page");
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == text,
-        "docs/switchback.1 is out of date: SWITCHBACK_WRITE_MAN=1 cargo test --bin switchback man_page"
-    );
-}
-
 /// The daemon's flags, but the ones that are not a `turn.toml` key of the same name.
 fn key_flags(command: &clap::Command) -> Vec<&clap::Arg> {
     const NOT_KEYS: &[&str] = &["help", "version", "config", "check-config", "user"];
@@ -273,4 +209,31 @@ fn the_defaults_in_the_help_are_the_defaults() {
         checked += 1;
     }
     assert!(checked >= 20, "only {checked} flags name their default");
+}
+
+/// `switchback --help` groups the daemon's flags under [`heading::ALL`], in that order; only `-c`,
+/// `--check-config`, `--help` and `--version` stay under clap's "Options".
+#[test]
+fn every_daemon_flag_is_under_a_heading() {
+    use crate::args::heading;
+    let mut command = Cli::command();
+    command.build();
+    let mut seen: Vec<&str> = Vec::new();
+    for arg in command.get_arguments() {
+        let id = arg.get_id().as_str();
+        match arg.get_help_heading() {
+            None => assert!(["config", "check_config", "help", "version"].contains(&id), "--{id} has no heading"),
+            Some(h) => {
+                assert!(heading::ALL.contains(&h), "--{id}: unknown heading {h}");
+                if !seen.contains(&h) {
+                    seen.push(h);
+                }
+            }
+        }
+    }
+    assert_eq!(seen, heading::ALL, "the headings in --help order");
+    let help = command.render_help().to_string();
+    for h in heading::ALL {
+        assert!(help.contains(&format!("{h}:")), "--help lacks {h}:\n{help}");
+    }
 }
