@@ -12,6 +12,7 @@ pub mod api;
 pub mod health;
 pub mod ice_servers;
 pub mod metrics;
+pub mod process;
 pub mod revocations;
 mod serve;
 pub mod status;
