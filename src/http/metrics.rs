@@ -1,7 +1,9 @@
 //! `/metrics` on `metrics-listen`: Prometheus / OpenMetrics text, read at scrape time from the
 //! counters the server and the drivers keep anyway ([`crate::server::Stats`],
 //! [`crate::io::IoStatsHandle`], the allocation table). Nothing is added to the data path; the request
-//! latency histogram is recorded by the drivers per STUN request, never per data packet.
+//! latency histogram is recorded by the drivers per STUN request, never per data packet; the
+//! allocation histograms once per ended allocation. The `process_*` series are read from
+//! `/proc/self` per scrape (Linux only, [`super::process`]).
 //!
 //! No label carries a user, an address or anything else a client chooses: the number of series
 //! is fixed.

@@ -223,6 +223,20 @@ fn every_metric_the_grafana_dashboard_queries_exists() {
         }
     }
     assert!(exprs.len() >= 8, "the dashboard queries {} expressions", exprs.len());
+    // The panels operators asked for: challenges beside failures, process resources, relay ports,
+    // allocation lifetimes.
+    let queried: Vec<String> = exprs.iter().flat_map(|e| metric_names(e)).collect();
+    for wanted in [
+        "switchback_auth_challenges_total",
+        "switchback_auth_failures_total",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "switchback_relay_ports",
+        "switchback_allocation_duration_seconds_bucket",
+    ] {
+        assert!(queried.iter().any(|q| q == wanted), "no panel queries {wanted}");
+    }
     let daemon = Daemon::start_loopback(&[]);
     let text = scrape(&daemon);
     let exposed: Vec<&str> =
