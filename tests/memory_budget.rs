@@ -82,7 +82,7 @@ async fn stalled_tcp_clients_pin_at_most_their_queue_budget() {
                 let _ = peer.send_to(&datagram, relayed).await;
             }
         }
-        let dropped = || fixture.server.driver().client_send_failures.load(std::sync::atomic::Ordering::Relaxed);
+        let dropped = || fixture.server.driver().client_queue_drops.load(std::sync::atomic::Ordering::Relaxed);
         support::eventually("the flood reached the queues and overflowed them", || dropped() > 0).await;
         sampling.store(false, std::sync::atomic::Ordering::Relaxed);
         let peak = sampler.await.unwrap();

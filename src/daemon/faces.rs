@@ -25,7 +25,8 @@ pub(super) fn http_faces(
     let keys = &reloader.keys;
     let mut faces = Vec::new();
     if let Some(addr) = config.metrics_listen {
-        let collector = metrics::TurnCollector::new(server.clone(), running.io_stats_handle());
+        let collector = metrics::TurnCollector::new(server.clone(), running.io_stats_handle())
+            .with_listener_ips(running.local_addrs().iter().map(|l| l.addr.ip()));
         let router = health::router(readiness.clone()).merge(metrics::router(collector));
         faces.push(Face::new("metrics", addr, router));
     }

@@ -1,12 +1,15 @@
 //! `/metrics` on `metrics-listen`: Prometheus / OpenMetrics text, read at scrape time from the
 //! counters the server and the drivers keep anyway ([`crate::server::Stats`],
 //! [`crate::io::IoStatsHandle`], the allocation table). Nothing is added to the data path; the request
-//! latency histogram is recorded by the drivers per STUN request, never per data packet.
+//! latency histogram is recorded by the drivers per STUN request, never per data packet; the
+//! allocation histograms once per ended allocation. The `process_*` series are read from
+//! `/proc/self` per scrape (Linux only, [`super::process`]).
 //!
 //! No label carries a user, an address or anything else a client chooses: the number of series
 //! is fixed.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -23,9 +26,11 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use super::process::ProcessStats;
+use super::{HTTP_FACES, open_connections};
 use crate::io::{IoStatsHandle, TurnServer, transport_name};
-use crate::server::StatsSnapshot;
 use crate::server::{AUTH_FAILURE_REASONS, LATENCY_BUCKETS_US};
+use crate::server::{HistogramSnapshot, StatsSnapshot};
 
 /// The OpenMetrics text content type.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -35,12 +40,27 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 pub struct TurnCollector {
     server: Arc<TurnServer>,
     io: IoStatsHandle,
+    /// The listeners' IPs: where relay sockets open when no relay address is configured.
+    listener_ips: Vec<IpAddr>,
 }
 
 impl TurnCollector {
     /// A collector over `server` and the drivers' `io` counters.
     pub fn new(server: Arc<TurnServer>, io: IoStatsHandle) -> Self {
-        TurnCollector { server, io }
+        TurnCollector { server, io, listener_ips: Vec::new() }
+    }
+
+    /// The IPs the TURN listeners are bound to: without configured relay addresses the core opens
+    /// relay sockets on the address an Allocate arrived on, so `switchback_relay_ports` lists
+    /// these (unspecified ones left out) even while they have no allocation.
+    pub fn with_listener_ips(self, ips: impl IntoIterator<Item = IpAddr>) -> Self {
+        let mut listener_ips: Vec<IpAddr> = Vec::new();
+        for ip in ips.into_iter().filter(|ip| !ip.is_unspecified()) {
+            if !listener_ips.contains(&ip) {
+                listener_ips.push(ip);
+            }
+        }
+        TurnCollector { listener_ips, ..self }
     }
 }
 
@@ -95,8 +115,8 @@ fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64
 /// relayed totals of the live allocations.
 #[derive(Default)]
 struct Live {
-    /// [transport udp/tcp/tls][family ipv4/ipv6/dual]
-    allocations: [[u64; 3]; 3],
+    /// [transport udp/tcp/tls][family ipv4/ipv6/dual][relay udp/tcp (RFC 6062)]
+    allocations: [[[u64; 2]; 3]; 3],
     tcp_relays: u64,
     permissions: u64,
     channels: u64,
@@ -105,6 +125,8 @@ struct Live {
 }
 
 const FAMILIES: [&str; 3] = ["ipv4", "ipv6", "dual"];
+/// The relayed transport: UDP (RFC 8656) or TCP (RFC 6062).
+const RELAYS: [&str; 2] = ["udp", "tcp"];
 const TRANSPORTS: [crate::server::Transport; 3] =
     [crate::server::Transport::Udp, crate::server::Transport::Tcp, crate::server::Transport::Tls];
 
@@ -120,7 +142,8 @@ impl TurnCollector {
                 (None, true) => 0,
                 (None, false) => 1,
             };
-            if let Some(slot) = live.allocations.get_mut(t).and_then(|row| row.get_mut(f)) {
+            let r = usize::from(a.is_tcp_relay());
+            if let Some(slot) = live.allocations.get_mut(t).and_then(|row| row.get_mut(f)).and_then(|c| c.get_mut(r)) {
                 *slot += 1;
             }
             live.tcp_relays += u64::from(a.is_tcp_relay());
@@ -142,8 +165,10 @@ impl TurnCollector {
     fn encode_allocations(&self, e: &mut DescriptorEncoder<'_>, s: &StatsSnapshot, live: &Live) -> fmt::Result {
         let mut allocations = Vec::new();
         for (t, row) in TRANSPORTS.iter().zip(live.allocations) {
-            for (f, n) in FAMILIES.iter().zip(row) {
-                allocations.push((vec![("transport", transport_name(*t)), ("family", *f)], n));
+            for (f, cell) in FAMILIES.iter().zip(row) {
+                for (r, n) in RELAYS.iter().zip(cell) {
+                    allocations.push(([("transport", transport_name(*t)), ("family", *f), ("relay", *r)], n));
+                }
             }
         }
         let samples: Vec<(&[(&str, &str)], ConstGauge)> =
@@ -151,7 +176,7 @@ impl TurnCollector {
         family(
             e,
             "switchback_allocations",
-            "Live allocations by client transport and relayed address family",
+            "Live allocations by client transport, relayed address family and relayed transport (tcp: RFC 6062)",
             MetricType::Gauge,
             &samples,
         )?;
@@ -210,7 +235,8 @@ impl TurnCollector {
 
     /// Drops, authentication failures, rate limits, refusals and errors.
     fn encode_requests(&self, e: &mut DescriptorEncoder<'_>, s: &StatsSnapshot) -> fmt::Result {
-        let drops: [(&str, u64); 15] = [
+        let driver = self.server.driver();
+        let drops: [(&str, u64); 17] = [
             ("not_stun", s.dropped_not_stun),
             ("malformed", s.dropped_malformed),
             ("bad_fingerprint", s.dropped_bad_fingerprint),
@@ -226,6 +252,8 @@ impl TurnCollector {
             ("bandwidth", s.dropped_bandwidth),
             ("peer_no_permission", s.peer_no_permission),
             ("peer_bandwidth", s.peer_bandwidth_exceeded),
+            ("client_socket_full", driver.client_send_failures.load(Relaxed)),
+            ("client_queue_full", driver.client_queue_drops.load(Relaxed)),
         ];
         let labels: Vec<[(&str, &str); 1]> = drops.iter().map(|(r, _)| [("reason", *r)]).collect();
         let samples: Vec<(&[(&str, &str)], ConstCounter)> =
@@ -233,7 +261,7 @@ impl TurnCollector {
         family(
             e,
             "switchback_dropped_packets",
-            "Packets dropped, by reason (peer_* come from peers)",
+            "Packets dropped, by reason (peer_* come from peers; client_* were relayed to a client whose UDP socket or TCP/TLS queue was full)",
             MetricType::Counter,
             &samples,
         )?;
@@ -280,14 +308,6 @@ impl TurnCollector {
     /// The listeners: client connections, TLS, UDP batches, PROXY headers, RFC 6062 peers.
     fn encode_connections(&self, e: &mut DescriptorEncoder<'_>, s: &StatsSnapshot) -> fmt::Result {
         let (io, udp) = (self.io.snapshot(), self.io.udp());
-        let (tcp, tls) = ([("transport", "tcp")], [("transport", "tls")]);
-        family(
-            e,
-            "switchback_client_connections",
-            "TCP and TLS client connections open now",
-            MetricType::Gauge,
-            &[(&tcp, ConstGauge::new(io.tcp_open as i64)), (&tls, ConstGauge::new(io.tls_open as i64))],
-        )?;
         counter(
             e,
             "switchback_client_connections_accepted",
@@ -347,6 +367,94 @@ impl TurnCollector {
         Ok(())
     }
 
+    /// Open connections: TURN clients over TCP and TLS by state, HTTP faces.
+    fn encode_open_connections(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let io = self.io.snapshot();
+        let state = |open: u64, authenticated: u64| [open.saturating_sub(authenticated), authenticated];
+        let mut clients = Vec::new();
+        for (transport, counts) in
+            [("tcp", state(io.tcp_open, io.tcp_authenticated)), ("tls", state(io.tls_open, io.tls_authenticated))]
+        {
+            for (s, n) in ["unauthenticated", "authenticated"].into_iter().zip(counts) {
+                clients.push(([("transport", transport), ("state", s)], n));
+            }
+        }
+        let samples: Vec<(&[(&str, &str)], ConstGauge)> = clients
+            .iter()
+            .map(|(l, n)| (l.as_slice(), ConstGauge::new(i64::try_from(*n).unwrap_or(i64::MAX))))
+            .collect();
+        family(
+            e,
+            "switchback_client_connections",
+            "TCP and TLS client connections open now, by state: authenticated once they made an allocation or bound an RFC 6062 connection",
+            MetricType::Gauge,
+            &samples,
+        )?;
+        let labels: Vec<[(&str, &str); 1]> = HTTP_FACES.iter().map(|f| [("face", *f)]).collect();
+        let samples: Vec<(&[(&str, &str)], ConstGauge)> = labels
+            .iter()
+            .zip(open_connections())
+            .map(|(l, n)| (l.as_slice(), ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX))))
+            .collect();
+        family(
+            e,
+            "switchback_http_connections",
+            "HTTP connections open now on each face's listener (faces sharing a listener show the same count)",
+            MetricType::Gauge,
+            &samples,
+        )
+    }
+
+    /// Relay ports in use and free per relay address (free: the range's size less those in use).
+    fn encode_relay_ports(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let mut in_use = self.server.relay_ports_in_use();
+        if self.server.options().relay_addresses.is_empty() {
+            for ip in &self.listener_ips {
+                if !in_use.iter().any(|(i, _)| i == ip) {
+                    in_use.push((*ip, 0));
+                }
+            }
+        }
+        let range = self.server.port_range().len();
+        let names: Vec<String> = in_use.iter().map(|(ip, _)| ip.to_string()).collect();
+        let mut rows = Vec::new();
+        for (name, (_, n)) in names.iter().zip(&in_use) {
+            rows.push(([("relay", name.as_str()), ("state", "in_use")], *n));
+            rows.push(([("relay", name.as_str()), ("state", "free")], range.saturating_sub(*n)));
+        }
+        let samples: Vec<(&[(&str, &str)], ConstGauge)> =
+            rows.iter().map(|(l, n)| (l.as_slice(), ConstGauge::new(i64::from(*n)))).collect();
+        family(
+            e,
+            "switchback_relay_ports",
+            "Relay ports of the configured range per relay address: in use by allocations and reservations, or free",
+            MetricType::Gauge,
+            &samples,
+        )
+    }
+
+    /// The histograms of deleted allocations: lifetime, and bytes by direction.
+    fn encode_ended(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let ended = self.server.stats().ended();
+        let mut m = e.encode_descriptor(
+            "switchback_allocation_duration_seconds",
+            "Lifetime of deleted allocations, from the Allocate to the end",
+            None,
+            MetricType::Histogram,
+        )?;
+        encode_histogram(&mut m, &ended.duration_ms.snapshot(), 1e-3)?;
+        let mut m = e.encode_descriptor(
+            "switchback_allocation_bytes",
+            "Application bytes relayed per deleted allocation, by direction",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (direction, h) in [("to_peer", &ended.to_peer_bytes), ("to_client", &ended.to_client_bytes)] {
+            encode_histogram(&mut m.encode_family(&[("direction", direction)])?, &h.snapshot(), 1.0)?;
+        }
+        Ok(())
+    }
+
     /// The request latency histogram by method.
     fn encode_latency(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
         let mut m = e.encode_descriptor(
@@ -370,6 +478,73 @@ impl TurnCollector {
     }
 }
 
+/// Writes one histogram, its bounds and sum multiplied by `scale` (to seconds, say).
+fn encode_histogram<const N: usize>(m: &mut MetricEncoder<'_>, h: &HistogramSnapshot<N>, scale: f64) -> fmt::Result {
+    let mut buckets = Vec::with_capacity(N + 1);
+    let mut previous = 0;
+    for (le, cumulative) in h.bounds.iter().zip(h.cumulative) {
+        buckets.push((*le as f64 * scale, cumulative - previous));
+        previous = cumulative;
+    }
+    buckets.push((f64::INFINITY, h.count - previous));
+    m.encode_histogram::<NoLabelSet>(h.sum as f64 * scale, h.count, &buckets, None)
+}
+
+/// The Cargo features this binary was built with, comma-separated.
+fn features() -> String {
+    let all = [
+        ("runtime", cfg!(feature = "runtime")),
+        ("http", cfg!(feature = "http")),
+        ("tokens", cfg!(feature = "tokens")),
+        ("cli", cfg!(feature = "cli")),
+        ("load", cfg!(feature = "load")),
+    ];
+    all.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect::<Vec<_>>().join(",")
+}
+
+/// `switchback_build_info` and the standard `process_*` series (Linux only; see [`ProcessStats`]).
+fn encode_process(e: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    let features = features();
+    let labels = [("version", env!("CARGO_PKG_VERSION")), ("features", features.as_str())];
+    family(
+        e,
+        "switchback_build_info",
+        "The running build: version, Cargo features",
+        MetricType::Gauge,
+        &[(&labels, ConstGauge::new(1))],
+    )?;
+    let p = ProcessStats::read();
+    if let Some(cpu) = p.cpu_seconds {
+        family(
+            e,
+            "process_cpu_seconds",
+            "User and system CPU time spent, seconds",
+            MetricType::Counter,
+            &[(&[], ConstCounter::new(cpu))],
+        )?;
+    }
+    let gauges = [
+        ("process_resident_memory_bytes", "Resident memory size, bytes", p.resident_bytes),
+        ("process_open_fds", "Open file descriptors", p.open_fds),
+        ("process_max_fds", "Most open file descriptors (the soft limit)", p.max_fds),
+    ];
+    for (name, help, value) in gauges {
+        if let Some(v) = value {
+            gauge(e, name, help, v)?;
+        }
+    }
+    if let Some(start) = p.start_time_seconds {
+        family(
+            e,
+            "process_start_time_seconds",
+            "Start of the process, Unix seconds",
+            MetricType::Gauge,
+            &[(&[], ConstGauge::new(start))],
+        )?;
+    }
+    Ok(())
+}
+
 impl Collector for TurnCollector {
     fn encode(&self, mut e: DescriptorEncoder<'_>) -> fmt::Result {
         let s = self.server.stats().snapshot();
@@ -378,6 +553,10 @@ impl Collector for TurnCollector {
         self.encode_traffic(&mut e, &s, &live)?;
         self.encode_requests(&mut e, &s)?;
         self.encode_connections(&mut e, &s)?;
-        self.encode_latency(&mut e)
+        self.encode_open_connections(&mut e)?;
+        self.encode_relay_ports(&mut e)?;
+        self.encode_ended(&mut e)?;
+        self.encode_latency(&mut e)?;
+        encode_process(&mut e)
     }
 }

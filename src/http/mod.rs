@@ -12,6 +12,7 @@ pub mod api;
 pub mod health;
 pub mod ice_servers;
 pub mod metrics;
+pub mod process;
 pub mod revocations;
 mod serve;
 pub mod status;
@@ -116,7 +117,7 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     (status, axum::Json(body)).into_response()
 }
 
-pub use serve::HttpLimits;
+pub use serve::{HTTP_FACES, HttpLimits, open_connections};
 
 /// Binds one listener per distinct address of `faces` (merging the routers of faces that share
 /// one), then serves them all with the default [`HttpLimits`]. Either every listener is bound or
@@ -155,7 +156,7 @@ pub async fn bind_with_limits(faces: Vec<Face>, limits: HttpLimits) -> Result<Ht
     for (listener, local, names, router, tls) in bound {
         listeners.extend(names.iter().map(|&name| HttpListener { name, addr: local }));
         let app = router.fallback(not_found);
-        tasks.push(tokio::spawn(serve::serve(listener, app, tls, limits, stop.subscribe())));
+        tasks.push(tokio::spawn(serve::serve(listener, (app, names.clone()), tls, limits, stop.subscribe())));
     }
     Ok(HttpRunning { listeners, tasks, stop })
 }

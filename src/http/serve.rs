@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use axum::Router;
@@ -51,14 +52,50 @@ impl Default for HttpLimits {
 /// The largest read buffer of a connection (hyper's minimum; its default is ~400 KB).
 const MAX_BUF: usize = 8192;
 
-/// Accepts connections on `listener` (TLS ones with `tls`) and serves `app` on each until `stop`.
+/// The faces whose open connections are counted (`switchback_http_connections{face}`).
+pub const HTTP_FACES: [&str; 3] = ["api", "metrics", "admin"];
+
+/// Open connections per face of [`HTTP_FACES`], process-wide (like the stream queues' total).
+static OPEN: [AtomicU64; HTTP_FACES.len()] = [const { AtomicU64::new(0) }; HTTP_FACES.len()];
+
+/// The connections open now on the listener of each face of [`HTTP_FACES`], in its order. Faces
+/// that share a listener each count its connections (a connection may ask any of them).
+pub fn open_connections() -> [u64; HTTP_FACES.len()] {
+    std::array::from_fn(|i| OPEN.get(i).map_or(0, |c| c.load(Relaxed)))
+}
+
+/// One open connection, counted under each face of its listener until dropped.
+struct OpenConnection {
+    faces: Arc<[usize]>,
+}
+
+impl OpenConnection {
+    fn new(faces: Arc<[usize]>) -> Self {
+        for c in faces.iter().filter_map(|&i| OPEN.get(i)) {
+            c.fetch_add(1, Relaxed);
+        }
+        OpenConnection { faces }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        for c in self.faces.iter().filter_map(|&i| OPEN.get(i)) {
+            c.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// Accepts connections on `listener` (TLS ones with `tls`) and serves `app` on each until `stop`;
+/// the open connections count under the listener's `faces` (see [`open_connections`]).
 pub(super) async fn serve(
     listener: TcpListener,
-    app: Router,
+    (app, faces): (Router, Vec<&'static str>),
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: HttpLimits,
     mut stop: watch::Receiver<bool>,
 ) {
+    let faces: Arc<[usize]> = faces.iter().filter_map(|f| HTTP_FACES.iter().position(|k| k == f)).collect();
     let acceptor = tls.map(TlsAcceptor::from);
     let budget = Arc::new(Semaphore::new(limits.max_connections));
     let per_source = Arc::new(SourceSlots::default());
@@ -91,8 +128,9 @@ pub(super) async fn serve(
             continue;
         };
         let (acceptor, app, stop) = (acceptor.clone(), app.clone(), stop.clone());
+        let open = OpenConnection::new(faces.clone());
         tokio::spawn(async move {
-            let _held = (permit, slot);
+            let _held = (permit, slot, open);
             let service = TowerToHyperService::new(app.layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))));
             match acceptor {
                 None => connection(TokioIo::new(stream), service, peer, limits, stop).await,

@@ -21,6 +21,23 @@ pub struct IoStats {
     pub(super) proxy_untrusted: AtomicU64,
     tcp_open: AtomicU64,
     tls_open: AtomicU64,
+    tcp_authenticated: AtomicU64,
+    tls_authenticated: AtomicU64,
+}
+
+/// One open TCP or TLS connection that has authenticated (made an allocation, or bound an RFC 6062
+/// peer connection), in the authenticated gauge of [`IoStats`] until dropped.
+#[derive(Debug)]
+pub(super) struct AuthenticatedConnection {
+    stats: std::sync::Arc<IoStats>,
+    tls: bool,
+}
+
+impl Drop for AuthenticatedConnection {
+    fn drop(&mut self) {
+        let gauge = if self.tls { &self.stats.tls_authenticated } else { &self.stats.tcp_authenticated };
+        gauge.fetch_sub(1, Relaxed);
+    }
 }
 
 /// One open TCP or TLS connection in the gauge of [`IoStats`]; dropping it counts it closed.
@@ -75,6 +92,11 @@ pub struct IoStatsSnapshot {
     pub tcp_open: u64,
     /// TLS connections open now (handshaking or established).
     pub tls_open: u64,
+    /// Of `tcp_open`, those that authenticated (made an allocation or bound an RFC 6062 peer
+    /// connection); the others are still within their `tcp-auth-timeout`.
+    pub tcp_authenticated: u64,
+    /// Of `tls_open`, those that authenticated.
+    pub tls_authenticated: u64,
 }
 
 impl IoStats {
@@ -83,6 +105,13 @@ impl IoStats {
         let gauge = if tls { &stats.tls_open } else { &stats.tcp_open };
         gauge.fetch_add(1, Relaxed);
         OpenConnection { stats: stats.clone(), tls }
+    }
+
+    /// Counts an open connection as authenticated until the returned guard is dropped.
+    pub(super) fn authenticated_gauge(stats: &std::sync::Arc<IoStats>, tls: bool) -> AuthenticatedConnection {
+        let gauge = if tls { &stats.tls_authenticated } else { &stats.tcp_authenticated };
+        gauge.fetch_add(1, Relaxed);
+        AuthenticatedConnection { stats: stats.clone(), tls }
     }
 
     pub(super) fn bump(counter: &AtomicU64) {
@@ -108,6 +137,8 @@ impl IoStats {
             proxy_untrusted: self.proxy_untrusted.load(Relaxed),
             tcp_open: self.tcp_open.load(Relaxed),
             tls_open: self.tls_open.load(Relaxed),
+            tcp_authenticated: self.tcp_authenticated.load(Relaxed),
+            tls_authenticated: self.tls_authenticated.load(Relaxed),
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, trace, warn};
 
 use super::proxy::{self, PROXY_HEADER_TIMEOUT, ProxyProtocol};
+use super::stats::AuthenticatedConnection;
 use super::stream_queue::StreamSource;
 use super::tls::{self, ReloadableTls};
 use super::{BoundConnection, TurnServer};
@@ -254,6 +255,11 @@ impl Connection {
         FiveTuple { transport: self.transport, client: self.peer, server: self.local }
     }
 
+    /// Counts this connection as authenticated (metrics) until the guard is dropped.
+    fn authenticated(&self) -> AuthenticatedConnection {
+        IoStats::authenticated_gauge(&self.stats, self.transport == Transport::Tls)
+    }
+
     /// Serves the stream until it closes, then frees the allocation made over it.
     pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         self,
@@ -270,13 +276,16 @@ impl Connection {
             debug!(peer = %self.peer, local = %self.local, "a connection with this 5-tuple is open already: closing");
             return;
         }
-        let close = self.serve(&mut stream, &mut stop, &mut relayed, &mut slot).await;
+        let mut authenticated = None;
+        let close = self.serve(&mut stream, &mut stop, &mut relayed, &mut slot, &mut authenticated).await;
         // RFC 8656 §3.1: closing the connection frees its allocation.
         self.server.driver().remove_stream(&self.five_tuple());
         self.server.close_allocation(Instant::now(), &self.five_tuple(), EndReason::ConnectionClosed);
         drop(relayed);
         let close = match close {
             Close::Bound { bound, leftover } => {
+                // A ConnectionBind needs credentials: a client data connection has authenticated.
+                authenticated.get_or_insert_with(|| self.authenticated());
                 let id = bound.id;
                 let bytes = ConnectionBytes::default();
                 let close = relay_raw(&self.server, &mut stream, bound, &leftover, &mut stop, &bytes).await;
@@ -317,12 +326,12 @@ impl Connection {
         stop: &mut watch::Receiver<bool>,
         relayed: &mut StreamSource,
         slot: &mut Option<SourceSlot>,
+        authenticated: &mut Option<AuthenticatedConnection>,
     ) -> Close {
         let mut buf = vec![0u8; INITIAL_READ_BUF];
         let mut filled = 0;
         let mut pending = Vec::new();
         let auth_deadline = tokio::time::Instant::now() + self.auth_timeout;
-        let mut authenticated = false;
         loop {
             // Answer every complete frame at the front of the buffer.
             let mut start = 0;
@@ -361,10 +370,10 @@ impl Connection {
                     }
                 }
             };
-            if !authenticated && self.server.allocations().get(&self.five_tuple()).is_some() {
+            if authenticated.is_none() && self.server.allocations().get(&self.five_tuple()).is_some() {
                 // Authenticated: the user's quota counts it from now on, not its source's cap (a
                 // company NAT puts hundreds of users behind one address).
-                authenticated = true;
+                *authenticated = Some(self.authenticated());
                 *slot = None;
             }
             // Answers to the frames before a bad one still go out.
@@ -391,7 +400,7 @@ impl Connection {
             let Some(space) = buf.get_mut(filled..) else {
                 return Close::Invalid;
             };
-            let deadline = (!authenticated).then_some(auth_deadline);
+            let deadline = authenticated.is_none().then_some(auth_deadline);
             match self.wait(stream, space, relayed, &mut pending, stop, deadline).await {
                 Ok(n) => filled += n,
                 Err(close) => return close,

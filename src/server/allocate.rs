@@ -21,7 +21,8 @@ const RESERVATION_MS: Millis = 30_000;
 pub(super) struct Reservation<S> {
     token: [u8; 8],
     socket: S,
-    local: SocketAddr,
+    /// The reserved port's address (it counts as in use, see `Server::relay_ports_in_use`).
+    pub(super) local: SocketAddr,
     advertised: IpAddr,
     expires: Millis,
 }

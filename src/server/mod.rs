@@ -50,7 +50,8 @@ pub use events::{AuthKind, EndReason, Event, EventSink, Session, Usage};
 pub use options::{RelayAddress, ServerOptions};
 pub use relay::HEADROOM;
 pub use stats::{
-    AUTH_FAILURE_REASONS, LATENCY_BUCKETS_US, LATENCY_METHODS, LatencySnapshot, RequestLatency, Stats, StatsSnapshot,
+    AUTH_FAILURE_REASONS, BYTES_BUCKETS, DURATION_BUCKETS_MS, EndedAllocations, Histogram, HistogramSnapshot,
+    LATENCY_BUCKETS_US, LATENCY_METHODS, LatencySnapshot, RequestLatency, Stats, StatsSnapshot,
 };
 
 /// One datagram or one complete stream frame, as a driver received it.
@@ -257,10 +258,11 @@ impl<D: RelayDriver> Server<D> {
     }
 
     /// An allocation already taken out of the table ends: its relay sockets stop, its totals move
-    /// to the retired counters, and the sink hears why with its usage.
+    /// to the retired counters, its lifetime and bytes into the histograms of
+    /// [`Stats::ended`], and the sink hears why with its usage.
     fn end(&self, allocation: &Allocation<D::Socket>, reason: EndReason, at: Millis) {
         self.driver.stop(allocation);
-        self.stats.allocation_deleted(&allocation.counters);
+        self.stats.allocation_deleted(&allocation.counters, at.saturating_sub(allocation.created()));
         self.emit(allocation, |session| Event::Deleted {
             session,
             reason,
@@ -313,6 +315,40 @@ impl<D: RelayDriver> Server<D> {
     /// The allocation table.
     pub fn allocations(&self) -> &Table<D::Socket> {
         &self.table
+    }
+
+    /// Relay ports in use per relay IP, read by walking the allocation table and the EVEN-PORT
+    /// reservations (for metrics; costs a walk of the table, so not for the data path). Every
+    /// configured relay address is listed, with 0 when it has no allocation; without configured
+    /// ones, the addresses of live relays. Each relay socket counts, a dual allocation's second
+    /// one included; a UDP and an RFC 6062 TCP relay each count once. Ports taken by other
+    /// processes are not known here.
+    pub fn relay_ports_in_use(&self) -> Vec<(std::net::IpAddr, u32)> {
+        let mut in_use: Vec<(std::net::IpAddr, u32)> = Vec::new();
+        for r in &self.options.relay_addresses {
+            if !in_use.iter().any(|(ip, _)| *ip == r.local) {
+                in_use.push((r.local, 0));
+            }
+        }
+        let mut count = |ip: std::net::IpAddr| match in_use.iter_mut().find(|(i, _)| *i == ip) {
+            Some((_, n)) => *n += 1,
+            None => in_use.push((ip, 1)),
+        };
+        for a in self.table.all() {
+            count(a.info().relay_addr.ip());
+            if let Some(extra) = &a.extra {
+                count(extra.relay_addr.ip());
+            }
+        }
+        for r in self.lock_reservations().iter() {
+            count(r.local.ip());
+        }
+        in_use
+    }
+
+    /// The relay port range.
+    pub fn port_range(&self) -> &PortRange {
+        &self.ports
     }
 
     /// The RFC 6062 TCP connections (being made, waiting for ConnectionBind, or bound).

@@ -24,6 +24,7 @@ macro_rules! counters {
             /// Bytes and packets of allocations already deleted (the live ones are summed from the table).
             retired: [AtomicU64; 4],
             latency: RequestLatency,
+            ended: EndedAllocations,
         }
 
         /// A copy of the counters at one moment.
@@ -287,18 +288,26 @@ impl Stats {
         }
     }
 
-    /// An allocation was deleted: its relayed totals move to the retired counters.
-    pub(super) fn allocation_deleted(&self, counters: &AllocationCounters) {
+    /// An allocation was deleted after `lifetime_ms`: its relayed totals move to the retired
+    /// counters, and its lifetime and bytes go into the [`EndedAllocations`] histograms.
+    pub(super) fn allocation_deleted(&self, counters: &AllocationCounters, lifetime_ms: u64) {
         self.allocations_deleted.fetch_add(1, Relaxed);
         let totals = [
-            &counters.to_peer_packets,
-            &counters.to_peer_bytes,
-            &counters.to_client_packets,
-            &counters.to_client_bytes,
+            counters.to_peer_packets.load(Relaxed),
+            counters.to_peer_bytes.load(Relaxed),
+            counters.to_client_packets.load(Relaxed),
+            counters.to_client_bytes.load(Relaxed),
         ];
         for (retired, c) in self.retired.iter().zip(totals) {
-            retired.fetch_add(c.load(Relaxed), Relaxed);
+            retired.fetch_add(c, Relaxed);
         }
+        let [_, to_peer_bytes, _, to_client_bytes] = totals;
+        self.ended.observe(lifetime_ms, to_peer_bytes, to_client_bytes);
+    }
+
+    /// The histograms of deleted allocations: how long they lived, how many bytes they relayed.
+    pub fn ended(&self) -> &EndedAllocations {
+        &self.ended
     }
 
     /// The request latency histogram (drivers record into it, see [`RequestLatency::observe`]).
@@ -390,6 +399,146 @@ impl RequestLatency {
             out.push(snap);
         }
         out
+    }
+}
+
+/// Upper bounds of the allocation duration buckets, milliseconds: 1 s, 10 s, 1 min, 5 min,
+/// 15 min, 30 min, 1 h, 2 h, 6 h (the last bucket, +Inf, is implicit).
+pub const DURATION_BUCKETS_MS: [u64; 9] =
+    [1_000, 10_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000];
+
+/// Upper bounds of the bytes-per-allocation buckets: 1 KiB, 10 KiB, 100 KiB, 1 MiB, 10 MiB,
+/// 100 MiB, 1 GiB, 10 GiB (the last bucket, +Inf, is implicit).
+pub const BYTES_BUCKETS: [u64; 8] = [1 << 10, 10 << 10, 100 << 10, 1 << 20, 10 << 20, 100 << 20, 1 << 30, 10 << 30];
+
+/// A histogram with `N` fixed upper bounds plus +Inf: relaxed atomics, so observing costs a
+/// search of `N` bounds and two additions, no lock and no allocation.
+#[derive(Debug)]
+pub struct Histogram<const N: usize> {
+    bounds: [u64; N],
+    /// One counter per bucket (not cumulative).
+    buckets: [AtomicU64; N],
+    /// Observations over the last bound (+Inf only).
+    over: AtomicU64,
+    sum: AtomicU64,
+}
+
+/// A [`Histogram`] at one moment, as OpenMetrics wants it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistogramSnapshot<const N: usize> {
+    /// The upper bounds, in the unit observed.
+    pub bounds: [u64; N],
+    /// Cumulative counts per bound (observations `<=` it); the count of +Inf is `count`.
+    pub cumulative: [u64; N],
+    /// All observations.
+    pub count: u64,
+    /// Their sum (saturating).
+    pub sum: u64,
+}
+
+impl<const N: usize> Histogram<N> {
+    /// An empty histogram with these upper bounds (ascending).
+    pub fn new(bounds: [u64; N]) -> Self {
+        Histogram {
+            bounds,
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            over: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    /// Records `value`: it counts in the first bucket whose bound is `>=` it.
+    pub fn observe(&self, value: u64) {
+        let counter = self.bounds.iter().position(|&le| value <= le).and_then(|i| self.buckets.get(i));
+        counter.unwrap_or(&self.over).fetch_add(1, Relaxed);
+        // Saturating: a sum that cannot grow further stays at the top rather than wrapping.
+        let _ = self.sum.fetch_update(Relaxed, Relaxed, |s| Some(s.saturating_add(value)));
+    }
+
+    /// The counts now, cumulative.
+    pub fn snapshot(&self) -> HistogramSnapshot<N> {
+        let mut running = 0u64;
+        let cumulative = std::array::from_fn(|i| {
+            running += self.buckets.get(i).map_or(0, |c| c.load(Relaxed));
+            running
+        });
+        let count = running + self.over.load(Relaxed);
+        HistogramSnapshot { bounds: self.bounds, cumulative, count, sum: self.sum.load(Relaxed) }
+    }
+}
+
+/// The histograms of allocations observed when they end (`Server::end`): their lifetime and the
+/// application bytes they relayed, per direction. Fed once per allocation, never per packet.
+#[derive(Debug)]
+pub struct EndedAllocations {
+    /// Lifetime from the Allocate to the end, milliseconds ([`DURATION_BUCKETS_MS`]).
+    pub duration_ms: Histogram<{ DURATION_BUCKETS_MS.len() }>,
+    /// Bytes client → peer ([`BYTES_BUCKETS`]).
+    pub to_peer_bytes: Histogram<{ BYTES_BUCKETS.len() }>,
+    /// Bytes peer → client ([`BYTES_BUCKETS`]).
+    pub to_client_bytes: Histogram<{ BYTES_BUCKETS.len() }>,
+}
+
+impl Default for EndedAllocations {
+    fn default() -> Self {
+        EndedAllocations {
+            duration_ms: Histogram::new(DURATION_BUCKETS_MS),
+            to_peer_bytes: Histogram::new(BYTES_BUCKETS),
+            to_client_bytes: Histogram::new(BYTES_BUCKETS),
+        }
+    }
+}
+
+impl EndedAllocations {
+    /// One allocation ended after `duration_ms`, having relayed these bytes.
+    fn observe(&self, duration_ms: u64, to_peer_bytes: u64, to_client_bytes: u64) {
+        self.duration_ms.observe(duration_ms);
+        self.to_peer_bytes.observe(to_peer_bytes);
+        self.to_client_bytes.observe(to_client_bytes);
+    }
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::*;
+
+    #[test]
+    fn a_value_counts_in_the_first_bucket_at_or_above_it_and_buckets_are_cumulative() {
+        let h = Histogram::new([10, 100, 1000]);
+        for v in [0, 10, 11, 100, 999, 1000, 1001, u64::MAX] {
+            h.observe(v);
+        }
+        let s = h.snapshot();
+        assert_eq!(s.bounds, [10, 100, 1000]);
+        assert_eq!(s.cumulative, [2, 4, 6], "0 and 10 <= 10; 11 and 100 <= 100; 999 and 1000 <= 1000");
+        assert_eq!(s.count, 8, "1001 and u64::MAX only in +Inf");
+        assert_eq!(s.sum, u64::MAX, "the sum saturates");
+    }
+
+    #[test]
+    fn an_empty_histogram_is_all_zero() {
+        let s = Histogram::new(BYTES_BUCKETS).snapshot();
+        assert_eq!((s.cumulative, s.count, s.sum), ([0; BYTES_BUCKETS.len()], 0, 0));
+    }
+
+    #[test]
+    fn a_deleted_allocation_goes_into_the_duration_and_bytes_histograms() {
+        let stats = Stats::default();
+        let counters = AllocationCounters::default();
+        counters.to_peer_bytes.store(5_000, Relaxed);
+        counters.to_client_bytes.store(2 << 20, Relaxed);
+        stats.allocation_deleted(&counters, 90_000);
+        let e = stats.ended();
+        let d = e.duration_ms.snapshot();
+        assert_eq!((d.count, d.sum), (1, 90_000));
+        assert_eq!(d.cumulative, [0, 0, 0, 1, 1, 1, 1, 1, 1], "90 s is under 5 min, not under 1 min");
+        let to_peer = e.to_peer_bytes.snapshot();
+        assert_eq!(to_peer.cumulative, [0, 1, 1, 1, 1, 1, 1, 1], "5000 bytes: under 10 KiB");
+        let to_client = e.to_client_bytes.snapshot();
+        assert_eq!(to_client.cumulative, [0, 0, 0, 0, 1, 1, 1, 1], "2 MiB: under 10 MiB");
+        assert_eq!(to_client.sum, 2 << 20);
+        assert_eq!(stats.snapshot().allocations_deleted, 1);
+        assert_eq!(stats.snapshot().retired_to_client_bytes, 2 << 20);
     }
 }
 

@@ -66,7 +66,10 @@ fn sigterm_refuses_new_allocations_and_keeps_relaying_the_old_until_they_end() {
     // The daemon answers, still draining, with the allocation counted: what keeps it running.
     let metrics = http_request(daemon.http_addr("metrics"), "GET", "/metrics", &[], "").body;
     assert!(metrics.contains("switchback_draining 1"), "{metrics}");
-    assert!(metrics.contains("switchback_allocations{transport=\"udp\",family=\"ipv4\"} 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("switchback_allocations{transport=\"udp\",family=\"ipv4\",relay=\"udp\"} 1\n"),
+        "{metrics}"
+    );
     let mut daemon = daemon;
     assert!(daemon.guard.child_mut().try_wait().unwrap().is_none(), "exited with an allocation left");
     // The last allocation ends: the drain is over, the daemon exits 0 well before drain-timeout.

@@ -110,8 +110,11 @@ pub struct UdpRelay {
     /// Writers of TCP/TLS client connections, by 5-tuple (RFC 8656 §3.1: the allocation lives and
     /// dies with its connection).
     streams: Mutex<HashMap<FiveTuple, StreamSink>>,
-    /// Datagrams to clients the listener socket could not take.
+    /// Datagrams to UDP clients the listener socket could not take (full send buffer or error).
     pub client_send_failures: AtomicU64,
+    /// Frames to TCP/TLS clients their stream queue could not take (the client reads too slowly,
+    /// see `stream_queue.rs`, or its connection is gone): dropped like a datagram.
+    pub client_queue_drops: AtomicU64,
     /// TCP relayed addresses in use (RFC 6062).
     tcp_claims: Arc<Mutex<HashSet<SocketAddr>>>,
     /// RFC 6062 peer connections waiting for their ConnectionBind, by CONNECTION-ID.
@@ -301,7 +304,7 @@ impl RelayDriver for UdpRelay {
             match server.connect_completed(Instant::now(), connection_id, connected, &mut out) {
                 Some((control, n)) => {
                     if !out.get(..n).is_some_and(|m| driver.send_on_stream(&control, m)) {
-                        driver.client_send_failures.fetch_add(1, Relaxed);
+                        driver.client_queue_drops.fetch_add(1, Relaxed);
                     }
                 }
                 None => {

@@ -36,6 +36,16 @@ impl ClientLeg {
             ClientLeg::Stream(sink) => sink.try_send(data),
         }
     }
+
+    /// Counts one frame this leg could not take: a full UDP socket or a full stream queue.
+    fn count_failure(&self, server: &TurnServer) {
+        let driver = server.driver();
+        let counter = match self {
+            ClientLeg::Udp(_) => &driver.client_send_failures,
+            ClientLeg::Stream(_) => &driver.client_queue_drops,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
 }
 
 /// One receive slot: [`HEADROOM`] in front for the ChannelData or Data indication header, the
@@ -170,7 +180,7 @@ fn relay_burst(
                 ClientLeg::Udp(socket) => run.push(state, socket, gso, out, client, server),
                 ClientLeg::Stream(_) => {
                     if !leg.send(out, client) {
-                        server.driver().client_send_failures.fetch_add(1, Relaxed);
+                        leg.count_failure(server);
                     }
                 }
             }
@@ -207,7 +217,7 @@ fn relay_burst_single(
             && let Some(out) = buf.get(range)
             && !leg.send(out, client)
         {
-            server.driver().client_send_failures.fetch_add(1, Relaxed);
+            leg.count_failure(server);
         }
     }
     false

@@ -51,7 +51,7 @@ pub(super) async fn accept_loop(server: Arc<TurnServer>, allocation: Arc<Allocat
         let _ = stream.set_nodelay(true);
         driver.lock_peer_connections().insert(id, stream);
         if !out.get(..n).is_some_and(|m| driver.send_on_stream(&control, m)) {
-            driver.client_send_failures.fetch_add(1, Relaxed);
+            driver.client_queue_drops.fetch_add(1, Relaxed);
         }
     }
 }

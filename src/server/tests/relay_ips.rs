@@ -82,3 +82,36 @@ fn dual_allocations_take_one_of_each_family() {
     let seen: Vec<Vec<String>> = (0..2).map(|i| allocate_from(&mut h, 40000 + i, dual).unwrap()).collect();
     assert_eq!(seen, [["203.0.113.1", "2001:db8::1"], ["203.0.113.2", "2001:db8::2"]]);
 }
+
+#[test]
+fn relay_ports_in_use_are_counted_per_relay_address() {
+    let mut h = harness();
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let in_use = |h: &Harness| h.server.relay_ports_in_use();
+    // Every configured address is listed, at 0, before any allocation.
+    assert_eq!(
+        in_use(&h),
+        [(ip("10.0.0.1"), 0), (ip("2001:db8::1"), 0), (ip("10.0.0.2"), 0), (ip("10.0.0.3"), 0), (ip("2001:db8::2"), 0)]
+    );
+    for port in 40000..40004 {
+        relayed_ip(&mut h, port, udp);
+    }
+    let dual = allocate_from(&mut h, 40010, |w| {
+        udp(w);
+        w.add(&AdditionalAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    assert_eq!(dual.map(|ips| ips.len()), Ok(2));
+    // Round robin: .1, .2, .3, .1, then the dual one's IPv4 on .2 and its IPv6 on the first v6.
+    assert_eq!(
+        in_use(&h),
+        [(ip("10.0.0.1"), 2), (ip("2001:db8::1"), 1), (ip("10.0.0.2"), 2), (ip("10.0.0.3"), 1), (ip("2001:db8::2"), 0)]
+    );
+    h.advance(601);
+    h.server.sweep(h.now);
+    assert!(in_use(&h).iter().all(|(_, n)| *n == 0), "{:?}", in_use(&h));
+    let ended = h.server.stats().ended().duration_ms.snapshot();
+    assert_eq!(ended.count, 5, "every expired allocation is observed once");
+    assert_eq!(ended.cumulative[DURATION_BUCKETS_MS.len() - 1], 5, "601 s is under 6 h");
+    assert_eq!(ended.cumulative[2], 0, "601 s is over 1 min");
+    assert!(ended.sum >= 5 * 600_000, "{}", ended.sum);
+}
