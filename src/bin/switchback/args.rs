@@ -346,6 +346,10 @@ pub struct DaemonArgs {
     /// Serve /v1 over HTTPS with the certificate of --cert and --pkey.
     #[arg(long)]
     pub api_tls: bool,
+    /// Serve /v1 on the TURN-TLS listeners too (one port 443): ALPN http/1.1 gets the API, stun.turn
+    /// or no ALPN gets TURN. Off by default.
+    #[arg(long)]
+    pub api_on_tls: bool,
     /// Worker threads, each with its own SO_REUSEPORT UDP socket per address; 0 = one per core. Default 0.
     #[arg(long, value_name = "N")]
     pub workers: Option<u16>,
