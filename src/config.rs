@@ -354,6 +354,10 @@ pub struct Config {
     /// `api-tls`: serve `/v1` over HTTPS with the TURN listeners' certificate (`cert`, `pkey`;
     /// reloaded with them on SIGHUP).
     pub api_tls: bool,
+    /// `api-on-tls`: the TURN-TLS listeners serve `/v1` too, on the same port and certificate: a
+    /// client that chooses ALPN `http/1.1` gets the token service, one choosing `stun.turn` or no
+    /// ALPN gets TURN (RFC 7443). Needs `cert` and `pkey`, not `api-listen` (default false).
+    pub api_on_tls: bool,
     /// `workers`: threads serving the listeners and relay sockets, each with its own SO_REUSEPORT
     /// UDP socket per listening address (default 0 = one per CPU core).
     pub workers: u16,
@@ -472,6 +476,7 @@ impl Default for Config {
             api_user_rate_limit: RateLimit::new(1, 10),
             api_url_host: None,
             api_tls: false,
+            api_on_tls: false,
             workers: 0,
             socket_buffer: DEFAULT_SOCKET_BUFFER,
             source: SourceTable::default(),

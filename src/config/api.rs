@@ -1,4 +1,4 @@
-//! The token service's keys (`api-listen` turns it on): `api-key` (the trusted backend's key for
+//! The token service's keys (`api-listen` or `api-on-tls` turns it on): `api-key` (the trusted backend's key for
 //! `POST /v1/tokens`), `token-key` (HS256, `[KID:]KEY`), `token-public-key` (EdDSA/ES256 PEM,
 //! `[KID:]FILE`), each secret with its `…-file` twin (one a line); `token-audience`, `token-leeway`,
 //! `api-max-ttl`, `api-cors-origin`, `api-rate-limit`, `api-user-rate-limit` (the urls' host is
@@ -40,6 +40,16 @@ impl Config {
         Ok(())
     }
 
+    /// The key that turns the token service on — `api-listen`, else `api-on-tls` — for errors
+    /// about what it needs; `None` when it is off.
+    pub fn api_face_key(&self) -> Option<&'static str> {
+        match (self.api_listen, self.api_on_tls) {
+            (Some(_), _) => Some("api-listen"),
+            (None, true) => Some("api-on-tls"),
+            (None, false) => None,
+        }
+    }
+
     /// What no single key of the token service can check.
     pub(super) fn validate_api(&self) -> Result<(), ConfigError> {
         if self.token_audience.is_empty() {
@@ -47,6 +57,12 @@ impl Config {
         }
         if self.api_tls && (self.cert.is_none() || self.no_tls) {
             return Err(ConfigError::invalid("api-tls", "needs cert and pkey (and TLS not turned off with no-tls)"));
+        }
+        if self.api_on_tls && (self.cert.is_none() || self.no_tls) {
+            return Err(ConfigError::invalid(
+                "api-on-tls",
+                "serves /v1 on the TURN-TLS listeners: needs cert and pkey (and TLS not turned off with no-tls)",
+            ));
         }
         if self.api_max_ttl == 0 {
             return Err(ConfigError::invalid("api-max-ttl", "must be at least 1 second"));
@@ -65,9 +81,11 @@ impl Config {
         #[cfg(feature = "tokens")]
         {
             let keys = self.token_keys()?;
-            if self.api_listen.is_some() && keys.is_empty() {
+            if let Some(key) = self.api_face_key()
+                && keys.is_empty()
+            {
                 return Err(ConfigError::invalid(
-                    "api-listen",
+                    key,
                     "the token service needs token-key, token-key-file or token-public-key",
                 ));
             }

@@ -466,6 +466,9 @@ fn token_service_keys() {
         (format!("{key}token-audience = \"\"\n"), "token-audience"),
         (format!("{key}api-max-ttl = 0\n"), "api-max-ttl"),
         (format!("{key}api-tls = true\n"), "api-tls"),
+        (format!("{key}api-on-tls = true\n"), "api-on-tls"),
+        (format!("{key}api-on-tls = true\ncert = \"c.pem\"\npkey = \"k.pem\"\nno-tls = true\n"), "api-on-tls"),
+        ("api-on-tls = true\ncert = \"c.pem\"\npkey = \"k.pem\"\n".to_owned(), "api-on-tls"),
         (format!("{key}api-rate-limit = \"fast\"\n"), "api-rate-limit"),
         (
             "token-key = [\"a:0123456789abcdef0123456789abcdef\", \"a:0123456789abcdef0123456789abcdeX\"]\n".to_owned(),
@@ -548,4 +551,23 @@ fn allocation_quotas_are_finite_by_default() {
     assert!(o.user_quota > 0 && o.total_quota > o.user_quota);
     let unlimited = Config::from_toml_str("user-quota = 0\ntotal-quota = 0\n").unwrap().server_options();
     assert_eq!((unlimited.user_quota, unlimited.total_quota), (0, 0));
+}
+
+/// `api-on-tls` serves the token service on the TURN-TLS listeners: it needs their certificate and
+/// the token service's keys and secret, not `api-listen`; errors name it.
+#[test]
+fn api_on_tls_needs_tls_and_the_token_service_keys_but_not_api_listen() {
+    let tls = "cert = \"c.pem\"\npkey = \"k.pem\"\n";
+    let key = "token-key = [\"0123456789abcdef0123456789abcdef\"]\n";
+    let c = Config::from_toml_str(&format!("{tls}{key}static-auth-secret = [\"s\"]\napi-on-tls = true\n")).unwrap();
+    assert!(c.api_on_tls && c.api_listen.is_none());
+    assert_eq!(c.api_face_key(), Some("api-on-tls"));
+    c.validate_serving(false).unwrap();
+    assert!(!Config::default().api_on_tls, "off by default");
+    assert_eq!(Config::default().api_face_key(), None);
+    // The secret is a serving check, as for api-listen.
+    let c = Config::from_toml_str(&format!("{tls}{key}api-on-tls = true\n")).unwrap();
+    let err = c.validate_serving(false).unwrap_err();
+    assert!(matches!(&err, ConfigError::Serving { key: "api-on-tls", .. }), "{err}");
+    c.validate_serving(true).unwrap();
 }

@@ -15,7 +15,7 @@ impl Config {
     /// Without IP_PKTINFO the UDP driver knows only the listener's bound address; on a wildcard
     /// listener that is 0.0.0.0, which is neither a bind address for relay sockets nor something to
     /// tell clients: TURN there needs `relay-ip` (or `external-ip`). The token service hands out
-    /// REST credentials, so `api-listen` needs a secret.
+    /// REST credentials, so `api-listen` (and `api-on-tls`) needs a secret.
     pub fn validate_serving(&self, development_default: bool) -> Result<(), ConfigError> {
         let wildcard = self.listening_ip.iter().any(IpAddr::is_unspecified);
         let turn = self.has_credentials() || development_default;
@@ -26,9 +26,12 @@ impl Config {
                           (or external-ip): the address relay sockets bind and clients are told",
             });
         }
-        if self.api_listen.is_some() && !development_default && self.rest_credentials().is_none() {
+        if let Some(key) = self.api_face_key()
+            && !development_default
+            && self.rest_credentials().is_none()
+        {
             return Err(ConfigError::Serving {
-                key: "api-listen",
+                key,
                 message: "the token service hands out REST credentials: it needs static-auth-secret",
             });
         }

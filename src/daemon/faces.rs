@@ -40,7 +40,8 @@ pub(super) fn http_faces(
     faces
 }
 
-/// The token service (`/v1`) for `api-listen`: its urls are the bound TURN listeners.
+/// The token service (`/v1`) for `api-listen` and `api-on-tls`: its urls are the bound TURN
+/// listeners.
 pub(super) fn api_router(
     config: &Config,
     running: &Running,
@@ -53,7 +54,7 @@ pub(super) fn api_router(
     };
     if config.rest_credentials().is_none() {
         return Err(ConfigError::InvalidValue {
-            key: "api-listen".to_owned(),
+            key: config.api_face_key().unwrap_or("api-listen").to_owned(),
             message: "the token service needs static-auth-secret".to_owned(),
         });
     }
@@ -90,8 +91,8 @@ pub(super) fn api_router(
     Ok(router(options))
 }
 
-/// The keys of the HTTP faces a reload rotates: the token service's (when `api-listen` is on) and
-/// the admin key (when `admin-listen` is on).
+/// The keys of the HTTP faces a reload rotates: the token service's (when `api-listen` or
+/// `api-on-tls` is on) and the admin key (when `admin-listen` is on).
 #[derive(Default)]
 pub struct FaceKeys {
     /// `token-key`, `token-public-key`, `api-key`.
@@ -103,7 +104,7 @@ pub struct FaceKeys {
 impl FaceKeys {
     /// The keys `config` gives the faces it turns on.
     pub(super) fn of(config: &Config) -> Result<FaceKeys, ConfigError> {
-        let api = match config.api_listen {
+        let api = match config.api_face_key() {
             Some(_) => Some(Arc::new(arc_swap::ArcSwap::from_pointee(api_keys(config)?))),
             None => None,
         };

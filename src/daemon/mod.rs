@@ -44,6 +44,7 @@ use crate::config::{Config, ConfigError};
 use crate::http::health::Readiness;
 use crate::http::{Face, HttpError, HttpRunning};
 use crate::io::{self, IoError, Limits, ReloadableTls, Running, TurnServer, UdpRelay};
+use crate::server::Transport;
 
 pub use reload::{ConfigSource, ReloadHook, Reloader};
 pub use revoke::Revoker;
@@ -128,6 +129,7 @@ impl Daemon {
         let nonce_key = random_key()?;
         let auth = authenticator(config, nonce_key, setup.dev_secret.is_some())?;
         let (tls, self_signed) = tls::listener_tls(config, setup.tls);
+        let (tls, handed_over) = tls::with_api_on_tls(config, tls)?;
         if config.proxy_protocol {
             info!(
                 balancers = config.proxy_protocol_from.len(),
@@ -168,8 +170,12 @@ impl Daemon {
             started: config.clone(),
         });
         let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader);
-        if let (Some(addr), Some(keys)) = (config.api_listen, reloader.keys.api.clone()) {
-            let face = Face::new("api", addr, faces::api_router(config, &running, &server, keys, &revoker)?);
+        let api = match reloader.keys.api.clone() {
+            Some(keys) => Some(faces::api_router(config, &running, &server, keys, &revoker)?),
+            None => None,
+        };
+        if let (Some(addr), Some(router)) = (config.api_listen, api.clone()) {
+            let face = Face::new("api", addr, router);
             faces.push(match running.tls().filter(|_| config.api_tls) {
                 Some(tls) => face.with_tls(crate::http::tls::http_config(&tls.server_config())),
                 None => face,
@@ -180,7 +186,13 @@ impl Daemon {
                 warn!(key, %addr, "plain HTTP off loopback: keep this face on a private network or behind TLS");
             }
         }
-        let http = crate::http::bind(faces).await?;
+        let mut http = crate::http::bind(faces).await?;
+        if let (Some(connections), Some(router)) = (handed_over, api) {
+            let tls_addrs: Vec<_> =
+                running.local_addrs().iter().filter(|l| l.transport == Transport::Tls).map(|l| l.addr).collect();
+            info!(listeners = tls_addrs.len(), "api-on-tls: /v1 on the TURN-TLS port for ALPN http/1.1");
+            http.serve_handed_over("api-on-tls", &tls_addrs, connections, router);
+        }
         readiness.set(true);
         Ok(Daemon { server, running, http, readiness, reloader, self_signed, events, interim })
     }

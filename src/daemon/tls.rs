@@ -3,8 +3,10 @@
 
 use tracing::{info, warn};
 
+use tokio::sync::mpsc;
+
 use crate::config::{Config, ConfigError};
-use crate::io::{ReloadableTls, TlsIdentity};
+use crate::io::{HttpConnection, HttpHandoff, ReloadableTls, TlsIdentity};
 
 /// Where the TLS listeners' certificate comes from.
 pub enum TlsSetup {
@@ -44,6 +46,29 @@ pub(super) fn listener_tls(config: &Config, setup: TlsSetup) -> (Option<Reloadab
             info!("no cert and pkey configured: no TLS listener");
             (None, None)
         }
+    }
+}
+
+/// `api-on-tls`: the listeners' TLS offering `http/1.1` too and handing those connections over
+/// (RFC 7443 ALPN decides, `io::tls::route`), with the receiving end the HTTP side serves; as given
+/// otherwise. Without TLS listeners `api-on-tls` is an error (validation refuses it earlier; an
+/// embedder may still pass [`TlsSetup::Off`]).
+pub(super) fn with_api_on_tls(
+    config: &Config,
+    tls: Option<ReloadableTls>,
+) -> Result<(Option<ReloadableTls>, Option<mpsc::Receiver<HttpConnection>>), ConfigError> {
+    if !config.api_on_tls {
+        return Ok((tls, None));
+    }
+    match tls.filter(|_| !config.no_tls) {
+        Some(tls) => {
+            let (handoff, connections) = HttpHandoff::channel();
+            Ok((Some(tls.with_http(handoff)), Some(connections)))
+        }
+        None => Err(ConfigError::InvalidValue {
+            key: "api-on-tls".to_owned(),
+            message: "no TLS listener to share: needs cert and pkey".to_owned(),
+        }),
     }
 }
 

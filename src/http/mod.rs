@@ -6,6 +6,10 @@
 //! share one listener: their routers are merged (their paths never overlap), so an operator may
 //! put, say, metrics and admin on one loopback port. [`bind`] binds every listener before any
 //! serves, like [`crate::io::bind`]; [`HttpRunning::shutdown`] stops them and waits.
+//!
+//! The token service can also share the TURN-TLS port (`api-on-tls`): the TLS listeners hand over
+//! the connections whose client chose `http/1.1` by ALPN (RFC 7443; `io::tls::HttpHandoff`), and
+//! [`HttpRunning::serve_handed_over`] serves them with the same limits.
 
 pub mod admin;
 pub mod api;
@@ -84,6 +88,7 @@ pub struct HttpRunning {
     listeners: Vec<HttpListener>,
     tasks: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
+    limits: HttpLimits,
 }
 
 impl HttpRunning {
@@ -95,6 +100,23 @@ impl HttpRunning {
     /// The bound address of the face `name`.
     pub fn local_addr(&self, name: &str) -> Option<SocketAddr> {
         self.listeners.iter().find(|l| l.name == name).map(|l| l.addr)
+    }
+
+    /// Serves `router` (with the JSON 404 of every face) on the connections the TURN-TLS listeners
+    /// hand over (`api-on-tls`: the client chose `http/1.1` by ALPN, RFC 7443), under the same
+    /// [`HttpLimits`] as the listeners of [`bind`]; `addrs` (the TLS listeners) are listed as the
+    /// face `name`. Stops with the others.
+    pub fn serve_handed_over(
+        &mut self,
+        name: &'static str,
+        addrs: &[SocketAddr],
+        connections: tokio::sync::mpsc::Receiver<crate::io::HttpConnection>,
+        router: Router,
+    ) {
+        self.listeners.extend(addrs.iter().map(|&addr| HttpListener { name, addr }));
+        let app = router.fallback(not_found);
+        let task = serve::serve_handed_over(connections, app, self.limits, self.stop.subscribe());
+        self.tasks.push(tokio::spawn(task));
     }
 
     /// Stops accepting, lets requests in flight finish and waits for the listeners to end.
@@ -158,7 +180,7 @@ pub async fn bind_with_limits(faces: Vec<Face>, limits: HttpLimits) -> Result<Ht
         let app = router.fallback(not_found);
         tasks.push(tokio::spawn(serve::serve(listener, (app, names.clone()), tls, limits, stop.subscribe())));
     }
-    Ok(HttpRunning { listeners, tasks, stop })
+    Ok(HttpRunning { listeners, tasks, stop, limits })
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! (IPv4 address, IPv6 /64); beyond either, a connection is closed at once. A request head must
 //! arrive within [`HttpLimits::header_timeout`], a TLS handshake too; buffers are capped; and a
 //! connection lives at most [`HttpLimits::max_lifetime`] (then it is shut down gracefully: a
-//! scraper reconnects).
+//! scraper reconnects). Connections handed over by the TURN-TLS listeners (`api-on-tls`) are served
+//! under the same bounds.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,11 +19,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-use crate::policy::SourceSlots;
+use crate::io::HttpConnection;
+use crate::policy::{SourceSlot, SourceSlots};
 
 /// The bounds of an HTTP face's connections.
 #[derive(Clone, Copy, Debug)]
@@ -51,6 +53,47 @@ impl Default for HttpLimits {
 
 /// The largest read buffer of a connection (hyper's minimum; its default is ~400 KB).
 const MAX_BUF: usize = 8192;
+
+/// The connection budgets of one listener: [`HttpLimits::max_connections`] in all and
+/// [`HttpLimits::max_per_source`] per source.
+struct Budget {
+    all: Arc<Semaphore>,
+    per_source: Arc<SourceSlots>,
+    max_per_source: usize,
+    refused: u64,
+}
+
+/// What a connection holds while it is served: its share of both budgets.
+type Held = (OwnedSemaphorePermit, SourceSlot);
+
+impl Budget {
+    fn new(limits: HttpLimits) -> Budget {
+        Budget {
+            all: Arc::new(Semaphore::new(limits.max_connections)),
+            per_source: Arc::new(SourceSlots::default()),
+            max_per_source: limits.max_per_source,
+            refused: 0,
+        }
+    }
+
+    /// Both shares for a connection from `peer`, or `None` (logged now and then: the connection is
+    /// to be closed) when the listener or the source is at its cap.
+    fn admit(&mut self, peer: SocketAddr) -> Option<Held> {
+        let permit = self.all.clone().try_acquire_owned().ok();
+        let slot = permit.as_ref().and_then(|_| self.per_source.take(peer.ip(), self.max_per_source));
+        match (permit, slot) {
+            (Some(permit), Some(slot)) => Some((permit, slot)),
+            (permit, _) => {
+                self.refused += 1;
+                if self.refused.is_power_of_two() {
+                    let cap = if permit.is_none() { "http face" } else { "http source" };
+                    warn!(%peer, refused = self.refused, "{cap} at its connection cap: connection closed");
+                }
+                None
+            }
+        }
+    }
+}
 
 /// The faces whose open connections are counted (`switchback_http_connections{face}`).
 pub const HTTP_FACES: [&str; 3] = ["api", "metrics", "admin"];
@@ -86,6 +129,12 @@ impl Drop for OpenConnection {
     }
 }
 
+/// The face's service for one connection from `peer` (the address reaches handlers as
+/// `ConnectInfo`).
+fn service(app: &Router, peer: SocketAddr) -> TowerToHyperService<Router> {
+    TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))))
+}
+
 /// Accepts connections on `listener` (TLS ones with `tls`) and serves `app` on each until `stop`;
 /// the open connections count under the listener's `faces` (see [`open_connections`]).
 pub(super) async fn serve(
@@ -97,9 +146,7 @@ pub(super) async fn serve(
 ) {
     let faces: Arc<[usize]> = faces.iter().filter_map(|f| HTTP_FACES.iter().position(|k| k == f)).collect();
     let acceptor = tls.map(TlsAcceptor::from);
-    let budget = Arc::new(Semaphore::new(limits.max_connections));
-    let per_source = Arc::new(SourceSlots::default());
-    let mut refused: u64 = 0;
+    let mut budget = Budget::new(limits);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -113,25 +160,11 @@ pub(super) async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = budget.clone().try_acquire_owned() else {
-            refused += 1;
-            if refused.is_power_of_two() {
-                warn!(%peer, refused, "http face at its connection cap: connection closed");
-            }
-            continue;
-        };
-        let Some(slot) = per_source.take(peer.ip(), limits.max_per_source) else {
-            refused += 1;
-            if refused.is_power_of_two() {
-                warn!(%peer, refused, "http source at its connection cap: connection closed");
-            }
-            continue;
-        };
-        let (acceptor, app, stop) = (acceptor.clone(), app.clone(), stop.clone());
+        let Some(held) = budget.admit(peer) else { continue };
         let open = OpenConnection::new(faces.clone());
+        let (acceptor, service, stop) = (acceptor.clone(), service(&app, peer), stop.clone());
         tokio::spawn(async move {
-            let _held = (permit, slot, open);
-            let service = TowerToHyperService::new(app.layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))));
+            let _held = (held, open);
             match acceptor {
                 None => connection(TokioIo::new(stream), service, peer, limits, stop).await,
                 Some(acceptor) => match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
@@ -140,6 +173,36 @@ pub(super) async fn serve(
                     Err(_) => debug!(%peer, "https handshake timed out"),
                 },
             }
+        });
+    }
+}
+
+/// Serves `app` on the TLS connections the TURN-TLS listeners hand over (`api-on-tls`: the client
+/// chose `http/1.1` by ALPN, RFC 7443), until `stop` or until no listener hands over any more. The
+/// handshake is done (bounded by the listeners); from here on the connection is bounded exactly like
+/// one accepted by [`serve`]: a budget of its own, the per-source cap, the head timeout, the buffer
+/// cap, the lifetime.
+pub(super) async fn serve_handed_over(
+    mut connections: mpsc::Receiver<HttpConnection>,
+    app: Router,
+    limits: HttpLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut budget = Budget::new(limits);
+    // Handed over by `api-on-tls`: API connections.
+    let faces: Arc<[usize]> = HTTP_FACES.iter().position(|k| *k == "api").into_iter().collect();
+    loop {
+        let handed = tokio::select! {
+            handed = connections.recv() => handed,
+            _ = stop.wait_for(|&s| s) => return,
+        };
+        let Some(HttpConnection { stream, peer }) = handed else { return };
+        let Some(held) = budget.admit(peer) else { continue };
+        let open = OpenConnection::new(faces.clone());
+        let (service, stop) = (service(&app, peer), stop.clone());
+        tokio::spawn(async move {
+            let _held = (held, open);
+            connection(TokioIo::new(stream), service, peer, limits, stop).await;
         });
     }
 }

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-/// The ALPN protocol offered: HTTP/1.1 only (RFC 7301 §6).
-const ALPN_HTTP11: &[u8] = b"http/1.1";
+// The ALPN protocol offered: HTTP/1.1 only (RFC 7301 §6; hyper is built without h2).
+use crate::tls::ALPN_HTTP11;
 
 /// The TURN listeners' rustls configuration made fit for HTTP: same certificate resolver (so a
 /// SIGHUP reload shows here too), ALPN `http/1.1` instead of `stun.turn`.

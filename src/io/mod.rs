@@ -48,7 +48,7 @@ pub use proxy::PROXY_HEADER_TIMEOUT;
 pub use relay::{BoundConnection, RelaySocket, STREAM_QUEUE, StreamSink, TurnServer, UdpRelay};
 pub use stats::{IoStats, IoStatsSnapshot};
 pub use stream_queue::{STREAM_QUEUE_BYTES, STREAM_QUEUE_TOTAL_BYTES, queued_total};
-pub use tls::{ReloadableTls, TlsError, TlsIdentity};
+pub use tls::{HttpConnection, HttpHandoff, ReloadableTls, TlsError, TlsIdentity};
 pub use udp::UdpWorker;
 pub use worker_stats::{WorkerStats, WorkerStatsSnapshot};
 

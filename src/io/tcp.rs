@@ -1,7 +1,9 @@
 //! The TCP listener: accept (up to a cap), then per connection cut STUN / ChannelData frames from the
 //! byte stream (RFC 8656 §3.1), hand each to the server and write the answers back in order.
 //! A TLS listener is the same driver with an acceptor: the handshake (`tls.rs`) comes first, then
-//! the same [`Connection`] runs on the decrypted stream.
+//! the same [`Connection`] runs on the decrypted stream — unless the listener serves HTTPS too
+//! (`api-on-tls`) and the client chose `http/1.1` by ALPN: that stream is handed over
+//! (`tls::route`, RFC 7443).
 
 use std::cell::RefCell;
 
@@ -13,12 +15,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::server::TlsStream;
 use tracing::{debug, trace, warn};
 
 use super::proxy::{self, PROXY_HEADER_TIMEOUT, ProxyProtocol};
 use super::stats::AuthenticatedConnection;
 use super::stream_queue::StreamSource;
-use super::tls::{self, ReloadableTls};
+use super::tls::{self, HttpConnection, HttpHandoff, ReloadableTls, Route};
 use super::{BoundConnection, TurnServer};
 use super::{IoStats, Limits, stopped};
 use crate::alloc::FiveTuple;
@@ -143,6 +146,7 @@ impl TcpDriver {
         let _ = stream.set_nodelay(true);
         let mut connection = self.connection(peer);
         let acceptor = self.tls.as_ref().map(ReloadableTls::acceptor);
+        let http = self.tls.as_ref().and_then(ReloadableTls::http_handoff).cloned();
         let handshake_timeout = self.limits.tls_handshake_timeout;
         let (proxy, stats, mut stop) = (self.proxy.on, self.stats.clone(), stop.clone());
         let (clients, per_client) = (self.clients.clone(), self.limits.max_tcp_connections_per_source);
@@ -167,11 +171,10 @@ impl TcpDriver {
                 None => connection.run(stream, stop, slot).await,
                 Some(acceptor) => {
                     let peer = connection.peer;
-                    let mut stop = stop;
                     if let Some(tls) =
                         tls::handshake(acceptor, stream, peer, handshake_timeout, &stats, &mut stop).await
                     {
-                        connection.run(tls, stop, slot).await;
+                        connection.run_tls(tls, http.as_ref(), stop, slot).await;
                     }
                 }
             }
@@ -258,6 +261,27 @@ impl Connection {
     /// Counts this connection as authenticated (metrics) until the guard is dropped.
     fn authenticated(&self) -> AuthenticatedConnection {
         IoStats::authenticated_gauge(&self.stats, self.transport == Transport::Tls)
+    }
+
+    /// A TLS connection after its handshake: TURN, or (`api-on-tls`, the client chose `http/1.1`)
+    /// handed to the HTTP side through `http` — then its TURN per-source `slot` goes with this task
+    /// and the HTTP limits apply instead.
+    async fn run_tls(
+        self,
+        tls: TlsStream<TcpStream>,
+        http: Option<&HttpHandoff>,
+        stop: watch::Receiver<bool>,
+        slot: Option<SourceSlot>,
+    ) {
+        let alpn = tls.get_ref().1.alpn_protocol();
+        match (tls::route(alpn, http.is_some()), http) {
+            (Route::Http, Some(http)) => {
+                if http.hand_over(HttpConnection { stream: tls, peer: self.peer }) {
+                    trace!(peer = %self.peer, local = %self.local, "tls connection chose http/1.1: handed to the api");
+                }
+            }
+            _ => self.run(tls, stop, slot).await,
+        }
     }
 
     /// Serves the stream until it closes, then frees the allocation made over it.

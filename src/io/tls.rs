@@ -5,6 +5,13 @@
 //! rustls with the `ring` provider, TLS 1.2 and 1.3. ALPN (RFC 7443): `stun.turn` and
 //! `stun.nat-discovery` are accepted; a client that offers no ALPN is served too.
 //!
+//! One port for TURN and HTTPS (`api-on-tls`): with an [`HttpHandoff`] the listeners also offer
+//! `http/1.1` (after the RFC 7443 IDs, so a client offering both gets TURN) and, once the handshake
+//! is done, hand a connection whose client chose `http/1.1` to the HTTP side as an
+//! [`HttpConnection`]; every other connection — `stun.turn`, `stun.nat-discovery` or no ALPN at all
+//! — is TURN ([`route`]). The io layer knows nothing of HTTP: the handoff is a bounded channel whose
+//! receiving end the HTTP faces serve (`http::HttpRunning::serve_handed_over`).
+//!
 //! ```no_run
 //! use switchback::io::tls::{ReloadableTls, TlsIdentity};
 //!
@@ -29,13 +36,13 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::debug;
 
 use super::{IoStats, stopped};
-pub use crate::tls::{ALPN_STUN_NAT_DISCOVERY, ALPN_STUN_TURN, crypto_provider};
+pub use crate::tls::{ALPN_HTTP11, ALPN_STUN_NAT_DISCOVERY, ALPN_STUN_TURN, crypto_provider};
 
 /// The names of the development default's self-signed certificate.
 pub const DEV_CERTIFICATE_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
@@ -191,6 +198,8 @@ impl ResolvesServerCert for Resolver {
 pub struct ReloadableTls {
     resolver: Arc<Resolver>,
     config: Arc<ServerConfig>,
+    /// `api-on-tls`: where connections that chose `http/1.1` go.
+    http: Option<HttpHandoff>,
 }
 
 impl ReloadableTls {
@@ -203,7 +212,22 @@ impl ReloadableTls {
         let builder = builder.unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"));
         let mut config = builder.with_no_client_auth().with_cert_resolver(resolver.clone());
         config.alpn_protocols = vec![ALPN_STUN_TURN.to_vec(), ALPN_STUN_NAT_DISCOVERY.to_vec()];
-        ReloadableTls { resolver, config: Arc::new(config) }
+        ReloadableTls { resolver, config: Arc::new(config), http: None }
+    }
+
+    /// The same listeners serving HTTPS too (`api-on-tls`): ALPN `http/1.1` is offered after the
+    /// RFC 7443 IDs (rustls picks by the server's order, so a client offering both gets TURN), and
+    /// connections that chose it go to `handoff`. Clones made before keep the TURN-only
+    /// configuration; the certificate stays shared.
+    pub fn with_http(self, handoff: HttpHandoff) -> Self {
+        let mut config = ServerConfig::clone(&self.config);
+        config.alpn_protocols.push(ALPN_HTTP11.to_vec());
+        ReloadableTls { resolver: self.resolver, config: Arc::new(config), http: Some(handoff) }
+    }
+
+    /// Where connections that chose `http/1.1` go, when the listeners serve HTTPS too.
+    pub fn http_handoff(&self) -> Option<&HttpHandoff> {
+        self.http.as_ref()
     }
 
     /// Presents `identity` from the next handshake on.
@@ -223,6 +247,69 @@ impl ReloadableTls {
 
     pub(super) fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.server_config())
+    }
+}
+
+/// How many handed-over connections may wait for the HTTP side before more are closed.
+pub const HTTP_HANDOFF_QUEUE: usize = 64;
+
+/// A TLS connection on a TURN-TLS listener whose client chose `http/1.1` by ALPN, handshake done.
+#[derive(Debug)]
+pub struct HttpConnection {
+    /// The decrypted stream, nothing read from it yet.
+    pub stream: TlsStream<TcpStream>,
+    /// The client (the PROXY header's source behind a load balancer).
+    pub peer: SocketAddr,
+}
+
+/// The seam between the TURN-TLS listeners and the HTTP faces (`api-on-tls`): the sending end of a
+/// bounded queue of [`HttpConnection`]s. The listeners never wait on it: a full queue, or one
+/// nobody serves any more, closes the connection (logged at `debug`).
+#[derive(Clone, Debug)]
+pub struct HttpHandoff {
+    sender: mpsc::Sender<HttpConnection>,
+}
+
+impl HttpHandoff {
+    /// A handoff and the receiving end the HTTP side serves, [`HTTP_HANDOFF_QUEUE`] deep.
+    pub fn channel() -> (HttpHandoff, mpsc::Receiver<HttpConnection>) {
+        let (sender, receiver) = mpsc::channel(HTTP_HANDOFF_QUEUE);
+        (HttpHandoff { sender }, receiver)
+    }
+
+    /// Queues `connection` for the HTTP side; `false` (the connection dropped, so closed) when the
+    /// queue is full or closed.
+    pub(super) fn hand_over(&self, connection: HttpConnection) -> bool {
+        match self.sender.try_send(connection) {
+            Ok(()) => true,
+            Err(e) => {
+                let peer = match &e {
+                    mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c.peer,
+                };
+                debug!(%peer, error = %e, "https connection not handed over: closing");
+                false
+            }
+        }
+    }
+}
+
+/// Who serves a TLS connection after its handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// TURN over TLS (RFC 8656 §3.1): `stun.turn`, `stun.nat-discovery` (RFC 7443) or no ALPN.
+    Turn,
+    /// HTTPS (`api-on-tls`): the client chose `http/1.1`.
+    Http,
+}
+
+/// The route of a connection that negotiated `alpn` (RFC 7443 §4: ALPN is what tells TURN from
+/// another protocol on a shared port). Only `http/1.1` leaves TURN, and only when the listeners
+/// serve HTTPS (`http`): a client that sends no ALPN — coturn's `turnutils_uclient`, many TURN
+/// clients — is always TURN.
+pub fn route(alpn: Option<&[u8]>, http: bool) -> Route {
+    match alpn {
+        Some(ALPN_HTTP11) if http => Route::Http,
+        _ => Route::Turn,
     }
 }
 
@@ -263,5 +350,38 @@ pub(super) async fn handshake(
             debug!(%peer, ?timeout, "tls handshake timed out");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http11_leaves_turn_and_only_when_https_is_served() {
+        assert_eq!(route(Some(ALPN_HTTP11), true), Route::Http);
+        assert_eq!(route(Some(ALPN_HTTP11), false), Route::Turn);
+        for alpn in [None, Some(ALPN_STUN_TURN), Some(ALPN_STUN_NAT_DISCOVERY), Some(&b"h2"[..])] {
+            assert_eq!(route(alpn, true), Route::Turn, "{alpn:?}");
+        }
+    }
+
+    #[test]
+    fn http11_is_offered_after_the_rfc_7443_ids_only_with_a_handoff() {
+        let identity = TlsIdentity::self_signed(DEV_CERTIFICATE_NAMES).unwrap();
+        let turn = ReloadableTls::new(identity);
+        let stun_ids = vec![ALPN_STUN_TURN.to_vec(), ALPN_STUN_NAT_DISCOVERY.to_vec()];
+        assert_eq!(turn.server_config().alpn_protocols, stun_ids);
+        assert!(turn.http_handoff().is_none());
+        let (handoff, _connections) = HttpHandoff::channel();
+        let both = turn.clone().with_http(handoff);
+        let mut with_http = stun_ids.clone();
+        with_http.push(ALPN_HTTP11.to_vec());
+        assert_eq!(both.server_config().alpn_protocols, with_http);
+        assert!(both.http_handoff().is_some());
+        // One certificate: a reload shows on both.
+        turn.replace(TlsIdentity::self_signed(DEV_CERTIFICATE_NAMES).unwrap());
+        assert_eq!(both.identity().fingerprint(), turn.identity().fingerprint());
+        assert_eq!(turn.server_config().alpn_protocols, stun_ids, "the TURN-only clone is unchanged");
     }
 }

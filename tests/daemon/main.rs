@@ -1,11 +1,13 @@
 //! The `switchback` binary as users run it (`cli`): flags and configuration, signals (reload,
 //! drain), the HTTP faces (token service, health, metrics, admin), tokens end to end, coturn
-//! configuration import, systemd packaging, the web example, RFC 7635 OAuth.
+//! configuration import, systemd packaging, the web example, RFC 7635 OAuth; the token service and
+//! TURN on one TLS port (`api-on-tls`).
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod admin;
+mod api_on_tls;
 mod cli;
 mod drain;
 mod http_api;

@@ -4,7 +4,9 @@
 //! show a selected candidate pair that is relay on both ends. The page (`tests/chromium/`) and its
 //! configuration come from a minimal HTTP server in the test, which also receives the result.
 //! A wrong credential must make the page report failure. Over `turns:` the server's certificate is
-//! self-signed: Chromium uses it with `--ignore-certificate-errors` and refuses it without.
+//! self-signed: Chromium uses it with `--ignore-certificate-errors` and refuses it without. With
+//! `api-on-tls` the page fetches its iceServers from the token service on the TURN-TLS port itself
+//! and relays over that same port.
 #![cfg(feature = "runtime")]
 
 use std::sync::{Arc, Mutex};
@@ -44,7 +46,11 @@ impl Drop for PageServer {
 
 impl PageServer {
     async fn start(config: Value) -> PageServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the page server");
+        PageServer::start_on(TcpListener::bind("127.0.0.1:0").await.expect("bind the page server"), config)
+    }
+
+    /// On a listener bound by the caller (who needed the page's origin first).
+    fn start_on(listener: TcpListener, config: Value) -> PageServer {
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let (tx, results) = mpsc::channel(4);
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -147,7 +153,12 @@ async fn run_page_with(url: &str, username: &str, credential: &str, browser_args
         "messages": MESSAGES,
         "timeout_ms": PAGE_STEP_TIMEOUT_MS,
     });
-    let mut page = PageServer::start(config).await;
+    run_browser(PageServer::start(config).await, browser_args).await
+}
+
+/// Runs Chromium on `page` and returns the page's result (relaunching once if the browser dies
+/// before reporting).
+async fn run_browser(mut page: PageServer, browser_args: &[&str]) -> (Value, Vec<String>) {
     let deadline = tokio::time::Instant::now() + RESULT_TIMEOUT;
     let mut failures = Vec::new();
     for _ in 0..LAUNCHES {
@@ -319,4 +330,79 @@ async fn wrong_credential_fails() {
     let stats = fixture.stats();
     assert_eq!(stats.allocations_created, 0, "{context}");
     assert!(stats.auth_failures > 0, "{context}");
+}
+
+/// The API key of the daemon in `data_channel_over_the_one_tls_port`.
+#[cfg(feature = "http")]
+const ONE_PORT_API_KEY: &str = "backend-key-for-chromium-0123";
+
+/// An in-process daemon with its development self-signed certificate and `api-on-tls` (no
+/// `api-listen`): the token service, with `api-key` and CORS for `origin`, on the TURN-TLS port.
+#[cfg(feature = "http")]
+async fn one_port_daemon(origin: &str) -> switchback::daemon::Daemon {
+    use switchback::config::{Config, SecretText};
+    use switchback::daemon::{Daemon, Setup, TlsSetup};
+    use switchback::io::tls::{DEV_CERTIFICATE_NAMES, TlsIdentity};
+    use switchback::policy::rate::RateLimit;
+    let secret = |s: &str| SecretText(s.to_owned());
+    let config = Config {
+        listening_port: 0,
+        static_auth_secret: vec![secret("chromium-one-port-secret")],
+        allow_loopback_peers: true,
+        api_on_tls: true,
+        token_key: vec![secret("k1:0123456789abcdef0123456789abcdef")],
+        api_key: vec![secret(ONE_PORT_API_KEY)],
+        api_cors_origin: vec![origin.to_owned()],
+        api_rate_limit: RateLimit::OFF,
+        api_user_rate_limit: RateLimit::OFF,
+        workers: 1,
+        ..Config::default()
+    };
+    let identity = TlsIdentity::self_signed(DEV_CERTIFICATE_NAMES).expect("a development certificate");
+    let again = config.clone();
+    let setup = Setup::new(TlsSetup::SelfSigned(identity), Arc::new(move || Ok(again.clone())));
+    Daemon::start(&config, setup).await.expect("the daemon starts")
+}
+
+/// One port for everything (`api-on-tls`): the page, from the test's page server, fetches its
+/// iceServers with the API key from `https://127.0.0.1:PORT/v1/relay-configuration` — the daemon's
+/// TURN-TLS listener, cross-origin (CORS for the page's origin) — keeps the `turns:` url, which is
+/// that same 127.0.0.1:PORT, and opens a relay-only data channel over it.
+#[cfg(feature = "http")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_channel_over_the_one_tls_port() {
+    if crate::support::tools::require("chromium").is_none() {
+        return;
+    }
+    let page_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the page server");
+    let origin = format!("http://{}", page_listener.local_addr().unwrap());
+    let daemon = one_port_daemon(&origin).await;
+    let tls = daemon.running().local_addr(Transport::Tls).expect("a TLS listener");
+    let config = serde_json::json!({
+        "api": format!("https://{tls}/v1/relay-configuration"),
+        "api_key": ONE_PORT_API_KEY,
+        "user": "chromium",
+        "only": "turns:",
+        "messages": MESSAGES,
+        "timeout_ms": PAGE_STEP_TIMEOUT_MS,
+    });
+    let page = PageServer::start_on(page_listener, config);
+    let (result, log) = run_browser(page, &["--ignore-certificate-errors"]).await;
+    let stats = daemon.server().stats().snapshot();
+    let io = daemon.running().io_stats();
+    let context = format!("result {result:#}\npage log {log:?}\nserver {stats:?}\nio {io:?}");
+    eprintln!("{context}");
+    assert_eq!(result["api_status"].as_u64(), Some(200), "{context}");
+    let turns = format!("turns:{tls}?transport=tcp");
+    assert_eq!(result["ice_servers"], serde_json::json!([[turns]]), "{context}");
+    assert_eq!(result["ok"], Value::Bool(true), "{context}");
+    assert_eq!(result["echoed"].as_u64(), Some(MESSAGES), "{context}");
+    for side in ["a", "b"] {
+        assert_eq!(candidate_types(&result, side), ("relay".into(), "relay".into()), "{side}: {context}");
+        assert_eq!(result["pairs"][side]["relay_protocol"].as_str(), Some("tls"), "{side}: {context}");
+    }
+    assert!(stats.allocations_created >= 2, "{context}");
+    // The fetch and both allocations came through the one port's handshakes.
+    assert!(io.tls_handshakes >= 3, "{context}");
+    daemon.shutdown().await;
 }

@@ -372,6 +372,11 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "HOST", help_heading = HTTP)]
     pub api_url_host: Option<String>,
 
+    /// Serve /v1 on the TURN-TLS listeners too (one port 443): ALPN http/1.1 gets the API, stun.turn
+    /// or no ALPN gets TURN. Off by default.
+    #[arg(long, help_heading = HTTP)]
+    pub api_on_tls: bool,
+
     /// Log level; RUST_LOG overrides it. Default info.
     #[arg(long, value_parser = ["error", "warn", "info", "debug", "trace"], help_heading = LOGGING)]
     pub log_level: Option<String>,

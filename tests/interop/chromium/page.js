@@ -1,7 +1,9 @@
 // Two RTCPeerConnections with iceTransportPolicy "relay": the only candidates are relayed
 // addresses on the TURN server under test, so the data channel between them must go through it.
 // The test serves /config.json ({url, username, credential, messages, timeout_ms}) and reads the
-// JSON this page POSTs to /result; progress lines go to /log.
+// JSON this page POSTs to /result; progress lines go to /log. The variant with {api, api_key, user,
+// only} instead of url/username/credential fetches its iceServers from the relay's token service
+// (POST api with the Bearer key, cross-origin: CORS) and keeps the urls starting with `only`.
 'use strict';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -63,12 +65,30 @@ async function selectedPair(pc) {
   };
 }
 
+// The iceServers of /v1/relay-configuration for cfg.user, only the urls starting with cfg.only.
+async function fetchIceServers(cfg, result) {
+  const r = await fetch(cfg.api, {
+    method: 'POST',
+    headers: { 'Authorization': 'Bearer ' + cfg.api_key, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ user: cfg.user, ttl: 600 }),
+  });
+  result.api_status = r.status;
+  if (!r.ok) throw new Error('relay configuration: HTTP ' + r.status + ' ' + (await r.text()));
+  const body = await r.json();
+  const servers = body.iceServers
+    .map((s) => Object.assign({}, s, { urls: [].concat(s.urls).filter((u) => u.startsWith(cfg.only)) }))
+    .filter((s) => s.urls.length > 0);
+  result.ice_servers = servers.map((s) => s.urls);
+  log('iceServers from ' + cfg.api + ': ' + JSON.stringify(result.ice_servers));
+  return servers;
+}
+
 async function run(result) {
   const cfg = await (await fetch('/config.json')).json();
-  const config = {
-    iceServers: [{ urls: cfg.url, username: cfg.username, credential: cfg.credential }],
-    iceTransportPolicy: 'relay',
-  };
+  const iceServers = cfg.api
+    ? await fetchIceServers(cfg, result)
+    : [{ urls: cfg.url, username: cfg.username, credential: cfg.credential }];
+  const config = { iceServers, iceTransportPolicy: 'relay' };
   const a = new RTCPeerConnection(config);
   const b = new RTCPeerConnection(config);
   const peers = { a, b };
