@@ -149,6 +149,7 @@ const MAPPED: &[(&str, &str, Kind)] = &[
     ("no-tcp-relay", "no-tcp-relay", Kind::Switch),
     ("server-name", "server-name", Kind::Text),
     ("max-allocate-timeout", "tcp-auth-timeout", Kind::Positive(i64::MAX as u64)),
+    ("log-file", "log-file", Kind::Text),
 ];
 
 /// coturn's `stale-nonce` without a value: its default nonce lifetime, seconds.

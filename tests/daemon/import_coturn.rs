@@ -42,12 +42,13 @@ fn the_fixture_imports_without_notes_and_the_daemon_accepts_it() {
 }
 
 #[test]
-fn debians_example_imports_with_cannot_map_notes_only() {
+fn debians_example_imports_with_cannot_map_notes_only_and_serves_stun_on_every_interface() {
     let out = switchback(&["import-coturn", &data("turnserver-debian.conf")]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let notes = notes(&out);
-    assert_eq!(notes.len(), 4, "{notes:#?}");
-    assert!(notes.iter().all(|n| n.contains(": cannot map: `")), "{notes:#?}");
+    assert_eq!(notes.len(), 5, "{notes:#?}");
+    let no_credentials = |n: &String| n.contains("differs: `lt-cred-mech`");
+    assert!(notes.iter().all(|n| n.contains(": cannot map: `") || no_credentials(n)), "{notes:#?}");
     for option in ["syslog", "no-rfc5780", "no-stun-backward-compatibility", "response-origin-only-with-rfc5780"] {
         assert!(notes.iter().any(|n| n.contains(&format!("`{option}`"))), "{option} not named: {notes:#?}");
     }
@@ -55,6 +56,22 @@ fn debians_example_imports_with_cannot_map_notes_only() {
     let toml = TempFile::new("debian-turn.toml", &String::from_utf8_lossy(&out.stdout));
     let check = switchback(&["-c", toml.as_str(), "--check-config"]);
     assert_eq!(check.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&check.stderr));
+    // The example sets no credentials: coturn would relay for anyone, switchback says it serves
+    // STUN only — and does, on every interface (ports moved to free ones for the test).
+    assert!(notes.iter().any(|n| n.contains("`lt-cred-mech`") && n.contains("STUN only")), "{notes:#?}");
+    let daemon = crate::support::Daemon::start(&["-c", toml.as_str(), "--listening-port", "0", "--no-tls"]);
+    let wildcard: Vec<String> = daemon.udp.iter().map(|a| a.ip().to_string()).collect();
+    assert!(wildcard.contains(&"0.0.0.0".to_owned()), "{:?}", daemon.banner);
+    let port = daemon.udp.iter().find(|a| a.ip().is_unspecified() && a.is_ipv4()).unwrap().port();
+    let server: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let timeout = std::time::Duration::from_secs(5);
+    let mapped = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(switchback::client::binding(server, switchback::client::ClientTransport::Udp, timeout))
+        .unwrap();
+    assert!(mapped.ip().is_loopback(), "{mapped}");
+    let (status, log) = daemon.stop_with("INT");
+    assert!(status.success(), "{log}");
 }
 
 #[test]
@@ -217,7 +234,6 @@ fn a_production_file_imports_listening_on_every_interface_and_passes_check_confi
         ("no-multicast-peers", "already the default"),
         ("no-tlsv1", "already the default"),
         ("cipher-list", "cannot map"),
-        ("log-file", "cannot map"),
         ("pidfile", "cannot map"),
     ] {
         assert!(has_note(notes, option, kind), "no `{kind}` note on {option}: {notes:#?}");
@@ -251,6 +267,9 @@ fn the_imported_production_file_relays_with_turnutils_uclient() {
         "--metrics-listen",
         "127.0.0.1:0",
         "--allow-loopback-peers",
+        // The file's log-file is coturn's directory, absent here: the log stays on stderr.
+        "--log-file",
+        "/dev/stderr",
     ]);
     assert!(daemon.udp.iter().any(|a| a.ip().is_unspecified() && a.is_ipv4()), "{:?}", daemon.banner);
     let udp = daemon.udp.iter().find(|a| a.is_ipv4()).expect("an IPv4 UDP listener").port();
@@ -287,7 +306,9 @@ fn the_installed_debian_example_imports_and_passes_check_config() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let notes = notes(&out);
     assert!(
-        notes.iter().all(|n| n.contains(": cannot map: `") || n.contains(": already the default: `")),
+        notes.iter().all(|n| n.contains(": cannot map: `")
+            || n.contains(": already the default: `")
+            || n.contains(": differs: `lt-cred-mech`")),
         "{notes:#?}"
     );
     let text = std::fs::read_to_string(&toml.path).unwrap();
@@ -295,4 +316,7 @@ fn the_installed_debian_example_imports_and_passes_check_config() {
     assert!(text.contains("listening-ip = [\"0.0.0.0\", \"::\"]\n"), "{text}");
     let check = switchback(&["-c", toml.as_str(), "--check-config"]);
     assert_eq!(check.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&check.stderr));
+    // The example sets no credentials: coturn would relay for anyone, switchback says it serves
+    // STUN only — and does, on every interface (ports moved to free ones for the test).
+    assert!(notes.iter().any(|n| n.contains("`lt-cred-mech`") && n.contains("STUN only")), "{notes:#?}");
 }

@@ -22,17 +22,16 @@ pub(super) const ALREADY: &[(&str, &str)] = &[
     ("no-tlsv1", "switchback's TLS (rustls) speaks only TLS 1.2 and 1.3; TLS 1.0 is never offered"),
     ("no-tlsv1_1", "switchback's TLS (rustls) speaks only TLS 1.2 and 1.3; TLS 1.1 is never offered"),
     ("no-software-attribute", "switchback sends SOFTWARE only when the `software` key is set"),
+    (
+        "simple-log",
+        "switchback writes log-file under the exact name given (no date added); rotate it with logrotate and \
+         SIGUSR1",
+    ),
 ];
-
-/// What switchback logs to, for the logging options.
-const LOGS_TO_STDERR: &str = "switchback has no log file: it logs to stderr, which journald keeps under systemd \
-                              (journalctl -u switchback); log-format = \"json\" suits a log shipper";
 
 /// Why some well-known options cannot be mapped; any other unknown option gets a generic note.
 pub(super) const REASONS: &[(&str, &str)] = &[
     ("syslog", "switchback logs to stderr; journald keeps it under systemd (and forwards it to syslog if set up)"),
-    ("log-file", LOGS_TO_STDERR),
-    ("simple-log", LOGS_TO_STDERR),
     ("no-stdout-log", "switchback logs to stderr only (never to stdout)"),
     ("new-log-timestamp", "switchback's timestamps are fixed (log-format: human or json)"),
     ("rfc5780", "switchback does not implement RFC 5780 NAT behaviour discovery"),

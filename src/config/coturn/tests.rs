@@ -6,10 +6,28 @@ use super::*;
 use crate::config::Config;
 use crate::server::RelayAddress;
 
+/// The import of `text` and its notes, without the note that the file sets no credentials (most
+/// of these snippets set none; `a_file_without_credentials_is_noted_as_stun_only` checks it).
 fn import(text: &str) -> (Config, Vec<ImportNote>) {
     let import = import_coturn(text);
     let config = Config::from_toml_str(&import.to_toml()).unwrap_or_else(|e| panic!("{e}\n{}", import.to_toml()));
-    (config, import.notes)
+    let notes = import.notes.into_iter().filter(|n| !is_no_credentials(n)).collect();
+    (config, notes)
+}
+
+fn is_no_credentials(note: &ImportNote) -> bool {
+    note.line == 0 && note.option == "lt-cred-mech"
+}
+
+#[test]
+fn a_file_without_credentials_is_noted_as_stun_only() {
+    let notes = import_coturn("realm=x\nlistening-port=3478\n").notes;
+    let note = notes.iter().find(|n| is_no_credentials(n)).unwrap_or_else(|| panic!("{notes:?}"));
+    assert_eq!(note.kind, NoteKind::Differs);
+    assert!(note.message.contains("STUN only") && note.message.contains("relay for anyone"), "{note}");
+    for with in ["static-auth-secret=s\nrelay-ip=10.0.0.1\n", "lt-cred-mech\nuser=a:b\nrelay-ip=10.0.0.1\n"] {
+        assert!(!import_coturn(with).notes.iter().any(is_no_credentials), "{with}");
+    }
 }
 
 #[test]
@@ -281,13 +299,16 @@ fn tls_logging_and_pid_file_say_what_to_use_instead() {
         "cipher-list=\"DEFAULT\"\nno-tlsv1_2\nlog-file=/var/log/turn.log\npidfile=\"/var/run/turnserver.pid\"\n\
          syslog\ndh-file=/etc/dh.pem\n",
     );
-    let kinds: Vec<NoteKind> = import.notes.iter().map(|n| n.kind).collect();
-    assert_eq!(kinds, vec![NoteKind::CannotMap; 6]);
-    let message = |i: usize| import.notes[i].message.as_str();
+    let notes: Vec<&ImportNote> = import.notes.iter().filter(|n| !is_no_credentials(n)).collect();
+    let kinds: Vec<NoteKind> = notes.iter().map(|n| n.kind).collect();
+    assert_eq!(kinds, vec![NoteKind::CannotMap; 5]);
+    let message = |i: usize| notes[i].message.as_str();
     assert!(message(0).contains("TLS 1.3 and 1.2") && message(0).contains("cipher suites"), "{}", message(0));
     assert!(message(1).contains("TLS 1.2"), "{}", message(1));
-    assert!(message(2).contains("stderr") && message(2).contains("journal"), "{}", message(2));
-    assert!(message(3).contains("systemd") && message(3).contains("no pid-file key"), "{}", message(3));
+    // log-file maps to switchback's log-file.
+    assert_eq!(import.table.get("log-file").and_then(|v| v.as_str()), Some("/var/log/turn.log"));
+    assert!(message(2).contains("systemd") && message(2).contains("no pid-file key"), "{}", message(2));
+    assert!(message(3).contains("stderr") && message(3).contains("journal"), "{}", message(3));
     assert!(import.notes.iter().all(|n| !n.message.contains("no switchback equivalent")));
 }
 

@@ -59,7 +59,12 @@ impl Import {
     fn relay_notes(&mut self) {
         let turn = self.table.contains_key("users") || self.table.contains_key("static-auth-secret");
         if !turn {
-            return;
+            // RFC 8656 §5 requires the long-term credential mechanism for every TURN request;
+            // coturn without one serves allocations to anyone.
+            let message = "the file sets no credentials (no lt-cred-mech user, no static-auth-secret): coturn \
+                           would relay for anyone; switchback serves STUN only until static-auth-secret or users \
+                           is set (RFC 8656 requires credentials for TURN)";
+            return self.note(0, "lt-cred-mech", NoteKind::Differs, message);
         }
         let listening: Vec<IpAddr> = self.list("listening-ip");
         let relay: Vec<IpAddr> = self.list("relay-ip");
