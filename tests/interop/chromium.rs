@@ -406,3 +406,52 @@ async fn data_channel_over_the_one_tls_port() {
     assert!(io.tls_handshakes >= 3, "{context}");
     daemon.shutdown().await;
 }
+
+/// Chromium through the `switchback` binary, as an operator runs it: for each side's relay
+/// allocation the session log (stderr, `info`) has a create line and a delete line naming the user
+/// and the relayed address, the delete line with its byte counts, and `usage-file` one record
+/// holding at least what the side's selected candidate pair counted.
+#[cfg(feature = "cli")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chromium_session_leaves_session_lines_and_a_usage_record() {
+    if crate::support::tools::require("chromium").is_none() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("switchback-chromium-usage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("usage.jsonl");
+    let secret = "chromium-session-secret";
+    let args = ["--static-auth-secret", secret, "--usage-file", path.to_str().unwrap()];
+    let daemon = tokio::task::block_in_place(|| crate::support::Daemon::start_loopback(&args));
+    let rest = switchback::auth::RestCredentials::new(vec![switchback::auth::Secret::new(secret)]);
+    let (username, password) = rest.mint("chromium", 3600, crate::support::unix_now()).unwrap();
+    let url = format!("turn:{}?transport=udp", daemon.udp[0]);
+    let (result, page_log) = run_page_at(&url, &username, &password).await;
+    assert_eq!(result["ok"], Value::Bool(true), "result {result:#}\npage log {page_log:?}\nlog {}", daemon.log());
+    // SIGINT ends the allocations Chromium still holds: their delete lines and records follow.
+    let (status, log) = tokio::task::block_in_place(|| daemon.stop_with("INT"));
+    assert!(status.success(), "{log}");
+    let records: Vec<Value> =
+        std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for side in ["a", "b"] {
+        let pair = &result["pairs"][side];
+        let relayed = pair["local_address"].as_str().unwrap();
+        let lines = |what: &str| -> Vec<&str> {
+            log.lines().filter(|l| l.contains(what) && l.contains(&format!("relayed={relayed}"))).collect()
+        };
+        let (created, deleted) = (lines("allocation created"), lines("allocation deleted"));
+        assert_eq!((created.len(), deleted.len()), (1, 1), "{side} {relayed}: {log}");
+        assert!(created[0].contains("user=\"chromium\"") && deleted[0].contains("user=\"chromium\""), "{log}");
+        let record = records
+            .iter()
+            .find(|r| r["relayed"].as_array().is_some_and(|a| a.iter().any(|x| x == relayed)))
+            .unwrap_or_else(|| panic!("no usage record for {relayed}: {records:?}"));
+        let to_client = record["to_client_bytes"].as_u64().unwrap();
+        assert!(deleted[0].contains(&format!("to_client_bytes={to_client}")), "{}\n{record}", deleted[0]);
+        assert!(deleted[0].contains(&format!("id={}", record["id"].as_str().unwrap())), "{}", deleted[0]);
+        let sent = pair["bytes_sent"].as_u64().unwrap();
+        assert!(sent > 0 && record["to_peer_bytes"].as_u64().unwrap() >= sent, "{record} vs {pair}");
+        assert!(to_client >= pair["bytes_received"].as_u64().unwrap(), "{record} vs {pair}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
