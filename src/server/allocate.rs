@@ -314,8 +314,8 @@ fn family_matches(family: AddressFamily, ip: &IpAddr) -> bool {
     }
 }
 
-/// RFC 8656 §7.2: min(requested, max), but never below the default.
-fn granted_lifetime<D: RelayDriver>(server: &Server<D>, requested: Option<u32>) -> u32 {
+/// RFC 8656 §7.2 (and §8.2 for a Refresh): min(requested, max), but never below the default.
+pub(super) fn granted_lifetime<D: RelayDriver>(server: &Server<D>, requested: Option<u32>) -> u32 {
     let o = &server.options;
     match requested {
         Some(r) => r.min(o.max_lifetime).max(o.default_lifetime.min(o.max_lifetime)),

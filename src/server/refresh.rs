@@ -27,10 +27,12 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         }
         Err(_) => None,
     };
-    let opts = &req.server.options;
+    // RFC 8656 §8.2: a non-zero lifetime is computed as an Allocate's (§7.2): between the default
+    // and the maximum. Zero deletes.
     let lifetime = match req.msg.get::<Lifetime>() {
-        Ok(l) => l.0.min(opts.max_lifetime),
-        Err(AttrError::Missing) => opts.default_lifetime.min(opts.max_lifetime),
+        Ok(Lifetime(0)) => 0,
+        Ok(Lifetime(l)) => super::allocate::granted_lifetime(req.server, Some(l)),
+        Err(AttrError::Missing) => super::allocate::granted_lifetime(req.server, None),
         Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
     if lifetime == 0

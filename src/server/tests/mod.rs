@@ -96,6 +96,7 @@ impl Harness {
 }
 
 mod admission;
+mod conformance;
 mod dual;
 mod events;
 mod oauth;

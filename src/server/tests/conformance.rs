@@ -1,0 +1,22 @@
+//! (A test module: declared under #[cfg(test)] in its parent.)
+//! Issue #14 §1: conformance with RFC 8489 and RFC 8656 where the server was lenient.
+
+use super::*;
+
+fn granted(resp: &[u8]) -> u32 {
+    Message::parse(resp).unwrap().get::<Lifetime>().unwrap().0
+}
+
+// Item 1.
+#[test]
+fn refresh_below_the_default_lifetime_gets_the_default() {
+    // RFC 8656 §8.2: the lifetime is computed as for an Allocate (§7.2), never below the default.
+    let mut h = Harness::new(Harness::default_options());
+    let (c, _) = h.allocate();
+    assert_eq!(granted(&h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(30)).unwrap())), 600);
+    assert_eq!(granted(&h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(1200)).unwrap())), 1200);
+    assert_eq!(granted(&h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(99_999)).unwrap())), 3600);
+    h.advance(599);
+    h.server.sweep(h.now);
+    assert_eq!(h.server.allocations().len(), 1, "the 30 s asked for were 600 granted");
+}
