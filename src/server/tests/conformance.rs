@@ -20,3 +20,20 @@ fn refresh_below_the_default_lifetime_gets_the_default() {
     h.server.sweep(h.now);
     assert_eq!(h.server.allocations().len(), 1, "the 30 s asked for were 600 granted");
 }
+
+// Item 2.
+#[test]
+fn allocate_on_a_live_allocation_is_437_whatever_the_credentials() {
+    // RFC 8656 §7.2 step 2: any Allocate on a 5-tuple with an allocation, not a retransmission.
+    let mut h = Harness::new(Harness::default_options());
+    let (c, _) = h.allocate();
+    let other = h.login("carol");
+    assert_eq!(error_code(&h.send(&other, Method::ALLOCATE, udp)), Some(437));
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), Some(437));
+    // Still authenticated first.
+    let bad = Client { pass: "wrong".into(), ..other };
+    assert_eq!(error_code(&h.send(&bad, Method::ALLOCATE, udp)), Some(401));
+    // Other methods under other credentials stay 441 (RFC 8656 §6).
+    let other = h.login("carol");
+    assert_eq!(error_code(&h.send(&other, Method::REFRESH, |_| {})), Some(441));
+}
