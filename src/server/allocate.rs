@@ -148,6 +148,11 @@ impl Asked {
         if token.is_some() && (even_port.is_some() || family.is_some() || dual.is_some()) {
             return Err(codes::BAD_REQUEST);
         }
+        // RFC 8656 §7.2: EVEN-PORT with the R bit set and ADDITIONAL-ADDRESS-FAMILY together are
+        // 400 (one RESERVATION-TOKEN cannot hold a port of each family).
+        if dual.is_some() && even_port.is_some_and(|e| e.reserve_next) {
+            return Err(codes::BAD_REQUEST);
+        }
         let lifetime = granted_lifetime(server, optional(msg.get::<Lifetime>())?.map(|l| l.0));
         Ok(Asked { tcp, dont_fragment: msg.has::<DontFragment>(), even_port, token, family, dual, lifetime })
     }

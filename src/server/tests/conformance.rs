@@ -37,3 +37,19 @@ fn allocate_on_a_live_allocation_is_437_whatever_the_credentials() {
     let other = h.login("carol");
     assert_eq!(error_code(&h.send(&other, Method::REFRESH, |_| {})), Some(441));
 }
+
+// Item 3.
+#[test]
+fn even_port_reserving_with_additional_address_family_is_400() {
+    // RFC 8656 §7.2: the R bit cannot be honoured for two relayed addresses.
+    let mut h = Harness::new(Harness::default_options());
+    let c = h.login("bob");
+    let body = |w: &mut MessageWriter<'_>| {
+        udp(w);
+        w.add(&EvenPort { reserve_next: true }).unwrap();
+        w.add(&AdditionalAddressFamily(AddressFamily::V6)).unwrap();
+    };
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, body)), Some(400));
+    assert_eq!(h.server.allocations().len(), 0);
+    assert!(h.driver.bound.lock().unwrap().is_empty());
+}
