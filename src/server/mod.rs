@@ -40,7 +40,7 @@ use crate::policy::rate::{RateKey, RateLimiter};
 use crate::policy::revocation::{RevocationList, Revocations};
 use crate::policy::{PeerPolicy, PeerPolicyConfig};
 use crate::proto::demux::{self, PacketKind};
-use crate::proto::stun::{Class, DecodeError, Message, Method};
+use crate::proto::stun::{Class, DecodeError, Message, Method, is_known};
 
 pub use crate::alloc::Transport;
 pub use admission::{Admission, Refusal};
@@ -97,7 +97,8 @@ pub enum DropReason {
     Malformed(DecodeError),
     /// FINGERPRINT present but wrong (RFC 8489 §7.3: not a STUN message).
     BadFingerprint,
-    /// A response or an indication we do not take.
+    /// A response or an indication we do not take, or an indication with unknown
+    /// comprehension-required attributes (RFC 8489 §6.3.2).
     Unexpected,
     /// ChannelData or a Send indication that is malformed (RFC 8656 §11.2, §12.5: discard).
     BadData,
@@ -407,6 +408,11 @@ impl<D: RelayDriver> Server<D> {
         };
         let ty = msg.message_type();
         match (ty.method, ty.class) {
+            // RFC 8489 §6.3.2: an indication with unknown comprehension-required attributes is
+            // discarded (no 420: indications get no answer).
+            (_, Class::Indication) if !msg.unknown_comprehension_required(is_known).is_empty() => {
+                Outcome::Dropped(DropReason::Unexpected)
+            }
             (Method::BINDING, Class::Request)
                 if self.options.rate_limit_binding && !self.unauth_allowed(self.millis(now), rx.source) =>
             {

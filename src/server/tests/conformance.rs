@@ -53,3 +53,40 @@ fn even_port_reserving_with_additional_address_family_is_400() {
     assert_eq!(h.server.allocations().len(), 0);
     assert!(h.driver.bound.lock().unwrap().is_empty());
 }
+
+// Item 4.
+/// An indication of `method` with `body`, unsigned and without FINGERPRINT.
+fn indication(h: &mut Harness, method: Method, body: impl FnOnce(&mut MessageWriter<'_>)) -> Vec<u8> {
+    let tid = h.next_tid();
+    let mut buf = vec![0u8; 1500];
+    let mut w = MessageWriter::new(&mut buf, MessageType::new(method, Class::Indication), tid).unwrap();
+    body(&mut w);
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn indications_with_unknown_comprehension_required_attributes_are_discarded() {
+    // RFC 8489 §6.3.2: discarded, and no 420 (an indication gets no answer).
+    let mut h = Harness::new(Harness::default_options());
+    let (c, _) = h.allocate();
+    let peer = addr("127.0.0.1:9000");
+    h.send(&c, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(peer)).unwrap());
+    let send = indication(&mut h, Method::SEND, |w| {
+        w.add(&XorPeerAddress(peer)).unwrap();
+        w.add(&Data(b"hidden")).unwrap();
+        w.add_raw(0x7F01, b"????").unwrap();
+    });
+    assert_eq!(h.feed(&send).0, Outcome::Dropped(DropReason::Unexpected));
+    assert!(h.driver.sent.lock().unwrap().is_empty(), "nothing relayed");
+    let binding = indication(&mut h, Method::BINDING, |w| w.add_raw(0x7F01, b"????").unwrap());
+    assert_eq!(h.feed(&binding).0, Outcome::Dropped(DropReason::Unexpected));
+    // Comprehension-optional ones are ignored: relayed.
+    let fine = indication(&mut h, Method::SEND, |w| {
+        w.add(&XorPeerAddress(peer)).unwrap();
+        w.add(&Data(b"seen")).unwrap();
+        w.add_raw(0xC001, b"fine").unwrap();
+    });
+    assert_eq!(h.feed(&fine).0, Outcome::Relayed);
+}
