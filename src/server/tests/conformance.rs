@@ -90,3 +90,42 @@ fn indications_with_unknown_comprehension_required_attributes_are_discarded() {
     });
     assert_eq!(h.feed(&fine).0, Outcome::Relayed);
 }
+
+// Item 5.
+/// `msg` as RFC 3489 wrote it: no magic cookie (those bytes belong to the transaction ID).
+fn without_cookie(mut msg: Vec<u8>) -> Vec<u8> {
+    msg[4..8].copy_from_slice(&[1, 2, 3, 4]);
+    msg
+}
+
+#[test]
+fn turn_without_magic_cookie_and_unknown_methods_are_discarded() {
+    let mut h = Harness::new(Harness::default_options());
+    // RFC 8656 §5: TURN messages carry the magic cookie; without it, not TURN: silence.
+    for method in [Method::ALLOCATE, Method::REFRESH, Method::CREATE_PERMISSION, Method::CHANNEL_BIND] {
+        let tid = h.next_tid();
+        let req = without_cookie(crate::testing::signed_with(method, tid, None, false, udp));
+        assert_eq!(h.feed(&req).0, Outcome::Dropped(DropReason::Unexpected), "{method:?}");
+    }
+    let send = without_cookie(indication(&mut h, Method::SEND, |w| {
+        w.add(&XorPeerAddress(addr("127.0.0.1:9"))).unwrap();
+        w.add(&Data(b"x")).unwrap();
+    }));
+    assert_eq!(h.feed(&send).0, Outcome::Dropped(DropReason::Unexpected));
+    // RFC 8489 §12: an RFC 3489 Binding request is still answered, with MAPPED-ADDRESS.
+    let tid = h.next_tid();
+    let (o, resp) = h.feed(&without_cookie(crate::testing::signed_with(Method::BINDING, tid, None, false, |_| {})));
+    assert!(matches!(o, Outcome::Reply(_)));
+    assert_eq!(Message::parse(&resp).unwrap().get::<MappedAddress>().unwrap().0, h.client);
+    // RFC 8489 §6.3: a method the server does not support, or a class not allowed for the method,
+    // is silently discarded.
+    let tid = h.next_tid();
+    assert_eq!(h.feed(&request(Method(0x0FF), tid, None, |_| {})).0, Outcome::Dropped(DropReason::Unexpected));
+    let tid = h.next_tid();
+    let mut buf = vec![0u8; 64];
+    let w = MessageWriter::new(&mut buf, MessageType::new(Method::ALLOCATE, Class::SuccessResponse), tid).unwrap();
+    let n = w.finish();
+    assert_eq!(h.feed(&buf[..n]).0, Outcome::Dropped(DropReason::Unexpected));
+    let allocate_indication = indication(&mut h, Method::ALLOCATE, udp);
+    assert_eq!(h.feed(&allocate_indication).0, Outcome::Dropped(DropReason::Unexpected));
+}
