@@ -13,7 +13,8 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     };
     // RFC 8656 §8.2: REQUESTED-ADDRESS-FAMILY naming a family the allocation has no relayed
     // address of is 443. With LIFETIME 0 it deletes that family's relayed address of a dual
-    // allocation alone; otherwise a Refresh covers both.
+    // allocation alone; otherwise a Refresh covers both. A malformed one is 400, not ignored: a
+    // LIFETIME 0 meant for one family must not delete the whole allocation.
     let family = match req.msg.get::<RequestedAddressFamily>() {
         Ok(RequestedAddressFamily(f)) => {
             let probe = match f {
@@ -25,7 +26,8 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
             }
             Some(probe)
         }
-        Err(_) => None,
+        Err(AttrError::Missing) => None,
+        Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
     // RFC 8656 §8.2: a non-zero lifetime is computed as an Allocate's (§7.2): between the default
     // and the maximum. Zero deletes.

@@ -129,3 +129,21 @@ fn turn_without_magic_cookie_and_unknown_methods_are_discarded() {
     let allocate_indication = indication(&mut h, Method::ALLOCATE, udp);
     assert_eq!(h.feed(&allocate_indication).0, Outcome::Dropped(DropReason::Unexpected));
 }
+
+// Item 6.
+/// RFC 8656 §8.2 reads REQUESTED-ADDRESS-FAMILY in a Refresh: a malformed one is a bad request,
+/// not ignored (the Refresh would otherwise cover both families, or delete the whole allocation).
+#[test]
+fn refresh_with_a_malformed_requested_address_family_is_400() {
+    let mut h = Harness::new(Harness::default_options());
+    let (c, _) = h.allocate();
+    let short = |w: &mut MessageWriter<'_>| w.add_raw(types::REQUESTED_ADDRESS_FAMILY, &[0x01]).unwrap();
+    assert_eq!(error_code(&h.send(&c, Method::REFRESH, short)), Some(400));
+    let long = |w: &mut MessageWriter<'_>| w.add_raw(types::REQUESTED_ADDRESS_FAMILY, &[0x01, 0, 0, 0, 0]).unwrap();
+    assert_eq!(error_code(&h.send(&c, Method::REFRESH, long)), Some(400));
+    let family_3 = |w: &mut MessageWriter<'_>| w.add_raw(types::REQUESTED_ADDRESS_FAMILY, &[0x03, 0, 0, 0]).unwrap();
+    assert_eq!(error_code(&h.send(&c, Method::REFRESH, family_3)), Some(400));
+    // A well-formed one for the allocation's family still refreshes.
+    let v4 = |w: &mut MessageWriter<'_>| w.add(&RequestedAddressFamily(AddressFamily::V4)).unwrap();
+    assert_eq!(error_code(&h.send(&c, Method::REFRESH, v4)), None);
+}
