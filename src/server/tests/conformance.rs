@@ -147,3 +147,35 @@ fn refresh_with_a_malformed_requested_address_family_is_400() {
     let v4 = |w: &mut MessageWriter<'_>| w.add(&RequestedAddressFamily(AddressFamily::V4)).unwrap();
     assert_eq!(error_code(&h.send(&c, Method::REFRESH, v4)), None);
 }
+
+// Item 7.
+#[test]
+fn peers_behind_6to4_and_teredo_are_refused_by_default() {
+    // RFC 8656 §21.4, RFC 6156: whatever IPv4 address they carry (here public ones). Permissions
+    // only: nothing is ever sent to these addresses.
+    let v6 = IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]);
+    let mut h = Harness::new(ServerOptions {
+        relay_addresses: vec![RelayAddress { local: v6, advertised: v6 }],
+        ..Harness::default_options()
+    });
+    h.client = addr("[::1]:40000");
+    h.local = addr("[::1]:3478");
+    let c = h.login("bob");
+    let resp = h.send(&c, Method::ALLOCATE, |w| {
+        udp(w);
+        w.add(&RequestedAddressFamily(AddressFamily::V6)).unwrap();
+    });
+    assert_eq!(error_code(&resp), None);
+    let permit = |h: &mut Harness, peer: &str| {
+        let peer = addr(peer);
+        error_code(&h.send(&c, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(peer)).unwrap()))
+    };
+    assert_eq!(permit(&mut h, "[2002:808:808::1]:9000"), Some(403), "6to4 of 8.8.8.8");
+    assert_eq!(permit(&mut h, "[2001:0:808:808:0:8000:f7f7:f7f7]:9000"), Some(403), "Teredo of 8.8.8.8");
+    assert_eq!(permit(&mut h, "[2606:4700::1111]:9000"), None, "a plain global IPv6 peer");
+    // allowed-peer-ip opens them explicitly.
+    let allowed = vec!["2002::/16".parse().unwrap(), "2001::/32".parse().unwrap()];
+    let policy = peer_policy(&ServerOptions { allowed_peers: allowed, ..Harness::default_options() });
+    assert_eq!(policy.check_ip("2002:808:808::1".parse().unwrap()), Ok(()));
+    assert_eq!(policy.check_ip("2001:0:808:808:0:8000:f7f7:f7f7".parse().unwrap()), Ok(()));
+}
