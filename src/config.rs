@@ -314,6 +314,10 @@ pub struct Config {
     /// `tcp-auth-timeout`: seconds a TCP/TLS client connection has to make an allocation (or bind
     /// an RFC 6062 connection) before it is closed (default 60, coturn's `max-allocate-timeout`).
     pub tcp_auth_timeout: u64,
+    /// `tcp-idle-timeout`: seconds a TCP/TLS client connection without an allocation may stay
+    /// silent before it is closed (default 300). One that owns a live allocation is never closed
+    /// for idleness: the allocation's lifetime governs it (RFC 8489 §6.2.2).
+    pub tcp_idle_timeout: u64,
     /// `tcp-connections-per-source`: TCP/TLS connections one source (IPv4 address, IPv6 /64; the
     /// PROXY header's client behind a balancer) may hold open before they authenticate (default
     /// 64). Authenticated ones count against the user's quota instead.
@@ -462,6 +466,7 @@ impl Default for Config {
             alternate_threshold: 0,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT_SECS,
             tcp_auth_timeout: 60,
+            tcp_idle_timeout: 300,
             tcp_connections_per_source: 64,
             api_key: Vec::new(),
             api_key_file: None,

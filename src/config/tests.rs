@@ -571,3 +571,13 @@ fn api_on_tls_needs_tls_and_the_token_service_keys_but_not_api_listen() {
     assert!(matches!(&err, ConfigError::Serving { key: "api-on-tls", .. }), "{err}");
     c.validate_serving(true).unwrap();
 }
+
+#[test]
+fn tcp_idle_timeout_is_a_key_of_at_least_a_second() {
+    assert_eq!(Config::default().tcp_idle_timeout, 300);
+    assert_eq!(Config::from_toml_str("tcp-idle-timeout = 1").unwrap().tcp_idle_timeout, 1);
+    match Config::from_toml_str("tcp-idle-timeout = 0") {
+        Err(ConfigError::InvalidValue { key, .. }) => assert_eq!(key, "tcp-idle-timeout"),
+        other => panic!("{other:?}"),
+    }
+}

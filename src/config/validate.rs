@@ -69,6 +69,9 @@ impl Config {
         if self.tcp_auth_timeout == 0 {
             return Err(ConfigError::invalid("tcp-auth-timeout", "must be at least 1 second"));
         }
+        if self.tcp_idle_timeout == 0 {
+            return Err(ConfigError::invalid("tcp-idle-timeout", "must be at least 1 second"));
+        }
         if self.nonce_lifetime == 0 {
             return Err(ConfigError::invalid("nonce-lifetime", "must be at least 1 second"));
         }

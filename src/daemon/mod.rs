@@ -144,6 +144,7 @@ impl Daemon {
         let revoker = Arc::new(Revoker::new(server.clone(), revoked, config.revocation_file.clone()));
         let limits = Limits {
             tcp_auth_timeout: Duration::from_secs(config.tcp_auth_timeout),
+            tcp_idle_timeout: Duration::from_secs(config.tcp_idle_timeout),
             max_tcp_connections_per_source: config.tcp_connections_per_source as usize,
             ..Limits::default()
         };

@@ -52,8 +52,9 @@ pub use tls::{HttpConnection, HttpHandoff, ReloadableTls, TlsError, TlsIdentity}
 pub use udp::UdpWorker;
 pub use worker_stats::{WorkerStats, WorkerStatsSnapshot};
 
-/// How long a TCP connection may stay silent before the server closes it (RFC 8656 leaves this to
-/// the server; coturn also uses minutes). A STUN client keeps a connection busy with requests.
+/// How long a TCP connection without an allocation may stay silent before the server closes it
+/// (RFC 8656 leaves this to the server; coturn also uses minutes). A connection that owns a live
+/// allocation is never closed for idleness (RFC 8489 §6.2.2). `tcp-idle-timeout` in the daemon.
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How long a write to a TCP/TLS client may stall before the connection is closed: a client that
@@ -85,7 +86,8 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`TLS_HANDSHAKE_TIMEOUT`]; TLS listeners share the TCP limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Close a TCP connection after this long without a byte from the client (or a stuck write).
+    /// Close a TCP connection without a live allocation after this long without a byte from the
+    /// client; also the bound of a stuck write (at most [`TCP_WRITE_TIMEOUT`]).
     pub tcp_idle_timeout: Duration,
     /// TCP connections per listener.
     pub max_tcp_connections: usize,

@@ -459,11 +459,21 @@ impl Connection {
             () = tokio::time::sleep_until(deadline), if auth_deadline.is_some() => return Err(Close::Unauthenticated),
         };
         match read {
+            // RFC 8489 §6.2.2: the server keeps a connection open until the client closes it; a
+            // connection that owns a live allocation is governed by the allocation's lifetime
+            // (RFC 8656 §3.1: closing it would delete the allocation), never by idleness.
+            Err(_elapsed) if self.owns_live_allocation() => Ok(0),
             Err(_elapsed) => Err(Close::Idle),
             Ok(Err(e)) => Err(Close::Io(e)),
             Ok(Ok(0)) => Err(Close::PeerClosed),
             Ok(Ok(n)) => Ok(n),
         }
+    }
+
+    /// Whether this connection's 5-tuple has an allocation that has not expired.
+    fn owns_live_allocation(&self) -> bool {
+        let now = self.server.millis(Instant::now());
+        self.server.allocations().get(&self.five_tuple()).is_some_and(|a| a.is_live(now))
     }
 
     /// Lets the server handle one frame; a reply is appended to `pending`.

@@ -14,7 +14,9 @@
 //!    is ignored: list specific addresses to get this protection.
 //!
 //! Every IPv4 address carried inside an IPv6 address is judged as that IPv4 address
-//! ([`embedded_ipv4`]); Teredo carries two and is denied if either is.
+//! ([`embedded_ipv4`]); Teredo carries two and is denied if either is. 6to4 and Teredo are
+//! moreover denied whole unless an `allowed-peer-ip` rule opens them ([`special::TUNNELS`],
+//! RFC 8656 §21.4).
 //!
 //! Permissions carry no port (RFC 8656 §9), so CreatePermission uses [`PeerPolicy::check_ip`]:
 //! port rules and the own-address rule wait for [`PeerPolicy::check_addr`], which ChannelBind, every
@@ -230,6 +232,9 @@ impl PeerPolicy {
     fn check(&self, ip: IpAddr, port: Option<u16>) -> Result<(), PeerDenied> {
         match ip {
             IpAddr::V4(_) => self.judge(ip, ip, port),
+            IpAddr::V6(v6) if special::tunnel(v6).is_some() && !self.tunnel_allowed(v6, port) => {
+                Err(PeerDenied::SpecialPurpose(special::tunnel(v6).map_or("", |b| b.name)))
+            }
             IpAddr::V6(v6) => match embedded_ipv4(v6) {
                 Embedded::None => self.judge(ip, ip, port),
                 Embedded::One(v4) => self.judge(IpAddr::V4(v4), ip, port),
@@ -239,6 +244,19 @@ impl PeerPolicy {
                 }
             },
         }
+    }
+
+    /// Whether `allowed-peer-ip` opens a 6to4 or Teredo address ([`special::TUNNELS`], denied by
+    /// default, RFC 8656 §21.4): a rule covering it as spelled, or every IPv4 address it carries.
+    /// The IPv4 addresses are then judged as usual.
+    fn tunnel_allowed(&self, v6: Ipv6Addr, port: Option<u16>) -> bool {
+        let allowed = |ip: IpAddr| self.allowed.iter().any(|r| r.allows(ip, port));
+        allowed(IpAddr::V6(v6))
+            || match embedded_ipv4(v6) {
+                Embedded::None => false,
+                Embedded::One(v4) => allowed(IpAddr::V4(v4)),
+                Embedded::Teredo { server, client } => allowed(IpAddr::V4(server)) && allowed(IpAddr::V4(client)),
+            }
     }
 
     /// Judges `target` (the address itself, or an IPv4 address it carries); operator rules also

@@ -23,7 +23,8 @@
 //!
 //! Rows that are not here because `policy` judges those addresses by the IPv4 address they carry
 //! (see [`super::embedded_ipv4`]): IPv4-mapped ::ffff:0:0/96, IPv4-compatible ::/96, NAT64
-//! 64:ff9b::/96, 6to4 2002::/16 and Teredo 2001::/32. 64:ff9b:1::/48 is here and denied whole (its
+//! 64:ff9b::/96, 6to4 2002::/16 and Teredo 2001::/32; the last two are moreover denied whole by
+//! default ([`TUNNELS`]) unless `allowed-peer-ip` opens them. 64:ff9b:1::/48 is here and denied whole (its
 //! IPv4 address sits at an offset that depends on the operator's prefix length, RFC 8215).
 //!
 //! # Order
@@ -134,6 +135,22 @@ pub const IPV6: &[Block] = &[
     v6(0xfec0 << 112, 10, "site-local, deprecated (RFC 3879)"),
     v6(0xff00 << 112, 8, "multicast (RFC 4291 §2.7)"),
 ];
+
+/// IPv6 transition prefixes denied whole by default, whatever IPv4 address they carry: 6to4 and
+/// Teredo reach a peer through a relay the operator does not choose, so a permission for one is a
+/// way around the peer policy (RFC 8656 §21.4, RFC 6156 §9). Kept apart from [`IPV6`] because
+/// `allowed-peer-ip` may open them by the address as spelled or by the IPv4 address(es) they carry.
+pub const TUNNELS: &[Block] = &[
+    v6(0x2002 << 112, 16, "6to4 (RFC 3056), denied by default (RFC 8656 §21.4)"),
+    v6(0x2001_0000 << 96, 32, "Teredo (RFC 4380), denied by default (RFC 8656 §21.4)"),
+];
+
+/// The [`TUNNELS`] block that holds `ip`, if any.
+#[inline]
+pub fn tunnel(ip: Ipv6Addr) -> Option<&'static Block> {
+    let bits = ip.to_bits();
+    TUNNELS.iter().find(|b| b.matches(bits))
+}
 
 /// The first block of the deny list that holds `ip`, as written (no IPv4 unwrapping here).
 #[inline]

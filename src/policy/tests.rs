@@ -239,10 +239,12 @@ fn ipv4_carried_in_ipv6_is_judged_as_ipv4() {
     }
     // The name is the IPv4 block's.
     assert_eq!(p.check_ip(ip("::ffff:169.254.169.254")), Err(PeerDenied::SpecialPurpose("link-local (RFC 3927)")));
-    assert_eq!(p.check_ip(ip("2002:7f00:1::1")), Err(PeerDenied::SpecialPurpose("loopback (RFC 1122 §3.2.1.3)")));
-    // A public address in the same spellings is allowed, except local-use NAT64, denied whole.
+    assert_eq!(p.check_ip(ip("64:ff9b::7f00:1")), Err(PeerDenied::SpecialPurpose("loopback (RFC 1122 §3.2.1.3)")));
+    // A public address in the same spellings is allowed, except local-use NAT64, 6to4 and Teredo,
+    // denied whole (RFC 8656 §21.4).
+    let denied_whole = ["local-use NAT64", "6to4", "Teredo server", "Teredo client"];
     for (form, v6) in spellings(Ipv4Addr::new(1, 1, 1, 1)) {
-        let expected = if form == "local-use NAT64" { Err(PeerDenied::SpecialPurpose("")) } else { Ok(()) };
+        let expected = if denied_whole.contains(&form.as_str()) { Err(PeerDenied::SpecialPurpose("")) } else { Ok(()) };
         let got = p.check_ip(v6).map_err(|_| PeerDenied::SpecialPurpose(""));
         assert_eq!(got, expected, "1.1.1.1 as {form} {v6}");
     }
@@ -382,7 +384,9 @@ fn allowed_peer_ip_wins_over_every_deny() {
 fn denied_peer_ip_adds_to_the_deny_list() {
     // Decision only: 8.8.4.0/24 is public and nothing is sent there.
     let p = policy(PeerPolicyConfig { denied: rules(&["8.8.4.0/24", "2606:4700::/32"]), ..Default::default() });
-    for addr in ["8.8.4.0", "8.8.4.4", "8.8.4.255", "::ffff:8.8.4.4", "2002:808:404::1", "2606:4700::1111"] {
+    // (6to4 2002:808:404::1 is denied whole before the operator's rules: see
+    // six_to_four_and_teredo_are_denied_unless_allowed.)
+    for addr in ["8.8.4.0", "8.8.4.4", "8.8.4.255", "::ffff:8.8.4.4", "2606:4700::1111"] {
         assert_eq!(p.check_ip(ip(addr)), Err(PeerDenied::Operator), "{addr}");
         assert_eq!(p.check_addr(SocketAddr::new(ip(addr), 3478)), Err(PeerDenied::Operator), "{addr}");
     }
@@ -412,4 +416,23 @@ fn denial_reasons_read_well() {
     assert_eq!(e.to_string(), "special-purpose address: link-local (RFC 3927)");
     assert_eq!(PeerDenied::OwnAddress.to_string(), "the server's own address outside the relay port range");
     assert!(std::mem::size_of::<PeerDenied>() <= 24);
+}
+
+/// RFC 8656 §21.4: 6to4 and Teredo peers are refused by default whatever IPv4 address they carry;
+/// `allowed-peer-ip` opens them by their IPv6 prefix or by the IPv4 address(es) they carry.
+#[test]
+fn six_to_four_and_teredo_are_denied_unless_allowed() {
+    let (six_to_four, teredo) = (ip("2002:808:808::1"), ip("2001:0:808:808:0:8000:f7f7:f7f7"));
+    let p = PeerPolicy::default();
+    for peer in [six_to_four, teredo] {
+        assert!(matches!(p.check_ip(peer), Err(PeerDenied::SpecialPurpose(_))), "{peer}");
+        assert!(p.check_addr(SocketAddr::new(peer, 3478)).is_err(), "{peer}");
+    }
+    let p = policy(PeerPolicyConfig { allowed: rules(&["2002::/16", "2001::/32"]), ..Default::default() });
+    assert_eq!(p.check_ip(six_to_four), Ok(()));
+    assert_eq!(p.check_ip(teredo), Ok(()));
+    let p = policy(PeerPolicyConfig { allowed: rules(&["8.8.8.8"]), ..Default::default() });
+    assert_eq!(p.check_ip(six_to_four), Ok(()));
+    assert_eq!(p.check_ip(teredo), Ok(()), "server and client both 8.8.8.8");
+    assert!(p.check_ip(ip("2002:101:101::1")).is_err(), "1.1.1.1 is not allowed");
 }

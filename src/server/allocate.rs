@@ -148,6 +148,11 @@ impl Asked {
         if token.is_some() && (even_port.is_some() || family.is_some() || dual.is_some()) {
             return Err(codes::BAD_REQUEST);
         }
+        // RFC 8656 §7.2: EVEN-PORT with the R bit set and ADDITIONAL-ADDRESS-FAMILY together are
+        // 400 (one RESERVATION-TOKEN cannot hold a port of each family).
+        if dual.is_some() && even_port.is_some_and(|e| e.reserve_next) {
+            return Err(codes::BAD_REQUEST);
+        }
         let lifetime = granted_lifetime(server, optional(msg.get::<Lifetime>())?.map(|l| l.0));
         Ok(Asked { tcp, dont_fragment: msg.has::<DontFragment>(), even_port, token, family, dual, lifetime })
     }
@@ -314,8 +319,8 @@ fn family_matches(family: AddressFamily, ip: &IpAddr) -> bool {
     }
 }
 
-/// RFC 8656 §7.2: min(requested, max), but never below the default.
-fn granted_lifetime<D: RelayDriver>(server: &Server<D>, requested: Option<u32>) -> u32 {
+/// RFC 8656 §7.2 (and §8.2 for a Refresh): min(requested, max), but never below the default.
+pub(super) fn granted_lifetime<D: RelayDriver>(server: &Server<D>, requested: Option<u32>) -> u32 {
     let o = &server.options;
     match requested {
         Some(r) => r.min(o.max_lifetime).max(o.default_lifetime.min(o.max_lifetime)),

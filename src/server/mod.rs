@@ -40,7 +40,7 @@ use crate::policy::rate::{RateKey, RateLimiter};
 use crate::policy::revocation::{RevocationList, Revocations};
 use crate::policy::{PeerPolicy, PeerPolicyConfig};
 use crate::proto::demux::{self, PacketKind};
-use crate::proto::stun::{Class, DecodeError, Message, Method};
+use crate::proto::stun::{Class, DecodeError, Message, Method, is_known};
 
 pub use crate::alloc::Transport;
 pub use admission::{Admission, Refusal};
@@ -97,7 +97,9 @@ pub enum DropReason {
     Malformed(DecodeError),
     /// FINGERPRINT present but wrong (RFC 8489 §7.3: not a STUN message).
     BadFingerprint,
-    /// A response or an indication we do not take.
+    /// What RFC 8489 §6.3 discards: a response, a method we do not support or a class its method
+    /// does not allow, a TURN message without the magic cookie (RFC 8656 §5), or an indication
+    /// with unknown comprehension-required attributes (RFC 8489 §6.3.2).
     Unexpected,
     /// ChannelData or a Send indication that is malformed (RFC 8656 §11.2, §12.5: discard).
     BadData,
@@ -406,7 +408,17 @@ impl<D: RelayDriver> Server<D> {
             fingerprint: msg.has_fingerprint(),
         };
         let ty = msg.message_type();
+        // RFC 8656 §5: TURN messages carry the magic cookie. Without it only a Binding is STUN as
+        // RFC 3489 wrote it (RFC 8489 §12): anything else is silently discarded (RFC 8489 §6.3).
+        if msg.is_rfc3489() && ty.method != Method::BINDING {
+            return Outcome::Dropped(DropReason::Unexpected);
+        }
         match (ty.method, ty.class) {
+            // RFC 8489 §6.3.2: an indication with unknown comprehension-required attributes is
+            // discarded (no 420: indications get no answer).
+            (_, Class::Indication) if !msg.unknown_comprehension_required(is_known).is_empty() => {
+                Outcome::Dropped(DropReason::Unexpected)
+            }
             (Method::BINDING, Class::Request)
                 if self.options.rate_limit_binding && !self.unauth_allowed(self.millis(now), rx.source) =>
             {
@@ -422,23 +434,18 @@ impl<D: RelayDriver> Server<D> {
             // RFC 8489 §6.3.2: a Binding indication needs no answer.
             (Method::BINDING, Class::Indication) => Outcome::Silent,
             (Method::SEND, Class::Indication) => send::indication(self, now, rx, &msg),
-            (
-                Method::ALLOCATE
-                | Method::REFRESH
-                | Method::CREATE_PERMISSION
-                | Method::CHANNEL_BIND
-                | Method::CONNECT
-                | Method::CONNECTION_BIND,
-                Class::Request,
-            ) if self.auth.load().is_some() => turn::request(self, now, rx, &msg, trailer, out),
-            // RFC 8489 §6.3.1: a request for a method the server does not know (or does not offer):
-            // an unauthenticated answer, so rate-limited.
-            (_, Class::Request) if !self.unauth_allowed(self.millis(now), rx.source) => {
+            (m, Class::Request) if is_turn_request(m) && self.auth.load().is_some() => {
+                turn::request(self, now, rx, &msg, trailer, out)
+            }
+            // A TURN request to a STUN-only server: 400, an unauthenticated answer, so rate-limited.
+            (m, Class::Request) if is_turn_request(m) && !self.unauth_allowed(self.millis(now), rx.source) => {
                 Outcome::Dropped(DropReason::RateLimited)
             }
-            (_, Class::Request) => {
+            (m, Class::Request) if is_turn_request(m) => {
                 response::error(&msg, out, crate::proto::stun::codes::BAD_REQUEST, trailer, |_| Ok(()))
             }
+            // RFC 8489 §6.3: a method the server does not support, or a class the method does not
+            // allow (a response, an Allocate indication, a Send request), is silently discarded.
             _ => Outcome::Dropped(DropReason::Unexpected),
         }
     }
@@ -594,6 +601,19 @@ impl<D: RelayDriver> Server<D> {
     pub(crate) fn random_connection_id(&self) -> u32 {
         crate::random::u64() as u32
     }
+}
+
+/// The TURN methods with requests (RFC 8656 §7–§12, RFC 6062 §4).
+fn is_turn_request(method: Method) -> bool {
+    matches!(
+        method,
+        Method::ALLOCATE
+            | Method::REFRESH
+            | Method::CREATE_PERMISSION
+            | Method::CHANNEL_BIND
+            | Method::CONNECT
+            | Method::CONNECTION_BIND
+    )
 }
 
 /// Whether the message written at the start of `out` is an error response (RFC 8489 §5: class bits).

@@ -13,7 +13,8 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     };
     // RFC 8656 §8.2: REQUESTED-ADDRESS-FAMILY naming a family the allocation has no relayed
     // address of is 443. With LIFETIME 0 it deletes that family's relayed address of a dual
-    // allocation alone; otherwise a Refresh covers both.
+    // allocation alone; otherwise a Refresh covers both. A malformed one is 400, not ignored: a
+    // LIFETIME 0 meant for one family must not delete the whole allocation.
     let family = match req.msg.get::<RequestedAddressFamily>() {
         Ok(RequestedAddressFamily(f)) => {
             let probe = match f {
@@ -25,12 +26,15 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
             }
             Some(probe)
         }
-        Err(_) => None,
+        Err(AttrError::Missing) => None,
+        Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
-    let opts = &req.server.options;
+    // RFC 8656 §8.2: a non-zero lifetime is computed as an Allocate's (§7.2): between the default
+    // and the maximum. Zero deletes.
     let lifetime = match req.msg.get::<Lifetime>() {
-        Ok(l) => l.0.min(opts.max_lifetime),
-        Err(AttrError::Missing) => opts.default_lifetime.min(opts.max_lifetime),
+        Ok(Lifetime(0)) => 0,
+        Ok(Lifetime(l)) => super::allocate::granted_lifetime(req.server, Some(l)),
+        Err(AttrError::Missing) => super::allocate::granted_lifetime(req.server, None),
         Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
     if lifetime == 0

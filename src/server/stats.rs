@@ -111,7 +111,8 @@ counters! {
         dropped_malformed: u64,
         /// Dropped: bad FINGERPRINT.
         dropped_bad_fingerprint: u64,
-        /// Dropped: responses and indications the server does not take.
+        /// Dropped: responses, unsupported methods or classes, TURN without the magic cookie, and
+        /// indications with unknown comprehension-required attributes (RFC 8489 §6.3).
         dropped_unexpected: u64,
         /// Dropped: malformed ChannelData or Send indication.
         dropped_bad_data: u64,

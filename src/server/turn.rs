@@ -1,5 +1,6 @@
 //! What every TURN request goes through before its method handler: retransmission check,
-//! authentication (RFC 8489 §9.2.4), credential match with the allocation (RFC 8656 §6: 441), and
+//! authentication (RFC 8489 §9.2.4), an Allocate on a live allocation (RFC 8656 §7.2: 437),
+//! credential match with the allocation (RFC 8656 §6: 441), and
 //! unknown comprehension-required attributes (RFC 8489 §6.3.1: 420).
 
 use std::sync::Arc;
@@ -48,6 +49,11 @@ pub(super) fn request<D: RelayDriver>(
     }
     let unsigned = trailer;
     let req = Request { server, now: millis, rx, msg, trailer: signing(trailer, &auth), auth: &auth, allocation };
+    // RFC 8656 §7.2 step 2: any Allocate on a 5-tuple that has an allocation (a retransmission was
+    // answered from the cache above) is 437, whoever's credentials it carries.
+    if msg.message_type().method == Method::ALLOCATE && req.allocation.is_some() {
+        return req.error(out, codes::ALLOCATION_MISMATCH);
+    }
     if req.allocation.as_deref().is_some_and(|a| !same_credentials(a, &auth)) {
         return req.error(out, codes::WRONG_CREDENTIALS);
     }

@@ -95,3 +95,43 @@ async fn our_client_sends_a_request_once_over_tcp_and_retransmits_over_udp() {
     // Sent at 0, 0.5 and 1.5 s (the last may miss the deadline on a loaded machine).
     assert!((2..=3).contains(&datagrams), "retransmitted over UDP: {datagrams} transmissions");
 }
+
+/// RFC 8489 §6.2.2: with `tcp-idle-timeout` at 1 s, a connection without an allocation is closed
+/// after about a second, while one that owns a live allocation stays open through 3 s of silence
+/// and its allocation still answers a Refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_timeout_spares_a_connection_with_a_live_allocation() {
+    let limits = switchback::io::Limits { tcp_idle_timeout: Duration::from_secs(1), ..Default::default() };
+    let fixture = TurnFixture::start_with(switchback::server::ServerOptions::default(), None, limits).await;
+    let server = fixture.running.local_addr(Transport::Tcp).unwrap();
+    let mut owner = TcpStream::connect(server).await.unwrap();
+    let mut buf = Vec::new();
+    let udp = |w: &mut MessageWriter<'_>| w.add(&RequestedTransport::UDP).unwrap();
+    owner.write_all(&crate::support::turn_request(Method::ALLOCATE, 1, None, udp)).await.unwrap();
+    let resp = crate::support::read_stream_frame(&mut owner, &mut buf).await;
+    let nonce = Message::parse(&resp).unwrap().get::<Nonce>().unwrap().0.to_string();
+    let key = IntegrityKey::new(&long_term_key_md5(TURN_USER.0, TURN_REALM, TURN_USER.1));
+    owner.write_all(&crate::support::turn_request(Method::ALLOCATE, 2, Some((&nonce, &key)), udp)).await.unwrap();
+    let resp = crate::support::read_stream_frame(&mut owner, &mut buf).await;
+    assert_eq!(Message::parse(&resp).unwrap().message_type().class, Class::SuccessResponse);
+
+    let started = tokio::time::Instant::now();
+    let mut idle = TcpStream::connect(server).await.unwrap();
+    let mut byte = [0u8; 1];
+    // Closed by the server (end of stream or reset), polled with a deadline.
+    let read = tokio::time::timeout(STEP, idle.read(&mut byte)).await.expect("the idle connection is closed");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900), "after the idle timeout, {:?}", started.elapsed());
+    assert_eq!(fixture.running.io_stats().tcp_closed_idle, 1);
+
+    // The owner has said nothing since its Allocate: nothing arrives, and it is not closed.
+    let silent = Duration::from_secs(3).saturating_sub(started.elapsed());
+    let quiet = tokio::time::timeout(silent, owner.read(&mut byte)).await;
+    assert!(quiet.is_err(), "the owner's connection was closed or written to: {quiet:?}");
+    owner.write_all(&crate::support::turn_request(Method::REFRESH, 3, Some((&nonce, &key)), |_| {})).await.unwrap();
+    let resp = crate::support::read_stream_frame(&mut owner, &mut buf).await;
+    let m = Message::parse(&resp).unwrap();
+    assert_eq!(m.message_type().class, Class::SuccessResponse, "{:?}", m.get::<ErrorCode>());
+    assert_eq!(fixture.server.allocations().len(), 1);
+    assert_eq!(fixture.running.io_stats().tcp_closed_idle, 1);
+}

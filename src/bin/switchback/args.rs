@@ -312,6 +312,9 @@ pub struct DaemonArgs {
     /// Seconds a TCP/TLS client has to make an allocation (or bind an RFC 6062 connection) before it is closed. Default 60.
     #[arg(long, value_name = "SECS", help_heading = LIMITS)]
     pub tcp_auth_timeout: Option<u64>,
+    /// Seconds a TCP/TLS client connection without an allocation may stay silent before it is closed; one with a live allocation is never closed for idleness. Default 300.
+    #[arg(long, value_name = "SECS", help_heading = LIMITS)]
+    pub tcp_idle_timeout: Option<u64>,
     /// TCP/TLS connections a source may hold before they authenticate (then the user's quota counts them). Default 64.
     #[arg(long, value_name = "N", help_heading = LIMITS)]
     pub tcp_connections_per_source: Option<u32>,

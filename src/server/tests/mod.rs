@@ -96,6 +96,7 @@ impl Harness {
 }
 
 mod admission;
+mod conformance;
 mod dual;
 mod events;
 mod oauth;
@@ -597,14 +598,14 @@ fn allocations_expire_and_free_their_port() {
 }
 
 #[test]
-fn binding_still_works_and_unknown_methods_get_400() {
+fn binding_still_works_and_unknown_methods_are_discarded() {
     let mut h = Harness::new(Harness::default_options());
     let tid = h.next_tid();
     let (_, resp) = h.feed(&request(Method::BINDING, tid, None, |_| {}));
     assert_eq!(Message::parse(&resp).unwrap().get::<XorMappedAddress>().unwrap().0, h.client);
+    // RFC 8489 §6.3: an unsupported method is silently discarded.
     let tid = h.next_tid();
-    let (_, resp) = h.feed(&request(Method(0x0FF), tid, None, |_| {}));
-    assert_eq!(error_code(&resp), Some(400));
+    assert_eq!(h.feed(&request(Method(0x0FF), tid, None, |_| {})).0, Outcome::Dropped(DropReason::Unexpected));
     // Connect (RFC 6062) is a TURN method: without credentials, 401.
     let tid = h.next_tid();
     let (_, resp) = h.feed(&request(Method::CONNECT, tid, None, |_| {}));
