@@ -36,7 +36,9 @@ use crate::proto::stun::{
 pub use algorithm::{KeyAlgorithm, LongTermKey, OpaqueStringError, offered_algorithms, opaque_string, userhash};
 
 pub use error::{AuthError, Reason};
-pub use nonce::{MAX_FUTURE_SKEW_SECS, NONCE_COOKIE, NONCE_LEN, NonceBuf, NonceError, NonceKey, SecurityFeatures};
+pub use nonce::{
+    MAX_FUTURE_SKEW_SECS, NONCE_COOKIE, NONCE_LEN, NonceBuf, NonceError, NonceKey, SecurityFeatures, nonce_features,
+};
 pub use oauth::{AccessTokenError, AccessTokenKey, MacKey, OauthConfig, OauthSession, TokenAlgorithm};
 pub use rest::{CredentialError, Passwords, RestAlgorithm, RestCredentials, RestPassword, Secret, rest_password};
 pub use users::{StaticCredential, UserKeyError};

@@ -247,6 +247,13 @@ impl NonceKey {
     }
 }
 
+/// The security features a nonce announces, read without checking it: what a client goes by (RFC
+/// 8489 §9.2.5). `None` without the nonce cookie, or with feature characters that are not base64.
+pub fn nonce_features(nonce: &str) -> Option<SecurityFeatures> {
+    let bits = nonce.strip_prefix(NONCE_COOKIE)?.get(..FEATURES_LEN)?;
+    decode_features(bits).ok()
+}
+
 /// The 4 base64 characters of the security feature set (RFC 8489 §9.2.1).
 fn decode_features(bits: &str) -> Result<SecurityFeatures, NonceError> {
     let mut raw = [0u8; 3];
