@@ -190,6 +190,10 @@ pub struct Config {
     pub rest_algorithm: RestAlgorithm,
     /// `nonce-lifetime`: seconds a NONCE stays valid before 438 Stale Nonce (default 3600).
     pub nonce_lifetime: u64,
+    /// `require-sha256`: refuse the MD5 password algorithm (RFC 8489 §9.2.4, §18.5.1.1): 401 and 438
+    /// offer SHA-256 alone, and RFC 5389 clients (MD5 only: browsers, coturn's tools) get 401
+    /// (default false).
+    pub require_sha256: bool,
     /// `default-lifetime`: allocation lifetime when the client asks for less or none, seconds
     /// (default 600, RFC 8656 §7.2).
     pub default_lifetime: u32,
@@ -418,6 +422,7 @@ impl Default for Config {
             rest_separator: ':',
             rest_algorithm: RestAlgorithm::Sha1,
             nonce_lifetime: AuthConfig::DEFAULT_NONCE_TTL_SECS,
+            require_sha256: false,
             default_lifetime: server.default_lifetime,
             max_lifetime: server.max_lifetime,
             allow_loopback_peers: false,

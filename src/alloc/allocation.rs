@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use super::FiveTuple;
-use crate::auth::OauthSession;
+use crate::auth::{LongTermKey, OauthSession};
 use crate::policy::bandwidth::AllocationBandwidth;
 use crate::proto::stun::{IntegrityKey, Message, Method, TransactionId};
 
@@ -214,7 +214,7 @@ impl<S> ExtraRelay<S> {
 pub struct Allocation<S> {
     info: AllocationInfo,
     key: IntegrityKey,
-    key_bytes: [u8; 16],
+    key_bytes: LongTermKey,
     /// The relay socket (owned by the driver's type); for a dual allocation the IPv4 one.
     pub socket: S,
     /// A dual allocation's IPv6 relay (RFC 8656 §7.2); `None` for a single-family one (boxed: one
@@ -280,12 +280,18 @@ impl<S> std::fmt::Debug for Allocation<S> {
 }
 
 impl<S> Allocation<S> {
-    /// A new allocation expiring at `expires`.
+    /// A new allocation expiring at `expires`, made with an MD5 long-term key (RFC 8489 §9.2.2).
     pub fn new(info: AllocationInfo, key_bytes: [u8; 16], socket: S, expires: Millis) -> Self {
+        Self::with_key(info, LongTermKey::Md5(key_bytes), socket, expires)
+    }
+
+    /// A new allocation expiring at `expires`, made with `key` (of either password algorithm, RFC
+    /// 8489 §9.2.2); its HMAC-SHA1 state is keyed once here.
+    pub fn with_key(info: AllocationInfo, key_bytes: LongTermKey, socket: S, expires: Millis) -> Self {
         let quota_user = info.username.clone();
         Allocation {
             info,
-            key: IntegrityKey::new(&key_bytes),
+            key: IntegrityKey::new(key_bytes.as_bytes()),
             key_bytes,
             socket,
             extra: None,
@@ -434,8 +440,8 @@ impl<S> Allocation<S> {
         &self.key
     }
 
-    /// The raw long-term key (to compare with a request's credentials).
-    pub fn key_bytes(&self) -> &[u8; 16] {
+    /// The raw long-term key and its algorithm (to compare with a request's credentials).
+    pub fn key_bytes(&self) -> &LongTermKey {
         &self.key_bytes
     }
 

@@ -45,15 +45,15 @@ fn captured_uclient_allocate_known_answer() {
     let mut cands = auth.key_candidates(username, CAPTURE_NOW).unwrap();
     assert_eq!(cands.rest_expiry(), Some(1_795_921_235));
     let key = cands.next().unwrap();
-    assert_eq!(key, hex16("97b37d1e83e546d3c2ac44283b33af08"));
+    assert_eq!(key, LongTermKey::Md5(hex16("97b37d1e83e546d3c2ac44283b33af08")));
     assert!(cands.next().is_none());
-    assert!(msg.verify_integrity(&IntegrityKey::new(&key)).is_ok());
+    assert!(msg.verify_integrity(&IntegrityKey::new(key.as_bytes())).is_ok());
 
     // The internal path of `authenticate`, minus our nonce check (the NONCE is coturn's).
     let creds = Authenticator::credentials(&msg).unwrap();
     assert_eq!(creds.realm, "fixture.test");
     assert_eq!(creds.nonce, "7acbb4af1b5e0932");
-    let ok = auth.verify_user(&msg, creds.username, CAPTURE_NOW).unwrap();
+    let ok = auth.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW).unwrap();
     assert_eq!(ok.username, "1795921235:uclient");
     assert_eq!(ok.key_bytes, key);
     assert_eq!(ok.rest_expiry, Some(1_795_921_235));
@@ -61,7 +61,7 @@ fn captured_uclient_allocate_known_answer() {
     // The full path refuses coturn's nonce (438), and the expiry is enforced an hour later.
     assert_eq!(auth.authenticate(&msg, CAPTURE_NOW, client()).unwrap_err(), AuthError::StaleNonce);
     assert_eq!(
-        auth.verify_user(&msg, creds.username, 1_795_921_236).unwrap_err(),
+        auth.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, 1_795_921_236).unwrap_err(),
         AuthError::Unauthenticated(Reason::Expired)
     );
 }
@@ -71,9 +71,9 @@ fn captured_aioice_allocate_known_answer() {
     let auth = fixture_authenticator();
     let msg = Message::parse(AIOICE_ALLOCATE).unwrap();
     let creds = Authenticator::credentials(&msg).unwrap();
-    assert_eq!(creds.username, "2000000000:fixture-aioice-udp");
-    let ok = auth.verify_user(&msg, creds.username, CAPTURE_NOW).unwrap();
-    assert_eq!(ok.key_bytes, hex16("4ce2297a8ee5fdd0900bb10cf71cf4d3"));
+    assert_eq!(creds.username, Some("2000000000:fixture-aioice-udp"));
+    let ok = auth.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW).unwrap();
+    assert_eq!(ok.key_bytes, LongTermKey::Md5(hex16("4ce2297a8ee5fdd0900bb10cf71cf4d3")));
     assert_eq!(ok.rest_expiry, Some(2_000_000_000));
     // With the default 48-hour cap the 2033 expiry is too far ahead of the capture time.
     let mut capped = fixture_authenticator().config().clone();
@@ -82,7 +82,7 @@ fn captured_aioice_allocate_known_answer() {
     }
     let capped = Authenticator::new(capped, NONCE_SECRET);
     assert_eq!(
-        capped.verify_user(&msg, creds.username, CAPTURE_NOW).unwrap_err(),
+        capped.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW).unwrap_err(),
         AuthError::Unauthenticated(Reason::TooFarInFuture)
     );
     // Another secret: every candidate fails.
@@ -91,7 +91,7 @@ fn captured_aioice_allocate_known_answer() {
         Some(RestCredentials { max_lifetime_secs: 0, ..RestCredentials::new(vec![Secret::from("not-the-secret")]) });
     let other = Authenticator::new(other, NONCE_SECRET);
     assert_eq!(
-        other.verify_user(&msg, creds.username, CAPTURE_NOW).unwrap_err(),
+        other.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW).unwrap_err(),
         AuthError::Unauthenticated(Reason::BadIntegrity)
     );
 }
@@ -131,9 +131,14 @@ fn every_captured_request_verifies() {
         let msg = Message::parse(bytes).unwrap();
         let creds = Authenticator::credentials(&msg).unwrap();
         assert_eq!(creds.realm, auth.realm(), "{name}");
-        let ok = auth.verify_user(&msg, creds.username, CAPTURE_NOW).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ok = auth
+            .verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         // The cached-key path agrees (its nonce check aside: coturn's nonce is a 438 here).
         assert!(msg.verify_integrity(&ok.key).is_ok(), "{name}");
-        assert_eq!(auth.verify_with_key(&msg, &ok.key, CAPTURE_NOW, client()), Err(AuthError::StaleNonce));
+        assert_eq!(
+            auth.verify_with_key(&msg, &ok.key, &ok.key_bytes, CAPTURE_NOW, client()).map(|a| a.username),
+            Err(AuthError::StaleNonce)
+        );
     }
 }

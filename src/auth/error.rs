@@ -28,6 +28,8 @@ pub enum Reason {
     Revoked,
     /// An ACCESS-TOKEN that does not decrypt under its kid's key or is malformed (RFC 7635 §6.2).
     BadToken,
+    /// The MD5 password algorithm while `require-sha256` is on (RFC 8489 §9.2.4, §18.5.1.1).
+    Md5Refused,
 }
 
 impl Reason {
@@ -44,6 +46,7 @@ impl Reason {
             Reason::Malformed => "malformed",
             Reason::Revoked => "revoked",
             Reason::BadToken => "bad_token",
+            Reason::Md5Refused => "md5_refused",
         }
     }
 }

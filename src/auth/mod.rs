@@ -6,10 +6,15 @@
 //! * [`RestCredentials`] — `username = <expiry>:<user>`, `password = base64(HMAC(secret, username))`;
 //! * [`StaticCredential`] — configured users, by password or pre-computed key;
 //! * [`oauth`] — RFC 7635 self-contained ACCESS-TOKENs (AES-GCM) and their session keys;
+//! * [`LongTermKey`] — the key per password algorithm (MD5, SHA-256: RFC 8489 §9.2.2, §18.5.1),
+//!   [`userhash`] (§14.4) and [`opaque_string`] (RFC 8265 §4.2, ASCII subset);
 //! * [`Authenticator`] — the server side of RFC 8489 §9.2.4 over a parsed [`Message`] (and of
-//!   RFC 7635 §6.2 for requests with a token).
+//!   RFC 7635 §6.2 for requests with a token): nonce cookie and security features (§9.2.1),
+//!   PASSWORD-ALGORITHMS with bid-down protection (§9.2.4, §9.2.5), MESSAGE-INTEGRITY-SHA256
+//!   (§14.6) and USERHASH for static users.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+mod algorithm;
 mod error;
 mod hex;
 mod nonce;
@@ -23,10 +28,17 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::proto::stun::{AccessToken, IntegrityKey, Message, Nonce, Realm, Username, long_term_key_md5};
+use crate::proto::stun::{
+    AccessToken, IntegrityKey, IntegrityKeySha256, Message, Nonce, PasswordAlgorithm, PasswordAlgorithms, Realm,
+    Userhash, Username,
+};
+
+pub use algorithm::{KeyAlgorithm, LongTermKey, OpaqueStringError, offered_algorithms, opaque_string, userhash};
 
 pub use error::{AuthError, Reason};
-pub use nonce::{MAX_FUTURE_SKEW_SECS, NONCE_LEN, NonceBuf, NonceError, NonceKey};
+pub use nonce::{
+    MAX_FUTURE_SKEW_SECS, NONCE_COOKIE, NONCE_LEN, NonceBuf, NonceError, NonceKey, SecurityFeatures, nonce_features,
+};
 pub use oauth::{AccessTokenError, AccessTokenKey, MacKey, OauthConfig, OauthSession, TokenAlgorithm};
 pub use rest::{CredentialError, Passwords, RestAlgorithm, RestCredentials, RestPassword, Secret, rest_password};
 pub use users::{StaticCredential, UserKeyError};
@@ -44,6 +56,9 @@ pub struct AuthConfig {
     pub users: HashMap<String, StaticCredential>,
     /// RFC 7635 third-party authorization (ACCESS-TOKEN), if enabled.
     pub oauth: Option<OauthConfig>,
+    /// Refuse the MD5 password algorithm (RFC 8489 §18.5.1.1 keeps it for RFC 5389 clients only):
+    /// 401 and 438 offer SHA-256 alone, and a request keyed with MD5 gets 401.
+    pub require_sha256: bool,
 }
 
 impl AuthConfig {
@@ -58,6 +73,7 @@ impl AuthConfig {
             rest: None,
             users: HashMap::new(),
             oauth: None,
+            require_sha256: false,
         }
     }
 }
@@ -77,11 +93,14 @@ impl Default for AuthConfig {
 pub struct Authenticated<'m> {
     /// The USERNAME, borrowed from the request.
     pub username: &'m str,
-    /// The keyed HMAC state, to sign the response's MESSAGE-INTEGRITY (RFC 8489 §9.2.4) and to
+    /// The keyed HMAC-SHA1 state, to sign the response's MESSAGE-INTEGRITY (RFC 8489 §9.2.4) and to
     /// cache for later requests ([`Authenticator::verify_with_key`]).
     pub key: IntegrityKey,
-    /// The 16-byte long-term key, MD5(username ":" realm ":" password) (RFC 8489 §9.2.2).
-    pub key_bytes: [u8; 16],
+    /// Set when the request carried MESSAGE-INTEGRITY-SHA256: the response is signed with it
+    /// instead, "with the same algorithm" (RFC 8489 §9.2.4).
+    pub key_sha256: Option<IntegrityKeySha256>,
+    /// The long-term key (RFC 8489 §9.2.2) of the password algorithm the request chose.
+    pub key_bytes: LongTermKey,
     /// For a REST username, its expiry (Unix seconds): the allocation may be torn down then.
     pub rest_expiry: Option<u64>,
     /// For RFC 7635 third-party authorization: the token's kid and session key, which sign the
@@ -107,12 +126,13 @@ pub struct KeyCandidates<'a> {
     source: CandidateSource<'a>,
     username: &'a str,
     realm: &'a str,
+    algorithm: KeyAlgorithm,
     rest_expiry: Option<u64>,
 }
 
 #[derive(Clone)]
 enum CandidateSource<'a> {
-    Static(Option<[u8; 16]>),
+    Static(Option<LongTermKey>),
     Rest(Passwords<'a>),
 }
 
@@ -124,15 +144,14 @@ impl KeyCandidates<'_> {
 }
 
 impl Iterator for KeyCandidates<'_> {
-    type Item = [u8; 16];
+    type Item = LongTermKey;
 
-    fn next(&mut self) -> Option<[u8; 16]> {
+    fn next(&mut self) -> Option<LongTermKey> {
         match &mut self.source {
             CandidateSource::Static(key) => key.take(),
-            CandidateSource::Rest(passwords) => {
-                let p = passwords.next()?;
-                Some(long_term_key_md5(self.username, self.realm, p.as_str()))
-            }
+            CandidateSource::Rest(passwords) => passwords
+                .by_ref()
+                .find_map(|p| LongTermKey::derive(self.algorithm, self.username, self.realm, p.as_str())),
         }
     }
 }
@@ -146,12 +165,21 @@ impl std::fmt::Debug for KeyCandidates<'_> {
     }
 }
 
-/// USERNAME, REALM and NONCE of a request that carries MESSAGE-INTEGRITY.
+/// USERNAME (or USERHASH), REALM and NONCE of a request that carries MESSAGE-INTEGRITY or
+/// MESSAGE-INTEGRITY-SHA256.
 #[derive(Clone, Copy, Debug)]
 struct Presented<'m> {
-    username: &'m str,
+    username: Option<&'m str>,
+    userhash: Option<[u8; 32]>,
     realm: &'m str,
     nonce: &'m str,
+}
+
+impl<'m> Presented<'m> {
+    /// The USERNAME; a request with USERHASH only has none for paths that need the name itself.
+    fn username(&self) -> Result<&'m str, AuthError> {
+        self.username.ok_or(AuthError::Unauthenticated(Reason::UnknownUser))
+    }
 }
 
 /// The server side of the long-term credential mechanism, RFC 8489 §9.2.4. Holds configuration
@@ -160,18 +188,22 @@ struct Presented<'m> {
 pub struct Authenticator {
     config: AuthConfig,
     nonce_key: NonceKey,
+    /// USERHASH → static user, precomputed for our realm (RFC 8489 §14.4).
+    userhashes: HashMap<[u8; 32], String>,
 }
 
 impl Authenticator {
     /// An authenticator with its configuration and the 32-byte secret that signs nonces (shared by
     /// every node that should accept the others' nonces).
     pub fn new(config: AuthConfig, nonce_key: [u8; 32]) -> Self {
-        Authenticator { config, nonce_key: NonceKey::new(nonce_key) }
+        let userhashes = userhashes(&config);
+        Authenticator { config, nonce_key: NonceKey::new(nonce_key), userhashes }
     }
 
     /// The same nonce key with a new configuration (reload: nonces handed out before stay valid).
     pub fn with_config(&self, config: AuthConfig) -> Self {
-        Authenticator { config, nonce_key: self.nonce_key.clone() }
+        let userhashes = userhashes(&config);
+        Authenticator { config, nonce_key: self.nonce_key.clone(), userhashes }
     }
 
     /// The configuration.
@@ -208,27 +240,58 @@ impl Authenticator {
         }
     }
 
-    /// A fresh NONCE for `client`, for 401 and 438 answers (RFC 8489 §9.2.4).
-    pub fn nonce(&self, unix_now: u64, client: SocketAddr) -> NonceBuf {
-        self.nonce_key.nonce(unix_now, client)
+    /// The PASSWORD-ALGORITHMS our 401 and 438 answers carry (RFC 8489 §9.2.4, §14.12), and which a
+    /// request must echo unchanged (bid-down protection, §9.2.5).
+    pub fn password_algorithms(&self) -> PasswordAlgorithms<'static> {
+        offered_algorithms(self.config.require_sha256)
     }
 
-    /// Checks a NONCE against our key, the client's address and the nonce lifetime.
-    pub fn check_nonce(&self, nonce: &str, unix_now: u64, client: SocketAddr) -> Result<(), NonceError> {
+    /// The security features our nonces announce (RFC 8489 §9.2.1): password algorithms always;
+    /// username anonymity when every user is a static one (a REST or token username cannot be
+    /// recovered from its USERHASH, and a client that hashes whenever it may would fail).
+    pub fn security_features(&self) -> SecurityFeatures {
+        let anonymity = !self.userhashes.is_empty() && self.config.rest.is_none() && self.config.oauth.is_none();
+        match anonymity {
+            true => SecurityFeatures::PASSWORD_ALGORITHMS.union(SecurityFeatures::USERNAME_ANONYMITY),
+            false => SecurityFeatures::PASSWORD_ALGORITHMS,
+        }
+    }
+
+    /// A fresh NONCE for `client`, for 401 and 438 answers (RFC 8489 §9.2.4), with the nonce cookie
+    /// and our security features (§9.2.1).
+    pub fn nonce(&self, unix_now: u64, client: SocketAddr) -> NonceBuf {
+        self.nonce_key.nonce(unix_now, client, self.security_features())
+    }
+
+    /// Checks a NONCE against our key, the client's address and the nonce lifetime; returns the
+    /// security features it announced.
+    pub fn check_nonce(&self, nonce: &str, unix_now: u64, client: SocketAddr) -> Result<SecurityFeatures, NonceError> {
         self.nonce_key.check(nonce, unix_now, client, self.config.nonce_ttl_secs)
     }
 
-    /// The candidate long-term keys of `username` (RFC 8489 §9.2.2) in our realm: a static user's
-    /// key if the exact name is configured, else, with REST enabled, one key per secret after the
-    /// expiry check. Errors are those [`Authenticator::authenticate`] returns for the username.
+    /// The MD5 candidate keys of `username`, see [`Self::key_candidates_with`].
     pub fn key_candidates<'a>(&'a self, username: &'a str, unix_now: u64) -> Result<KeyCandidates<'a>, AuthError> {
+        self.key_candidates_with(username, KeyAlgorithm::Md5, unix_now)
+    }
+
+    /// The candidate long-term keys of `username` (RFC 8489 §9.2.2) in our realm for `algorithm`: a
+    /// static user's key if the exact name is configured, else, with REST enabled, one key per
+    /// secret after the expiry check. Errors are those [`Authenticator::authenticate`] returns for
+    /// the username.
+    pub fn key_candidates_with<'a>(
+        &'a self,
+        username: &'a str,
+        algorithm: KeyAlgorithm,
+        unix_now: u64,
+    ) -> Result<KeyCandidates<'a>, AuthError> {
         let realm = self.config.realm.as_str();
         if let Some(cred) = self.config.users.get(username) {
-            let key = cred.key(username, realm);
+            let key = cred.key_for(algorithm, username, realm);
             return Ok(KeyCandidates {
-                source: CandidateSource::Static(Some(key)),
+                source: CandidateSource::Static(key),
                 username,
                 realm,
+                algorithm,
                 rest_expiry: None,
             });
         }
@@ -238,25 +301,34 @@ impl Authenticator {
         }
         let passwords = rest.passwords(username, unix_now).map_err(|e| AuthError::Unauthenticated(Reason::from(e)))?;
         let rest_expiry = Some(passwords.expiry());
-        Ok(KeyCandidates { source: CandidateSource::Rest(passwords), username, realm, rest_expiry })
+        Ok(KeyCandidates { source: CandidateSource::Rest(passwords), username, realm, algorithm, rest_expiry })
     }
 
-    /// Authenticates a request, RFC 8489 §9.2.4 (MESSAGE-INTEGRITY, HMAC-SHA1 with the MD5 long-term
-    /// key). Checks, in order: MESSAGE-INTEGRITY present (else 401, no credentials); USERNAME, REALM
-    /// and NONCE present (else 400); the nonce ours, for this client, fresh (else 438); the realm
-    /// ours (else 401); the user known and, for REST, not expired (else 401); the MAC, with every
-    /// candidate key, compared in constant time (else 401).
-    pub fn authenticate<'m>(
-        &self,
-        msg: &Message<'m>,
+    /// Authenticates a request, RFC 8489 §9.2.4. Checks, in order: MESSAGE-INTEGRITY or
+    /// MESSAGE-INTEGRITY-SHA256 present (else 401, no credentials); USERNAME or USERHASH, REALM and
+    /// NONCE present (else 400); the nonce ours, for this client, fresh (else 438); the realm ours
+    /// (else 401); with a nonce announcing password algorithms, PASSWORD-ALGORITHMS as we sent it
+    /// and PASSWORD-ALGORITHM one of them, or neither (MD5) (else 400); MD5 allowed (else 401); the
+    /// user known (a USERHASH matches a static user) and, for REST, not expired (else 401); the MAC,
+    /// with every candidate key, compared in constant time (else 401).
+    pub fn authenticate<'a>(
+        &'a self,
+        msg: &Message<'a>,
         unix_now: u64,
         client: SocketAddr,
-    ) -> Result<Authenticated<'m>, AuthError> {
-        if self.config.oauth.is_some() && msg.get::<AccessToken<'m>>().is_ok() {
+    ) -> Result<Authenticated<'a>, AuthError> {
+        if self.config.oauth.is_some() && msg.get::<AccessToken<'a>>().is_ok() {
             return self.authenticate_token(msg, unix_now, client);
         }
-        let creds = self.check_request(msg, unix_now, client)?;
-        self.verify_user(msg, creds.username, unix_now)
+        let (creds, algorithm) = self.check_long_term(msg, unix_now, client)?;
+        let username = match (creds.username, creds.userhash) {
+            (Some(name), _) => name,
+            (None, Some(hash)) => {
+                self.userhashes.get(&hash).ok_or(AuthError::Unauthenticated(Reason::UnknownUser))?.as_str()
+            }
+            (None, None) => return Err(AuthError::BadRequest),
+        };
+        self.verify_user(msg, username, algorithm, unix_now)
     }
 
     /// Authenticates a request carrying ACCESS-TOKEN, RFC 7635 §6.2: MESSAGE-INTEGRITY, USERNAME,
@@ -271,10 +343,10 @@ impl Authenticator {
         client: SocketAddr,
     ) -> Result<Authenticated<'m>, AuthError> {
         let oauth = self.config.oauth.as_ref().ok_or(AuthError::Unauthenticated(Reason::UnknownUser))?;
-        let creds = self.check_request_with(msg, unix_now, client, true)?;
+        let creds = self.check_request(msg, unix_now, client)?;
+        let kid = creds.username.ok_or(AuthError::BadRequest)?;
         let token = msg.get::<AccessToken<'m>>().map_err(|_| AuthError::BadRequest)?;
-        let token =
-            oauth.open(creds.username, token.0, unix_now).map_err(|e| AuthError::Unauthenticated(Reason::from(e)))?;
+        let token = oauth.open(kid, token.0, unix_now).map_err(|e| AuthError::Unauthenticated(Reason::from(e)))?;
         let expires = token.expires();
         // The RFC's key first, then coturn's cut one; the session keeps the one that verified.
         let key = match verify_session_mac(msg, &token.mac_key) {
@@ -284,8 +356,8 @@ impl Authenticator {
                 _ => return Err(e),
             },
         };
-        let session = OauthSession { kid: creds.username.into(), key, id: token.id, expires };
-        Ok(Self::oauth_authenticated(creds.username, Arc::new(session)))
+        let session = OauthSession { kid: kid.into(), key, id: token.id, expires };
+        Ok(Self::oauth_authenticated(kid, Arc::new(session)))
     }
 
     /// Authenticates a request without ACCESS-TOKEN on an allocation a token made, with the session
@@ -298,15 +370,16 @@ impl Authenticator {
         unix_now: u64,
         client: SocketAddr,
     ) -> Result<Authenticated<'m>, AuthError> {
-        let creds = self.check_request_with(msg, unix_now, client, true)?;
-        if *creds.username != *session.kid {
+        let creds = self.check_request(msg, unix_now, client)?;
+        let username = creds.username()?;
+        if *username != *session.kid {
             return Err(AuthError::Unauthenticated(Reason::UnknownUser));
         }
         if session.expires.saturating_add(oauth::TOKEN_CLOCK_SKEW_SECS) <= unix_now {
             return Err(AuthError::Unauthenticated(Reason::Expired));
         }
         verify_session_mac(msg, &session.key)?;
-        Ok(Self::oauth_authenticated(creds.username, Arc::clone(session)))
+        Ok(Self::oauth_authenticated(username, Arc::clone(session)))
     }
 
     fn oauth_authenticated(username: &str, session: Arc<OauthSession>) -> Authenticated<'_> {
@@ -314,94 +387,159 @@ impl Authenticator {
         Authenticated {
             username,
             key: IntegrityKey::new(&[]),
-            key_bytes: [0; 16],
+            key_sha256: None,
+            key_bytes: LongTermKey::Md5([0; 16]),
             rest_expiry: None,
             oauth: Some(session),
         }
     }
 
     /// Authenticates a request with a key the caller cached from an earlier [`Authenticated`] (one
-    /// HMAC, no key derivation). Still checks presence, nonce and realm, and a REST username's
-    /// expiry. Returns the request's USERNAME: the caller must check that it is the one the key
-    /// belongs to (RFC 8656 §5: same credentials for the life of an allocation).
+    /// HMAC, no key derivation): `key` is its HMAC-SHA1 state, `long_term` its bytes. Still checks
+    /// presence, nonce, realm, the password algorithm (it must be the key's), and a REST username's
+    /// expiry. The caller must check that the USERNAME is the one the key belongs to (RFC 8656 §5:
+    /// same credentials for the life of an allocation).
     pub fn verify_with_key<'m>(
         &self,
         msg: &Message<'m>,
         key: &IntegrityKey,
+        long_term: &LongTermKey,
         unix_now: u64,
         client: SocketAddr,
-    ) -> Result<&'m str, AuthError> {
-        let creds = self.check_request(msg, unix_now, client)?;
-        if !self.config.users.contains_key(creds.username) {
+    ) -> Result<Authenticated<'m>, AuthError> {
+        let (creds, algorithm) = self.check_long_term(msg, unix_now, client)?;
+        let username = creds.username()?;
+        let mut rest_expiry = None;
+        if !self.config.users.contains_key(username) {
             let rest = self.config.rest.as_ref().ok_or(AuthError::Unauthenticated(Reason::UnknownUser))?;
-            rest.check_expiry(creds.username, unix_now).map_err(|e| AuthError::Unauthenticated(Reason::from(e)))?;
+            let expiry =
+                rest.check_expiry(username, unix_now).map_err(|e| AuthError::Unauthenticated(Reason::from(e)))?;
+            rest_expiry = Some(expiry);
         }
-        msg.verify_integrity(key).map_err(|_| AuthError::Unauthenticated(Reason::BadIntegrity))?;
-        Ok(creds.username)
+        if algorithm != long_term.algorithm() {
+            return Err(AuthError::Unauthenticated(Reason::BadIntegrity));
+        }
+        let key_sha256 = verify_long_term_mac(msg, key, long_term)?;
+        Ok(Authenticated { username, key: key.clone(), key_sha256, key_bytes: *long_term, rest_expiry, oauth: None })
     }
 
-    /// Presence of MESSAGE-INTEGRITY, then of USERNAME, REALM and NONCE (RFC 8489 §9.2.4).
-    #[cfg(test)]
+    /// Presence of MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256, then of USERNAME (or USERHASH),
+    /// REALM and NONCE (RFC 8489 §9.2.4).
     fn credentials<'m>(msg: &Message<'m>) -> Result<Presented<'m>, AuthError> {
-        Self::credentials_with(msg, false)
-    }
-
-    /// [`Self::credentials`]; MESSAGE-INTEGRITY-SHA256 counts where a token's session key may call
-    /// for it (`sha256`).
-    fn credentials_with<'m>(msg: &Message<'m>, sha256: bool) -> Result<Presented<'m>, AuthError> {
-        let signed = msg.has_integrity() || (sha256 && msg.has_integrity_sha256());
-        if !signed {
+        if !msg.has_integrity() && !msg.has_integrity_sha256() {
             return Err(AuthError::Unauthenticated(Reason::NoCredentials));
         }
-        let username = msg.get::<Username<'m>>().map_err(|_| AuthError::BadRequest)?.0;
+        let username = msg.get::<Username<'m>>().ok().map(|u| u.0);
+        let userhash = msg.get::<Userhash>().ok().map(|h| h.0);
+        if username.is_none() && userhash.is_none() {
+            return Err(AuthError::BadRequest);
+        }
         let realm = msg.get::<Realm<'m>>().map_err(|_| AuthError::BadRequest)?.0;
         let nonce = msg.get::<Nonce<'m>>().map_err(|_| AuthError::BadRequest)?.0;
-        Ok(Presented { username, realm, nonce })
+        Ok(Presented { username, userhash, realm, nonce })
     }
 
-    /// [`Self::credentials`], then the nonce, then the realm.
+    /// [`Self::credentials`], then the nonce, then the realm; returns the nonce's features too.
+    fn check_request_features<'m>(
+        &self,
+        msg: &Message<'m>,
+        unix_now: u64,
+        client: SocketAddr,
+    ) -> Result<(Presented<'m>, SecurityFeatures), AuthError> {
+        let creds = Self::credentials(msg)?;
+        let features = self.check_nonce(creds.nonce, unix_now, client).map_err(|_| AuthError::StaleNonce)?;
+        if creds.realm != self.config.realm {
+            return Err(AuthError::Unauthenticated(Reason::WrongRealm));
+        }
+        Ok((creds, features))
+    }
+
+    /// [`Self::check_request_features`] without the features (the token paths).
     fn check_request<'m>(
         &self,
         msg: &Message<'m>,
         unix_now: u64,
         client: SocketAddr,
     ) -> Result<Presented<'m>, AuthError> {
-        self.check_request_with(msg, unix_now, client, false)
+        self.check_request_features(msg, unix_now, client).map(|(creds, _)| creds)
     }
 
-    /// [`Self::check_request`], MESSAGE-INTEGRITY-SHA256 counting as integrity if `sha256`.
-    fn check_request_with<'m>(
+    /// [`Self::check_request`], then the password algorithm ([`Self::algorithm`]), refused with 401
+    /// if it is MD5 and we require SHA-256.
+    fn check_long_term<'m>(
         &self,
         msg: &Message<'m>,
         unix_now: u64,
         client: SocketAddr,
-        sha256: bool,
-    ) -> Result<Presented<'m>, AuthError> {
-        let creds = Self::credentials_with(msg, sha256)?;
-        self.check_nonce(creds.nonce, unix_now, client).map_err(|_| AuthError::StaleNonce)?;
-        if creds.realm != self.config.realm {
-            return Err(AuthError::Unauthenticated(Reason::WrongRealm));
+    ) -> Result<(Presented<'m>, KeyAlgorithm), AuthError> {
+        let (creds, features) = self.check_request_features(msg, unix_now, client)?;
+        let algorithm = self.algorithm(msg, features)?;
+        if algorithm == KeyAlgorithm::Md5 && self.config.require_sha256 {
+            return Err(AuthError::Unauthenticated(Reason::Md5Refused));
         }
-        Ok(creds)
+        Ok((creds, algorithm))
     }
 
-    /// The user's candidate keys, then the MAC with each.
-    fn verify_user<'m>(
+    /// The password algorithm of a request, RFC 8489 §9.2.4: MD5 for a nonce without the password
+    /// algorithms bit (an RFC 5389 client) or a request with neither PASSWORD-ALGORITHMS nor
+    /// PASSWORD-ALGORITHM; else both must be present, PASSWORD-ALGORITHMS byte for byte what we
+    /// offer (bid-down protection, §9.2.5) and PASSWORD-ALGORITHM one of its entries (else 400).
+    fn algorithm(&self, msg: &Message<'_>, features: SecurityFeatures) -> Result<KeyAlgorithm, AuthError> {
+        if !features.contains(SecurityFeatures::PASSWORD_ALGORITHMS) {
+            return Ok(KeyAlgorithm::Md5);
+        }
+        let offered = self.password_algorithms();
+        match (msg.get::<PasswordAlgorithms<'_>>().ok(), msg.get::<PasswordAlgorithm<'_>>().ok()) {
+            (None, None) => Ok(KeyAlgorithm::Md5),
+            (Some(list), Some(chosen)) if list.as_bytes() == offered.as_bytes() && list.iter().any(|a| a == chosen) => {
+                KeyAlgorithm::from_attribute(chosen.algorithm, chosen.params).ok_or(AuthError::BadRequest)
+            }
+            _ => Err(AuthError::BadRequest),
+        }
+    }
+
+    /// The user's candidate keys for `algorithm`, then the MAC with each.
+    fn verify_user<'a>(
         &self,
-        msg: &Message<'m>,
-        username: &'m str,
+        msg: &Message<'_>,
+        username: &'a str,
+        algorithm: KeyAlgorithm,
         unix_now: u64,
-    ) -> Result<Authenticated<'m>, AuthError> {
-        let candidates = self.key_candidates(username, unix_now)?;
+    ) -> Result<Authenticated<'a>, AuthError> {
+        let candidates = self.key_candidates_with(username, algorithm, unix_now)?;
         let rest_expiry = candidates.rest_expiry();
         for key_bytes in candidates {
-            let key = IntegrityKey::new(&key_bytes);
-            if msg.verify_integrity(&key).is_ok() {
-                return Ok(Authenticated { username, key, key_bytes, rest_expiry, oauth: None });
+            let key = IntegrityKey::new(key_bytes.as_bytes());
+            if let Ok(key_sha256) = verify_long_term_mac(msg, &key, &key_bytes) {
+                return Ok(Authenticated { username, key, key_sha256, key_bytes, rest_expiry, oauth: None });
             }
         }
         Err(AuthError::Unauthenticated(Reason::BadIntegrity))
     }
+}
+
+/// USERHASH → name of every static user whose name and our realm are OpaqueStrings (RFC 8489
+/// §14.4); computed on load and reload.
+fn userhashes(config: &AuthConfig) -> HashMap<[u8; 32], String> {
+    config.users.keys().filter_map(|name| userhash(name, &config.realm).ok().map(|h| (h, name.clone()))).collect()
+}
+
+/// The long-term MAC a request carries, RFC 8489 §9.2.4: MESSAGE-INTEGRITY-SHA256 if present
+/// (returned, keyed, to sign the response the same way), else MESSAGE-INTEGRITY with `key` (the
+/// HMAC-SHA1 state of `long_term`); constant-time.
+fn verify_long_term_mac(
+    msg: &Message<'_>,
+    key: &IntegrityKey,
+    long_term: &LongTermKey,
+) -> Result<Option<IntegrityKeySha256>, AuthError> {
+    let bad = AuthError::Unauthenticated(Reason::BadIntegrity);
+    if msg.has_integrity_sha256() {
+        let k = IntegrityKeySha256::new(long_term.as_bytes());
+        msg.verify_integrity_sha256(&k).map_err(|_| bad)?;
+        return Ok(Some(k));
+    }
+    msg.verify_integrity(key).map_err(|_| bad)?;
+    Ok(None)
 }
 
 /// The MESSAGE-INTEGRITY a session key calls for, RFC 7635 §6.2: HMAC-SHA1 for a 20-byte mac_key,

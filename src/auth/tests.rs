@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::proto::stun::{Class, ErrorCode, MessageType, MessageWriter, Method, RequestedTransport, TransactionId};
+use crate::proto::stun::{
+    Class, ErrorCode, MessageType, MessageWriter, Method, RequestedTransport, TransactionId, long_term_key_md5,
+};
 
 const NOW: u64 = 1_800_000_000;
 const REALM: &str = "example.org";
@@ -75,7 +77,10 @@ fn run(auth: &Authenticator, req: Req<'_>, now: u64) -> Result<(String, [u8; 16]
     let mut buf = [0u8; 512];
     let n = req.build(&mut buf);
     let msg = Message::parse(&buf[..n]).unwrap();
-    auth.authenticate(&msg, now, client()).map(|a| (a.username.to_owned(), a.key_bytes, a.rest_expiry))
+    auth.authenticate(&msg, now, client()).map(|a| {
+        let LongTermKey::Md5(key) = a.key_bytes else { panic!("{:?}", a.key_bytes) };
+        (a.username.to_owned(), key, a.rest_expiry)
+    })
 }
 
 fn fresh_nonce(auth: &Authenticator) -> NonceBuf {
@@ -225,7 +230,7 @@ fn bad_nonce_is_438() {
     let fresh = fresh_nonce(&auth);
     let stale = auth.nonce(NOW - AuthConfig::DEFAULT_NONCE_TTL_SECS - 1, client());
     let other_client = auth.nonce(NOW, "198.51.100.7:51001".parse().unwrap());
-    let other_key = NonceKey::new([1; 32]).nonce(NOW, client());
+    let other_key = NonceKey::new([1; 32]).nonce(NOW, client(), SecurityFeatures::PASSWORD_ALGORITHMS);
     let coturn = "7acbb4af1b5e0932";
     for nonce in [stale.as_str(), other_client.as_str(), other_key.as_str(), coturn, ""] {
         let err = run(&auth, Req::new(&auth, "alice", "hunter2", nonce), NOW).unwrap_err();
@@ -302,29 +307,42 @@ fn verify_with_cached_key() {
     let mut buf = [0u8; 512];
     let n = Req::new(&auth, &username, &password, nonce.as_str()).build(&mut buf);
     let msg = Message::parse(&buf[..n]).unwrap();
-    let key = auth.authenticate(&msg, NOW, client()).unwrap().key;
+    let ok = auth.authenticate(&msg, NOW, client()).unwrap();
+    let (key, lt) = (ok.key, ok.key_bytes);
 
-    assert_eq!(auth.verify_with_key(&msg, &key, NOW, client()), Ok(username.as_str()));
+    assert_eq!(auth.verify_with_key(&msg, &key, &lt, NOW, client()).map(|a| a.username), Ok(username.as_str()));
     let wrong = IntegrityKey::new(&[0u8; 16]);
     assert_eq!(
-        auth.verify_with_key(&msg, &wrong, NOW, client()),
+        auth.verify_with_key(&msg, &wrong, &lt, NOW, client()).map(|a| a.username),
         Err(AuthError::Unauthenticated(Reason::BadIntegrity))
     );
     // Still checks the nonce, and the REST expiry on every request.
-    assert_eq!(auth.verify_with_key(&msg, &key, NOW + 3601, client()), Err(AuthError::StaleNonce));
+    assert_eq!(
+        auth.verify_with_key(&msg, &key, &lt, NOW + 3601, client()).map(|a| a.username),
+        Err(AuthError::StaleNonce)
+    );
     let later = auth.nonce(NOW + 601, client());
     let n = Req::new(&auth, &username, &password, later.as_str()).build(&mut buf);
     let msg = Message::parse(&buf[..n]).unwrap();
-    assert_eq!(auth.verify_with_key(&msg, &key, NOW + 601, client()), Err(AuthError::Unauthenticated(Reason::Expired)));
+    assert_eq!(
+        auth.verify_with_key(&msg, &key, &lt, NOW + 601, client()).map(|a| a.username),
+        Err(AuthError::Unauthenticated(Reason::Expired))
+    );
     // And the realm, and the fields.
     let req = Req { realm: Some("other.example"), ..Req::new(&auth, &username, &password, nonce.as_str()) };
     let n = req.build(&mut buf);
     let msg = Message::parse(&buf[..n]).unwrap();
-    assert_eq!(auth.verify_with_key(&msg, &key, NOW, client()), Err(AuthError::Unauthenticated(Reason::WrongRealm)));
+    assert_eq!(
+        auth.verify_with_key(&msg, &key, &lt, NOW, client()).map(|a| a.username),
+        Err(AuthError::Unauthenticated(Reason::WrongRealm))
+    );
     let req = Req { key: None, ..Req::new(&auth, &username, &password, nonce.as_str()) };
     let n = req.build(&mut buf);
     let msg = Message::parse(&buf[..n]).unwrap();
-    assert_eq!(auth.verify_with_key(&msg, &key, NOW, client()), Err(AuthError::Unauthenticated(Reason::NoCredentials)));
+    assert_eq!(
+        auth.verify_with_key(&msg, &key, &lt, NOW, client()).map(|a| a.username),
+        Err(AuthError::Unauthenticated(Reason::NoCredentials))
+    );
 }
 
 #[test]

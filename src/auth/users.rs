@@ -4,12 +4,14 @@
 use crate::proto::stun::long_term_key_md5;
 
 use super::hex;
+use super::{KeyAlgorithm, LongTermKey};
 
 /// One static user's credential. `Debug` redacts it.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StaticCredential {
-    /// A plain password; the key is MD5(username ":" realm ":" password), RFC 8489 §9.2.2. The
-    /// password is used as given (no OpaqueString preparation, RFC 8265 §4.2).
+    /// A plain password; the key is MD5(username ":" realm ":" password), RFC 8489 §9.2.2, the
+    /// password used as given (as RFC 5389 clients do), or SHA-256(username ":" realm ":"
+    /// OpaqueString(password)) (RFC 8265 §4.2).
     Password(String),
     /// The pre-computed 16-byte long-term key for the configured realm (coturn's `0x<32 hex>`),
     /// so the password itself need not be stored.
@@ -31,6 +33,16 @@ impl StaticCredential {
         let mut key = [0u8; 16];
         hex::decode(hex_digits.as_bytes(), &mut key).ok_or(UserKeyError)?;
         Ok(StaticCredential::Key(key))
+    }
+
+    /// The long-term key for `username` in `realm` with `algorithm`, RFC 8489 §9.2.2: a pre-computed
+    /// key is an MD5 one, so it has none for SHA-256.
+    pub fn key_for(&self, algorithm: KeyAlgorithm, username: &str, realm: &str) -> Option<LongTermKey> {
+        match (self, algorithm) {
+            (StaticCredential::Password(p), _) => LongTermKey::derive(algorithm, username, realm, p),
+            (StaticCredential::Key(k), KeyAlgorithm::Md5) => Some(LongTermKey::Md5(*k)),
+            (StaticCredential::Key(_), KeyAlgorithm::Sha256) => None,
+        }
     }
 
     /// The long-term key for `username` in `realm`, RFC 8489 §9.2.2 (MD5).

@@ -67,6 +67,14 @@ pub enum ClientError {
     /// The server sent bytes on the stream that cannot be framed (RFC 8656 §3.1).
     #[error("the server sent an invalid stream frame")]
     BadFrame,
+    /// A challenge whose nonce announces password algorithms came without PASSWORD-ALGORITHMS: a
+    /// bid-down on the way (RFC 8489 §9.2.5), so the request is not retried.
+    #[error("the challenge lost its PASSWORD-ALGORITHMS (bid-down, RFC 8489 §9.2.5)")]
+    AuthDowngrade,
+    /// The password is not an OpaqueString this client can prepare for SHA-256 (RFC 8265 §4.2,
+    /// ASCII only).
+    #[error("the password cannot key SHA-256: {0}")]
+    Password(#[from] crate::auth::OpaqueStringError),
     /// A TLS client configuration could not be built.
     #[error("TLS: {0}")]
     Tls(String),

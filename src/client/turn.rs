@@ -35,12 +35,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{ClientError, new_transaction_id};
+use crate::auth::{KeyAlgorithm, LongTermKey, SecurityFeatures, opaque_string};
 use crate::proto::channel_data::ChannelData;
 use crate::proto::stun::{
     AccessToken, AddressFamily, ChannelNumber, Class, ConnectionId, Data, EncodeError, ErrorCode, IntegrityKey,
-    IntegrityKeySha256, Lifetime, Message, MessageType, MessageWriter, Method, Nonce, Realm, RequestedAddressFamily,
-    RequestedTransport, TransactionId, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes,
-    long_term_key_md5,
+    IntegrityKeySha256, Lifetime, Message, MessageType, MessageWriter, Method, Nonce, PasswordAlgorithm,
+    PasswordAlgorithms, Realm, RequestedAddressFamily, RequestedTransport, TransactionId, Userhash, Username,
+    XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes, long_term_key_md5, password_algorithm,
 };
 
 mod peer_stream;
@@ -62,6 +63,10 @@ pub struct Credentials {
     pub password: String,
     /// An RFC 7635 access token instead of the password.
     token: Option<Arc<TokenCredential>>,
+    /// Use the SHA-256 password algorithm when the server offers it (RFC 8489 §9.2.5).
+    prefer_sha256: bool,
+    /// Send USERHASH instead of USERNAME when the server offers username anonymity (RFC 8489 §9.2.5).
+    userhash: bool,
 }
 
 /// An RFC 7635 self-contained token and the session key it carries.
@@ -73,7 +78,29 @@ struct TokenCredential {
 impl Credentials {
     /// Credentials from a username and a password.
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Credentials { username: username.into(), password: password.into(), token: None }
+        Credentials {
+            username: username.into(),
+            password: password.into(),
+            token: None,
+            prefer_sha256: false,
+            userhash: false,
+        }
+    }
+
+    /// RFC 8489 §9.2.5: when the server's nonce announces password algorithms and its
+    /// PASSWORD-ALGORITHMS lists SHA-256, key with SHA-256(username ":" realm ":" OpaqueString(password))
+    /// and sign with MESSAGE-INTEGRITY-SHA256, echoing PASSWORD-ALGORITHMS. Without it (or without
+    /// the offer) requests are RFC 5389 ones: MD5 and MESSAGE-INTEGRITY.
+    pub fn prefer_sha256(mut self) -> Self {
+        self.prefer_sha256 = true;
+        self
+    }
+
+    /// RFC 8489 §9.2.5, §14.4: when the server's nonce announces username anonymity, send USERHASH
+    /// instead of USERNAME (for a username that is an ASCII OpaqueString; others go as they are).
+    pub fn with_userhash(mut self) -> Self {
+        self.userhash = true;
+        self
     }
 
     /// RFC 7635 third-party authorization: `token` is the ACCESS-TOKEN an authorization server
@@ -82,7 +109,13 @@ impl Credentials {
     /// every request carries USERNAME `kid` and is signed with `mac_key` (RFC 7635 §6.2).
     pub fn access_token(kid: impl Into<String>, token: impl Into<Vec<u8>>, mac_key: impl Into<Vec<u8>>) -> Self {
         let token = TokenCredential { token: token.into(), mac_key: mac_key.into() };
-        Credentials { username: kid.into(), password: String::new(), token: Some(Arc::new(token)) }
+        Credentials {
+            username: kid.into(),
+            password: String::new(),
+            token: Some(Arc::new(token)),
+            prefer_sha256: false,
+            userhash: false,
+        }
     }
 }
 
@@ -133,8 +166,14 @@ struct Auth {
     realm: String,
     nonce: String,
     key: IntegrityKey,
-    /// MESSAGE-INTEGRITY-SHA256 instead: an RFC 7635 session key of 32 bytes.
+    /// MESSAGE-INTEGRITY-SHA256 instead: an RFC 7635 session key of 32 bytes, or a SHA-256
+    /// long-term key (RFC 8489 §9.2.5).
     key_sha256: Option<IntegrityKeySha256>,
+    /// The server's PASSWORD-ALGORITHMS (raw, echoed as it came) and the one we chose, when we
+    /// choose one (RFC 8489 §9.2.5).
+    algorithms: Option<(Vec<u8>, u16)>,
+    /// USERHASH to send instead of USERNAME (RFC 8489 §14.4).
+    userhash: Option<[u8; 32]>,
 }
 
 #[derive(Default)]
@@ -384,10 +423,46 @@ fn reauth(creds: &Credentials, realm: Option<&str>, m: &Message<'_>) -> Result<A
     // RFC 7635 §6.2: a token's mac_key keys MESSAGE-INTEGRITY directly.
     if let Some(t) = &creds.token {
         let key_sha256 = (t.mac_key.len() == 32).then(|| IntegrityKeySha256::new(&t.mac_key));
-        return Ok(Auth { realm, nonce: nonce.to_string(), key: IntegrityKey::new(&t.mac_key), key_sha256 });
+        let key = IntegrityKey::new(&t.mac_key);
+        return Ok(Auth { realm, nonce: nonce.to_string(), key, key_sha256, algorithms: None, userhash: None });
     }
-    let key = IntegrityKey::new(&long_term_key_md5(&creds.username, &realm, &creds.password));
-    Ok(Auth { realm, nonce: nonce.to_string(), key, key_sha256: None })
+    long_term_auth(creds, realm, nonce, m)
+}
+
+/// The long-term key and what goes with it, RFC 8489 §9.2.5: the nonce cookie's security features
+/// say whether the server offers password algorithms (then PASSWORD-ALGORITHMS must be there: a
+/// missing one is a bid-down) and username anonymity.
+fn long_term_auth(creds: &Credentials, realm: String, nonce: &str, m: &Message<'_>) -> Result<Auth, ClientError> {
+    let features = crate::auth::nonce_features(nonce).unwrap_or(SecurityFeatures::NONE);
+    let userhash = (creds.userhash && features.contains(SecurityFeatures::USERNAME_ANONYMITY))
+        .then(|| crate::auth::userhash(&creds.username, &realm).ok())
+        .flatten();
+    let offered = m.get::<PasswordAlgorithms>().ok();
+    let sha256 = match (features.contains(SecurityFeatures::PASSWORD_ALGORITHMS), offered) {
+        (true, None) => return Err(ClientError::AuthDowngrade),
+        (true, Some(list))
+            if creds.prefer_sha256
+                && list.iter().any(|a| a.algorithm == password_algorithm::SHA256 && a.params.is_empty()) =>
+        {
+            Some(list.as_bytes().to_vec())
+        }
+        _ => None,
+    };
+    let Some(list) = sha256 else {
+        let key = IntegrityKey::new(&long_term_key_md5(&creds.username, &realm, &creds.password));
+        return Ok(Auth { realm, nonce: nonce.to_string(), key, key_sha256: None, algorithms: None, userhash });
+    };
+    opaque_string(&creds.password)?;
+    let long_term = LongTermKey::derive(KeyAlgorithm::Sha256, &creds.username, &realm, &creds.password)
+        .ok_or(ClientError::Password(crate::auth::OpaqueStringError::Empty))?;
+    Ok(Auth {
+        realm,
+        nonce: nonce.to_string(),
+        key: IntegrityKey::new(long_term.as_bytes()),
+        key_sha256: Some(IntegrityKeySha256::new(long_term.as_bytes())),
+        algorithms: Some((list, password_algorithm::SHA256)),
+        userhash,
+    })
 }
 
 type Body<'a> = &'a (dyn Fn(&mut MessageWriter<'_>) -> Result<(), EncodeError> + Sync);
@@ -429,9 +504,17 @@ impl Inner {
                     {
                         w.add(&AccessToken(&t.token))?;
                     }
-                    w.add(&Username(&self.creds.username))?;
+                    match a.userhash {
+                        Some(h) => w.add(&Userhash(h))?,
+                        None => w.add(&Username(&self.creds.username))?,
+                    }
                     w.add(&Realm(&a.realm))?;
                     w.add(&Nonce(&a.nonce))?;
+                    if let Some((list, chosen)) = &a.algorithms {
+                        let list = PasswordAlgorithms::from_raw(list).map_err(|_| ClientError::BadFrame)?;
+                        w.add(&list)?;
+                        w.add(&PasswordAlgorithm { algorithm: *chosen, params: &[] })?;
+                    }
                     match &a.key_sha256 {
                         Some(k) => w.add_message_integrity_sha256(k)?,
                         None => w.add_message_integrity(&a.key)?,
@@ -556,5 +639,62 @@ async fn keep_alive(inner: std::sync::Weak<Inner>, lifetime: u32) {
             }
             next_perm = now + PERMISSION_REFRESH;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{NonceKey, userhash};
+
+    /// A 401 with `nonce` and PASSWORD-ALGORITHMS `offer` when given.
+    fn challenge(nonce: &str, offer: Option<PasswordAlgorithms<'_>>) -> Vec<u8> {
+        let mut buf = vec![0u8; 512];
+        let ty = MessageType::new(Method::ALLOCATE, Class::ErrorResponse);
+        let mut w = MessageWriter::new(&mut buf, ty, TransactionId([1; 12])).unwrap();
+        w.add(&ErrorCode::new(401)).unwrap();
+        w.add(&Realm("example.org")).unwrap();
+        w.add(&Nonce(nonce)).unwrap();
+        if let Some(o) = offer {
+            w.add(&o).unwrap();
+        }
+        let n = w.finish();
+        buf.truncate(n);
+        buf
+    }
+
+    fn nonce(features: SecurityFeatures) -> String {
+        NonceKey::new([1; 32]).nonce(1_800_000_000, "192.0.2.1:1".parse().unwrap(), features).to_string()
+    }
+
+    #[test]
+    fn sha256_and_userhash_when_offered_and_asked_for() {
+        let both = SecurityFeatures::PASSWORD_ALGORITHMS.union(SecurityFeatures::USERNAME_ANONYMITY);
+        let bytes = challenge(&nonce(both), Some(PasswordAlgorithms::SHA256_AND_MD5));
+        let m = Message::parse(&bytes).unwrap();
+        let creds = Credentials::new("alice", "wonderland").prefer_sha256().with_userhash();
+        let a = reauth(&creds, None, &m).unwrap();
+        assert_eq!(a.algorithms, Some((PasswordAlgorithms::SHA256_AND_MD5.as_bytes().to_vec(), 2)));
+        assert_eq!(a.userhash, Some(userhash("alice", "example.org").unwrap()));
+        assert!(a.key_sha256.is_some());
+        // Not asked for: an RFC 5389 request.
+        let a = reauth(&Credentials::new("alice", "wonderland"), None, &m).unwrap();
+        assert!(a.algorithms.is_none() && a.userhash.is_none() && a.key_sha256.is_none());
+        // Username anonymity not offered: USERNAME.
+        let bytes = challenge(&nonce(SecurityFeatures::PASSWORD_ALGORITHMS), Some(PasswordAlgorithms::SHA256_AND_MD5));
+        let a = reauth(&creds, None, &Message::parse(&bytes).unwrap()).unwrap();
+        assert!(a.userhash.is_none() && a.algorithms.is_some());
+    }
+
+    #[test]
+    fn a_stripped_offer_is_a_bid_down() {
+        let bytes = challenge(&nonce(SecurityFeatures::PASSWORD_ALGORITHMS), None);
+        let creds = Credentials::new("alice", "wonderland").prefer_sha256();
+        let err = reauth(&creds, None, &Message::parse(&bytes).unwrap()).map(|_| ()).unwrap_err();
+        assert!(matches!(err, ClientError::AuthDowngrade), "{err:?}");
+        // An RFC 5389 server (no cookie): MD5, nothing more.
+        let bytes = challenge("0123456789abcdef", None);
+        let a = reauth(&creds, None, &Message::parse(&bytes).unwrap()).unwrap();
+        assert!(a.algorithms.is_none() && a.key_sha256.is_none());
     }
 }

@@ -84,6 +84,7 @@ fn turn_keys_parse_and_map_into_the_server() {
         rest-separator = "-"
         rest-algorithm = "sha256"
         nonce-lifetime = 600
+        require-sha256 = true
         default-lifetime = 300
         max-lifetime = 1200
         allow-loopback-peers = true
@@ -112,6 +113,7 @@ fn turn_keys_parse_and_map_into_the_server() {
     let auth = c.auth_config().unwrap().unwrap();
     assert_eq!(auth.realm, "example.org");
     assert_eq!(auth.nonce_ttl_secs, 600);
+    assert!(auth.require_sha256);
     let rest = auth.rest.as_ref().unwrap();
     assert_eq!(rest.secrets.len(), 2);
     assert_eq!(rest.separator, '-');

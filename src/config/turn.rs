@@ -137,6 +137,7 @@ impl Config {
         }
         let mut auth = AuthConfig::new(self.realm.as_deref().unwrap_or(DEFAULT_REALM));
         auth.nonce_ttl_secs = self.nonce_lifetime;
+        auth.require_sha256 = self.require_sha256;
         auth.rest = self.rest_credentials();
         for (name, password) in &self.users {
             let credential = StaticCredential::parse(&password.0)

@@ -30,6 +30,7 @@ pub const RELOADABLE: &[&str] = &[
     "rest-separator",
     "rest-algorithm",
     "nonce-lifetime",
+    "require-sha256",
     "oauth",
     "oauth-key",
     "server-name",

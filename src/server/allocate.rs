@@ -214,7 +214,7 @@ fn new_allocation<D: RelayDriver>(
         rest_expiry: req.auth.rest_expiry,
     };
     let expires = req.now + u64::from(asked.lifetime) * 1000;
-    let mut allocation = Allocation::new(info, req.auth.key_bytes, bound.socket, expires)
+    let mut allocation = Allocation::with_key(info, req.auth.key_bytes, bound.socket, expires)
         .with_quota_user(user)
         .with_created(req.now)
         .with_bandwidth(server.bandwidth.for_allocation(user))

@@ -147,7 +147,7 @@ counters! {
 }
 
 /// Authentication failures by reason (challenges are counted apart).
-const AUTH_REASONS: usize = 8;
+const AUTH_REASONS: usize = 9;
 
 /// The labels of [`StatsSnapshot::auth_failures_by_reason`], in its order: [`Reason`]'s labels
 /// without the two challenges (`no_credentials`, `stale_nonce`).
@@ -160,6 +160,7 @@ pub const AUTH_FAILURE_REASONS: [&str; AUTH_REASONS] = [
     "bad_integrity",
     "revoked",
     "bad_token",
+    "md5_refused",
 ];
 
 /// Where a failure's reason is counted in `auth_failures_by_reason`; `None` for a challenge.
@@ -174,6 +175,7 @@ fn failure_index(reason: Reason) -> Option<usize> {
         Reason::BadIntegrity => 5,
         Reason::Revoked => 6,
         Reason::BadToken => 7,
+        Reason::Md5Refused => 8,
     })
 }
 

@@ -127,12 +127,17 @@ fn cached_answer<S>(allocation: &Allocation<S>, msg: &Message<'_>, out: &mut [u8
 }
 
 /// The response is signed with the request's key: an RFC 7635 session key when a token
-/// authenticated it (RFC 7635 §6.2), else the long-term key.
+/// authenticated it (RFC 7635 §6.2), else the long-term key, in MESSAGE-INTEGRITY-SHA256 if the
+/// request carried it (RFC 8489 §9.2.4), else in MESSAGE-INTEGRITY.
 fn signing<'s>(trailer: Trailer<'s>, auth: &'s Authenticated<'_>) -> Trailer<'s> {
     match auth.oauth.as_deref().map(|s| &s.key) {
         Some(MacKey::Sha1(k)) => Trailer { key: Some(k), ..trailer },
         Some(MacKey::Sha256(k)) => Trailer { key_sha256: Some(k), ..trailer },
-        None => Trailer { key: Some(&auth.key), ..trailer },
+        // RFC 8489 §9.2.4: the response is signed the way the request was.
+        None => match &auth.key_sha256 {
+            Some(k) => Trailer { key_sha256: Some(k), ..trailer },
+            None => Trailer { key: Some(&auth.key), ..trailer },
+        },
     }
 }
 
@@ -158,10 +163,10 @@ fn allocate<D: RelayDriver>(
 }
 
 /// RFC 8489 §9.2.4. A request on an existing allocation under the same username is checked with the
-/// allocation's cached key (one HMAC, no MD5, no re-keying), nonce, realm and REST expiry included;
-/// anything else takes the full path.
+/// allocation's cached key (one HMAC, no key derivation), nonce, realm, password algorithm and REST
+/// expiry included; anything else (a USERHASH request too) takes the full path.
 fn authenticate<'m, S>(
-    authenticator: &crate::auth::Authenticator,
+    authenticator: &'m crate::auth::Authenticator,
     allocation: Option<&Allocation<S>>,
     msg: &Message<'m>,
     unix: u64,
@@ -180,14 +185,9 @@ fn authenticate<'m, S>(
         && !a.is_oauth()
         && msg.get::<crate::proto::stun::Username>().is_ok_and(|u| u.0 == &*a.info().username)
     {
-        let username = authenticator.verify_with_key(msg, a.key(), unix, client)?;
-        return Ok(Authenticated {
-            username,
-            key: a.key().clone(),
-            key_bytes: *a.key_bytes(),
-            rest_expiry: a.info().rest_expiry,
-            oauth: None,
-        });
+        let mut auth = authenticator.verify_with_key(msg, a.key(), a.key_bytes(), unix, client)?;
+        auth.rest_expiry = a.info().rest_expiry;
+        return Ok(auth);
     }
     authenticator.authenticate(msg, unix, client)
 }
@@ -202,9 +202,10 @@ fn refused<D: RelayDriver>(server: &Server<D>, msg: &Message<'_>, rx: &Received<
     }
 }
 
-/// 400, or 401/438 with REALM and a fresh NONCE (RFC 8489 §9.2.4). Unsigned, and no larger than the
-/// request needs: a spoofed source learns nothing and gets little amplification (an empty reason
-/// phrase and a 16-character nonce), and beyond `rate_limit_unauth` answers per source, nothing.
+/// 400, or 401/438 with REALM, a fresh NONCE (with the nonce cookie, RFC 8489 §9.2.1) and
+/// PASSWORD-ALGORITHMS (§9.2.4). Unsigned, and no larger than the request needs: a spoofed source
+/// learns nothing and gets little amplification (an empty reason phrase, a 29-character nonce), and
+/// beyond `rate_limit_unauth` answers per source, nothing.
 fn auth_error<D: RelayDriver>(
     server: &Server<D>,
     msg: &Message<'_>,
@@ -237,6 +238,7 @@ fn auth_error<D: RelayDriver>(
         w.add(&ErrorCode { code, reason: "" })?;
         w.add(&Realm(authenticator.realm()))?;
         w.add(&Nonce(nonce.as_str()))?;
+        w.add(&authenticator.password_algorithms())?;
         match server_name {
             Some(name) => w.add(&ThirdPartyAuthorization(name)),
             None => Ok(()),

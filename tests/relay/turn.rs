@@ -398,3 +398,34 @@ async fn udp_peer_bursts_arrive_one_by_one_over_a_channel() {
 async fn udp_peer_bursts_arrive_one_by_one_as_data_indications() {
     bounded(peer_bursts_arrive_one_by_one(false)).await;
 }
+
+/// RFC 8489 end to end: a server with static users only (its nonces announce username anonymity)
+/// that requires SHA-256, and our client with `.prefer_sha256().with_userhash()`: MD5 alone is
+/// refused (401), SHA-256 with USERHASH allocates, refreshes and relays.
+#[tokio::test]
+async fn sha256_and_userhash_client_relays() {
+    bounded(async {
+        let fixture = loopback(Transport::Udp).await;
+        let auth = fixture.server.authenticator().expect("an authenticator");
+        let mut config = auth.config().clone();
+        config.rest = None;
+        config.require_sha256 = true;
+        let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+        fixture.server.reload(Some(auth.with_config(config)), &options);
+        let err = fixture.allocate(Transport::Udp, static_user()).await.expect_err("MD5 is refused");
+        assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err:?}");
+
+        let (peer, echo) = udp_echo_peer().await;
+        let creds = static_user().prefer_sha256().with_userhash();
+        let client = fixture.allocate(Transport::Udp, creds).await.expect("allocate with SHA-256 and USERHASH");
+        let five = fixture.server.allocations().len();
+        assert_eq!(five, 1);
+        assert_eq!(client.refresh(1200).await.expect("refresh"), 1200);
+        client.create_permission(peer).await.expect("create_permission");
+        client.send_to(b"hello over sha-256", peer).await.expect("send_to");
+        let (data, from) = recv(&client, RECV_TIMEOUT).await.expect("the echo");
+        assert_eq!((data.as_slice(), from), (&b"hello over sha-256"[..], peer));
+        echo.abort();
+    })
+    .await;
+}

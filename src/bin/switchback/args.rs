@@ -260,6 +260,10 @@ pub struct DaemonArgs {
     /// Seconds a NONCE stays valid. Default 3600.
     #[arg(long, value_name = "SECS", help_heading = AUTH)]
     pub nonce_lifetime: Option<u64>,
+    /// Refuse the MD5 password algorithm (RFC 8489 SHA-256 only): browsers and coturn's tools, which
+    /// know only MD5, get 401. Off by default.
+    #[arg(long, help_heading = AUTH)]
+    pub require_sha256: bool,
     /// Revoked user or username (repeatable): 403, and its allocations are torn down.
     #[arg(long, value_name = "USER", help_heading = AUTH)]
     pub revoked_users: Vec<String>,

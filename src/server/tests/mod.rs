@@ -102,6 +102,7 @@ mod events;
 mod oauth;
 mod relay_ips;
 mod rfc6062;
+mod rfc8489;
 mod security;
 
 /// Builds a request; `creds` = (username, password, nonce) signs it with the long-term key.

@@ -107,7 +107,10 @@ fn unauthenticated_answers_have_no_reason_phrase() {
     let m = Message::parse(&resp).unwrap();
     assert_eq!(m.get::<ErrorCode>().unwrap(), ErrorCode { code: 401, reason: "" });
     let nonce = m.get::<Nonce>().unwrap().0;
-    assert_eq!(nonce.len(), 16, "{nonce}");
+    // RFC 8489 §9.2.1: the nonce cookie, the password algorithms feature bit, 16 characters of MAC.
+    assert_eq!(nonce.len(), 29, "{nonce}");
+    assert!(nonce.starts_with("obMatJos2AAAB"), "{nonce}");
+    assert_eq!(m.get::<PasswordAlgorithms>().unwrap(), PasswordAlgorithms::SHA256_AND_MD5);
     let c = h.login("bob");
     h.advance(3601);
     let resp = h.send(&c, Method::ALLOCATE, udp);

@@ -169,6 +169,11 @@ impl<'a> PasswordAlgorithms<'a> {
     /// The list a server offers by default: MD5 then SHA-256, neither with parameters.
     pub const MD5_AND_SHA256: PasswordAlgorithms<'static> =
         PasswordAlgorithms(&[0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00]);
+    /// SHA-256 (preferred) then MD5, neither with parameters.
+    pub const SHA256_AND_MD5: PasswordAlgorithms<'static> =
+        PasswordAlgorithms(&[0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00]);
+    /// SHA-256 alone, without parameters.
+    pub const SHA256: PasswordAlgorithms<'static> = PasswordAlgorithms(&[0x00, 0x02, 0x00, 0x00]);
 
     /// Validates a raw list.
     pub fn from_raw(raw: &'a [u8]) -> Result<Self, AttrError> {
