@@ -233,9 +233,8 @@ impl Authenticator {
             return username;
         }
         match &self.config.rest {
-            Some(rest) if rest.expiry(username).is_ok() => {
-                username.split_once(rest.separator).map_or(username, |s| s.1)
-            }
+            // `"<expiry>"` alone has an empty user part.
+            Some(rest) if rest.expiry(username).is_ok() => username.split_once(rest.separator).map_or("", |s| s.1),
             _ => username,
         }
     }

@@ -173,9 +173,11 @@ impl RestCredentials {
         Some((username, password))
     }
 
-    /// The expiry a username carries: the decimal number before the first separator.
+    /// The expiry a username carries: the decimal number before the first separator, or the whole
+    /// username when it has no separator (`"<expiry>"` alone, as coturn takes it and
+    /// `turnutils_uclient -W` without `-u` sends: the user part is empty).
     pub fn expiry(&self, username: &str) -> Result<u64, CredentialError> {
-        let (ts, _user) = username.split_once(self.separator).ok_or(CredentialError::Malformed)?;
+        let ts = username.split_once(self.separator).map_or(username, |(ts, _user)| ts);
         if ts.is_empty() || !ts.bytes().all(|b| b.is_ascii_digit()) {
             return Err(CredentialError::Malformed);
         }
@@ -330,6 +332,9 @@ mod tests {
         // The user part may contain the separator; the expiry is before the first one.
         assert_eq!(c.expiry(&format!("{NOW}:a:b")), Ok(NOW));
         assert_eq!(c.expiry(&format!("{NOW}:")), Ok(NOW));
+        // coturn's "<expiry>" alone: the user part is empty.
+        assert_eq!(c.expiry(&format!("{NOW}")), Ok(NOW));
+        assert_eq!(c.expiry("alice"), Err(CredentialError::Malformed));
     }
 
     #[test]

@@ -123,12 +123,15 @@ impl QuotaCounter for MemoryQuota {
 
 /// The user an allocation counts against. `rest_separator` is given when the username was
 /// authenticated as a REST username (`<expiry><separator><user>`): then the part after the first
-/// separator, so that fresh credentials for the same user share one quota. Otherwise (static users,
-/// or a REST username with an empty user part) the whole username.
+/// separator, so that fresh credentials for the same user share one quota (empty when there is no
+/// user part: `"<expiry>:"`, or `"<expiry>"` alone, which coturn accepts). Otherwise (static users)
+/// the whole username.
 pub fn quota_user(username: &str, rest_separator: Option<char>) -> &str {
-    match rest_separator.and_then(|sep| username.split_once(sep)) {
-        Some((_, user)) if !user.is_empty() => user,
-        _ => username,
+    match rest_separator {
+        // A REST username without a user part (`"<expiry>:"`, or `"<expiry>"` alone as coturn
+        // takes it) counts as the empty user: all such clients share one quota, as one user.
+        Some(sep) => username.split_once(sep).map_or("", |(_, user)| user),
+        None => username,
     }
 }
 
@@ -173,8 +176,8 @@ mod tests {
     fn rest_usernames_count_against_their_user() {
         assert_eq!(quota_user("1800000000:bob", Some(':')), "bob");
         assert_eq!(quota_user("1800000000:bob:x", Some(':')), "bob:x");
-        assert_eq!(quota_user("1800000000:", Some(':')), "1800000000:");
-        assert_eq!(quota_user("alice", Some(':')), "alice");
+        assert_eq!(quota_user("1800000000:", Some(':')), "");
+        assert_eq!(quota_user("1800000000", Some(':')), "");
         assert_eq!(quota_user("1800000000:bob", None), "1800000000:bob");
     }
 }

@@ -141,6 +141,15 @@ async fn uclient_channels_rest_secret() {
     }
 }
 
+/// `-W` without `-u`: uclient sends the REST username `"<expiry>"` alone, which coturn accepts
+/// (the user part is empty).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_rest_secret_without_a_user() {
+    if crate::support::tools::require_all(&["turnutils_uclient", "turnutils_peer"]) {
+        clean_run(&["-W", TURN_SECRET], false).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uclient_channels_static_user() {
     if crate::support::tools::require_all(&["turnutils_uclient", "turnutils_peer"]) {
