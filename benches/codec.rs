@@ -11,8 +11,9 @@
 //!   SOFTWARE, MESSAGE-INTEGRITY with a cached key, FINGERPRINT) into a reused buffer.
 //!
 //! The two Allocate benchmarks also run on `stun-rs` (`stun_rs/...`), the crate the design started
-//! from, on the same bytes and the same message (docs/performance.md, "The codec against stun-rs";
-//! tests/codec/differential_stun_rs.rs shows both write identical bytes).
+//! from, and on `stun-types`/`turn-types` (`stun_types/...`), on the same bytes and the same message
+//! (docs/performance.md, "The codec against stun-rs and stun-types"; tests/codec/differential*.rs
+//! show all three write identical bytes).
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -23,11 +24,15 @@ use stun_rs::{
     Algorithm, AlgorithmId, DecoderContextBuilder, HMACKey, MessageClass, MessageDecoderBuilder, MessageEncoderBuilder,
     StunMessageBuilder,
 };
+use stun_types::attribute as sa;
+use stun_types::message as sm;
+use stun_types::prelude::*;
 use switchback::proto::channel_data::ChannelData;
 use switchback::proto::stun::{
     Class, Data, IntegrityKey, Lifetime, Message, MessageType, MessageWriter, Method, Nonce, Realm, RequestedTransport,
     Software, TransactionId, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress, long_term_key_md5,
 };
+use turn_types::attribute as ta;
 
 const CHROMIUM_ALLOCATE: &[u8] = include_bytes!("../tests/data/captures/chromium-allocate-auth.bin");
 const UCLIENT_CHANNEL_DATA: &[u8] = include_bytes!("../tests/data/captures/uclient-channeldata.bin");
@@ -99,6 +104,20 @@ fn decode(c: &mut Criterion) {
             let realm = msg.get::<rs::Realm>().unwrap().as_realm().unwrap().as_str().len();
             let nonce = msg.get::<rs::Nonce>().unwrap().as_nonce().unwrap().as_str().len();
             let transport = msg.get::<rt::RequestedTrasport>().unwrap().as_requested_trasport().unwrap().protocol();
+            black_box((user, realm, nonce, transport))
+        })
+    });
+    // stun-types 2 / turn-types 0.7 (tests/codec/differential.rs), its key derived once too.
+    let st_key = sm::LongTermKeyCredentials::new(USER.into(), PASSWORD.into(), REALM.into())
+        .make_key(sm::IntegrityAlgorithm::Sha1);
+    g.bench_function("stun_types/chromium_allocate_parse_and_verify", |b| {
+        b.iter(|| {
+            let msg = sm::Message::from_bytes(black_box(CHROMIUM_ALLOCATE)).unwrap();
+            let user = msg.attribute::<sa::Username>().unwrap().username().len();
+            let realm = msg.attribute::<sa::Realm>().unwrap().realm().len();
+            let nonce = msg.attribute::<sa::Nonce>().unwrap().nonce().len();
+            let transport = msg.attribute::<ta::RequestedTransport>().unwrap().protocol();
+            msg.validate_integrity_with_key(&st_key).unwrap();
             black_box((user, realm, nonce, transport))
         })
     });
@@ -212,8 +231,32 @@ fn encode(c: &mut Criterion) {
             black_box(theirs)
         })
     });
-    g.finish();
     // Both wrote the same message.
+    assert_eq!(&out[..theirs], &mine[..]);
+
+    let st_key = sm::LongTermKeyCredentials::new(USER.into(), PASSWORD.into(), REALM.into())
+        .make_key(sm::IntegrityAlgorithm::Sha1);
+    let st_tid = sm::TransactionId::from(u128::from_be_bytes({
+        let mut t = [0u8; 16];
+        t[4..].copy_from_slice(&tid);
+        t
+    }));
+    let st_type = sm::MessageType::from_class_method(sm::MessageClass::Success, sm::Method::new(Method::ALLOCATE.0));
+    g.bench_function("stun_types/allocate_success_signed", |b| {
+        b.iter(|| {
+            let tid = black_box(st_tid);
+            let mut w = sm::Message::builder(st_type, tid, sm::MessageWriteMutSlice::new(&mut out));
+            w.add_attribute(&ta::XorRelayedAddress::new(black_box(relayed), tid)).unwrap();
+            w.add_attribute(&sa::XorMappedAddress::new(black_box(mapped), tid)).unwrap();
+            w.add_attribute(&ta::Lifetime::new(600)).unwrap();
+            w.add_attribute(&sa::Software::new("switchback").unwrap()).unwrap();
+            w.add_message_integrity_with_key(&st_key, sm::IntegrityAlgorithm::Sha1).unwrap();
+            w.add_fingerprint().unwrap();
+            theirs = w.finish();
+            black_box(theirs)
+        })
+    });
+    g.finish();
     assert_eq!(&out[..theirs], &mine[..]);
     Message::parse(&mine).unwrap().verify_integrity(&key).unwrap();
 }
