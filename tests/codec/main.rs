@@ -8,6 +8,7 @@ mod support;
 mod captures;
 mod codec_props;
 mod differential;
+mod differential_stun_rs;
 mod fuzz_corpus;
 mod fuzz_findings;
 mod proxy_props;
