@@ -425,7 +425,7 @@ impl<D: RelayDriver> Server<D> {
                 Outcome::Dropped(DropReason::RateLimited)
             }
             // Its error answers (420, 400) are unauthenticated answers like any other: limited.
-            (Method::BINDING, Class::Request) => match binding::request(trailer, rx, &msg, out) {
+            (Method::BINDING, Class::Request) => match binding::request(trailer, rx, &msg, self.oauth_on(), out) {
                 Outcome::Reply(_) if is_error_response(out) && !self.unauth_allowed(self.millis(now), rx.source) => {
                     Outcome::Dropped(DropReason::RateLimited)
                 }
@@ -566,6 +566,11 @@ impl<D: RelayDriver> Server<D> {
             }
         }
         removed
+    }
+
+    /// Whether RFC 7635 third-party authorization is on (ACCESS-TOKEN is understood).
+    fn oauth_on(&self) -> bool {
+        self.auth.load().as_deref().is_some_and(|a| a.oauth().is_some())
     }
 
     /// Takes one unauthenticated answer from `source`'s bucket: `false` when over the limit.

@@ -1,7 +1,7 @@
 //! What every TURN request goes through before its method handler: retransmission check,
 //! authentication (RFC 8489 §9.2.4), an Allocate on a live allocation (RFC 8656 §7.2: 437),
 //! credential match with the allocation (RFC 8656 §6: 441), and
-//! unknown comprehension-required attributes (RFC 8489 §6.3.1: 420).
+//! comprehension-required attributes not implemented here (RFC 8489 §6.3.1: 420).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +13,7 @@ use crate::alloc::{Allocation, Millis, RequestKey};
 use crate::auth::MacKey;
 use crate::auth::{AuthError, Authenticated, Reason};
 use crate::proto::stun::{
-    AccessToken, Class, ErrorCode, Message, Method, Nonce, Realm, ThirdPartyAuthorization, codes, is_known,
+    AccessToken, Class, ErrorCode, Message, Method, Nonce, Realm, ThirdPartyAuthorization, codes,
 };
 
 pub(super) fn request<D: RelayDriver>(
@@ -57,7 +57,8 @@ pub(super) fn request<D: RelayDriver>(
     if req.allocation.as_deref().is_some_and(|a| !same_credentials(a, &auth)) {
         return req.error(out, codes::WRONG_CREDENTIALS);
     }
-    let unknown = msg.unknown_comprehension_required(is_known);
+    // RFC 8489 §6.3.1: what is not implemented here (ACCESS-TOKEN without RFC 7635 too) gets 420.
+    let unknown = super::binding::unimplemented(msg, authenticator.oauth().is_some());
     if !unknown.is_empty() {
         server.stats.error_sent(codes::UNKNOWN_ATTRIBUTE);
         return response::error(msg, out, codes::UNKNOWN_ATTRIBUTE, req.trailer, |w| w.add(&unknown));

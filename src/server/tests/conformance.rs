@@ -179,3 +179,59 @@ fn peers_behind_6to4_and_teredo_are_refused_by_default() {
     assert_eq!(policy.check_ip("2002:808:808::1".parse().unwrap()), Ok(()));
     assert_eq!(policy.check_ip("2001:0:808:808:0:8000:f7f7:f7f7".parse().unwrap()), Ok(()));
 }
+
+// Issue #14 §1, the rest. Item 1: 420 means "not implemented here" (RFC 8489 §6.3.1, §7.3.1).
+fn unknown_listed(resp: &[u8]) -> Vec<u16> {
+    let m = Message::parse(resp).unwrap();
+    assert_eq!(m.get::<ErrorCode>().unwrap().code, 420);
+    m.get::<UnknownAttributes>().unwrap().as_slice().to_vec()
+}
+
+#[test]
+fn binding_with_change_request_flags_gets_420() {
+    // RFC 5780 §7.2 is not implemented: a success from the same address would tell the client its
+    // NAT does no filtering.
+    let mut h = Harness::new(Harness::default_options());
+    for (ip, port) in [(true, false), (false, true), (true, true)] {
+        let tid = h.next_tid();
+        let change = ChangeRequest { change_ip: ip, change_port: port };
+        let (_, resp) = h.feed(&request(Method::BINDING, tid, None, |w| w.add(&change).unwrap()));
+        assert_eq!(unknown_listed(&resp), vec![0x0003]);
+    }
+    // An RFC 3489 client (no magic cookie) asking for a change gets 420 as well (RFC 3489 §11.2).
+    let tid = h.next_tid();
+    let change = ChangeRequest { change_ip: true, change_port: true };
+    let req = crate::testing::signed_with(Method::BINDING, tid, None, false, |w| w.add(&change).unwrap());
+    let (_, resp) = h.feed(&without_cookie(req));
+    assert_eq!(unknown_listed(&resp), vec![0x0003]);
+}
+
+#[test]
+fn binding_with_an_all_zero_change_request_is_answered() {
+    // Asks for nothing: tolerated, as coturn does.
+    let mut h = Harness::new(Harness::default_options());
+    let tid = h.next_tid();
+    let change = ChangeRequest { change_ip: false, change_port: false };
+    let (_, resp) = h.feed(&request(Method::BINDING, tid, None, |w| w.add(&change).unwrap()));
+    let m = Message::parse(&resp).unwrap();
+    assert_eq!(m.message_type().class, Class::SuccessResponse);
+    assert_eq!(m.get::<XorMappedAddress>().unwrap().0, h.client);
+}
+
+#[test]
+fn access_token_without_oauth_gets_420() {
+    // RFC 7635 is off in the harness: ACCESS-TOKEN is not understood here.
+    let mut h = Harness::new(Harness::default_options());
+    let tid = h.next_tid();
+    let (_, resp) = h.feed(&request(Method::BINDING, tid, None, |w| w.add(&AccessToken(b"token")).unwrap()));
+    assert_eq!(unknown_listed(&resp), vec![0x001B]);
+    // A TURN request is authenticated first (RFC 8489 §6.3), then refused with 420, signed.
+    let c = h.login("bob");
+    let resp = h.send(&c, Method::ALLOCATE, |w| {
+        udp(w);
+        w.add(&AccessToken(b"token")).unwrap();
+    });
+    assert_eq!(unknown_listed(&resp), vec![0x001B]);
+    assert!(Message::parse(&resp).unwrap().has_integrity());
+    assert_eq!(h.server.allocations().len(), 0);
+}
