@@ -303,13 +303,16 @@ impl Authenticator {
         Ok(KeyCandidates { source: CandidateSource::Rest(passwords), username, realm, algorithm, rest_expiry })
     }
 
-    /// Authenticates a request, RFC 8489 §9.2.4. Checks, in order: MESSAGE-INTEGRITY or
-    /// MESSAGE-INTEGRITY-SHA256 present (else 401, no credentials); USERNAME or USERHASH, REALM and
-    /// NONCE present (else 400); the nonce ours, for this client, fresh (else 438); the realm ours
-    /// (else 401); with a nonce announcing password algorithms, PASSWORD-ALGORITHMS as we sent it
-    /// and PASSWORD-ALGORITHM one of them, or neither (MD5) (else 400); MD5 allowed (else 401); the
-    /// user known (a USERHASH matches a static user) and, for REST, not expired (else 401); the MAC,
-    /// with every candidate key, compared in constant time (else 401).
+    /// Authenticates a request, RFC 8489 §9.2.4, with its checks in the order the RFC lists them:
+    /// MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256 present (else 401, no credentials); USERNAME or
+    /// USERHASH, REALM and NONCE present (else 400); the realm ours (else 401); with a nonce
+    /// announcing password algorithms, PASSWORD-ALGORITHMS as we sent it and PASSWORD-ALGORITHM one
+    /// of them, or neither (MD5) (else 400); MD5 allowed (else 401); the user known (a USERHASH
+    /// matches a static user) and, for REST, not expired (else 401); the MAC, with every candidate
+    /// key, compared in constant time (else 401); and only then the nonce ours, for this client,
+    /// fresh (else 438). So only a request with valid credentials learns that its nonce is stale;
+    /// a forged or bid-down nonce (its features read unverified for the algorithm) still fails
+    /// there, after the MAC, before anything succeeds.
     pub fn authenticate<'a>(
         &'a self,
         msg: &Message<'a>,
@@ -319,7 +322,7 @@ impl Authenticator {
         if self.config.oauth.is_some() && msg.get::<AccessToken<'a>>().is_ok() {
             return self.authenticate_token(msg, unix_now, client);
         }
-        let (creds, algorithm) = self.check_long_term(msg, unix_now, client)?;
+        let (creds, algorithm) = self.check_long_term(msg)?;
         let username = match (creds.username, creds.userhash) {
             (Some(name), _) => name,
             (None, Some(hash)) => {
@@ -327,14 +330,16 @@ impl Authenticator {
             }
             (None, None) => return Err(AuthError::BadRequest),
         };
-        self.verify_user(msg, username, algorithm, unix_now)
+        let auth = self.verify_user(msg, username, algorithm, unix_now)?;
+        self.fresh_nonce(creds.nonce, unix_now, client)?;
+        Ok(auth)
     }
 
     /// Authenticates a request carrying ACCESS-TOKEN, RFC 7635 §6.2: MESSAGE-INTEGRITY, USERNAME,
-    /// REALM and NONCE present, the nonce and realm ours (as for long-term credentials), then the
-    /// token opened under the key named by USERNAME (the kid) with our server name, its lifetime
-    /// checked, and MESSAGE-INTEGRITY (20-byte mac_key) or MESSAGE-INTEGRITY-SHA256 (32-byte) keyed
-    /// with its mac_key. Every token failure is 401.
+    /// REALM and NONCE present and the realm ours (as for long-term credentials), then the token
+    /// opened under the key named by USERNAME (the kid) with our server name, its lifetime checked,
+    /// and MESSAGE-INTEGRITY (20-byte mac_key) or MESSAGE-INTEGRITY-SHA256 (32-byte) keyed with its
+    /// mac_key; every token failure is 401. The nonce last (438), as RFC 8489 §9.2.4 orders it.
     pub fn authenticate_token<'m>(
         &self,
         msg: &Message<'m>,
@@ -342,7 +347,7 @@ impl Authenticator {
         client: SocketAddr,
     ) -> Result<Authenticated<'m>, AuthError> {
         let oauth = self.config.oauth.as_ref().ok_or(AuthError::Unauthenticated(Reason::UnknownUser))?;
-        let creds = self.check_request(msg, unix_now, client)?;
+        let creds = self.check_request(msg)?;
         let kid = creds.username.ok_or(AuthError::BadRequest)?;
         let token = msg.get::<AccessToken<'m>>().map_err(|_| AuthError::BadRequest)?;
         let token = oauth.open(kid, token.0, unix_now).map_err(|e| AuthError::Unauthenticated(Reason::from(e)))?;
@@ -355,13 +360,15 @@ impl Authenticator {
                 _ => return Err(e),
             },
         };
+        self.fresh_nonce(creds.nonce, unix_now, client)?;
         let session = OauthSession { kid: kid.into(), key, id: token.id, expires };
         Ok(Self::oauth_authenticated(kid, Arc::new(session)))
     }
 
     /// Authenticates a request without ACCESS-TOKEN on an allocation a token made, with the session
-    /// key that token gave (RFC 7635 §6.2: later requests use the mac_key). Checks presence, nonce
-    /// and realm, that USERNAME is the session's kid, that the token has not expired, and the MAC.
+    /// key that token gave (RFC 7635 §6.2: later requests use the mac_key). Checks presence and
+    /// realm, that USERNAME is the session's kid, that the token has not expired, the MAC, and last
+    /// the nonce (RFC 8489 §9.2.4).
     pub fn verify_with_session<'m>(
         &self,
         msg: &Message<'m>,
@@ -369,7 +376,7 @@ impl Authenticator {
         unix_now: u64,
         client: SocketAddr,
     ) -> Result<Authenticated<'m>, AuthError> {
-        let creds = self.check_request(msg, unix_now, client)?;
+        let creds = self.check_request(msg)?;
         let username = creds.username()?;
         if *username != *session.kid {
             return Err(AuthError::Unauthenticated(Reason::UnknownUser));
@@ -378,6 +385,7 @@ impl Authenticator {
             return Err(AuthError::Unauthenticated(Reason::Expired));
         }
         verify_session_mac(msg, &session.key)?;
+        self.fresh_nonce(creds.nonce, unix_now, client)?;
         Ok(Self::oauth_authenticated(username, Arc::clone(session)))
     }
 
@@ -395,8 +403,8 @@ impl Authenticator {
 
     /// Authenticates a request with a key the caller cached from an earlier [`Authenticated`] (one
     /// HMAC, no key derivation): `key` is its HMAC-SHA1 state, `long_term` its bytes. Still checks
-    /// presence, nonce, realm, the password algorithm (it must be the key's), and a REST username's
-    /// expiry. The caller must check that the USERNAME is the one the key belongs to (RFC 8656 §5:
+    /// presence, realm, the password algorithm (it must be the key's), a REST username's expiry, the
+    /// MAC and, last (RFC 8489 §9.2.4), the nonce. The caller must check that the USERNAME is the one the key belongs to (RFC 8656 §5:
     /// same credentials for the life of an allocation).
     pub fn verify_with_key<'m>(
         &self,
@@ -406,7 +414,7 @@ impl Authenticator {
         unix_now: u64,
         client: SocketAddr,
     ) -> Result<Authenticated<'m>, AuthError> {
-        let (creds, algorithm) = self.check_long_term(msg, unix_now, client)?;
+        let (creds, algorithm) = self.check_long_term(msg)?;
         let username = creds.username()?;
         let mut rest_expiry = None;
         if !self.config.users.contains_key(username) {
@@ -419,6 +427,7 @@ impl Authenticator {
             return Err(AuthError::Unauthenticated(Reason::BadIntegrity));
         }
         let key_sha256 = verify_long_term_mac(msg, key, long_term)?;
+        self.fresh_nonce(creds.nonce, unix_now, client)?;
         Ok(Authenticated { username, key: key.clone(), key_sha256, key_bytes: *long_term, rest_expiry, oauth: None })
     }
 
@@ -438,40 +447,33 @@ impl Authenticator {
         Ok(Presented { username, userhash, realm, nonce })
     }
 
-    /// [`Self::credentials`], then the nonce, then the realm; returns the nonce's features too.
-    fn check_request_features<'m>(
-        &self,
-        msg: &Message<'m>,
-        unix_now: u64,
-        client: SocketAddr,
-    ) -> Result<(Presented<'m>, SecurityFeatures), AuthError> {
+    /// [`Self::credentials`], then the realm; returns the security features the nonce announces,
+    /// read without checking it (RFC 8489 §9.2.4 takes them for the password algorithm checks and
+    /// judges the nonce last: see [`Self::fresh_nonce`]).
+    fn check_request_features<'m>(&self, msg: &Message<'m>) -> Result<(Presented<'m>, SecurityFeatures), AuthError> {
         let creds = Self::credentials(msg)?;
-        let features = self.check_nonce(creds.nonce, unix_now, client).map_err(|_| AuthError::StaleNonce)?;
         if creds.realm != self.config.realm {
             return Err(AuthError::Unauthenticated(Reason::WrongRealm));
         }
+        let features = nonce_features(creds.nonce).unwrap_or(SecurityFeatures::NONE);
         Ok((creds, features))
     }
 
     /// [`Self::check_request_features`] without the features (the token paths).
-    fn check_request<'m>(
-        &self,
-        msg: &Message<'m>,
-        unix_now: u64,
-        client: SocketAddr,
-    ) -> Result<Presented<'m>, AuthError> {
-        self.check_request_features(msg, unix_now, client).map(|(creds, _)| creds)
+    fn check_request<'m>(&self, msg: &Message<'m>) -> Result<Presented<'m>, AuthError> {
+        self.check_request_features(msg).map(|(creds, _)| creds)
+    }
+
+    /// The last check of RFC 8489 §9.2.4, once the credentials are valid: the nonce ours, for this
+    /// client and no longer than its lifetime old (else 438 Stale Nonce).
+    fn fresh_nonce(&self, nonce: &str, unix_now: u64, client: SocketAddr) -> Result<(), AuthError> {
+        self.check_nonce(nonce, unix_now, client).map(|_| ()).map_err(|_| AuthError::StaleNonce)
     }
 
     /// [`Self::check_request`], then the password algorithm ([`Self::algorithm`]), refused with 401
     /// if it is MD5 and we require SHA-256.
-    fn check_long_term<'m>(
-        &self,
-        msg: &Message<'m>,
-        unix_now: u64,
-        client: SocketAddr,
-    ) -> Result<(Presented<'m>, KeyAlgorithm), AuthError> {
-        let (creds, features) = self.check_request_features(msg, unix_now, client)?;
+    fn check_long_term<'m>(&self, msg: &Message<'m>) -> Result<(Presented<'m>, KeyAlgorithm), AuthError> {
+        let (creds, features) = self.check_request_features(msg)?;
         let algorithm = self.algorithm(msg, features)?;
         if algorithm == KeyAlgorithm::Md5 && self.config.require_sha256 {
             return Err(AuthError::Unauthenticated(Reason::Md5Refused));

@@ -237,9 +237,14 @@ fn bad_nonce_is_438() {
         assert_eq!(err, AuthError::StaleNonce, "{nonce:?}");
         assert_eq!(err.error_code(), 438);
     }
-    // The nonce is checked before the realm and the user.
-    let req = Req { realm: Some("evil.example"), ..Req::new(&auth, "nobody", "x", stale.as_str()) };
-    assert_eq!(run(&auth, req, NOW), Err(AuthError::StaleNonce));
+    // RFC 8489 §9.2.4: the nonce is judged last, after the realm, the user and the MAC: only valid
+    // credentials learn that their nonce is stale (this encoded the RFC 5389 order before).
+    let req = Req { realm: Some("evil.example"), ..Req::new(&auth, "alice", "hunter2", stale.as_str()) };
+    assert_eq!(run(&auth, req, NOW), Err(AuthError::Unauthenticated(Reason::WrongRealm)));
+    let req = Req::new(&auth, "nobody", "x", stale.as_str());
+    assert_eq!(run(&auth, req, NOW), Err(AuthError::Unauthenticated(Reason::UnknownUser)));
+    let req = Req::new(&auth, "alice", "wrong", stale.as_str());
+    assert_eq!(run(&auth, req, NOW), Err(AuthError::Unauthenticated(Reason::BadIntegrity)));
     // At the edge of its lifetime a nonce still works.
     let edge = auth.nonce(NOW - AuthConfig::DEFAULT_NONCE_TTL_SECS, client());
     assert!(run(&auth, Req::new(&auth, "alice", "hunter2", edge.as_str()), NOW).is_ok());
@@ -316,9 +321,18 @@ fn verify_with_cached_key() {
         auth.verify_with_key(&msg, &wrong, &lt, NOW, client()).map(|a| a.username),
         Err(AuthError::Unauthenticated(Reason::BadIntegrity))
     );
-    // Still checks the nonce, and the REST expiry on every request.
+    // Still checks the REST expiry on every request, and the nonce (last, RFC 8489 §9.2.4: so the
+    // expired credential is what this request is refused for).
     assert_eq!(
         auth.verify_with_key(&msg, &key, &lt, NOW + 3601, client()).map(|a| a.username),
+        Err(AuthError::Unauthenticated(Reason::Expired))
+    );
+    let (long_user, long_pass) = rest().mint("carol", 7200, NOW).unwrap();
+    let n = Req::new(&auth, &long_user, &long_pass, nonce.as_str()).build(&mut buf);
+    let long = Message::parse(&buf[..n]).unwrap();
+    let ok = auth.authenticate(&long, NOW, client()).unwrap();
+    assert_eq!(
+        auth.verify_with_key(&long, &ok.key, &ok.key_bytes, NOW + 3601, client()).map(|a| a.username),
         Err(AuthError::StaleNonce)
     );
     let later = auth.nonce(NOW + 601, client());

@@ -235,3 +235,23 @@ fn access_token_without_oauth_gets_420() {
     assert!(Message::parse(&resp).unwrap().has_integrity());
     assert_eq!(h.server.allocations().len(), 0);
 }
+
+// Item 2: the checks of RFC 8489 §9.2.4 in the RFC's order: the user, the MAC, then the nonce.
+#[test]
+fn only_valid_credentials_learn_their_nonce_is_stale() {
+    let mut h = Harness::new(Harness::default_options());
+    let c = h.login("alice");
+    h.advance(3601);
+    let unknown = Client { user: "mallory".into(), ..c.clone() };
+    assert_eq!(error_code(&h.send(&unknown, Method::ALLOCATE, udp)), Some(401));
+    let wrong = Client { pass: "wrong".into(), ..c.clone() };
+    assert_eq!(error_code(&h.send(&wrong, Method::ALLOCATE, udp)), Some(401));
+    assert_eq!(error_code(&h.send(&c, Method::ALLOCATE, udp)), Some(438));
+    // On an allocation too (the cached-key path): a wrong password with an old nonce is 401.
+    let mut h = Harness::new(Harness::default_options());
+    let (c, _) = h.allocate();
+    h.advance(3601);
+    let wrong = Client { pass: "wrong".into(), ..c.clone() };
+    assert_eq!(error_code(&h.send(&wrong, Method::REFRESH, |_| {})), Some(401));
+    assert_eq!(error_code(&h.send(&c, Method::REFRESH, |_| {})), Some(438));
+}

@@ -94,9 +94,11 @@ fn peer(w: &mut MessageWriter<'_>) {
 fn challenges_name_the_server_only_when_enabled() {
     let mut h = oauth_harness();
     let nonce = h.oauth_nonce();
-    // 438 too: coturn's client takes the server name from either.
+    // 438 too: coturn's client takes the server name from either. RFC 8489 §9.2.4 judges the nonce
+    // last, so the stale nonce comes with a valid token (before: no token at all, now a 401).
     h.advance(3601);
-    let resp = h.oauth_send(("north", &nonce, &[1; 20]), Method::ALLOCATE, None, udp);
+    let token = h.token(NORTH, &[1; 20], 600);
+    let resp = h.oauth_send(("north", &nonce, &[1; 20]), Method::ALLOCATE, Some(&token), udp);
     let m = Message::parse(&resp).unwrap();
     assert_eq!(m.get::<ErrorCode>().unwrap().code, 438);
     assert_eq!(m.get::<ThirdPartyAuthorization>().unwrap().0, SERVER_NAME);
