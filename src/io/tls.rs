@@ -2,14 +2,15 @@
 //! replaceable while they run, and the handshake in front of the TCP connection logic (`tcp.rs`
 //! serves the decrypted stream exactly as a plain TCP one, with [`Transport::Tls`](crate::server::Transport::Tls) in the 5-tuple).
 //!
-//! rustls with the `ring` provider, TLS 1.2 and 1.3. ALPN (RFC 7443): `stun.turn` and
-//! `stun.nat-discovery` are accepted; a client that offers no ALPN is served too.
+//! rustls with the `ring` provider, TLS 1.2 and 1.3. ALPN (RFC 7443): `stun.turn` is accepted; a
+//! client that offers no ALPN is served too. `stun.nat-discovery` is not offered: RFC 7443 ties
+//! it to the NAT behavior discovery of RFC 5780, which this server does not implement (a client
+//! offering only it gets the `no_application_protocol` alert of RFC 7301 §3.2).
 //!
 //! One port for TURN and HTTPS (`api-on-tls`): with an [`HttpHandoff`] the listeners also offer
 //! `http/1.1` (after the RFC 7443 IDs, so a client offering both gets TURN) and, once the handshake
 //! is done, hand a connection whose client chose `http/1.1` to the HTTP side as an
-//! [`HttpConnection`]; every other connection — `stun.turn`, `stun.nat-discovery` or no ALPN at all
-//! — is TURN ([`route`]). The io layer knows nothing of HTTP: the handoff is a bounded channel whose
+//! [`HttpConnection`]; every other connection — `stun.turn` or no ALPN at all — is TURN ([`route`]). The io layer knows nothing of HTTP: the handoff is a bounded channel whose
 //! receiving end the HTTP faces serve (`http::HttpRunning::serve_handed_over`).
 //!
 //! ```no_run
@@ -203,7 +204,8 @@ pub struct ReloadableTls {
 }
 
 impl ReloadableTls {
-    /// TLS 1.2 and 1.3, no client certificates, ALPN `stun.turn` and `stun.nat-discovery`.
+    /// TLS 1.2 and 1.3, no client certificates, ALPN `stun.turn` (RFC 7443 §6); not
+    /// `stun.nat-discovery`, which promises RFC 5780 (not implemented).
     pub fn new(identity: TlsIdentity) -> Self {
         let resolver = Arc::new(Resolver { current: ArcSwap::from_pointee(identity) });
         let builder = ServerConfig::builder_with_provider(crypto_provider())
@@ -211,7 +213,7 @@ impl ReloadableTls {
         // Both versions are built into rustls with the `tls12` feature; ring supports their suites.
         let builder = builder.unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"));
         let mut config = builder.with_no_client_auth().with_cert_resolver(resolver.clone());
-        config.alpn_protocols = vec![ALPN_STUN_TURN.to_vec(), ALPN_STUN_NAT_DISCOVERY.to_vec()];
+        config.alpn_protocols = vec![ALPN_STUN_TURN.to_vec()];
         ReloadableTls { resolver, config: Arc::new(config), http: None }
     }
 
@@ -296,7 +298,7 @@ impl HttpHandoff {
 /// Who serves a TLS connection after its handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// TURN over TLS (RFC 8656 §3.1): `stun.turn`, `stun.nat-discovery` (RFC 7443) or no ALPN.
+    /// TURN over TLS (RFC 8656 §3.1): `stun.turn` (RFC 7443) or no ALPN.
     Turn,
     /// HTTPS (`api-on-tls`): the client chose `http/1.1`.
     Http,
@@ -370,7 +372,8 @@ mod tests {
     fn http11_is_offered_after_the_rfc_7443_ids_only_with_a_handoff() {
         let identity = TlsIdentity::self_signed(DEV_CERTIFICATE_NAMES).unwrap();
         let turn = ReloadableTls::new(identity);
-        let stun_ids = vec![ALPN_STUN_TURN.to_vec(), ALPN_STUN_NAT_DISCOVERY.to_vec()];
+        // RFC 7443: `stun.nat-discovery` means RFC 5780, which is not implemented: not offered.
+        let stun_ids = vec![ALPN_STUN_TURN.to_vec()];
         assert_eq!(turn.server_config().alpn_protocols, stun_ids);
         assert!(turn.http_handoff().is_none());
         let (handoff, _connections) = HttpHandoff::channel();
