@@ -153,7 +153,7 @@ impl Asked {
         if dual.is_some() && even_port.is_some_and(|e| e.reserve_next) {
             return Err(codes::BAD_REQUEST);
         }
-        let lifetime = granted_lifetime(server, optional(msg.get::<Lifetime>())?.map(|l| l.0));
+        let lifetime = token_capped(req, granted_lifetime(server, optional(msg.get::<Lifetime>())?.map(|l| l.0)));
         Ok(Asked { tcp, dont_fragment: msg.has::<DontFragment>(), even_port, token, family, dual, lifetime })
     }
 }
@@ -317,6 +317,18 @@ fn family_matches(family: AddressFamily, ip: &IpAddr) -> bool {
         AddressFamily::V4 => ip.is_ipv4(),
         AddressFamily::V6 => ip.is_ipv6(),
     }
+}
+
+/// An allocation never outlives its token (RFC 7635 §6.2: the token's lifetime bounds the use of
+/// its mac_key), as coturn does: a request authenticated by an ACCESS-TOKEN, or by the session key
+/// of one, is granted at most the token's remaining lifetime (timestamp + lifetime − now), even
+/// below the default of RFC 8656 §7.2; at least 1 s, so that a Refresh never turns into a delete.
+/// A lifetime of 0 stays 0.
+pub(super) fn token_capped<D: RelayDriver>(req: &Request<'_, '_, D>, lifetime: u32) -> u32 {
+    let Some(session) = &req.auth.oauth else { return lifetime };
+    let now = req.server.unix_ms(req.now) / 1000;
+    let remaining = session.expires.saturating_sub(now).max(1);
+    lifetime.min(u32::try_from(remaining).unwrap_or(u32::MAX))
 }
 
 /// RFC 8656 §7.2 (and §8.2 for a Refresh): min(requested, max), but never below the default.

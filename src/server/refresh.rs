@@ -30,13 +30,14 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
     // RFC 8656 §8.2: a non-zero lifetime is computed as an Allocate's (§7.2): between the default
-    // and the maximum. Zero deletes.
+    // and the maximum, and never past the token's expiry (RFC 7635 §6.2). Zero deletes.
     let lifetime = match req.msg.get::<Lifetime>() {
         Ok(Lifetime(0)) => 0,
         Ok(Lifetime(l)) => super::allocate::granted_lifetime(req.server, Some(l)),
         Err(AttrError::Missing) => super::allocate::granted_lifetime(req.server, None),
         Err(_) => return req.error(out, codes::BAD_REQUEST),
     };
+    let lifetime = super::allocate::token_capped(req, lifetime);
     if lifetime == 0
         && let Some(socket) = family.and_then(|f| allocation.delete_relay_of_family(f))
     {

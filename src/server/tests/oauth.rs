@@ -185,7 +185,7 @@ fn refresh_with_a_new_token_switches_kid_and_key() {
 }
 
 #[test]
-fn session_key_stops_at_the_tokens_expiry_and_a_new_token_revives_it() {
+fn session_key_stops_at_the_tokens_expiry_and_a_new_token_carries_it_on() {
     let mut h = oauth_harness();
     let nonce = h.oauth_nonce();
     let mac = [9u8; 20];
@@ -196,12 +196,17 @@ fn session_key_stops_at_the_tokens_expiry_and_a_new_token_revives_it() {
     }));
     h.advance(599);
     success(&h.oauth_send(("north", &nonce, &mac), Method::CREATE_PERMISSION, None, peer));
-    h.advance(10);
-    let resp = h.oauth_send(("north", &nonce, &mac), Method::CREATE_PERMISSION, None, peer);
-    assert_eq!(error_code(&resp), Some(401));
+    // A new token before the old one expires carries the allocation on (the allocation never
+    // outlives its token, so after the expiry there is nothing left to revive).
     let fresh = h.token(NORTH, &mac, 600);
     success(&h.oauth_send(("north", &nonce, &mac), Method::REFRESH, Some(&fresh), |_| {}));
+    h.advance(10);
     success(&h.oauth_send(("north", &nonce, &mac), Method::CREATE_PERMISSION, None, peer));
+    // Past the new token's expiry the session key stops, and the allocation is gone with it.
+    h.advance(600);
+    let resp = h.oauth_send(("north", &nonce, &mac), Method::CREATE_PERMISSION, None, peer);
+    assert_eq!(error_code(&resp), Some(401));
+    assert_eq!(h.server.allocations().len(), 0);
 }
 
 #[test]
@@ -355,4 +360,33 @@ fn token_holders_under_one_kid_have_their_own_quota() {
     success(&allocate_from(&mut h, "127.0.0.1:41002", &bob, &bob_token));
     let again = allocate_from(&mut h, "127.0.0.1:41003", &ann, &ann_token);
     assert_eq!(error_code(&again), Some(codes::ALLOCATION_QUOTA_REACHED), "ann's own quota");
+}
+
+/// Issue #14 §1: an allocation never outlives its token (RFC 7635 §6.2, as coturn caps it).
+#[test]
+fn the_granted_lifetime_is_capped_at_the_tokens_remaining_lifetime() {
+    let mut h = oauth_harness();
+    let nonce = h.oauth_nonce();
+    let mac = [6u8; 20];
+    let token = h.token(NORTH, &mac, 100);
+    let resp = h.oauth_send(("north", &nonce, &mac), Method::ALLOCATE, Some(&token), |w| {
+        udp(w);
+        w.add(&Lifetime(3600)).unwrap();
+    });
+    assert_eq!(success(&resp).get::<Lifetime>().unwrap().0, 100);
+    // A Refresh with the session key: what is left of the token, below the default lifetime too.
+    h.advance(40);
+    let resp = h.oauth_send(("north", &nonce, &mac), Method::REFRESH, None, |w| w.add(&Lifetime(3600)).unwrap());
+    assert_eq!(success(&resp).get::<Lifetime>().unwrap().0, 60);
+    // A Refresh with a new token: that token's lifetime.
+    let fresh = h.token(NORTH, &mac, 1200);
+    let resp = h.oauth_send(("north", &nonce, &mac), Method::REFRESH, Some(&fresh), |_| {});
+    assert_eq!(success(&resp).get::<Lifetime>().unwrap().0, 600, "the default, within the token");
+    let resp =
+        h.oauth_send(("north", &nonce, &mac), Method::REFRESH, Some(&fresh), |w| w.add(&Lifetime(3600)).unwrap());
+    assert_eq!(success(&resp).get::<Lifetime>().unwrap().0, 1200);
+    // LIFETIME 0 still deletes.
+    let resp = h.oauth_send(("north", &nonce, &mac), Method::REFRESH, None, |w| w.add(&Lifetime(0)).unwrap());
+    assert_eq!(success(&resp).get::<Lifetime>().unwrap().0, 0);
+    assert_eq!(h.server.allocations().len(), 0);
 }
