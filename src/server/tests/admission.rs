@@ -148,3 +148,37 @@ fn the_alternate_server_is_of_the_client_family_or_none() {
     assert_eq!(error_code(&h.send(&d, Method::ALLOCATE, udp)), Some(508));
     assert_eq!(h.server.admission().alternate_for(addr("[::1]:5000")), Some(addr("[2001:db8::1]:3478")));
 }
+
+/// Issue #14 §1: with an alternate of each family, a 300 names the one of the client's family
+/// (RFC 8489 §14.15: the family of the request's source; RFC 8656 §7.2), a dual Allocate included.
+#[test]
+fn with_both_families_configured_each_client_is_sent_to_its_own() {
+    let (v4, v6) = (addr("192.0.2.10:3478"), addr("[2001:db8::10]:3478"));
+    let options = ServerOptions { alternate_servers: vec![v6, v4], ..Harness::default_options() };
+    let mut h = Harness::new(options);
+    h.server.admission().set_draining(true);
+    let alternate_of = |resp: &[u8]| {
+        let m = Message::parse(resp).unwrap();
+        assert_eq!(m.get::<ErrorCode>().unwrap().code, 300);
+        m.get::<AlternateServer>().unwrap().0
+    };
+    h.client = addr("[::1]:40000");
+    h.local = addr("[::1]:3478");
+    let c = h.login("dave");
+    assert_eq!(alternate_of(&h.send(&c, Method::ALLOCATE, udp)), v6);
+    let dual = |w: &mut MessageWriter<'_>| {
+        udp(w);
+        w.add(&AdditionalAddressFamily(AddressFamily::V4)).unwrap();
+    };
+    assert_eq!(alternate_of(&h.send(&c, Method::ALLOCATE, dual)), v6);
+    h.client = addr("127.0.0.1:40000");
+    h.local = addr("127.0.0.1:3478");
+    let c = h.login("erin");
+    assert_eq!(alternate_of(&h.send(&c, Method::ALLOCATE, udp)), v4);
+    let dual = |w: &mut MessageWriter<'_>| {
+        udp(w);
+        w.add(&AdditionalAddressFamily(AddressFamily::V6)).unwrap();
+    };
+    assert_eq!(alternate_of(&h.send(&c, Method::ALLOCATE, dual)), v4);
+    assert_eq!(h.server.allocations().len(), 0);
+}
