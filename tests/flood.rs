@@ -53,9 +53,16 @@ fn tid(i: u32) -> TransactionId {
     TransactionId(t)
 }
 
+/// The REST password of `1800003600:mallory` (minted once, in the warm-up).
+static MALLORY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let rest = RestCredentials::new(vec![Secret::new("flood-secret")]);
+    rest.mint("mallory", 3600, UNIX).map(|(_, password)| password).unwrap_or_default()
+});
+
 /// Writes request `i` from `src` into `buf`: one of four kinds of unauthenticated Allocate.
-/// 0: no credentials (401); 1: a nonce that is not ours (438); 2: a REST username, our nonce, the
-/// wrong password (401); 3: an unknown static user with our nonce (401).
+/// 0: no credentials (401); 1: valid REST credentials with a nonce that is not ours (438: RFC 8489
+/// §9.2.4 judges the nonce after the MAC); 2: a REST username, our nonce, the wrong password (401);
+/// 3: an unknown static user with our nonce (401).
 fn write_request(server: &Server<NoRelay>, i: u32, src: SocketAddr, buf: &mut [u8]) -> usize {
     let ty = MessageType::new(Method::ALLOCATE, Class::Request);
     let mut w = MessageWriter::new(buf, ty, tid(i)).unwrap();
@@ -73,7 +80,8 @@ fn write_request(server: &Server<NoRelay>, i: u32, src: SocketAddr, buf: &mut [u
     w.add(&Username(username)).unwrap();
     w.add(&Realm(REALM)).unwrap();
     w.add(&Nonce(nonce)).unwrap();
-    w.add_message_integrity(&IntegrityKey::new(&long_term_key_md5(username, REALM, "guess"))).unwrap();
+    let password = if kind == 1 { MALLORY.as_str() } else { "guess" };
+    w.add_message_integrity(&IntegrityKey::new(&long_term_key_md5(username, REALM, password))).unwrap();
     w.finish()
 }
 
