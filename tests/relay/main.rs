@@ -7,6 +7,7 @@ mod support;
 
 mod binding;
 mod dual_allocation;
+mod icmp;
 mod ipv6;
 mod ipv6_streams;
 // Started through the daemon binary.

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, watch};
 use crate::alloc::{Allocation, FiveTuple};
 use crate::server::{BindOptions, CONNECTION_TIMEOUT_MS, RelayDriver, Server};
 
+mod icmp;
 mod peer;
 mod tcp;
 
@@ -217,6 +218,11 @@ fn bind_std(addr: SocketAddr, options: BindOptions, buffer: usize) -> std::io::R
         let mode = if options.dont_fragment { Ipv4PathMtuDiscovery::DO } else { Ipv4PathMtuDiscovery::DONT };
         set_ip_mtu_discover(&socket, mode)?;
     }
+    // RFC 8656 §11.5: ICMP errors for relayed datagrams go back to the client. Without the error
+    // queue the relay still works; it only cannot tell the client.
+    if let Err(e) = icmp::enable(&socket, addr.is_ipv6()) {
+        tracing::debug!(%addr, error = %e, "no IP_RECVERR on a relay socket: ICMP errors not relayed");
+    }
     // No SO_REUSEADDR: on Linux it would let two relay sockets share a port.
     crate::io::socket::set_buffers(&socket, buffer);
     socket.set_nonblocking(true)?;
@@ -276,7 +282,14 @@ impl RelayDriver for UdpRelay {
     #[inline]
     fn send_to_peer(&self, socket: &RelaySocket, peer: SocketAddr, data: &[u8]) -> bool {
         match &socket.kind {
-            RelayKind::Udp(socket) => crate::io::socket::send_now(socket, data, peer),
+            // A failure other than a full buffer may be the pending error of an ICMP message
+            // (IP_RECVERR reports it on the next call; the error queue keeps the ICMP itself):
+            // the datagram is sent again once.
+            RelayKind::Udp(socket) => match crate::io::socket::try_send_now(socket, data, peer) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+                Err(_) => crate::io::socket::send_now(socket, data, peer),
+            },
             RelayKind::Tcp { .. } => false,
         }
     }
