@@ -6,6 +6,7 @@
 mod support;
 
 mod binding;
+mod dont_fragment;
 mod dual_allocation;
 mod icmp;
 mod ipv6;
