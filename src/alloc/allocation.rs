@@ -267,6 +267,9 @@ pub struct AllocationCounters {
     pub dropped_no_permission: AtomicU64,
     /// Packets dropped over a bandwidth limit, both directions.
     pub dropped_bandwidth: AtomicU64,
+    /// The ICMP rate limit's window (RFC 8656 §11.5): its second in the high 48 bits, the ICMP
+    /// errors relayed in it in the low 16.
+    pub icmp_window: AtomicU64,
 }
 
 impl<S> std::fmt::Debug for Allocation<S> {

@@ -230,13 +230,19 @@ impl TurnCollector {
                 (&client, ConstCounter::new(s.retired_to_client_bytes + live.to_client.1)),
             ],
         )?;
+        counter(
+            e,
+            "switchback_icmp_relayed",
+            "ICMP errors for relayed datagrams sent to clients as Data indications (RFC 8656 §11.5)",
+            s.icmp_relayed,
+        )?;
         Ok(())
     }
 
     /// Drops, authentication failures, rate limits, refusals and errors.
     fn encode_requests(&self, e: &mut DescriptorEncoder<'_>, s: &StatsSnapshot) -> fmt::Result {
         let driver = self.server.driver();
-        let drops: [(&str, u64); 17] = [
+        let drops: [(&str, u64); 18] = [
             ("not_stun", s.dropped_not_stun),
             ("malformed", s.dropped_malformed),
             ("bad_fingerprint", s.dropped_bad_fingerprint),
@@ -252,6 +258,7 @@ impl TurnCollector {
             ("bandwidth", s.dropped_bandwidth),
             ("peer_no_permission", s.peer_no_permission),
             ("peer_bandwidth", s.peer_bandwidth_exceeded),
+            ("peer_icmp", s.icmp_dropped),
             ("client_socket_full", driver.client_send_failures.load(Relaxed)),
             ("client_queue_full", driver.client_queue_drops.load(Relaxed)),
         ];
@@ -261,7 +268,7 @@ impl TurnCollector {
         family(
             e,
             "switchback_dropped_packets",
-            "Packets dropped, by reason (peer_* come from peers; client_* were relayed to a client whose UDP socket or TCP/TLS queue was full)",
+            "Packets dropped, by reason (peer_* come from peers, peer_icmp are ICMP errors not relayed; client_* were relayed to a client whose UDP socket or TCP/TLS queue was full)",
             MetricType::Counter,
             &samples,
         )?;

@@ -100,5 +100,11 @@ pub(super) fn set_buffers(socket: &Socket, buffer: usize) {
 /// a moment ago would drop its first datagrams although the kernel has room for them.
 #[inline]
 pub(super) fn send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> bool {
-    socket2::SockRef::from(socket).send_to(data, &to.into()).is_ok()
+    try_send_now(socket, data, to).is_ok()
+}
+
+/// [`send_now`] with the error.
+#[inline]
+pub(super) fn try_send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> std::io::Result<()> {
+    socket2::SockRef::from(socket).send_to(data, &to.into()).map(drop)
 }

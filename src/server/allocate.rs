@@ -277,11 +277,14 @@ fn relay_socket<D: RelayDriver>(
     opts: BindOptions,
 ) -> Result<Bound<D::Socket>, u16> {
     if let Some(t) = token {
-        let r = take_reservation(server, t, req.now);
         // An unknown or expired token means the reserved port is gone.
-        return r
-            .map(|r| Bound { socket: r.socket, local: r.local, advertised: r.advertised, token: None })
-            .ok_or(codes::INSUFFICIENT_CAPACITY);
+        let r = take_reservation(server, t, req.now).ok_or(codes::INSUFFICIENT_CAPACITY)?;
+        // The reserved socket was bound without DF (RFC 8656 §18.9): this Allocate's DONT-FRAGMENT
+        // decides.
+        if opts.dont_fragment && server.driver.set_dont_fragment(&r.socket, true).is_err() {
+            return Err(codes::INSUFFICIENT_CAPACITY);
+        }
+        return Ok(Bound { socket: r.socket, local: r.local, advertised: r.advertised, token: None });
     }
     let family = family.unwrap_or(AddressFamily::V4);
     let reserve_next = even_port.is_some_and(|e| e.reserve_next);

@@ -39,6 +39,13 @@ pub trait RelayDriver: Send + Sync + 'static {
     /// more and drops what it would relay from it).
     fn stop_relay(&self, _allocation: &Allocation<Self::Socket>, _socket: &Self::Socket) {}
 
+    /// Sets (or clears) DF on the datagrams `socket` sends to peers (RFC 8656 §18.9). The core asks
+    /// it of a socket an EVEN-PORT reservation bound (§7.2, without DF) when the Allocate taking it
+    /// with RESERVATION-TOKEN carries DONT-FRAGMENT. The default does nothing.
+    fn set_dont_fragment(&self, _socket: &Self::Socket, _on: bool) -> std::io::Result<()> {
+        Ok(())
+    }
+
     /// Sends `data` from the relay socket to `peer`. Returns false when the datagram was dropped
     /// (full socket buffer or error); the core counts it.
     fn send_to_peer(&self, socket: &Self::Socket, peer: SocketAddr, data: &[u8]) -> bool;

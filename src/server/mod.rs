@@ -18,6 +18,7 @@ mod connect;
 mod create_permission;
 mod driver;
 mod events;
+mod icmp;
 mod options;
 mod refresh;
 mod relay;
@@ -47,6 +48,7 @@ pub use admission::{Admission, Refusal};
 pub use connect::{CONNECTION_TIMEOUT_MS, MAX_CONNECTIONS_PER_ALLOCATION};
 pub use driver::{BindOptions, NoRelay, RelayDriver};
 pub use events::{AuthKind, EndReason, Event, EventSink, Session, Usage};
+pub use icmp::{ICMP_INDICATION_LEN, ICMP_PER_SECOND};
 pub use options::{RelayAddress, ServerOptions};
 pub use relay::HEADROOM;
 pub use stats::{
@@ -466,6 +468,23 @@ impl<D: RelayDriver> Server<D> {
         len: usize,
     ) -> Option<std::ops::Range<usize>> {
         relay::from_peer(self, self.millis(now), allocation, peer, buf, len)
+    }
+
+    /// An ICMP error for a datagram `allocation` relayed to `peer` (RFC 8656 §11.5): writes into
+    /// `out` the Data indication for the client (XOR-PEER-ADDRESS of `peer` and the ICMP attribute,
+    /// no DATA) and returns its length. `error_data` is the kernel's value (the next-hop MTU for a
+    /// "fragmentation needed" or "packet too big"). `None`: dropped and counted (no permission for
+    /// `peer`, a type §11.5 does not relay, over [`ICMP_PER_SECOND`], or expired). `out` needs
+    /// [`ICMP_INDICATION_LEN`] bytes.
+    pub fn icmp_from_peer(
+        &self,
+        now: Instant,
+        allocation: &Allocation<D::Socket>,
+        peer: SocketAddr,
+        icmp: crate::proto::stun::Icmp,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        icmp::from_peer(self, self.millis(now), allocation, peer, icmp, out)
     }
 
     /// Expires allocations, permissions, channels and port reservations, and tears down the

@@ -12,6 +12,13 @@ use crate::proto::channel_data::{ChannelData, is_channel_number};
 use crate::proto::stun::{Data, Message, XorPeerAddress};
 
 /// A Send indication: XOR-PEER-ADDRESS and DATA; dropped silently when anything is wrong.
+///
+/// DONT-FRAGMENT in a Send indication (RFC 8656 §11.2, §18.9) is accepted but does not change the
+/// datagram: DF is the allocation's, set on its relay socket when its Allocate carried
+/// DONT-FRAGMENT (an Allocate taking a reserved port with RESERVATION-TOKEN sets it on the reserved
+/// socket), and then every datagram to peers carries it, ChannelData included. Per datagram it would
+/// take a socket option change around each send (Linux has no per-datagram DF for IPv4), which
+/// would race the other workers sending through the same socket.
 pub(super) fn indication<D: RelayDriver>(
     server: &Server<D>,
     now: Instant,

@@ -103,6 +103,11 @@ counters! {
         allocations_redirected => allocation_redirected,
         /// Allocate requests answered 508 while draining (no alternate server configured).
         allocations_refused_draining => allocation_refused_draining,
+        /// ICMP errors relayed to clients as Data indications with an ICMP attribute (RFC 8656 §11.5).
+        icmp_relayed => icmp_relayed,
+        /// ICMP errors dropped: no permission for the peer, a type RFC 8656 §11.5 does not relay,
+        /// or over the per-allocation rate limit.
+        icmp_dropped => icmp_dropped,
     }
     derived {
         /// Dropped: neither STUN nor ChannelData.

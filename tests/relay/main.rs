@@ -6,7 +6,9 @@
 mod support;
 
 mod binding;
+mod dont_fragment;
 mod dual_allocation;
+mod icmp;
 mod ipv6;
 mod ipv6_streams;
 // Started through the daemon binary.

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, watch};
 use crate::alloc::{Allocation, FiveTuple};
 use crate::server::{BindOptions, CONNECTION_TIMEOUT_MS, RelayDriver, Server};
 
+mod icmp;
 mod peer;
 mod tcp;
 
@@ -202,20 +203,34 @@ impl UdpRelay {
     }
 }
 
-fn bind_std(addr: SocketAddr, options: BindOptions, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
+/// RFC 8656 §18.9: DF on packets to peers only when the client sent DONT-FRAGMENT; without it the
+/// relay lets the kernel fragment (Linux's default for UDP would set DF). IP_MTU_DISCOVER is a
+/// socket option: Linux has no per-datagram DF for IPv4, so DF is the allocation's, not a Send
+/// indication's (see `server/send.rs`).
+fn set_dont_fragment(socket: &impl std::os::fd::AsFd, ipv6: bool, on: bool) -> std::io::Result<()> {
     use rustix::net::sockopt::{
         Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery, set_ip_mtu_discover, set_ipv6_mtu_discover,
     };
+    if ipv6 {
+        let mode = if on { Ipv6PathMtuDiscovery::DO } else { Ipv6PathMtuDiscovery::DONT };
+        set_ipv6_mtu_discover(socket, mode)?;
+    } else {
+        let mode = if on { Ipv4PathMtuDiscovery::DO } else { Ipv4PathMtuDiscovery::DONT };
+        set_ip_mtu_discover(socket, mode)?;
+    }
+    Ok(())
+}
+
+fn bind_std(addr: SocketAddr, options: BindOptions, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    // RFC 8656 §18.9: set DF on packets to peers only when the client sent DONT-FRAGMENT; without it
-    // the relay lets the kernel fragment (Linux's default for UDP would set DF).
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
-        let mode = if options.dont_fragment { Ipv6PathMtuDiscovery::DO } else { Ipv6PathMtuDiscovery::DONT };
-        set_ipv6_mtu_discover(&socket, mode)?;
-    } else {
-        let mode = if options.dont_fragment { Ipv4PathMtuDiscovery::DO } else { Ipv4PathMtuDiscovery::DONT };
-        set_ip_mtu_discover(&socket, mode)?;
+    }
+    set_dont_fragment(&socket, addr.is_ipv6(), options.dont_fragment)?;
+    // RFC 8656 §11.5: ICMP errors for relayed datagrams go back to the client. Without the error
+    // queue the relay still works; it only cannot tell the client.
+    if let Err(e) = icmp::enable(&socket, addr.is_ipv6()) {
+        tracing::debug!(%addr, error = %e, "no IP_RECVERR on a relay socket: ICMP errors not relayed");
     }
     // No SO_REUSEADDR: on Linux it would let two relay sockets share a port.
     crate::io::socket::set_buffers(&socket, buffer);
@@ -273,10 +288,24 @@ impl RelayDriver for UdpRelay {
         socket.stop.notify_one();
     }
 
+    fn set_dont_fragment(&self, socket: &RelaySocket, on: bool) -> std::io::Result<()> {
+        match &socket.kind {
+            RelayKind::Udp(udp) => set_dont_fragment(&**udp, udp.local_addr()?.is_ipv6(), on),
+            RelayKind::Tcp { .. } => Ok(()),
+        }
+    }
+
     #[inline]
     fn send_to_peer(&self, socket: &RelaySocket, peer: SocketAddr, data: &[u8]) -> bool {
         match &socket.kind {
-            RelayKind::Udp(socket) => crate::io::socket::send_now(socket, data, peer),
+            // A failure other than a full buffer may be the pending error of an ICMP message
+            // (IP_RECVERR reports it on the next call; the error queue keeps the ICMP itself):
+            // the datagram is sent again once.
+            RelayKind::Udp(socket) => match crate::io::socket::try_send_now(socket, data, peer) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+                Err(_) => crate::io::socket::send_now(socket, data, peer),
+            },
             RelayKind::Tcp { .. } => false,
         }
     }

@@ -16,7 +16,7 @@ use tokio::net::UdpSocket;
 use crate::alloc::Allocation;
 use crate::server::HEADROOM;
 
-use super::{RelayKind, RelaySocket, TurnServer};
+use super::{RelayKind, RelaySocket, TurnServer, icmp};
 
 use crate::io::stream_queue::StreamSink;
 
@@ -125,7 +125,11 @@ pub(super) async fn peer_loop(
             break;
         }
         tokio::select! {
-            r = relay.readable() => if r.is_err() { break },
+            r = relay.ready(Interest::READABLE | Interest::ERROR) => match r {
+                Ok(ready) if ready.is_error() => relay_icmp(&server, &allocation, &relay, &leg, client),
+                Ok(_) => {}
+                Err(_) => break,
+            },
             _ = socket.stop.notified() => break,
         }
         let drained = PEER_BUFS
@@ -136,6 +140,36 @@ pub(super) async fn peer_loop(
             .unwrap_or(true);
         if !drained {
             tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// How many error-queue entries one wake of a relay socket's task may take.
+const ICMP_ERRORS_PER_WAKE: usize = 16;
+
+/// RFC 8656 §11.5: reads the ICMP errors queued on `relay` (IP_RECVERR) and sends the client a
+/// Data indication with the ICMP attribute for each one the core lets through.
+fn relay_icmp(
+    server: &TurnServer,
+    allocation: &Allocation<RelaySocket>,
+    relay: &UdpSocket,
+    leg: &ClientLeg,
+    client: SocketAddr,
+) {
+    let now = Instant::now();
+    let mut out = [0u8; crate::server::ICMP_INDICATION_LEN];
+    for _ in 0..ICMP_ERRORS_PER_WAKE {
+        let (peer, error) = match relay.try_io(Interest::ERROR, || icmp::recv(relay)) {
+            Ok(Some(entry)) => entry,
+            Ok(None) => continue,
+            // WouldBlock: drained (tokio then waits for the next error report).
+            Err(_) => return,
+        };
+        if let Some(n) = server.icmp_from_peer(now, allocation, peer, error, &mut out)
+            && let Some(message) = out.get(..n)
+            && !leg.send(message, client)
+        {
+            leg.count_failure(server);
         }
     }
 }

@@ -164,7 +164,16 @@ impl<'a> Attribute<'a> for LegacyAddressErrorCode<'a> {
     }
 }
 
-/// ICMP, RFC 8656 §18.13: an ICMP error a peer's packet caused, relayed in a Data indication.
+/// ICMP, RFC 8656 §18.13: an ICMP error a datagram to a peer drew, relayed in a Data indication
+/// (§11.5).
+///
+/// Layout: 16 reserved bits, the ICMP type in one byte, the ICMP code in one byte, 32 bits of Error
+/// Data. The tick marks of §18.13's figure would make the type 7 bits and the code 9 (stun-rs reads
+/// it so), but the text calls them "the value of the ICMP type/code", and RFC 792 (ICMPv4) and
+/// RFC 4443 (ICMPv6) define both as 8-bit fields: a 7-bit field could not carry ICMPv6 types from
+/// 128 on, and no ICMP code needs 9 bits. Two bytes is also what stun-types/turn-types put on the
+/// wire. The readings are not wire-compatible: a 7/9-bit reader takes type 3 code 3 for type 1
+/// code 259 (pinned in `tests/codec/differential_stun_rs.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Icmp {
     /// ICMP type.
