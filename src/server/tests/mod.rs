@@ -99,6 +99,7 @@ mod admission;
 mod conformance;
 mod dual;
 mod events;
+mod mobility;
 mod oauth;
 mod relay_ips;
 mod rfc6062;
