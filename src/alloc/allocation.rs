@@ -217,6 +217,9 @@ pub struct Allocation<S> {
     info: ArcSwap<AllocationInfo>,
     /// Whether the own relayed address is IPv4 (fixed; read on the data path without a load).
     relay_is_v4: bool,
+    /// Whether the client leg is a byte stream (fixed: a move keeps the transport; read on the
+    /// data path without a load).
+    stream: bool,
     /// The authenticated username (fixed; borrowed by events without a load).
     username: Box<str>,
     /// The RFC 8016 mobility ticket id the allocation answers to; 0 = none issued.
@@ -300,6 +303,7 @@ impl<S> Allocation<S> {
         Allocation {
             relay_is_v4: info.relay_addr.is_ipv4(),
             username: info.username.clone(),
+            stream: info.five_tuple.transport.is_stream(),
             info: ArcSwap::from_pointee(info),
             mobility_id: AtomicU32::new(0),
             key: IntegrityKey::new(key_bytes.as_bytes()),
@@ -451,6 +455,12 @@ impl<S> Allocation<S> {
     pub(super) fn set_five_tuple(&self, five_tuple: super::FiveTuple) {
         let moved = AllocationInfo { five_tuple, ..AllocationInfo::clone(&self.info.load()) };
         self.info.store(Arc::new(moved));
+    }
+
+    /// Whether its client leg is a byte stream (TCP or TLS: ChannelData is padded, RFC 8656 §12.5).
+    #[inline]
+    pub fn is_stream(&self) -> bool {
+        self.stream
     }
 
     /// The authenticated username (as in [`AllocationInfo::username`]).

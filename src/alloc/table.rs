@@ -121,7 +121,8 @@ impl<S: Send + Sync + 'static> Table<S> {
     /// Moves `alloc` to the 5-tuple `to` (RFC 8016 §3.2 mobility): inserted under `to` first, so it
     /// is never missing from the table, then its 5-tuple changed, then its old key removed (only if
     /// it still names `alloc`). Its quota slot, relayed address, permissions and channels stay.
-    /// Returns the old 5-tuple; [`InsertError::Exists`] when `to` has an allocation (437).
+    /// The transport stays (the caller refuses a move across transports). Returns the old 5-tuple;
+    /// [`InsertError::Exists`] when `to` has an allocation (437).
     pub fn rekey(&self, alloc: &Arc<Allocation<S>>, to: FiveTuple) -> Result<FiveTuple, InsertError> {
         let _one_move_at_a_time = self.moves.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let from = alloc.info().five_tuple;

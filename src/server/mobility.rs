@@ -192,6 +192,7 @@ pub(super) fn relocate<D: RelayDriver>(req: &Request<'_, '_, D>) -> Result<Moved
         return Err(codes::ALLOCATION_MISMATCH);
     }
     server.driver.moved(&allocation);
+    server.stats.allocation_moved();
     let ticket = server.tickets.issue(&allocation);
     Ok((allocation, ticket))
 }

@@ -103,6 +103,8 @@ counters! {
         allocations_redirected => allocation_redirected,
         /// Allocate requests answered 508 while draining (no alternate server configured).
         allocations_refused_draining => allocation_refused_draining,
+        /// Allocations an RFC 8016 mobility Refresh moved to a new 5-tuple.
+        allocations_moved => allocation_moved,
     }
     derived {
         /// Dropped: neither STUN nor ChannelData.

@@ -68,6 +68,7 @@ fn a_refresh_from_a_new_5_tuple_with_the_ticket_moves_the_allocation() {
     assert_eq!(moved.info().five_tuple, five);
     assert_eq!(moved.info().advertised_addr, relayed);
     assert_eq!(h.driver.started.lock().unwrap().len(), 2);
+    assert_eq!(h.server.stats().snapshot().allocations_moved, 1);
     // The permission came along: the peer's data now reaches the new 5-tuple.
     assert!(h.peer_sends(peer, b"hi").is_some());
     // The old 5-tuple has no allocation any more.
