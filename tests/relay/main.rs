@@ -9,6 +9,7 @@ mod binding;
 mod dual_allocation;
 mod ipv6;
 mod ipv6_streams;
+mod mobility;
 // Started through the daemon binary.
 #[cfg(feature = "cli")]
 mod relay_ips;
