@@ -220,6 +220,10 @@ pub struct Config {
     /// `no-legacy-dual-allocation`: take ADDITIONAL-ADDRESS-FAMILY only under RFC 8656's code point
     /// 0x8000, not under the draft's 0x8032 that coturn 4.6.1 and `turnutils_uclient -Z` send.
     pub no_legacy_dual_allocation: bool,
+    /// `mobility`: RFC 8016 mobility (coturn's spelling): an allocation asked with an empty
+    /// MOBILITY-TICKET gets a ticket, and a Refresh carrying it from a new 5-tuple (a client moving
+    /// from Wi-Fi to LTE) moves the allocation there. Off by default (MOBILITY-TICKET gets 405).
+    pub mobility: bool,
     /// `user-quota`: allocations per user (0 = unlimited, the default).
     pub user_quota: u32,
     /// `total-quota`: allocations in total (0 = unlimited, the default).
@@ -435,6 +439,7 @@ impl Default for Config {
             no_tls: false,
             no_tcp_relay: false,
             no_legacy_dual_allocation: false,
+            mobility: false,
             user_quota: DEFAULT_USER_QUOTA,
             total_quota: DEFAULT_TOTAL_QUOTA,
             max_bps: server.max_bps,

@@ -7,7 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
@@ -166,8 +166,9 @@ struct Responses {
     last: Option<CachedResponse>,
 }
 
-/// Fixed facts of an allocation, set when it is created.
-#[derive(Debug)]
+/// Facts of an allocation, set when it is created; only the 5-tuple changes after, when an RFC 8016
+/// mobility Refresh moves the allocation (see [`Table::rekey`](super::Table::rekey)).
+#[derive(Debug, Clone)]
 pub struct AllocationInfo {
     /// The client's 5-tuple.
     pub five_tuple: FiveTuple,
@@ -212,7 +213,17 @@ impl<S> ExtraRelay<S> {
 
 /// An allocation, RFC 8656 §2.2. `S` is the driver's relay socket.
 pub struct Allocation<S> {
-    info: AllocationInfo,
+    /// Swapped whole when RFC 8016 §3.2 mobility moves the allocation to a new 5-tuple.
+    info: ArcSwap<AllocationInfo>,
+    /// Whether the own relayed address is IPv4 (fixed; read on the data path without a load).
+    relay_is_v4: bool,
+    /// Whether the client leg is a byte stream (fixed: a move keeps the transport; read on the
+    /// data path without a load).
+    stream: bool,
+    /// The authenticated username (fixed; borrowed by events without a load).
+    username: Box<str>,
+    /// The RFC 8016 mobility ticket id the allocation answers to; 0 = none issued.
+    mobility_id: AtomicU32,
     key: IntegrityKey,
     key_bytes: LongTermKey,
     /// The relay socket (owned by the driver's type); for a dual allocation the IPv4 one.
@@ -275,7 +286,7 @@ pub struct AllocationCounters {
 impl<S> std::fmt::Debug for Allocation<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Allocation")
-            .field("info", &self.info)
+            .field("info", &*self.info.load())
             .field("expires", &self.expires.load(Relaxed))
             .field("deleted", &self.deleted.load(Relaxed))
             .finish_non_exhaustive()
@@ -293,7 +304,11 @@ impl<S> Allocation<S> {
     pub fn with_key(info: AllocationInfo, key_bytes: LongTermKey, socket: S, expires: Millis) -> Self {
         let quota_user = info.username.clone();
         Allocation {
-            info,
+            relay_is_v4: info.relay_addr.is_ipv4(),
+            username: info.username.clone(),
+            stream: info.five_tuple.transport.is_stream(),
+            info: ArcSwap::from_pointee(info),
+            mobility_id: AtomicU32::new(0),
             key: IntegrityKey::new(key_bytes.as_bytes()),
             key_bytes,
             socket,
@@ -365,7 +380,7 @@ impl<S> Allocation<S> {
     /// no relayed address of that family (RFC 8656 §10.2, §12.2: 443).
     #[inline]
     pub fn socket_for(&self, peer: IpAddr) -> Option<&S> {
-        let own_family = peer.is_ipv4() == self.info.relay_addr.is_ipv4();
+        let own_family = peer.is_ipv4() == self.relay_is_v4;
         match &self.extra {
             None => own_family.then_some(&self.socket),
             Some(e) if own_family => (!e.primary_deleted.load(Relaxed)).then_some(&self.socket),
@@ -379,7 +394,7 @@ impl<S> Allocation<S> {
     /// dual one or that would leave it without a relayed address: delete the allocation then.
     pub fn delete_relay_of_family(&self, family_of: IpAddr) -> Option<&S> {
         let e = self.extra.as_ref()?;
-        if family_of.is_ipv4() == self.info.relay_addr.is_ipv4() {
+        if family_of.is_ipv4() == self.relay_is_v4 {
             (!e.deleted.load(Relaxed) && !e.primary_deleted.swap(true, Relaxed)).then_some(&self.socket)
         } else if family_of.is_ipv4() == e.relay_addr.is_ipv4() {
             (!e.primary_deleted.load(Relaxed) && !e.deleted.swap(true, Relaxed)).then_some(&e.socket)
@@ -433,9 +448,37 @@ impl<S> Allocation<S> {
         &self.bandwidth
     }
 
-    /// Fixed facts.
-    pub fn info(&self) -> &AllocationInfo {
-        &self.info
+    /// Its facts: fixed but for the 5-tuple, which RFC 8016 mobility may change (a snapshot).
+    pub fn info(&self) -> arc_swap::Guard<Arc<AllocationInfo>> {
+        self.info.load()
+    }
+
+    /// Moves it to `five_tuple` (RFC 8016 §3.2); only [`Table::rekey`](super::Table::rekey) calls
+    /// this, with the table re-keyed around it.
+    pub(super) fn set_five_tuple(&self, five_tuple: super::FiveTuple) {
+        let moved = AllocationInfo { five_tuple, ..AllocationInfo::clone(&self.info.load()) };
+        self.info.store(Arc::new(moved));
+    }
+
+    /// Whether its client leg is a byte stream (TCP or TLS: ChannelData is padded, RFC 8656 §12.5).
+    #[inline]
+    pub fn is_stream(&self) -> bool {
+        self.stream
+    }
+
+    /// The authenticated username (as in [`AllocationInfo::username`]).
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The RFC 8016 mobility ticket id it answers to (0: none issued).
+    pub fn mobility_id(&self) -> u32 {
+        self.mobility_id.load(Relaxed)
+    }
+
+    /// Sets the RFC 8016 mobility ticket id it answers to (a new ticket after a move, §3.2).
+    pub fn set_mobility_id(&self, id: u32) {
+        self.mobility_id.store(id, Relaxed);
     }
 
     /// The cached MESSAGE-INTEGRITY key of the allocation's credentials.

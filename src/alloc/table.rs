@@ -28,6 +28,8 @@ pub struct Table<S> {
     map: Map<S>,
     /// Allocations per user and in total, for the quotas (control path only).
     quota: Arc<dyn QuotaCounter>,
+    /// Serializes [`Table::rekey`] (RFC 8016 moves are rare and control-path only).
+    moves: std::sync::Mutex<()>,
 }
 
 impl<S> std::fmt::Debug for Table<S> {
@@ -55,6 +57,7 @@ impl<S> Table<S> {
                 .hasher(foldhash::quality::RandomState::default())
                 .build(),
             quota,
+            moves: std::sync::Mutex::new(()),
         }
     }
 }
@@ -113,6 +116,23 @@ impl<S: Send + Sync + 'static> Table<S> {
             Ok(_) => Ok(()),
             Err(_) => Err(InsertError::Exists),
         }
+    }
+
+    /// Moves `alloc` to the 5-tuple `to` (RFC 8016 §3.2 mobility): inserted under `to` first, so it
+    /// is never missing from the table, then its 5-tuple changed, then its old key removed (only if
+    /// it still names `alloc`). Its quota slot, relayed address, permissions and channels stay.
+    /// The transport stays (the caller refuses a move across transports). Returns the old 5-tuple;
+    /// [`InsertError::Exists`] when `to` has an allocation (437).
+    pub fn rekey(&self, alloc: &Arc<Allocation<S>>, to: FiveTuple) -> Result<FiveTuple, InsertError> {
+        let _one_move_at_a_time = self.moves.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let from = alloc.info().five_tuple;
+        let guard = self.map.guard();
+        if self.map.try_insert(to, Arc::clone(alloc), &guard).is_err() {
+            return Err(InsertError::Exists);
+        }
+        alloc.set_five_tuple(to);
+        let _ = self.map.remove_if(&from, |_, a| Arc::ptr_eq(a, alloc), &guard);
+        Ok(from)
     }
 
     /// Removes an allocation (Refresh 0 or expiry), marks it deleted and returns it.

@@ -147,6 +147,7 @@ const MAPPED: &[(&str, &str, Kind)] = &[
     ("no-tcp", "no-tcp", Kind::Switch),
     ("no-tls", "no-tls", Kind::Switch),
     ("no-tcp-relay", "no-tcp-relay", Kind::Switch),
+    ("mobility", "mobility", Kind::Switch),
     ("server-name", "server-name", Kind::Text),
     ("max-allocate-timeout", "tcp-auth-timeout", Kind::Positive(i64::MAX as u64)),
     ("log-file", "log-file", Kind::Text),

@@ -86,6 +86,7 @@ impl Config {
             strict_expiry: self.strict_expiry,
             no_tcp_relay: self.no_tcp_relay,
             legacy_dual_allocation: !self.no_legacy_dual_allocation,
+            mobility: self.mobility,
             allowed_peers: self.allowed_peer_ip.clone(),
             denied_peers: self.denied_peer_ip.clone(),
             own_addresses: self.own_addresses(),

@@ -193,6 +193,12 @@ impl TurnCollector {
         )?;
         counter(
             e,
+            "switchback_allocations_moved",
+            "Allocations an RFC 8016 mobility Refresh moved to a new client 5-tuple",
+            s.allocations_moved,
+        )?;
+        counter(
+            e,
             "switchback_allocations_refused_draining",
             "Allocate requests answered 508 while draining",
             s.allocations_refused_draining,

@@ -10,8 +10,8 @@ use crate::alloc::{Allocation, AllocationInfo, ExtraRelay, Millis, RequestKey};
 use crate::policy::quota::quota_user;
 use crate::proto::stun::{
     AdditionalAddressFamily, AddressErrorCode, AddressFamily, AttrError, Class, DontFragment, EvenPort,
-    LegacyAdditionalAddressFamily, LegacyAddressErrorCode, Lifetime, RequestedAddressFamily, RequestedTransport,
-    ReservationToken, XorMappedAddress, XorRelayedAddress, codes,
+    LegacyAdditionalAddressFamily, LegacyAddressErrorCode, Lifetime, MobilityTicket, RequestedAddressFamily,
+    RequestedTransport, ReservationToken, XorMappedAddress, XorRelayedAddress, codes,
 };
 
 /// How long a port reserved by EVEN-PORT's R bit is held, RFC 8656 §7.2 ("about 30 seconds").
@@ -66,6 +66,8 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         server.table.release(user);
         return req.error(out, codes::ALLOCATION_MISMATCH);
     }
+    // RFC 8016 §3.1: the answer to an empty MOBILITY-TICKET is the allocation's ticket.
+    let ticket = if asked.mobile { server.tickets.issue(&allocation) } else { None };
     let outcome = super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |w| {
         // IPv4 first (the allocation's own relay is IPv4 whenever it has one).
         w.add(&XorRelayedAddress(advertised))?;
@@ -79,6 +81,9 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         w.add(&Lifetime(asked.lifetime))?;
         if let Some(t) = token {
             w.add(&ReservationToken(t))?;
+        }
+        if let Some(t) = &ticket {
+            w.add(&MobilityTicket(t))?;
         }
         w.add(&XorMappedAddress(req.rx.source))
     });
@@ -106,6 +111,8 @@ struct Asked {
     dual: Option<bool>,
     /// The lifetime granted, seconds.
     lifetime: u32,
+    /// An empty MOBILITY-TICKET asked for mobility (RFC 8016 §3.1).
+    mobile: bool,
 }
 
 impl Asked {
@@ -154,7 +161,9 @@ impl Asked {
             return Err(codes::BAD_REQUEST);
         }
         let lifetime = token_capped(req, granted_lifetime(server, optional(msg.get::<Lifetime>())?.map(|l| l.0)));
-        Ok(Asked { tcp, dont_fragment: msg.has::<DontFragment>(), even_port, token, family, dual, lifetime })
+        let mobile = super::mobility::asked_in_allocate(server.options.mobility, msg.get::<MobilityTicket>())?;
+        let dont_fragment = msg.has::<DontFragment>();
+        Ok(Asked { tcp, dont_fragment, even_port, token, family, dual, lifetime, mobile })
     }
 }
 

@@ -46,6 +46,17 @@ pub trait RelayDriver: Send + Sync + 'static {
         Ok(())
     }
 
+    /// RFC 8016 §3.2: a mobility Refresh moved `allocation` to a new 5-tuple (its
+    /// [`info`](Allocation::info) has it already): from now on relay to the new client. The default
+    /// stops every relay socket's loop and starts them again for the new 5-tuple; a driver whose
+    /// loops read the 5-tuple per packet can override it with nothing.
+    fn moved(&self, allocation: &std::sync::Arc<Allocation<Self::Socket>>) {
+        for socket in allocation.sockets() {
+            self.stop_relay(allocation, socket);
+        }
+        self.start(allocation);
+    }
+
     /// Sends `data` from the relay socket to `peer`. Returns false when the datagram was dropped
     /// (full socket buffer or error); the core counts it.
     fn send_to_peer(&self, socket: &Self::Socket, peer: SocketAddr, data: &[u8]) -> bool;

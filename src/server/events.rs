@@ -151,7 +151,7 @@ impl<'a> Session<'a> {
         Session {
             id: allocation.id(),
             user: allocation.quota_user(),
-            username: &info.username,
+            username: allocation.username(),
             realm,
             auth,
             five_tuple: info.five_tuple,

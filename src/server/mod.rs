@@ -19,6 +19,7 @@ mod create_permission;
 mod driver;
 mod events;
 mod icmp;
+mod mobility;
 mod options;
 mod refresh;
 mod relay;
@@ -160,6 +161,8 @@ pub struct Server<D: RelayDriver = NoRelay> {
     relay_cursor: [std::sync::atomic::AtomicUsize; 2],
     /// Where lifecycle events go (see [`EventSink`]); unset: nowhere, and nothing is built.
     events: std::sync::OnceLock<std::sync::Arc<dyn EventSink>>,
+    /// RFC 8016 mobility tickets: their key and the allocations they name.
+    tickets: mobility::Tickets<D::Socket>,
 }
 
 impl<D: RelayDriver> std::fmt::Debug for Server<D> {
@@ -219,6 +222,7 @@ impl<D: RelayDriver> Server<D> {
             connections: Connections::default(),
             relay_cursor: Default::default(),
             events: std::sync::OnceLock::new(),
+            tickets: mobility::Tickets::new(),
         }
     }
 
@@ -496,6 +500,7 @@ impl<D: RelayDriver> Server<D> {
             self.end(&a, EndReason::Expired, at);
         }
         allocate::sweep_reservations(self, at);
+        self.tickets.sweep();
         self.sweep_connections(at);
         // Revoked users, and with strict expiry expired REST credentials.
         self.tear_down(now, self.options.strict_expiry);

@@ -85,6 +85,9 @@ pub struct ServerOptions {
     /// Take ADDITIONAL-ADDRESS-FAMILY under the draft code point 0x8032 too, answering with
     /// ADDRESS-ERROR-CODE under 0x8033 (coturn 4.6.1 and `turnutils_uclient -Z`). Default on.
     pub legacy_dual_allocation: bool,
+    /// RFC 8016 mobility (`mobility`): an Allocate with an empty MOBILITY-TICKET gets a ticket, and
+    /// a Refresh carrying it from a new 5-tuple moves the allocation there. Off: 405. Default off.
+    pub mobility: bool,
     /// Where new allocations are redirected (300 with ALTERNATE-SERVER, RFC 8489 §10) while
     /// draining, or above `alternate_threshold` allocations (`alternate-server`): at most one per
     /// family, since the ALTERNATE-SERVER must be of the family of the request's source (§14.15).
@@ -131,6 +134,7 @@ impl Default for ServerOptions {
             bps_capacity: 0,
             no_tcp_relay: false,
             legacy_dual_allocation: true,
+            mobility: false,
             alternate_servers: Vec::new(),
             alternate_threshold: 0,
         }

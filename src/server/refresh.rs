@@ -1,16 +1,58 @@
 //! Refresh, RFC 8656 §8.2: extend an allocation's lifetime, or delete it with LIFETIME 0 (with
 //! REQUESTED-ADDRESS-FAMILY, one relayed address of a dual allocation alone).
 
+use std::sync::Arc;
+
+use super::mobility::Ticket;
 use super::request::Request;
 use super::{Outcome, RelayDriver};
-use crate::proto::stun::{AddressFamily, AttrError, Class, Lifetime, RequestedAddressFamily, codes};
+use crate::alloc::Allocation;
+use crate::proto::stun::{AddressFamily, AttrError, Class, Lifetime, MobilityTicket, RequestedAddressFamily, codes};
 
 pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -> Outcome {
     let Some(allocation) = &req.allocation else {
+        // RFC 8016 §3.2: a MOBILITY-TICKET from a new 5-tuple moves an allocation here.
+        if req.msg.has::<MobilityTicket>() {
+            return match super::mobility::relocate(req) {
+                Ok((allocation, ticket)) => moved(req, &allocation, ticket, out),
+                Err(code) => req.error(out, code),
+            };
+        }
         // Also the answer to a retransmitted Refresh(0): RFC 8656 §8.3 has the client take 437
         // as success then.
         return req.error(out, codes::ALLOCATION_MISMATCH);
     };
+    match super::mobility::on_own_refresh(req, allocation) {
+        Ok(ticket) => refresh(req, allocation, ticket, out),
+        Err(code) => req.error(out, code),
+    }
+}
+
+/// The Refresh that moved `allocation` here (RFC 8016 §3.2), answered with its new ticket and
+/// remembered: a retransmission now arrives on the allocation's 5-tuple and gets the same answer.
+fn moved<D: RelayDriver>(
+    req: &Request<'_, '_, D>,
+    allocation: &Arc<Allocation<D::Socket>>,
+    ticket: Option<Ticket>,
+    out: &mut [u8],
+) -> Outcome {
+    let outcome = refresh(req, allocation, ticket, out);
+    if let Outcome::Reply(n) = outcome
+        && let Some(bytes) = out.get(..n)
+    {
+        allocation.cache_response(crate::alloc::RequestKey::of(req.msg), bytes);
+    }
+    outcome
+}
+
+/// Refreshes (or deletes) `allocation`, answering with `ticket` too when there is one (RFC 8016
+/// §3.2).
+fn refresh<D: RelayDriver>(
+    req: &Request<'_, '_, D>,
+    allocation: &Arc<Allocation<D::Socket>>,
+    ticket: Option<Ticket>,
+    out: &mut [u8],
+) -> Outcome {
     // RFC 8656 §8.2: REQUESTED-ADDRESS-FAMILY naming a family the allocation has no relayed
     // address of is 443. With LIFETIME 0 it deletes that family's relayed address of a dual
     // allocation alone; otherwise a Refresh covers both. A malformed one is 400, not ignored: a
@@ -58,5 +100,11 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
             at_ms: req.server.unix_ms(req.now),
         });
     }
-    super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |w| w.add(&Lifetime(lifetime)))
+    super::response::respond(req.msg, out, Class::SuccessResponse, req.trailer, |w| {
+        w.add(&Lifetime(lifetime))?;
+        match &ticket {
+            Some(t) => w.add(&MobilityTicket(t)),
+            None => Ok(()),
+        }
+    })
 }

@@ -43,7 +43,7 @@ pub(super) fn from_peer<D: RelayDriver>(
         server.stats.peer_bandwidth_exceeded();
         return None;
     }
-    let stream = a.info().five_tuple.transport.is_stream();
+    let stream = a.is_stream();
     let range = match bindings.channel_for_peer(peer, now) {
         Some(c) => channel(buf, c.number, len, stream)?,
         None => data_indication(server, buf, peer, len)?,

@@ -108,6 +108,8 @@ counters! {
         /// ICMP errors dropped: no permission for the peer, a type RFC 8656 §11.5 does not relay,
         /// or over the per-allocation rate limit.
         icmp_dropped => icmp_dropped,
+        /// Allocations an RFC 8016 mobility Refresh moved to a new 5-tuple.
+        allocations_moved => allocation_moved,
     }
     derived {
         /// Dropped: neither STUN nor ChannelData.

@@ -1,6 +1,7 @@
 //! Interop with coturn's test client: `turnutils_uclient` against an in-process switchback, with
 //! `turnutils_peer` as the UDP echo peer (Debian package `coturn`). Channels and Send indications,
-//! REST (`-W`) and static (`-u/-w`) credentials; a wrong secret must fail. Also, over the socket: a
+//! REST (`-W`) and static (`-u/-w`) credentials; RFC 8016 mobility (`-M` moves each allocation to a
+//! new socket); a wrong secret must fail. Also, over the socket: a
 //! `strict_rfc8656` server answers 400 to the RFC 5766 channel numbers uclient picks.
 #![cfg(feature = "runtime")]
 
@@ -246,4 +247,50 @@ async fn strict_server_refuses_rfc5766_channel_numbers() {
     assert_eq!(channel_bind(&strict, 0x5000, peer).await, codes::BAD_REQUEST);
     assert_eq!(channel_bind(&strict, 0x4000, peer).await, 0);
     assert_eq!(channel_bind(&strict, 0x4FFF, peer).await, 0);
+}
+
+/// RFC 8016 mobility: `turnutils_uclient -M` asks for a MOBILITY-TICKET in its Allocate, then
+/// opens a new socket (a new local port: a new 5-tuple) and sends a Refresh with the ticket from
+/// there, and relays all its data over the new socket. Against a server with `mobility` on, every
+/// allocation moves (the Refresh is answered with a fresh ticket) and every message comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_mobility_moves_allocations() {
+    if !crate::support::tools::require_all(&["turnutils_uclient", "turnutils_peer"]) {
+        return;
+    }
+    let options = ServerOptions { allow_loopback_peers: true, mobility: true, ..ServerOptions::default() };
+    let fixture = TurnFixture::start(options).await;
+    let peer = EchoPeer::start();
+    let port = peer.port.to_string();
+    let (n, m) = (MESSAGES.to_string(), CLIENTS.to_string());
+    let mut args = vec!["-v", "-M", "-e", "127.0.0.1", "-r", &port, "-n", &n, "-m", &m, "-l", "100"];
+    args.extend_from_slice(&["-W", TURN_SECRET, "-u", "bob"]);
+    let report = uclient(fixture.udp, &args).await;
+    assert!(report.success, "uclient failed: {report:#?}");
+    let t = totals(&report.stdout).unwrap_or_else(|| panic!("no totals in uclient's output: {report:#?}"));
+    let expected = MESSAGES * CLIENTS;
+    assert_eq!((t.sent, t.received, t.lost), (expected, expected, 0), "{report:#?}");
+    let stats = fixture.stats();
+    // uclient makes one allocation more than -m (its peer side); each one moves.
+    assert!(stats.allocations_created >= CLIENTS, "{stats:?}");
+    assert_eq!(stats.allocations_moved, stats.allocations_created, "{stats:?}");
+    assert!(stats.relayed_to_peer >= expected && stats.relayed_to_client >= expected, "{stats:?}");
+}
+
+/// `turnutils_uclient -M` against a server with `mobility` off: its Allocate is answered 405
+/// Mobility Forbidden (RFC 8016 §3.4), and it cannot allocate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_mobility_refused_when_off() {
+    if !crate::support::tools::require_all(&["turnutils_uclient", "turnutils_peer"]) {
+        return;
+    }
+    let fixture = TurnFixture::loopback().await;
+    let peer = EchoPeer::start();
+    let port = peer.port.to_string();
+    let args =
+        ["-M", "-e", "127.0.0.1", "-r", &port, "-n", "5", "-m", "1", "-l", "100", "-W", TURN_SECRET, "-u", "bob"];
+    let report = uclient(fixture.udp, &args).await;
+    assert!(!report.success, "uclient allocated with mobility off: {report:#?}");
+    let stats = fixture.stats();
+    assert_eq!((stats.allocations_created, stats.allocations_moved), (0, 0), "{stats:?}");
 }

@@ -64,9 +64,11 @@ impl Drop for ChildGuard {
 /// Reads a pipe to its end on a thread.
 pub fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
     thread::spawn(move || {
-        let mut s = String::new();
-        let _ = pipe.read_to_string(&mut s);
-        s
+        // Lossy: a tool may print bytes that are not UTF-8 (turnutils_uclient -M prints the
+        // binary MOBILITY-TICKET), which must not lose the rest of its output.
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
     })
 }
 

@@ -220,6 +220,10 @@ pub struct DaemonArgs {
     /// (coturn 4.6.1, `turnutils_uclient -Z`).
     #[arg(long, help_heading = RELAY)]
     pub no_legacy_dual_allocation: bool,
+    /// RFC 8016 mobility: hand out MOBILITY-TICKETs and let a Refresh carrying one move its
+    /// allocation to the client's new address. Off by default.
+    #[arg(long, help_heading = RELAY)]
+    pub mobility: bool,
     /// Allow loopback peers.
     #[arg(long, help_heading = RELAY)]
     pub allow_loopback_peers: bool,

@@ -89,7 +89,6 @@ pub(super) const REASONS: &[(&str, &str)] = &[
     ("pkey-pwd", "switchback reads unencrypted keys only: decrypt the key (mode 0600) instead"),
     ("ca-file", "no client certificates"),
     ("secure-stun", "no authenticated Binding"),
-    ("mobility", "no ICE mobility (MOBILITY-TICKET)"),
     ("no-udp-relay", "no switch to refuse UDP relays"),
     ("channel-lifetime", "channel bindings last RFC 8656's fixed 600 s"),
     ("permission-lifetime", "permissions last RFC 8656's fixed 300 s"),

@@ -185,6 +185,15 @@ impl UdpRelay {
         self.bound_connections.lock().unwrap_or_else(|e| e.into_inner()).remove(data)
     }
 
+    /// The way to the client of `five`: the UDP listener it came in on, or its TCP/TLS stream.
+    fn client_leg(&self, five: &FiveTuple) -> Option<ClientLeg> {
+        if five.transport.is_stream() {
+            self.stream(five).map(ClientLeg::Stream)
+        } else {
+            self.listener(&five.server).map(ClientLeg::Udp)
+        }
+    }
+
     /// Queues a message the core wrote for a client's control connection.
     fn send_on_stream(&self, five_tuple: &FiveTuple, message: &[u8]) -> bool {
         self.stream(five_tuple).is_some_and(|sink| sink.try_send(message))
@@ -254,12 +263,7 @@ impl RelayDriver for UdpRelay {
     fn start(&self, allocation: &Arc<Allocation<RelaySocket>>) {
         let Some(server) = self.server.get().and_then(Weak::upgrade) else { return };
         let five = allocation.info().five_tuple;
-        let client = if five.transport.is_stream() {
-            self.stream(&five).map(ClientLeg::Stream)
-        } else {
-            self.listener(&five.server).map(ClientLeg::Udp)
-        };
-        let Some(client) = client else {
+        let Some(client) = self.client_leg(&five) else {
             tracing::warn!(client = %five.client, server = %five.server, "no client leg for an allocation");
             return;
         };
@@ -287,6 +291,11 @@ impl RelayDriver for UdpRelay {
     fn stop_relay(&self, _allocation: &Allocation<RelaySocket>, socket: &RelaySocket) {
         socket.stop.notify_one();
     }
+
+    /// RFC 8016: nothing to do — each relay loop reads the allocation's 5-tuple on every wake and
+    /// follows a move itself (restarting the loops could race: a stop meant for the old loop could
+    /// end the new one).
+    fn moved(&self, _allocation: &Arc<Allocation<RelaySocket>>) {}
 
     fn set_dont_fragment(&self, socket: &RelaySocket, on: bool) -> std::io::Result<()> {
         match &socket.kind {

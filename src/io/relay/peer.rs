@@ -109,7 +109,8 @@ pub(super) async fn peer_loop(
     leg: ClientLeg,
     extra: bool,
 ) {
-    let client = allocation.info().five_tuple.client;
+    let mut five = allocation.info().five_tuple;
+    let mut leg = leg;
     let socket = if extra {
         match &allocation.extra {
             Some(e) => &e.socket,
@@ -124,13 +125,26 @@ pub(super) async fn peer_loop(
         if allocation.is_deleted() {
             break;
         }
-        tokio::select! {
+        let error = tokio::select! {
             r = relay.ready(Interest::READABLE | Interest::ERROR) => match r {
-                Ok(ready) if ready.is_error() => relay_icmp(&server, &allocation, &relay, &leg, client),
-                Ok(_) => {}
+                Ok(ready) => ready.is_error(),
                 Err(_) => break,
             },
             _ = socket.stop.notified() => break,
+        };
+        // RFC 8016: a mobility Refresh may have moved the allocation to a new 5-tuple; read it
+        // once per wake (not per datagram) and follow it.
+        let now = allocation.info().five_tuple;
+        if now != five {
+            five = now;
+            match server.driver().client_leg(&five) {
+                Some(new_leg) => leg = new_leg,
+                None => break,
+            }
+        }
+        let client = five.client;
+        if error {
+            relay_icmp(&server, &allocation, &relay, &leg, client);
         }
         let drained = PEER_BUFS
             .try_with(|cell| {

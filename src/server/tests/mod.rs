@@ -100,6 +100,7 @@ mod conformance;
 mod dual;
 mod events;
 mod icmp;
+mod mobility;
 mod oauth;
 mod relay_ips;
 mod rfc6062;

@@ -56,6 +56,8 @@ pub mod codes {
     pub const UNAUTHENTICATED: u16 = 401;
     /// 403 Forbidden.
     pub const FORBIDDEN: u16 = 403;
+    /// 405 Mobility Forbidden (RFC 8016 §3.4).
+    pub const MOBILITY_FORBIDDEN: u16 = 405;
     /// 420 Unknown Attribute.
     pub const UNKNOWN_ATTRIBUTE: u16 = 420;
     /// 437 Allocation Mismatch.
@@ -88,6 +90,7 @@ pub mod codes {
             BAD_REQUEST => "Bad Request",
             UNAUTHENTICATED => "Unauthenticated",
             FORBIDDEN => "Forbidden",
+            MOBILITY_FORBIDDEN => "Mobility Forbidden",
             UNKNOWN_ATTRIBUTE => "Unknown Attribute",
             ALLOCATION_MISMATCH => "Allocation Mismatch",
             STALE_NONCE => "Stale Nonce",
