@@ -184,6 +184,11 @@ pub struct AllocationInfo {
 
 /// The second relayed address of a dual allocation (RFC 8656 §7.2, ADDITIONAL-ADDRESS-FAMILY):
 /// always the IPv6 one, the IPv4 one being the allocation's own.
+///
+/// Each relayed address has its own lifetime (RFC 8656 §8: a Refresh with REQUESTED-ADDRESS-FAMILY
+/// refreshes or deletes that family's alone): this one's is [`ExtraRelay::expires`], the other's
+/// the allocation's own. A family whose relay was stopped (deleted, or expired and swept) has
+/// expiry 0.
 #[derive(Debug)]
 pub struct ExtraRelay<S> {
     /// The relay socket's local address.
@@ -192,22 +197,19 @@ pub struct ExtraRelay<S> {
     pub advertised_addr: SocketAddr,
     /// The relay socket.
     pub socket: S,
-    /// A Refresh deleted the allocation's own (first) relayed address alone (RFC 8656 §8).
-    primary_deleted: AtomicBool,
-    /// A Refresh deleted this relayed address alone.
-    deleted: AtomicBool,
+    /// When this relayed address expires (RFC 8656 §8); 0 once its relay was stopped.
+    expires: AtomicU64,
 }
 
 impl<S> ExtraRelay<S> {
     /// The second relay of a dual allocation.
     pub fn new(relay_addr: SocketAddr, advertised_addr: SocketAddr, socket: S) -> Self {
-        ExtraRelay {
-            relay_addr,
-            advertised_addr,
-            socket,
-            primary_deleted: AtomicBool::new(false),
-            deleted: AtomicBool::new(false),
-        }
+        ExtraRelay { relay_addr, advertised_addr, socket, expires: AtomicU64::new(0) }
+    }
+
+    /// When this relayed address expires (0: deleted, its relay stopped).
+    pub fn expires(&self) -> Millis {
+        self.expires.load(Relaxed)
     }
 }
 
@@ -231,6 +233,8 @@ pub struct Allocation<S> {
     /// A dual allocation's IPv6 relay (RFC 8656 §7.2); `None` for a single-family one (boxed: one
     /// word for the allocations that have none).
     pub extra: Option<Box<ExtraRelay<S>>>,
+    /// When the own relayed address expires (RFC 8656 §8); for a dual allocation 0 once its relay
+    /// was stopped (the allocation lives on while the other family does).
     expires: AtomicU64,
     deleted: AtomicBool,
     bindings: ArcSwap<Bindings>,
@@ -370,43 +374,78 @@ impl<S> Allocation<S> {
         self.oauth.store(Some(session));
     }
 
-    /// Makes it a dual allocation (RFC 8656 §7.2): `extra` is its relay of the other family.
+    /// Makes it a dual allocation (RFC 8656 §7.2): `extra` is its relay of the other family, granted
+    /// the same lifetime as the first.
     pub fn with_extra_relay(mut self, extra: ExtraRelay<S>) -> Self {
+        extra.expires.store(self.expires.load(Relaxed), Relaxed);
         self.extra = Some(Box::new(extra));
         self
     }
 
     /// The relay socket that reaches `peer`: the one of its family, `None` when the allocation has
-    /// no relayed address of that family (RFC 8656 §10.2, §12.2: 443).
+    /// no live relayed address of that family at `now` (RFC 8656 §10.2, §12.2: 443). A dual
+    /// allocation's family may have expired or been deleted alone (§8); a single-family one's
+    /// lifetime is checked by [`Allocation::is_live`].
     #[inline]
-    pub fn socket_for(&self, peer: IpAddr) -> Option<&S> {
+    pub fn socket_for(&self, peer: IpAddr, now: Millis) -> Option<&S> {
         let own_family = peer.is_ipv4() == self.relay_is_v4;
         match &self.extra {
             None => own_family.then_some(&self.socket),
-            Some(e) if own_family => (!e.primary_deleted.load(Relaxed)).then_some(&self.socket),
-            Some(e) => (e.relay_addr.is_ipv4() == peer.is_ipv4() && !e.deleted.load(Relaxed)).then_some(&e.socket),
+            Some(_) if own_family => (self.expires.load(Relaxed) > now).then_some(&self.socket),
+            Some(e) => (e.relay_addr.is_ipv4() == peer.is_ipv4() && e.expires() > now).then_some(&e.socket),
+        }
+    }
+
+    /// The expiry and socket of the relayed address of `family_of`'s family, live or not.
+    fn family(&self, family_of: IpAddr) -> Option<(&AtomicU64, &S)> {
+        if family_of.is_ipv4() == self.relay_is_v4 {
+            return Some((&self.expires, &self.socket));
+        }
+        let e = self.extra.as_ref().filter(|e| e.relay_addr.is_ipv4() == family_of.is_ipv4())?;
+        Some((&e.expires, &e.socket))
+    }
+
+    /// The expiry and socket of the relayed address of the family other than `family_of`'s.
+    fn other_family(&self, family_of: IpAddr) -> Option<(&AtomicU64, &S)> {
+        let e = self.extra.as_ref()?;
+        if family_of.is_ipv4() == self.relay_is_v4 {
+            Some((&e.expires, &e.socket))
+        } else {
+            Some((&self.expires, &self.socket))
         }
     }
 
     /// RFC 8656 §8: a Refresh with LIFETIME 0 and REQUESTED-ADDRESS-FAMILY deletes that family's
     /// relayed address of a dual allocation alone. Returns its socket, for the driver to stop, when
-    /// the other relayed address lives on; `None` (nothing changed) when the allocation is not a
-    /// dual one or that would leave it without a relayed address: delete the allocation then.
-    pub fn delete_relay_of_family(&self, family_of: IpAddr) -> Option<&S> {
-        let e = self.extra.as_ref()?;
-        if family_of.is_ipv4() == self.relay_is_v4 {
-            (!e.deleted.load(Relaxed) && !e.primary_deleted.swap(true, Relaxed)).then_some(&self.socket)
-        } else if family_of.is_ipv4() == e.relay_addr.is_ipv4() {
-            (!e.primary_deleted.load(Relaxed) && !e.deleted.swap(true, Relaxed)).then_some(&e.socket)
-        } else {
-            None
+    /// the other relayed address lives on at `now`; `None` (nothing changed) when the allocation is
+    /// not a dual one or that would leave it without a relayed address: delete the allocation then.
+    pub fn delete_relay_of_family(&self, family_of: IpAddr, now: Millis) -> Option<&S> {
+        let (other, _) = self.other_family(family_of)?;
+        if other.load(Relaxed) <= now {
+            return None;
         }
+        let (expires, socket) = self.family(family_of)?;
+        (expires.swap(0, Relaxed) != 0).then_some(socket)
     }
 
-    /// Whether the allocation has a relayed address of `peer`'s family.
+    /// The sweep's part of RFC 8656 §8 for a dual allocation: when one family's lifetime ran out at
+    /// `now` and the other's did not, that relayed address ends alone. Returns its socket, once, for
+    /// the driver to stop; `None` otherwise (both expired: the allocation ends whole).
+    pub fn expire_family(&self, now: Millis) -> Option<&S> {
+        let e = self.extra.as_ref()?;
+        let (primary, extra) = (self.expires.load(Relaxed), e.expires());
+        let (expired, at, socket) = match (primary > now, extra > now) {
+            (true, false) if extra != 0 => (&e.expires, extra, &e.socket),
+            (false, true) if primary != 0 => (&self.expires, primary, &self.socket),
+            _ => return None,
+        };
+        expired.compare_exchange(at, 0, Relaxed, Relaxed).is_ok().then_some(socket)
+    }
+
+    /// Whether the allocation has a live relayed address of `peer`'s family at `now`.
     #[inline]
-    pub fn has_family_of(&self, peer: IpAddr) -> bool {
-        self.socket_for(peer).is_some()
+    pub fn has_family_of(&self, peer: IpAddr, now: Millis) -> bool {
+        self.socket_for(peer, now).is_some()
     }
 
     /// The relay sockets: the allocation's own, then a dual allocation's second one.
@@ -491,20 +530,36 @@ impl<S> Allocation<S> {
         &self.key_bytes
     }
 
-    /// When the allocation expires.
+    /// When the allocation expires: for a dual allocation, when the last of its relayed addresses
+    /// does (RFC 8656 §8).
     pub fn expires(&self) -> Millis {
-        self.expires.load(Relaxed)
+        let own = self.expires.load(Relaxed);
+        self.extra.as_ref().map_or(own, |e| own.max(e.expires()))
     }
 
-    /// Sets the expiry (Refresh, RFC 8656 §8).
-    pub fn set_expires(&self, at: Millis) {
-        self.expires.store(at, Relaxed);
+    /// A Refresh without REQUESTED-ADDRESS-FAMILY (RFC 8656 §8.2): every relayed address live at
+    /// `now` expires at `at` (one deleted or expired alone stays so).
+    pub fn set_expires(&self, at: Millis, now: Millis) {
+        refresh_expiry(&self.expires, at, now);
+        if let Some(e) = &self.extra {
+            refresh_expiry(&e.expires, at, now);
+        }
     }
 
-    /// Whether it is still usable at `now`.
+    /// A Refresh with REQUESTED-ADDRESS-FAMILY (RFC 8656 §8.2): the relayed address of
+    /// `family_of`'s family alone expires at `at`, if it is live at `now`.
+    pub fn set_family_expires(&self, family_of: IpAddr, at: Millis, now: Millis) {
+        if let Some((expires, _)) = self.family(family_of) {
+            refresh_expiry(expires, at, now);
+        }
+    }
+
+    /// Whether it is still usable at `now`: not deleted, and one of its relayed addresses has not
+    /// expired (RFC 8656 §8: a dual allocation's families expire apart).
     #[inline]
     pub fn is_live(&self, now: Millis) -> bool {
-        !self.deleted.load(Relaxed) && self.expires() > now
+        !self.deleted.load(Relaxed)
+            && (self.expires.load(Relaxed) > now || self.extra.as_ref().is_some_and(|e| e.expires() > now))
     }
 
     /// Marks it deleted; its driver task should stop and free the relay port.
@@ -644,6 +699,11 @@ impl<S> Allocation<S> {
     pub fn cache_response(&self, request: RequestKey, bytes: &[u8]) {
         self.lock().last = Some(CachedResponse { request, bytes: bytes.into() });
     }
+}
+
+/// Sets `expires` to `at` unless it ran out at `now` (a relayed address does not come back).
+fn refresh_expiry(expires: &AtomicU64, at: Millis, now: Millis) {
+    let _ = expires.fetch_update(Relaxed, Relaxed, |cur| (cur > now).then_some(at));
 }
 
 fn copy_live(cur: &Bindings, now: Millis) -> Bindings {

@@ -147,14 +147,19 @@ impl<S: Send + Sync + 'static> Table<S> {
     }
 
     /// Removes every allocation expired at `now` and sweeps the others' permissions and channels.
-    /// Returns the removed ones so the driver can stop their relay sockets.
-    pub fn sweep(&self, now: Millis) -> Vec<Arc<Allocation<S>>> {
+    /// Returns the removed ones so the driver can stop their relay sockets. A dual allocation one
+    /// of whose relayed addresses expired alone (RFC 8656 §8) stays; `family_ended` gets that
+    /// relay's socket, once, to stop it.
+    pub fn sweep(&self, now: Millis, mut family_ended: impl FnMut(&Allocation<S>, &S)) -> Vec<Arc<Allocation<S>>> {
         let expired: Vec<FiveTuple> = {
             let guard = self.map.guard();
             self.map
                 .iter(&guard)
                 .filter_map(|(k, a)| {
                     if a.is_live(now) {
+                        if let Some(socket) = a.expire_family(now) {
+                            family_ended(a, socket);
+                        }
                         a.sweep(now);
                         None
                     } else {

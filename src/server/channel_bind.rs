@@ -24,7 +24,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         return req.error(out, codes::BAD_REQUEST);
     }
     // RFC 8656 §12.2: a peer of a family the allocation has no relayed address of gets 443.
-    if !allocation.has_family_of(peer.ip()) {
+    if !allocation.has_family_of(peer.ip(), req.now) {
         return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
     }
     if req.server.policy.load().check_addr(peer).is_err() {

@@ -22,7 +22,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
             return req.error(out, codes::BAD_REQUEST);
         };
         // RFC 8656 §10.2: a peer of a family the allocation has no relayed address of gets 443.
-        if !allocation.has_family_of(peer.ip()) {
+        if !allocation.has_family_of(peer.ip(), req.now) {
             return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
         }
         // RFC 8656 §9: a permission has no port, so port rules wait for ChannelBind and each send.

@@ -34,9 +34,11 @@ pub trait RelayDriver: Send + Sync + 'static {
     fn stop(&self, allocation: &Allocation<Self::Socket>);
 
     /// A dual allocation lost one of its two relayed addresses (RFC 8656 §8: a Refresh with
-    /// LIFETIME 0 and REQUESTED-ADDRESS-FAMILY): stop reading `socket`. The allocation keeps it
-    /// until [`RelayDriver::stop`] (the default does nothing: the core sends nothing through it any
-    /// more and drops what it would relay from it).
+    /// LIFETIME 0 and REQUESTED-ADDRESS-FAMILY, or that family's own lifetime ran out while the
+    /// other's did not): stop reading `socket`. Called once per relayed address. The allocation
+    /// keeps the socket (it owns it) until [`RelayDriver::stop`], so its port stays bound until the
+    /// allocation ends: the core sends nothing through it any more and drops what it would relay
+    /// from it. The default does nothing.
     fn stop_relay(&self, _allocation: &Allocation<Self::Socket>, _socket: &Self::Socket) {}
 
     /// Sets (or clears) DF on the datagrams `socket` sends to peers (RFC 8656 §18.9). The core asks

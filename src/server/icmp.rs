@@ -26,7 +26,7 @@ pub(super) fn from_peer<D: RelayDriver>(
     icmp: Icmp,
     out: &mut [u8],
 ) -> Option<usize> {
-    if !a.is_live(now) || (a.extra.is_some() && !a.has_family_of(peer.ip())) {
+    if !a.is_live(now) || (a.extra.is_some() && !a.has_family_of(peer.ip(), now)) {
         return None;
     }
     // RFC 8656 §11.5: only the errors about the datagram's delivery, and only for a peer the client

@@ -496,7 +496,7 @@ impl<D: RelayDriver> Server<D> {
     /// about once a second.
     pub fn sweep(&self, now: Instant) {
         let at = self.millis(now);
-        for a in self.table.sweep(at) {
+        for a in self.table.sweep(at, |a, socket| self.driver.stop_relay(a, socket)) {
             self.end(&a, EndReason::Expired, at);
         }
         allocate::sweep_reservations(self, at);

@@ -63,7 +63,7 @@ fn refresh<D: RelayDriver>(
                 AddressFamily::V4 => std::net::IpAddr::from([0u8; 4]),
                 AddressFamily::V6 => std::net::IpAddr::from([0u16; 8]),
             };
-            if !allocation.has_family_of(probe) {
+            if !allocation.has_family_of(probe, req.now) {
                 return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
             }
             Some(probe)
@@ -81,7 +81,7 @@ fn refresh<D: RelayDriver>(
     };
     let lifetime = super::allocate::token_capped(req, lifetime);
     if lifetime == 0
-        && let Some(socket) = family.and_then(|f| allocation.delete_relay_of_family(f))
+        && let Some(socket) = family.and_then(|f| allocation.delete_relay_of_family(f, req.now))
     {
         req.server.driver.stop_relay(allocation, socket);
     } else if lifetime == 0 {
@@ -89,7 +89,12 @@ fn refresh<D: RelayDriver>(
             req.server.end(&a, super::EndReason::Client, req.now);
         }
     } else {
-        allocation.set_expires(req.now + u64::from(lifetime) * 1000);
+        // RFC 8656 §8.2: with REQUESTED-ADDRESS-FAMILY, that family's relayed address alone.
+        let at = req.now + u64::from(lifetime) * 1000;
+        match family {
+            Some(f) => allocation.set_family_expires(f, at, req.now),
+            None => allocation.set_expires(at, req.now),
+        }
         // RFC 7635 §6.2: a Refresh with a new ACCESS-TOKEN switches the kid and mac_key.
         if let Some(session) = &req.auth.oauth {
             allocation.set_oauth(std::sync::Arc::clone(session));

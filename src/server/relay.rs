@@ -28,7 +28,7 @@ pub(super) fn from_peer<D: RelayDriver>(
     }
     // A dual allocation whose relayed address of the peer's family was deleted (RFC 8656 §8) relays
     // nothing from it, whether or not the driver stopped reading that socket.
-    if a.extra.is_some() && !a.has_family_of(peer.ip()) {
+    if a.extra.is_some() && !a.has_family_of(peer.ip(), now) {
         return None;
     }
     let bindings = a.bindings();

@@ -80,7 +80,7 @@ fn to_peer<D: RelayDriver>(
     }
     // The relay socket of the peer's family (a dual allocation has one per family). A permission
     // needs a relayed address of the peer's family, so this only fails for a racing deletion.
-    let Some(socket) = a.socket_for(peer.ip()) else {
+    let Some(socket) = a.socket_for(peer.ip(), now) else {
         return Outcome::Dropped(DropReason::NoPermission);
     };
     if !server.driver.send_to_peer(socket, peer, data) {

@@ -1,7 +1,8 @@
 //! (A test module: declared under #[cfg(test)] in its parent.)
 //! Scenario tests of dual allocations (RFC 8656 §7.2 ADDITIONAL-ADDRESS-FAMILY, RFC 6156): both
 //! families granted, one family missing (ADDRESS-ERROR-CODE), the draft code points of coturn 4.6.1
-//! (0x8032 answered with 0x8033), the 400 cases, data routed per family, and 443.
+//! (0x8032 answered with 0x8033), the 400 cases, data routed per family, 443, and
+//! each family's own lifetime (RFC 8656 §8: a Refresh of one family, its expiry alone).
 
 use super::*;
 
@@ -337,4 +338,124 @@ fn tcp_allocations_are_single_family() {
     assert_eq!(error_code(&over_tcp(&mut h, &tcp_dual)), Some(400));
     let tcp = |w: &mut MessageWriter<'_>| w.add(&RequestedTransport::TCP).unwrap();
     assert!(ok(&over_tcp(&mut h, &tcp)));
+}
+
+/// A Refresh of `family` alone (RFC 8656 §8.2) with `lifetime`.
+fn refresh_family(family: AddressFamily, lifetime: u32) -> impl Fn(&mut MessageWriter<'_>) {
+    move |w: &mut MessageWriter<'_>| {
+        w.add(&Lifetime(lifetime)).unwrap();
+        w.add(&RequestedAddressFamily(family)).unwrap();
+    }
+}
+
+/// CreatePermission for `peers`, answered with success.
+fn permit(h: &mut Harness, c: &Client, peers: &[SocketAddr]) {
+    let resp = h.send(c, Method::CREATE_PERMISSION, |w| {
+        for p in peers {
+            w.add(&XorPeerAddress(*p)).unwrap();
+        }
+    });
+    assert!(ok(&resp), "{:?}", error_code(&resp));
+}
+
+fn granted(resp: &[u8]) -> u32 {
+    assert!(ok(resp), "{:?}", error_code(resp));
+    Message::parse(resp).unwrap().get::<Lifetime>().unwrap().0
+}
+
+#[test]
+fn each_family_expires_on_its_own_lifetime() {
+    let mut h = dual_stack();
+    let events = super::events::recorded(&h);
+    let (c, v4, v6) = allocate_dual(&mut h);
+    let (p4, p6) = (addr("127.0.0.1:9000"), addr("[::1]:9000"));
+    // RFC 8656 §8.2: the IPv6 relayed address alone gets 1200 s; the IPv4 one keeps its 600.
+    assert_eq!(granted(&h.send(&c, Method::REFRESH, refresh_family(AddressFamily::V6, 1200))), 1200);
+    h.advance(590);
+    permit(&mut h, &c, &[p4, p6]);
+    assert_eq!(send_indication(&mut h, p4, b"4"), Outcome::Relayed);
+    assert_eq!(send_indication(&mut h, p6, b"6"), Outcome::Relayed);
+    h.advance(11);
+    // Past 600 s the IPv4 family is gone at once, before any sweep: nothing relayed either way.
+    assert_eq!(send_indication(&mut h, p4, b"4"), Outcome::Dropped(DropReason::NoPermission));
+    assert!(h.peer_sends(p4, b"4").is_none());
+    assert_eq!(error_code(&h.send(&c, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(p4)).unwrap())), Some(443));
+    assert_eq!(send_indication(&mut h, p6, b"6"), Outcome::Relayed);
+    assert!(h.peer_sends(p6, b"6").is_some());
+    // The sweep stops the IPv4 relay alone, once; the allocation lives on.
+    h.server.sweep(h.now);
+    h.server.sweep(h.now);
+    assert_eq!(*h.driver.stopped.lock().unwrap(), [v4]);
+    assert_eq!(h.server.allocations().len(), 1);
+    h.advance(499);
+    permit(&mut h, &c, &[p6]);
+    h.server.sweep(h.now);
+    assert_eq!(send_indication(&mut h, p6, b"6"), Outcome::Relayed);
+    assert_eq!(h.driver.sent.lock().unwrap().last().unwrap().0, v6);
+    assert_eq!(h.server.allocations().len(), 1);
+    // At 1200 s the IPv6 family expires too: the allocation ends, once, as expired.
+    h.advance(100);
+    assert_eq!(send_indication(&mut h, p6, b"6"), Outcome::Dropped(DropReason::NoAllocation));
+    h.server.sweep(h.now);
+    h.server.sweep(h.now);
+    assert_eq!(h.server.allocations().len(), 0);
+    assert_eq!(h.server.allocations().quota().total(), 0);
+    let deleted: Vec<String> = events.take().into_iter().filter(|e| e.starts_with("deleted")).collect();
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert!(deleted[0].contains(" expired "), "{deleted:?}");
+    assert_eq!(h.server.stats().snapshot().allocations_deleted, 1);
+}
+
+#[test]
+fn a_family_deleted_then_the_other_expired_ends_the_allocation_once() {
+    let mut h = dual_stack();
+    let events = super::events::recorded(&h);
+    let (c, v4, v6) = allocate_dual(&mut h);
+    let p6 = addr("[::1]:9000");
+    assert_eq!(granted(&h.send(&c, Method::REFRESH, refresh_family(AddressFamily::V4, 0))), 0);
+    assert_eq!(*h.driver.stopped.lock().unwrap(), [v4]);
+    // The IPv4 family is gone for good: a Refresh of it is 443, one of both does not bring it back.
+    assert_eq!(error_code(&h.send(&c, Method::REFRESH, refresh_family(AddressFamily::V4, 600))), Some(443));
+    h.advance(300);
+    assert_eq!(granted(&h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(600)).unwrap())), 600);
+    assert_eq!(error_code(&h.send(&c, Method::REFRESH, refresh_family(AddressFamily::V4, 600))), Some(443));
+    permit(&mut h, &c, &[p6]);
+    assert_eq!(send_indication(&mut h, p6, b"6"), Outcome::Relayed);
+    h.advance(599);
+    h.server.sweep(h.now);
+    assert_eq!(h.server.allocations().len(), 1);
+    assert_eq!(*h.driver.stopped.lock().unwrap(), [v4]);
+    h.advance(2);
+    h.server.sweep(h.now);
+    h.server.sweep(h.now);
+    assert_eq!(h.server.allocations().len(), 0);
+    assert_eq!(*h.driver.stopped.lock().unwrap(), [v4, v4, v6]);
+    let deleted: Vec<String> = events.take().into_iter().filter(|e| e.starts_with("deleted")).collect();
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert!(deleted[0].contains(" expired "), "{deleted:?}");
+    assert_eq!(h.server.stats().snapshot().allocations_deleted, 1);
+    assert_eq!(error_code(&h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(600)).unwrap())), Some(437));
+}
+
+#[test]
+fn a_refresh_without_a_family_refreshes_both_live_ones() {
+    let mut h = dual_stack();
+    let (c, v4, _) = allocate_dual(&mut h);
+    let (p4, p6) = (addr("127.0.0.1:9000"), addr("[::1]:9000"));
+    h.advance(500);
+    assert_eq!(granted(&h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(1000)).unwrap())), 1000);
+    h.advance(900);
+    h.server.sweep(h.now);
+    assert!(h.driver.stopped.lock().unwrap().is_empty());
+    permit(&mut h, &c, &[p4, p6]);
+    assert_eq!(send_indication(&mut h, p4, b"4"), Outcome::Relayed);
+    assert_eq!(send_indication(&mut h, p6, b"6"), Outcome::Relayed);
+    // A family that ran out (not swept yet) is not brought back by a Refresh of both.
+    assert_eq!(granted(&h.send(&c, Method::REFRESH, refresh_family(AddressFamily::V6, 1000))), 1000);
+    h.advance(101);
+    assert_eq!(granted(&h.send(&c, Method::REFRESH, |w| w.add(&Lifetime(600)).unwrap())), 600);
+    assert_eq!(send_indication(&mut h, p4, b"4"), Outcome::Dropped(DropReason::NoPermission));
+    h.server.sweep(h.now);
+    assert_eq!(*h.driver.stopped.lock().unwrap(), [v4]);
+    assert_eq!(h.server.allocations().len(), 1);
 }
