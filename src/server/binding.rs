@@ -42,7 +42,8 @@ pub(super) fn request(
     let outcome = response::respond(msg, out, Class::SuccessResponse, trailer, |w| {
         mapped(msg, rx, w)?;
         w.add(&OtherAddress(other))?;
-        w.add(&ResponseOrigin(from))
+        w.add(&ResponseOrigin(from))?;
+        padding(msg, w)
     });
     match outcome {
         Outcome::Reply(len) if from != rx.local || to != rx.source => Outcome::ReplyVia { len, from, to },
@@ -55,9 +56,19 @@ fn mapped(msg: &Message<'_>, rx: &Received<'_>, w: &mut MessageWriter<'_>) -> Re
     if msg.is_rfc3489() { w.add(&MappedAddress(rx.source)) } else { w.add(&XorMappedAddress(rx.source)) }
 }
 
+/// RFC 5780 §6.1: a request's PADDING is answered with PADDING. The RFC suggests the outgoing
+/// MTU; this server mirrors the request's own PADDING, so the answer never outgrows the request by
+/// more than its other attributes (no amplification beyond what a plain Binding gives).
+fn padding(msg: &Message<'_>, w: &mut MessageWriter<'_>) -> Result<(), EncodeError> {
+    match msg.get_raw(types::PADDING) {
+        Some(p) => w.add_raw(types::PADDING, p.value),
+        None => Ok(()),
+    }
+}
+
 /// Where an RFC 5780 answer goes: (the local address it leaves from after CHANGE-REQUEST, §7.2;
 /// the client's address, at the port of RESPONSE-PORT if any, §7.5; OTHER-ADDRESS, §7.4). `None`
-/// for a malformed CHANGE-REQUEST or RESPONSE-PORT (400).
+/// for a malformed CHANGE-REQUEST or RESPONSE-PORT, or RESPONSE-PORT with PADDING (400, §6.1).
 pub(super) fn route(
     nat: &NatDiscovery,
     rx: &Received<'_>,
@@ -67,6 +78,9 @@ pub(super) fn route(
         Some(_) => msg.get::<ChangeRequest>().ok()?,
         None => ChangeRequest { change_ip: false, change_port: false },
     };
+    if msg.get_raw(types::RESPONSE_PORT).is_some() && msg.get_raw(types::PADDING).is_some() {
+        return None;
+    }
     let from = nat.response_origin(rx.local, change.change_ip, change.change_port)?;
     let to = match msg.get_raw(types::RESPONSE_PORT) {
         // RFC 5780 §7.5: a 16-bit port, then 2 bytes of padding.
@@ -84,7 +98,7 @@ pub(super) fn route(
 /// the codec can parse):
 ///
 /// - types the codec does not know; RESPONSE-PORT and PADDING (RFC 5780 §7.5, §7.6) are known
-///   only with RFC 5780 on (`nat`); PADDING is then tolerated but not echoed;
+///   only with RFC 5780 on (`nat`);
 /// - CHANGE-REQUEST (RFC 5780 §7.2) with a flag set when RFC 5780 is off: a success from the
 ///   address the request came to would tell an RFC 3489/5780 client that its NAT does no
 ///   filtering. An all-zero CHANGE-REQUEST asks for nothing and is tolerated, as coturn does;

@@ -317,13 +317,15 @@ fn interop_with_coturn_turnutils_natdiscovery() {
     ]);
     assert_eq!(daemon.udp.len(), 4, "A:P, B:P, A:P', B:P': {:?}", daemon.udp);
     let port = daemon.udp[0].port().to_string();
-    let output = crate::support::run_with_timeout(
-        Command::new("turnutils_natdiscovery").args(["-m", "-f", "-p", &port, "127.0.0.1"]),
-        crate::support::PROCESS_TIMEOUT,
-    );
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(text.contains("NAT with Endpoint Independent Mapping!"), "{text}");
-    assert!(text.contains("NAT with Endpoint Independent Filtering!"), "{text}");
-    assert!(text.contains("Other addr: : 127.0.0.2:"), "{text}");
-    assert!(text.contains("Response origin: : 127.0.0.2:"), "{text}");
+    // Then again with PADDING (-P, RFC 5780 §7.6) in every request.
+    for extra in [&[][..], &["-P"][..]] {
+        let mut cmd = Command::new("turnutils_natdiscovery");
+        cmd.args(["-m", "-f"]).args(extra).args(["-p", &port, "127.0.0.1"]);
+        let output = crate::support::run_with_timeout(&mut cmd, crate::support::PROCESS_TIMEOUT);
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(text.contains("NAT with Endpoint Independent Mapping!"), "{extra:?}: {text}");
+        assert!(text.contains("NAT with Endpoint Independent Filtering!"), "{extra:?}: {text}");
+        assert!(text.contains("Other addr: : 127.0.0.2:"), "{extra:?}: {text}");
+        assert!(text.contains("Response origin: : 127.0.0.2:"), "{extra:?}: {text}");
+    }
 }

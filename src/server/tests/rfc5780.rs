@@ -87,9 +87,15 @@ fn response_port_sends_to_that_port_of_the_clients_ip() {
     // Malformed (not 4 bytes): 400.
     let (_, m) = binding(&mut h, |w| w.add_raw(types::RESPONSE_PORT, &[1, 2]).unwrap());
     assert_eq!(m.get::<ErrorCode>().unwrap().code, 400);
-    // PADDING is understood (not echoed).
-    let (o, _) = binding(&mut h, |w| w.add_raw(types::PADDING, &[0; 8]).unwrap());
+    // PADDING comes back as long as it came (§6.1); with RESPONSE-PORT it is refused (400).
+    let (o, m) = binding(&mut h, |w| w.add_raw(types::PADDING, &[7; 500]).unwrap());
     assert!(matches!(o, Outcome::Reply(_)), "{o:?}");
+    assert_eq!(m.get_raw(types::PADDING).unwrap().value.len(), 500);
+    let (_, m) = binding(&mut h, |w| {
+        w.add_raw(types::PADDING, &[0; 8]).unwrap();
+        w.add_raw(types::RESPONSE_PORT, &[0x9c, 0x41, 0, 0]).unwrap();
+    });
+    assert_eq!(m.get::<ErrorCode>().unwrap().code, 400);
 }
 
 #[test]
