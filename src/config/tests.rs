@@ -602,4 +602,8 @@ fn rfc5780_needs_two_listening_ips_of_one_family() {
     let err = Config::from_toml_str(same).unwrap_err();
     assert!(matches!(&err, ConfigError::InvalidValue { key, .. } if key == "alt-listening-port"), "{err}");
     assert_eq!(crate::io::ListenPlan::from(&Config::default()).rfc5780_alt_port, None);
+    // The alternate port stays out of the relay range like the others.
+    let inside = "rfc5780 = true\nlistening-ip = [\"127.0.0.1\", \"127.0.0.2\"]\nalt-listening-port = 50000\n";
+    let err = Config::from_toml_str(inside).unwrap_err();
+    assert!(matches!(&err, ConfigError::InvalidValue { key, .. } if key == "alt-listening-port"), "{err}");
 }

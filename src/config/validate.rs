@@ -165,8 +165,10 @@ impl Config {
             ("admin-listen", self.admin_listen),
         ];
         let tls = (!self.no_tls && self.has_tls_certificate()).then(|| self.tls_port());
+        let alt = self.rfc5780.then(|| self.alt_port());
         let ports = [("listening-port", Some(self.listening_port)), ("tls-listening-port", tls)]
             .into_iter()
+            .chain([("alt-listening-port", alt)])
             .chain(http.into_iter().map(|(key, addr)| (key, addr.map(|a| a.port()))));
         for (key, port) in ports {
             if let Some(port) = port.filter(|p| *p != 0 && range.contains(p)) {

@@ -19,11 +19,15 @@ fn on(options: ServerOptions) -> Harness {
     h
 }
 
-fn binding(h: &mut Harness, body: impl FnOnce(&mut MessageWriter<'_>)) -> (Outcome, Message<'static>) {
+/// Feeds a Binding request built by `body`; returns the outcome and the answer's bytes.
+fn binding_raw(h: &mut Harness, body: impl FnOnce(&mut MessageWriter<'_>)) -> (Outcome, Vec<u8>) {
     let tid = h.next_tid();
-    let (o, resp) = h.feed(&request(Method::BINDING, tid, None, body));
-    let resp: &'static [u8] = Box::leak(resp.into_boxed_slice());
-    (o, Message::parse(resp).unwrap())
+    h.feed(&request(Method::BINDING, tid, None, body))
+}
+
+/// Parses an answer.
+fn parse(resp: &[u8]) -> Message<'_> {
+    Message::parse(resp).unwrap()
 }
 
 #[test]
@@ -50,7 +54,8 @@ fn the_grid_gives_other_address_and_each_response_origin() {
 #[test]
 fn every_binding_success_carries_other_address_and_response_origin() {
     let mut h = on(Harness::default_options());
-    let (o, m) = binding(&mut h, |_| {});
+    let (o, r) = binding_raw(&mut h, |_| {});
+    let m = parse(&r);
     assert!(matches!(o, Outcome::Reply(_)), "{o:?}");
     assert_eq!(m.get::<XorMappedAddress>().unwrap().0, h.client);
     assert_eq!(m.get::<OtherAddress>().unwrap().0, addr("127.0.0.2:3479"));
@@ -64,7 +69,8 @@ fn change_request_picks_the_socket_the_answer_leaves_from() {
         [((false, true), "127.0.0.1:3479"), ((true, false), "127.0.0.2:3478"), ((true, true), "127.0.0.2:3479")];
     for ((change_ip, change_port), from) in cases {
         let change = ChangeRequest { change_ip, change_port };
-        let (o, m) = binding(&mut h, |w| w.add(&change).unwrap());
+        let (o, r) = binding_raw(&mut h, |w| w.add(&change).unwrap());
+        let m = parse(&r);
         let Outcome::ReplyVia { from: f, to, .. } = o else { panic!("{o:?}") };
         assert_eq!((f, to), (addr(from), h.client));
         assert_eq!(m.get::<ResponseOrigin>().unwrap().0, addr(from));
@@ -72,7 +78,7 @@ fn change_request_picks_the_socket_the_answer_leaves_from() {
     }
     // No flags: from where it came.
     let change = ChangeRequest { change_ip: false, change_port: false };
-    let (o, _) = binding(&mut h, |w| w.add(&change).unwrap());
+    let (o, _) = binding_raw(&mut h, |w| w.add(&change).unwrap());
     assert!(matches!(o, Outcome::Reply(_)), "{o:?}");
 }
 
@@ -80,21 +86,25 @@ fn change_request_picks_the_socket_the_answer_leaves_from() {
 fn response_port_sends_to_that_port_of_the_clients_ip() {
     let mut h = on(Harness::default_options());
     let port = |w: &mut MessageWriter<'_>| w.add_raw(types::RESPONSE_PORT, &[0x9c, 0x41, 0, 0]).unwrap();
-    let (o, m) = binding(&mut h, port);
+    let (o, r) = binding_raw(&mut h, port);
+    let m = parse(&r);
     let Outcome::ReplyVia { from, to, .. } = o else { panic!("{o:?}") };
     assert_eq!((from, to), (h.local, addr("127.0.0.1:40001")));
     assert!(m.get::<ResponseOrigin>().is_ok());
     // Malformed (not 4 bytes): 400.
-    let (_, m) = binding(&mut h, |w| w.add_raw(types::RESPONSE_PORT, &[1, 2]).unwrap());
+    let (_, r) = binding_raw(&mut h, |w| w.add_raw(types::RESPONSE_PORT, &[1, 2]).unwrap());
+    let m = parse(&r);
     assert_eq!(m.get::<ErrorCode>().unwrap().code, 400);
     // PADDING comes back as long as it came (§6.1); with RESPONSE-PORT it is refused (400).
-    let (o, m) = binding(&mut h, |w| w.add_raw(types::PADDING, &[7; 500]).unwrap());
+    let (o, r) = binding_raw(&mut h, |w| w.add_raw(types::PADDING, &[7; 500]).unwrap());
+    let m = parse(&r);
     assert!(matches!(o, Outcome::Reply(_)), "{o:?}");
     assert_eq!(m.get_raw(types::PADDING).unwrap().value.len(), 500);
-    let (_, m) = binding(&mut h, |w| {
+    let (_, r) = binding_raw(&mut h, |w| {
         w.add_raw(types::PADDING, &[0; 8]).unwrap();
         w.add_raw(types::RESPONSE_PORT, &[0x9c, 0x41, 0, 0]).unwrap();
     });
+    let m = parse(&r);
     assert_eq!(m.get::<ErrorCode>().unwrap().code, 400);
 }
 
@@ -103,15 +113,18 @@ fn off_or_outside_the_grid_change_request_still_gets_420() {
     // On but no grid told (or a request to an address outside it): as if off.
     let mut h = Harness::new(ServerOptions { rfc5780: true, ..Harness::default_options() });
     let change = ChangeRequest { change_ip: true, change_port: false };
-    let (_, m) = binding(&mut h, |w| w.add(&change).unwrap());
+    let (_, r) = binding_raw(&mut h, |w| w.add(&change).unwrap());
+    let m = parse(&r);
     assert_eq!(m.get::<ErrorCode>().unwrap().code, 420);
     let mut h = on(Harness::default_options());
     h.local = addr("127.0.0.3:3478");
-    let (_, m) = binding(&mut h, |w| w.add(&change).unwrap());
+    let (_, r) = binding_raw(&mut h, |w| w.add(&change).unwrap());
+    let m = parse(&r);
     assert_eq!(m.get::<ErrorCode>().unwrap().code, 420);
     assert!(m.get::<OtherAddress>().is_err());
     // RESPONSE-PORT is not understood without RFC 5780 either.
-    let (_, m) = binding(&mut h, |w| w.add_raw(types::RESPONSE_PORT, &[0x9c, 0x40, 0, 0]).unwrap());
+    let (_, r) = binding_raw(&mut h, |w| w.add_raw(types::RESPONSE_PORT, &[0x9c, 0x40, 0, 0]).unwrap());
+    let m = parse(&r);
     assert_eq!(m.get::<ErrorCode>().unwrap().code, 420);
 }
 
