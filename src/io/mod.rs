@@ -377,7 +377,6 @@ fn bind_udp(addrs: &[SocketAddr], workers: usize, buffer: usize) -> Result<Vec<U
     Ok(groups)
 }
 
-/// The UDP sockets of one listening address and the address they share.
 /// Binds the plan's UDP addresses; with `rfc5780` the first two also at the alternate port
 /// (RFC 5780 §6: A:P, B:P, A:P', B:P'), returning the grid.
 fn bind_udp_plan(plan: &ListenPlan) -> Result<(Vec<UdpGroup>, Option<NatDiscovery>), IoError> {
@@ -425,6 +424,7 @@ fn grid_siblings(
         .collect()
 }
 
+/// The UDP sockets of one listening address and the address they share.
 type UdpGroup = (Vec<tokio::net::UdpSocket>, SocketAddr);
 
 /// Expires allocations, permissions and channels once a second (RFC 8656 §7–§12 timers); on stop,

@@ -69,11 +69,7 @@ fn padding(msg: &Message<'_>, w: &mut MessageWriter<'_>) -> Result<(), EncodeErr
 /// Where an RFC 5780 answer goes: (the local address it leaves from after CHANGE-REQUEST, §7.2;
 /// the client's address, at the port of RESPONSE-PORT if any, §7.5; OTHER-ADDRESS, §7.4). `None`
 /// for a malformed CHANGE-REQUEST or RESPONSE-PORT, or RESPONSE-PORT with PADDING (400, §6.1).
-pub(super) fn route(
-    nat: &NatDiscovery,
-    rx: &Received<'_>,
-    msg: &Message<'_>,
-) -> Option<(SocketAddr, SocketAddr, SocketAddr)> {
+fn route(nat: &NatDiscovery, rx: &Received<'_>, msg: &Message<'_>) -> Option<(SocketAddr, SocketAddr, SocketAddr)> {
     let change = match msg.get_raw(types::CHANGE_REQUEST) {
         Some(_) => msg.get::<ChangeRequest>().ok()?,
         None => ChangeRequest { change_ip: false, change_port: false },

@@ -445,7 +445,7 @@ impl<D: RelayDriver> Server<D> {
                 Outcome::Dropped(DropReason::RateLimited)
             }
             // Its error answers (420, 400) are unauthenticated answers like any other: limited.
-            // With RFC 5780 on, every answer counts: they amplify (RFC 5780 §9.2, RESPONSE-PORT).
+            // With RFC 5780 on, every answer counts: they amplify (RFC 5780 §9, RESPONSE-PORT).
             (Method::BINDING, Class::Request) => match self.binding(rx, &msg, trailer, out) {
                 Outcome::Reply(_) | Outcome::ReplyVia { .. }
                     if (self.nat_discovery(rx).is_some() || is_error_response(out))
