@@ -149,6 +149,15 @@ pub struct Config {
     /// `tls-listening-port`: TLS port (default 5349, or 0 when `listening-port` is 0; see
     /// [`Config::tls_port`]).
     pub tls_listening_port: Option<u16>,
+    /// `rfc5780`: RFC 5780 NAT behaviour discovery on UDP (coturn's spelling): the first two
+    /// `listening-ip` addresses (one family) × `listening-port` and `alt-listening-port`, four
+    /// sockets; Binding answers carry OTHER-ADDRESS and RESPONSE-ORIGIN and follow CHANGE-REQUEST
+    /// and RESPONSE-PORT (RFC 5780 §6, §7). Off by default: its answers amplify (all of them count
+    /// against `rate-limit-unauth`).
+    pub rfc5780: bool,
+    /// `alt-listening-port`: RFC 5780's alternate port (§6; default `listening-port` + 1, or 0
+    /// when `listening-port` is 0; see [`Config::alt_port`]).
+    pub alt_listening_port: Option<u16>,
     /// `relay-ip`: addresses for relay sockets; allocations are spread round-robin over those of a
     /// family (default: the address each Allocate arrived on). See [`relay_addresses`].
     pub relay_ip: Vec<IpAddr>,
@@ -411,6 +420,8 @@ impl Default for Config {
             listening_ip: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             listening_port: 3478,
             tls_listening_port: None,
+            rfc5780: false,
+            alt_listening_port: None,
             relay_ip: Vec::new(),
             external_ip: Vec::new(),
             public_host: None,

@@ -9,7 +9,7 @@ use rustls::crypto::CryptoProvider;
 /// ALPN protocol ID for TURN (RFC 7443 §6).
 pub const ALPN_STUN_TURN: &[u8] = b"stun.turn";
 /// ALPN protocol ID for STUN NAT discovery (RFC 7443 §6). The listeners do not offer it: it stands
-/// for RFC 5780, which is not implemented.
+/// for RFC 5780 over TLS, and `rfc5780` runs on UDP only.
 pub const ALPN_STUN_NAT_DISCOVERY: &[u8] = b"stun.nat-discovery";
 /// ALPN protocol ID for HTTP/1.1 (RFC 7301 §6): the HTTPS faces, and the TURN-TLS listeners with
 /// `api-on-tls` (the one ID that sends a connection to the token service instead of TURN).

@@ -148,6 +148,8 @@ const MAPPED: &[(&str, &str, Kind)] = &[
     ("no-tls", "no-tls", Kind::Switch),
     ("no-tcp-relay", "no-tcp-relay", Kind::Switch),
     ("mobility", "mobility", Kind::Switch),
+    ("rfc5780", "rfc5780", Kind::Switch),
+    ("alt-listening-port", "alt-listening-port", Kind::Int(u16::MAX as u64)),
     ("server-name", "server-name", Kind::Text),
     ("max-allocate-timeout", "tcp-auth-timeout", Kind::Positive(i64::MAX as u64)),
     ("log-file", "log-file", Kind::Text),

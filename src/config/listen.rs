@@ -20,6 +20,7 @@ impl From<&Config> for ListenPlan {
             proxy_protocol: config.proxy_protocol,
             proxy_protocol_from: config.proxy_protocol_from.clone(),
             strict_rfc8656: config.strict_rfc8656,
+            rfc5780_alt_port: config.rfc5780.then(|| config.alt_port()),
         }
     }
 }

@@ -583,3 +583,27 @@ fn tcp_idle_timeout_is_a_key_of_at_least_a_second() {
         other => panic!("{other:?}"),
     }
 }
+
+/// RFC 5780 §6 needs two addresses of one family: refused otherwise, naming `rfc5780`; the
+/// alternate port follows `listening-port` (+ 1, or 0 with 0) and reaches the listen plan.
+#[test]
+fn rfc5780_needs_two_listening_ips_of_one_family() {
+    for ips in ["[\"127.0.0.1\"]", "[\"127.0.0.1\", \"::1\"]", "[\"127.0.0.1\", \"127.0.0.1\"]"] {
+        let err = Config::from_toml_str(&format!("rfc5780 = true\nlistening-ip = {ips}\n")).unwrap_err();
+        assert!(matches!(&err, ConfigError::InvalidValue { key, .. } if key == "rfc5780"), "{ips}: {err}");
+    }
+    let ok = Config::from_toml_str("rfc5780 = true\nlistening-ip = [\"127.0.0.1\", \"127.0.0.2\"]\n").unwrap();
+    assert_eq!(ok.alt_port(), 3479);
+    assert_eq!(crate::io::ListenPlan::from(&ok).rfc5780_alt_port, Some(3479));
+    assert!(ok.server_options().rfc5780);
+    assert_eq!(Config { listening_port: 0, ..ok.clone() }.alt_port(), 0);
+    assert_eq!(Config { alt_listening_port: Some(5000), ..ok.clone() }.alt_port(), 5000);
+    let same = "rfc5780 = true\nlistening-ip = [\"127.0.0.1\", \"127.0.0.2\"]\nalt-listening-port = 3478\n";
+    let err = Config::from_toml_str(same).unwrap_err();
+    assert!(matches!(&err, ConfigError::InvalidValue { key, .. } if key == "alt-listening-port"), "{err}");
+    assert_eq!(crate::io::ListenPlan::from(&Config::default()).rfc5780_alt_port, None);
+    // The alternate port stays out of the relay range like the others.
+    let inside = "rfc5780 = true\nlistening-ip = [\"127.0.0.1\", \"127.0.0.2\"]\nalt-listening-port = 50000\n";
+    let err = Config::from_toml_str(inside).unwrap_err();
+    assert!(matches!(&err, ConfigError::InvalidValue { key, .. } if key == "alt-listening-port"), "{err}");
+}

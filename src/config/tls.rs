@@ -17,6 +17,16 @@ impl Config {
         }
     }
 
+    /// RFC 5780's alternate port (§6): `alt-listening-port`, else `listening-port` + 1 — or 0 (the
+    /// OS chooses) when `listening-port` is 0.
+    pub fn alt_port(&self) -> u16 {
+        match self.alt_listening_port {
+            Some(port) => port,
+            None if self.listening_port == 0 => 0,
+            None => self.listening_port.saturating_add(1),
+        }
+    }
+
     /// Whether `cert` and `pkey` are set and TLS is not switched off: the TLS listeners run with
     /// them.
     pub fn has_tls_certificate(&self) -> bool {

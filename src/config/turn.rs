@@ -87,6 +87,7 @@ impl Config {
             no_tcp_relay: self.no_tcp_relay,
             legacy_dual_allocation: !self.no_legacy_dual_allocation,
             mobility: self.mobility,
+            rfc5780: self.rfc5780,
             allowed_peers: self.allowed_peer_ip.clone(),
             denied_peers: self.denied_peer_ip.clone(),
             own_addresses: self.own_addresses(),

@@ -39,6 +39,27 @@ impl Config {
     }
 
     /// Checks what no single key can: something to listen on, ranges, lengths, credentials.
+    /// RFC 5780 §6 needs two addresses of one family (the first two `listening-ip`) and two ports.
+    fn validate_rfc5780(&self) -> Result<(), ConfigError> {
+        if !self.rfc5780 {
+            return Ok(());
+        }
+        match self.listening_ip.as_slice() {
+            [a, b, ..] if a.is_ipv4() == b.is_ipv4() && a != b => {}
+            _ => {
+                let message = "needs two listening-ip addresses of one family (the first two)";
+                return Err(ConfigError::invalid("rfc5780", message));
+            }
+        }
+        if self.no_udp {
+            return Err(ConfigError::invalid("rfc5780", "works on UDP only, and no-udp is set"));
+        }
+        if self.listening_port != 0 && self.alt_port() == self.listening_port {
+            return Err(ConfigError::invalid("alt-listening-port", "must differ from listening-port"));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.listening_ip.is_empty() {
             return Err(ConfigError::invalid("listening-ip", "at least one address is needed"));
@@ -94,6 +115,7 @@ impl Config {
         if self.admin_key.as_ref().is_some_and(|k| k.0.len() < 16) {
             return Err(ConfigError::invalid("admin-key", "at least 16 characters"));
         }
+        self.validate_rfc5780()?;
         if self.alternate_threshold != 0 && self.alternate_server.is_empty() {
             return Err(ConfigError::invalid("alternate-threshold", "needs alternate-server"));
         }
@@ -143,8 +165,10 @@ impl Config {
             ("admin-listen", self.admin_listen),
         ];
         let tls = (!self.no_tls && self.has_tls_certificate()).then(|| self.tls_port());
+        let alt = self.rfc5780.then(|| self.alt_port());
         let ports = [("listening-port", Some(self.listening_port)), ("tls-listening-port", tls)]
             .into_iter()
+            .chain([("alt-listening-port", alt)])
             .chain(http.into_iter().map(|(key, addr)| (key, addr.map(|a| a.port()))));
         for (key, port) in ports {
             if let Some(port) = port.filter(|p| *p != 0 && range.contains(p)) {

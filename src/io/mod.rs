@@ -41,7 +41,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::server::Transport;
+use crate::server::{NatDiscovery, Transport};
 
 pub use plan::ListenPlan;
 pub use proxy::PROXY_HEADER_TIMEOUT;
@@ -283,7 +283,7 @@ pub async fn bind_with_tls(
     let plan = plan.into();
     let tls = tls.filter(|_| plan.tls);
     let buffer = plan.socket_buffer;
-    let udp_sockets = if plan.udp { bind_udp(&plan.addrs, plan.workers.max(1), buffer)? } else { Vec::new() };
+    let (udp_sockets, grid) = if plan.udp { bind_udp_plan(&plan)? } else { (Vec::new(), None) };
     let mut tcp_listeners = Vec::new();
     if plan.tcp {
         for &addr in &plan.addrs {
@@ -309,10 +309,15 @@ pub async fn bind_with_tls(
     let mut worker_stats = Vec::new();
     UdpRelay::attach(&server);
     server.driver().set_socket_buffer(buffer);
+    let udp_sockets: Vec<(Vec<Arc<tokio::net::UdpSocket>>, SocketAddr)> =
+        udp_sockets.into_iter().map(|(g, local)| (g.into_iter().map(Arc::new).collect(), local)).collect();
+    let siblings = grid_siblings(&udp_sockets, grid);
+    if let Some(grid) = grid {
+        server.set_nat_discovery(grid);
+    }
     for (group, local) in udp_sockets {
         listeners.push(Listener { transport: Transport::Udp, addr: local });
         for (i, socket) in group.into_iter().enumerate() {
-            let socket = Arc::new(socket);
             if i == 0 {
                 // Peer data for allocations made through `local` leaves through this one.
                 server.driver().add_listener(local, Arc::clone(&socket));
@@ -320,7 +325,8 @@ pub async fn bind_with_tls(
             let stats = Arc::new(WorkerStats::default());
             worker_stats.push(Arc::clone(&stats));
             let worker = udp::UdpWorker::with_stats(socket, local, server.clone(), stats)
-                .map_err(|error| IoError::Bind { transport: "udp", addr: local, error })?;
+                .map_err(|error| IoError::Bind { transport: "udp", addr: local, error })?
+                .with_siblings(siblings.clone());
             tasks.push(tokio::spawn(worker.run(stop.subscribe())));
         }
     }
@@ -369,6 +375,53 @@ fn bind_udp(addrs: &[SocketAddr], workers: usize, buffer: usize) -> Result<Vec<U
         groups.push((group, local));
     }
     Ok(groups)
+}
+
+/// Binds the plan's UDP addresses; with `rfc5780` the first two also at the alternate port
+/// (RFC 5780 §6: A:P, B:P, A:P', B:P'), returning the grid.
+fn bind_udp_plan(plan: &ListenPlan) -> Result<(Vec<UdpGroup>, Option<NatDiscovery>), IoError> {
+    let (workers, buffer) = (plan.workers.max(1), plan.socket_buffer);
+    match (plan.rfc5780_alt_port, plan.addrs.as_slice()) {
+        (Some(alt), [a, b, rest @ ..]) if a.is_ipv4() == b.is_ipv4() && a.ip() != b.ip() => {
+            let (mut groups, grid) = bind_grid(*a, b.ip(), alt, workers, buffer)?;
+            groups.extend(bind_udp(rest, workers, buffer)?);
+            Ok((groups, Some(grid)))
+        }
+        _ => Ok((bind_udp(&plan.addrs, workers, buffer)?, None)),
+    }
+}
+
+/// The four sockets of RFC 5780 §6: `a` and `b`'s IP at `a`'s port (as bound) and at `alt`
+/// (0: the OS picks, then `b` follows).
+fn bind_grid(
+    a: SocketAddr,
+    b: std::net::IpAddr,
+    alt: u16,
+    workers: usize,
+    buffer: usize,
+) -> Result<(Vec<UdpGroup>, NatDiscovery), IoError> {
+    let primary = bind_udp(&[a], workers, buffer)?;
+    let port = primary.first().map_or(a.port(), |g| g.1.port());
+    let alternate = bind_udp(&[SocketAddr::new(a.ip(), alt)], workers, buffer)?;
+    let alt = alternate.first().map_or(alt, |g| g.1.port());
+    let others = bind_udp(&[SocketAddr::new(b, port), SocketAddr::new(b, alt)], workers, buffer)?;
+    let mut others = others.into_iter();
+    let groups = primary.into_iter().chain(others.next()).chain(alternate).chain(others).collect();
+    Ok((groups, NatDiscovery { ips: [a.ip(), b], ports: [port, alt] }))
+}
+
+/// The first socket of each RFC 5780 address, for the workers to answer from (empty without it).
+fn grid_siblings(
+    groups: &[(Vec<Arc<tokio::net::UdpSocket>>, SocketAddr)],
+    grid: Option<NatDiscovery>,
+) -> udp::Siblings {
+    let Some(grid) = grid else { return Arc::new([]) };
+    let in_grid = |a: &SocketAddr| grid.ips.contains(&a.ip()) && grid.ports.contains(&a.port());
+    groups
+        .iter()
+        .filter(|(_, local)| in_grid(local))
+        .filter_map(|(g, local)| Some((*local, Arc::clone(g.first()?))))
+        .collect()
 }
 
 /// The UDP sockets of one listening address and the address they share.

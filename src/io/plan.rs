@@ -32,6 +32,9 @@ pub struct ListenPlan {
     pub proxy_protocol_from: Vec<PeerRule>,
     /// Only channel numbers 0x4000–0x4FFF count as ChannelData on streams.
     pub strict_rfc8656: bool,
+    /// RFC 5780 (`rfc5780`): the alternate port (0: the OS picks). The first two UDP addresses
+    /// (two IPs of one family, at one port) are then bound at that port too, four sockets (§6).
+    pub rfc5780_alt_port: Option<u16>,
 }
 
 impl ListenPlan {
@@ -49,6 +52,7 @@ impl ListenPlan {
             proxy_protocol: false,
             proxy_protocol_from: Vec::new(),
             strict_rfc8656: false,
+            rfc5780_alt_port: None,
         }
     }
 }

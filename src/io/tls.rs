@@ -4,7 +4,7 @@
 //!
 //! rustls with the `ring` provider, TLS 1.2 and 1.3. ALPN (RFC 7443): `stun.turn` is accepted; a
 //! client that offers no ALPN is served too. `stun.nat-discovery` is not offered: RFC 7443 ties
-//! it to the NAT behavior discovery of RFC 5780, which this server does not implement (a client
+//! it to the NAT behavior discovery of RFC 5780, which this server runs on UDP only (a client
 //! offering only it gets the `no_application_protocol` alert of RFC 7301 §3.2).
 //!
 //! One port for TURN and HTTPS (`api-on-tls`): with an [`HttpHandoff`] the listeners also offer
@@ -205,7 +205,7 @@ pub struct ReloadableTls {
 
 impl ReloadableTls {
     /// TLS 1.2 and 1.3, no client certificates, ALPN `stun.turn` (RFC 7443 §6); not
-    /// `stun.nat-discovery`, which promises RFC 5780 (not implemented).
+    /// `stun.nat-discovery`, which promises RFC 5780 over TLS (implemented on UDP only).
     pub fn new(identity: TlsIdentity) -> Self {
         let resolver = Arc::new(Resolver { current: ArcSwap::from_pointee(identity) });
         let builder = ServerConfig::builder_with_provider(crypto_provider())

@@ -39,7 +39,13 @@ pub struct UdpWorker {
     stats: Arc<WorkerStats>,
     state: UdpSocketState,
     bufs: Buffers,
+    /// The first socket of each RFC 5780 address (§6), for answers that leave from another one;
+    /// empty without `rfc5780`.
+    siblings: Siblings,
 }
+
+/// RFC 5780's four UDP sockets by local address.
+pub(super) type Siblings = Arc<[(SocketAddr, Arc<UdpSocket>)]>;
 
 /// The reusable buffers of one listener task: `BATCH` receive slots and the answer buffer.
 struct Buffers {
@@ -72,7 +78,13 @@ impl UdpWorker {
         stats: Arc<WorkerStats>,
     ) -> std::io::Result<Self> {
         let state = UdpSocketState::new(UdpSockRef::from(&*socket))?;
-        Ok(UdpWorker { socket, local, server, stats, state, bufs: Buffers::new() })
+        Ok(UdpWorker { socket, local, server, stats, state, bufs: Buffers::new(), siblings: Arc::new([]) })
+    }
+
+    /// Lets this worker send RFC 5780 answers from the other sockets of the grid (§6.1).
+    pub(super) fn with_siblings(mut self, siblings: Siblings) -> Self {
+        self.siblings = siblings;
+        self
     }
 
     /// This worker's counters.
@@ -145,11 +157,20 @@ impl UdpWorker {
                 if let Some(i) = request {
                     self.server.stats().latency().observe(i, start.elapsed());
                 }
-                if let Outcome::Reply(len) = outcome {
-                    let Some(reply) = out.get(..len) else { continue };
-                    if !super::socket::send_now(&self.socket, reply, meta.addr) {
-                        self.stats.send_dropped();
-                    }
+                let (len, socket, to) = match outcome {
+                    Outcome::Reply(len) => (len, &self.socket, meta.addr),
+                    Outcome::ReplyVia { len, from, to } => match self.siblings.iter().find(|(a, _)| *a == from) {
+                        Some((_, socket)) => (len, socket, to),
+                        None => {
+                            self.stats.send_dropped();
+                            continue;
+                        }
+                    },
+                    _ => continue,
+                };
+                let Some(reply) = out.get(..len) else { continue };
+                if !super::socket::send_now(socket, reply, to) {
+                    self.stats.send_dropped();
                 }
             }
         }

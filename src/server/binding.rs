@@ -1,43 +1,108 @@
-//! The Binding method, RFC 8489 §6.3 (and §11 for RFC 3489 clients).
+//! The Binding method, RFC 8489 §6.3 (and §11 for RFC 3489 clients), with RFC 5780 NAT behaviour
+//! discovery when on (§6.1, §7).
 
+use std::net::SocketAddr;
+
+use super::options::NatDiscovery;
 use super::response::{self, Trailer};
 use super::{Outcome, Received};
-use crate::proto::stun::{Class, MappedAddress, Message, UnknownAttributes, XorMappedAddress, codes, is_known, types};
+use crate::proto::stun::EncodeError;
+use crate::proto::stun::{
+    ChangeRequest, Class, MappedAddress, Message, MessageWriter, OtherAddress, ResponseOrigin, UnknownAttributes,
+    XorMappedAddress, codes, is_known, types,
+};
 
 /// Answers a Binding request: XOR-MAPPED-ADDRESS (MAPPED-ADDRESS for an RFC 3489 request), SOFTWARE if
 /// configured, FINGERPRINT if the request carried one. A request with comprehension-required
 /// attributes this server does not implement gets 420 instead (RFC 8489 §6.3.1, see
-/// [`unimplemented`]); `oauth`: whether RFC 7635 is on.
+/// [`unimplemented`]); `oauth`: whether RFC 7635 is on. With RFC 5780 on (`nat`, for a request
+/// that came to one of its four addresses) the answer carries OTHER-ADDRESS and RESPONSE-ORIGIN and
+/// follows CHANGE-REQUEST and RESPONSE-PORT (RFC 5780 §6.1, see [`route`]).
 pub(super) fn request(
     trailer: Trailer<'_>,
     rx: &Received<'_>,
     msg: &Message<'_>,
     oauth: bool,
+    nat: Option<NatDiscovery>,
     out: &mut [u8],
 ) -> Outcome {
     // RFC 3489 clients know neither FINGERPRINT nor the 420 rules of RFC 8489.
     let trailer = Trailer { fingerprint: trailer.fingerprint && !msg.is_rfc3489(), ..trailer };
-    let unknown = unimplemented(msg, oauth);
+    let nat = nat.filter(|n| n.other_address(rx.local).is_some());
+    let unknown = unimplemented(msg, oauth, nat.is_some());
     if !unknown.is_empty() {
         return response::error(msg, out, codes::UNKNOWN_ATTRIBUTE, trailer, |w| w.add(&unknown));
     }
-    response::respond(msg, out, Class::SuccessResponse, trailer, |w| {
-        if msg.is_rfc3489() { w.add(&MappedAddress(rx.source)) } else { w.add(&XorMappedAddress(rx.source)) }
-    })
+    let Some(nat) = nat else {
+        return response::respond(msg, out, Class::SuccessResponse, trailer, |w| mapped(msg, rx, w));
+    };
+    let Some((from, to, other)) = route(&nat, rx, msg) else {
+        return response::error(msg, out, codes::BAD_REQUEST, trailer, |_| Ok(()));
+    };
+    let outcome = response::respond(msg, out, Class::SuccessResponse, trailer, |w| {
+        mapped(msg, rx, w)?;
+        w.add(&OtherAddress(other))?;
+        w.add(&ResponseOrigin(from))?;
+        padding(msg, w)
+    });
+    match outcome {
+        Outcome::Reply(len) if from != rx.local || to != rx.source => Outcome::ReplyVia { len, from, to },
+        outcome => outcome,
+    }
+}
+
+/// XOR-MAPPED-ADDRESS, or MAPPED-ADDRESS for an RFC 3489 request (RFC 8489 §11).
+fn mapped(msg: &Message<'_>, rx: &Received<'_>, w: &mut MessageWriter<'_>) -> Result<(), EncodeError> {
+    if msg.is_rfc3489() { w.add(&MappedAddress(rx.source)) } else { w.add(&XorMappedAddress(rx.source)) }
+}
+
+/// RFC 5780 §6.1: a request's PADDING is answered with PADDING. The RFC suggests the outgoing
+/// MTU; this server mirrors the request's own PADDING, so the answer never outgrows the request by
+/// more than its other attributes (no amplification beyond what a plain Binding gives).
+fn padding(msg: &Message<'_>, w: &mut MessageWriter<'_>) -> Result<(), EncodeError> {
+    match msg.get_raw(types::PADDING) {
+        Some(p) => w.add_raw(types::PADDING, p.value),
+        None => Ok(()),
+    }
+}
+
+/// Where an RFC 5780 answer goes: (the local address it leaves from after CHANGE-REQUEST, §7.2;
+/// the client's address, at the port of RESPONSE-PORT if any, §7.5; OTHER-ADDRESS, §7.4). `None`
+/// for a malformed CHANGE-REQUEST or RESPONSE-PORT, or RESPONSE-PORT with PADDING (400, §6.1).
+fn route(nat: &NatDiscovery, rx: &Received<'_>, msg: &Message<'_>) -> Option<(SocketAddr, SocketAddr, SocketAddr)> {
+    let change = match msg.get_raw(types::CHANGE_REQUEST) {
+        Some(_) => msg.get::<ChangeRequest>().ok()?,
+        None => ChangeRequest { change_ip: false, change_port: false },
+    };
+    if msg.get_raw(types::RESPONSE_PORT).is_some() && msg.get_raw(types::PADDING).is_some() {
+        return None;
+    }
+    let from = nat.response_origin(rx.local, change.change_ip, change.change_port)?;
+    let to = match msg.get_raw(types::RESPONSE_PORT) {
+        // RFC 5780 §7.5: a 16-bit port, then 2 bytes of padding.
+        Some(a) => match a.value {
+            &[hi, lo, _, _] => SocketAddr::new(rx.source.ip(), u16::from_be_bytes([hi, lo])),
+            _ => return None,
+        },
+        None => rx.source,
+    };
+    Some((from, to, nat.other_address(rx.local)?))
 }
 
 /// The comprehension-required attributes of a request that this server does not implement, for a
 /// 420 with UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1, §7.3.1: 420 means "not understood here", whatever
 /// the codec can parse):
 ///
-/// - types the codec does not know;
-/// - CHANGE-REQUEST (RFC 5780 §7.2) with a flag set: RFC 5780 is not implemented, and a success
-///   from the address the request came to would tell an RFC 3489/5780 client that its NAT does no
+/// - types the codec does not know; RESPONSE-PORT and PADDING (RFC 5780 §7.5, §7.6) are known
+///   only with RFC 5780 on (`nat`);
+/// - CHANGE-REQUEST (RFC 5780 §7.2) with a flag set when RFC 5780 is off: a success from the
+///   address the request came to would tell an RFC 3489/5780 client that its NAT does no
 ///   filtering. An all-zero CHANGE-REQUEST asks for nothing and is tolerated, as coturn does;
 /// - ACCESS-TOKEN (RFC 7635 §6.2) when third-party authorization (`oauth`) is off.
-pub(super) fn unimplemented(msg: &Message<'_>, oauth: bool) -> UnknownAttributes {
-    let mut unknown = msg.unknown_comprehension_required(is_known);
-    if msg.get_raw(types::CHANGE_REQUEST).is_some_and(|a| a.value.iter().any(|&b| b != 0)) {
+pub(super) fn unimplemented(msg: &Message<'_>, oauth: bool, nat: bool) -> UnknownAttributes {
+    let mut unknown = msg
+        .unknown_comprehension_required(|t| is_known(t) || (nat && (t == types::RESPONSE_PORT || t == types::PADDING)));
+    if !nat && msg.get_raw(types::CHANGE_REQUEST).is_some_and(|a| a.value.iter().any(|&b| b != 0)) {
         unknown.push(types::CHANGE_REQUEST);
     }
     if !oauth && msg.get_raw(types::ACCESS_TOKEN).is_some() {

@@ -50,7 +50,7 @@ pub use connect::{CONNECTION_TIMEOUT_MS, MAX_CONNECTIONS_PER_ALLOCATION};
 pub use driver::{BindOptions, NoRelay, RelayDriver};
 pub use events::{AuthKind, EndReason, Event, EventSink, Session, Usage};
 pub use icmp::{ICMP_INDICATION_LEN, ICMP_PER_SECOND};
-pub use options::{RelayAddress, ServerOptions};
+pub use options::{NatDiscovery, RelayAddress, ServerOptions};
 pub use relay::HEADROOM;
 pub use stats::{
     AUTH_FAILURE_REASONS, BYTES_BUCKETS, DURATION_BUCKETS_MS, EndedAllocations, Histogram, HistogramSnapshot,
@@ -82,6 +82,17 @@ impl Received<'_> {
 pub enum Outcome {
     /// Send `out[..len]` back to the source on the same transport.
     Reply(usize),
+    /// Send `out[..len]` from another of the server's UDP sockets, or to another port of the
+    /// client: an RFC 5780 Binding answer after CHANGE-REQUEST or RESPONSE-PORT (§6.1). Only with
+    /// [`ServerOptions::rfc5780`] on, only on UDP.
+    ReplyVia {
+        /// The answer's length in `out`.
+        len: usize,
+        /// The local address (one of the four of [`NatDiscovery`]) it must leave from.
+        from: SocketAddr,
+        /// Where it goes.
+        to: SocketAddr,
+    },
     /// Nothing to send (for example an indication that needs no answer).
     Silent,
     /// Client data was handed to the relay socket for a peer.
@@ -163,6 +174,8 @@ pub struct Server<D: RelayDriver = NoRelay> {
     events: std::sync::OnceLock<std::sync::Arc<dyn EventSink>>,
     /// RFC 8016 mobility tickets: their key and the allocations they name.
     tickets: mobility::Tickets<D::Socket>,
+    /// RFC 5780's four UDP addresses, set once by the driver after binding (`rfc5780`).
+    nat: std::sync::OnceLock<NatDiscovery>,
 }
 
 impl<D: RelayDriver> std::fmt::Debug for Server<D> {
@@ -223,6 +236,7 @@ impl<D: RelayDriver> Server<D> {
             relay_cursor: Default::default(),
             events: std::sync::OnceLock::new(),
             tickets: mobility::Tickets::new(),
+            nat: std::sync::OnceLock::new(),
         }
     }
 
@@ -431,8 +445,12 @@ impl<D: RelayDriver> Server<D> {
                 Outcome::Dropped(DropReason::RateLimited)
             }
             // Its error answers (420, 400) are unauthenticated answers like any other: limited.
-            (Method::BINDING, Class::Request) => match binding::request(trailer, rx, &msg, self.oauth_on(), out) {
-                Outcome::Reply(_) if is_error_response(out) && !self.unauth_allowed(self.millis(now), rx.source) => {
+            // With RFC 5780 on, every answer counts: they amplify (RFC 5780 §9, RESPONSE-PORT).
+            (Method::BINDING, Class::Request) => match self.binding(rx, &msg, trailer, out) {
+                Outcome::Reply(_) | Outcome::ReplyVia { .. }
+                    if (self.nat_discovery(rx).is_some() || is_error_response(out))
+                        && !self.unauth_allowed(self.millis(now), rx.source) =>
+                {
                     Outcome::Dropped(DropReason::RateLimited)
                 }
                 outcome => outcome,
@@ -454,6 +472,24 @@ impl<D: RelayDriver> Server<D> {
             // allow (a response, an Allocate indication, a Send request), is silently discarded.
             _ => Outcome::Dropped(DropReason::Unexpected),
         }
+    }
+
+    /// Answers a Binding request (RFC 8489 §6.3, RFC 5780 §6.1 when on).
+    fn binding(&self, rx: &Received<'_>, msg: &Message<'_>, trailer: response::Trailer<'_>, out: &mut [u8]) -> Outcome {
+        binding::request(trailer, rx, msg, self.oauth_on(), self.nat_discovery(rx), out)
+    }
+
+    /// The RFC 5780 address grid, when it is on and `rx` came over UDP (RFC 5780 §6: UDP only).
+    fn nat_discovery(&self, rx: &Received<'_>) -> Option<NatDiscovery> {
+        let on = self.options.rfc5780 && rx.transport == Transport::Udp;
+        self.nat.get().copied().filter(|_| on)
+    }
+
+    /// Tells the server the four UDP addresses of RFC 5780 §6 once they are bound (with
+    /// [`ServerOptions::rfc5780`] on, Binding answers use them from then on). Returns false if they
+    /// were already set (the first grid stays).
+    pub fn set_nat_discovery(&self, grid: NatDiscovery) -> bool {
+        self.nat.set(grid).is_ok()
     }
 
     /// Relays a datagram a peer sent to `allocation`'s relay socket, RFC 8656 §11.3 and §12.6.

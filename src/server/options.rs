@@ -95,6 +95,53 @@ pub struct ServerOptions {
     /// Allocation count from which new Allocates are redirected to `alternate_server` (0: only
     /// while draining; `alternate-threshold`).
     pub alternate_threshold: u32,
+    /// RFC 5780 NAT behaviour discovery (`rfc5780`, §6, §7) on UDP, once the driver has told the
+    /// server its four addresses ([`Server::set_nat_discovery`](super::Server::set_nat_discovery)).
+    /// Off (the default): a CHANGE-REQUEST with a flag set gets 420. Its answers amplify, so with
+    /// it on every Binding answer counts against `rate_limit_unauth`.
+    pub rfc5780: bool,
+}
+
+/// The address grid of RFC 5780 §6: two IPs of one family × two ports (primary and alternate),
+/// four sockets in all (A:P, A:P', B:P, B:P').
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NatDiscovery {
+    /// The primary and the alternate IP.
+    pub ips: [std::net::IpAddr; 2],
+    /// The primary and the alternate port.
+    pub ports: [u16; 2],
+}
+
+impl NatDiscovery {
+    /// Where `local` sits in the grid: (IP index, port index), or `None` for an address outside it.
+    fn position(&self, local: std::net::SocketAddr) -> Option<(usize, usize)> {
+        let ip = self.ips.iter().position(|&ip| ip == local.ip())?;
+        let port = self.ports.iter().position(|&p| p == local.port())?;
+        Some((ip, port))
+    }
+
+    fn at(&self, ip: usize, port: usize) -> Option<std::net::SocketAddr> {
+        Some(std::net::SocketAddr::new(*self.ips.get(ip)?, *self.ports.get(port)?))
+    }
+
+    /// OTHER-ADDRESS for a request that came to `local` (RFC 5780 §7.4: the other IP and the
+    /// other port), or `None` when `local` is not one of the four addresses.
+    pub fn other_address(&self, local: std::net::SocketAddr) -> Option<std::net::SocketAddr> {
+        let (ip, port) = self.position(local)?;
+        self.at(1 - ip, 1 - port)
+    }
+
+    /// The address an answer to a request that came to `local` leaves from, after CHANGE-REQUEST's
+    /// flags (RFC 5780 §6.1, §7.2); `None` when `local` is not one of the four addresses.
+    pub fn response_origin(
+        &self,
+        local: std::net::SocketAddr,
+        change_ip: bool,
+        change_port: bool,
+    ) -> Option<std::net::SocketAddr> {
+        let (ip, port) = self.position(local)?;
+        self.at(ip ^ usize::from(change_ip), port ^ usize::from(change_port))
+    }
 }
 
 impl ServerOptions {
@@ -137,6 +184,7 @@ impl Default for ServerOptions {
             mobility: false,
             alternate_servers: Vec::new(),
             alternate_threshold: 0,
+            rfc5780: false,
         }
     }
 }

@@ -265,7 +265,7 @@ impl Stats {
 
     pub(super) fn record(&self, outcome: &Outcome) {
         let c = match outcome {
-            Outcome::Reply(_) => &self.replies,
+            Outcome::Reply(_) | Outcome::ReplyVia { .. } => &self.replies,
             Outcome::Silent => &self.silent,
             Outcome::Relayed => &self.relayed_to_peer,
             Outcome::Dropped(r) => match self.dropped.get(drop_index(r)) {

@@ -58,7 +58,7 @@ pub(super) fn request<D: RelayDriver>(
         return req.error(out, codes::WRONG_CREDENTIALS);
     }
     // RFC 8489 §6.3.1: what is not implemented here (ACCESS-TOKEN without RFC 7635 too) gets 420.
-    let unknown = super::binding::unimplemented(msg, authenticator.oauth().is_some());
+    let unknown = super::binding::unimplemented(msg, authenticator.oauth().is_some(), false);
     if !unknown.is_empty() {
         server.stats.error_sent(codes::UNKNOWN_ATTRIBUTE);
         return response::error(msg, out, codes::UNKNOWN_ATTRIBUTE, req.trailer, |w| w.add(&unknown));

@@ -300,3 +300,32 @@ async fn interop_with_coturn_turnutils_stunclient() {
     assert_ne!(mapped.port(), 0, "{text}");
     running.shutdown().await;
 }
+
+/// RFC 5780 end to end: the daemon with `--rfc5780` on two loopback addresses (four UDP sockets)
+/// and coturn's `turnutils_natdiscovery` running the mapping (§4.3) and filtering (§4.4) tests:
+/// on loopback there is no NAT, so both are endpoint-independent. Started through the daemon binary.
+#[cfg(feature = "cli")]
+#[test]
+fn interop_with_coturn_turnutils_natdiscovery() {
+    if crate::support::tools::require("turnutils_natdiscovery").is_none() {
+        return;
+    }
+    #[rustfmt::skip]
+    let daemon = crate::support::Daemon::start(&[
+        "--listening-port", "0", "--listening-ip", "127.0.0.1", "--listening-ip", "127.0.0.2",
+        "--rfc5780", "--no-tls",
+    ]);
+    assert_eq!(daemon.udp.len(), 4, "A:P, B:P, A:P', B:P': {:?}", daemon.udp);
+    let port = daemon.udp[0].port().to_string();
+    // Then again with PADDING (-P, RFC 5780 §7.6) in every request.
+    for extra in [&[][..], &["-P"][..]] {
+        let mut cmd = Command::new("turnutils_natdiscovery");
+        cmd.args(["-m", "-f"]).args(extra).args(["-p", &port, "127.0.0.1"]);
+        let output = crate::support::run_with_timeout(&mut cmd, crate::support::PROCESS_TIMEOUT);
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(text.contains("NAT with Endpoint Independent Mapping!"), "{extra:?}: {text}");
+        assert!(text.contains("NAT with Endpoint Independent Filtering!"), "{extra:?}: {text}");
+        assert!(text.contains("Other addr: : 127.0.0.2:"), "{extra:?}: {text}");
+        assert!(text.contains("Response origin: : 127.0.0.2:"), "{extra:?}: {text}");
+    }
+}

@@ -144,6 +144,14 @@ pub struct SourceArgs {
     /// UDP and TCP port; 0 lets the OS choose. Default 3478.
     #[arg(short = 'p', long, value_name = "PORT", help_heading = LISTENING)]
     pub listening_port: Option<u16>,
+    /// RFC 5780 NAT behaviour discovery on UDP: the first two --listening-ip (one family) at
+    /// --listening-port and --alt-listening-port; Binding answers follow CHANGE-REQUEST. Its answers
+    /// amplify: all count against --rate-limit-unauth. Off by default.
+    #[arg(long, help_heading = LISTENING)]
+    pub rfc5780: bool,
+    /// RFC 5780's alternate UDP port (with --rfc5780). Default: listening-port + 1.
+    #[arg(long, value_name = "PORT", help_heading = LISTENING)]
+    pub alt_listening_port: Option<u16>,
     /// Host (a DNS name or an address) in every generated URL: the iceServers of
     /// /v1/relay-configuration, of `switchback credentials` and of the banner. Default: the
     /// listening addresses, mapped through --external-ip.

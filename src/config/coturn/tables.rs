@@ -34,12 +34,11 @@ pub(super) const REASONS: &[(&str, &str)] = &[
     ("syslog", "switchback logs to stderr; journald keeps it under systemd (and forwards it to syslog if set up)"),
     ("no-stdout-log", "switchback logs to stderr only (never to stdout)"),
     ("new-log-timestamp", "switchback's timestamps are fixed (log-format: human or json)"),
-    ("rfc5780", "switchback does not implement RFC 5780 NAT behaviour discovery"),
-    ("no-rfc5780", "switchback does not implement RFC 5780 NAT behaviour discovery; nothing to turn off"),
+    ("no-rfc5780", "switchback's rfc5780 is off by default; nothing to turn off"),
     ("no-cli", "no telnet CLI; nothing to turn off"),
     (
         "response-origin-only-with-rfc5780",
-        "switchback sends no RESPONSE-ORIGIN or OTHER-ADDRESS (no RFC 5780); nothing to turn off",
+        "switchback sends RESPONSE-ORIGIN and OTHER-ADDRESS only with rfc5780 on; nothing to turn off",
     ),
     ("no-stun-backward-compatibility", "switchback answers RFC 3489 Binding requests (RFC 8489 §11); no switch"),
     ("no-auth", "switchback serves TURN only with credentials (STUN Binding needs none)"),
@@ -54,8 +53,7 @@ pub(super) const REASONS: &[(&str, &str)] = &[
     ("secret-key-file", "it decrypts passwords of coturn's database; switchback has no database"),
     ("listening-device", "bind to an address with listening-ip instead"),
     ("relay-device", "bind to an address with relay-ip instead"),
-    ("alt-listening-port", "no RFC 5780 alternate port"),
-    ("alt-tls-listening-port", "no RFC 5780 alternate port"),
+    ("alt-tls-listening-port", "RFC 5780 runs on UDP only: no alternate TLS port"),
     (
         "tcp-proxy-port",
         "no separate PROXY-protocol port: set proxy-protocol = true and proxy-protocol-from = the balancers' \

@@ -89,7 +89,10 @@ impl Harness {
         let rx = Received { transport: Transport::Udp, source: client, local: self.local, data };
         let mut out = vec![0u8; 1500];
         let o = self.server.handle(self.now, &rx, &mut out);
-        let n = if let Outcome::Reply(n) = o { n } else { 0 };
+        let n = match o {
+            Outcome::Reply(n) | Outcome::ReplyVia { len: n, .. } => n,
+            _ => 0,
+        };
         out.truncate(n);
         (o, out)
     }
@@ -103,6 +106,7 @@ mod icmp;
 mod mobility;
 mod oauth;
 mod relay_ips;
+mod rfc5780;
 mod rfc6062;
 mod rfc8489;
 mod security;

@@ -67,6 +67,10 @@ pub mod types {
     pub const RESERVATION_TOKEN: u16 = 0x0022;
     /// RFC 6062 §6.2.1.
     pub const CONNECTION_ID: u16 = 0x002A;
+    /// PADDING, RFC 5780 §7.6.
+    pub const PADDING: u16 = 0x0026;
+    /// RESPONSE-PORT, RFC 5780 §7.5.
+    pub const RESPONSE_PORT: u16 = 0x0027;
     /// RFC 8656 §18.11.
     pub const ADDITIONAL_ADDRESS_FAMILY: u16 = 0x8000;
     /// RFC 8656 §18.12.
