@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod allocation;
+mod bindings;
 mod connections;
 mod five_tuple;
 mod ports;
@@ -12,9 +13,9 @@ mod table;
 /// The core's clock unit, re-exported where allocations use it.
 pub use crate::time::Millis;
 pub use allocation::{
-    Allocation, AllocationCounters, AllocationId, AllocationInfo, BindingLimits, Bindings, CachedResponse,
-    ChannelBindError, ChannelBinding, ExtraRelay, Permission, RequestKey, TooManyPermissions,
+    Allocation, AllocationCounters, AllocationId, AllocationInfo, CachedResponse, ExtraRelay, RequestKey,
 };
+pub use bindings::{BindingLimits, Bindings, ChannelBindError, ChannelBinding, Permission, TooManyPermissions};
 pub use connections::{AddConnectionError, ConnectionState, Connections, MAX_CONNECTIONS, TcpConnection};
 pub use five_tuple::{FiveTuple, Transport};
 pub use ports::PortRange;
