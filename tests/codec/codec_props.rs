@@ -2,23 +2,17 @@
 //! messages verify after the round trip, one changed byte never slips past FINGERPRINT, and no input
 //! makes any parser (or the server) panic.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+
+use crate::strategies::socket_addr;
 use switchback::proto::channel_data::ChannelData;
 use switchback::proto::demux::{Frame, stream_frame};
 use switchback::proto::stun::*;
 
 // ---- Strategies ----
-
-fn socket_addr() -> impl Strategy<Value = SocketAddr> {
-    // Decoding yields flowinfo and scope ID 0, so only those are generated for IPv6.
-    prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)),
-        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port)),
-    ]
-}
 
 fn family() -> impl Strategy<Value = AddressFamily> {
     prop_oneof![Just(AddressFamily::V4), Just(AddressFamily::V6)]

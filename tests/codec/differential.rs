@@ -5,11 +5,13 @@
 //! both libraries type, and the MESSAGE-INTEGRITY verdict must agree. Generated messages are also
 //! written by both encoders, which must produce the same bytes.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+
+use crate::strategies::socket_addr;
 use serde_json::Value;
 use stun_types::attribute as sa;
 use stun_types::message as sm;
@@ -370,13 +372,6 @@ impl Both {
         };
         r.unwrap();
     }
-}
-
-fn socket_addr() -> impl Strategy<Value = SocketAddr> {
-    prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)),
-        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port)),
-    ]
 }
 
 fn text() -> impl Strategy<Value = String> {

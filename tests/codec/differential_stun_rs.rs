@@ -16,11 +16,13 @@
 //! It accepts every captured frame; a frame it rejected would have to be listed in
 //! `STUN_RS_REJECTS` with its reason.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+
+use crate::strategies::socket_addr;
 use serde_json::Value;
 use stun_rs::attributes::{discovery as rd, stun as rs, turn as rt};
 use stun_rs::{
@@ -633,13 +635,6 @@ fn rfc6062_and_rfc7635_attributes_are_opaque_to_stun_rs() {
 }
 
 // ---- Generated messages ----
-
-fn socket_addr() -> impl Strategy<Value = SocketAddr> {
-    prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)),
-        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port)),
-    ]
-}
 
 /// Text stun-rs accepts unchanged: its USERNAME goes through the PRECIS OpaqueString profile and
 /// REALM/NONCE must be `qdtext`, which a server's own values are.

@@ -13,3 +13,4 @@ mod fuzz_corpus;
 mod fuzz_findings;
 mod proxy_props;
 mod rfc5769;
+mod strategies;
