@@ -325,6 +325,9 @@ pub struct Config {
     /// `alternate-threshold`: allocation count from which new Allocates are redirected to
     /// `alternate-server` (0, the default: only while draining).
     pub alternate_threshold: u32,
+    /// `alternate-domain`: the domain name a TLS client checks the alternate server's certificate
+    /// against, sent as ALTERNATE-DOMAIN in a 300 answered over TLS (RFC 8489 §10, §14.16).
+    pub alternate_domain: Option<String>,
     /// `drain-timeout`: seconds a drain (SIGTERM) waits for live allocations to end before exiting
     /// (default 30; 0 exits at once).
     pub drain_timeout: u64,
@@ -485,6 +488,7 @@ impl Default for Config {
             admin_key_file: None,
             alternate_server: Vec::new(),
             alternate_threshold: 0,
+            alternate_domain: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT_SECS,
             tcp_auth_timeout: 60,
             tcp_idle_timeout: 300,

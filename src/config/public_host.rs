@@ -33,15 +33,40 @@ impl Config {
     /// `public-host` and `api-url-host` must each be a bare host: a DNS name or an IP address,
     /// without scheme, port or path.
     pub(super) fn validate_public_host(&self) -> Result<(), ConfigError> {
-        for (key, value) in [("public-host", &self.public_host), ("api-url-host", &self.api_url_host)] {
+        let hosts = [("public-host", &self.public_host), ("api-url-host", &self.api_url_host)];
+        for (key, value) in hosts {
             if let Some(host) = value
                 && let Err(message) = check_host(host)
             {
                 return Err(ConfigError::invalid(key, format!("`{host}`: {message}")));
             }
         }
+        if let Some(domain) = &self.alternate_domain {
+            check_domain(domain).map_err(|m| ConfigError::invalid("alternate-domain", format!("`{domain}`: {m}")))?;
+        }
         Ok(())
     }
+}
+
+/// Why `domain` is not a DNS name a certificate can be checked against (RFC 8489 §14.16: the
+/// ALTERNATE-DOMAIN value, under 256 bytes in §10's use), if it is not.
+fn check_domain(domain: &str) -> Result<(), &'static str> {
+    if domain.len() > 253 || domain.is_empty() {
+        return Err("a DNS name of 1 to 253 characters");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !domain.trim_end_matches('.').split('.').all(label_ok) || domain.parse::<std::net::IpAddr>().is_ok() {
+        return Err(
+            "a DNS name (letters, digits, hyphens, dots), not an address: the name on the alternate's certificate",
+        );
+    }
+    Ok(())
 }
 
 /// Why `host` is not a bare host name or address, if it is not.
@@ -89,5 +114,16 @@ mod tests {
         }
         let e = Config::from_toml_str("api-url-host = \"h:1\"\n").unwrap_err();
         assert_eq!(e.key(), Some("api-url-host"), "{e}");
+    }
+
+    #[test]
+    fn alternate_domain_is_a_dns_name() {
+        let config = Config::from_toml_str("alternate-domain = \"turn2.example.net\"\n").unwrap();
+        assert_eq!(config.alternate_domain.as_deref(), Some("turn2.example.net"));
+        assert_eq!(config.server_options().alternate_domain.as_deref(), Some("turn2.example.net"));
+        for bad in ["", "https://turn2.example.net", "192.0.2.1", "turn2.example.net:5349", "-bad.example", "a b"] {
+            let e = Config::from_toml_str(&format!("alternate-domain = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(e.key(), Some("alternate-domain"), "{bad}: {e}");
+        }
     }
 }

@@ -98,6 +98,7 @@ impl Config {
             bps_capacity: self.bps_capacity,
             alternate_servers: self.alternate_server.clone(),
             alternate_threshold: self.alternate_threshold,
+            alternate_domain: self.alternate_domain.clone(),
             ..ServerOptions::default()
         }
     }

@@ -42,6 +42,7 @@ pub const RELOADABLE: &[&str] = &[
     "total-quota",
     "alternate-server",
     "alternate-threshold",
+    "alternate-domain",
     "revoked-users",
     "revocation-file",
     // The HTTP faces' keys, the certificate, drain and logging.

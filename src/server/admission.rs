@@ -9,8 +9,9 @@ use arc_swap::ArcSwapOption;
 
 use super::request::Request;
 use super::{Outcome, RelayDriver};
+use crate::alloc::Transport;
 use crate::policy::quota::QuotaLimits;
-use crate::proto::stun::{AlternateServer, codes};
+use crate::proto::stun::{AlternateDomain, AlternateServer, codes};
 
 /// Why an Allocate is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub struct Admission {
     /// `user-quota` and `total-quota` (0: no limit).
     per_user: AtomicU32,
     total: AtomicU32,
+    /// ALTERNATE-DOMAIN for redirects over TLS (RFC 8489 §10).
+    domain: ArcSwapOption<String>,
 }
 
 fn family_index(addr: SocketAddr) -> usize {
@@ -59,6 +62,12 @@ impl Admission {
             slot.store(alternates.iter().find(|a| family_index(**a) == i).copied().map(std::sync::Arc::new));
         }
         self.threshold.store(threshold, Relaxed);
+    }
+
+    /// The domain a TLS client checks the alternate server's certificate against (RFC 8489 §10,
+    /// §14.16: ALTERNATE-DOMAIN), `None` for none.
+    pub fn set_alternate_domain(&self, domain: Option<String>) {
+        self.domain.store(domain.map(std::sync::Arc::new));
     }
 
     /// The alternate server for a client at `client` (same family, RFC 8489 §14.15), if any.
@@ -98,14 +107,26 @@ impl Admission {
 }
 
 /// Answers a refused Allocate: 300 with ALTERNATE-SERVER, or 508; signed like any answer to an
-/// authenticated request (RFC 8489 §10: the client then trusts the redirection).
+/// authenticated request (RFC 8489 §10: the client then trusts the redirection). Over TLS the 300
+/// carries ALTERNATE-DOMAIN too when one is set (§10: the name the client checks the alternate's
+/// certificate against; over UDP and TCP it means nothing and is left out).
 pub(super) fn refuse<D: RelayDriver>(req: &Request<'_, '_, D>, refusal: Refusal, out: &mut [u8]) -> Outcome {
     let server = req.server;
     match refusal {
         Refusal::Redirect(addr) => {
             server.stats.allocation_redirected();
             server.stats.error_sent(codes::TRY_ALTERNATE);
-            super::response::error(req.msg, out, codes::TRY_ALTERNATE, req.trailer, |w| w.add(&AlternateServer(addr)))
+            let domain = match req.rx.transport {
+                Transport::Tls => server.admission.domain.load_full(),
+                Transport::Udp | Transport::Tcp => None,
+            };
+            super::response::error(req.msg, out, codes::TRY_ALTERNATE, req.trailer, |w| {
+                w.add(&AlternateServer(addr))?;
+                match &domain {
+                    Some(name) => w.add(&AlternateDomain(name)),
+                    None => Ok(()),
+                }
+            })
         }
         Refusal::Draining => {
             server.stats.allocation_refused_draining();

@@ -217,6 +217,7 @@ impl<D: RelayDriver> Server<D> {
         let admission = Admission::default();
         admission.set_quotas(QuotaLimits { per_user: options.user_quota, total: options.total_quota });
         admission.set_alternate(&options.alternate_servers, options.alternate_threshold);
+        admission.set_alternate_domain(options.alternate_domain.clone());
         Server {
             options,
             auth: arc_swap::ArcSwapOption::from(auth.map(std::sync::Arc::new)),
@@ -283,6 +284,7 @@ impl<D: RelayDriver> Server<D> {
         self.policy.store(std::sync::Arc::new(peer_policy(options)));
         self.admission.set_quotas(QuotaLimits { per_user: options.user_quota, total: options.total_quota });
         self.admission.set_alternate(&options.alternate_servers, options.alternate_threshold);
+        self.admission.set_alternate_domain(options.alternate_domain.clone());
     }
 
     /// The relay driver.

@@ -95,6 +95,10 @@ pub struct ServerOptions {
     /// Allocation count from which new Allocates are redirected to `alternate_server` (0: only
     /// while draining; `alternate-threshold`).
     pub alternate_threshold: u32,
+    /// The domain name a TLS client checks the alternate server's certificate against (RFC 8489
+    /// §10, §14.16: ALTERNATE-DOMAIN in a 300 answered over TLS; `alternate-domain`). Without it
+    /// a TLS client is redirected with ALTERNATE-SERVER alone.
+    pub alternate_domain: Option<String>,
     /// RFC 5780 NAT behaviour discovery (`rfc5780`, §6, §7) on UDP, once the driver has told the
     /// server its four addresses ([`Server::set_nat_discovery`](super::Server::set_nat_discovery)).
     /// Off (the default): a CHANGE-REQUEST with a flag set gets 420. Its answers amplify, so with
@@ -184,6 +188,7 @@ impl Default for ServerOptions {
             mobility: false,
             alternate_servers: Vec::new(),
             alternate_threshold: 0,
+            alternate_domain: None,
             rfc5780: false,
         }
     }

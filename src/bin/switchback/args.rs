@@ -248,6 +248,9 @@ pub struct DaemonArgs {
     /// Live allocations from which new ones go to --alternate-server; 0 = only while draining (the default).
     #[arg(long, value_name = "N", help_heading = RELAY)]
     pub alternate_threshold: Option<u32>,
+    /// Domain a TLS client checks the alternate server's certificate against (ALTERNATE-DOMAIN in a 300 over TLS).
+    #[arg(long, value_name = "NAME", help_heading = RELAY)]
+    pub alternate_domain: Option<String>,
     /// SOFTWARE attribute for responses (default: none).
     #[arg(long, help_heading = RELAY)]
     pub software: Option<String>,

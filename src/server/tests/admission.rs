@@ -4,7 +4,7 @@
 //! allocations.
 
 use super::*;
-use crate::proto::stun::{AlternateServer, ChannelNumber, XorPeerAddress};
+use crate::proto::stun::{AlternateDomain, AlternateServer, ChannelNumber, XorPeerAddress};
 
 fn class_of(resp: &[u8]) -> Class {
     Message::parse(resp).unwrap().message_type().class
@@ -181,4 +181,44 @@ fn with_both_families_configured_each_client_is_sent_to_its_own() {
     };
     assert_eq!(alternate_of(&h.send(&c, Method::ALLOCATE, dual)), v4);
     assert_eq!(h.server.allocations().len(), 0);
+}
+
+/// RFC 8489 §10, §14.16: a 300 answered over TLS names the domain the client checks the
+/// alternate's certificate against; over UDP (and without a domain) there is no ALTERNATE-DOMAIN.
+#[test]
+fn a_redirect_over_tls_carries_the_alternate_domain() {
+    let alternate = addr("192.0.2.10:5349");
+    let options = ServerOptions {
+        alternate_servers: vec![alternate],
+        alternate_domain: Some("turn2.example.net".into()),
+        ..Harness::default_options()
+    };
+    let mut h = Harness::new(options.clone());
+    h.server.admission().set_draining(true);
+    let c = h.login("dave");
+    let redirect_over = |h: &mut Harness, transport: Transport| {
+        let tid = h.next_tid();
+        let req = request(Method::ALLOCATE, tid, Some((&c.user, &c.pass, &c.nonce)), udp);
+        let rx = Received { transport, source: h.client, local: h.local, data: &req };
+        let mut out = vec![0u8; 1500];
+        let Outcome::Reply(n) = h.server.handle(h.now, &rx, &mut out) else { panic!("no answer") };
+        out.truncate(n);
+        out
+    };
+    let tls = redirect_over(&mut h, Transport::Tls);
+    let m = Message::parse(&tls).unwrap();
+    assert_eq!(m.get::<ErrorCode>().unwrap().code, 300);
+    assert_eq!(m.get::<AlternateServer>().unwrap().0, alternate);
+    assert_eq!(m.get::<AlternateDomain>().unwrap().0, "turn2.example.net");
+    let key = IntegrityKey::new(&long_term_key_md5(&c.user, REALM, &c.pass));
+    assert_eq!(m.verify_integrity(&key), Ok(()), "ALTERNATE-DOMAIN sits under MESSAGE-INTEGRITY");
+    let plain = redirect_over(&mut h, Transport::Udp);
+    let m = Message::parse(&plain).unwrap();
+    assert_eq!(m.get::<AlternateServer>().unwrap().0, alternate);
+    assert!(m.get::<AlternateDomain>().is_err(), "ALTERNATE-DOMAIN only over TLS");
+    // A reload without the domain drops it.
+    let auth = h.server.authenticator().map(|a| (*a).clone());
+    h.server.reload(auth, &ServerOptions { alternate_domain: None, ..options });
+    let tls = redirect_over(&mut h, Transport::Tls);
+    assert!(Message::parse(&tls).unwrap().get::<AlternateDomain>().is_err());
 }
