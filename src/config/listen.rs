@@ -21,6 +21,7 @@ impl From<&Config> for ListenPlan {
             proxy_protocol_from: config.proxy_protocol_from.clone(),
             strict_rfc8656: config.strict_rfc8656,
             rfc5780_alt_port: config.rfc5780.then(|| config.alt_port()),
+            rfc5780_tls_alt_port: config.rfc5780.then(|| config.alt_tls_port()),
         }
     }
 }

@@ -17,6 +17,15 @@ impl Config {
         }
     }
 
+    /// RFC 5780's alternate TLS port (for `stun.nat-discovery`, RFC 7443): the TLS port + 1, or 0
+    /// (the OS picks) when that is 0.
+    pub fn alt_tls_port(&self) -> u16 {
+        match self.tls_port() {
+            0 => 0,
+            port => port.saturating_add(1),
+        }
+    }
+
     /// RFC 5780's alternate port (§6): `alt-listening-port`, else `listening-port` + 1 — or 0 (the
     /// OS chooses) when `listening-port` is 0.
     pub fn alt_port(&self) -> u16 {

@@ -291,13 +291,15 @@ pub async fn bind_with_tls(
             tcp_listeners.push(listener);
         }
     }
-    let mut tls_listeners = Vec::new();
-    if tls.is_some() {
-        for &addr in &plan.tls_addrs {
-            let listener = socket::tcp(addr).map_err(|error| IoError::Bind { transport: "tls", addr, error })?;
-            tls_listeners.push(listener);
-        }
-    }
+    let (tls_listeners, tls_grid) = match &tls {
+        Some(_) => bind_tls_plan(&plan)?,
+        None => (Vec::new(), None),
+    };
+    // RFC 7443: `stun.nat-discovery` is offered only where RFC 5780 answers over TLS.
+    let tls = match tls_grid {
+        Some(grid) if server.set_nat_discovery_tls(grid) => tls.map(ReloadableTls::with_nat_discovery),
+        _ => tls,
+    };
     if udp_sockets.is_empty() && tcp_listeners.is_empty() && tls_listeners.is_empty() {
         return Err(IoError::NoListener);
     }
@@ -391,6 +393,28 @@ fn bind_udp_plan(plan: &ListenPlan) -> Result<(Vec<UdpGroup>, Option<NatDiscover
     }
 }
 
+/// Binds the plan's TLS addresses; with RFC 5780 over TLS the first two also at the alternate TLS
+/// port (the grid of §6 for `stun.nat-discovery`, RFC 7443), returning the grid.
+fn bind_tls_plan(plan: &ListenPlan) -> Result<(Vec<StreamListener>, Option<NatDiscovery>), IoError> {
+    let bind = |addr: SocketAddr| socket::tcp(addr).map_err(|error| IoError::Bind { transport: "tls", addr, error });
+    match (plan.rfc5780_tls_alt_port, plan.tls_addrs.as_slice()) {
+        (Some(alt), [a, b, rest @ ..]) if a.is_ipv4() == b.is_ipv4() && a.ip() != b.ip() => {
+            let primary = bind(*a)?;
+            let port = primary.1.port();
+            let other = bind(SocketAddr::new(b.ip(), port))?;
+            let alternate = bind(SocketAddr::new(a.ip(), alt))?;
+            let alt = alternate.1.port();
+            let other_alternate = bind(SocketAddr::new(b.ip(), alt))?;
+            let mut listeners = vec![primary, other, alternate, other_alternate];
+            for &addr in rest {
+                listeners.push(bind(addr)?);
+            }
+            Ok((listeners, Some(NatDiscovery { ips: [a.ip(), b.ip()], ports: [port, alt] })))
+        }
+        _ => Ok((plan.tls_addrs.iter().map(|&a| bind(a)).collect::<Result<_, _>>()?, None)),
+    }
+}
+
 /// The four sockets of RFC 5780 §6: `a` and `b`'s IP at `a`'s port (as bound) and at `alt`
 /// (0: the OS picks, then `b` follows).
 fn bind_grid(
@@ -423,6 +447,9 @@ fn grid_siblings(
         .filter_map(|(g, local)| Some((*local, Arc::clone(g.first()?))))
         .collect()
 }
+
+/// A TCP listener and the address it is bound to.
+type StreamListener = (tokio::net::TcpListener, SocketAddr);
 
 /// The UDP sockets of one listening address and the address they share.
 type UdpGroup = (Vec<tokio::net::UdpSocket>, SocketAddr);

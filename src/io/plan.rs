@@ -35,6 +35,10 @@ pub struct ListenPlan {
     /// RFC 5780 (`rfc5780`): the alternate port (0: the OS picks). The first two UDP addresses
     /// (two IPs of one family, at one port) are then bound at that port too, four sockets (§6).
     pub rfc5780_alt_port: Option<u16>,
+    /// RFC 5780 over TLS (RFC 7443 `stun.nat-discovery`): the alternate TLS port (0: the OS
+    /// picks). The first two TLS addresses are then bound at that port too, and TLS listeners
+    /// offer `stun.nat-discovery`.
+    pub rfc5780_tls_alt_port: Option<u16>,
 }
 
 impl ListenPlan {
@@ -53,6 +57,7 @@ impl ListenPlan {
             proxy_protocol_from: Vec::new(),
             strict_rfc8656: false,
             rfc5780_alt_port: None,
+            rfc5780_tls_alt_port: None,
         }
     }
 }

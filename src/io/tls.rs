@@ -204,8 +204,8 @@ pub struct ReloadableTls {
 }
 
 impl ReloadableTls {
-    /// TLS 1.2 and 1.3, no client certificates, ALPN `stun.turn` (RFC 7443 §6); not
-    /// `stun.nat-discovery`, which promises RFC 5780 over TLS (implemented on UDP only).
+    /// TLS 1.2 and 1.3, no client certificates, ALPN `stun.turn` (RFC 7443 §6);
+    /// `stun.nat-discovery` only with [`ReloadableTls::with_nat_discovery`] (RFC 5780 on).
     pub fn new(identity: TlsIdentity) -> Self {
         let resolver = Arc::new(Resolver { current: ArcSwap::from_pointee(identity) });
         let builder = ServerConfig::builder_with_provider(crypto_provider())
@@ -225,6 +225,15 @@ impl ReloadableTls {
         let mut config = ServerConfig::clone(&self.config);
         config.alpn_protocols.push(ALPN_HTTP11.to_vec());
         ReloadableTls { resolver: self.resolver, config: Arc::new(config), http: Some(handoff) }
+    }
+
+    /// The same listeners offering `stun.nat-discovery` too (RFC 7443 §6), after `stun.turn`:
+    /// for RFC 5780 over TLS, when the server has the TLS address grid.
+    pub fn with_nat_discovery(self) -> Self {
+        let mut config = ServerConfig::clone(&self.config);
+        let at = config.alpn_protocols.iter().position(|p| p == ALPN_STUN_TURN).map_or(0, |i| i + 1);
+        config.alpn_protocols.insert(at, ALPN_STUN_NAT_DISCOVERY.to_vec());
+        ReloadableTls { resolver: self.resolver, config: Arc::new(config), http: self.http }
     }
 
     /// Where connections that chose `http/1.1` go, when the listeners serve HTTPS too.
@@ -372,7 +381,7 @@ mod tests {
     fn http11_is_offered_after_the_rfc_7443_ids_only_with_a_handoff() {
         let identity = TlsIdentity::self_signed(DEV_CERTIFICATE_NAMES).unwrap();
         let turn = ReloadableTls::new(identity);
-        // RFC 7443: `stun.nat-discovery` means RFC 5780, which is not implemented: not offered.
+        // RFC 7443: `stun.nat-discovery` means RFC 5780: offered only with it.
         let stun_ids = vec![ALPN_STUN_TURN.to_vec()];
         assert_eq!(turn.server_config().alpn_protocols, stun_ids);
         assert!(turn.http_handoff().is_none());
@@ -386,5 +395,9 @@ mod tests {
         turn.replace(TlsIdentity::self_signed(DEV_CERTIFICATE_NAMES).unwrap());
         assert_eq!(both.identity().fingerprint(), turn.identity().fingerprint());
         assert_eq!(turn.server_config().alpn_protocols, stun_ids, "the TURN-only clone is unchanged");
+        let nat = both.with_nat_discovery();
+        let all = [ALPN_STUN_TURN, ALPN_STUN_NAT_DISCOVERY, ALPN_HTTP11].map(<[u8]>::to_vec).to_vec();
+        assert_eq!(nat.server_config().alpn_protocols, all, "after stun.turn, before http/1.1");
+        assert!(nat.http_handoff().is_some());
     }
 }

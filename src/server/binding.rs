@@ -29,12 +29,26 @@ pub(super) fn request(
     // RFC 3489 clients know neither FINGERPRINT nor the 420 rules of RFC 8489.
     let trailer = Trailer { fingerprint: trailer.fingerprint && !msg.is_rfc3489(), ..trailer };
     let nat = nat.filter(|n| n.other_address(rx.local).is_some());
-    let unknown = unimplemented(msg, oauth, nat.is_some());
+    // Over a stream the answer can only leave on the connection it came in on: CHANGE-REQUEST,
+    // RESPONSE-PORT and PADDING are not implemented there (420); OTHER-ADDRESS lets the client
+    // find its mapping behaviour by connecting to the other addresses (RFC 5780 §4.3).
+    let datagram_nat = nat.filter(|_| !rx.transport.is_stream());
+    let unknown = unimplemented(msg, oauth, datagram_nat.is_some());
     if !unknown.is_empty() {
         return response::error(msg, out, codes::UNKNOWN_ATTRIBUTE, trailer, |w| w.add(&unknown));
     }
-    let Some(nat) = nat else {
-        return response::respond(msg, out, Class::SuccessResponse, trailer, |w| mapped(msg, rx, w));
+    let Some(nat) = datagram_nat else {
+        let other = nat.and_then(|n| n.other_address(rx.local));
+        return response::respond(msg, out, Class::SuccessResponse, trailer, |w| {
+            mapped(msg, rx, w)?;
+            match other {
+                Some(other) => {
+                    w.add(&OtherAddress(other))?;
+                    w.add(&ResponseOrigin(rx.local))
+                }
+                None => Ok(()),
+            }
+        });
     };
     let Some((from, to, other)) = route(&nat, rx, msg) else {
         return response::error(msg, out, codes::BAD_REQUEST, trailer, |_| Ok(()));

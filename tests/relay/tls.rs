@@ -70,7 +70,7 @@ async fn tls_1_2_and_1_3_with_and_without_alpn() {
         (&'static rustls::SupportedProtocolVersion, ProtocolVersion, &'static [&'static [u8]], Option<&'static [u8]>);
     let cases: [Case; 4] = [
         (&rustls::version::TLS12, ProtocolVersion::TLSv1_2, &[ALPN_STUN_TURN], Some(ALPN_STUN_TURN)),
-        // `stun.nat-discovery` is not offered (RFC 5780 is not implemented): `stun.turn` is chosen.
+        // `stun.nat-discovery` is not offered (RFC 5780 is off): `stun.turn` is chosen.
         (
             &rustls::version::TLS13,
             ProtocolVersion::TLSv1_3,
@@ -98,7 +98,7 @@ async fn a_client_offering_only_other_alpn_protocols_or_another_name_is_refused(
     let tls = TlsClient::with_config("127.0.0.1", client_config(&fixture, &[&rustls::version::TLS13], &[b"h2"]));
     let err = tls.unwrap().connect(fixture.tls_addr(), STEP).await.unwrap_err();
     assert!(matches!(err, ClientError::Io(_)), "{err}");
-    // RFC 7443: `stun.nat-discovery` alone asks for RFC 5780, not implemented: no agreement.
+    // RFC 7443: `stun.nat-discovery` alone asks for RFC 5780, off here: no agreement.
     let offer: &[&[u8]] = &[ALPN_STUN_NAT_DISCOVERY];
     let tls = TlsClient::with_config("127.0.0.1", client_config(&fixture, &[&rustls::version::TLS13], offer));
     let err = tls.unwrap().connect(fixture.tls_addr(), STEP).await.unwrap_err();
@@ -264,4 +264,57 @@ fn pem_files_load_and_errors_name_the_key() {
     let err = TlsIdentity::from_pem_files(&path("a.pem"), &path("b.key")).unwrap_err().to_string();
     assert!(!err.contains("PRIVATE"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// RFC 7443 `stun.nat-discovery` with RFC 5780 on (issue #14): TLS on two loopback addresses at
+/// two ports (the §6 grid), the ALPN offered and chosen, and a Binding over it answered with
+/// OTHER-ADDRESS (the other IP at the other TLS port, where a TLS connection is answered too) and
+/// RESPONSE-ORIGIN; CHANGE-REQUEST, which a stream cannot follow, gets 420.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nat_discovery_over_tls_with_rfc5780_on() {
+    let identity = TlsIdentity::self_signed(&["127.0.0.1", "127.0.0.2", "localhost"]).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(identity.end_entity().clone()).unwrap();
+    let server = switchback::io::UdpRelay::server(ServerOptions { rfc5780: true, ..ServerOptions::default() }, None);
+    let ips = ["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()];
+    let plan = switchback::io::ListenPlan {
+        tls_addrs: ips.iter().map(|&ip| SocketAddr::new(ip, 0)).collect(),
+        udp: false,
+        tcp: false,
+        tls: true,
+        rfc5780_tls_alt_port: Some(0),
+        ..switchback::io::ListenPlan::new(&ips, 0)
+    };
+    let tls = switchback::io::ReloadableTls::new(identity);
+    let running = switchback::io::bind_with_tls(plan, server, Limits::default(), Some(tls)).await.unwrap();
+    let tls_addrs: Vec<SocketAddr> = running.local_addrs().iter().map(|l| l.addr).collect();
+    assert_eq!(tls_addrs.len(), 4, "A:P, B:P, A:P', B:P': {tls_addrs:?}");
+    let (a, other) = (tls_addrs[0], SocketAddr::new(ips[1], tls_addrs[2].port()));
+    assert!(tls_addrs.contains(&other) && a.port() == tls_addrs[1].port(), "{tls_addrs:?}");
+
+    let mut config = ClientConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![ALPN_STUN_NAT_DISCOVERY.to_vec()];
+    let config = Arc::new(config);
+    let mut buf = Vec::new();
+    let mut stream = TlsClient::with_config("127.0.0.1", config.clone()).unwrap().connect(a, STEP).await.unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(ALPN_STUN_NAT_DISCOVERY));
+    let answer = exchange(&mut stream, &mut buf, Method::BINDING, 1, None, |_| {}).await;
+    let m = Message::parse(&answer).unwrap();
+    assert_eq!(m.get::<XorMappedAddress>().unwrap().0, stream.get_ref().0.local_addr().unwrap());
+    assert_eq!(m.get::<OtherAddress>().unwrap().0, other);
+    assert_eq!(m.get::<ResponseOrigin>().unwrap().0, a);
+    let change = |w: &mut MessageWriter<'_>| w.add(&ChangeRequest { change_ip: true, change_port: true }).unwrap();
+    let answer = exchange(&mut stream, &mut buf, Method::BINDING, 2, None, change).await;
+    assert_eq!(Message::parse(&answer).unwrap().get::<ErrorCode>().unwrap().code, 420);
+    // The mapping test of RFC 5780 §4.3 goes on at OTHER-ADDRESS.
+    let mut stream = TlsClient::with_config("127.0.0.2", config).unwrap().connect(other, STEP).await.unwrap();
+    let answer = exchange(&mut stream, &mut buf, Method::BINDING, 3, None, |_| {}).await;
+    let m = Message::parse(&answer).unwrap();
+    assert_eq!(m.get::<ResponseOrigin>().unwrap().0, other);
+    assert_eq!(m.get::<OtherAddress>().unwrap().0, a);
+    running.shutdown().await;
 }

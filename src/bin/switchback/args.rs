@@ -146,7 +146,8 @@ pub struct SourceArgs {
     pub listening_port: Option<u16>,
     /// RFC 5780 NAT behaviour discovery on UDP: the first two --listening-ip (one family) at
     /// --listening-port and --alt-listening-port; Binding answers follow CHANGE-REQUEST. Its answers
-    /// amplify: all count against --rate-limit-unauth. Off by default.
+    /// amplify: all count against --rate-limit-unauth. Over TLS (ALPN stun.nat-discovery) the first two
+    /// addresses listen at the TLS port and that port + 1 too. Off by default.
     #[arg(long, help_heading = LISTENING)]
     pub rfc5780: bool,
     /// RFC 5780's alternate UDP port (with --rfc5780). Default: listening-port + 1.

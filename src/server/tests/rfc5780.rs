@@ -140,3 +140,35 @@ fn binding_outcome(h: &mut Harness) -> Outcome {
     let tid = h.next_tid();
     h.feed(&request(Method::BINDING, tid, None, |_| {})).0
 }
+
+/// RFC 7443 `stun.nat-discovery`: over TLS, a Binding to one of the TLS grid's addresses gets
+/// OTHER-ADDRESS and RESPONSE-ORIGIN (the address it came to: a stream answers on itself), and
+/// CHANGE-REQUEST, which a stream cannot follow, is 420. Plain TCP has no grid.
+#[test]
+fn over_tls_the_grid_gives_other_address_and_change_request_is_420() {
+    let tls_grid = NatDiscovery { ips: [A.parse().unwrap(), B.parse().unwrap()], ports: [5349, 5350] };
+    let off = Harness::new(Harness::default_options());
+    assert!(!off.server.set_nat_discovery_tls(tls_grid), "RFC 5780 off: no TLS grid");
+    let mut h = on(Harness::default_options());
+    assert!(h.server.set_nat_discovery_tls(tls_grid));
+    let local = addr("127.0.0.1:5349");
+    let over = |h: &mut Harness, transport: Transport, body: &dyn Fn(&mut MessageWriter<'_>)| {
+        let tid = h.next_tid();
+        let req = request(Method::BINDING, tid, None, body);
+        let rx = Received { transport, source: h.client, local, data: &req };
+        let mut out = vec![0u8; 1500];
+        let Outcome::Reply(n) = h.server.handle(h.now, &rx, &mut out) else { panic!("a reply on the stream itself") };
+        out.truncate(n);
+        out
+    };
+    let r = over(&mut h, Transport::Tls, &|_| {});
+    let m = parse(&r);
+    assert_eq!(m.get::<XorMappedAddress>().unwrap().0, h.client);
+    assert_eq!(m.get::<OtherAddress>().unwrap().0, addr("127.0.0.2:5350"));
+    assert_eq!(m.get::<ResponseOrigin>().unwrap().0, local);
+    let r = over(&mut h, Transport::Tls, &|w| w.add(&ChangeRequest { change_ip: true, change_port: false }).unwrap());
+    assert_eq!(error_code(&r), Some(420));
+    let r = over(&mut h, Transport::Tcp, &|_| {});
+    let m = parse(&r);
+    assert!(m.get::<OtherAddress>().is_err() && m.get::<ResponseOrigin>().is_err(), "no grid on plain TCP");
+}
