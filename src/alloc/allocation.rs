@@ -231,6 +231,13 @@ impl<S> Allocation<S> {
         AllocationId(self.id)
     }
 
+    /// The same allocation under id `id` (a fleet lease's id, so that the lease and the allocation
+    /// are one name across the fleet).
+    pub fn with_id(mut self, id: u64) -> Self {
+        self.id = id;
+        self
+    }
+
     /// When it was made (core milliseconds since the server's epoch).
     pub fn created(&self) -> Millis {
         self.created

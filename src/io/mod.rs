@@ -23,6 +23,7 @@
 //! the listener goes on.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+pub mod lease;
 mod plan;
 mod proxy;
 mod relay;

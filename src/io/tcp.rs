@@ -489,10 +489,16 @@ impl Connection {
             if let Some(i) = request {
                 self.server.stats().latency().observe(i, start.elapsed());
             }
-            if let Outcome::Reply(n) = outcome
-                && let Some(reply) = out.get(..n)
-            {
-                pending.extend_from_slice(reply);
+            match outcome {
+                Outcome::Reply(n) => {
+                    if let Some(reply) = out.get(..n) {
+                        pending.extend_from_slice(reply);
+                    }
+                }
+                // Issue #16: the fleet's ledger is asked off this task; the answer is queued to
+                // this connection's sink when it comes.
+                Outcome::Pending(id) => super::lease::ask(&self.server, id),
+                _ => {}
             }
             outcome
         })

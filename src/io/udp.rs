@@ -159,6 +159,10 @@ impl UdpWorker {
                 }
                 let (len, socket, to) = match outcome {
                     Outcome::Reply(len) => (len, &self.socket, meta.addr),
+                    Outcome::Pending(id) => {
+                        super::lease::ask(&self.server, id);
+                        continue;
+                    }
                     Outcome::ReplyVia { len, from, to } => match self.siblings.iter().find(|(a, _)| *a == from) {
                         Some((_, socket)) => (len, socket, to),
                         None => {

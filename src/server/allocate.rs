@@ -4,6 +4,7 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use super::lease::{Lease, LeaseRequest};
 use super::request::Request;
 use super::{BindOptions, Outcome, RelayAddress, RelayDriver, Server};
 use crate::alloc::{Allocation, AllocationInfo, ExtraRelay, Millis, RequestKey};
@@ -52,6 +53,32 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if let Err(e) = server.table.acquire(user, limits) {
         return req.error(out, e.error_code());
     }
+    // Issue #16: with fleet leases on, the fleet's quotas are asked before the allocation is made
+    // (the node's own slot was only checked; it is taken again when the verdict comes).
+    let lease_id = match req.lease {
+        Lease::Ask if server.fleet_leases() => {
+            server.table.release(user);
+            let request = LeaseRequest {
+                id: crate::random::u64(),
+                user: user.into(),
+                lifetime_secs: asked.lifetime,
+                limits,
+                five_tuple: req.rx.five_tuple(),
+            };
+            return match server.pending.hold(request, req.rx, req.now) {
+                Some(outcome) => outcome,
+                None => req.error(out, codes::INSUFFICIENT_CAPACITY),
+            };
+        }
+        Lease::Decided { id, verdict } => match super::lease::refused(verdict) {
+            Some(code) => {
+                server.table.release(user);
+                return req.error(out, code);
+            }
+            None => Some(id),
+        },
+        Lease::Ask => None,
+    };
     let (bound, extra) = match bind_relays(req, &asked) {
         Ok(relays) => relays,
         Err(code) => {
@@ -61,7 +88,10 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     };
     let (advertised, token) = (SocketAddr::new(bound.advertised, bound.local.port()), bound.token);
     let (allocation, address_error) = new_allocation(req, &asked, user, bound, extra);
-    let allocation = Arc::new(allocation);
+    let allocation = match lease_id {
+        Some(id) => Arc::new(allocation.with_id(id)),
+        None => Arc::new(allocation),
+    };
     if server.table.insert(Arc::clone(&allocation)).is_err() {
         server.table.release(user);
         return req.error(out, codes::ALLOCATION_MISMATCH);

@@ -66,6 +66,7 @@ impl<D: RelayDriver> Server<D> {
         }
         allocate::sweep_reservations(self, at);
         self.tickets.sweep();
+        self.pending.sweep(at);
         self.sweep_connections(at);
         // Revoked users, and with strict expiry expired REST credentials.
         self.tear_down(now, self.options.strict_expiry);

@@ -20,6 +20,7 @@ mod create_permission;
 mod driver;
 mod events;
 mod icmp;
+mod lease;
 mod lifecycle;
 mod mobility;
 mod options;
@@ -52,6 +53,7 @@ pub use connect::{CONNECTION_TIMEOUT_MS, MAX_CONNECTIONS_PER_ALLOCATION};
 pub use driver::{BindOptions, NoRelay, RelayDriver};
 pub use events::{AuthKind, EndReason, Event, EventSink, Session, Usage};
 pub use icmp::{ICMP_INDICATION_LEN, ICMP_PER_SECOND};
+pub use lease::{AllocationLedger, LeaseRequest, LeaseVerdict, MAX_PENDING, PENDING_MS, Resumed};
 pub use options::{NatDiscovery, RelayAddress, ServerOptions};
 pub use relay::HEADROOM;
 pub use stats::{
@@ -102,6 +104,10 @@ pub enum Outcome {
     /// The input was dropped and counted; on a stream the connection should be closed when the
     /// reason [`DropReason::is_fatal_on_stream`].
     Dropped(DropReason),
+    /// An Allocate is held for a fleet lease (issue #16, [`Server::set_fleet_leases`]): nothing to
+    /// send now; the driver asks its [`AllocationLedger`] for [`Server::lease_request`]`(id)` and
+    /// sends what [`Server::resume_allocate`] answers.
+    Pending(u64),
 }
 
 /// Why a message was dropped without an answer. Each reason has a counter in [`Stats`].
@@ -180,6 +186,9 @@ pub struct Server<D: RelayDriver = NoRelay> {
     nat: std::sync::OnceLock<NatDiscovery>,
     /// RFC 5780's four TLS addresses (RFC 7443 `stun.nat-discovery`), set once like `nat`.
     nat_tls: std::sync::OnceLock<NatDiscovery>,
+    /// Allocates held for a fleet lease, and whether leases are on (issue #16).
+    pending: lease::Pending,
+    leases_on: std::sync::atomic::AtomicBool,
 }
 
 impl<D: RelayDriver> std::fmt::Debug for Server<D> {
@@ -243,6 +252,8 @@ impl<D: RelayDriver> Server<D> {
             tickets: mobility::Tickets::new(),
             nat: std::sync::OnceLock::new(),
             nat_tls: std::sync::OnceLock::new(),
+            pending: lease::Pending::default(),
+            leases_on: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -360,12 +371,14 @@ impl<D: RelayDriver> Server<D> {
     /// `out` should hold at least 1500 bytes (answers are small). Never panics, whatever
     /// `rx.data` holds.
     pub fn handle(&self, now: Instant, rx: &Received<'_>, out: &mut [u8]) -> Outcome {
-        let outcome = self.dispatch(now, rx, out);
+        let outcome = self.dispatch_with(now, rx, out, lease::Lease::Ask);
         self.stats.record(&outcome);
         outcome
     }
 
-    fn dispatch(&self, now: Instant, rx: &Received<'_>, out: &mut [u8]) -> Outcome {
+    /// [`Server::handle`] without the counting; `lease`: a fresh request, or one run again with
+    /// its fleet lease's verdict.
+    fn dispatch_with(&self, now: Instant, rx: &Received<'_>, out: &mut [u8], lease: lease::Lease) -> Outcome {
         let Some(&first) = rx.data.first() else {
             return Outcome::Dropped(DropReason::NotStunOrChannelData);
         };
@@ -420,7 +433,7 @@ impl<D: RelayDriver> Server<D> {
             (Method::BINDING, Class::Indication) => Outcome::Silent,
             (Method::SEND, Class::Indication) => send::indication(self, now, rx, &msg),
             (m, Class::Request) if is_turn_request(m) && self.auth.load().is_some() => {
-                turn::request(self, now, rx, &msg, trailer, out)
+                turn::request(self, now, rx, &msg, trailer, lease, out)
             }
             // A TURN request to a STUN-only server: 400, an unauthenticated answer, so rate-limited.
             (m, Class::Request) if is_turn_request(m) && !self.unauth_allowed(self.millis(now), rx.source) => {

@@ -20,6 +20,8 @@ pub(super) struct Request<'s, 'm, D: RelayDriver> {
     pub auth: &'s Authenticated<'m>,
     /// The allocation of this 5-tuple, if any.
     pub allocation: Option<Arc<Allocation<D::Socket>>>,
+    /// A fresh request, or an Allocate run again with its fleet lease's verdict.
+    pub lease: super::lease::Lease,
 }
 
 impl<D: RelayDriver> Request<'_, '_, D> {

@@ -266,7 +266,8 @@ impl Stats {
     pub(super) fn record(&self, outcome: &Outcome) {
         let c = match outcome {
             Outcome::Reply(_) | Outcome::ReplyVia { .. } => &self.replies,
-            Outcome::Silent => &self.silent,
+            // A held Allocate is answered later, through `resume_allocate`, and counted then.
+            Outcome::Silent | Outcome::Pending(_) => &self.silent,
             Outcome::Relayed => &self.relayed_to_peer,
             Outcome::Dropped(r) => match self.dropped.get(drop_index(r)) {
                 Some(c) => c,

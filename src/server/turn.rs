@@ -22,6 +22,7 @@ pub(super) fn request<D: RelayDriver>(
     rx: &Received<'_>,
     msg: &Message<'_>,
     trailer: Trailer<'_>,
+    lease: super::lease::Lease,
     out: &mut [u8],
 ) -> Outcome {
     let auth_guard = server.auth.load();
@@ -48,7 +49,8 @@ pub(super) fn request<D: RelayDriver>(
         return response::error(msg, out, codes::FORBIDDEN, signing(trailer, &auth), |_| Ok(()));
     }
     let unsigned = trailer;
-    let req = Request { server, now: millis, rx, msg, trailer: signing(trailer, &auth), auth: &auth, allocation };
+    let req =
+        Request { server, now: millis, rx, msg, trailer: signing(trailer, &auth), auth: &auth, allocation, lease };
     // RFC 8656 §7.2 step 2: any Allocate on a 5-tuple that has an allocation (a retransmission was
     // answered from the cache above) is 437, whoever's credentials it carries.
     if msg.message_type().method == Method::ALLOCATE && req.allocation.is_some() {
@@ -73,8 +75,10 @@ pub(super) fn request<D: RelayDriver>(
     }
     let outcome = match msg.message_type().method {
         // Allocation attempts per user: 486 beyond the rate (see `ServerOptions::rate_limit_allocate`).
+        // (An Allocate run again with its lease's verdict was counted the first time.)
         Method::ALLOCATE
             if req.allocation.is_none()
+                && lease == super::lease::Lease::Ask
                 && !server.allocate_allowed(millis, token_user.as_deref().unwrap_or(auth.username)) =>
         {
             server.stats.allocate_rate_limited();

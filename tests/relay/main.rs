@@ -11,6 +11,7 @@ mod dual_allocation;
 mod icmp;
 mod ipv6;
 mod ipv6_streams;
+mod leases;
 mod mobility;
 // Started through the daemon binary.
 #[cfg(feature = "cli")]

@@ -124,6 +124,8 @@ pub struct UdpRelay {
     bound_connections: Mutex<HashMap<FiveTuple, BoundConnection>>,
     /// `socket-buffer` for relay sockets; 0 until set: [`RELAY_SOCKET_BUFFER`].
     socket_buffer: std::sync::atomic::AtomicUsize,
+    /// The fleet's allocation ledger, when leases are on (issue #16, `io/lease.rs`).
+    pub(crate) ledger: crate::io::lease::LedgerSlot,
 }
 
 impl UdpRelay {
@@ -192,6 +194,12 @@ impl UdpRelay {
         } else {
             self.listener(&five.server).map(ClientLeg::Udp)
         }
+    }
+
+    /// Sends a message the core wrote to the client of `five` (through the UDP listener it came
+    /// in on, or its stream); false when there is no way or it is full.
+    pub(crate) fn send_to_client(&self, five: &FiveTuple, message: &[u8]) -> bool {
+        self.client_leg(five).is_some_and(|leg| leg.send(message, five.client))
     }
 
     /// Queues a message the core wrote for a client's control connection.

@@ -30,7 +30,7 @@ pub(super) enum ClientLeg {
 }
 
 impl ClientLeg {
-    fn send(&self, data: &[u8], client: SocketAddr) -> bool {
+    pub(super) fn send(&self, data: &[u8], client: SocketAddr) -> bool {
         match self {
             ClientLeg::Udp(socket) => crate::io::socket::send_now(socket, data, client),
             ClientLeg::Stream(sink) => sink.try_send(data),

@@ -103,6 +103,7 @@ mod conformance;
 mod dual;
 mod events;
 mod icmp;
+mod lease;
 mod mobility;
 mod oauth;
 mod relay_ips;
