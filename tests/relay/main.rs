@@ -12,6 +12,7 @@ mod icmp;
 mod ipv6;
 mod ipv6_streams;
 mod mobility;
+mod mobility_client;
 // Started through the daemon binary.
 #[cfg(feature = "cli")]
 mod relay_ips;
