@@ -1,7 +1,7 @@
 //! RFC 8016 mobility from our client's side, in process: [`TurnClient::move_to`] takes an
 //! allocation to a new UDP socket while a peer streams to it; data follows, the old socket is let go
 //! and the server's old 5-tuple is gone; two moves in a row each present the ticket of the answer
-//! before; a server without mobility refuses and the client stays where it was.
+//! before; a move the server refuses, or a server without mobility, leaves the client where it was.
 #![cfg(feature = "runtime")]
 
 use std::net::SocketAddr;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::support::{RECV_TIMEOUT, RawTurn, TURN_USER, TurnFixture, bounded, echo_through, udp_echo_peer};
 use switchback::client::ClientError;
 use switchback::client::turn::{ClientOptions, Credentials, TurnClient};
-use switchback::proto::stun::{Method, codes};
+use switchback::proto::stun::{Method, RequestedTransport, codes};
 use switchback::server::{ServerOptions, Transport};
 use tokio::net::UdpSocket;
 
@@ -173,6 +173,36 @@ async fn a_server_without_mobility_refuses_and_the_client_stays() {
         assert!(matches!(err, ClientError::NoMobilityTicket), "{err:?}");
         client.create_permission(peer).await.expect("CreatePermission");
         echo_through(&client, peer, b"still relayed").await;
+        echo.abort();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_the_server_refuses_leaves_the_client_on_its_old_socket() {
+    bounded(async {
+        let fixture = server(true).await;
+        let client = allocate(&fixture, true).await;
+        let (peer, echo) = udp_echo_peer().await;
+        client.create_permission(peer).await.expect("CreatePermission");
+        echo_through(&client, peer, b"before").await;
+        let (old, ticket) = (client.local_addr().unwrap(), client.mobility_ticket());
+        // A socket that holds another allocation: the ticket names a different one there, and the
+        // server answers 437 (RFC 8656 §8.2) after the new socket's 438.
+        let mut other = RawTurn::new(LOOPBACK.parse().unwrap(), fixture.udp, TURN_USER.0, TURN_USER.1).await;
+        let allocated = other.request(Method::ALLOCATE, &|w| w.add(&RequestedTransport::UDP)).await;
+        assert!(allocated.success, "{allocated:?}");
+        let err = client.move_to(other.socket).await.expect_err("a move onto another allocation's 5-tuple");
+        assert!(matches!(err, ClientError::ErrorResponse { code: codes::ALLOCATION_MISMATCH, .. }), "{err:?}");
+        assert_eq!(client.local_addr().unwrap(), old);
+        assert_eq!(client.mobility_ticket(), ticket);
+        assert_eq!(fixture.stats().allocations_moved, 0);
+        // Data and requests still go from the old socket.
+        echo_through(&client, peer, b"still relayed").await;
+        client.refresh(600).await.expect("a Refresh from the old socket");
+        // And the ticket still moves it.
+        client.rebind(LOOPBACK.parse().unwrap()).await.expect("a move after the refusal");
+        echo_through(&client, peer, b"moved").await;
         echo.abort();
     })
     .await;
