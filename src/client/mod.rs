@@ -1,6 +1,7 @@
 //! A client for our own tests, for tools and for embedders: Binding over UDP, TCP
 //! ([`binding()`]) and TLS ([`binding_tls`]), and a TURN client over UDP, TCP and TLS ([`turn`]),
-//! with TCP allocations (RFC 6062, [`turn::TcpAllocation`]).
+//! with TCP allocations (RFC 6062, [`turn::TcpAllocation`]) and mobility (RFC 8016,
+//! [`turn::TurnClient::move_to`]).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -87,6 +88,22 @@ pub enum ClientError {
     /// A TCP allocation (RFC 6062) needs a TCP or TLS connection to the server, not UDP.
     #[error("TCP allocations need a TCP or TLS connection to the server")]
     NotAStream,
+    /// The server forbids mobility (RFC 8016 §3.4: 405 Mobility Forbidden), to the Allocate that
+    /// asked for it or to a move; the allocation stays where it is.
+    #[error("the server forbids mobility (405, RFC 8016 §3.4)")]
+    MobilityForbidden,
+    /// The server did not take the MOBILITY-TICKET of a move (RFC 8016 §3.2: 400, a ticket it did not
+    /// issue or one a later move retired); the allocation stays where it is.
+    #[error("the server refused the mobility ticket: {0}")]
+    TicketRefused(String),
+    /// A move without a MOBILITY-TICKET: the allocation was made without asking for mobility
+    /// (RFC 8016 §3.1, [`turn::ClientOptions::mobility`]).
+    #[error("the allocation has no mobility ticket (it did not ask for mobility)")]
+    NoMobilityTicket,
+    /// Only an allocation held over UDP moves to a new UDP socket (RFC 8016 §3.2 keeps the
+    /// transport: a server answers 400 to a move across transports).
+    #[error("only an allocation held over UDP can move to a new UDP socket")]
+    NotUdp,
 }
 
 /// A fresh transaction ID, cryptographically random as RFC 8489 §5 requires.

@@ -2,7 +2,9 @@
 //! long-term credentials (the 401/438 dance handled here), keep the allocation, its permissions and
 //! channels refreshed in the background, send to peers and receive from them. Over TCP and TLS
 //! (RFC 8656 §3.1) one connection carries everything and closing it deletes the allocation.
-//! [`TcpAllocation`] holds a TCP relayed address instead (RFC 6062, `turn/tcp.rs`).
+//! [`TcpAllocation`] holds a TCP relayed address instead (RFC 6062, `turn/tcp.rs`). With
+//! [`ClientOptions::mobility`] an allocation held over UDP can move to a new local socket and keep
+//! its relayed address (RFC 8016, [`TurnClient::move_to`], `turn/mobility.rs`).
 //!
 //! ```no_run
 //! use switchback::client::turn::{ClientOptions, Credentials, TurnTransport, TurnClient};
@@ -25,6 +27,23 @@
 //! client.close().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! A phone going from Wi-Fi to LTE takes its allocation along (RFC 8016; UDP to UDP only):
+//!
+//! ```no_run
+//! use switchback::client::turn::{ClientOptions, Credentials, TurnClient};
+//!
+//! # async fn run() -> Result<(), switchback::client::ClientError> {
+//! let options = ClientOptions { mobility: true, ..ClientOptions::default() }; // RFC 8016 §3.1
+//! let creds = Credentials::new("1700000000:alice", "base64-password");
+//! let client = TurnClient::allocate_with("192.0.2.1:3478".parse().unwrap(), creds, options).await?;
+//! let relayed = client.relayed_addr();
+//! // The Wi-Fi is gone: a Refresh with the MOBILITY-TICKET from a socket on the new network
+//! // (RFC 8016 §3.2); send_to, recv_from, permissions, channels and refreshes follow it.
+//! client.rebind("203.0.113.5:0".parse().unwrap()).await?;
+//! assert_eq!(client.relayed_addr(), relayed);
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -39,15 +58,17 @@ use crate::auth::{KeyAlgorithm, LongTermKey, SecurityFeatures, opaque_string};
 use crate::proto::channel_data::ChannelData;
 use crate::proto::stun::{
     AccessToken, AddressFamily, ChannelNumber, Class, ConnectionId, Data, EncodeError, ErrorCode, IntegrityKey,
-    IntegrityKeySha256, Lifetime, Message, MessageType, MessageWriter, Method, Nonce, PasswordAlgorithm,
-    PasswordAlgorithms, Realm, RequestedAddressFamily, RequestedTransport, TransactionId, Userhash, Username,
-    XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes, long_term_key_md5, password_algorithm,
+    IntegrityKeySha256, Lifetime, Message, MessageType, MessageWriter, Method, MobilityTicket, Nonce,
+    PasswordAlgorithm, PasswordAlgorithms, Realm, RequestedAddressFamily, RequestedTransport, TransactionId, Userhash,
+    Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes, long_term_key_md5, password_algorithm,
 };
 
+mod mobility;
 mod peer_stream;
 mod tcp;
 mod transport;
 
+use mobility::Mobility;
 pub use peer_stream::PeerStream;
 pub use tcp::TcpAllocation;
 pub use transport::TurnTransport;
@@ -141,6 +162,11 @@ pub struct ClientOptions {
     pub bind: Option<SocketAddr>,
     /// How many received datagrams may wait for [`TurnClient::recv_from`] before new ones are dropped.
     pub queue: usize,
+    /// Ask for mobility (RFC 8016 §3.1): the Allocate carries an empty MOBILITY-TICKET and the
+    /// ticket the server answers with lets [`TurnClient::move_to`] take the allocation to a new
+    /// socket. A server that forbids mobility (405, §3.4) is asked again without: the allocation
+    /// is made, and moves return [`ClientError::MobilityForbidden`].
+    pub mobility: bool,
 }
 
 impl Default for ClientOptions {
@@ -152,6 +178,7 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(10),
             bind: None,
             queue: 1024,
+            mobility: false,
         }
     }
 }
@@ -201,6 +228,8 @@ struct Inner {
     /// Where ConnectionAttempt indications go, for a TCP allocation; `None` once the stream to
     /// the server has closed.
     attempts: Mutex<Option<mpsc::Sender<Attempt>>>,
+    /// The latest MOBILITY-TICKET, or why there is none (RFC 8016).
+    mobility: Mutex<Mobility>,
 }
 
 /// A TURN allocation held by this client. Dropping it stops the background tasks (over UDP the
@@ -212,7 +241,14 @@ pub struct TurnClient {
     mapped: SocketAddr,
     lifetime: u32,
     inbound: tokio::sync::Mutex<mpsc::Receiver<(SocketAddr, Vec<u8>)>>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The inbound queue's sending end, for the reader of a socket an RFC 8016 move tries (weak:
+    /// the queue still closes when the stream's reader ends).
+    inbound_tx: mpsc::WeakSender<(SocketAddr, Vec<u8>)>,
+    /// The task reading the leg; held across an RFC 8016 move, which replaces it, so that moves
+    /// run one at a time.
+    reader: tokio::sync::Mutex<JoinHandle<()>>,
+    /// The task refreshing the allocation, permissions and channels.
+    keeper: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for TurnClient {
@@ -223,9 +259,8 @@ impl std::fmt::Debug for TurnClient {
 
 impl Drop for TurnClient {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.reader.get_mut().abort();
+        self.keeper.abort();
     }
 }
 
@@ -268,19 +303,36 @@ impl TurnClient {
             pending: Mutex::new(Some(HashMap::new())),
             peers: Mutex::new(Peers { next_channel: 0x4000, ..Peers::default() }),
             attempts: Mutex::new(attempts),
+            mobility: Mutex::new(Mobility::default()),
         });
         let (tx, rx) = mpsc::channel(options.queue.max(1));
+        let inbound_tx = tx.downgrade();
         let reader = tokio::spawn(read_loop(Arc::clone(&inner), reader, tx));
         let (lifetime, family) = (options.lifetime, options.family);
-        let resp = inner
-            .transact(Method::ALLOCATE, &|w| {
-                w.add(&relay)?;
-                if let Some(family) = family {
-                    w.add(&RequestedAddressFamily(family))?;
+        // RFC 8016 §3.4: mobility forbidden (405), the allocation is asked for again without.
+        let mut mobile = options.mobility;
+        let resp = loop {
+            let resp = inner
+                .transact(Method::ALLOCATE, &|w| {
+                    w.add(&relay)?;
+                    if let Some(family) = family {
+                        w.add(&RequestedAddressFamily(family))?;
+                    }
+                    if mobile {
+                        // RFC 8016 §3.1: an empty MOBILITY-TICKET asks for mobility.
+                        w.add(&MobilityTicket(&[]))?;
+                    }
+                    w.add(&Lifetime(lifetime))
+                })
+                .await;
+            match resp {
+                Err(ClientError::ErrorResponse { code: codes::MOBILITY_FORBIDDEN, .. }) if mobile => {
+                    lock(&inner.mobility).forbid();
+                    mobile = false;
                 }
-                w.add(&Lifetime(lifetime))
-            })
-            .await;
+                resp => break resp,
+            }
+        };
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
@@ -292,6 +344,7 @@ impl TurnClient {
         let relayed = m.get::<XorRelayedAddress>().map_err(|_| ClientError::NoMappedAddress)?.0;
         let mapped = m.get::<XorMappedAddress>().map(|a| a.0).unwrap_or(relayed);
         let granted = m.get::<Lifetime>().map(|l| l.0).unwrap_or(lifetime);
+        lock(&inner.mobility).keep(&m);
         let keeper = tokio::spawn(keep_alive(Arc::downgrade(&inner), granted));
         Ok(TurnClient {
             inner,
@@ -299,7 +352,9 @@ impl TurnClient {
             mapped,
             lifetime: granted,
             inbound: tokio::sync::Mutex::new(rx),
-            tasks: vec![reader, keeper],
+            inbound_tx,
+            reader: tokio::sync::Mutex::new(reader),
+            keeper,
         })
     }
 
@@ -481,15 +536,28 @@ impl Inner {
         .map(|_| ())
     }
 
+    /// RFC 8656 §8.1; a MOBILITY-TICKET in the answer replaces ours (RFC 8016 §3.2).
     async fn refresh(&self, lifetime: u32) -> Result<u32, ClientError> {
         let resp = self.transact(Method::REFRESH, &|w| w.add(&Lifetime(lifetime))).await?;
         let m = Message::parse(&resp).map_err(|_| ClientError::BadFrame)?;
+        lock(&self.mobility).keep(&m);
         Ok(m.get::<Lifetime>().map(|l| l.0).unwrap_or(lifetime))
     }
 
     /// Sends an authenticated request and returns the success response. A 401 teaches us the realm
     /// and nonce, a 438 a fresh nonce; either is retried once with the new values.
     async fn transact(&self, method: Method, body: Body<'_>) -> Result<Vec<u8>, ClientError> {
+        self.transact_via(method, body, None).await
+    }
+
+    /// [`Inner::transact`] from `via` instead of the leg: the socket an RFC 8016 move tries (its
+    /// answers come back through that socket's reader).
+    async fn transact_via(
+        &self,
+        method: Method,
+        body: Body<'_>,
+        via: Option<&tokio::net::UdpSocket>,
+    ) -> Result<Vec<u8>, ClientError> {
         for _ in 0..3 {
             let tid = new_transaction_id()?;
             let mut buf = vec![0u8; 1500];
@@ -523,7 +591,7 @@ impl Inner {
                 w.add_fingerprint()?;
                 w.finish()
             };
-            let resp = self.request(tid, buf.get(..n).unwrap_or_default()).await?;
+            let resp = self.request(tid, buf.get(..n).unwrap_or_default(), via).await?;
             let m = Message::parse(&resp).map_err(|_| ClientError::BadFrame)?;
             if m.message_type().class == Class::SuccessResponse {
                 return Ok(resp);
@@ -537,13 +605,22 @@ impl Inner {
 
     /// Sends a request and waits for its response until the timeout passes: over UDP with
     /// RFC 8489 §6.2.1 retransmissions (RTO 500 ms, doubling), over a stream once (§6.2.2).
-    async fn request(&self, tid: TransactionId, bytes: &[u8]) -> Result<Vec<u8>, ClientError> {
+    async fn request(
+        &self,
+        tid: TransactionId,
+        bytes: &[u8],
+        via: Option<&tokio::net::UdpSocket>,
+    ) -> Result<Vec<u8>, ClientError> {
         let (tx, mut rx) = oneshot::channel();
         lock(&self.pending).as_mut().ok_or(ClientError::Closed)?.insert(tid, tx);
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut rto = if self.link.is_stream() { self.timeout } else { Duration::from_millis(500) };
+        let mut rto = if self.link.is_stream() && via.is_none() { self.timeout } else { Duration::from_millis(500) };
         let result = loop {
-            if let Err(e) = self.link.send(bytes).await {
+            let sent = match via {
+                Some(socket) => socket.send_to(bytes, self.server).await.map(|_| ()).map_err(ClientError::from),
+                None => self.link.send(bytes).await,
+            };
+            if let Err(e) = sent {
                 break Err(e);
             }
             let wait = rto.min(deadline.saturating_duration_since(tokio::time::Instant::now()));

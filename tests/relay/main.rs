@@ -13,6 +13,7 @@ mod ipv6;
 mod ipv6_streams;
 mod leases;
 mod mobility;
+mod mobility_client;
 // Started through the daemon binary.
 #[cfg(feature = "cli")]
 mod relay_ips;

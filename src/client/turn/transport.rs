@@ -2,7 +2,10 @@
 //! ChannelData framed on a TCP or TLS stream. This file moves bytes; what they mean is `turn.rs`'s.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
@@ -40,16 +43,17 @@ pub(super) type BoxedStream = Box<dyn Stream>;
 
 /// The sending side of the leg, shared by requests and data.
 pub(super) enum Link {
-    /// A UDP socket; datagrams go to `server`.
-    Udp { socket: UdpSocket, server: SocketAddr },
+    /// A UDP socket; datagrams go to `server`. An RFC 8016 move swaps the socket
+    /// ([`Link::switch`]).
+    Udp { socket: ArcSwap<UdpSocket>, server: SocketAddr },
     /// The write half of a stream; one writer at a time so that frames never interleave.
     Stream { writer: tokio::sync::Mutex<WriteHalf<BoxedStream>>, local: SocketAddr },
 }
 
 /// The receiving side of the leg, owned by the reader task.
 pub(super) enum Reader {
-    /// Reads the [`Link::Udp`] socket.
-    Udp,
+    /// Reads a UDP socket: the [`Link::Udp`] one, or the one an RFC 8016 move is trying.
+    Udp(Arc<UdpSocket>),
     /// The read half of the stream.
     Stream(ReadHalf<BoxedStream>),
 }
@@ -104,8 +108,9 @@ impl Link {
         timeout: Duration,
     ) -> Result<(Link, Reader), ClientError> {
         if let TurnTransport::Udp = transport {
-            let socket = UdpSocket::bind(bind.unwrap_or_else(|| unspecified(server))).await?;
-            return Ok((Link::Udp { socket, server }, Reader::Udp));
+            let socket = Arc::new(UdpSocket::bind(bind.unwrap_or_else(|| unspecified(server))).await?);
+            let reader = Reader::Udp(Arc::clone(&socket));
+            return Ok((Link::Udp { socket: ArcSwap::new(socket), server }, reader));
         }
         let (stream, local) = open_stream(transport, server, bind, timeout).await?;
         let (read, write) = tokio::io::split(stream);
@@ -120,7 +125,7 @@ impl Link {
     /// Our local address.
     pub(super) fn local_addr(&self) -> std::io::Result<SocketAddr> {
         match self {
-            Link::Udp { socket, .. } => socket.local_addr(),
+            Link::Udp { socket, .. } => socket.load().local_addr(),
             Link::Stream { local, .. } => Ok(*local),
         }
     }
@@ -129,6 +134,7 @@ impl Link {
     pub(super) async fn send(&self, frame: &[u8]) -> Result<(), ClientError> {
         match self {
             Link::Udp { socket, server } => {
+                let socket = socket.load_full();
                 socket.send_to(frame, *server).await?;
             }
             Link::Stream { writer, .. } => {
@@ -140,6 +146,15 @@ impl Link {
         Ok(())
     }
 
+    /// RFC 8016 §3.2: from now on datagrams leave from `socket`; returns the socket they left from
+    /// until now, or gives `socket` back for a stream (which does not move).
+    pub(super) fn switch(&self, socket: Arc<UdpSocket>) -> Arc<UdpSocket> {
+        match self {
+            Link::Udp { socket: current, .. } => current.swap(socket),
+            Link::Stream { .. } => socket,
+        }
+    }
+
     /// Closes the stream (TLS: with close_notify); nothing to do for UDP.
     pub(super) async fn shutdown(&self) {
         if let Link::Stream { writer, .. } = self {
@@ -148,10 +163,11 @@ impl Link {
     }
 
     /// Hands every datagram from the server, or every frame of the stream, to `deliver`, until the
-    /// stream closes or cannot be framed (a UDP socket never ends).
+    /// stream closes or cannot be framed (a UDP socket never ends: its task is aborted when an RFC
+    /// 8016 move leaves it).
     pub(super) async fn receive(&self, reader: Reader, mut deliver: impl FnMut(&[u8])) {
         match (self, reader) {
-            (Link::Udp { socket, server }, _) => {
+            (Link::Udp { server, .. }, Reader::Udp(socket)) => {
                 let mut buf = vec![0u8; 65536];
                 loop {
                     let Ok((n, from)) = socket.recv_from(&mut buf).await else { continue };
@@ -189,7 +205,7 @@ impl Link {
                     }
                 }
             }
-            (Link::Stream { .. }, Reader::Udp) => {}
+            (Link::Stream { .. }, Reader::Udp(_)) | (Link::Udp { .. }, Reader::Stream(_)) => {}
         }
     }
 }
