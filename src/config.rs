@@ -318,6 +318,12 @@ pub struct Config {
     pub admin_key: Option<SecretText>,
     /// `admin-key-file`: a file whose first line is the admin key.
     pub admin_key_file: Option<PathBuf>,
+    /// `nonce-secret`: the secret the nonce key is derived from, so that every node of a fleet
+    /// sharing it accepts the others' nonces (issue #16; coturn's `stateless-nonce-secret`).
+    /// Without it each process draws a random key at start.
+    pub nonce_secret: Option<SecretText>,
+    /// `nonce-secret-file`: a file whose first line is the nonce secret.
+    pub nonce_secret_file: Option<PathBuf>,
     /// `alternate-server`: `ADDR:PORT`s (at most one per family: a client is sent to the one of its
     /// own family, RFC 8489 §14.15) new allocations are sent to (300 with ALTERNATE-SERVER, RFC
     /// 8489 §10) while draining, or from `alternate-threshold` allocations on.
@@ -486,6 +492,8 @@ impl Default for Config {
             proxy_protocol_from: Vec::new(),
             admin_key: None,
             admin_key_file: None,
+            nonce_secret: None,
+            nonce_secret_file: None,
             alternate_server: Vec::new(),
             alternate_threshold: 0,
             alternate_domain: None,

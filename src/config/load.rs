@@ -131,6 +131,14 @@ impl Config {
                 None => return Err(ConfigError::invalid(key, format!("{} holds no key", path.display()))),
             }
         }
+        if let Some(path) = &self.nonce_secret_file {
+            let key = "nonce-secret-file";
+            // The first line that is neither blank nor a `#` comment.
+            match parse_secrets(&secret_files::read(key, path)?).into_iter().next() {
+                Some(secret) => self.nonce_secret = Some(secret),
+                None => return Err(ConfigError::invalid(key, format!("{} holds no secret", path.display()))),
+            }
+        }
         if let Some(path) = &self.users_file {
             let key = "users-file";
             let users = parse_users(&secret_files::read(key, path)?)

@@ -29,6 +29,19 @@ pub(super) fn permission_warning(key: &str, path: &Path) -> Option<String> {
     }
 }
 
+impl super::Config {
+    /// The nonce key from `nonce-secret` (issue #16: one key for the fleet): HMAC-SHA256 of a fixed
+    /// label under the secret, so the secret itself is never the key. `None` without a secret (the
+    /// daemon then draws a random key).
+    pub fn nonce_key(&self) -> Option<[u8; 32]> {
+        use hmac::Mac as _;
+        let secret = self.nonce_secret.as_ref()?;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.0.as_bytes()).ok()?;
+        mac.update(b"switchback nonce key v1");
+        Some(mac.finalize().into_bytes().into())
+    }
+}
+
 /// The meaningful lines of a credential file, numbered from 1.
 fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
@@ -72,5 +85,31 @@ mod tests {
         assert!(err.starts_with("line 2:"), "{err}");
         assert!(!err.contains("hunter2"), "the line is not echoed: {err}");
         assert!(parse_users(":pw").is_err());
+    }
+
+    #[test]
+    fn the_nonce_key_comes_from_the_secret_or_its_file() {
+        use crate::config::Config;
+        assert_eq!(Config::default().nonce_key(), None);
+        let a = Config::from_toml_str("nonce-secret = \"fleet-nonce-secret-1\"\n").unwrap();
+        let b = Config::from_toml_str("nonce-secret = \"fleet-nonce-secret-1\"\n").unwrap();
+        let c = Config::from_toml_str("nonce-secret = \"fleet-nonce-secret-2\"\n").unwrap();
+        let key = a.nonce_key().unwrap();
+        assert_eq!(Some(key), b.nonce_key(), "one secret, one key");
+        assert_ne!(Some(key), c.nonce_key());
+        assert_ne!(&key[..20], &b"fleet-nonce-secret-1"[..], "derived, not the secret itself");
+        let e = Config::from_toml_str("nonce-secret = \"short\"\n").unwrap_err();
+        assert_eq!(e.key(), Some("nonce-secret"), "{e}");
+        let dir = std::env::temp_dir().join(format!("sb-nonce-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nonce-secret");
+        std::fs::write(&path, "# fleet\nfleet-nonce-secret-1\n").unwrap();
+        let from_file =
+            Config::from_toml_str(&format!("nonce-secret-file = {:?}\n", path.display().to_string())).unwrap();
+        assert_eq!(from_file.nonce_key(), Some(key));
+        std::fs::write(&path, "\n").unwrap();
+        let e = Config::from_toml_str(&format!("nonce-secret-file = {:?}\n", path.display().to_string())).unwrap_err();
+        assert_eq!(e.key(), Some("nonce-secret-file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

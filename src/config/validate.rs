@@ -112,6 +112,9 @@ impl Config {
         if self.admin_listen.is_some() && self.admin_key.as_ref().is_none_or(|k| k.0.is_empty()) {
             return Err(ConfigError::invalid("admin-listen", "needs admin-key or admin-key-file (Bearer auth)"));
         }
+        if self.nonce_secret.as_ref().is_some_and(|k| k.0.len() < 16) {
+            return Err(ConfigError::invalid("nonce-secret", "at least 16 characters"));
+        }
         if self.admin_key.as_ref().is_some_and(|k| k.0.len() < 16) {
             return Err(ConfigError::invalid("admin-key", "at least 16 characters"));
         }
@@ -147,6 +150,7 @@ impl Config {
             ("static-auth-secret-file", &self.static_auth_secret_file),
             ("users-file", &self.users_file),
             ("admin-key-file", &self.admin_key_file),
+            ("nonce-secret-file", &self.nonce_secret_file),
             ("api-key-file", &self.api_key_file),
             ("token-key-file", &self.token_key_file),
             ("pkey", &self.pkey),

@@ -126,7 +126,11 @@ impl Daemon {
     /// Binds every listener and HTTP face `config` asks for and starts serving; `/readyz` is 200
     /// once this returns.
     pub async fn start(config: &Config, setup: Setup) -> Result<Daemon, DaemonError> {
-        let nonce_key = random_key()?;
+        // One key for a fleet when `nonce-secret` is set: each node accepts the others' nonces.
+        let nonce_key = match config.nonce_key() {
+            Some(key) => key,
+            None => random_key()?,
+        };
         let auth = authenticator(config, nonce_key, setup.dev_secret.is_some())?;
         let (tls, self_signed) = tls::listener_tls(config, setup.tls);
         let (tls, handed_over) = tls::with_api_on_tls(config, tls)?;

@@ -10,6 +10,7 @@ mod admin;
 mod api_on_tls;
 mod cli;
 mod drain;
+mod fleet_nonce;
 mod http_api;
 mod http_health;
 mod import_coturn;

@@ -276,6 +276,13 @@ pub struct DaemonArgs {
     /// Seconds a NONCE stays valid. Default 3600.
     #[arg(long, value_name = "SECS", help_heading = AUTH)]
     pub nonce_lifetime: Option<u64>,
+    /// Secret the nonce key comes from, 16+ characters (shows in the process list; prefer the file).
+    #[arg(long, value_name = "SECRET", help_heading = AUTH)]
+    pub nonce_secret: Option<String>,
+    /// File whose first line is the secret the nonce key comes from: nodes sharing it accept each
+    /// other's nonces (a fleet behind a balancer). Default: a random key per process.
+    #[arg(long, value_name = "FILE", help_heading = AUTH)]
+    pub nonce_secret_file: Option<PathBuf>,
     /// Refuse the MD5 password algorithm (RFC 8489 SHA-256 only): browsers and coturn's tools, which
     /// know only MD5, get 401. Off by default.
     #[arg(long, help_heading = AUTH)]
@@ -518,6 +525,11 @@ impl DaemonArgs {
         }
         if self.admin_key.is_some() {
             warnings.push("--admin-key shows the key in the process list; use admin-key-file or turn.toml instead");
+        }
+        if self.nonce_secret.is_some() {
+            warnings.push(
+                "--nonce-secret shows the secret in the process list; use nonce-secret-file or turn.toml instead",
+            );
         }
         warnings.extend(self.token_keys.warnings());
         if !self.api_key.is_empty() {

@@ -78,7 +78,8 @@ fn files_section() -> String {
                  /etc/switchback/turn.toml. Relative paths in it are relative to its directory.",
             ),
             (
-                "static-auth-secret-file, users-file, admin-key-file, api-key-file, token-key-file",
+                "static-auth-secret-file, users-file, admin-key-file, api-key-file, token-key-file, \
+                 nonce-secret-file",
                 "Secrets, one a line (blank lines and # comments skipped), read at the start and on SIGHUP. \
                  The daemon warns when group or others can read them (chmod 600).",
             ),
