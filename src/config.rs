@@ -129,6 +129,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// What a node does when the fleet's state backend cannot be asked (`redis-failure`, issue #16).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisFailure {
+    /// The default: the node decides alone under its own quotas; live allocations carry on.
+    #[default]
+    Open,
+    /// New allocations are refused with 508 until the backend answers again.
+    Closed,
+}
+
 /// The `rest-algorithm` spellings: `sha1` (the default, coturn's) and `sha256`.
 #[derive(Deserialize)]
 #[serde(remote = "RestAlgorithm", rename_all = "lowercase")]
@@ -324,6 +335,9 @@ pub struct Config {
     pub nonce_secret: Option<SecretText>,
     /// `nonce-secret-file`: a file whose first line is the nonce secret.
     pub nonce_secret_file: Option<PathBuf>,
+    /// `redis-failure`: `open` (the default: a node that cannot reach the fleet's backend admits
+    /// under its own quotas) or `closed` (508 until it can).
+    pub redis_failure: RedisFailure,
     /// `alternate-server`: `ADDR:PORT`s (at most one per family: a client is sent to the one of its
     /// own family, RFC 8489 §14.15) new allocations are sent to (300 with ALTERNATE-SERVER, RFC
     /// 8489 §10) while draining, or from `alternate-threshold` allocations on.
@@ -494,6 +508,7 @@ impl Default for Config {
             admin_key_file: None,
             nonce_secret: None,
             nonce_secret_file: None,
+            redis_failure: RedisFailure::Open,
             alternate_server: Vec::new(),
             alternate_threshold: 0,
             alternate_domain: None,

@@ -607,3 +607,12 @@ fn rfc5780_needs_two_listening_ips_of_one_family() {
     let err = Config::from_toml_str(inside).unwrap_err();
     assert!(matches!(&err, ConfigError::InvalidValue { key, .. } if key == "alt-listening-port"), "{err}");
 }
+
+#[test]
+fn redis_failure_is_open_or_closed() {
+    assert!(!Config::default().server_options().lease_fail_closed);
+    let closed = Config::from_toml_str("redis-failure = \"closed\"\n").unwrap();
+    assert!(closed.server_options().lease_fail_closed);
+    let e = Config::from_toml_str("redis-failure = \"maybe\"\n").unwrap_err();
+    assert_eq!(e.key(), Some("redis-failure"), "{e}");
+}

@@ -99,6 +99,7 @@ impl Config {
             alternate_servers: self.alternate_server.clone(),
             alternate_threshold: self.alternate_threshold,
             alternate_domain: self.alternate_domain.clone(),
+            lease_fail_closed: self.redis_failure == super::RedisFailure::Closed,
             ..ServerOptions::default()
         }
     }

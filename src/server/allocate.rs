@@ -70,7 +70,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
                 None => req.error(out, codes::INSUFFICIENT_CAPACITY),
             };
         }
-        Lease::Decided { id, verdict } => match super::lease::refused(verdict) {
+        Lease::Decided { id, verdict } => match super::lease::refused(verdict, server.options.lease_fail_closed) {
             Some(code) => {
                 server.table.release(user);
                 return req.error(out, code);

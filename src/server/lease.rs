@@ -54,7 +54,8 @@ pub enum LeaseVerdict {
     /// The fleet has `total-quota` leases: 486 (RFC 8656 §7.2 gives 486 for a quota, 508 for room).
     TotalQuota,
     /// The ledger could not be asked (unreachable, timed out): the node decides alone, under its
-    /// own quota, so that a ledger outage degrades to per-node quotas instead of refusing service.
+    /// own quota, so that a ledger outage degrades to per-node quotas instead of refusing service
+    /// — unless it fails closed ([`ServerOptions::lease_fail_closed`](super::ServerOptions): 508).
     Unavailable,
 }
 
@@ -192,10 +193,12 @@ impl<D: RelayDriver> Server<D> {
     }
 }
 
-/// The 486 of a fleet-wide quota (RFC 8656 §7.2), or `None` to go on.
-pub(super) fn refused(verdict: LeaseVerdict) -> Option<u16> {
+/// The 486 of a fleet-wide quota (RFC 8656 §7.2), the 508 of an unreachable ledger when the node
+/// fails closed, or `None` to go on.
+pub(super) fn refused(verdict: LeaseVerdict, fail_closed: bool) -> Option<u16> {
     match verdict {
         LeaseVerdict::UserQuota | LeaseVerdict::TotalQuota => Some(codes::ALLOCATION_QUOTA_REACHED),
+        LeaseVerdict::Unavailable if fail_closed => Some(codes::INSUFFICIENT_CAPACITY),
         LeaseVerdict::Granted | LeaseVerdict::Unavailable => None,
     }
 }

@@ -99,6 +99,10 @@ pub struct ServerOptions {
     /// §10, §14.16: ALTERNATE-DOMAIN in a 300 answered over TLS; `alternate-domain`). Without it
     /// a TLS client is redirected with ALTERNATE-SERVER alone.
     pub alternate_domain: Option<String>,
+    /// With fleet leases on (issue #16), what an Allocate gets when the ledger cannot be asked:
+    /// false (the default, `redis-failure = "open"`) lets the node decide under its own quotas,
+    /// true (`"closed"`) answers 508.
+    pub lease_fail_closed: bool,
     /// RFC 5780 NAT behaviour discovery (`rfc5780`, §6, §7) on UDP, once the driver has told the
     /// server its four addresses ([`Server::set_nat_discovery`](super::Server::set_nat_discovery)).
     /// Off (the default): a CHANGE-REQUEST with a flag set gets 420. Its answers amplify, so with
@@ -189,6 +193,7 @@ impl Default for ServerOptions {
             alternate_servers: Vec::new(),
             alternate_threshold: 0,
             alternate_domain: None,
+            lease_fail_closed: false,
             rfc5780: false,
         }
     }

@@ -428,6 +428,10 @@ pub struct DaemonArgs {
     /// This node's name in usage records and session logs. Default: host name and first listening address.
     #[arg(long, value_name = "NAME", help_heading = LOGGING)]
     pub node_id: Option<String>,
+    /// When the fleet's Redis cannot be reached: open (admit under this node's own quotas) or
+    /// closed (new allocations get 508). Default open.
+    #[arg(long, value_parser = ["open", "closed"], help_heading = OPERATIONS)]
+    pub redis_failure: Option<String>,
 
     /// Worker threads, each with its own SO_REUSEPORT UDP socket per address; 0 = one per core. Default 0.
     #[arg(long, value_name = "N", help_heading = OPERATIONS)]

@@ -101,3 +101,19 @@ fn leases_off_nothing_is_held() {
     let (_, _) = h.allocate();
     assert_eq!(h.server.leases_pending(), 0);
 }
+
+#[test]
+fn failing_closed_an_unreachable_ledger_is_508() {
+    let mut h = Harness::new(ServerOptions { lease_fail_closed: true, ..Harness::default_options() });
+    h.server.set_fleet_leases(true);
+    let c = h.login("bob");
+    let (id, _) = held(&mut h, &c);
+    let mut out = vec![0u8; 1500];
+    let r = h.server.resume_allocate(h.now, id, LeaseVerdict::Unavailable, &mut out).unwrap();
+    let Outcome::Reply(n) = r.outcome else { panic!("{r:?}") };
+    assert_eq!((error_code(&out[..n]), r.allocated), (Some(508), false));
+    // A granted lease is served as ever.
+    let (id, _) = held(&mut h, &c);
+    let r = h.server.resume_allocate(h.now, id, LeaseVerdict::Granted, &mut out).unwrap();
+    assert!(r.allocated);
+}
