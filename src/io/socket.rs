@@ -1,7 +1,8 @@
 //! Creating listener sockets with socket2 (options tokio does not expose), then handing them to tokio.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use quinn_udp::{EcnCodepoint, Transmit, UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -107,4 +108,27 @@ pub(super) fn send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> bool 
 #[inline]
 pub(super) fn try_send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> std::io::Result<()> {
     socket2::SockRef::from(socket).send_to(data, &to.into()).map(drop)
+}
+
+/// A non-blocking `sendmsg(2)` of one datagram from source address `src` (IP_PKTINFO /
+/// IPV6_PKTINFO: a socket bound to a wildcard answers from the address it was reached at) with
+/// the ECN codepoint `ecn` (IP_TOS / IPV6_TCLASS, RFC 8656 §14.1); false when the datagram was
+/// dropped. With neither, or without a quinn-udp `state`, it is [`send_now`]: the plain `sendto`
+/// stays the path of every datagram that needs no control message.
+#[inline]
+pub(super) fn send_with(
+    state: Option<&UdpSocketState>,
+    socket: &UdpSocket,
+    data: &[u8],
+    to: SocketAddr,
+    src: Option<IpAddr>,
+    ecn: Option<EcnCodepoint>,
+) -> bool {
+    match state {
+        Some(state) if src.is_some() || ecn.is_some() => {
+            let transmit = Transmit { destination: to, ecn, contents: data, segment_size: None, src_ip: src };
+            state.try_send(UdpSockRef::from(socket), &transmit).is_ok()
+        }
+        _ => send_now(socket, data, to),
+    }
 }

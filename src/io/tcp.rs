@@ -149,6 +149,12 @@ impl TcpDriver {
         // STUN messages are small and answered one by one: no Nagle delay.
         let _ = stream.set_nodelay(true);
         let mut connection = self.connection(peer);
+        // On a wildcard listener the 5-tuple's server address is the one the client connected to.
+        if self.local.ip().is_unspecified()
+            && let Ok(local) = stream.local_addr()
+        {
+            connection.local = local;
+        }
         let acceptor = self.tls.as_ref().map(ReloadableTls::acceptor);
         let http = self.tls.as_ref().and_then(ReloadableTls::http_handoff).cloned();
         let handshake_timeout = self.limits.tls_handshake_timeout;

@@ -20,4 +20,5 @@ mod tcp_relay;
 mod tcp_relay_client;
 mod tls;
 mod turn;
+mod wildcard;
 mod workers;

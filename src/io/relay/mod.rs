@@ -22,7 +22,7 @@ mod peer;
 mod tcp;
 
 pub use crate::io::stream_queue::{STREAM_QUEUE, StreamSink};
-use peer::{ClientLeg, peer_loop};
+use peer::{ClientLeg, UdpLeg, peer_loop};
 use tcp::{TCP_RELAY_BACKLOG, accept_loop, connect_from};
 /// Receive buffer of relay sockets. The kernel's default (208 KiB) drops bursts; this asks for
 /// 4 MiB and the kernel caps it at `net.core.rmem_max`.
@@ -185,12 +185,14 @@ impl UdpRelay {
         self.bound_connections.lock().unwrap_or_else(|e| e.into_inner()).remove(data)
     }
 
-    /// The way to the client of `five`: the UDP listener it came in on, or its TCP/TLS stream.
+    /// The way to the client of `five`: the UDP listener it came in on, or its TCP/TLS stream. A
+    /// wildcard listener's datagrams leave from the 5-tuple's server address (IP_PKTINFO).
     fn client_leg(&self, five: &FiveTuple) -> Option<ClientLeg> {
         if five.transport.is_stream() {
             self.stream(five).map(ClientLeg::Stream)
         } else {
-            self.listener(&five.server).map(ClientLeg::Udp)
+            self.listener(&five.server)
+                .map(|(socket, wildcard)| ClientLeg::Udp(UdpLeg { socket, src: wildcard.then_some(five.server.ip()) }))
         }
     }
 
@@ -203,12 +205,17 @@ impl UdpRelay {
         self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(five_tuple).cloned()
     }
 
-    fn listener(&self, local: &SocketAddr) -> Option<Arc<UdpSocket>> {
+    /// The UDP listener of the server address `local`, and whether it is bound to a wildcard.
+    fn listener(&self, local: &SocketAddr) -> Option<(Arc<UdpSocket>, bool)> {
         let map = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(local).cloned().or_else(|| {
-            // A listener bound to the unspecified address answers from any local IP.
-            map.iter().find(|(a, _)| a.port() == local.port() && a.ip().is_unspecified()).map(|(_, s)| Arc::clone(s))
-        })
+        match map.get(local) {
+            Some(socket) => Some((Arc::clone(socket), local.ip().is_unspecified())),
+            // A listener bound to the unspecified address of `local`'s family took it.
+            None => map
+                .iter()
+                .find(|(a, _)| a.port() == local.port() && a.ip().is_unspecified() && a.is_ipv4() == local.is_ipv4())
+                .map(|(_, s)| (Arc::clone(s), true)),
+        }
     }
 }
 

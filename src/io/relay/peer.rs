@@ -3,7 +3,7 @@
 //! socket or the client's stream.
 
 use std::io::IoSliceMut;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -24,15 +24,31 @@ use crate::io::stream_queue::StreamSink;
 #[derive(Clone)]
 pub(super) enum ClientLeg {
     /// Out of the UDP listener socket the allocation came in on.
-    Udp(Arc<UdpSocket>),
+    Udp(UdpLeg),
     /// Into the client's TCP/TLS connection.
     Stream(StreamSink),
+}
+
+/// The UDP listener socket an allocation came in on and, when that socket is bound to a wildcard,
+/// the source address its datagrams must carry: the 5-tuple's server address (IP_PKTINFO), which
+/// the client sent its requests to and checks answers against.
+#[derive(Clone)]
+pub(super) struct UdpLeg {
+    pub(super) socket: Arc<UdpSocket>,
+    pub(super) src: Option<IpAddr>,
+}
+
+impl UdpLeg {
+    /// One datagram to `client`; false when it was dropped.
+    fn send(&self, data: &[u8], client: SocketAddr) -> bool {
+        crate::io::socket::send_with(recv_state(), &self.socket, data, client, self.src, None)
+    }
 }
 
 impl ClientLeg {
     fn send(&self, data: &[u8], client: SocketAddr) -> bool {
         match self {
-            ClientLeg::Udp(socket) => crate::io::socket::send_now(socket, data, client),
+            ClientLeg::Udp(leg) => leg.send(data, client),
             ClientLeg::Stream(sink) => sink.try_send(data),
         }
     }
@@ -225,7 +241,7 @@ fn relay_burst(
             let Some(range) = server.relay_from_peer(now, allocation, meta.addr, slot, meta.len) else { continue };
             let Some(out) = slot.get(range) else { continue };
             match leg {
-                ClientLeg::Udp(socket) => run.push(state, socket, gso, out, client, server),
+                ClientLeg::Udp(udp) => run.push(state, udp, gso, out, client, server),
                 ClientLeg::Stream(_) => {
                     if !leg.send(out, client) {
                         leg.count_failure(server);
@@ -233,8 +249,8 @@ fn relay_burst(
                 }
             }
         }
-        if let ClientLeg::Udp(socket) = leg {
-            run.flush(state, socket, gso, client, server);
+        if let ClientLeg::Udp(udp) = leg {
+            run.flush(state, udp, gso, client, server);
         }
     }
     false
@@ -285,7 +301,7 @@ impl GsoRun {
     fn push(
         &mut self,
         state: &UdpSocketState,
-        socket: &UdpSocket,
+        leg: &UdpLeg,
         gso: &mut [u8],
         out: &[u8],
         client: SocketAddr,
@@ -293,7 +309,7 @@ impl GsoRun {
     ) {
         let full = self.count >= state.max_gso_segments() || (self.count + 1) * out.len() > gso.len();
         if self.count > 0 && (out.len() != self.size || full) {
-            self.flush(state, socket, gso, client, server);
+            self.flush(state, leg, gso, client, server);
         }
         let at = self.count * out.len();
         match gso.get_mut(at..at + out.len()) {
@@ -303,7 +319,7 @@ impl GsoRun {
                 self.count += 1;
             }
             _ => {
-                if !crate::io::socket::send_now(socket, out, client) {
+                if !leg.send(out, client) {
                     server.driver().client_send_failures.fetch_add(1, Relaxed);
                 }
             }
@@ -311,31 +327,21 @@ impl GsoRun {
     }
 
     /// Sends the run: one `sendto` for one datagram, one GSO `sendmsg` for more.
-    fn flush(
-        &mut self,
-        state: &UdpSocketState,
-        socket: &UdpSocket,
-        gso: &[u8],
-        client: SocketAddr,
-        server: &TurnServer,
-    ) {
+    fn flush(&mut self, state: &UdpSocketState, leg: &UdpLeg, gso: &[u8], client: SocketAddr, server: &TurnServer) {
         let (size, count) = (self.size, std::mem::take(&mut self.count));
         let Some(contents) = gso.get(..size * count) else { return };
         let failed = match count {
             0 => return,
-            1 => u64::from(!crate::io::socket::send_now(socket, contents, client)),
+            1 => u64::from(!leg.send(contents, client)),
             _ => {
                 let transmit =
-                    Transmit { destination: client, ecn: None, contents, segment_size: Some(size), src_ip: None };
-                match state.try_send(UdpSockRef::from(socket), &transmit) {
+                    Transmit { destination: client, ecn: None, contents, segment_size: Some(size), src_ip: leg.src };
+                match state.try_send(UdpSockRef::from(&*leg.socket), &transmit) {
                     Ok(()) => 0,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => count as u64,
                     // GSO refused (no offload, or a segment over the MTU; quinn-udp then stops
                     // using it): the same datagrams one `sendto` each.
-                    Err(_) => {
-                        contents.chunks(size.max(1)).filter(|d| !crate::io::socket::send_now(socket, d, client)).count()
-                            as u64
-                    }
+                    Err(_) => contents.chunks(size.max(1)).filter(|d| !leg.send(d, client)).count() as u64,
                 }
             }
         };
