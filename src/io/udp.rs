@@ -83,6 +83,12 @@ impl UdpWorker {
         stats: Arc<WorkerStats>,
     ) -> std::io::Result<Self> {
         let state = UdpSocketState::new(UdpSockRef::from(&*socket))?;
+        // quinn-udp turns on SO_TIMESTAMPNS, which nothing here reads; its 96-byte control buffer
+        // cannot hold a GRO read's timestamp, GRO, PKTINFO and TOS messages together, and the
+        // kernel cuts the last, TOS: the ECN field of coalesced client data would be lost
+        // (RFC 8656 §14). Failing to turn it off costs only that.
+        #[cfg(target_os = "linux")]
+        let _ = nix::sys::socket::setsockopt(&*socket, nix::sys::socket::sockopt::ReceiveTimestampns, &false);
         let wildcard = local.ip().is_unspecified();
         Ok(UdpWorker { socket, local, wildcard, server, stats, state, bufs: Buffers::new(), siblings: Arc::new([]) })
     }
@@ -155,6 +161,8 @@ impl UdpWorker {
             // On a wildcard listener the 5-tuple's server address is the one the client sent to
             // (RFC 8656 §2, §7.2 without relay-ip: the relayed address is on it too), and the
             // answer must come from it or the client drops it (RFC 8489 §6.3.1, the source check).
+            // RFC 8656 §14: the ECN field of client data goes on to the peer.
+            let ecn = super::socket::ecn_from(meta.ecn);
             let (local, src) = match meta.dst_ip {
                 Some(ip) if self.wildcard => (SocketAddr::new(ip, self.local.port()), Some(ip)),
                 _ => (self.local, None),
@@ -168,7 +176,7 @@ impl UdpWorker {
                 // The clock is read again only for STUN requests (the latency histogram), never for data.
                 let request = RequestLatency::request_index(datagram);
                 let start = if request.is_some() { Instant::now() } else { now };
-                let outcome = self.server.handle(start, &rx, out);
+                let outcome = self.server.handle_ecn(start, &rx, ecn, out);
                 if let Some(i) = request {
                     self.server.stats().latency().observe(i, start.elapsed());
                 }

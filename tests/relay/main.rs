@@ -8,6 +8,7 @@ mod support;
 mod binding;
 mod dont_fragment;
 mod dual_allocation;
+mod ecn;
 mod icmp;
 mod ipv6;
 mod ipv6_streams;

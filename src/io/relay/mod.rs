@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Notify, watch};
 
 use crate::alloc::{Allocation, FiveTuple};
-use crate::server::{BindOptions, CONNECTION_TIMEOUT_MS, RelayDriver, Server};
+use crate::server::{BindOptions, CONNECTION_TIMEOUT_MS, Ecn, RelayDriver, Server};
 
 mod icmp;
 mod peer;
@@ -248,6 +248,11 @@ fn bind_std(addr: SocketAddr, options: BindOptions, buffer: usize) -> std::io::R
     if let Err(e) = icmp::enable(&socket, addr.is_ipv6()) {
         tracing::debug!(%addr, error = %e, "no IP_RECVERR on a relay socket: ICMP errors not relayed");
     }
+    // RFC 8656 §14: the ECN field of peer datagrams goes on to the client. Without it the relay
+    // still works; it sends Not-ECT (§14's alternate behaviour).
+    if let Err(e) = crate::io::socket::enable_recv_ecn(&socket, addr.is_ipv6()) {
+        tracing::debug!(%addr, error = %e, "no IP_RECVTOS on a relay socket: ECN not copied to clients");
+    }
     // No SO_REUSEADDR: on Linux it would let two relay sockets share a port.
     crate::io::socket::set_buffers(&socket, buffer);
     socket.set_nonblocking(true)?;
@@ -308,6 +313,19 @@ impl RelayDriver for UdpRelay {
         match &socket.kind {
             RelayKind::Udp(udp) => set_dont_fragment(&**udp, udp.local_addr()?.is_ipv6(), on),
             RelayKind::Tcp { .. } => Ok(()),
+        }
+    }
+
+    /// RFC 8656 §14: the client's ECN codepoint on the datagram to the peer (IP_TOS / IPV6_TCLASS
+    /// control message); the same retry-once as [`RelayDriver::send_to_peer`].
+    fn send_to_peer_ecn(&self, socket: &RelaySocket, peer: SocketAddr, data: &[u8], ecn: Ecn) -> bool {
+        use crate::io::socket::{ecn_to, try_send_with};
+        let RelayKind::Udp(socket) = &socket.kind else { return false };
+        let (state, ecn) = (peer::recv_state(), ecn_to(ecn));
+        match try_send_with(state, socket, data, peer, None, ecn) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            Err(_) => try_send_with(state, socket, data, peer, None, ecn).is_ok(),
         }
     }
 
