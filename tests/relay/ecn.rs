@@ -16,7 +16,8 @@ use tokio::net::UdpSocket;
 use crate::support::{RECV_TIMEOUT, RawTurn, TURN_USER, TurnFixture, bounded, send_indication};
 use switchback::proto::channel_data::ChannelData;
 use switchback::proto::stun::{
-    ChannelNumber, Class, Data, Lifetime, Message, Method, RequestedTransport, XorPeerAddress, XorRelayedAddress,
+    AddressFamily, ChannelNumber, Class, Data, Lifetime, Message, Method, RequestedAddressFamily, RequestedTransport,
+    XorPeerAddress, XorRelayedAddress,
 };
 
 /// A UDP socket on 127.0.0.1 whose datagrams' ECN field quinn-udp reads and writes.
@@ -35,7 +36,11 @@ impl EcnSocket {
     }
 
     async fn bind() -> EcnSocket {
-        EcnSocket::new(UdpSocket::bind("127.0.0.1:0").await.unwrap())
+        EcnSocket::bind_at("127.0.0.1:0").await
+    }
+
+    async fn bind_at(addr: &str) -> EcnSocket {
+        EcnSocket::new(UdpSocket::bind(addr).await.unwrap())
     }
 
     fn addr(&self) -> SocketAddr {
@@ -82,10 +87,22 @@ impl EcnSocket {
 /// A client allocation through `fixture` with a permission for 127.0.0.1 and channel 0x4000 bound
 /// to `channel_peer`; the raw client's socket, wrapped for ECN, and the relayed address.
 async fn allocation(fixture: &TurnFixture, channel_peer: SocketAddr) -> (EcnSocket, SocketAddr) {
-    let mut raw = RawTurn::new("127.0.0.1:0".parse().unwrap(), fixture.udp, TURN_USER.0, TURN_USER.1).await;
+    allocation_at("127.0.0.1:0", fixture.udp, AddressFamily::V4, channel_peer).await
+}
+
+/// [`allocation`] from a client socket on `bind` through the server at `server`, relayed address
+/// of `family`.
+async fn allocation_at(
+    bind: &str,
+    server: SocketAddr,
+    family: AddressFamily,
+    channel_peer: SocketAddr,
+) -> (EcnSocket, SocketAddr) {
+    let mut raw = RawTurn::new(bind.parse().unwrap(), server, TURN_USER.0, TURN_USER.1).await;
     let answer = raw
         .request(Method::ALLOCATE, &|w| {
             w.add(&RequestedTransport::UDP)?;
+            w.add(&RequestedAddressFamily(family))?;
             w.add(&Lifetime(600))
         })
         .await;
@@ -190,6 +207,33 @@ async fn ecn_is_copied_from_client_to_peer_and_back() {
         }
         let expected: Vec<_> = [Some(EcnCodepoint::Ect1), None].iter().flat_map(|e| [*e; BURST]).collect();
         assert_eq!(seen, expected);
+    })
+    .await;
+}
+
+/// The same over IPv6 (IPV6_TCLASS): a client on ::1 with an IPv6 relayed address.
+#[tokio::test]
+async fn ecn_is_copied_over_ipv6() {
+    if !crate::support::tools::require_ipv6_loopback() {
+        return;
+    }
+    bounded(async {
+        let (_server, running, _, v6) = crate::support::dual_stack_server().await;
+        let peer = EcnSocket::bind_at("[::1]:0").await;
+        let (client, relayed) = allocation_at("[::1]:0", v6, AddressFamily::V6, peer.addr()).await;
+        assert!(relayed.is_ipv6(), "{relayed}");
+        let mut cd = [0u8; 64];
+        let n = ChannelData { channel: 0x4000, data: b"six" }.encode(false, &mut cd).unwrap();
+        for ecn in [Some(EcnCodepoint::Ect1), None] {
+            let got = client_to_peer(&client, v6, &cd[..n], ecn, &peer).await;
+            assert_eq!(got, (b"six".to_vec(), relayed, ecn), "ChannelData sent with {ecn:?}");
+        }
+        for ecn in [Some(EcnCodepoint::Ce), None] {
+            peer.send(b"back", relayed, ecn);
+            let (got, _, got_ecn) = client.recv(RECV_TIMEOUT).await.expect("ChannelData from the peer");
+            assert_eq!((ChannelData::parse(&got).unwrap().data, got_ecn), (&b"back"[..], ecn), "peer sent {ecn:?}");
+        }
+        running.shutdown().await;
     })
     .await;
 }
