@@ -11,7 +11,7 @@ use crate::alloc::{Allocation, FiveTuple};
 use crate::proto::stun::{
     Class, IntegrityKey, MessageType, MessageWriter, Method, Nonce, Realm, TransactionId, Username, long_term_key_md5,
 };
-use crate::server::{BindOptions, RelayDriver};
+use crate::server::{BindOptions, Ecn, RelayDriver};
 
 /// Datagrams handed to the driver: peer and bytes.
 pub type Sent = Vec<(SocketAddr, Vec<u8>)>;
@@ -43,6 +43,8 @@ pub struct FakeRelayState {
     pub stopped: Mutex<Vec<SocketAddr>>,
     /// Datagrams to peers: relay socket, peer, bytes.
     pub sent: Mutex<Vec<(SocketAddr, SocketAddr, Vec<u8>)>>,
+    /// The ECN codepoint of each datagram to peers that had one (RFC 8656 §14), in order.
+    pub sent_ecn: Mutex<Vec<Ecn>>,
     /// RFC 6062 connections asked for: CONNECTION-ID, peer.
     pub connects: Mutex<Vec<(u32, SocketAddr)>>,
     /// RFC 6062 connections bound: CONNECTION-ID, data connection.
@@ -126,6 +128,13 @@ impl RelayDriver for FakeRelay {
             lock(&self.sent).push((*socket, peer, data.to_vec()));
         }
         true
+    }
+
+    fn send_to_peer_ecn(&self, socket: &SocketAddr, peer: SocketAddr, data: &[u8], ecn: Ecn) -> bool {
+        if self.record {
+            lock(&self.sent_ecn).push(ecn);
+        }
+        self.send_to_peer(socket, peer, data)
     }
 
     fn connect(&self, _: &Arc<Allocation<SocketAddr>>, connection_id: u32, peer: SocketAddr) {

@@ -1,7 +1,8 @@
 //! One worker-loop step allocates nothing (issue #7): 10,000 ChannelData messages client → peer
 //! through [`UdpWorker::step`] (recvmmsg, the core, the relay socket's `sendto`), and 10,000 peer
 //! datagrams → client through the relay socket's task, on a current-thread runtime over loopback,
-//! after a warm-up, under a counting global allocator.
+//! after a warm-up, under a counting global allocator. Every other round both ends send with
+//! ECT(0), so the ECN copying of RFC 8656 §14 (a `sendmsg` with IP_TOS each way) is measured too.
 //!
 //! One test in this binary, so no other test thread allocates while the region is measured.
 
@@ -103,7 +104,13 @@ fn a_worker_step_and_the_relay_task_allocate_nothing() {
         let cd_len = ChannelData { channel: 0x4000, data: &payload }.encode(false, &mut cd).unwrap();
         let cd = cd[..cd_len].to_vec();
         let mut buf = vec![0u8; 1500];
+        let mut i = 0u32;
         let mut round = async |buf: &mut [u8]| {
+            // IP_TOS on both ends: ECT(0) or Not-ECT, by turns.
+            i += 1;
+            let tos = if i.is_multiple_of(2) { 0b10 } else { 0 };
+            rustix::net::sockopt::set_ip_tos(&client, tos).unwrap();
+            rustix::net::sockopt::set_ip_tos(&peer, tos).unwrap();
             // Client → peer through one worker step.
             client.send(&cd).unwrap();
             let _ = worker.readable().await;

@@ -1,8 +1,6 @@
 //! What no single key can check: something to listen on, ranges, lengths, credentials, and what
 //! serving needs on top.
 
-use std::net::IpAddr;
-
 use super::{Config, ConfigError, LogLevel, relay};
 
 /// The longest SOFTWARE value, RFC 8489 §14.14 ("fewer than 128 characters").
@@ -12,20 +10,12 @@ impl Config {
     /// What serving needs beyond [`Config::validate`], checked by the daemon before it binds
     /// (`development_default`: no file and no credentials, so it generates a secret).
     ///
-    /// Without IP_PKTINFO the UDP driver knows only the listener's bound address; on a wildcard
-    /// listener that is 0.0.0.0, which is neither a bind address for relay sockets nor something to
-    /// tell clients: TURN there needs `relay-ip` (or `external-ip`). The token service hands out
-    /// REST credentials, so `api-listen` (and `api-on-tls`) needs a secret.
+    /// The token service hands out REST credentials, so `api-listen` (and `api-on-tls`) needs a
+    /// secret. A wildcard listener needs nothing more: the UDP driver reads each datagram's
+    /// destination (IP_PKTINFO) and the TCP driver each connection's local address, so without
+    /// `relay-ip` relay sockets open on the address each Allocate arrived on (RFC 8656 §7.2) and
+    /// answers leave from it.
     pub fn validate_serving(&self, development_default: bool) -> Result<(), ConfigError> {
-        let wildcard = self.listening_ip.iter().any(IpAddr::is_unspecified);
-        let turn = self.has_credentials() || development_default;
-        if turn && wildcard && self.relay_ip.is_empty() && self.external_ip.is_empty() {
-            return Err(ConfigError::Serving {
-                key: "relay-ip",
-                message: "listening on an unspecified address (0.0.0.0 or ::) with TURN on needs relay-ip \
-                          (or external-ip): the address relay sockets bind and clients are told",
-            });
-        }
         if let Some(key) = self.api_face_key()
             && !development_default
             && self.rest_credentials().is_none()

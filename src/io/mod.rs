@@ -23,7 +23,6 @@
 //! the listener goes on.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-pub mod lease;
 mod plan;
 mod proxy;
 mod relay;
@@ -46,6 +45,7 @@ use crate::server::{NatDiscovery, Transport};
 
 pub use plan::ListenPlan;
 pub use proxy::PROXY_HEADER_TIMEOUT;
+pub use relay::lease;
 pub use relay::{BoundConnection, RelaySocket, STREAM_QUEUE, StreamSink, TurnServer, UdpRelay};
 pub use stats::{IoStats, IoStatsSnapshot};
 pub use stream_queue::{STREAM_QUEUE_BYTES, STREAM_QUEUE_TOTAL_BYTES, queued_total};

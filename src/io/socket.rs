@@ -1,7 +1,8 @@
 //! Creating listener sockets with socket2 (options tokio does not expose), then handing them to tokio.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use quinn_udp::{EcnCodepoint, Transmit, UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -107,4 +108,64 @@ pub(super) fn send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> bool 
 #[inline]
 pub(super) fn try_send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> std::io::Result<()> {
     socket2::SockRef::from(socket).send_to(data, &to.into()).map(drop)
+}
+
+/// A non-blocking `sendmsg(2)` of one datagram from source address `src` (IP_PKTINFO /
+/// IPV6_PKTINFO: a socket bound to a wildcard answers from the address it was reached at) with
+/// the ECN codepoint `ecn` (IP_TOS / IPV6_TCLASS, RFC 8656 §14); false when the datagram was
+/// dropped. With neither, or without a quinn-udp `state`, it is [`send_now`]: the plain `sendto`
+/// stays the path of every datagram that needs no control message.
+#[inline]
+pub(super) fn send_with(
+    state: Option<&UdpSocketState>,
+    socket: &UdpSocket,
+    data: &[u8],
+    to: SocketAddr,
+    src: Option<IpAddr>,
+    ecn: Option<EcnCodepoint>,
+) -> bool {
+    try_send_with(state, socket, data, to, src, ecn).is_ok()
+}
+
+/// [`send_with`] with the error.
+#[inline]
+pub(super) fn try_send_with(
+    state: Option<&UdpSocketState>,
+    socket: &UdpSocket,
+    data: &[u8],
+    to: SocketAddr,
+    src: Option<IpAddr>,
+    ecn: Option<EcnCodepoint>,
+) -> std::io::Result<()> {
+    match state {
+        Some(state) if src.is_some() || ecn.is_some() => {
+            let transmit = Transmit { destination: to, ecn, contents: data, segment_size: None, src_ip: src };
+            state.try_send(UdpSockRef::from(socket), &transmit)
+        }
+        _ => try_send_now(socket, data, to),
+    }
+}
+
+/// quinn-udp's reading of a datagram's ECN field as the core's codepoint (none: Not-ECT).
+#[inline]
+pub(super) fn ecn_from(codepoint: Option<EcnCodepoint>) -> crate::server::Ecn {
+    codepoint.map_or(crate::server::Ecn::NotEct, |c| crate::server::Ecn::from_bits(c as u8))
+}
+
+/// The core's codepoint for quinn-udp (Not-ECT: none, so the datagram takes the plain `sendto`).
+#[inline]
+pub(super) fn ecn_to(ecn: crate::server::Ecn) -> Option<EcnCodepoint> {
+    EcnCodepoint::from_bits(ecn as u8)
+}
+
+/// Turns on IP_RECVTOS (IPV6_RECVTCLASS for an IPv6 socket), so that quinn-udp's `recv` reports
+/// each datagram's ECN field (RFC 8656 §14: copied to the other leg). Listener sockets get it from
+/// `UdpSocketState::new`; relay sockets, which share one quinn-udp handle, set it here.
+pub(super) fn enable_recv_ecn(socket: &impl std::os::fd::AsFd, ipv6: bool) -> std::io::Result<()> {
+    if ipv6 {
+        rustix::net::sockopt::set_ipv6_recvtclass(socket, true)?;
+    } else {
+        rustix::net::sockopt::set_ip_recvtos(socket, true)?;
+    }
+    Ok(())
 }

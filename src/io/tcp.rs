@@ -149,6 +149,12 @@ impl TcpDriver {
         // STUN messages are small and answered one by one: no Nagle delay.
         let _ = stream.set_nodelay(true);
         let mut connection = self.connection(peer);
+        // On a wildcard listener the 5-tuple's server address is the one the client connected to.
+        if self.local.ip().is_unspecified()
+            && let Ok(local) = stream.local_addr()
+        {
+            connection.local = local;
+        }
         let acceptor = self.tls.as_ref().map(ReloadableTls::acceptor);
         let http = self.tls.as_ref().and_then(ReloadableTls::http_handoff).cloned();
         let handshake_timeout = self.limits.tls_handshake_timeout;
@@ -497,7 +503,7 @@ impl Connection {
                 }
                 // Issue #16: the fleet's ledger is asked off this task; the answer is queued to
                 // this connection's sink when it comes.
-                Outcome::Pending(id) => super::lease::ask(&self.server, id),
+                Outcome::Pending(id) => super::UdpRelay::ask_ledger(&self.server, id),
                 _ => {}
             }
             outcome

@@ -1,7 +1,9 @@
 //! The UDP listener: one task per socket (with `workers` > 1, one SO_REUSEPORT socket per worker
 //! per listening address, all sharing the one `Server`). Each wake drains the socket in `recvmmsg`
 //! batches (quinn-udp, GRO segments split) inside tokio's `try_io`; answers leave with a
-//! non-blocking `sendto` — a full socket drops and counts, it never waits.
+//! non-blocking `sendto` — a full socket drops and counts, it never waits. A listener bound to a
+//! wildcard address takes each datagram's destination (IP_PKTINFO) as its server address and
+//! answers from it.
 
 use std::io::IoSliceMut;
 use std::net::SocketAddr;
@@ -35,6 +37,9 @@ const BATCHES_PER_WAKE: usize = 8;
 pub struct UdpWorker {
     socket: Arc<UdpSocket>,
     local: SocketAddr,
+    /// Bound to 0.0.0.0 or `::`: each datagram's server address is its destination (IP_PKTINFO),
+    /// and the answer leaves from it.
+    wildcard: bool,
     server: Arc<TurnServer>,
     stats: Arc<WorkerStats>,
     state: UdpSocketState,
@@ -78,7 +83,14 @@ impl UdpWorker {
         stats: Arc<WorkerStats>,
     ) -> std::io::Result<Self> {
         let state = UdpSocketState::new(UdpSockRef::from(&*socket))?;
-        Ok(UdpWorker { socket, local, server, stats, state, bufs: Buffers::new(), siblings: Arc::new([]) })
+        // quinn-udp turns on SO_TIMESTAMPNS, which nothing here reads; its 96-byte control buffer
+        // cannot hold a GRO read's timestamp, GRO, PKTINFO and TOS messages together, and the
+        // kernel cuts the last, TOS: the ECN field of coalesced client data would be lost
+        // (RFC 8656 §14). Failing to turn it off costs only that.
+        #[cfg(target_os = "linux")]
+        let _ = nix::sys::socket::setsockopt(&*socket, nix::sys::socket::sockopt::ReceiveTimestampns, &false);
+        let wildcard = local.ip().is_unspecified();
+        Ok(UdpWorker { socket, local, wildcard, server, stats, state, bufs: Buffers::new(), siblings: Arc::new([]) })
     }
 
     /// Lets this worker send RFC 5780 answers from the other sockets of the grid (§6.1).
@@ -121,6 +133,8 @@ impl UdpWorker {
 
     /// One `recvmmsg` (up to 32 datagrams) and the handling of each: answers go back with a
     /// non-blocking `sendto` (a full socket drops and counts), client data is relayed by the server.
+    /// On a wildcard listener each datagram's server address is its destination (IP_PKTINFO) and
+    /// the answer leaves from it with a `sendmsg` carrying IP_PKTINFO.
     /// Returns false when nothing was waiting (or the read failed, counted). Allocates nothing.
     pub fn step(&mut self) -> bool {
         let Buffers { slots, meta, out } = &mut self.bufs;
@@ -144,27 +158,36 @@ impl UdpWorker {
         let now = Instant::now();
         for (meta, slot) in meta.iter().zip(slots.chunks_exact(MAX_DATAGRAM)).take(n) {
             let Some(data) = slot.get(..meta.len) else { continue };
+            // On a wildcard listener the 5-tuple's server address is the one the client sent to
+            // (RFC 8656 §2, §7.2 without relay-ip: the relayed address is on it too), and the
+            // answer must come from it or the client drops it (RFC 8489 §6.3.1, the source check).
+            // RFC 8656 §14: the ECN field of client data goes on to the peer.
+            let ecn = super::socket::ecn_from(meta.ecn);
+            let (local, src) = match meta.dst_ip {
+                Some(ip) if self.wildcard => (SocketAddr::new(ip, self.local.port()), Some(ip)),
+                _ => (self.local, None),
+            };
             // GRO hands several datagrams of one source and size in one read: `stride` apart. An
             // empty datagram is one datagram too (dropped and counted by the core).
             let stride = if data.is_empty() { 1 } else { meta.stride.clamp(1, data.len()) };
             for datagram in data.chunks(stride).chain(data.is_empty().then_some(data)) {
                 self.stats.received();
-                let rx = Received { transport: Transport::Udp, source: meta.addr, local: self.local, data: datagram };
+                let rx = Received { transport: Transport::Udp, source: meta.addr, local, data: datagram };
                 // The clock is read again only for STUN requests (the latency histogram), never for data.
                 let request = RequestLatency::request_index(datagram);
                 let start = if request.is_some() { Instant::now() } else { now };
-                let outcome = self.server.handle(start, &rx, out);
+                let outcome = self.server.handle_ecn(start, &rx, ecn, out);
                 if let Some(i) = request {
                     self.server.stats().latency().observe(i, start.elapsed());
                 }
-                let (len, socket, to) = match outcome {
-                    Outcome::Reply(len) => (len, &self.socket, meta.addr),
+                let (len, socket, to, src) = match outcome {
+                    Outcome::Reply(len) => (len, &self.socket, meta.addr, src),
                     Outcome::Pending(id) => {
-                        super::lease::ask(&self.server, id);
+                        super::UdpRelay::ask_ledger(&self.server, id);
                         continue;
                     }
                     Outcome::ReplyVia { len, from, to } => match self.siblings.iter().find(|(a, _)| *a == from) {
-                        Some((_, socket)) => (len, socket, to),
+                        Some((_, socket)) => (len, socket, to, None),
                         None => {
                             self.stats.send_dropped();
                             continue;
@@ -173,7 +196,7 @@ impl UdpWorker {
                     _ => continue,
                 };
                 let Some(reply) = out.get(..len) else { continue };
-                if !super::socket::send_now(socket, reply, to) {
+                if !super::socket::send_with(Some(&self.state), socket, reply, to, src, None) {
                     self.stats.send_dropped();
                 }
             }

@@ -16,6 +16,35 @@ pub struct BindOptions {
     pub tcp: bool,
 }
 
+/// The ECN codepoint of a datagram's IP header (RFC 3168 §5), which the relay copies from one leg
+/// to the other (RFC 8656 §14, preferred behaviour). Over TCP and TLS there is none: `NotEct`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Ecn {
+    /// Not ECN-capable transport (0b00).
+    #[default]
+    NotEct = 0b00,
+    /// ECN-capable transport, ECT(1) (0b01; L4S).
+    Ect1 = 0b01,
+    /// ECN-capable transport, ECT(0) (0b10).
+    Ect0 = 0b10,
+    /// Congestion experienced (0b11).
+    Ce = 0b11,
+}
+
+impl Ecn {
+    /// The codepoint of the two low bits of a TOS / Traffic Class byte.
+    #[inline]
+    pub fn from_bits(bits: u8) -> Ecn {
+        match bits & 0b11 {
+            0b01 => Ecn::Ect1,
+            0b10 => Ecn::Ect0,
+            0b11 => Ecn::Ce,
+            _ => Ecn::NotEct,
+        }
+    }
+}
+
 /// The driver side of relaying. All methods are synchronous and must not block: `bind` is a
 /// `bind(2)`, `send_to_peer` a non-blocking `sendto(2)` that reports a full socket as `false`.
 pub trait RelayDriver: Send + Sync + 'static {
@@ -62,6 +91,14 @@ pub trait RelayDriver: Send + Sync + 'static {
     /// Sends `data` from the relay socket to `peer`. Returns false when the datagram was dropped
     /// (full socket buffer or error); the core counts it.
     fn send_to_peer(&self, socket: &Self::Socket, peer: SocketAddr, data: &[u8]) -> bool;
+
+    /// [`RelayDriver::send_to_peer`] for a client datagram that arrived with the ECN codepoint
+    /// `ecn` (ECT(0), ECT(1) or CE; never `NotEct`, which takes `send_to_peer`): the datagram to
+    /// the peer carries it too (RFC 8656 §14, preferred behaviour). The default drops the
+    /// codepoint (§14's alternate behaviour, Not-ECT).
+    fn send_to_peer_ecn(&self, socket: &Self::Socket, peer: SocketAddr, data: &[u8], _ecn: Ecn) -> bool {
+        self.send_to_peer(socket, peer, data)
+    }
 
     /// RFC 6062 §5.2: open a TCP connection from the TCP allocation's relayed address to `peer`,
     /// giving up after 30 s, and report the result with [`super::Server::connect_completed`]

@@ -185,7 +185,7 @@ impl<D: RelayDriver> Server<D> {
     pub fn resume_allocate(&self, now: Instant, id: u64, verdict: LeaseVerdict, out: &mut [u8]) -> Option<Resumed> {
         let held = self.pending.take(id)?;
         let rx = Received { transport: held.transport, source: held.source, local: held.local, data: &held.data };
-        let outcome = self.dispatch_with(now, &rx, out, Lease::Decided { id, verdict });
+        let outcome = self.dispatch_with(now, &rx, super::Ecn::NotEct, out, Lease::Decided { id, verdict });
         self.stats.record(&outcome);
         let five_tuple = rx.five_tuple();
         let allocated = self.table.get(&five_tuple).is_some_and(|a| a.id().0 == id);

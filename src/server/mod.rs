@@ -50,7 +50,7 @@ use crate::proto::stun::{Class, DecodeError, Message, Method, is_known};
 pub use crate::alloc::Transport;
 pub use admission::{Admission, Refusal};
 pub use connect::{CONNECTION_TIMEOUT_MS, MAX_CONNECTIONS_PER_ALLOCATION};
-pub use driver::{BindOptions, NoRelay, RelayDriver};
+pub use driver::{BindOptions, Ecn, NoRelay, RelayDriver};
 pub use events::{AuthKind, EndReason, Event, EventSink, Session, Usage};
 pub use icmp::{ICMP_INDICATION_LEN, ICMP_PER_SECOND};
 pub use lease::{AllocationLedger, LeaseRequest, LeaseVerdict, MAX_PENDING, PENDING_MS, Resumed};
@@ -371,20 +371,27 @@ impl<D: RelayDriver> Server<D> {
     /// `out` should hold at least 1500 bytes (answers are small). Never panics, whatever
     /// `rx.data` holds.
     pub fn handle(&self, now: Instant, rx: &Received<'_>, out: &mut [u8]) -> Outcome {
-        let outcome = self.dispatch_with(now, rx, out, lease::Lease::Ask);
+        self.handle_ecn(now, rx, Ecn::NotEct, out)
+    }
+
+    /// [`Server::handle`] for a UDP datagram that arrived with the ECN codepoint `ecn`: client data
+    /// relayed to a peer carries it (RFC 8656 §14, preferred behaviour).
+    #[inline]
+    pub fn handle_ecn(&self, now: Instant, rx: &Received<'_>, ecn: Ecn, out: &mut [u8]) -> Outcome {
+        let outcome = self.dispatch_with(now, rx, ecn, out, lease::Lease::Ask);
         self.stats.record(&outcome);
         outcome
     }
 
-    /// [`Server::handle`] without the counting; `lease`: a fresh request, or one run again with
-    /// its fleet lease's verdict.
-    fn dispatch_with(&self, now: Instant, rx: &Received<'_>, out: &mut [u8], lease: lease::Lease) -> Outcome {
+    /// [`Server::handle_ecn`] without the counting; `lease`: a fresh request, or one run again
+    /// with its fleet lease's verdict.
+    fn dispatch_with(&self, now: Instant, rx: &Received<'_>, ecn: Ecn, out: &mut [u8], lease: lease::Lease) -> Outcome {
         let Some(&first) = rx.data.first() else {
             return Outcome::Dropped(DropReason::NotStunOrChannelData);
         };
         match demux::classify(first, self.options.strict_rfc8656) {
             PacketKind::Stun => {}
-            PacketKind::ChannelData => return send::channel_data(self, now, rx),
+            PacketKind::ChannelData => return send::channel_data(self, now, rx, ecn),
             PacketKind::Other => return Outcome::Dropped(DropReason::NotStunOrChannelData),
         }
         let msg = match Message::parse(rx.data) {
@@ -431,7 +438,7 @@ impl<D: RelayDriver> Server<D> {
             },
             // RFC 8489 §6.3.2: a Binding indication needs no answer.
             (Method::BINDING, Class::Indication) => Outcome::Silent,
-            (Method::SEND, Class::Indication) => send::indication(self, now, rx, &msg),
+            (Method::SEND, Class::Indication) => send::indication(self, now, rx, &msg, ecn),
             (m, Class::Request) if is_turn_request(m) && self.auth.load().is_some() => {
                 turn::request(self, now, rx, &msg, trailer, lease, out)
             }

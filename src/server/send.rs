@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{DropReason, Outcome, Received, RelayDriver, Server};
+use super::{DropReason, Ecn, Outcome, Received, RelayDriver, Server};
 use crate::alloc::{Allocation, Millis};
 use crate::policy::bandwidth::Direction;
 use crate::proto::channel_data::{ChannelData, is_channel_number};
@@ -24,6 +24,7 @@ pub(super) fn indication<D: RelayDriver>(
     now: Instant,
     rx: &Received<'_>,
     msg: &Message<'_>,
+    ecn: Ecn,
 ) -> Outcome {
     let (Ok(XorPeerAddress(peer)), Ok(Data(data))) = (msg.get::<XorPeerAddress>(), msg.get::<Data>()) else {
         return Outcome::Dropped(DropReason::BadData);
@@ -31,12 +32,12 @@ pub(super) fn indication<D: RelayDriver>(
     let now = server.millis(now);
     server
         .table
-        .with(&rx.five_tuple(), |a| to_peer(server, now, a, peer, data))
+        .with(&rx.five_tuple(), |a| to_peer(server, now, a, peer, data, ecn))
         .unwrap_or(Outcome::Dropped(DropReason::NoAllocation))
 }
 
 /// ChannelData from the client: the bound peer gets the data.
-pub(super) fn channel_data<D: RelayDriver>(server: &Server<D>, now: Instant, rx: &Received<'_>) -> Outcome {
+pub(super) fn channel_data<D: RelayDriver>(server: &Server<D>, now: Instant, rx: &Received<'_>, ecn: Ecn) -> Outcome {
     let Ok(cd) = ChannelData::parse(rx.data) else {
         return Outcome::Dropped(DropReason::BadData);
     };
@@ -49,7 +50,7 @@ pub(super) fn channel_data<D: RelayDriver>(server: &Server<D>, now: Instant, rx:
         .with(&rx.five_tuple(), |a| {
             let bindings = a.bindings();
             match bindings.channel(cd.channel, now) {
-                Some(c) => to_peer(server, now, a, c.peer, cd.data),
+                Some(c) => to_peer(server, now, a, c.peer, cd.data, ecn),
                 None => Outcome::Dropped(DropReason::NoChannel),
             }
         })
@@ -63,6 +64,7 @@ fn to_peer<D: RelayDriver>(
     a: &Allocation<D::Socket>,
     peer: SocketAddr,
     data: &[u8],
+    ecn: Ecn,
 ) -> Outcome {
     if !a.is_live(now) {
         return Outcome::Dropped(DropReason::NoAllocation);
@@ -83,7 +85,12 @@ fn to_peer<D: RelayDriver>(
     let Some(socket) = a.socket_for(peer.ip(), now) else {
         return Outcome::Dropped(DropReason::NoPermission);
     };
-    if !server.driver.send_to_peer(socket, peer, data) {
+    // RFC 8656 §14: the client's ECN codepoint goes on to the peer; Not-ECT keeps the plain send.
+    let sent = match ecn {
+        Ecn::NotEct => server.driver.send_to_peer(socket, peer, data),
+        ecn => server.driver.send_to_peer_ecn(socket, peer, data, ecn),
+    };
+    if !sent {
         return Outcome::Dropped(DropReason::SendFailed);
     }
     a.counters.to_peer_packets.fetch_add(1, Relaxed);

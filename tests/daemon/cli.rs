@@ -557,29 +557,34 @@ fn a_second_instance_on_the_same_udp_port_fails_naming_it() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
+/// A wildcard listener with TURN needs no relay-ip: relay sockets open on the address each
+/// Allocate arrived on (IP_PKTINFO). The daemon starts and relays through 127.0.0.2.
 #[test]
-fn turn_on_a_wildcard_listener_needs_a_relay_ip() {
-    let out = switchback(&["--listening-ip", "0.0.0.0", "--realm", "r", "--user", "a:b", "--check-config"]);
-    assert_config_error(&out, "relay-ip");
-    let ok = switchback(&[
+fn turn_on_a_wildcard_listener_needs_no_relay_ip() {
+    let ok = switchback(&["--listening-ip", "0.0.0.0", "--realm", "r", "--user", "a:b", "--check-config"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let dev = switchback(&["--listening-ip", "0.0.0.0", "--check-config"]);
+    assert!(dev.status.success(), "{}", stderr(&dev));
+    let daemon = Daemon::start(&[
         "--listening-ip",
         "0.0.0.0",
-        "--relay-ip",
-        "127.0.0.1",
+        "--listening-port",
+        "0",
         "--realm",
         "r",
         "--user",
         "a:b",
-        "--check-config",
+        "--allow-loopback-peers",
     ]);
-    assert!(ok.status.success(), "{}", stderr(&ok));
-    // The development default (no file, no credentials) is TURN too.
-    let dev = switchback(&["--listening-ip", "0.0.0.0", "--check-config"]);
-    assert_config_error(&dev, "relay-ip");
-    // STUN only (a file without credentials): nothing to advertise, so a wildcard is fine.
-    let file = TempFile::new("stun-only.toml", "listening-ip = [\"0.0.0.0\"]\n");
-    let stun = switchback(&["-c", file.as_str(), "--check-config"]);
-    assert!(stun.status.success(), "{}", stderr(&stun));
+    let udp = daemon.udp[0];
+    assert!(udp.ip().is_unspecified(), "{:?}", daemon.banner);
+    let server = std::net::SocketAddr::new("127.0.0.2".parse().unwrap(), udp.port());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let creds = switchback::client::turn::Credentials::new("a", "b");
+        let client = switchback::client::turn::TurnClient::allocate(server, creds).await.expect("an allocation");
+        assert_eq!(client.relayed_addr().ip(), server.ip());
+    });
 }
 
 #[test]

@@ -53,9 +53,11 @@ impl Import {
     }
 
     /// With TURN on: coturn relays on every interface address (it lists them); switchback binds
-    /// relay sockets on the addresses [`relay_addresses`] gives — on a wildcard listener the
-    /// wildcard itself, told to clients as `external-ip` says. A family whose relay address would
-    /// be told as the wildcard gets no relays: that is noted, with the `relay-ip` that fixes it.
+    /// relay sockets on the addresses [`relay_addresses`] gives — without `relay-ip` or
+    /// `external-ip` the address each Allocate arrived on (IP_PKTINFO on a wildcard listener),
+    /// with `external-ip` alone on a wildcard listener the wildcard itself, told to clients as
+    /// `external-ip` says. A family whose relay address would be told as the wildcard gets no
+    /// relays: that is noted, with the `relay-ip` that fixes it.
     fn relay_notes(&mut self) {
         let turn = self.table.contains_key("users") || self.table.contains_key("static-auth-secret");
         if !turn {
@@ -70,12 +72,6 @@ impl Import {
         let relay: Vec<IpAddr> = self.list("relay-ip");
         let external: Vec<ExternalIp> = self.list("external-ip");
         let line = self.line_of("listening-ip");
-        if relay.is_empty() && external.is_empty() && listening.iter().any(IpAddr::is_unspecified) {
-            let message = "coturn relays on each interface address; switchback listening on 0.0.0.0 or :: must be \
-                           told the address relay sockets bind and clients are told: set relay-ip to this host's \
-                           address (or external-ip to its public one), or the daemon refuses to serve TURN";
-            return self.note(line, "listening-ip", NoteKind::Differs, message);
-        }
         let addrs = relay_addresses(&relay, &listening, &external);
         for lost in addrs.iter().filter(|r| r.advertised.is_unspecified()) {
             let family = if lost.local.is_ipv4() { "IPv4" } else { "IPv6" };

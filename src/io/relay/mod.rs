@@ -15,14 +15,15 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Notify, watch};
 
 use crate::alloc::{Allocation, FiveTuple};
-use crate::server::{BindOptions, CONNECTION_TIMEOUT_MS, RelayDriver, Server};
+use crate::server::{BindOptions, CONNECTION_TIMEOUT_MS, Ecn, RelayDriver, Server};
 
 mod icmp;
+pub mod lease;
 mod peer;
 mod tcp;
 
 pub use crate::io::stream_queue::{STREAM_QUEUE, StreamSink};
-use peer::{ClientLeg, peer_loop};
+use peer::{ClientLeg, UdpLeg, peer_loop};
 use tcp::{TCP_RELAY_BACKLOG, accept_loop, connect_from};
 /// Receive buffer of relay sockets. The kernel's default (208 KiB) drops bursts; this asks for
 /// 4 MiB and the kernel caps it at `net.core.rmem_max`.
@@ -124,8 +125,8 @@ pub struct UdpRelay {
     bound_connections: Mutex<HashMap<FiveTuple, BoundConnection>>,
     /// `socket-buffer` for relay sockets; 0 until set: [`RELAY_SOCKET_BUFFER`].
     socket_buffer: std::sync::atomic::AtomicUsize,
-    /// The fleet's allocation ledger, when leases are on (issue #16, `io/lease.rs`).
-    pub(crate) ledger: crate::io::lease::LedgerSlot,
+    /// The fleet's allocation ledger, when leases are on (issue #16, `lease.rs`).
+    pub(crate) ledger: lease::LedgerSlot,
 }
 
 impl UdpRelay {
@@ -187,12 +188,14 @@ impl UdpRelay {
         self.bound_connections.lock().unwrap_or_else(|e| e.into_inner()).remove(data)
     }
 
-    /// The way to the client of `five`: the UDP listener it came in on, or its TCP/TLS stream.
+    /// The way to the client of `five`: the UDP listener it came in on, or its TCP/TLS stream. A
+    /// wildcard listener's datagrams leave from the 5-tuple's server address (IP_PKTINFO).
     fn client_leg(&self, five: &FiveTuple) -> Option<ClientLeg> {
         if five.transport.is_stream() {
             self.stream(five).map(ClientLeg::Stream)
         } else {
-            self.listener(&five.server).map(ClientLeg::Udp)
+            self.listener(&five.server)
+                .map(|(socket, wildcard)| ClientLeg::Udp(UdpLeg { socket, src: wildcard.then_some(five.server.ip()) }))
         }
     }
 
@@ -211,12 +214,17 @@ impl UdpRelay {
         self.streams.lock().unwrap_or_else(|e| e.into_inner()).get(five_tuple).cloned()
     }
 
-    fn listener(&self, local: &SocketAddr) -> Option<Arc<UdpSocket>> {
+    /// The UDP listener of the server address `local`, and whether it is bound to a wildcard.
+    fn listener(&self, local: &SocketAddr) -> Option<(Arc<UdpSocket>, bool)> {
         let map = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(local).cloned().or_else(|| {
-            // A listener bound to the unspecified address answers from any local IP.
-            map.iter().find(|(a, _)| a.port() == local.port() && a.ip().is_unspecified()).map(|(_, s)| Arc::clone(s))
-        })
+        match map.get(local) {
+            Some(socket) => Some((Arc::clone(socket), local.ip().is_unspecified())),
+            // A listener bound to the unspecified address of `local`'s family took it.
+            None => map
+                .iter()
+                .find(|(a, _)| a.port() == local.port() && a.ip().is_unspecified() && a.is_ipv4() == local.is_ipv4())
+                .map(|(_, s)| (Arc::clone(s), true)),
+        }
     }
 }
 
@@ -248,6 +256,11 @@ fn bind_std(addr: SocketAddr, options: BindOptions, buffer: usize) -> std::io::R
     // queue the relay still works; it only cannot tell the client.
     if let Err(e) = icmp::enable(&socket, addr.is_ipv6()) {
         tracing::debug!(%addr, error = %e, "no IP_RECVERR on a relay socket: ICMP errors not relayed");
+    }
+    // RFC 8656 §14: the ECN field of peer datagrams goes on to the client. Without it the relay
+    // still works; it sends Not-ECT (§14's alternate behaviour).
+    if let Err(e) = crate::io::socket::enable_recv_ecn(&socket, addr.is_ipv6()) {
+        tracing::debug!(%addr, error = %e, "no IP_RECVTOS on a relay socket: ECN not copied to clients");
     }
     // No SO_REUSEADDR: on Linux it would let two relay sockets share a port.
     crate::io::socket::set_buffers(&socket, buffer);
@@ -309,6 +322,19 @@ impl RelayDriver for UdpRelay {
         match &socket.kind {
             RelayKind::Udp(udp) => set_dont_fragment(&**udp, udp.local_addr()?.is_ipv6(), on),
             RelayKind::Tcp { .. } => Ok(()),
+        }
+    }
+
+    /// RFC 8656 §14: the client's ECN codepoint on the datagram to the peer (IP_TOS / IPV6_TCLASS
+    /// control message); the same retry-once as [`RelayDriver::send_to_peer`].
+    fn send_to_peer_ecn(&self, socket: &RelaySocket, peer: SocketAddr, data: &[u8], ecn: Ecn) -> bool {
+        use crate::io::socket::{ecn_to, try_send_with};
+        let RelayKind::Udp(socket) = &socket.kind else { return false };
+        let (state, ecn) = (peer::recv_state(), ecn_to(ecn));
+        match try_send_with(state, socket, data, peer, None, ecn) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            Err(_) => try_send_with(state, socket, data, peer, None, ecn).is_ok(),
         }
     }
 

@@ -3,12 +3,12 @@
 //! socket or the client's stream.
 
 use std::io::IoSliceMut;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
+use quinn_udp::{EcnCodepoint, RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -24,15 +24,31 @@ use crate::io::stream_queue::StreamSink;
 #[derive(Clone)]
 pub(super) enum ClientLeg {
     /// Out of the UDP listener socket the allocation came in on.
-    Udp(Arc<UdpSocket>),
+    Udp(UdpLeg),
     /// Into the client's TCP/TLS connection.
     Stream(StreamSink),
+}
+
+/// The UDP listener socket an allocation came in on and, when that socket is bound to a wildcard,
+/// the source address its datagrams must carry: the 5-tuple's server address (IP_PKTINFO), which
+/// the client sent its requests to and checks answers against.
+#[derive(Clone)]
+pub(super) struct UdpLeg {
+    pub(super) socket: Arc<UdpSocket>,
+    pub(super) src: Option<IpAddr>,
+}
+
+impl UdpLeg {
+    /// One datagram to `client` with the ECN codepoint `ecn`; false when it was dropped.
+    fn send(&self, data: &[u8], client: SocketAddr, ecn: Option<EcnCodepoint>) -> bool {
+        crate::io::socket::send_with(recv_state(), &self.socket, data, client, self.src, ecn)
+    }
 }
 
 impl ClientLeg {
     pub(super) fn send(&self, data: &[u8], client: SocketAddr) -> bool {
         match self {
-            ClientLeg::Udp(socket) => crate::io::socket::send_now(socket, data, client),
+            ClientLeg::Udp(leg) => leg.send(data, client, None),
             ClientLeg::Stream(sink) => sink.try_send(data),
         }
     }
@@ -84,7 +100,7 @@ thread_local! {
 /// socket it reads, so one handle, made on a throwaway unbound socket, serves them all: relay
 /// sockets keep their own options (quinn-udp would force DF and GRO on the socket it is made
 /// from; RFC 8656 §18.9 wants DF only on request). `None` (no handle): one `recvfrom` each.
-fn recv_state() -> Option<&'static UdpSocketState> {
+pub(super) fn recv_state() -> Option<&'static UdpSocketState> {
     static STATE: OnceLock<Option<UdpSocketState>> = OnceLock::new();
     STATE
         .get_or_init(|| {
@@ -220,21 +236,25 @@ fn relay_burst(
             }
         };
         taken += n.max(1);
-        let mut run = GsoRun::default();
+        let mut run = match leg {
+            ClientLeg::Udp(udp) => Some(GsoRun::new(state, udp, client, server)),
+            ClientLeg::Stream(_) => None,
+        };
         for (meta, slot) in meta.iter().zip(slots.chunks_exact_mut(PEER_BUF_LEN)).take(n) {
             let Some(range) = server.relay_from_peer(now, allocation, meta.addr, slot, meta.len) else { continue };
             let Some(out) = slot.get(range) else { continue };
-            match leg {
-                ClientLeg::Udp(socket) => run.push(state, socket, gso, out, client, server),
-                ClientLeg::Stream(_) => {
+            match &mut run {
+                // RFC 8656 §14: the peer's ECN codepoint goes on to the client (not over TCP/TLS).
+                Some(run) => run.push(gso, out, meta.ecn),
+                None => {
                     if !leg.send(out, client) {
                         leg.count_failure(server);
                     }
                 }
             }
         }
-        if let ClientLeg::Udp(socket) = leg {
-            run.flush(state, socket, gso, client, server);
+        if let Some(run) = &mut run {
+            run.flush(gso);
         }
     }
     false
@@ -272,75 +292,69 @@ fn relay_burst_single(
 }
 
 /// Answers of one `recvmmsg` batch waiting in [`PeerBufs::gso`]: `count` datagrams of `size`
-/// bytes to the one client, sent with one UDP GSO `sendmsg` (the kernel splits them again).
-#[derive(Default)]
-struct GsoRun {
+/// bytes with one ECN codepoint to the one client, sent with one UDP GSO `sendmsg` (the kernel
+/// splits them again).
+struct GsoRun<'a> {
+    state: &'a UdpSocketState,
+    leg: &'a UdpLeg,
+    client: SocketAddr,
+    server: &'a TurnServer,
     size: usize,
     count: usize,
+    ecn: Option<EcnCodepoint>,
 }
 
-impl GsoRun {
-    /// Adds `out` to the run, sending the run first when `out` cannot join it (another size, or
-    /// the run is full).
-    fn push(
-        &mut self,
-        state: &UdpSocketState,
-        socket: &UdpSocket,
-        gso: &mut [u8],
-        out: &[u8],
-        client: SocketAddr,
-        server: &TurnServer,
-    ) {
-        let full = self.count >= state.max_gso_segments() || (self.count + 1) * out.len() > gso.len();
-        if self.count > 0 && (out.len() != self.size || full) {
-            self.flush(state, socket, gso, client, server);
+impl<'a> GsoRun<'a> {
+    fn new(state: &'a UdpSocketState, leg: &'a UdpLeg, client: SocketAddr, server: &'a TurnServer) -> Self {
+        GsoRun { state, leg, client, server, size: 0, count: 0, ecn: None }
+    }
+
+    /// Adds `out` (to leave with the ECN codepoint `ecn`) to the run, sending the run first when
+    /// `out` cannot join it (another size or codepoint, or the run is full).
+    fn push(&mut self, gso: &mut [u8], out: &[u8], ecn: Option<EcnCodepoint>) {
+        let full = self.count >= self.state.max_gso_segments() || (self.count + 1) * out.len() > gso.len();
+        if self.count > 0 && (out.len() != self.size || ecn != self.ecn || full) {
+            self.flush(gso);
         }
         let at = self.count * out.len();
         match gso.get_mut(at..at + out.len()) {
             Some(space) if !out.is_empty() && out.len() <= GSO_MAX_SEGMENT => {
                 space.copy_from_slice(out);
                 self.size = out.len();
+                self.ecn = ecn;
                 self.count += 1;
             }
             _ => {
-                if !crate::io::socket::send_now(socket, out, client) {
-                    server.driver().client_send_failures.fetch_add(1, Relaxed);
+                if !self.leg.send(out, self.client, ecn) {
+                    self.server.driver().client_send_failures.fetch_add(1, Relaxed);
                 }
             }
         }
     }
 
-    /// Sends the run: one `sendto` for one datagram, one GSO `sendmsg` for more.
-    fn flush(
-        &mut self,
-        state: &UdpSocketState,
-        socket: &UdpSocket,
-        gso: &[u8],
-        client: SocketAddr,
-        server: &TurnServer,
-    ) {
-        let (size, count) = (self.size, std::mem::take(&mut self.count));
+    /// Sends the run: one `sendto` for one datagram (a `sendmsg` when it needs a source address or
+    /// an ECN codepoint), one GSO `sendmsg` for more.
+    fn flush(&mut self, gso: &[u8]) {
+        let (size, count, ecn, leg, client) =
+            (self.size, std::mem::take(&mut self.count), self.ecn, self.leg, self.client);
         let Some(contents) = gso.get(..size * count) else { return };
         let failed = match count {
             0 => return,
-            1 => u64::from(!crate::io::socket::send_now(socket, contents, client)),
+            1 => u64::from(!leg.send(contents, client, ecn)),
             _ => {
                 let transmit =
-                    Transmit { destination: client, ecn: None, contents, segment_size: Some(size), src_ip: None };
-                match state.try_send(UdpSockRef::from(socket), &transmit) {
+                    Transmit { destination: client, ecn, contents, segment_size: Some(size), src_ip: leg.src };
+                match self.state.try_send(UdpSockRef::from(&*leg.socket), &transmit) {
                     Ok(()) => 0,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => count as u64,
                     // GSO refused (no offload, or a segment over the MTU; quinn-udp then stops
                     // using it): the same datagrams one `sendto` each.
-                    Err(_) => {
-                        contents.chunks(size.max(1)).filter(|d| !crate::io::socket::send_now(socket, d, client)).count()
-                            as u64
-                    }
+                    Err(_) => contents.chunks(size.max(1)).filter(|d| !leg.send(d, client, ecn)).count() as u64,
                 }
             }
         };
         if failed > 0 {
-            server.driver().client_send_failures.fetch_add(failed, Relaxed);
+            self.server.driver().client_send_failures.fetch_add(failed, Relaxed);
         }
     }
 }

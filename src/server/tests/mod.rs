@@ -732,6 +732,33 @@ fn a_wildcard_listener_without_relay_address_never_advertises_0_0_0_0() {
     assert!(h.driver.bound.lock().unwrap().is_empty());
 }
 
+/// RFC 8656 §14: the ECN codepoint a client datagram arrived with reaches the driver with the
+/// data to the peer (ChannelData and Send indication); Not-ECT takes the plain `send_to_peer`.
+#[test]
+fn the_ecn_codepoint_of_client_data_goes_to_the_peer() {
+    let mut h = Harness::new(Harness::default_options());
+    let (c, _) = h.allocate();
+    let peer = addr("127.0.0.1:9000");
+    let ok = h.send(&c, Method::CHANNEL_BIND, channel_bind_body(0x4001, peer));
+    assert_eq!(Message::parse(&ok).unwrap().message_type().class, Class::SuccessResponse);
+    let mut cd = vec![0u8; 16];
+    let n = ChannelData { channel: 0x4001, data: b"ping" }.encode(false, &mut cd).unwrap();
+    let mut send = vec![0u8; 128];
+    let mut w = MessageWriter::new(&mut send, MessageType::new(Method::SEND, Class::Indication), h.next_tid()).unwrap();
+    w.add(&XorPeerAddress(peer)).unwrap();
+    w.add(&Data(b"ping")).unwrap();
+    let m = w.finish();
+    let mut out = vec![0u8; 1500];
+    for (data, ecn) in [(&cd[..n], Ecn::Ect0), (&send[..m], Ecn::Ce), (&cd[..n], Ecn::NotEct), (&send[..m], Ecn::Ect1)]
+    {
+        let rx = Received { transport: Transport::Udp, source: h.client, local: h.local, data };
+        assert_eq!(h.server.handle_ecn(h.now, &rx, ecn, &mut out), Outcome::Relayed);
+    }
+    assert_eq!(h.driver.sent.lock().unwrap().len(), 4);
+    assert_eq!(*h.driver.sent_ecn.lock().unwrap(), [Ecn::Ect0, Ecn::Ce, Ecn::Ect1]);
+    assert_eq!(Ecn::from_bits(0b1110_0110), Ecn::Ect0, "the two low bits of a TOS byte");
+}
+
 /// A Send indication from the harness client to `peer`.
 fn send_indication(h: &mut Harness, peer: SocketAddr, data: &[u8]) -> Outcome {
     let tid = h.next_tid();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use super::relay::TurnServer;
+use super::{TurnServer, UdpRelay};
 use crate::proto::stun::MAX_MESSAGE_LEN;
 use crate::server::{AllocationLedger, LeaseVerdict, Outcome};
 
@@ -48,10 +48,17 @@ pub fn use_ledger(server: &TurnServer, ledger: Arc<dyn AllocationLedger>) -> boo
     set
 }
 
-/// Asks the ledger for held Allocate `id` on a task of its own and sends the answer to its client
-/// (through the UDP listener or the client's stream, as peer data goes). Must run inside a tokio
-/// runtime. Without a ledger the Allocate goes on at once under the node's own quota.
-pub(crate) fn ask(server: &Arc<TurnServer>, id: u64) {
+impl UdpRelay {
+    /// Asks the ledger for held Allocate `id` ([`Outcome::Pending`]) on a task of its own and
+    /// sends the answer to its client (through the UDP listener or the client's stream, as peer
+    /// data goes). Must run inside a tokio runtime. Without a ledger the Allocate goes on at once
+    /// under the node's own quota.
+    pub(crate) fn ask_ledger(server: &Arc<TurnServer>, id: u64) {
+        ask(server, id);
+    }
+}
+
+fn ask(server: &Arc<TurnServer>, id: u64) {
     let Some(request) = server.lease_request(id) else { return };
     let ledger = server.driver().ledger.get().cloned();
     let server = Arc::clone(server);
