@@ -19,6 +19,25 @@ impl Config {
     }
 }
 
+/// The addresses of this host's interfaces (getifaddrs), link-local IPv6 ones left out (they need
+/// a scope and are never a relayed address); empty when they cannot be read.
+pub(super) fn interface_addresses() -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
+    let mut out: Vec<IpAddr> = Vec::new();
+    for a in addrs {
+        let Some(storage) = a.address else { continue };
+        let ip = match (storage.as_sockaddr_in(), storage.as_sockaddr_in6()) {
+            (Some(v4), _) => IpAddr::V4(v4.ip()),
+            (_, Some(v6)) if (v6.ip().segments()[0] & 0xffc0) != 0xfe80 => IpAddr::V6(v6.ip()),
+            _ => continue,
+        };
+        if !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    out
+}
+
 /// Why this host cannot bind `ip`, or `None` when it can (or `ip` is a wildcard or loopback).
 fn unavailable(ip: IpAddr) -> Option<String> {
     if ip.is_unspecified() || ip.is_loopback() {

@@ -616,3 +616,23 @@ fn redis_failure_is_open_or_closed() {
     let e = Config::from_toml_str("redis-failure = \"maybe\"\n").unwrap_err();
     assert_eq!(e.key(), Some("redis-failure"), "{e}");
 }
+
+/// A wildcard listener answers on every address of its family, so each interface address of that
+/// family is one of the server's own addresses for the peer policy (docs/security-peer-policy.md):
+/// a client cannot reach the host's other services through the relay on an address it never named.
+#[test]
+fn a_wildcard_listener_makes_every_interface_address_of_its_family_an_own_address() {
+    let host = super::host_addrs::interface_addresses();
+    assert!(host.contains(&"127.0.0.1".parse().unwrap()), "the loopback interface: {host:?}");
+    let v4 = Config { listening_ip: vec!["0.0.0.0".parse().unwrap()], ..Config::default() }.own_addresses();
+    for ip in &host {
+        assert_eq!(v4.contains(ip), ip.is_ipv4(), "{ip} with a 0.0.0.0 listener: {v4:?}");
+    }
+    let v6 = Config { listening_ip: vec!["::".parse().unwrap()], ..Config::default() }.own_addresses();
+    for ip in &host {
+        assert_eq!(v6.contains(ip), ip.is_ipv6(), "{ip} with a :: listener: {v6:?}");
+    }
+    // A specific listener names its own address: the host's others are not added.
+    let one = Config { listening_ip: vec!["127.0.0.1".parse().unwrap()], ..Config::default() }.own_addresses();
+    assert_eq!(one, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
+}

@@ -110,8 +110,12 @@ impl Config {
     pub fn own_addresses(&self) -> Vec<IpAddr> {
         let external = self.external_ip.iter().flat_map(|e| std::iter::once(e.public).chain(e.private));
         let http = [self.api_listen, self.metrics_listen, self.admin_listen].into_iter().flatten().map(|a| a.ip());
+        // A wildcard listener answers on every address of its family: each is this server's, so
+        // the host's interface addresses join the rule (read at start and on reload).
+        let wildcard = |v4: bool| self.listening_ip.iter().any(|ip| ip.is_unspecified() && ip.is_ipv4() == v4);
+        let host = super::host_addrs::interface_addresses().into_iter().filter(|ip| wildcard(ip.is_ipv4()));
         let mut own: Vec<IpAddr> = Vec::new();
-        for ip in self.listening_ip.iter().chain(&self.relay_ip).copied().chain(external).chain(http) {
+        for ip in self.listening_ip.iter().chain(&self.relay_ip).copied().chain(external).chain(http).chain(host) {
             if !own.contains(&ip) {
                 own.push(ip);
             }
