@@ -125,6 +125,12 @@ async fn dual_relays_to_both_families(legacy: bool) {
     assert!(deleted.success, "Refresh failed with {}", deleted.code);
     let refused = raw.request(Method::CREATE_PERMISSION, &|w| w.add(&XorPeerAddress(p6))).await;
     assert_eq!(refused.code, 443);
+    // Its port is free at once, not when the allocation ends (the IPv4 relay is still bound).
+    crate::support::eventually("the deleted family's relay port is free", || {
+        std::net::UdpSocket::bind(relayed[1]).is_ok()
+    })
+    .await;
+    assert!(std::net::UdpSocket::bind(relayed[0]).is_err(), "the IPv4 relay {} stays bound", relayed[0]);
     raw.socket.send_to(&crate::support::send_indication(p4, b"still"), raw.server).await.unwrap();
     // (The IPv4 peer has channel 0x4002 by now.)
     let expected = format!("still|{}", relayed[0]).into_bytes();

@@ -39,14 +39,17 @@ pub struct RelaySocket {
 /// UDP relays (RFC 8656) and TCP relays (RFC 6062).
 #[derive(Debug)]
 enum RelayKind {
-    Udp(Arc<UdpSocket>),
+    /// Closed (`None`) when its family of a dual allocation is deleted alone (RFC 8656 §8): the
+    /// port is free at once, not when the allocation ends.
+    Udp(arc_swap::ArcSwapOption<UdpSocket>),
     /// The listening socket on the relayed address; `_claim` frees the address for other TCP
     /// allocations when the socket goes; `deleted` ends the relays of its bound connections.
-    Tcp {
-        listener: Arc<TcpListener>,
-        _claim: TcpClaim,
-        deleted: watch::Sender<bool>,
-    },
+    Tcp { listener: Arc<TcpListener>, _claim: TcpClaim, deleted: watch::Sender<bool> },
+}
+
+/// The error of a relay socket closed before its allocation ended.
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "relay socket closed (its family was deleted)")
 }
 
 /// A peer connection bound to a client data connection (RFC 6062 §5.4), handed to that
@@ -67,7 +70,10 @@ impl RelaySocket {
     /// The socket's local address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         match &self.kind {
-            RelayKind::Udp(socket) => socket.local_addr(),
+            RelayKind::Udp(slot) => match slot.load().as_deref() {
+                Some(socket) => socket.local_addr(),
+                None => Err(closed()),
+            },
             RelayKind::Tcp { listener, .. } => listener.local_addr(),
         }
     }
@@ -76,11 +82,13 @@ impl RelaySocket {
     /// TCP relay.
     pub fn dont_fragment(&self) -> std::io::Result<bool> {
         use rustix::net::sockopt::{Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery, ip_mtu_discover, ipv6_mtu_discover};
-        let RelayKind::Udp(socket) = &self.kind else { return Ok(false) };
+        let RelayKind::Udp(slot) = &self.kind else { return Ok(false) };
+        let guard = slot.load();
+        let Some(socket) = guard.as_deref() else { return Ok(false) };
         if socket.local_addr()?.is_ipv6() {
-            Ok(ipv6_mtu_discover(&**socket)? == Ipv6PathMtuDiscovery::DO)
+            Ok(ipv6_mtu_discover(socket)? == Ipv6PathMtuDiscovery::DO)
         } else {
-            Ok(ip_mtu_discover(&**socket)? == Ipv4PathMtuDiscovery::DO)
+            Ok(ip_mtu_discover(socket)? == Ipv4PathMtuDiscovery::DO)
         }
     }
 }
@@ -278,7 +286,7 @@ impl RelayDriver for UdpRelay {
         }
         let std_socket = bind_std(addr, options, self.relay_buffer())?;
         let socket = UdpSocket::from_std(std_socket)?;
-        Ok(RelaySocket { kind: RelayKind::Udp(Arc::new(socket)), stop: Notify::new() })
+        Ok(RelaySocket { kind: RelayKind::Udp(arc_swap::ArcSwapOption::from_pointee(socket)), stop: Notify::new() })
     }
 
     fn start(&self, allocation: &Arc<Allocation<RelaySocket>>) {
@@ -309,8 +317,14 @@ impl RelayDriver for UdpRelay {
         }
     }
 
+    /// Ends one relay socket of a live allocation (a dual allocation's family deleted or expired
+    /// alone, RFC 8656 §8): its task stops and, a UDP one, the socket closes as soon as that task
+    /// lets go of it, so the port is free for other allocations at once.
     fn stop_relay(&self, _allocation: &Allocation<RelaySocket>, socket: &RelaySocket) {
         socket.stop.notify_one();
+        if let RelayKind::Udp(slot) = &socket.kind {
+            slot.store(None);
+        }
     }
 
     /// RFC 8016: nothing to do — each relay loop reads the allocation's 5-tuple on every wake and
@@ -320,7 +334,10 @@ impl RelayDriver for UdpRelay {
 
     fn set_dont_fragment(&self, socket: &RelaySocket, on: bool) -> std::io::Result<()> {
         match &socket.kind {
-            RelayKind::Udp(udp) => set_dont_fragment(&**udp, udp.local_addr()?.is_ipv6(), on),
+            RelayKind::Udp(slot) => match slot.load().as_deref() {
+                Some(udp) => set_dont_fragment(udp, udp.local_addr()?.is_ipv6(), on),
+                None => Err(closed()),
+            },
             RelayKind::Tcp { .. } => Ok(()),
         }
     }
@@ -329,7 +346,9 @@ impl RelayDriver for UdpRelay {
     /// control message); the same retry-once as [`RelayDriver::send_to_peer`].
     fn send_to_peer_ecn(&self, socket: &RelaySocket, peer: SocketAddr, data: &[u8], ecn: Ecn) -> bool {
         use crate::io::socket::{ecn_to, try_send_with};
-        let RelayKind::Udp(socket) = &socket.kind else { return false };
+        let RelayKind::Udp(slot) = &socket.kind else { return false };
+        let guard = slot.load();
+        let Some(socket) = guard.as_deref() else { return false };
         let (state, ecn) = (peer::recv_state(), ecn_to(ecn));
         match try_send_with(state, socket, data, peer, None, ecn) {
             Ok(()) => true,
@@ -344,11 +363,15 @@ impl RelayDriver for UdpRelay {
             // A failure other than a full buffer may be the pending error of an ICMP message
             // (IP_RECVERR reports it on the next call; the error queue keeps the ICMP itself):
             // the datagram is sent again once.
-            RelayKind::Udp(socket) => match crate::io::socket::try_send_now(socket, data, peer) {
-                Ok(()) => true,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
-                Err(_) => crate::io::socket::send_now(socket, data, peer),
-            },
+            RelayKind::Udp(slot) => {
+                let guard = slot.load();
+                let Some(socket) = guard.as_deref() else { return false };
+                match crate::io::socket::try_send_now(socket, data, peer) {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+                    Err(_) => crate::io::socket::send_now(socket, data, peer),
+                }
+            }
             RelayKind::Tcp { .. } => false,
         }
     }

@@ -135,8 +135,8 @@ pub(super) async fn peer_loop(
     } else {
         &allocation.socket
     };
-    let RelayKind::Udp(relay) = &socket.kind else { return };
-    let relay = Arc::clone(relay);
+    let RelayKind::Udp(slot) = &socket.kind else { return };
+    let Some(relay) = slot.load_full() else { return };
     loop {
         if allocation.is_deleted() {
             break;
