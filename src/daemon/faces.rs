@@ -34,7 +34,17 @@ pub(super) fn http_faces(
     if let (Some(addr), Some(key)) = (config.admin_listen, &keys.admin) {
         let r = reloader.clone();
         let reload: admin::ReloadFn = Arc::new(move || r.reload("admin API"));
-        let admin = admin::Admin::new(server.clone(), key.clone(), reload).with_revoke(reloader.revoker.as_fn());
+        let (drain_server, drain_readiness) = (server.clone(), readiness.clone());
+        let drain: admin::DrainFn = Arc::new(move || {
+            if !drain_server.admission().is_draining() {
+                info!(allocations = drain_server.allocations().len(), "admin API: draining");
+            }
+            drain_readiness.set(false);
+            drain_server.admission().set_draining(true);
+        });
+        let admin = admin::Admin::new(server.clone(), key.clone(), reload)
+            .with_revoke(reloader.revoker.as_fn())
+            .with_drain(drain);
         faces.push(Face::new("admin", addr, admin::router(admin)));
     }
     faces

@@ -40,6 +40,9 @@ use crate::io::{TurnServer, transport_name};
 /// configuration was refused (the old one stays).
 pub type ReloadFn = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
+/// Starts a drain: `/readyz` 503 and new allocations refused (300 or 508), the live ones carry on.
+pub type DrainFn = Arc<dyn Fn() + Send + Sync>;
+
 /// The admin key as the admin face reads it per request and a reload replaces it.
 #[derive(Clone)]
 pub struct AdminKey(Arc<arc_swap::ArcSwap<[u8; 32]>>);
@@ -73,6 +76,8 @@ pub struct Admin {
     reload: ReloadFn,
     /// Run-time revocation; `None` leaves `POST /admin/revocations` off.
     revoke: Option<RevokeFn>,
+    /// Starts a drain; `None`: `POST /admin/drain` only refuses new allocations (no readiness).
+    drain: Option<DrainFn>,
     started: Instant,
 }
 
@@ -85,7 +90,12 @@ impl std::fmt::Debug for Admin {
 impl Admin {
     /// The admin face over `server`, accepting `key` as Bearer token.
     pub fn new(server: Arc<TurnServer>, key: AdminKey, reload: ReloadFn) -> Admin {
-        Admin { server, key_hash: key, reload, revoke: None, started: Instant::now() }
+        Admin { server, key_hash: key, reload, revoke: None, drain: None, started: Instant::now() }
+    }
+
+    /// With `POST /admin/drain` handled by `drain` (the daemon's: readiness off too).
+    pub fn with_drain(self, drain: DrainFn) -> Admin {
+        Admin { drain: Some(drain), ..self }
     }
 
     /// With `POST /admin/revocations`, handled by `revoke`.
@@ -106,6 +116,7 @@ pub fn router(admin: Admin) -> Router {
         .route("/admin/allocations", get(list).delete(end_one))
         .route("/admin/users/{user}/allocations", delete(end_user))
         .route("/admin/reload", post(reload))
+        .route("/admin/drain", post(drain))
         .route("/admin/revocations", post(revoke))
         .route("/admin/status", get(status))
         .route_layer(middleware::from_fn_with_state(admin.clone(), require_key))
@@ -228,6 +239,18 @@ async fn reload(State(admin): State<Admin>) -> Response {
         Ok(Err(e)) => error_response(StatusCode::UNPROCESSABLE_ENTITY, "reload_refused", &e),
         Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "reload_failed", "the reload task failed"),
     }
+}
+
+/// `POST /admin/drain`: starts a drain without stopping the process (a Kubernetes preStop hook,
+/// or an operator moving users off a node): `/readyz` answers 503 and new Allocates get 300 to an
+/// alternate or 508, while the live allocations carry on. SIGTERM later exits as soon as they are
+/// gone. Answers the live allocation count; idempotent.
+async fn drain(State(admin): State<Admin>) -> Response {
+    match &admin.drain {
+        Some(f) => f(),
+        None => admin.server.admission().set_draining(true),
+    }
+    axum::Json(json!({ "draining": true, "allocations": admin.server.allocations().len() })).into_response()
 }
 
 /// Larger revocation bodies are refused (a user name or token id is short).

@@ -246,3 +246,44 @@ fn the_status_page_renders_and_its_numbers_move_with_traffic() {
     let (status, err) = admin.daemon.stop_with("TERM");
     assert_eq!(status.code(), Some(0), "{err}");
 }
+
+/// `switchback admin drain` (POST /admin/drain, a Kubernetes preStop hook): `/readyz` turns 503,
+/// a new Allocate gets 508 (no alternate server), the live allocation keeps refreshing, and
+/// `--wait` returns once it is gone (and fails while it lives). The daemon still serves until
+/// SIGTERM, which then exits at once.
+#[test]
+fn admin_drain_refuses_new_allocations_and_waits_for_the_live_ones() {
+    let key_file = TempFile::new("drain-admin.key", &format!("{KEY}\n"));
+    #[rustfmt::skip]
+    let daemon = Daemon::start(&[
+        "--realm", "r", "--user", "u:pw", "--allow-loopback-peers", "--listening-port", "0", "--no-tls",
+        "--admin-listen", "127.0.0.1:0", "--admin-key-file", key_file.as_str(),
+        "--metrics-listen", "127.0.0.1:0",
+    ]);
+    let readyz = |d: &Daemon| http_request(d.http_addr("metrics"), "GET", "/readyz", &[], "").status;
+    let admin = Admin { daemon, key_file };
+    let udp = admin.daemon.udp[0];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let live = rt.block_on(allocate(udp, "u", "pw"));
+    assert_eq!(readyz(&admin.daemon), 200);
+
+    let out = admin.cli(&["admin", "drain"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((answer["draining"].as_bool(), answer["allocations"].as_u64()), (Some(true), Some(1)), "{answer}");
+    assert_eq!(readyz(&admin.daemon), 503);
+    let refused = rt.block_on(TurnClient::allocate(udp, Credentials::new("u", "pw")));
+    assert!(matches!(refused, Err(ClientError::ErrorResponse { code: 508, .. })), "{:?}", refused.err());
+    assert_eq!(rt.block_on(live.refresh(600)).unwrap(), 600, "the live allocation carries on");
+
+    let out = admin.cli(&["admin", "drain", "--wait", "1"]);
+    assert!(!out.status.success(), "one allocation is still live");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 allocations still live"), "{out:?}");
+    rt.block_on(live.close()).unwrap();
+    let out = admin.cli(&["admin", "drain", "--wait", "10"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let (status, err) = admin.daemon.stop_with("TERM");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("admin API: draining"), "{err}");
+}

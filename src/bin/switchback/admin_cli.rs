@@ -76,6 +76,13 @@ pub enum Action {
     },
     /// Reload the configuration (like SIGHUP).
     Reload,
+    /// Start a drain without stopping the daemon: /readyz turns 503, new allocations go to an
+    /// alternate server (300) or get 508, live ones carry on (a Kubernetes preStop hook).
+    Drain {
+        /// Wait until no allocation is left, at most SECS seconds (exit 1 if some remain).
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
+    },
 }
 
 /// Runs one action and prints the daemon's JSON answer (`list`: a table, unless `--json`); exit 1
@@ -119,12 +126,36 @@ fn call(connect: &ConnectArgs, action: &Action) -> anyhow::Result<String> {
             ("POST", "/admin/revocations".to_owned())
         }
         Action::Reload => ("POST", "/admin/reload".to_owned()),
+        Action::Drain { .. } => ("POST", "/admin/drain".to_owned()),
     };
     let (status, body) = request(addr, method, &path, &key, &body)?;
     if !(200..300).contains(&status) {
         bail!("{method} {path}: HTTP {status}: {}", body.trim());
     }
+    if let Action::Drain { wait: Some(secs) } = action {
+        return wait_drained(addr, &key, Duration::from_secs(*secs));
+    }
     Ok(body)
+}
+
+/// Polls `/admin/status` until no allocation is left (its last answer), or fails after `timeout`.
+fn wait_drained(addr: SocketAddr, key: &str, timeout: Duration) -> anyhow::Result<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let (status, body) = request(addr, "GET", "/admin/status", key, "")?;
+        if !(200..300).contains(&status) {
+            bail!("GET /admin/status: HTTP {status}: {}", body.trim());
+        }
+        let answer: serde_json::Value = serde_json::from_str(&body).context("the status is not JSON")?;
+        let left = answer.get("allocations").and_then(serde_json::Value::as_u64).context("no allocation count")?;
+        if left == 0 {
+            return Ok(body);
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("{left} allocations still live after {} s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The address and key: flags first, then the configuration file.
