@@ -53,7 +53,7 @@ fn captured_uclient_allocate_known_answer() {
     let creds = Authenticator::credentials(&msg).unwrap();
     assert_eq!(creds.realm, "fixture.test");
     assert_eq!(creds.nonce, "7acbb4af1b5e0932");
-    let ok = auth.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW).unwrap();
+    let ok = auth.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW, any_client()).unwrap();
     assert_eq!(ok.username, "1795921235:uclient");
     assert_eq!(ok.key_bytes, key);
     assert_eq!(ok.rest_expiry, Some(1_795_921_235));
@@ -61,7 +61,7 @@ fn captured_uclient_allocate_known_answer() {
     // The full path refuses coturn's nonce (438), and the expiry is enforced an hour later.
     assert_eq!(auth.authenticate(&msg, CAPTURE_NOW, client()).unwrap_err(), AuthError::StaleNonce);
     assert_eq!(
-        auth.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, 1_795_921_236).unwrap_err(),
+        auth.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, 1_795_921_236, any_client()).unwrap_err(),
         AuthError::Unauthenticated(Reason::Expired)
     );
 }
@@ -72,7 +72,7 @@ fn captured_aioice_allocate_known_answer() {
     let msg = Message::parse(AIOICE_ALLOCATE).unwrap();
     let creds = Authenticator::credentials(&msg).unwrap();
     assert_eq!(creds.username, Some("2000000000:fixture-aioice-udp"));
-    let ok = auth.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW).unwrap();
+    let ok = auth.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW, any_client()).unwrap();
     assert_eq!(ok.key_bytes, LongTermKey::Md5(hex16("4ce2297a8ee5fdd0900bb10cf71cf4d3")));
     assert_eq!(ok.rest_expiry, Some(2_000_000_000));
     // With the default 48-hour cap the 2033 expiry is too far ahead of the capture time.
@@ -82,7 +82,7 @@ fn captured_aioice_allocate_known_answer() {
     }
     let capped = Authenticator::new(capped, NONCE_SECRET);
     assert_eq!(
-        capped.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW).unwrap_err(),
+        capped.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW, any_client()).unwrap_err(),
         AuthError::Unauthenticated(Reason::TooFarInFuture)
     );
     // Another secret: every candidate fails.
@@ -91,7 +91,7 @@ fn captured_aioice_allocate_known_answer() {
         Some(RestCredentials { max_lifetime_secs: 0, ..RestCredentials::new(vec![Secret::from("not-the-secret")]) });
     let other = Authenticator::new(other, NONCE_SECRET);
     assert_eq!(
-        other.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW).unwrap_err(),
+        other.verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW, any_client()).unwrap_err(),
         AuthError::Unauthenticated(Reason::BadIntegrity)
     );
 }
@@ -132,7 +132,7 @@ fn every_captured_request_verifies() {
         let creds = Authenticator::credentials(&msg).unwrap();
         assert_eq!(creds.realm, auth.realm(), "{name}");
         let ok = auth
-            .verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW)
+            .verify_user(&msg, creds.username.unwrap(), KeyAlgorithm::Md5, CAPTURE_NOW, any_client())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         // The cached-key path agrees (its nonce check aside: coturn's nonce is a 438 here).
         assert!(msg.verify_integrity(&ok.key).is_ok(), "{name}");
@@ -141,4 +141,9 @@ fn every_captured_request_verifies() {
             Err(AuthError::StaleNonce)
         );
     }
+}
+
+/// A client address for `verify_user` (the captures' keys do not depend on it).
+fn any_client() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 50000))
 }

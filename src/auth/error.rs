@@ -30,6 +30,8 @@ pub enum Reason {
     BadToken,
     /// The MD5 password algorithm while `require-sha256` is on (RFC 8489 §9.2.4, §18.5.1.1).
     Md5Refused,
+    /// The embedder's credential hook refused the user ([`hook`](super::hook)).
+    Refused,
 }
 
 impl Reason {
@@ -47,6 +49,7 @@ impl Reason {
             Reason::Revoked => "revoked",
             Reason::BadToken => "bad_token",
             Reason::Md5Refused => "md5_refused",
+            Reason::Refused => "refused",
         }
     }
 }
@@ -71,6 +74,10 @@ pub enum AuthError {
     /// 438: answer with REALM and a fresh NONCE; the client retries with it.
     #[error("stale nonce")]
     StaleNonce,
+    /// No answer yet: the embedder's credential hook is looking the user up ([`hook`](super::hook));
+    /// the request is held and run again (never answered as such).
+    #[error("credentials pending")]
+    Pending,
 }
 
 impl AuthError {
@@ -80,6 +87,7 @@ impl AuthError {
             AuthError::BadRequest => codes::BAD_REQUEST,
             AuthError::Unauthenticated(_) => codes::UNAUTHENTICATED,
             AuthError::StaleNonce => codes::STALE_NONCE,
+            AuthError::Pending => codes::UNAUTHENTICATED,
         }
     }
 
@@ -89,6 +97,7 @@ impl AuthError {
             AuthError::BadRequest => Reason::Malformed,
             AuthError::Unauthenticated(r) => *r,
             AuthError::StaleNonce => Reason::StaleNonce,
+            AuthError::Pending => Reason::NoCredentials,
         }
     }
 }

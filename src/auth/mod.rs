@@ -17,6 +17,7 @@
 mod algorithm;
 mod error;
 mod hex;
+pub mod hook;
 mod nonce;
 pub mod oauth;
 mod rest;
@@ -59,6 +60,9 @@ pub struct AuthConfig {
     /// Refuse the MD5 password algorithm (RFC 8489 §18.5.1.1 keeps it for RFC 5389 clients only):
     /// 401 and 438 offer SHA-256 alone, and a request keyed with MD5 gets 401.
     pub require_sha256: bool,
+    /// The embedder's credentials, asked for names that are not static users, before REST
+    /// ([`hook`]).
+    pub hook: Option<hook::HookHandle>,
 }
 
 impl AuthConfig {
@@ -74,6 +78,7 @@ impl AuthConfig {
             users: HashMap::new(),
             oauth: None,
             require_sha256: false,
+            hook: None,
         }
     }
 }
@@ -283,16 +288,35 @@ impl Authenticator {
         algorithm: KeyAlgorithm,
         unix_now: u64,
     ) -> Result<KeyCandidates<'a>, AuthError> {
+        self.key_candidates_from(username, algorithm, unix_now, None)
+    }
+
+    /// [`Self::key_candidates_with`] for a request from `client`: between the static users and
+    /// REST, the embedder's hook is asked ([`hook`]): its credential, a refusal (401 `refused`),
+    /// or [`AuthError::Pending`] while it looks the name up.
+    fn key_candidates_from<'a>(
+        &'a self,
+        username: &'a str,
+        algorithm: KeyAlgorithm,
+        unix_now: u64,
+        client: Option<SocketAddr>,
+    ) -> Result<KeyCandidates<'a>, AuthError> {
         let realm = self.config.realm.as_str();
+        let fixed =
+            |key| KeyCandidates { source: CandidateSource::Static(key), username, realm, algorithm, rest_expiry: None };
         if let Some(cred) = self.config.users.get(username) {
-            let key = cred.key_for(algorithm, username, realm);
-            return Ok(KeyCandidates {
-                source: CandidateSource::Static(key),
-                username,
-                realm,
-                algorithm,
-                rest_expiry: None,
-            });
+            return Ok(fixed(cred.key_for(algorithm, username, realm)));
+        }
+        // REST usernames go to REST; any other name to the hook.
+        let rest_shaped =
+            self.config.rest.as_ref().is_some_and(|r| !r.secrets.is_empty() && r.expiry(username).is_ok());
+        if let Some(hook) = self.config.hook.as_ref().filter(|_| !rest_shaped) {
+            match hook.0.lookup(&hook::CredentialQuery { username, realm, client, unix_now }) {
+                hook::Lookup::Credential(cred) => return Ok(fixed(cred.key_for(algorithm, username, realm))),
+                hook::Lookup::Refused => return Err(AuthError::Unauthenticated(Reason::Refused)),
+                hook::Lookup::Pending => return Err(AuthError::Pending),
+                hook::Lookup::NotFound => {}
+            }
         }
         let rest = self.config.rest.as_ref().ok_or(AuthError::Unauthenticated(Reason::UnknownUser))?;
         if rest.secrets.is_empty() {
@@ -330,7 +354,7 @@ impl Authenticator {
             }
             (None, None) => return Err(AuthError::BadRequest),
         };
-        let auth = self.verify_user(msg, username, algorithm, unix_now)?;
+        let auth = self.verify_user(msg, username, algorithm, unix_now, client)?;
         self.fresh_nonce(creds.nonce, unix_now, client)?;
         Ok(auth)
     }
@@ -506,8 +530,9 @@ impl Authenticator {
         username: &'a str,
         algorithm: KeyAlgorithm,
         unix_now: u64,
+        client: SocketAddr,
     ) -> Result<Authenticated<'a>, AuthError> {
-        let candidates = self.key_candidates_with(username, algorithm, unix_now)?;
+        let candidates = self.key_candidates_from(username, algorithm, unix_now, Some(client))?;
         let rest_expiry = candidates.rest_expiry();
         for key_bytes in candidates {
             let key = IntegrityKey::new(key_bytes.as_bytes());

@@ -503,7 +503,7 @@ impl Connection {
                 }
                 // Issue #16: the fleet's ledger is asked off this task; the answer is queued to
                 // this connection's sink when it comes.
-                Outcome::Pending(id) => super::UdpRelay::ask_ledger(&self.server, id),
+                Outcome::Pending(id) => super::UdpRelay::resolve_held(&self.server, id),
                 _ => {}
             }
             outcome

@@ -183,7 +183,7 @@ impl UdpWorker {
                 let (len, socket, to, src) = match outcome {
                     Outcome::Reply(len) => (len, &self.socket, meta.addr, src),
                     Outcome::Pending(id) => {
-                        super::UdpRelay::ask_ledger(&self.server, id);
+                        super::UdpRelay::resolve_held(&self.server, id);
                         continue;
                     }
                     Outcome::ReplyVia { len, from, to } => match self.siblings.iter().find(|(a, _)| *a == from) {

@@ -56,7 +56,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     // Issue #16: with fleet leases on, the fleet's quotas are asked before the allocation is made
     // (the node's own slot was only checked; it is taken again when the verdict comes).
     let lease_id = match req.lease {
-        Lease::Ask if server.fleet_leases() => {
+        Lease::Ask | Lease::Looked if server.fleet_leases() => {
             server.table.release(user);
             let request = LeaseRequest {
                 id: crate::random::u64(),
@@ -65,7 +65,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
                 limits,
                 five_tuple: req.rx.five_tuple(),
             };
-            return match server.pending.hold(request, req.rx, req.now) {
+            return match server.pending.hold(request.id, super::lease::Hold::Lease(request), req.rx, req.now) {
                 Some(outcome) => outcome,
                 None => req.error(out, codes::INSUFFICIENT_CAPACITY),
             };
@@ -77,7 +77,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
             }
             None => Some(id),
         },
-        Lease::Ask => None,
+        Lease::Ask | Lease::Looked => None,
     };
     let (bound, extra) = match bind_relays(req, &asked) {
         Ok(relays) => relays,

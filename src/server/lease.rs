@@ -69,10 +69,28 @@ pub trait AllocationLedger: Send + Sync + 'static {
     fn release(&self, request: LeaseRequest) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 }
 
-/// One held Allocate: the request's bytes and where it came from, to run it again.
+/// What a held request waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// An Allocate waiting for its fleet lease: ask the ledger, then [`Server::resume_allocate`].
+    Lease(LeaseRequest),
+    /// A request whose user the embedder's credential hook is looking up
+    /// ([`crate::auth::hook`]): run the hook's `fetch`, then [`Server::resume`].
+    Credentials {
+        /// The USERNAME to look up.
+        username: String,
+        /// The client.
+        client: std::net::SocketAddr,
+        /// The server's Unix time when it was held.
+        unix_now: u64,
+    },
+}
+
+/// One held request: what it waits for, its bytes and where it came from, to run it again.
 #[derive(Debug)]
 struct Held {
-    request: LeaseRequest,
+    hold: Hold,
+    five_tuple: FiveTuple,
     transport: Transport,
     source: std::net::SocketAddr,
     local: std::net::SocketAddr,
@@ -91,6 +109,9 @@ pub(super) struct Pending {
 pub(super) enum Lease {
     /// A fresh request: with leases on, an Allocate is held.
     Ask,
+    /// Run again after its user was looked up by the credential hook: as [`Lease::Ask`], but a
+    /// hook still without an answer means an unknown user (401), not another hold.
+    Looked,
     /// Run again with the verdict for lease `id`.
     Decided { id: u64, verdict: LeaseVerdict },
 }
@@ -100,19 +121,20 @@ impl Pending {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Holds an Allocate: `Outcome::Pending` with its lease id, `Silent` when the same 5-tuple is
+    /// Holds a request under `id`: `Outcome::Pending(id)`, `Silent` when the same 5-tuple is
     /// already waiting (a retransmission), or `None` when too many wait (the caller answers 508).
-    pub(super) fn hold(&self, request: LeaseRequest, rx: &Received<'_>, now: Millis) -> Option<Outcome> {
+    pub(super) fn hold(&self, id: u64, hold: Hold, rx: &Received<'_>, now: Millis) -> Option<Outcome> {
         let mut held = self.lock();
-        if held.values().any(|h| h.request.five_tuple == request.five_tuple) {
+        let five_tuple = rx.five_tuple();
+        if held.values().any(|h| h.five_tuple == five_tuple) {
             return Some(Outcome::Silent);
         }
         if held.len() >= MAX_PENDING {
             return None;
         }
-        let id = request.id;
         let entry = Held {
-            request,
+            hold,
+            five_tuple,
             transport: rx.transport,
             source: rx.source,
             local: rx.local,
@@ -123,9 +145,9 @@ impl Pending {
         Some(Outcome::Pending(id))
     }
 
-    /// The lease request of held Allocate `id`, for the driver to ask the ledger.
-    pub(super) fn request(&self, id: u64) -> Option<LeaseRequest> {
-        self.lock().get(&id).map(|h| h.request.clone())
+    /// What held request `id` waits for.
+    pub(super) fn hold_of(&self, id: u64) -> Option<Hold> {
+        self.lock().get(&id).map(|h| h.hold.clone())
     }
 
     fn take(&self, id: u64) -> Option<Held> {
@@ -168,9 +190,45 @@ impl<D: RelayDriver> Server<D> {
     }
 
     /// The lease the driver should ask for after [`Outcome::Pending`]`(id)`; `None` when it is no
-    /// longer held.
+    /// longer held, or waits for something else.
     pub fn lease_request(&self, id: u64) -> Option<LeaseRequest> {
-        self.pending.request(id)
+        match self.pending.hold_of(id)? {
+            Hold::Lease(request) => Some(request),
+            Hold::Credentials { .. } => None,
+        }
+    }
+
+    /// What the request held under [`Outcome::Pending`]`(id)` waits for; `None` when it is no
+    /// longer held.
+    pub fn held(&self, id: u64) -> Option<Hold> {
+        self.pending.hold_of(id)
+    }
+
+    /// Runs held request `id` again (its credentials looked up meanwhile) and writes its answer
+    /// to `out`, like [`Server::handle`]: it may be held again ([`Outcome::Pending`], an Allocate
+    /// waiting for its lease). `None` when `id` is not held.
+    pub fn resume(&self, now: Instant, id: u64, out: &mut [u8]) -> Option<Resumed> {
+        let held = self.pending.take(id)?;
+        let rx = Received { transport: held.transport, source: held.source, local: held.local, data: &held.data };
+        let outcome = self.dispatch_with(now, &rx, super::Ecn::NotEct, out, Lease::Looked);
+        self.stats.record(&outcome);
+        let five_tuple = rx.five_tuple();
+        let allocated = self.table.get(&five_tuple).is_some();
+        Some(Resumed { outcome, five_tuple, allocated })
+    }
+
+    /// Holds a request whose user the credential hook is looking up (see [`Hold::Credentials`]).
+    pub(super) fn hold_for_credentials(
+        &self,
+        rx: &Received<'_>,
+        username: &str,
+        now: Millis,
+        unix_now: u64,
+    ) -> Outcome {
+        let hold = Hold::Credentials { username: username.to_owned(), client: rx.source, unix_now };
+        self.pending
+            .hold(crate::random::u64(), hold, rx, now)
+            .unwrap_or(Outcome::Dropped(super::DropReason::RateLimited))
     }
 
     /// How many Allocates wait for a verdict.
@@ -183,6 +241,9 @@ impl<D: RelayDriver> Server<D> {
     /// 486 when a fleet-wide quota is reached. `None` when `id` is not held (expired, or resumed
     /// already).
     pub fn resume_allocate(&self, now: Instant, id: u64, verdict: LeaseVerdict, out: &mut [u8]) -> Option<Resumed> {
+        if !matches!(self.pending.hold_of(id)?, Hold::Lease(_)) {
+            return self.resume(now, id, out);
+        }
         let held = self.pending.take(id)?;
         let rx = Received { transport: held.transport, source: held.source, local: held.local, data: &held.data };
         let outcome = self.dispatch_with(now, &rx, super::Ecn::NotEct, out, Lease::Decided { id, verdict });

@@ -53,7 +53,7 @@ pub use connect::{CONNECTION_TIMEOUT_MS, MAX_CONNECTIONS_PER_ALLOCATION};
 pub use driver::{BindOptions, Ecn, NoRelay, RelayDriver};
 pub use events::{AuthKind, EndReason, Event, EventSink, Session, Usage};
 pub use icmp::{ICMP_INDICATION_LEN, ICMP_PER_SECOND};
-pub use lease::{AllocationLedger, LeaseRequest, LeaseVerdict, MAX_PENDING, PENDING_MS, Resumed};
+pub use lease::{AllocationLedger, Hold, LeaseRequest, LeaseVerdict, MAX_PENDING, PENDING_MS, Resumed};
 pub use options::{NatDiscovery, RelayAddress, ServerOptions};
 pub use relay::HEADROOM;
 pub use stats::{

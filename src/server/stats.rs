@@ -154,7 +154,7 @@ counters! {
 }
 
 /// Authentication failures by reason (challenges are counted apart).
-const AUTH_REASONS: usize = 9;
+const AUTH_REASONS: usize = 10;
 
 /// The labels of [`StatsSnapshot::auth_failures_by_reason`], in its order: [`Reason`]'s labels
 /// without the two challenges (`no_credentials`, `stale_nonce`).
@@ -168,6 +168,7 @@ pub const AUTH_FAILURE_REASONS: [&str; AUTH_REASONS] = [
     "revoked",
     "bad_token",
     "md5_refused",
+    "refused",
 ];
 
 /// Where a failure's reason is counted in `auth_failures_by_reason`; `None` for a challenge.
@@ -183,6 +184,7 @@ fn failure_index(reason: Reason) -> Option<usize> {
         Reason::Revoked => 6,
         Reason::BadToken => 7,
         Reason::Md5Refused => 8,
+        Reason::Refused => 9,
     })
 }
 

@@ -37,6 +37,20 @@ pub(super) fn request<D: RelayDriver>(
     let millis = server.millis(now);
     let auth = match authenticate(authenticator, allocation.as_deref(), msg, unix, rx.source) {
         Ok(a) => a,
+        // The embedder's credential hook is looking the user up: held, run again when it knows
+        // (an unauthenticated request so far: under the same rate limit as a 401).
+        Err(AuthError::Pending) if lease == super::lease::Lease::Looked => {
+            // Looked up, and the hook still has no answer (its lookup failed or timed out).
+            let e = AuthError::Unauthenticated(crate::auth::Reason::UnknownUser);
+            return auth_error(server, msg, rx, (millis, unix), e, trailer, out);
+        }
+        Err(AuthError::Pending) => {
+            if !server.unauth_allowed(millis, rx.source) {
+                return Outcome::Dropped(super::DropReason::RateLimited);
+            }
+            let username = msg.get::<crate::proto::stun::Username>().map_or("", |u| u.0);
+            return server.hold_for_credentials(rx, username, millis, unix);
+        }
         Err(e) => return auth_error(server, msg, rx, (millis, unix), e, trailer, out),
     };
     // A revoked user's credentials still verify, but policy refuses them: every request of theirs
@@ -78,7 +92,7 @@ pub(super) fn request<D: RelayDriver>(
         // (An Allocate run again with its lease's verdict was counted the first time.)
         Method::ALLOCATE
             if req.allocation.is_none()
-                && lease == super::lease::Lease::Ask
+                && !matches!(lease, super::lease::Lease::Decided { .. })
                 && !server.allocate_allowed(millis, token_user.as_deref().unwrap_or(auth.username)) =>
         {
             server.stats.allocate_rate_limited();

@@ -102,6 +102,7 @@ mod admission;
 mod conformance;
 mod dual;
 mod events;
+mod hook;
 mod icmp;
 mod lease;
 mod mobility;
