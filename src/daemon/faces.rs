@@ -21,12 +21,17 @@ pub(super) fn http_faces(
     server: &Arc<TurnServer>,
     running: &Running,
     reloader: &Arc<Reloader>,
+    fleet: Option<Arc<metrics::FleetStats>>,
 ) -> Vec<Face> {
     let keys = &reloader.keys;
     let mut faces = Vec::new();
     if let Some(addr) = config.metrics_listen {
         let collector = metrics::TurnCollector::new(server.clone(), running.io_stats_handle())
             .with_listener_ips(running.local_addrs().iter().map(|l| l.addr.ip()));
+        let collector = match fleet {
+            Some(stats) => collector.with_fleet(stats),
+            None => collector,
+        };
         let router = health::router(readiness.clone()).merge(metrics::router(collector));
         faces.push(Face::new("metrics", addr, router));
     }
