@@ -377,19 +377,35 @@ async fn heartbeat(fleet: Arc<Fleet>, server: Arc<TurnServer>, addresses: Vec<No
     }
 }
 
+/// A re-read of the revocations that failed is tried again after this long.
+const RESYNC_RETRY: Duration = Duration::from_millis(500);
+
 async fn revocations(fleet: Arc<Fleet>, revoker: Arc<Revoker>) {
     let mut failures = Failures::new("revocations", fleet.stats.clone());
     let mut notices = fleet.backend.subscribe();
-    while let Some(notice) = notices.recv().await {
+    // A re-read is owed until one succeeds (a notice may have been missed meanwhile).
+    let mut owed = false;
+    loop {
+        let notice = if owed {
+            tokio::select! {
+                notice = notices.recv() => notice,
+                () = tokio::time::sleep(RESYNC_RETRY) => Some(RevocationNotice::Resync),
+            }
+        } else {
+            notices.recv().await
+        };
+        let Some(notice) = notice else { return };
         let entries = match notice {
             RevocationNotice::Revoked(entry) => vec![entry],
             RevocationNotice::Resync => match fleet.backend.revocations(unix_ms()).await {
                 Ok(entries) => {
                     failures.ok();
+                    owed = false;
                     entries
                 }
                 Err(e) => {
                     failures.failed(&e);
+                    owed = true;
                     continue;
                 }
             },

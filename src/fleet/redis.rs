@@ -156,16 +156,45 @@ impl RedisBackend {
         format!("{}{name}", self.prefix)
     }
 
-    /// Runs `f` on a connection, bounded by the timeout.
-    async fn with<T, F>(&self, f: impl FnOnce(ConnectionManager) -> F) -> Result<T, FleetError>
+    /// Runs `f` on a connection, bounded by the timeout; once more when the connection had dropped
+    /// (the manager reconnects after the first failure). For idempotent calls only.
+    async fn with<T, F>(&self, f: impl Fn(ConnectionManager) -> F) -> Result<T, FleetError>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        // The manager's own timeouts bound each attempt; this bounds its retries too.
+        match self.once(&f).await {
+            Err(Retry::Dropped(_)) => self.once(&f).await.map_err(FleetError::from),
+            other => other.map_err(FleetError::from),
+        }
+    }
+
+    /// One attempt of `f`, bounded by the timeout (the manager's own timeouts bound each try; this
+    /// bounds its retries too).
+    async fn once<T, F>(&self, f: &impl Fn(ConnectionManager) -> F) -> Result<T, Retry>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
         let limit = self.timeout * 2;
         match tokio::time::timeout(limit, f(self.manager.clone())).await {
-            Ok(result) => result.map_err(backend),
-            Err(_) => Err(FleetError::Timeout(limit)),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if e.is_connection_dropped() || e.is_io_error() => Err(Retry::Dropped(e)),
+            Ok(Err(e)) => Err(Retry::Failed(backend(e))),
+            Err(_) => Err(Retry::Failed(FleetError::Timeout(limit))),
+        }
+    }
+}
+
+/// A failed attempt: worth a second one on a fresh connection, or not.
+enum Retry {
+    Dropped(redis::RedisError),
+    Failed(FleetError),
+}
+
+impl From<Retry> for FleetError {
+    fn from(retry: Retry) -> FleetError {
+        match retry {
+            Retry::Dropped(e) => backend(e),
+            Retry::Failed(e) => e,
         }
     }
 }
@@ -294,15 +323,16 @@ impl FleetBackend for RedisBackend {
         Box::pin(async move {
             let after = format!("({now_ms}");
             let (user_key, total_key) = (self.key(&format!("lease:user:{user}")), self.key("leases"));
+            let (after, user_key, total_key) = (&after, &user_key, &total_key);
             self.with(|mut c| async move {
                 redis::pipe()
                     .cmd("ZCOUNT")
-                    .arg(&user_key)
-                    .arg(&after)
+                    .arg(user_key)
+                    .arg(after)
                     .arg("+inf")
                     .cmd("ZCOUNT")
-                    .arg(&total_key)
-                    .arg(&after)
+                    .arg(total_key)
+                    .arg(after)
                     .arg("+inf")
                     .query_async(&mut c)
                     .await
@@ -315,16 +345,17 @@ impl FleetBackend for RedisBackend {
         Box::pin(async move {
             let json = serde_json::to_string(load).map_err(|e| FleetError::Answer(e.to_string()))?;
             let (beat, nodes) = (self.key(&format!("heartbeat:{}", load.node)), self.key("nodes"));
+            let (json, beat, nodes) = (&json, &beat, &nodes);
             self.with(|mut c| async move {
                 redis::pipe()
                     .cmd("SET")
-                    .arg(&beat)
-                    .arg(&json)
+                    .arg(beat)
+                    .arg(json)
                     .arg("PX")
                     .arg(ttl_ms.max(1))
                     .ignore()
                     .cmd("SADD")
-                    .arg(&nodes)
+                    .arg(nodes)
                     .arg(&load.node)
                     .ignore()
                     .query_async::<()>(&mut c)
@@ -336,16 +367,16 @@ impl FleetBackend for RedisBackend {
 
     fn nodes(&self, _now_ms: u64) -> BoxFuture<'_, Result<Vec<NodeLoad>, FleetError>> {
         Box::pin(async move {
-            let nodes_key = self.key("nodes");
+            let nodes_key = &self.key("nodes");
             let names: Vec<String> = self
-                .with(|mut c| async move { redis::cmd("SMEMBERS").arg(&nodes_key).query_async(&mut c).await })
+                .with(|mut c| async move { redis::cmd("SMEMBERS").arg(nodes_key).query_async(&mut c).await })
                 .await?;
             if names.is_empty() {
                 return Ok(Vec::new());
             }
-            let keys: Vec<String> = names.iter().map(|n| self.key(&format!("heartbeat:{n}"))).collect();
+            let keys: &Vec<String> = &names.iter().map(|n| self.key(&format!("heartbeat:{n}"))).collect();
             let beats: Vec<Option<String>> =
-                self.with(|mut c| async move { redis::cmd("MGET").arg(&keys).query_async(&mut c).await }).await?;
+                self.with(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await }).await?;
             let mut live = Vec::with_capacity(beats.len());
             let mut gone = Vec::new();
             for (name, beat) in names.iter().zip(beats) {
@@ -356,10 +387,10 @@ impl FleetBackend for RedisBackend {
             }
             if !gone.is_empty() {
                 // A node that stopped beating: forget it (a late heartbeat adds it back).
-                let nodes_key = self.key("nodes");
-                let _ = self
-                    .with(|mut c| async move {
-                        redis::cmd("SREM").arg(&nodes_key).arg(&gone).query_async::<()>(&mut c).await
+                let gone = &gone;
+                let _ =
+                    self.with(|mut c| async move {
+                        redis::cmd("SREM").arg(nodes_key).arg(gone).query_async::<()>(&mut c).await
                     })
                     .await;
             }
@@ -371,17 +402,18 @@ impl FleetBackend for RedisBackend {
         Box::pin(async move {
             let score = expires_at_ms.map_or_else(|| "+inf".to_owned(), |ms| ms.to_string());
             let (set, channel) = (self.key("revoked"), self.key("revocations"));
+            let (score, set, channel) = (&score, &set, &channel);
             self.with(|mut c| async move {
                 redis::pipe()
                     .atomic()
                     .cmd("ZADD")
-                    .arg(&set)
+                    .arg(set)
                     .arg("GT")
-                    .arg(&score)
+                    .arg(score)
                     .arg(entry)
                     .ignore()
                     .cmd("PUBLISH")
-                    .arg(&channel)
+                    .arg(channel)
                     .arg(entry)
                     .ignore()
                     .query_async::<()>(&mut c)
@@ -393,17 +425,17 @@ impl FleetBackend for RedisBackend {
 
     fn revocations(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<String>, FleetError>> {
         Box::pin(async move {
-            let set = self.key("revoked");
+            let set = &self.key("revoked");
             let (entries,): (Vec<String>,) = self
                 .with(|mut c| async move {
                     redis::pipe()
                         .cmd("ZREMRANGEBYSCORE")
-                        .arg(&set)
+                        .arg(set)
                         .arg("-inf")
                         .arg(now_ms)
                         .ignore()
                         .cmd("ZRANGE")
-                        .arg(&set)
+                        .arg(set)
                         .arg(format!("({now_ms}"))
                         .arg("+inf")
                         .arg("BYSCORE")
@@ -448,7 +480,11 @@ impl FleetBackend for RedisBackend {
                     .arg(record)
                     .ignore();
             }
-            self.with(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await
+            // Not idempotent (HINCRBY, XADD): one attempt; the flusher keeps a failed batch.
+            let pipe = &pipe;
+            self.once(&|mut c: ConnectionManager| async move { pipe.query_async::<()>(&mut c).await })
+                .await
+                .map_err(FleetError::from)
         })
     }
 }
