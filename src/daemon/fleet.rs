@@ -203,7 +203,7 @@ fn unix_ms() -> u64 {
 
 impl Fleet {
     /// The fleet of `config` (`None` without `redis-url`), for `node`; its tasks start with
-    /// [`Fleet::start`]. Connecting is lazy: a Redis that is down does not stop the daemon.
+    /// `Fleet::start`. Connecting is lazy: a Redis that is down does not stop the daemon.
     #[cfg(feature = "fleet")]
     pub fn of(config: &Config, node: &str) -> Result<Option<Arc<Fleet>>, FleetError> {
         let Some(url) = &config.redis_url else { return Ok(None) };
