@@ -53,6 +53,7 @@ pub(super) fn api_router(
     server: &Arc<TurnServer>,
     keys: SharedApiKeys,
     revoker: &Arc<Revoker>,
+    fleet: Option<&Arc<super::fleet::Fleet>>,
 ) -> Result<axum::Router, ConfigError> {
     let of = |t: Transport| -> Vec<SocketAddr> {
         running.local_addrs().iter().filter(|l| l.transport == t).map(|l| l.addr).collect()
@@ -77,6 +78,7 @@ pub(super) fn api_router(
             tls: advertised(config, &of(Transport::Tls)),
             host: config.public_host().map(str::to_owned),
         },
+        fleet: fleet.map(|f| f.ice_urls()),
         max_ttl_secs: config.api_max_ttl,
         cors_origins: config.api_cors_origin.clone(),
         rate_per_source: config.api_rate_limit,

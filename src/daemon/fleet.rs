@@ -188,6 +188,8 @@ pub struct Fleet {
     shutdown: Arc<tokio::sync::Notify>,
     sink_queue: Mutex<Option<mpsc::Receiver<Ended>>>,
     sink: Mutex<Option<mpsc::Sender<Ended>>>,
+    /// The live nodes of the last heartbeat, least-loaded first (empty while Redis is away).
+    nodes: Arc<arc_swap::ArcSwap<Vec<NodeLoad>>>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -237,6 +239,7 @@ impl Fleet {
             shutdown: Arc::new(tokio::sync::Notify::new()),
             sink_queue: Mutex::new(Some(rx)),
             sink: Mutex::new(Some(tx)),
+            nodes: Arc::default(),
         }
     }
 
@@ -253,6 +256,18 @@ impl Fleet {
     /// The counters `/metrics` shows.
     pub fn stats(&self) -> &Arc<FleetStats> {
         &self.stats
+    }
+
+    /// The live nodes of the last heartbeat, least-loaded first (empty while Redis is away).
+    pub fn nodes(&self) -> Arc<Vec<NodeLoad>> {
+        self.nodes.load_full()
+    }
+
+    /// `/v1/relay-configuration`'s urls in fleet mode: every live node's, least-loaded first.
+    pub(super) fn ice_urls(&self) -> crate::http::api::FleetUrls {
+        let nodes = self.nodes.clone();
+        // Draining nodes take no new allocation: left out.
+        Arc::new(move || nodes.load().iter().filter(|n| !n.draining).map(node_urls).collect())
     }
 
     pub(super) fn placement(&self) -> &Arc<Placement> {
@@ -322,6 +337,12 @@ impl Fleet {
     }
 }
 
+/// A node's client-facing addresses as the token service lists them.
+fn node_urls(node: &NodeLoad) -> crate::http::api::IceUrls {
+    let of = |t: &str| node.addresses.iter().filter(|a| a.transport == t).map(|a| a.addr).collect();
+    crate::http::api::IceUrls { udp: of("udp"), tcp: of("tcp"), tls: of("tls"), host: None }
+}
+
 /// The relayed bytes so far (ended allocations and live ones).
 fn relayed_bytes(server: &TurnServer) -> u64 {
     let s = server.stats().snapshot();
@@ -366,12 +387,14 @@ async fn heartbeat(fleet: Arc<Fleet>, server: Arc<TurnServer>, addresses: Vec<No
                 failures.ok();
                 fleet.stats.nodes.store(nodes.len() as u64, Relaxed);
                 fleet.placement.set_siblings(&server, crate::fleet::alternates(&nodes, &fleet.node));
+                fleet.nodes.store(Arc::new(crate::fleet::by_load(nodes)));
             }
             Err(e) => {
                 failures.failed(&e);
                 // Siblings unknown: the static alternates only.
                 fleet.stats.nodes.store(0, Relaxed);
                 fleet.placement.set_siblings(&server, Vec::new());
+                fleet.nodes.store(Arc::default());
             }
         }
     }

@@ -181,7 +181,7 @@ impl Daemon {
         let fleet_stats = fleet.as_ref().map(|f| f.stats().clone());
         let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader, fleet_stats);
         let api = match reloader.keys.api.clone() {
-            Some(keys) => Some(faces::api_router(config, &running, &server, keys, &revoker)?),
+            Some(keys) => Some(faces::api_router(config, &running, &server, keys, &revoker, fleet.as_ref())?),
             None => None,
         };
         if let (Some(addr), Some(router)) = (config.api_listen, api.clone()) {

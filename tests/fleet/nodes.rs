@@ -8,7 +8,9 @@ use switchback::client::ClientError;
 use switchback::client::turn::{Credentials, TurnClient};
 use switchback::proto::stun::{AlternateServer, Message, Method, RequestedTransport};
 
-use crate::support::{Daemon, RawTurn, RedisServer, echo_through, http_request, poll_until, udp_echo_peer, wait_until};
+use crate::support::{
+    Daemon, RawTurn, RedisServer, TempFile, echo_through, http_request, poll_until, udp_echo_peer, wait_until,
+};
 
 const ADMIN_KEY: &str = "admin-key-for-the-fleet-test";
 const STEP: Duration = Duration::from_secs(5);
@@ -201,4 +203,85 @@ fn a_node_over_its_threshold_redirects_to_the_least_loaded_sibling() {
         client.close().await.unwrap();
         drop((on_a, on_b));
     });
+}
+
+/// `POST /v1/relay-configuration` on node A lists the fleet's nodes least-loaded first: B (no
+/// allocation) before A (one), both with the same credentials.
+#[test]
+fn relay_configuration_lists_the_fleet_least_loaded_first() {
+    let Some(redis) = RedisServer::start() else { return };
+    let api = [
+        "--static-auth-secret",
+        "fleet-shared-secret",
+        "--api-listen",
+        "127.0.0.1:0",
+        "--api-key",
+        "fleet-backend-key-0123456789",
+        "--token-key",
+        "k1:0123456789abcdef0123456789abcdef",
+        // The test polls the endpoint.
+        "--api-rate-limit",
+        "0",
+        "--api-user-rate-limit",
+        "0",
+    ];
+    let a = node(&redis, "a", &api);
+    let b = node(&redis, "b", &[]);
+    wait_for_fleet(&[&a, &b], 2);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let on_a = rt.block_on(allocate(a.udp[0])).unwrap();
+    let auth = "Bearer fleet-backend-key-0123456789";
+    let turn_urls = || -> Vec<String> {
+        let r = http_request(
+            a.http_addr("api"),
+            "POST",
+            "/v1/relay-configuration",
+            &[("Authorization", auth)],
+            r#"{"user":"alice"}"#,
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        let servers = r.json()["iceServers"].clone();
+        let turn =
+            servers.as_array().unwrap().iter().find(|s| s["username"].is_string()).expect("a TURN entry").clone();
+        turn["urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_owned()).collect()
+    };
+    let (on_b, on_a_url) = (format!("turn:{}?transport=udp", b.udp[0]), format!("turn:{}?transport=udp", a.udp[0]));
+    // Once A's heartbeat carries its allocation, B comes first.
+    let urls = poll_until("B listed first", Duration::from_secs(10), || {
+        let urls = turn_urls();
+        (urls.first() == Some(&on_b)).then_some(urls)
+    });
+    assert!(urls.contains(&on_a_url), "A is listed too: {urls:?}");
+    assert!(urls.contains(&format!("turn:{}?transport=tcp", a.tcp[0])), "{urls:?}");
+    drop(on_a);
+}
+
+/// With its Redis unreachable a node serves on its own: it starts, allocates and relays (over its
+/// threshold too: no sibling is known), counts the failures, logs them rate-limited, and never
+/// shows the password of `redis-url-file`. Needs no `redis-server`: nothing listens on the port.
+#[test]
+fn an_unreachable_redis_does_not_stop_the_node_and_its_password_never_shows() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = TempFile::new("fleet-redis-url", &format!("redis://:hunter2-secret@127.0.0.1:{port}/0\n"));
+    let daemon =
+        Daemon::start_loopback(&["--redis-url-file", url.as_str(), "--node-id", "alone", "--alternate-threshold", "1"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (peer, _echo) = udp_echo_peer().await;
+        let first = allocate(daemon.udp[0]).await.unwrap();
+        first.create_permission(peer).await.unwrap();
+        echo_through(&first, peer, b"alone").await;
+        let second = allocate(daemon.udp[0]).await.expect("no sibling known: allocated here");
+        first.close().await.unwrap();
+        second.close().await.unwrap();
+    });
+    wait_until("failures counted", Duration::from_secs(10), || {
+        metric(&daemon, "switchback_fleet_errors_total").is_some_and(|n| n >= 1.0)
+    });
+    assert_eq!(metric(&daemon, "switchback_fleet_nodes"), Some(0.0));
+    let (status, log) = daemon.stop_with("TERM");
+    assert!(status.success(), "{log}");
+    assert!(log.contains("fleet mode on") && log.contains("redis://***@127.0.0.1"), "{log}");
+    assert!(log.contains("fleet: redis unreachable"), "{log}");
+    assert!(!log.contains("hunter2"), "the password shows in the log: {log}");
 }
