@@ -492,3 +492,70 @@ async fn flusher(fleet: Arc<Fleet>, mut queue: mpsc::Receiver<Ended>, shutdown: 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::{AllocationId, FiveTuple};
+    use crate::server::{AuthKind, EndReason, Session, Transport, Usage};
+
+    fn ended(user: &str) -> Event<'_> {
+        let session = Session {
+            id: AllocationId(7),
+            user,
+            username: user,
+            realm: "r",
+            auth: AuthKind::Static,
+            five_tuple: FiveTuple {
+                transport: Transport::Udp,
+                client: "192.0.2.1:5000".parse().unwrap(),
+                server: "192.0.2.2:3478".parse().unwrap(),
+            },
+            relayed: [Some("192.0.2.2:50000".parse().unwrap()), None],
+            tcp_relay: false,
+            started_ms: 1_000,
+        };
+        let usage = Usage { to_peer_packets: 2, to_peer_bytes: 200, to_client_packets: 3, to_client_bytes: 300 };
+        Event::Deleted { session, reason: EndReason::Client, at_ms: 3_500, usage }
+    }
+
+    #[test]
+    fn the_sink_queues_ended_allocations_and_counts_what_a_full_queue_drops() {
+        let (queue, mut queued) = mpsc::channel(1);
+        let stats = Arc::new(FleetStats::default());
+        let sink = FleetSink { node: "n1".into(), queue, stats: stats.clone() };
+        sink.event(&ended("alice"));
+        sink.event(&ended("bob"));
+        let first = queued.try_recv().unwrap();
+        assert_eq!(first.user, "alice");
+        assert_eq!(first.usage, UserUsage { bytes: 500, packets: 5, allocation_ms: 2_500 });
+        let record: serde_json::Value = serde_json::from_str(&first.record).unwrap();
+        assert_eq!((record["node"].as_str(), record["user"].as_str()), (Some("n1"), Some("alice")));
+        assert_eq!((record["type"].as_str(), record["to_client_bytes"].as_u64()), (Some("final"), Some(300)));
+        assert!(queued.try_recv().is_err(), "bob did not fit");
+        assert_eq!(stats.events_dropped.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn placement_takes_live_siblings_and_falls_back_to_the_static_alternate_per_family() {
+        let server = crate::io::UdpRelay::server(crate::server::ServerOptions::default(), None);
+        let v4: SocketAddr = "192.0.2.9:3478".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::9]:3478".parse().unwrap();
+        let sibling: SocketAddr = "198.51.100.1:3478".parse().unwrap();
+        let config = Config { alternate_server: vec![v4, v6], alternate_threshold: 5, ..Config::default() };
+        let placement = Placement::new(&config);
+        placement.set_siblings(&server, vec![sibling]);
+        assert_eq!(server.admission().alternates(), [sibling, v6], "the sibling for IPv4, the static one for IPv6");
+        // Over the threshold an IPv4 client goes to the sibling.
+        let client: SocketAddr = "203.0.113.5:4000".parse().unwrap();
+        assert_eq!(server.admission().refusal(5, client), Some(crate::server::Refusal::Redirect(sibling)));
+        assert_eq!(server.admission().refusal(4, client), None);
+        placement.set_siblings(&server, Vec::new());
+        assert_eq!(server.admission().alternates(), [v4, v6], "no sibling live: the static list");
+        // A reload without alternate-server: siblings only.
+        placement.set_siblings(&server, vec![sibling]);
+        placement.set_static(&server, Vec::new(), 7);
+        assert_eq!(server.admission().alternates(), [sibling]);
+        assert_eq!(server.admission().refusal(6, client), None, "the reload's threshold");
+    }
+}

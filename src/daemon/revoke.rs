@@ -247,6 +247,19 @@ mod tests {
     }
 
     #[test]
+    fn fleet_revocations_go_on_the_list_once_and_survive_a_reload() {
+        let server = server();
+        let revoker = Revoker::new(server.clone(), RevocationList::new(["mallory"]), None);
+        let heard = ["eve".to_owned(), "mallory".to_owned(), "#x".to_owned(), "eve".to_owned()];
+        // eve is new; mallory is configured already; "#x" is no valid entry.
+        assert_eq!(revoker.apply_fleet(&heard), 1);
+        assert!(server.is_revoked_entry("eve") && !server.is_revoked_entry("#x"));
+        assert_eq!(revoker.apply_fleet(&heard), 0, "a re-read adds nothing");
+        assert_eq!(revoker.for_reload().replace(RevocationList::default(), None), 1);
+        assert!(server.is_revoked_entry("eve"), "kept across a reload");
+    }
+
+    #[test]
     fn an_unwritable_file_still_revokes_in_memory_and_says_so() {
         let dir = temp_dir("unwritable");
         let server = server();
