@@ -11,9 +11,11 @@
 //!   (the user's live allocations end, its requests get 403, RFC 8656 §7.2), and re-reads the whole
 //!   set on each (re)connection;
 //! - **usage**: the event sink ([`FleetSink`]) turns each ended allocation into its usage record
-//!   (`docs/usage.md`) and per-user counters and hands them to the flusher through a bounded queue
-//!   (full: dropped and counted); every [`FLUSH`] the flusher adds them in one batch. A batch that
-//!   fails is kept and retried, bounded by [`QUEUE`] records.
+//!   (`docs/usage.md`) and totals and hands them to the flusher through a bounded queue (full:
+//!   dropped and counted); every [`FLUSH`] the flusher also walks the live allocations and counts
+//!   what each relayed since the last walk (each byte is counted once: at the end only the rest),
+//!   then adds the per-user counters and the records in one batch. A batch that fails is kept and
+//!   retried, bounded by [`QUEUE`] records.
 //!
 //! Failures are counted (`switchback_fleet_errors_total`) and logged at most every
 //! [`LOG_EVERY`] per task; the node carries on alone meanwhile.
@@ -52,6 +54,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(1);
 /// An ended allocation, as the flusher needs it.
 #[derive(Debug)]
 struct Ended {
+    /// The allocation id.
+    id: u64,
     user: String,
     usage: UserUsage,
     record: String,
@@ -75,6 +79,7 @@ impl EventSink for FleetSink {
         let record = UsageRecord::new(&self.node, session, *at_ms, Some(reason.as_str()), *usage);
         let Ok(record) = serde_json::to_string(&record) else { return };
         let ended = Ended {
+            id: session.id.0,
             user: session.user.to_owned(),
             usage: UserUsage {
                 bytes: usage.to_peer_bytes.saturating_add(usage.to_client_bytes),
@@ -316,7 +321,7 @@ impl Fleet {
         tasks.push(tokio::spawn(heartbeat(self.clone(), server.clone(), addresses)));
         tasks.push(tokio::spawn(revocations(self.clone(), revoker.clone())));
         if let Some(queue) = self.sink_queue.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let task = tokio::spawn(flusher(self.clone(), queue, self.shutdown.clone()));
+            let task = tokio::spawn(flusher(self.clone(), server.clone(), queue, self.shutdown.clone()));
             *self.flusher.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         }
     }
@@ -439,14 +444,63 @@ async fn revocations(fleet: Arc<Fleet>, revoker: Arc<Revoker>) {
     }
 }
 
-async fn flusher(fleet: Arc<Fleet>, mut queue: mpsc::Receiver<Ended>, shutdown: Arc<tokio::sync::Notify>) {
+/// What the flusher has counted of each live allocation so far, so that each byte is added once:
+/// walks add what live allocations relayed since the last walk, the end adds the rest.
+#[derive(Debug, Default)]
+struct Counted {
+    /// Allocation id → (counted so far, the walk that last saw it).
+    seen: HashMap<u64, (UserUsage, u64)>,
+    walks: u64,
+}
+
+impl Counted {
+    /// Adds to `users` what the live allocations of `server` relayed since the last walk. An entry
+    /// not seen for two walks is forgotten (its end event was dropped): never sooner, since an
+    /// allocation leaves the table just before its end event is queued.
+    fn walk(&mut self, server: &TurnServer, users: &mut HashMap<String, UserUsage>) {
+        self.walks += 1;
+        let now = server.unix_ms(server.millis(Instant::now()));
+        for a in server.allocations().all() {
+            let usage = crate::server::Usage::of(&a.counters);
+            let total = UserUsage {
+                bytes: usage.to_peer_bytes.saturating_add(usage.to_client_bytes),
+                packets: usage.to_peer_packets.saturating_add(usage.to_client_packets),
+                allocation_ms: now.saturating_sub(server.unix_ms(a.created())),
+            };
+            let entry = self.seen.entry(a.id().0).or_default();
+            let delta = total.since(entry.0);
+            if delta != UserUsage::default() {
+                users.entry(a.quota_user().to_owned()).or_default().add(delta);
+            }
+            *entry = (total, self.walks);
+        }
+        let walks = self.walks;
+        self.seen.retain(|_, (_, last)| walks.saturating_sub(*last) < 2);
+    }
+
+    /// The part of an ended allocation's totals not yet counted.
+    fn ended(&mut self, id: u64, total: UserUsage) -> UserUsage {
+        total.since(self.seen.remove(&id).map(|(counted, _)| counted).unwrap_or_default())
+    }
+}
+
+async fn flusher(
+    fleet: Arc<Fleet>,
+    server: Arc<TurnServer>,
+    mut queue: mpsc::Receiver<Ended>,
+    shutdown: Arc<tokio::sync::Notify>,
+) {
     let mut failures = Failures::new("usage", fleet.stats.clone());
     let mut users: HashMap<String, UserUsage> = HashMap::new();
     let mut records: VecDeque<String> = VecDeque::new();
+    let mut counted = Counted::default();
     let mut tick = tokio::time::interval(FLUSH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let add = |ended: Ended, users: &mut HashMap<String, UserUsage>, records: &mut VecDeque<String>| {
-        users.entry(ended.user).or_default().add(ended.usage);
+    let add = |ended: Ended,
+               counted: &mut Counted,
+               users: &mut HashMap<String, UserUsage>,
+               records: &mut VecDeque<String>| {
+        users.entry(ended.user).or_default().add(counted.ended(ended.id, ended.usage));
         if records.len() >= QUEUE {
             records.pop_front();
             fleet.stats.events_dropped.fetch_add(1, Relaxed);
@@ -457,19 +511,20 @@ async fn flusher(fleet: Arc<Fleet>, mut queue: mpsc::Receiver<Ended>, shutdown: 
         let last = tokio::select! {
             ended = queue.recv() => match ended {
                 Some(ended) => {
-                    add(ended, &mut users, &mut records);
+                    add(ended, &mut counted, &mut users, &mut records);
                     continue;
                 }
                 None => true,
             },
             () = shutdown.notified() => {
                 while let Ok(ended) = queue.try_recv() {
-                    add(ended, &mut users, &mut records);
+                    add(ended, &mut counted, &mut users, &mut records);
                 }
                 true
             }
             _ = tick.tick() => false,
         };
+        counted.walk(&server, &mut users);
         if !users.is_empty() || !records.is_empty() {
             let batch = UsageBatch {
                 users: users.iter().map(|(u, n)| (u.clone(), *n)).collect(),

@@ -166,6 +166,15 @@ pub struct UserUsage {
 }
 
 impl UserUsage {
+    /// What was added since `earlier` (each field saturating at 0).
+    pub fn since(self, earlier: UserUsage) -> UserUsage {
+        UserUsage {
+            bytes: self.bytes.saturating_sub(earlier.bytes),
+            packets: self.packets.saturating_sub(earlier.packets),
+            allocation_ms: self.allocation_ms.saturating_sub(earlier.allocation_ms),
+        }
+    }
+
     /// Adds `other` (saturating).
     pub fn add(&mut self, other: UserUsage) {
         self.bytes = self.bytes.saturating_add(other.bytes);

@@ -89,15 +89,17 @@ fn a_revocation_on_node_a_ends_a_live_allocation_on_node_b_within_a_second() {
 }
 
 /// The usage records of allocations on three nodes reach the stream, one each, and their bytes sum
-/// to what the clients relayed; the per-user counters hold the same totals.
+/// to what the clients relayed; the per-user counters hold the same totals, and count a live
+/// allocation's bytes before it ends.
 #[test]
 fn usage_of_three_nodes_reaches_the_stream_and_sums_to_what_was_relayed() {
     let Some(redis) = RedisServer::start() else { return };
     let nodes: Vec<Daemon> = ["a", "b", "c"].iter().map(|n| node(&redis, n, &[])).collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (mut to_client, mut min_to_peer, mut max_to_peer) = (0u64, 0u64, 0u64);
-    rt.block_on(async {
-        let (peer, _echo) = udp_echo_peer().await;
+    let (_echo, live) = rt.block_on(async {
+        let (peer, echo) = udp_echo_peer().await;
+        let mut live = None;
         for (i, daemon) in nodes.iter().enumerate() {
             let client = allocate(daemon.udp[0]).await.unwrap();
             client.create_permission(peer).await.unwrap();
@@ -107,10 +109,21 @@ fn usage_of_three_nodes_reaches_the_stream_and_sums_to_what_was_relayed() {
                 min_to_peer += 100;
                 max_to_peer += 100 * sends;
             }
-            client.close().await.unwrap();
+            // The last one stays open for now.
+            match i {
+                2 => live = Some(client),
+                _ => client.close().await.unwrap(),
+            }
         }
+        (echo, live.unwrap())
     });
+    // The live allocation on c is counted by the flusher's walk, before it ends.
     let mut con = redis.connection();
+    wait_until("the live allocation's bytes in the per-user counters", Duration::from_secs(10), || {
+        let bytes: Option<u64> = redis::cmd("HGET").arg("switchback:usage:user:u").arg("bytes").query(&mut con).ok();
+        bytes.unwrap_or(0) >= to_client + min_to_peer
+    });
+    rt.block_on(live.close()).unwrap();
     let records: Vec<Value> = poll_until("three usage records in the stream", Duration::from_secs(10), || {
         let entries: redis::streams::StreamRangeReply =
             redis::cmd("XRANGE").arg("switchback:usage").arg("-").arg("+").query(&mut con).ok()?;
