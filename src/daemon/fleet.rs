@@ -326,11 +326,16 @@ impl Fleet {
         }
     }
 
-    /// Stops the tasks; the flusher first sends what is queued (waiting at most two seconds).
+    /// Stops the tasks and leaves the fleet (siblings stop sending clients here at once); the
+    /// flusher first sends what is queued (waiting at most two seconds).
     pub(super) async fn stop(&self) {
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for task in tasks {
             task.abort();
+        }
+        if let Err(e) = self.backend.leave(&self.node).await {
+            self.stats.errors.fetch_add(1, Relaxed);
+            warn!(error = %e, "fleet: could not leave (siblings forget this node when its heartbeat expires)");
         }
         let flusher = self.flusher.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut flusher) = flusher {

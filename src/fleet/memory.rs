@@ -146,6 +146,11 @@ impl FleetBackend for MemoryBackend {
         ready(Ok(()))
     }
 
+    fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), FleetError>> {
+        self.lock().nodes.remove(node);
+        ready(Ok(()))
+    }
+
     fn nodes(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<NodeLoad>, FleetError>> {
         let mut state = self.lock();
         state.nodes.retain(|_, (_, until)| *until > now_ms);
@@ -256,6 +261,10 @@ mod tests {
         // b's heartbeat is gone at 100: its lease goes with it.
         assert_eq!(admit(&b, lease("u", "2", "a", 10_000), limits, 150).await, Admitted::Yes);
         assert!(b.nodes(150).await.unwrap().is_empty());
+        // A node that leaves is gone at once.
+        b.heartbeat(&load("c", 200), 100).await.unwrap();
+        b.leave("c").await.unwrap();
+        assert!(b.nodes(250).await.unwrap().is_empty());
     }
 
     #[tokio::test]

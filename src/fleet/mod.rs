@@ -238,6 +238,10 @@ pub trait FleetBackend: Send + Sync + 'static {
     /// Publishes this node's load; it counts as live for `ttl_ms` from `load.at_ms`.
     fn heartbeat<'a>(&'a self, load: &'a NodeLoad, ttl_ms: u64) -> BoxFuture<'a, Result<(), FleetError>>;
 
+    /// `node` stops (shutdown): it is no longer live, at once rather than when its heartbeat
+    /// expires (its leases go with the next admission).
+    fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), FleetError>>;
+
     /// The live nodes and their load (this one included).
     fn nodes(&self, now_ms: u64) -> BoxFuture<'_, Result<Vec<NodeLoad>, FleetError>>;
 

@@ -365,6 +365,25 @@ impl FleetBackend for RedisBackend {
         })
     }
 
+    fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), FleetError>> {
+        Box::pin(async move {
+            let (beat, nodes) = (&self.key(&format!("heartbeat:{node}")), &self.key("nodes"));
+            self.with(|mut c| async move {
+                redis::pipe()
+                    .cmd("DEL")
+                    .arg(beat)
+                    .ignore()
+                    .cmd("SREM")
+                    .arg(nodes)
+                    .arg(node)
+                    .ignore()
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+            .await
+        })
+    }
+
     fn nodes(&self, _now_ms: u64) -> BoxFuture<'_, Result<Vec<NodeLoad>, FleetError>> {
         Box::pin(async move {
             let nodes_key = &self.key("nodes");

@@ -86,6 +86,9 @@ fn a_revocation_on_node_a_ends_a_live_allocation_on_node_b_within_a_second() {
     let (status, log) = b.stop_with("TERM");
     assert!(status.success(), "{log}");
     assert!(log.contains("fleet revocations applied"), "{log}");
+    // A node that stops leaves the fleet at once (its heartbeat is deleted, not left to expire).
+    assert!(heartbeat(&mut redis.connection(), "b").is_none(), "B still looks live after its shutdown");
+    assert!(heartbeat(&mut redis.connection(), "a").is_some());
 }
 
 /// The usage records of allocations on three nodes reach the stream, one each, and their bytes sum
