@@ -156,30 +156,40 @@ impl RedisBackend {
         format!("{}{name}", self.prefix)
     }
 
-    /// Runs `f` on a connection, bounded by the timeout; once more when the connection had dropped
-    /// (the manager reconnects after the first failure). For idempotent calls only.
+    /// Runs `f` on a connection; once more when the connection had dropped (the manager reconnects
+    /// after the first failure). Both attempts together are bounded by twice the timeout. For
+    /// idempotent calls only.
     async fn with<T, F>(&self, f: impl Fn(ConnectionManager) -> F) -> Result<T, FleetError>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        match self.once(&f).await {
-            Err(Retry::Dropped(_)) => self.once(&f).await.map_err(FleetError::from),
-            other => other.map_err(FleetError::from),
+        self.bounded(async {
+            match self.once(&f).await {
+                Err(Retry::Dropped(_)) => self.once(&f).await,
+                other => other,
+            }
+        })
+        .await
+    }
+
+    /// `attempts`, bounded by twice the timeout (the manager's own timeouts bound each try).
+    async fn bounded<T>(&self, attempts: impl Future<Output = Result<T, Retry>>) -> Result<T, FleetError> {
+        let limit = self.timeout * 2;
+        match tokio::time::timeout(limit, attempts).await {
+            Ok(result) => result.map_err(FleetError::from),
+            Err(_) => Err(FleetError::Timeout(limit)),
         }
     }
 
-    /// One attempt of `f`, bounded by the timeout (the manager's own timeouts bound each try; this
-    /// bounds its retries too).
+    /// One attempt of `f`.
     async fn once<T, F>(&self, f: &impl Fn(ConnectionManager) -> F) -> Result<T, Retry>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
-        let limit = self.timeout * 2;
-        match tokio::time::timeout(limit, f(self.manager.clone())).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) if e.is_connection_dropped() || e.is_io_error() => Err(Retry::Dropped(e)),
-            Ok(Err(e)) => Err(Retry::Failed(backend(e))),
-            Err(_) => Err(Retry::Failed(FleetError::Timeout(limit))),
+        match f(self.manager.clone()).await {
+            Ok(value) => Ok(value),
+            Err(e) if e.is_connection_dropped() || e.is_io_error() => Err(Retry::Dropped(e)),
+            Err(e) => Err(Retry::Failed(backend(e))),
         }
     }
 }
@@ -501,9 +511,32 @@ impl FleetBackend for RedisBackend {
             }
             // Not idempotent (HINCRBY, XADD): one attempt; the flusher keeps a failed batch.
             let pipe = &pipe;
-            self.once(&|mut c: ConnectionManager| async move { pipe.query_async::<()>(&mut c).await })
+            self.bounded(self.once(&|mut c: ConnectionManager| async move { pipe.query_async::<()>(&mut c).await }))
                 .await
-                .map_err(FleetError::from)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(url: &str) -> RedisOptions {
+        RedisOptions { url: url.into(), prefix: "t:".into(), timeout: Duration::from_millis(200) }
+    }
+
+    #[tokio::test]
+    async fn urls_open_lazily_with_tls_and_errors_never_show_them() {
+        // Nothing listens there: opening does not connect.
+        assert!(RedisBackend::new(options("redis://:pw@127.0.0.1:1/0")).is_ok());
+        assert!(RedisBackend::new(options("rediss://:pw@127.0.0.1:1/0")).is_ok(), "TLS is built in");
+        let err = RedisBackend::new(options("http://:hunter2@127.0.0.1:1")).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        // An unreachable server: an error soon, bounded by the timeout, never the URL.
+        let b = RedisBackend::new(options("redis://:hunter2@127.0.0.1:1/0")).unwrap();
+        let started = std::time::Instant::now();
+        let err = b.revocations(0).await.unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }
