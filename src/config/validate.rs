@@ -145,8 +145,8 @@ impl Config {
     }
 
     /// Warnings for the daemon's start: secret files that group or others can read (the secrets of
-    /// `static-auth-secret-file`, `users-file`, `admin-key-file`, `api-key-file`, `token-key-file`
-    /// and the TLS key `pkey`).
+    /// `static-auth-secret-file`, `users-file`, `admin-key-file`, `redis-url-file`, `api-key-file`,
+    /// `token-key-file` and the TLS key `pkey`).
     pub fn file_warnings(&self) -> Vec<String> {
         let files = [
             ("static-auth-secret-file", &self.static_auth_secret_file),
