@@ -226,3 +226,34 @@ async fn usage_goes_to_per_user_hashes_and_to_a_stream_a_consumer_group_reads() 
     })
     .await;
 }
+
+/// The added latency of one admission (the script, one round trip to a local Redis), measured
+/// over 2000 admit + release pairs with 200 other leases held; printed (`--nocapture`) for
+/// `docs/performance.md` and bounded loosely (a shared CI machine): p99 under 20 ms.
+#[tokio::test]
+async fn admission_latency_with_a_local_redis_is_printed_and_bounded() {
+    let Some(redis) = RedisServer::start() else { return };
+    bounded(async {
+        let b = backend(&redis, "t6:");
+        b.heartbeat(&load("a", 0, 1), 60_000).await.unwrap();
+        let limits = LeaseLimits { per_user: 32, total: 10_000 };
+        for i in 0..200 {
+            let (user, id) = (format!("held{}", i % 20), format!("held-{i}"));
+            assert_eq!(b.admit(lease(&user, &id, "a", u64::MAX / 2), limits, 1000).await.unwrap(), Admitted::Yes);
+        }
+        let mut admit = Vec::with_capacity(2000);
+        for i in 0..2000 {
+            let id = format!("probe-{i}");
+            let t = Instant::now();
+            let answer = b.admit(lease("probe", &id, "a", u64::MAX / 2), limits, 1000).await.unwrap();
+            admit.push(t.elapsed());
+            assert_eq!(answer, Admitted::Yes);
+            b.release("probe", &id).await.unwrap();
+        }
+        admit.sort();
+        let (p50, p99) = (admit[admit.len() / 2], admit[admit.len() * 99 / 100]);
+        eprintln!("admit with a local redis-server: p50 {p50:?}, p99 {p99:?} (2000 admissions, 200 leases held)");
+        assert!(p99 < Duration::from_millis(20), "p50 {p50:?}, p99 {p99:?}");
+    })
+    .await;
+}
