@@ -209,6 +209,9 @@ impl From<Retry> for FleetError {
     }
 }
 
+/// A revocation subscription checks its connection this often.
+const KEEPALIVE: Duration = Duration::from_secs(5);
+
 /// Revocation subscriptions reconnect after at most this long.
 const RESUBSCRIBE_MAX: Duration = Duration::from_secs(5);
 
@@ -234,7 +237,10 @@ async fn subscription(client: Client, channel: String, timeout: Duration, tx: mp
                 if tx.send(RevocationNotice::Resync).await.is_err() {
                     return;
                 }
-                let mut messages = pubsub.into_on_message();
+                let (mut sink, mut messages) = pubsub.split();
+                // A connection that died silently (no FIN: a partition) is found by a PING.
+                let mut keepalive = tokio::time::interval(KEEPALIVE);
+                keepalive.tick().await;
                 loop {
                     tokio::select! {
                         message = messages.next() => match message {
@@ -246,6 +252,11 @@ async fn subscription(client: Client, channel: String, timeout: Duration, tx: mp
                             }
                             None => break,
                         },
+                        _ = keepalive.tick() => {
+                            if !matches!(tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await, Ok(Ok(_))) {
+                                break;
+                            }
+                        }
                         () = tx.closed() => return,
                     }
                 }
