@@ -30,6 +30,7 @@ pub mod duration;
 mod env;
 mod error;
 mod external_ip;
+mod fleet;
 mod host_addrs;
 mod limits;
 mod listen;
@@ -60,6 +61,7 @@ pub use crate::policy::{AddrRuleError, PeerAddrs, PeerRule};
 pub use env::{ENV_NOT_KEYS, ENV_PREFIX, env_overrides, env_var};
 pub use error::ConfigError;
 pub use external_ip::ExternalIp;
+pub use fleet::redacted_url;
 pub use load::{check_table, keys, parse_table};
 pub use overrides::{Overrides, flag_error};
 pub use relay::{advertised_addr, relay_addresses};
@@ -274,6 +276,16 @@ pub struct Config {
     /// `node-id`: this node's name in usage records and session logs (default: the host name and
     /// the first listening address, `host/127.0.0.1:3478`).
     pub node_id: Option<String>,
+    /// `redis-url`: fleet mode — this node shares revocations, usage and its load (placement) with
+    /// every node on the same Redis or Valkey (`redis://[user:password@]host:port[/db]`, `rediss://`
+    /// for TLS). Off when unset. Its `Debug` hides it (it may carry a password). See `docs/architecture.md`,
+    /// "Fleet mode". After loading it also holds the URL of `redis-url-file`.
+    pub redis_url: Option<SecretText>,
+    /// `redis-url-file`: a file holding `redis-url` (one carrying a password); not with `redis-url`.
+    pub redis_url_file: Option<PathBuf>,
+    /// `redis-prefix`: the prefix of every key fleet mode uses (default `switchback:`), so fleets
+    /// can share one Redis.
+    pub redis_prefix: String,
     /// `rate-limit-unauth`: unauthenticated answers (400/401/438) per source IPv4 address or IPv6
     /// /64, `N/s[:burst]` (default `20/s:300`; `0` = no limit). Beyond it requests are dropped.
     #[serde(deserialize_with = "limits::rate_limit")]
@@ -486,6 +498,9 @@ impl Default for Config {
             usage_file: None,
             usage_interval: 0,
             node_id: None,
+            redis_url: None,
+            redis_url_file: None,
+            redis_prefix: "switchback:".to_owned(),
             rate_limit_unauth: server.rate_limit_unauth,
             rate_limit_binding: server.rate_limit_binding,
             rate_limit_allocate: server.rate_limit_allocate,

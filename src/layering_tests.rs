@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &["io", "client"],
     &["http"],
     &["config"],
+    &["fleet"],
     &["daemon"],
     &["fuzzing", "testing"],
 ];

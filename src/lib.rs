@@ -29,6 +29,8 @@ pub mod config;
 #[cfg(feature = "http")]
 pub mod daemon;
 #[cfg(feature = "http")]
+pub mod fleet;
+#[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "runtime")]
 pub mod io;

@@ -18,6 +18,7 @@ const PATH_KEYS: &[&str] = &[
     "api-key-file",
     "token-key-file",
     "usage-file",
+    "redis-url-file",
     "log-file",
 ];
 
@@ -123,6 +124,7 @@ impl Config {
                 }
             }
         }
+        self.read_redis_url_file()?;
         if let Some(path) = &self.admin_key_file {
             let key = "admin-key-file";
             let text = secret_files::read(key, path)?;

@@ -109,9 +109,14 @@ impl Config {
             return Err(ConfigError::invalid("admin-key", "at least 16 characters"));
         }
         self.validate_rfc5780()?;
-        if self.alternate_threshold != 0 && self.alternate_server.is_empty() {
-            return Err(ConfigError::invalid("alternate-threshold", "needs alternate-server"));
+        // In fleet mode the live siblings are the alternates (the static list is the fallback).
+        if self.alternate_threshold != 0 && self.alternate_server.is_empty() && self.redis_url.is_none() {
+            return Err(ConfigError::invalid(
+                "alternate-threshold",
+                "needs alternate-server (or redis-url: fleet mode)",
+            ));
         }
+        self.validate_fleet()?;
         for family in [true, false] {
             if self.alternate_server.iter().filter(|a| a.is_ipv4() == family).count() > 1 {
                 return Err(ConfigError::invalid("alternate-server", "at most one address per family"));
@@ -133,14 +138,15 @@ impl Config {
     }
 
     /// Warnings for the daemon's start: secret files that group or others can read (the secrets of
-    /// `static-auth-secret-file`, `users-file`, `admin-key-file`, `api-key-file`, `token-key-file`
-    /// and the TLS key `pkey`).
+    /// `static-auth-secret-file`, `users-file`, `admin-key-file`, `redis-url-file`, `api-key-file`,
+    /// `token-key-file` and the TLS key `pkey`).
     pub fn file_warnings(&self) -> Vec<String> {
         let files = [
             ("static-auth-secret-file", &self.static_auth_secret_file),
             ("users-file", &self.users_file),
             ("admin-key-file", &self.admin_key_file),
             ("nonce-secret-file", &self.nonce_secret_file),
+            ("redis-url-file", &self.redis_url_file),
             ("api-key-file", &self.api_key_file),
             ("token-key-file", &self.token_key_file),
             ("pkey", &self.pkey),

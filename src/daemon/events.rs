@@ -1,5 +1,6 @@
 //! The daemon's consumers of the core's lifecycle events: the session log, always, and the usage
-//! writer with `usage-file` — one sink that hands each event to both.
+//! writer with `usage-file`, the fleet's usage flusher with `redis-url` — one sink that hands each
+//! event to each.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,11 +11,12 @@ use crate::config::Config;
 use crate::io::TurnServer;
 use crate::server::{Event, EventSink, Session, Usage};
 
-/// The session log and, with `usage-file`, the usage writer.
+/// The session log and, with `usage-file`, the usage writer; with `redis-url`, the fleet.
 #[derive(Debug)]
 pub struct DaemonEvents {
     log: SessionLog,
     usage: Option<UsageWriter>,
+    fleet: Option<super::fleet::FleetSink>,
 }
 
 impl DaemonEvents {
@@ -24,7 +26,12 @@ impl DaemonEvents {
             Some(path) => Some(UsageWriter::start(path, node.clone())?),
             None => None,
         };
-        Ok(DaemonEvents { log: SessionLog::new(node), usage })
+        Ok(DaemonEvents { log: SessionLog::new(node), usage, fleet: None })
+    }
+
+    /// Fleet mode: ended allocations go to the fleet's usage flusher too.
+    pub fn with_fleet(self, sink: Option<super::fleet::FleetSink>) -> DaemonEvents {
+        DaemonEvents { fleet: sink, ..self }
     }
 
     /// The usage writer, when `usage-file` is set.
@@ -52,6 +59,9 @@ impl EventSink for DaemonEvents {
         self.log.event(event);
         if let Some(usage) = &self.usage {
             usage.event(event);
+        }
+        if let Some(fleet) = &self.fleet {
+            fleet.event(event);
         }
     }
 }

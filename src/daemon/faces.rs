@@ -21,12 +21,17 @@ pub(super) fn http_faces(
     server: &Arc<TurnServer>,
     running: &Running,
     reloader: &Arc<Reloader>,
+    fleet: Option<Arc<metrics::FleetStats>>,
 ) -> Vec<Face> {
     let keys = &reloader.keys;
     let mut faces = Vec::new();
     if let Some(addr) = config.metrics_listen {
         let collector = metrics::TurnCollector::new(server.clone(), running.io_stats_handle())
             .with_listener_ips(running.local_addrs().iter().map(|l| l.addr.ip()));
+        let collector = match fleet {
+            Some(stats) => collector.with_fleet(stats),
+            None => collector,
+        };
         let router = health::router(readiness.clone()).merge(metrics::router(collector));
         faces.push(Face::new("metrics", addr, router));
     }
@@ -58,6 +63,7 @@ pub(super) fn api_router(
     server: &Arc<TurnServer>,
     keys: SharedApiKeys,
     revoker: &Arc<Revoker>,
+    fleet: Option<&Arc<super::fleet::Fleet>>,
 ) -> Result<axum::Router, ConfigError> {
     let of = |t: Transport| -> Vec<SocketAddr> {
         running.local_addrs().iter().filter(|l| l.transport == t).map(|l| l.addr).collect()
@@ -82,6 +88,7 @@ pub(super) fn api_router(
             tls: advertised(config, &of(Transport::Tls)),
             host: config.public_host().map(str::to_owned),
         },
+        fleet: fleet.map(|f| f.ice_urls()),
         max_ttl_secs: config.api_max_ttl,
         cors_origins: config.api_cors_origin.clone(),
         rate_per_source: config.api_rate_limit,

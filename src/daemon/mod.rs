@@ -27,6 +27,7 @@
 pub mod banner;
 pub mod events;
 mod faces;
+pub mod fleet;
 mod reload;
 mod revoke;
 pub mod session_log;
@@ -69,6 +70,9 @@ pub enum DaemonError {
     /// `usage-file` cannot be opened.
     #[error(transparent)]
     Usage(#[from] usage::UsageError),
+    /// `redis-url` cannot be used (never shows the URL).
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetError),
 }
 
 /// What [`Daemon::start`] needs besides the configuration.
@@ -100,6 +104,7 @@ pub struct Daemon {
     self_signed: Option<String>,
     events: Arc<events::DaemonEvents>,
     interim: Option<tokio::task::JoinHandle<()>>,
+    fleet: Option<Arc<fleet::Fleet>>,
 }
 
 /// How often a drain logs how many allocations are left.
@@ -154,7 +159,9 @@ impl Daemon {
         };
         let running = io::bind_with_tls(config, server.clone(), limits, tls).await?;
         let node = events::node_id(config, running.local_addrs().first().map(|l| l.addr));
-        let events = Arc::new(events::DaemonEvents::new(config, node)?);
+        let fleet = fleet::Fleet::of(config, &node)?;
+        let events = events::DaemonEvents::new(config, node)?.with_fleet(fleet.as_ref().and_then(|f| f.sink()));
+        let events = Arc::new(events);
         server.set_events(events.clone());
         let interim = (config.usage_file.is_some() && config.usage_interval > 0).then(|| {
             let interval = Duration::from_secs(config.usage_interval);
@@ -173,10 +180,12 @@ impl Daemon {
             keys: faces::FaceKeys::of(config)?,
             revoker: revoker.clone(),
             started: config.clone(),
+            fleet: fleet.as_ref().map(|f| f.placement().clone()),
         });
-        let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader);
+        let fleet_stats = fleet.as_ref().map(|f| f.stats().clone());
+        let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader, fleet_stats);
         let api = match reloader.keys.api.clone() {
-            Some(keys) => Some(faces::api_router(config, &running, &server, keys, &revoker)?),
+            Some(keys) => Some(faces::api_router(config, &running, &server, keys, &revoker, fleet.as_ref())?),
             None => None,
         };
         if let (Some(addr), Some(router)) = (config.api_listen, api.clone()) {
@@ -198,8 +207,12 @@ impl Daemon {
             info!(listeners = tls_addrs.len(), "api-on-tls: /v1 on the TURN-TLS port for ALPN http/1.1");
             http.serve_handed_over("api-on-tls", &tls_addrs, connections, router);
         }
+        if let Some(fleet) = &fleet {
+            revoker.set_fleet(fleet.clone());
+            fleet.start(config, &server, &running, &revoker);
+        }
         readiness.set(true);
-        Ok(Daemon { server, running, http, readiness, reloader, self_signed, events, interim })
+        Ok(Daemon { server, running, http, readiness, reloader, self_signed, events, interim, fleet })
     }
 
     /// The TURN core.
@@ -243,6 +256,11 @@ impl Daemon {
     /// call).
     pub fn revoker(&self) -> &Arc<Revoker> {
         &self.reloader.revoker
+    }
+
+    /// Fleet mode (`redis-url`): the shared backend, the node id, the counters.
+    pub fn fleet(&self) -> Option<&Arc<fleet::Fleet>> {
+        self.fleet.as_ref()
     }
 
     /// The reloader, to run a reload from another task.
@@ -296,6 +314,9 @@ impl Daemon {
         // The allocations closed at shutdown have their records queued: write them out.
         let events = self.events.clone();
         let _ = tokio::task::spawn_blocking(move || events.flush()).await;
+        if let Some(fleet) = &self.fleet {
+            fleet.stop().await;
+        }
         let s = self.server.stats().snapshot();
         // Every allocation is closed by now: the retired totals are all there is.
         info!(

@@ -84,6 +84,8 @@ pub struct Reloader {
     pub(super) revoker: Arc<super::Revoker>,
     /// The configuration the daemon started with: what the keys outside [`RELOADABLE`] still are.
     pub(super) started: Config,
+    /// Fleet mode: the alternates combine a reload's static ones with the live siblings.
+    pub(super) fleet: Option<Arc<super::fleet::Placement>>,
 }
 
 impl Reloader {
@@ -146,6 +148,9 @@ impl Reloader {
             auth.as_ref().map_or((0, 0), |a| (a.rest.as_ref().map_or(0, |r| r.secrets.len()), a.users.len()));
         let auth = auth.map(|a| Authenticator::new(a, self.nonce_key));
         self.server.reload(auth, &config.server_options());
+        if let Some(placement) = &self.fleet {
+            placement.set_static(&self.server, config.alternate_server.clone(), config.alternate_threshold);
+        }
         let revocations = revocation_guard.replace(revoked, config.revocation_file.clone());
         let revoked_now = self.server.revoke_now(std::time::Instant::now());
         if let Some(hook) = &self.on_reload {

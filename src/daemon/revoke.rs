@@ -20,6 +20,8 @@ use crate::policy::revocation::{RevocationList, RevokeError, RevokeOutcome, Revo
 pub struct Revoker {
     server: Arc<TurnServer>,
     state: Mutex<State>,
+    /// Fleet mode: revocations made here are published to every node.
+    fleet: std::sync::OnceLock<Arc<super::fleet::Fleet>>,
 }
 
 /// What the list in force is made of.
@@ -72,7 +74,7 @@ impl Revoker {
     pub fn new(server: Arc<TurnServer>, config: RevocationList, file: Option<PathBuf>) -> Revoker {
         let state = State { config, memory: RevocationList::default(), file };
         state.apply(&server);
-        Revoker { server, state: Mutex::new(state) }
+        Revoker { server, state: Mutex::new(state), fleet: std::sync::OnceLock::new() }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -116,7 +118,42 @@ impl Revoker {
             saved
         };
         let ended = self.server.revoke_now(Instant::now());
+        if let Some(fleet) = self.fleet.get()
+            && let Err(e) = fleet.publish_revocation(entry)
+        {
+            tracing::warn!(entry, error = %e, "revocation not published to the fleet: in force on this node only");
+        }
         saved.map(|persisted| RevokeOutcome { persisted, ended })
+    }
+
+    /// Fleet mode: revocations made here go to `fleet` too.
+    pub(super) fn set_fleet(&self, fleet: Arc<super::fleet::Fleet>) {
+        let _ = self.fleet.set(fleet);
+    }
+
+    /// Revocations heard from the fleet (or re-read from it): on the list (in memory — the fleet's
+    /// store keeps them), then the users' live allocations end. Returns how many entries were new.
+    pub fn apply_fleet(&self, entries: &[String]) -> usize {
+        let mut added = 0;
+        {
+            let mut state = self.lock();
+            for entry in entries {
+                if RevokeTarget::User(entry.clone()).check().is_err() {
+                    continue;
+                }
+                if !state.config.contains(entry) && state.memory.insert(entry) {
+                    added += 1;
+                }
+            }
+            if added > 0 {
+                state.apply(&self.server);
+            }
+        }
+        if added > 0 {
+            let ended = self.server.revoke_now(Instant::now());
+            tracing::info!(entries = added, ended, "fleet revocations applied");
+        }
+        added
     }
 
     /// [`Revoker::revoke`] as the HTTP faces call it.
@@ -207,6 +244,19 @@ mod tests {
         assert!(revoker.revoke(&RevokeTarget::User("trudy".to_owned())).unwrap().persisted);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         assert!(revoker.revoke(&RevokeTarget::User("#x".to_owned())).is_err());
+    }
+
+    #[test]
+    fn fleet_revocations_go_on_the_list_once_and_survive_a_reload() {
+        let server = server();
+        let revoker = Revoker::new(server.clone(), RevocationList::new(["mallory"]), None);
+        let heard = ["eve".to_owned(), "mallory".to_owned(), "#x".to_owned(), "eve".to_owned()];
+        // eve is new; mallory is configured already; "#x" is no valid entry.
+        assert_eq!(revoker.apply_fleet(&heard), 1);
+        assert!(server.is_revoked_entry("eve") && !server.is_revoked_entry("#x"));
+        assert_eq!(revoker.apply_fleet(&heard), 0, "a re-read adds nothing");
+        assert_eq!(revoker.for_reload().replace(RevocationList::default(), None), 1);
+        assert!(server.is_revoked_entry("eve"), "kept across a reload");
     }
 
     #[test]

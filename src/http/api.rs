@@ -77,6 +77,10 @@ pub struct IceUrls {
     pub host: Option<String>,
 }
 
+/// Fleet mode: the urls of every live node of the fleet, least-loaded first (this one included);
+/// empty when they are not known.
+pub type FleetUrls = std::sync::Arc<dyn Fn() -> Vec<IceUrls> + Send + Sync>;
+
 /// Where the token service reads the current REST secrets from (the daemon: the TURN server's
 /// authenticator, which a reload replaces).
 pub type RestSource = std::sync::Arc<dyn Fn() -> Option<RestCredentials> + Send + Sync>;
@@ -91,6 +95,10 @@ pub struct ApiOptions {
     pub rest: RestSource,
     /// The urls.
     pub urls: IceUrls,
+    /// Fleet mode (`redis-url`): `/v1/relay-configuration` lists the fleet's nodes, least-loaded
+    /// first, instead of `urls` (unless `urls` has a host name, `public-host`, which already names
+    /// the service as a whole).
+    pub fleet: Option<FleetUrls>,
     /// The longest credential and minted-token lifetime, seconds.
     pub max_ttl_secs: u64,
     /// CORS origins (`*` for any); empty sends no CORS headers.
@@ -416,13 +424,13 @@ fn issue(o: &ApiOptions, grant: &Grant, ttl: Option<u64>, now: u64) -> Result<Re
     let Some((username, password)) = rest.mint(&grant.user, ttl, now) else {
         return Err(fail(StatusCode::SERVICE_UNAVAILABLE, "no_secret", "the relay has no REST secret").into());
     };
-    let servers = IceServers::with_tls(
-        &o.urls.udp,
-        &o.urls.tcp,
-        &o.urls.tls,
-        o.urls.host.as_deref(),
-        Some((&username, &password)),
-    );
+    let fleet = o.fleet.as_ref().filter(|_| o.urls.host.is_none()).map(|f| f()).filter(|n| !n.is_empty());
+    let urls = match fleet {
+        Some(nodes) => fleet_urls(nodes),
+        None => o.urls.clone(),
+    };
+    let servers =
+        IceServers::with_tls(&urls.udp, &urls.tcp, &urls.tls, urls.host.as_deref(), Some((&username, &password)));
     let expiry = now.saturating_add(ttl);
     tracing::debug!(user = %grant.user, via = grant.via, ttl, "relay configuration issued");
     let body = serde_json::json!({
@@ -431,6 +439,18 @@ fn issue(o: &ApiOptions, grant: &Grant, ttl: Option<u64>, now: u64) -> Result<Re
         "ttl": ttl,
     });
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
+}
+
+/// The urls of several nodes in their order: each transport's list is the nodes' addresses, the
+/// first node's first.
+fn fleet_urls(nodes: Vec<IceUrls>) -> IceUrls {
+    let mut all = IceUrls::default();
+    for node in nodes {
+        all.udp.extend(node.udp);
+        all.tcp.extend(node.tcp);
+        all.tls.extend(node.tls);
+    }
+    all
 }
 
 /// A user name fit for a credential and a token's `sub`, or a 400.

@@ -63,6 +63,7 @@ fn api(revoked: &'static [&'static str], revoke: Option<RevokeFn>) -> Api {
         keys: Arc::new(arc_swap::ArcSwap::from_pointee(keys)),
         rest: Arc::new(move || Some(rest.clone())),
         urls: IceUrls { udp: vec!["192.0.2.1:3478".parse().unwrap()], ..IceUrls::default() },
+        fleet: None,
         max_ttl_secs: 86_400,
         cors_origins: Vec::new(),
         rate_per_source: RateLimit::OFF,

@@ -42,12 +42,32 @@ pub struct TurnCollector {
     io: IoStatsHandle,
     /// The listeners' IPs: where relay sockets open when no relay address is configured.
     listener_ips: Vec<IpAddr>,
+    /// Fleet mode's counters (with `redis-url`).
+    fleet: Option<Arc<FleetStats>>,
+}
+
+/// Fleet mode's counters (`redis-url`), kept by the daemon's fleet task and read at scrape time.
+#[derive(Debug, Default)]
+pub struct FleetStats {
+    /// Calls to Redis that failed or timed out (`switchback_fleet_errors_total`).
+    pub errors: std::sync::atomic::AtomicU64,
+    /// Usage events the fleet queue could not take (`switchback_fleet_events_dropped_total`).
+    pub events_dropped: std::sync::atomic::AtomicU64,
+    /// Live nodes at the last heartbeat, this one included (`switchback_fleet_nodes`).
+    pub nodes: std::sync::atomic::AtomicU64,
+    /// Revocations received from other nodes and applied (`switchback_fleet_revocations_received_total`).
+    pub revocations_received: std::sync::atomic::AtomicU64,
 }
 
 impl TurnCollector {
     /// A collector over `server` and the drivers' `io` counters.
     pub fn new(server: Arc<TurnServer>, io: IoStatsHandle) -> Self {
-        TurnCollector { server, io, listener_ips: Vec::new() }
+        TurnCollector { server, io, listener_ips: Vec::new(), fleet: None }
+    }
+
+    /// With fleet mode's series.
+    pub fn with_fleet(self, fleet: Arc<FleetStats>) -> Self {
+        TurnCollector { fleet: Some(fleet), ..self }
     }
 
     /// The IPs the TURN listeners are bound to: without configured relay addresses the core opens
@@ -570,6 +590,37 @@ impl Collector for TurnCollector {
         self.encode_relay_ports(&mut e)?;
         self.encode_ended(&mut e)?;
         self.encode_latency(&mut e)?;
+        if let Some(fleet) = &self.fleet {
+            encode_fleet(&mut e, fleet)?;
+        }
         encode_process(&mut e)
     }
+}
+
+/// Fleet mode's series: Redis failures (the node carries on alone), dropped events, live nodes.
+fn encode_fleet(e: &mut DescriptorEncoder<'_>, f: &FleetStats) -> fmt::Result {
+    counter(
+        e,
+        "switchback_fleet_errors",
+        "Calls to the fleet's Redis that failed or timed out",
+        f.errors.load(Relaxed),
+    )?;
+    counter(
+        e,
+        "switchback_fleet_events_dropped",
+        "Usage events dropped because the fleet queue was full",
+        f.events_dropped.load(Relaxed),
+    )?;
+    counter(
+        e,
+        "switchback_fleet_revocations_received",
+        "Revocations published by the fleet and applied here",
+        f.revocations_received.load(Relaxed),
+    )?;
+    gauge(
+        e,
+        "switchback_fleet_nodes",
+        "Live fleet nodes at the last heartbeat, this one included",
+        f.nodes.load(Relaxed),
+    )
 }

@@ -15,6 +15,7 @@
 //! - [`coturn`], [`chromium`]: `turnutils_peer` / uclient totals, headless Chromium.
 //! - [`rfc5769_vectors`]: the RFC 5769 test vectors.
 //! - [`usage`] (`cli`): the usage writer on an in-process server, its records as JSON.
+//! - [`redis_server`] (`fleet`): a `redis-server` of the test's own, on a free loopback port.
 #![allow(dead_code, unused_imports)]
 
 pub mod chromium;
@@ -25,6 +26,8 @@ pub mod daemon;
 pub mod fixture;
 pub mod http;
 pub mod process;
+#[cfg(feature = "fleet")]
+pub mod redis_server;
 pub mod rfc5769_vectors;
 pub mod sansio;
 pub mod stun;
@@ -41,6 +44,8 @@ pub use daemon::*;
 pub use fixture::*;
 pub use http::*;
 pub use process::*;
+#[cfg(feature = "fleet")]
+pub use redis_server::*;
 pub use sansio::*;
 pub use stun::*;
 #[cfg(feature = "cli")]

@@ -22,6 +22,7 @@ fn package(tool: &str) -> &'static str {
         t if t.starts_with("turnutils_") => "coturn",
         "chromium" => "chromium",
         "systemd-analyze" => "systemd",
+        "redis-server" => "redis-server",
         _ => "?",
     }
 }

@@ -442,6 +442,15 @@ pub struct DaemonArgs {
     /// Seconds SIGTERM waits for live allocations to end before exiting. Default 30.
     #[arg(long, value_name = "SECS", help_heading = OPERATIONS)]
     pub drain_timeout: Option<u64>,
+    /// Fleet mode: share revocations, usage and load (placement) with the nodes on this Redis/Valkey, redis://HOST:PORT or rediss:// (TLS). Off by default.
+    #[arg(long, value_name = "URL", help_heading = OPERATIONS)]
+    pub redis_url: Option<String>,
+    /// A file holding redis-url (for a URL with a password: not in the process list).
+    #[arg(long, value_name = "FILE", help_heading = OPERATIONS)]
+    pub redis_url_file: Option<PathBuf>,
+    /// Prefix of every Redis key fleet mode uses. Default switchback:
+    #[arg(long, value_name = "PREFIX", help_heading = OPERATIONS)]
+    pub redis_prefix: Option<String>,
 }
 
 /// `switchback credentials`.
@@ -538,6 +547,10 @@ impl DaemonArgs {
         warnings.extend(self.token_keys.warnings());
         if !self.api_key.is_empty() {
             warnings.push("--api-key shows the key in the process list; use api-key-file or turn.toml instead");
+        }
+        if self.redis_url.as_deref().is_some_and(|u| u.contains('@')) {
+            warnings
+                .push("--redis-url shows the password in the process list; use redis-url-file or turn.toml instead");
         }
         warnings
     }

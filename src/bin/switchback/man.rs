@@ -95,6 +95,11 @@ fn files_section() -> String {
                  SIGUSR1.",
             ),
             ("log-file", "Appended: the log, instead of stderr; reopened on SIGHUP and SIGUSR1."),
+            (
+                "redis-url-file",
+                "The fleet's Redis URL (redis:// or rediss://), for one carrying a password; read at the start. \
+                 The daemon warns when group or others can read it (chmod 600).",
+            ),
         ],
     )
 }

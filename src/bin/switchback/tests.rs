@@ -130,6 +130,8 @@ fn sample(arg: &clap::Arg) -> Option<String> {
             "PUBLIC[/PRIVATE]" => "192.0.2.1",
             "RULE" => "192.0.2.0/24",
             "CHAR" => "-",
+            "URL" => "redis://127.0.0.1:6379",
+            "PREFIX" => "sample:",
             "[KID:]KEY" => "k1:0123456789abcdef0123456789abcdef",
             "[KID:]FILE" => "k1:/var/empty/key.pem",
             "KID:BASE64KEY:ALG" => "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:A256GCM",
