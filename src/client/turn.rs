@@ -91,15 +91,17 @@ use tokio::task::JoinHandle;
 use super::{ClientError, new_transaction_id};
 use crate::proto::channel_data::ChannelData;
 use crate::proto::stun::{
-    AccessToken, AddressFamily, ChannelNumber, Class, ConnectionId, Data, EncodeError, Lifetime, Message, MessageType,
-    MessageWriter, Method, MobilityTicket, Nonce, PasswordAlgorithm, PasswordAlgorithms, Realm, RequestedAddressFamily,
-    RequestedTransport, TransactionId, Userhash, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes,
+    AddressFamily, Class, Data, EncodeError, Lifetime, Message, MessageType, MessageWriter, Method, MobilityTicket,
+    RequestedAddressFamily, RequestedTransport, TransactionId, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    codes,
 };
 
 mod credentials;
 mod keeper;
 mod mobility;
 mod peer_stream;
+mod reader;
+mod requests;
 mod state;
 mod tcp;
 mod transport;
@@ -269,7 +271,7 @@ impl TurnClient {
         });
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         let inbound_tx = tx.downgrade();
-        let reader = tokio::spawn(read_loop(Arc::clone(&inner), reader, tx));
+        let reader = tokio::spawn(reader::read_loop(Arc::clone(&inner), reader, tx));
         let (lifetime, family) = (options.lifetime, options.family);
         // RFC 8016 §3.4: mobility forbidden (405), the allocation is asked for again without.
         let mut mobile = options.mobility;
@@ -453,224 +455,5 @@ impl TurnClient {
         };
         self.inner.link.shutdown().await;
         deleted
-    }
-}
-
-type Body<'a> = &'a (dyn Fn(&mut MessageWriter<'_>) -> Result<(), EncodeError> + Sync);
-
-impl Inner {
-    async fn create_permission(&self, peer: SocketAddr) -> Result<(), ClientError> {
-        self.transact(Method::CREATE_PERMISSION, &|w| w.add(&XorPeerAddress(peer))).await.map(|_| ())
-    }
-
-    async fn channel_bind(&self, number: u16, peer: SocketAddr) -> Result<(), ClientError> {
-        self.transact(Method::CHANNEL_BIND, &|w| {
-            w.add(&ChannelNumber(number))?;
-            w.add(&XorPeerAddress(peer))
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// RFC 8656 §8.1; a MOBILITY-TICKET in the answer replaces ours (RFC 8016 §3.2). A 437 fails
-    /// the client: the server has no allocation for us (§8.3).
-    async fn refresh(&self, lifetime: u32) -> Result<u32, ClientError> {
-        self.refresh_as(lifetime, None).await
-    }
-
-    /// [`Inner::refresh`] signed with `creds` instead of the current credentials, when given.
-    async fn refresh_as(&self, lifetime: u32, creds: Option<&Arc<Credentials>>) -> Result<u32, ClientError> {
-        let resp = self
-            .transact_as(Method::REFRESH, &|w| w.add(&Lifetime(lifetime)), None, creds)
-            .await
-            .inspect_err(|e| self.health.judge(e))?;
-        let m = Message::parse(&resp).map_err(|_| ClientError::BadFrame)?;
-        lock(&self.mobility).keep(&m);
-        Ok(m.get::<Lifetime>().map(|l| l.0).unwrap_or(lifetime))
-    }
-
-    /// Sends an authenticated request and returns the success response. A 401 teaches us the realm
-    /// and nonce, a 438 a fresh nonce; either is retried once with the new values.
-    async fn transact(&self, method: Method, body: Body<'_>) -> Result<Vec<u8>, ClientError> {
-        self.transact_as(method, body, None, None).await
-    }
-
-    /// [`Inner::transact`] from `via` instead of the leg: the socket an RFC 8016 move tries (its
-    /// answers come back through that socket's reader).
-    async fn transact_via(
-        &self,
-        method: Method,
-        body: Body<'_>,
-        via: Option<&tokio::net::UdpSocket>,
-    ) -> Result<Vec<u8>, ClientError> {
-        self.transact_as(method, body, via, None).await
-    }
-
-    /// [`Inner::transact_via`] signed with `creds` when given (a credential swap tries them before
-    /// they become the client's), else with the current credentials. What a challenge teaches is
-    /// kept for later requests only when it is keyed with the current credentials.
-    async fn transact_as(
-        &self,
-        method: Method,
-        body: Body<'_>,
-        via: Option<&tokio::net::UdpSocket>,
-        creds: Option<&Arc<Credentials>>,
-    ) -> Result<Vec<u8>, ClientError> {
-        let mut auth = lock(&self.auth).clone();
-        for _ in 0..3 {
-            let creds = creds.map_or_else(|| self.creds.load_full(), Arc::clone);
-            // Swapped credentials sign with the realm and nonce we have (RFC 8489 §9.2.4).
-            if let Some(a) = auth.as_ref().filter(|a| !Arc::ptr_eq(&a.creds, &creds)) {
-                let rekeyed = a.rekey(&creds)?;
-                self.keep_auth(&rekeyed);
-                auth = Some(rekeyed);
-            }
-            let tid = new_transaction_id()?;
-            let mut buf = vec![0u8; 1500];
-            let n = {
-                let mut w = MessageWriter::new(&mut buf, MessageType::new(method, Class::Request), tid)?;
-                body(&mut w)?;
-                if let Some(a) = auth.as_ref() {
-                    // RFC 7635 §6.2: the token goes with Allocate and Refresh.
-                    if let Some(token) = a.creds.token_bytes()
-                        && (method == Method::ALLOCATE || method == Method::REFRESH)
-                    {
-                        w.add(&AccessToken(token))?;
-                    }
-                    match a.userhash {
-                        Some(h) => w.add(&Userhash(h))?,
-                        None => w.add(&Username(&a.creds.username))?,
-                    }
-                    w.add(&Realm(&a.realm))?;
-                    w.add(&Nonce(&a.nonce))?;
-                    if let Some((list, chosen)) = &a.algorithms {
-                        let list = PasswordAlgorithms::from_raw(list).map_err(|_| ClientError::BadFrame)?;
-                        w.add(&list)?;
-                        w.add(&PasswordAlgorithm { algorithm: *chosen, params: &[] })?;
-                    }
-                    match &a.key_sha256 {
-                        Some(k) => w.add_message_integrity_sha256(k)?,
-                        None => w.add_message_integrity(&a.key)?,
-                    }
-                }
-                w.add_fingerprint()?;
-                w.finish()
-            };
-            let resp = self.request(tid, buf.get(..n).unwrap_or_default(), via).await?;
-            let m = Message::parse(&resp).map_err(|_| ClientError::BadFrame)?;
-            if m.message_type().class == Class::SuccessResponse {
-                return Ok(resp);
-            }
-            let retry = reauth(&creds, auth.as_ref().map(|a| a.realm.as_str()), &m)?;
-            self.keep_auth(&retry);
-            auth = Some(retry);
-        }
-        Err(ClientError::ErrorResponse { code: codes::UNAUTHENTICATED, reason: "authentication failed".into() })
-    }
-
-    /// Keeps `auth` for the requests to come, if it is keyed with the current credentials.
-    fn keep_auth(&self, auth: &Auth) {
-        if Arc::ptr_eq(&auth.creds, &self.creds.load()) {
-            *lock(&self.auth) = Some(auth.clone());
-        }
-    }
-
-    /// The reader saw ICMP port unreachable (ECONNREFUSED on the socket connected to the server):
-    /// the waiting requests fail now with it instead of retransmitting into nothing, and the
-    /// keeper refreshes at once to tell a gone server from a stray ICMP.
-    fn refused(&self) {
-        if let Some(pending) = lock(&self.pending).as_mut() {
-            pending.clear();
-        }
-        self.wake.notify_one();
-    }
-
-    /// Sends a request and waits for its response until the timeout passes: over UDP with
-    /// RFC 8489 §6.2.1 retransmissions (RTO 500 ms, doubling), over a stream once (§6.2.2).
-    async fn request(
-        &self,
-        tid: TransactionId,
-        bytes: &[u8],
-        via: Option<&tokio::net::UdpSocket>,
-    ) -> Result<Vec<u8>, ClientError> {
-        let (tx, mut rx) = oneshot::channel();
-        lock(&self.pending).as_mut().ok_or(ClientError::Closed)?.insert(tid, tx);
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut rto = if self.link.is_stream() && via.is_none() { self.timeout } else { Duration::from_millis(500) };
-        let result = loop {
-            let sent = match via {
-                Some(socket) => socket.send_to(bytes, self.server).await.map(|_| ()).map_err(ClientError::from),
-                None => self.link.send(bytes).await,
-            };
-            if let Err(e) = sent {
-                break Err(e);
-            }
-            let wait = rto.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-            match tokio::time::timeout(wait, &mut rx).await {
-                Ok(Ok(resp)) => break Ok(resp),
-                // Dropped from a map that is still there: for ICMP port unreachable (Inner::refused).
-                Ok(Err(_)) if lock(&self.pending).is_some() => {
-                    break Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into());
-                }
-                Ok(Err(_)) => break Err(ClientError::Closed),
-                Err(_) if tokio::time::Instant::now() >= deadline => break Err(ClientError::Timeout(self.timeout)),
-                Err(_) => rto *= 2,
-            }
-        };
-        if let Some(pending) = lock(&self.pending).as_mut() {
-            pending.remove(&tid);
-        }
-        result
-    }
-}
-
-/// Reads the leg: responses go to their waiting request, peer data to the inbound queue. When the
-/// stream closes, waiting and later requests fail with [`ClientError::Closed`] and so does
-/// [`TurnClient::recv_from`] once the queue is empty.
-async fn read_loop(inner: Arc<Inner>, reader: Reader, tx: mpsc::Sender<(SocketAddr, Vec<u8>)>) {
-    inner.link.receive(reader, |data| deliver(&inner, data, &tx), || inner.refused()).await;
-    // RFC 8656 §3.1: the allocation goes with its stream.
-    inner.health.fail(LostReason::ConnectionClosed);
-    // Dropping the senders wakes every waiting request, and TcpAllocation::accept.
-    lock(&inner.pending).take();
-    lock(&inner.attempts).take();
-}
-
-/// One datagram or frame from the server.
-fn deliver(inner: &Inner, data: &[u8], tx: &mpsc::Sender<(SocketAddr, Vec<u8>)>) {
-    match data.first() {
-        Some(0x00..=0x03) => {
-            let Ok(m) = Message::parse(data) else { return };
-            match m.message_type().class {
-                Class::SuccessResponse | Class::ErrorResponse => {
-                    let waiter = lock(&inner.pending).as_mut().and_then(|p| p.remove(&m.transaction_id()));
-                    if let Some(waiter) = waiter {
-                        let _ = waiter.send(data.to_vec());
-                    }
-                }
-                Class::Indication if m.message_type().method == Method::DATA => {
-                    if let (Ok(peer), Ok(d)) = (m.get::<XorPeerAddress>(), m.get::<Data>()) {
-                        let _ = tx.try_send((peer.0, d.0.to_vec()));
-                    }
-                }
-                Class::Indication if m.message_type().method == Method::CONNECTION_ATTEMPT => {
-                    if let (Some(attempts), Ok(peer), Ok(id)) =
-                        (lock(&inner.attempts).as_ref(), m.get::<XorPeerAddress>(), m.get::<ConnectionId>())
-                    {
-                        // A full queue drops the attempt; the server closes it after 30 s unbound.
-                        let _ = attempts.try_send((id.0, peer.0));
-                    }
-                }
-                _ => {}
-            }
-        }
-        Some(0x40..=0x7F) => {
-            let Ok(cd) = ChannelData::parse(data) else { return };
-            let peer = lock(&inner.peers).by_channel.get(&cd.channel).copied();
-            if let Some(peer) = peer {
-                let _ = tx.try_send((peer, cd.data.to_vec()));
-            }
-        }
-        _ => {}
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use tokio::net::UdpSocket;
 
-use super::{Reader, TurnClient, lock, read_loop};
+use super::reader::read_loop;
+use super::{Reader, TurnClient, lock};
 use crate::client::ClientError;
 use crate::proto::stun::{Lifetime, Message, Method, MobilityTicket, codes};
 
