@@ -104,6 +104,15 @@ pub enum ClientError {
     /// transport: a server answers 400 to a move across transports).
     #[error("only an allocation held over UDP can move to a new UDP socket")]
     NotUdp,
+    /// The TURN client's allocation is lost ([`turn::ClientState::Failed`]): its background
+    /// refresh (RFC 8656 §8) was answered 437 or another error, went unanswered until the lifetime
+    /// ran out, or the connection to the server closed. Every later call returns this; make a new
+    /// allocation.
+    #[error("the allocation is lost: {reason}")]
+    AllocationLost {
+        /// What the client saw.
+        reason: turn::LostReason,
+    },
 }
 
 /// A fresh transaction ID, cryptographically random as RFC 8489 §5 requires.

@@ -6,6 +6,7 @@
 mod support;
 
 mod binding;
+mod client_failures;
 mod dont_fragment;
 mod dual_allocation;
 mod ecn;

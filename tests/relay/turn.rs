@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::support::{RECV_TIMEOUT, RawTurn, TURN_USER, TurnFixture, bounded, eventually, udp_echo_peer};
 use switchback::client::ClientError;
-use switchback::client::turn::{Credentials, TurnClient};
+use switchback::client::turn::{Credentials, LostReason, TurnClient};
 use switchback::proto::stun::{Lifetime, Method, codes};
 use switchback::server::{ServerOptions, Transport};
 use tokio::net::UdpSocket;
@@ -315,7 +315,7 @@ async fn tls_dropping_the_client_deletes_its_allocation() {
 }
 
 /// The server closing the stream ends the client: waiting and later requests and `recv_from` fail
-/// with `Closed` instead of waiting for their timeout.
+/// (`Closed`, `AllocationLost`) instead of waiting for their timeout.
 #[tokio::test]
 async fn tcp_a_stream_closed_by_the_server_fails_fast() {
     bounded(async {
@@ -324,9 +324,12 @@ async fn tcp_a_stream_closed_by_the_server_fails_fast() {
         fixture.running.shutdown().await;
         let mut buf = [0u8; 64];
         let got = tokio::time::timeout(RECV_TIMEOUT, client.recv_from(&mut buf)).await.expect("recv_from returns");
-        assert!(matches!(got, Err(ClientError::Closed)), "{got:?}");
+        assert!(matches!(got, Err(ClientError::AllocationLost { reason: LostReason::ConnectionClosed })), "{got:?}");
         let err = client.refresh(600).await.expect_err("a refresh over a closed stream");
-        assert!(matches!(err, ClientError::Closed | ClientError::Io(_)), "{err:?}");
+        assert!(
+            matches!(err, ClientError::Closed | ClientError::Io(_) | ClientError::AllocationLost { .. }),
+            "{err:?}"
+        );
     })
     .await;
 }

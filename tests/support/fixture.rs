@@ -56,10 +56,28 @@ impl TurnFixture {
         tls: Option<switchback::io::TlsIdentity>,
         limits: switchback::io::Limits,
     ) -> TurnFixture {
+        TurnFixture::start_auth(options, tls, limits, None).await
+    }
+
+    /// [`TurnFixture::start`] taking RFC 7635 access tokens under `oauth` too.
+    pub async fn start_with_oauth(
+        options: switchback::server::ServerOptions,
+        oauth: switchback::auth::oauth::OauthConfig,
+    ) -> TurnFixture {
+        TurnFixture::start_auth(options, None, switchback::io::Limits::default(), Some(oauth)).await
+    }
+
+    async fn start_auth(
+        options: switchback::server::ServerOptions,
+        tls: Option<switchback::io::TlsIdentity>,
+        limits: switchback::io::Limits,
+        oauth: Option<switchback::auth::oauth::OauthConfig>,
+    ) -> TurnFixture {
         use switchback::auth::{AuthConfig, Authenticator, RestCredentials, Secret, StaticCredential};
         let rest = RestCredentials::new(vec![Secret::new(TURN_SECRET)]);
         let mut auth = AuthConfig::new(TURN_REALM);
         auth.rest = Some(rest.clone());
+        auth.oauth = oauth;
         auth.users.insert(TURN_USER.0.into(), StaticCredential::Password(TURN_USER.1.into()));
         let mut nonce_key = [0u8; 32];
         getrandom_fill(&mut nonce_key);

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use tokio::net::UdpSocket;
 
-use super::{Reader, TurnClient, lock, read_loop};
+use super::reader::read_loop;
+use super::{Reader, TurnClient, lock};
 use crate::client::ClientError;
 use crate::proto::stun::{Lifetime, Message, Method, MobilityTicket, codes};
 
@@ -83,6 +84,9 @@ impl TurnClient {
         }
         let ticket = lock(&self.inner.mobility).for_move()?;
         let inbound = self.inbound_tx.upgrade().ok_or(ClientError::Closed)?;
+        self.inner.health.check()?;
+        // Connected like the first socket: ICMP port unreachable from the server is reported.
+        socket.connect(self.inner.server).await?;
         let socket = Arc::new(socket);
         // The answer, and any data the server sends once it moved, arrive on the new socket.
         let trial = tokio::spawn(read_loop(Arc::clone(&self.inner), Reader::Udp(Arc::clone(&socket)), inbound));

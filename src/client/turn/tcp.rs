@@ -3,13 +3,14 @@
 //! the CONNECTION-ID; [`TcpAllocation::accept`] waits for a ConnectionAttempt and binds likewise.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::peer_stream::PeerStream;
 use super::transport::{BoxedStream, TurnTransport, open_stream};
-use super::{Attempt, Auth, ClientOptions, Credentials, TurnClient, lock, reauth};
+use super::{Attempt, Auth, ClientOptions, ClientState, Credentials, TurnClient, lock, reauth};
 use crate::client::{ClientError, new_transaction_id};
 use crate::proto::demux::{Frame, stream_frame};
 use crate::proto::stun::{
@@ -90,6 +91,17 @@ impl TcpAllocation {
         self.client.lifetime()
     }
 
+    /// The allocation's state (see [`TurnClient::state`]): a closed control connection or a
+    /// refused Refresh fails it.
+    pub fn state(&self) -> ClientState {
+        self.client.state()
+    }
+
+    /// Every change of [`TcpAllocation::state`] (see [`TurnClient::state_changes`]).
+    pub fn state_changes(&self) -> tokio::sync::watch::Receiver<ClientState> {
+        self.client.state_changes()
+    }
+
     /// Installs a permission for `peer`'s IP (RFC 8656 §10.1), refreshed in the background; peers
     /// connecting to the relayed address need one (Connect installs its own).
     pub async fn create_permission(&self, peer: SocketAddr) -> Result<(), ClientError> {
@@ -132,8 +144,12 @@ impl TcpAllocation {
         let timeout = inner.timeout;
         let bound = async {
             let (mut stream, local) = open_stream(&self.transport, inner.server, self.bind, timeout).await?;
-            let auth = lock(&inner.auth).clone();
-            let early = connection_bind(&mut stream, id, &inner.creds, auth).await?;
+            let creds = inner.creds.load_full();
+            let auth = match lock(&inner.auth).clone() {
+                Some(a) if !Arc::ptr_eq(&a.creds, &creds) => Some(a.rekey(&creds)?),
+                auth => auth,
+            };
+            let early = connection_bind(&mut stream, id, &creds, auth).await?;
             Ok(PeerStream::new(stream, early, peer, id, local))
         };
         tokio::time::timeout(timeout, bound).await.map_err(|_| ClientError::Timeout(timeout))?
@@ -146,7 +162,7 @@ impl TcpAllocation {
 async fn connection_bind(
     stream: &mut BoxedStream,
     id: u32,
-    creds: &Credentials,
+    creds: &Arc<Credentials>,
     mut auth: Option<Auth>,
 ) -> Result<Vec<u8>, ClientError> {
     let mut buf = Vec::new();

@@ -108,7 +108,11 @@ impl Link {
         timeout: Duration,
     ) -> Result<(Link, Reader), ClientError> {
         if let TurnTransport::Udp = transport {
-            let socket = Arc::new(UdpSocket::bind(bind.unwrap_or_else(|| unspecified(server))).await?);
+            let socket = UdpSocket::bind(bind.unwrap_or_else(|| unspecified(server))).await?;
+            // Connected, so that the kernel reports ICMP port unreachable from the server as
+            // ECONNREFUSED (and delivers datagrams from the server only).
+            socket.connect(server).await?;
+            let socket = Arc::new(socket);
             let reader = Reader::Udp(Arc::clone(&socket));
             return Ok((Link::Udp { socket: ArcSwap::new(socket), server }, reader));
         }
@@ -164,13 +168,21 @@ impl Link {
 
     /// Hands every datagram from the server, or every frame of the stream, to `deliver`, until the
     /// stream closes or cannot be framed (a UDP socket never ends: its task is aborted when an RFC
-    /// 8016 move leaves it).
-    pub(super) async fn receive(&self, reader: Reader, mut deliver: impl FnMut(&[u8])) {
+    /// 8016 move leaves it). On UDP, `refused` hears of ICMP port unreachable from the server
+    /// (ECONNREFUSED on the connected socket).
+    pub(super) async fn receive(&self, reader: Reader, mut deliver: impl FnMut(&[u8]), mut refused: impl FnMut()) {
         match (self, reader) {
             (Link::Udp { server, .. }, Reader::Udp(socket)) => {
                 let mut buf = vec![0u8; 65536];
                 loop {
-                    let Ok((n, from)) = socket.recv_from(&mut buf).await else { continue };
+                    let (n, from) = match socket.recv_from(&mut buf).await {
+                        Ok(received) => received,
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                            refused();
+                            continue;
+                        }
+                        Err(_) => continue,
+                    };
                     if from == *server
                         && let Some(datagram) = buf.get(..n)
                     {
