@@ -17,6 +17,7 @@ pub struct DaemonEvents {
     log: SessionLog,
     usage: Option<UsageWriter>,
     fleet: Option<super::fleet::FleetSink>,
+    leases: Option<super::fleet_leases::LeaseSink>,
 }
 
 impl DaemonEvents {
@@ -26,12 +27,17 @@ impl DaemonEvents {
             Some(path) => Some(UsageWriter::start(path, node.clone())?),
             None => None,
         };
-        Ok(DaemonEvents { log: SessionLog::new(node), usage, fleet: None })
+        Ok(DaemonEvents { log: SessionLog::new(node), usage, fleet: None, leases: None })
     }
 
     /// Fleet mode: ended allocations go to the fleet's usage flusher too.
     pub fn with_fleet(self, sink: Option<super::fleet::FleetSink>) -> DaemonEvents {
         DaemonEvents { fleet: sink, ..self }
+    }
+
+    /// Fleet-wide quotas: Refresh renews the allocation's lease, its end releases it.
+    pub fn with_leases(self, sink: Option<super::fleet_leases::LeaseSink>) -> DaemonEvents {
+        DaemonEvents { leases: sink, ..self }
     }
 
     /// The usage writer, when `usage-file` is set.
@@ -62,6 +68,9 @@ impl EventSink for DaemonEvents {
         }
         if let Some(fleet) = &self.fleet {
             fleet.event(event);
+        }
+        if let Some(leases) = &self.leases {
+            leases.event(event);
         }
     }
 }

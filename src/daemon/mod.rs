@@ -28,6 +28,7 @@ pub mod banner;
 pub mod events;
 mod faces;
 pub mod fleet;
+pub mod fleet_leases;
 mod reload;
 mod revoke;
 pub mod session_log;
@@ -160,7 +161,18 @@ impl Daemon {
         let running = io::bind_with_tls(config, server.clone(), limits, tls).await?;
         let node = events::node_id(config, running.local_addrs().first().map(|l| l.addr));
         let fleet = fleet::Fleet::of(config, &node)?;
-        let events = events::DaemonEvents::new(config, node)?.with_fleet(fleet.as_ref().and_then(|f| f.sink()));
+        // Fleet-wide quotas (issue #16 §2): each new Allocate takes a lease in Redis first.
+        let leases = match &fleet {
+            Some(f) if config.user_quota != 0 || config.total_quota != 0 => {
+                let ledger = fleet_leases::FleetLedger::new(f.backend().clone(), f.node(), f.stats().clone());
+                crate::io::lease::use_ledger(&server, Arc::new(ledger));
+                Some(fleet_leases::lease_keeper(f.backend().clone(), f.stats().clone()))
+            }
+            _ => None,
+        };
+        let events = events::DaemonEvents::new(config, node)?
+            .with_fleet(fleet.as_ref().and_then(|f| f.sink()))
+            .with_leases(leases);
         let events = Arc::new(events);
         server.set_events(events.clone());
         let interim = (config.usage_file.is_some() && config.usage_interval > 0).then(|| {

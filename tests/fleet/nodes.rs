@@ -301,3 +301,87 @@ fn an_unreachable_redis_does_not_stop_the_node_and_its_password_never_shows() {
     assert!(log.contains("fleet: redis unreachable"), "{log}");
     assert!(!log.contains("hunter2"), "the password shows in the log: {log}");
 }
+
+/// Allocates for u through `server`; the error code when refused.
+fn allocate_code(rt: &tokio::runtime::Runtime, server: SocketAddr) -> Result<TurnClient, u16> {
+    match rt.block_on(allocate(server)) {
+        Ok(client) => Ok(client),
+        Err(ClientError::ErrorResponse { code, .. }) => Err(code),
+        Err(e) => panic!("allocate through {server}: {e}"),
+    }
+}
+
+/// Issue #16 §2: a fleet quota of 8 for one user — 8 Allocates spread over three nodes succeed, the
+/// 9th gets 486 on every node; after one node is killed with SIGKILL its leases come back within
+/// a few heartbeat intervals (the admit script drops the leases of nodes without a heartbeat), and
+/// an allocation that ends gives its slot back at once.
+#[test]
+fn a_fleet_quota_holds_across_three_nodes_and_a_killed_nodes_leases_come_back() {
+    let Some(redis) = RedisServer::start() else { return };
+    let quota = ["--user-quota", "8"];
+    let (a, b, c) = (node(&redis, "a", &quota), node(&redis, "b", &quota), node(&redis, "c", &quota));
+    wait_for_fleet(&[&a, &b, &c], 3);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut held = Vec::new();
+    for server in [a.udp[0], b.udp[0], c.udp[0], a.udp[0], b.udp[0], c.udp[0], a.udp[0], b.udp[0]] {
+        held.push(
+            allocate_code(&rt, server).unwrap_or_else(|code| panic!("allocation {} refused: {code}", held.len())),
+        );
+    }
+    for server in [a.udp[0], b.udp[0], c.udp[0]] {
+        assert_eq!(allocate_code(&rt, server).err(), Some(486), "the 9th through {server}");
+    }
+    // An allocation that ends (Refresh 0 on node B) frees its lease: the next one goes through C.
+    let on_b = held.remove(1);
+    rt.block_on(on_b.close()).unwrap();
+    wait_until("b's lease is released", Duration::from_secs(5), || match allocate_code(&rt, c.udp[0]) {
+        Ok(client) => {
+            held.push(client);
+            true
+        }
+        Err(code) => {
+            assert_eq!(code, 486);
+            false
+        }
+    });
+    assert_eq!(allocate_code(&rt, c.udp[0]).err(), Some(486), "8 again");
+    // Node A (3 leases) dies without a word; within a few heartbeats its slots come back.
+    let killed = Instant::now();
+    let (status, _) = a.stop_with("KILL");
+    assert!(!status.success());
+    let mut freed = 0;
+    wait_until("a's leases come back", Duration::from_secs(20), || {
+        while let Ok(client) = allocate_code(&rt, b.udp[0]) {
+            held.push(client);
+            freed += 1;
+        }
+        freed == 3
+    });
+    println!("a killed node's 3 leases came back after {:?}", killed.elapsed());
+    assert_eq!(allocate_code(&rt, c.udp[0]).err(), Some(486));
+}
+
+/// Issue #16 §7: Redis killed mid-run — live allocations keep relaying; a node with
+/// `redis-failure = closed` refuses new allocations with 508, one with the default (open) admits
+/// them under its own quota.
+#[test]
+fn with_redis_away_live_allocations_relay_and_redis_failure_decides_new_ones() {
+    let Some(mut redis) = RedisServer::start() else { return };
+    let open = node(&redis, "open", &["--user-quota", "2"]);
+    let closed = node(&redis, "closed", &["--user-quota", "2", "--redis-failure", "closed"]);
+    wait_for_fleet(&[&open, &closed], 2);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (peer, _echo) = rt.block_on(udp_echo_peer());
+    let live = allocate_code(&rt, closed.udp[0]).expect("allocated while Redis is up");
+    rt.block_on(live.create_permission(peer)).unwrap();
+    redis.kill();
+    rt.block_on(echo_through(&live, peer, b"redis is away"));
+    assert_eq!(allocate_code(&rt, closed.udp[0]).err(), Some(508), "fail closed");
+    let admitted = allocate_code(&rt, open.udp[0]).expect("fail open: the node's own quota");
+    assert!(metric(&open, "switchback_fleet_errors_total").unwrap_or(0.0) >= 1.0);
+    // The node's own quota still holds while Redis is away (2 for u here).
+    let second = allocate_code(&rt, open.udp[0]).expect("the second of u's two on this node");
+    assert_eq!(allocate_code(&rt, open.udp[0]).err(), Some(486));
+    rt.block_on(echo_through(&live, peer, b"still relaying"));
+    drop((admitted, second));
+}

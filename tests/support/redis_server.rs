@@ -71,6 +71,11 @@ impl RedisServer {
         client.get_connection_with_timeout(Duration::from_secs(2)).expect("connect to redis-server")
     }
 
+    /// Kills it (every connection drops; the port answers nothing until [`RedisServer::restart`]).
+    pub fn kill(&mut self) {
+        drop(self.guard.take());
+    }
+
     /// Kills it (every connection drops) and starts a fresh, empty one on the same port.
     pub fn restart(&mut self) {
         drop(self.guard.take());
