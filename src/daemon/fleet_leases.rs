@@ -15,15 +15,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::mpsc;
-use tracing::warn;
+use tracing::{debug, info, warn};
 
 use super::fleet::TIMEOUT;
-use crate::fleet::{Admitted, FleetBackend, Lease, LeaseLimit, LeaseLimits};
+use crate::fleet::{Admitted, FleetBackend, FleetError, Lease, LeaseLimit, LeaseLimits};
 use crate::http::metrics::FleetStats;
+use crate::io::TurnServer;
 use crate::server::{AllocationLedger, Event, EventSink, LeaseRequest, LeaseVerdict};
 
 /// Lease renewals and releases waiting for the keeper at most.
 const QUEUE: usize = 16_384;
+
+/// How often the keeper re-asserts the leases of every live allocation: after Redis lost its data
+/// (a restart without persistence, a failover) the fleet's counts come back within this.
+pub const RECONCILE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The Unix time in milliseconds.
 fn unix_ms() -> u64 {
@@ -119,12 +124,67 @@ impl EventSink for LeaseSink {
     }
 }
 
-/// The lease sink and the task applying what it queues (spawned on the current runtime).
-pub fn lease_keeper(backend: Arc<dyn FleetBackend>, stats: Arc<FleetStats>) -> LeaseSink {
+/// Re-asserts the lease of each live allocation of `server`: renewed, or added again (without a
+/// limit check: the allocation exists) when the backend no longer has it. Returns how many were
+/// added again.
+pub async fn reconcile(backend: &dyn FleetBackend, node: &str, server: &TurnServer) -> Result<usize, FleetError> {
+    let now_core = server.millis(std::time::Instant::now());
+    let now = unix_ms();
+    let mut added = 0;
+    for a in server.allocations().all() {
+        let expires_at_ms = now.saturating_add(a.expires().saturating_sub(now_core));
+        let id = lease_id(a.id().0);
+        let user = a.quota_user();
+        if !tokio::time::timeout(TIMEOUT, backend.renew(user, &id, expires_at_ms))
+            .await
+            .map_err(|_| FleetError::Timeout(TIMEOUT))??
+        {
+            let lease = Lease { user, lease_id: &id, node, expires_at_ms };
+            tokio::time::timeout(TIMEOUT, backend.admit(lease, LeaseLimits::default(), now))
+                .await
+                .map_err(|_| FleetError::Timeout(TIMEOUT))??;
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
+/// The lease sink and the task applying what it queues, and re-asserting every [`RECONCILE`] the
+/// leases of `server`'s live allocations (spawned on the current runtime).
+pub fn lease_keeper(
+    backend: Arc<dyn FleetBackend>,
+    node: &str,
+    server: Arc<TurnServer>,
+    stats: Arc<FleetStats>,
+) -> LeaseSink {
     let (queue, mut ops) = mpsc::channel(QUEUE);
     let task_stats = stats.clone();
+    let node = node.to_owned();
+    // Weak: the keeper ends with the server (or when the sink is dropped).
+    let server = Arc::downgrade(&server);
     tokio::spawn(async move {
-        while let Some(op) = ops.recv().await {
+        let mut tick = tokio::time::interval(RECONCILE);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            let op = tokio::select! {
+                op = ops.recv() => match op {
+                    Some(op) => op,
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    let Some(server) = server.upgrade() else { return };
+                    match reconcile(&*backend, &node, &server).await {
+                        Ok(0) => {}
+                        Ok(added) => info!(added, "fleet: leases of live allocations added again (Redis had lost them)"),
+                        Err(e) => {
+                            task_stats.errors.fetch_add(1, Relaxed);
+                            debug!(error = %e, "fleet: lease reconciliation failed");
+                        }
+                    }
+                    continue;
+                }
+            };
             let ok = match op {
                 LeaseOp::Renew { user, id, expires_at_ms } => {
                     let id = lease_id(id);

@@ -166,7 +166,7 @@ impl Daemon {
             Some(f) if config.user_quota != 0 || config.total_quota != 0 => {
                 let ledger = fleet_leases::FleetLedger::new(f.backend().clone(), f.node(), f.stats().clone());
                 crate::io::lease::use_ledger(&server, Arc::new(ledger));
-                Some(fleet_leases::lease_keeper(f.backend().clone(), f.stats().clone()))
+                Some(fleet_leases::lease_keeper(f.backend().clone(), f.node(), server.clone(), f.stats().clone()))
             }
             _ => None,
         };

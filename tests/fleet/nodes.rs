@@ -385,3 +385,25 @@ fn with_redis_away_live_allocations_relay_and_redis_failure_decides_new_ones() {
     rt.block_on(echo_through(&live, peer, b"still relaying"));
     drop((admitted, second));
 }
+
+/// Issue #16 §7: when Redis comes back empty (restarted without persistence), each node re-asserts
+/// the leases of its live allocations within `RECONCILE`, so the fleet's counts are right again.
+#[test]
+fn after_redis_comes_back_empty_the_leases_of_live_allocations_are_counted_again() {
+    let Some(mut redis) = RedisServer::start() else { return };
+    let a = node(&redis, "a", &["--user-quota", "2"]);
+    wait_for_fleet(&[&a], 1);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let held = [allocate_code(&rt, a.udp[0]).unwrap(), allocate_code(&rt, a.udp[0]).unwrap()];
+    let leases = |redis: &RedisServer| -> usize {
+        redis::cmd("ZCARD").arg("switchback:lease:user:u").query(&mut redis.connection()).unwrap()
+    };
+    assert_eq!(leases(&redis), 2);
+    redis.restart();
+    assert_eq!(leases(&redis), 0, "a fresh, empty Redis");
+    let back = Instant::now();
+    let limit = switchback::daemon::fleet_leases::RECONCILE + Duration::from_secs(5);
+    wait_until("a's two leases are counted again", limit, || leases(&redis) == 2);
+    println!("leases re-asserted {:?} after Redis came back", back.elapsed());
+    drop(held);
+}
