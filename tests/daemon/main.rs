@@ -9,6 +9,7 @@ mod support;
 mod admin;
 mod api_on_tls;
 mod cli;
+mod deploy;
 mod drain;
 mod fleet_nonce;
 mod http_api;
