@@ -594,7 +594,7 @@ fn call_due(p: &Params, clients: usize, g: u64, t0: Instant) -> bool {
 }
 
 /// Messages one pass of the call model sends at most before it reads again.
-const CALL_PASS: usize = 1024;
+const CALL_PASS: usize = 256;
 
 /// The echo peer sends back what it has, to where it came from.
 fn echo_all(peer: &Peer, batch: &mut Batch, echo: &mut SendQueue) {
