@@ -4,8 +4,13 @@
 //! They are deleted (Refresh LIFETIME 0) afterwards so a next run finds the port range free.
 //!
 //! The only traffic is to `server`: no permission, no channel, no peer.
+//!
+//! With `bucket` set, the run is also cut into buckets of that many allocations (in the order they
+//! complete): each bucket's rate, server CPU and RSS growth per allocation, so a cost that grows
+//! with the number held (table lookup, port search) shows as a trend from the first to the last.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -14,7 +19,7 @@ use anyhow::Result;
 use crate::creds::Credentials;
 use crate::diagnose::{Stop, explain};
 use crate::net;
-use crate::procfs::CpuMeter;
+use crate::procfs::{CpuMeter, Sample, sample};
 use crate::progress::Progress;
 use crate::stun::Session;
 
@@ -34,6 +39,19 @@ pub struct Params {
     pub server_pid: Option<u32>,
     /// The clients' local address: a loopback address counts up every 20,000 clients.
     pub client_ip: IpAddr,
+    /// Allocations per bucket of the per-bucket report; 0 = none.
+    pub bucket: usize,
+}
+
+/// One bucket: allocations `from..to` (in completion order), their seconds, and the server's CPU
+/// seconds and RSS growth over them (with a server PID).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bucket {
+    pub from: u64,
+    pub to: u64,
+    pub seconds: f64,
+    pub cpu_s: Option<f64>,
+    pub rss_growth_kib: Option<i64>,
 }
 
 /// What an allocation run measured.
@@ -46,6 +64,7 @@ pub struct AllocReport {
     pub requests: u64,
     /// Why the run stopped before `count`, if it did: the allocation and the reason.
     pub stopped: Option<(usize, Stop)>,
+    pub buckets: Vec<Bucket>,
 }
 
 /// What the threads share: answers seen (to tell a rate limit from an unreachable server) and a
@@ -54,12 +73,47 @@ pub struct AllocReport {
 struct Shared {
     answered: AtomicU64,
     stop: AtomicBool,
+    /// Bucket boundaries: (allocations done, when, the server then).
+    marks: Mutex<Vec<(u64, Instant, Option<Sample>)>>,
+}
+
+impl Shared {
+    /// Counts one answered allocation; at a bucket boundary, notes the time and the server.
+    fn answered(&self, p: &Params) {
+        let n = self.answered.fetch_add(1, Ordering::Relaxed) + 1;
+        if p.bucket > 0 && n.is_multiple_of(p.bucket as u64) {
+            let server = p.server_pid.and_then(|pid| sample(pid).ok());
+            if let Ok(mut marks) = self.marks.lock() {
+                marks.push((n, Instant::now(), server));
+            }
+        }
+    }
+}
+
+/// The buckets between consecutive marks, the first from `start`.
+fn buckets(start: (Instant, Option<Sample>), mut marks: Vec<(u64, Instant, Option<Sample>)>) -> Vec<Bucket> {
+    marks.sort_by_key(|m| m.0);
+    let mut prev = (0u64, start.0, start.1);
+    let mut out = Vec::new();
+    for m in marks {
+        let both = prev.2.zip(m.2);
+        out.push(Bucket {
+            from: prev.0,
+            to: m.0,
+            seconds: m.1.saturating_duration_since(prev.1).as_secs_f64(),
+            cpu_s: both.map(|(a, b)| b.cpu_s - a.cpu_s),
+            rss_growth_kib: both.map(|(a, b)| b.rss_kib as i64 - a.rss_kib as i64),
+        });
+        prev = m;
+    }
+    out
 }
 
 /// Makes and holds the allocations, then deletes them.
 pub fn run(p: &Params, progress: &mut Progress) -> Result<AllocReport> {
     let meter = CpuMeter::start(p.server_pid)?;
     let t0 = Instant::now();
+    let start = (t0, p.server_pid.and_then(|pid| sample(pid).ok()));
     let parallel = p.parallel.clamp(1, 256);
     let shared = Shared::default();
     // `parallel` threads, each allocating one after another: that many requests in flight.
@@ -90,7 +144,9 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<AllocReport> {
     for (socket, s) in &mut held {
         let _ = s.delete(socket);
     }
+    let marks = shared.marks.into_inner().unwrap_or_default();
     Ok(AllocReport {
+        buckets: buckets(start, marks),
         allocations: held.len() as u64,
         stopped,
         seconds,
@@ -121,12 +177,22 @@ fn allocate_some(p: &Params, shared: &Shared, t0: Instant, indices: impl Iterato
             held.stopped = Some((i, Stop { key: "time", message }));
             break;
         }
-        let socket = net::udp(client_addr(p.client_ip, i))?;
+        // Out of descriptors here (RLIMIT_NOFILE) ends the run like a server limit would.
+        let socket = match net::udp(client_addr(p.client_ip, i)) {
+            Ok(socket) => socket,
+            Err(e) if i > 0 && e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => {
+                let message = format!("this tool cannot open another socket ({e}): raise its RLIMIT_NOFILE");
+                held.stopped = Some((i, Stop { key: "local-fds", message }));
+                shared.stop.store(true, Ordering::Relaxed);
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
         socket.connect(p.server)?;
         let (user, pass) = p.credentials.for_client("alloc", i);
         match Session::allocate(&socket, &user, &pass, 600) {
             Ok(s) => {
-                shared.answered.fetch_add(1, Ordering::Relaxed);
+                shared.answered(p);
                 held.requests += u64::from(s.requests);
                 held.sessions.push((socket, s));
             }
@@ -177,6 +243,23 @@ fn client_addr(ip: IpAddr, i: usize) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_run_from_mark_to_mark() {
+        let t0 = Instant::now();
+        let s = |cpu_s, rss_kib| Some(Sample { cpu_s, rss_kib });
+        let marks =
+            vec![(20, t0 + Duration::from_secs(3), s(1.5, 1400)), (10, t0 + Duration::from_secs(1), s(0.5, 1200))];
+        let b = buckets((t0, s(0.0, 1000)), marks);
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[0].from, b[0].to, b[0].seconds), (0, 10, 1.0));
+        assert_eq!((b[0].cpu_s, b[0].rss_growth_kib), (Some(0.5), Some(200)));
+        assert_eq!((b[1].from, b[1].to, b[1].seconds), (10, 20, 2.0));
+        assert_eq!((b[1].cpu_s, b[1].rss_growth_kib), (Some(1.0), Some(200)));
+        // Without a server PID only the times.
+        let b = buckets((t0, None), vec![(5, t0 + Duration::from_secs(1), None)]);
+        assert_eq!((b[0].cpu_s, b[0].rss_growth_kib), (None, None));
+    }
 
     #[test]
     fn pacing_spreads_the_allocations_over_time() {

@@ -48,7 +48,8 @@ impl std::error::Error for CredentialsRefused {}
 /// Why a run stopped: a short key for the `result` line and a sentence for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stop {
-    /// `quota`, `capacity`, `unauth-limit`, `no-answer`, `credentials`, `forbidden`, `error`, `time`.
+    /// `quota`, `capacity`, `unauth-limit`, `no-answer`, `credentials`, `forbidden`, `error`, `time`,
+    /// `local-fds` (this tool out of descriptors).
     pub key: &'static str,
     pub message: String,
 }

@@ -4,6 +4,8 @@
 //! ```text
 //! switchback-load relay --server 127.0.0.1:3478 --secret S --mode channel --size 100 --server-pid PID
 //! switchback-load relay --forwarder 127.0.0.1:P,127.0.0.1:Q     # against `switchback-load forwarder`
+//! switchback-load relay --server 127.0.0.1:5349 --secret S --tls  # TURN over TLS
+//! switchback-load relay --server 127.0.0.1:3478 --secret S --call --allocations 10000  # calls
 //! switchback-load forwarder --duration 60
 //! switchback-load alloc --server turn.example.com:3478 --secret S --count 200 --rate 10
 //! switchback-load alloc --server turn.example.com:3478 --user load1:PW --user load2:PW --count 50
@@ -24,6 +26,7 @@ mod progress;
 mod relay;
 mod stun;
 mod table;
+mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
@@ -51,6 +54,10 @@ Modes and what they measure:
              peer runs inside this tool on --client-ip (loopback), so the server must be on this
              machine and allow loopback peers (allow-loopback-peers); the tool refuses other
              addresses.
+             --tcp and --tls reach the server over TCP or TLS. --call is the call model: every
+             allocation sends --pps messages a second (default 50, 160-byte payloads, audio-like)
+             on a fixed schedule, echoed back by the peer; reported are the round trip's
+             p50/p99/p999, jitter (RFC 3550) and loss.
   forwarder  A bare recvmmsg/sendmmsg UDP forwarder on loopback (no TURN): the ceiling.
   table      Medians of benches/compare.sh's rows, and the SVG chart.
 
@@ -130,12 +137,26 @@ enum Command {
         /// Reach the server over TCP (RFC 8656 §3.1) instead of UDP.
         #[arg(long)]
         tcp: bool,
+        /// Reach the server over TLS (RFC 8656 §3.1); without --tls-cert any certificate is taken
+        /// (a development server's self-signed one).
+        #[arg(long, conflicts_with = "tcp")]
+        tls: bool,
+        /// With --tls: trust only the certificates in this PEM file.
+        #[arg(long, value_name = "PEM", requires = "tls")]
+        tls_cert: Option<PathBuf>,
+        /// The call model: each allocation sends --pps messages a second on a fixed schedule (open
+        /// loop; --window unused); the default payload becomes 160 bytes.
+        #[arg(long)]
+        call: bool,
+        /// With --call: messages per second per allocation (50: an audio call's packet rate).
+        #[arg(long, default_value_t = 50, requires = "call")]
+        pps: u32,
         /// Allocations (clients), each with its own socket.
         #[arg(long, default_value_t = 8)]
         allocations: usize,
-        /// Payload bytes per message (at least 16).
-        #[arg(long, default_value_t = 100)]
-        size: usize,
+        /// Payload bytes per message (at least 16); 100, or 160 with --call.
+        #[arg(long)]
+        size: Option<usize>,
         /// Messages in flight per allocation.
         #[arg(long, default_value_t = 8)]
         window: usize,
@@ -171,9 +192,14 @@ enum Command {
         server: String,
         #[command(flatten)]
         creds: CredArgs,
-        /// Allocations to make and hold (at most 30,000).
+        /// Allocations to make and hold (at most 200,000; each holds a socket here, and one on the
+        /// server: raise both processes' RLIMIT_NOFILE).
         #[arg(long, default_value_t = 1000)]
         count: usize,
+        /// Report per bucket of this many allocations (rate, server CPU and RSS per allocation);
+        /// 0 = no buckets.
+        #[arg(long, default_value_t = 0)]
+        bucket: usize,
         /// Allocations in progress at once (threads, each allocating one after another).
         #[arg(long, default_value_t = 1)]
         parallel: usize,
@@ -270,6 +296,10 @@ fn relay_params(command: Command) -> Result<relay::Params> {
         forwarder,
         mode,
         tcp,
+        tls,
+        tls_cert,
+        call,
+        pps,
         allocations,
         size,
         window,
@@ -287,7 +317,7 @@ fn relay_params(command: Command) -> Result<relay::Params> {
         bail!("--client-ip must be a loopback address (the echo peer binds it)");
     }
     let target = match (server, forwarder) {
-        (_, Some(_)) if tcp => bail!("the bare forwarder is UDP only"),
+        (_, Some(_)) if tcp || tls => bail!("the bare forwarder is UDP only"),
         (_, Some(f)) => {
             let Some((a, b)) = f.split_once(',') else { bail!("--forwarder FRONT,BACK") };
             relay::Target::Bare { front: loopback(a.parse()?)?, back: loopback(b.parse()?)? }
@@ -302,7 +332,7 @@ fn relay_params(command: Command) -> Result<relay::Params> {
     Ok(relay::Params {
         target,
         allocations: allocations.clamp(1, 16_000),
-        size: size.min(65_000),
+        size: size.unwrap_or(if call { 160 } else { 100 }).min(65_000),
         window: window.max(1),
         rate,
         warmup: seconds(warmup, 60.0),
@@ -310,13 +340,17 @@ fn relay_params(command: Command) -> Result<relay::Params> {
         count,
         server_pid,
         client_ip,
-        tcp,
+        tcp: tcp || tls,
+        tls: if tls { Some(tls::client_config(tls_cert.as_deref())?) } else { None },
+        call_pps: if call { pps.clamp(1, 10_000) } else { 0 },
     })
 }
 
 /// `relay`: runs the load and prints the summary and the `result` line.
 fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> {
     let params = relay_params(command)?;
+    // Each client keeps a socket open here.
+    let _ = rlimit::increase_nofile_limit(params.allocations as u64 + 1024);
     let r = relay::run(&params, progress).map_err(|e| {
         let server = match &params.target {
             relay::Target::Turn { server, .. } => *server,
@@ -337,6 +371,12 @@ fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> 
         r.rtt_p50_us,
         r.rtt_p99_us
     );
+    if params.call_pps > 0 {
+        eprintln!(
+            "calls: {} × {} msgs/s, {} B: RTT p999 {} µs, jitter {:.0} µs (p99 over flows {:.0} µs), {:.3} % sent late by the tool",
+            params.allocations, params.call_pps, params.size, r.rtt_p999_us, r.jitter_us, r.jitter_p99_us, r.late_pct
+        );
+    }
     if let (Some(cpu), Some(e)) = (r.server_cpu_s, per_cpu) {
         eprintln!(
             "server: {cpu:.2} CPU-s, {e:.0} msgs per CPU-s ({:.2} µs per msg), RSS {} KiB",
@@ -345,7 +385,7 @@ fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> 
         );
     }
     println!(
-        "result msgs={} sent={} seconds={:.3} msgs_per_s={:.0} mbit_s={mbit_s:.2} loss_pct={:.4} rtt_p50_us={} rtt_p99_us={} server_cpu_s={} server_rss_kib={} msgs_per_cpu_s={}",
+        "result msgs={} sent={} seconds={:.3} msgs_per_s={:.0} mbit_s={mbit_s:.2} loss_pct={:.4} rtt_p50_us={} rtt_p99_us={} rtt_p999_us={} jitter_us={:.1} jitter_p99_us={:.1} late_pct={:.3} server_cpu_s={} server_rss_kib={} msgs_per_cpu_s={}",
         r.received,
         r.sent,
         r.seconds,
@@ -353,6 +393,10 @@ fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> 
         r.loss_pct(),
         r.rtt_p50_us,
         r.rtt_p99_us,
+        r.rtt_p999_us,
+        r.jitter_us,
+        r.jitter_p99_us,
+        r.late_pct,
         r.server_cpu_s.map(|c| format!("{c:.3}")).unwrap_or_default(),
         r.server_rss_kib.map(|c| c.to_string()).unwrap_or_default(),
         per_cpu.map(|c| format!("{c:.0}")).unwrap_or_default(),
@@ -362,7 +406,8 @@ fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> 
 
 /// `alloc`: the server, credentials and knobs from the options.
 fn alloc_params(command: Command) -> Result<alloc::Params> {
-    let Command::Alloc { server, creds, count, parallel, rate, max_time, server_pid, client_ip } = command else {
+    let Command::Alloc { server, creds, count, parallel, rate, max_time, server_pid, client_ip, bucket } = command
+    else {
         bail!("not the alloc mode")
     };
     let credentials = creds.credentials()?;
@@ -374,19 +419,23 @@ fn alloc_params(command: Command) -> Result<alloc::Params> {
         client_ip: client_ip_for(server, client_ip)?,
         server,
         credentials,
-        count: count.clamp(1, 30_000),
+        count: count.clamp(1, 200_000),
         parallel,
         rate,
         max_time: seconds(max_time, 3600.0),
         server_pid,
+        bucket,
     })
 }
 
 /// `alloc`: runs the allocations and prints the summary and the `result` line.
 fn run_alloc(command: Command, progress: &mut progress::Progress) -> Result<()> {
     let params = alloc_params(command)?;
-    // Each held allocation keeps a socket open here.
-    let _ = rlimit::increase_nofile_limit(params.count as u64 + 1024);
+    // Each held allocation keeps a socket open here; as root the hard limit may be raised too.
+    let want = params.count as u64 + 1024;
+    if rlimit::increase_nofile_limit(want).unwrap_or(0) < want {
+        let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, want, want);
+    }
     if let Some(users) = params.credentials.user_count() {
         eprintln!("{} allocations over {users} static user(s), to {}", params.count, params.server);
     }
@@ -394,6 +443,18 @@ fn run_alloc(command: Command, progress: &mut progress::Progress) -> Result<()> 
     progress.finish();
     if let Some((i, why)) = &r.stopped {
         eprintln!("stopped early at allocation {i} ({} held): {}", r.allocations, why.message);
+    }
+    for b in &r.buckets {
+        let k = (b.to - b.from).max(1) as f64;
+        let cpu_us = b.cpu_s.map(|c| format!("{:.1}", c * 1e6 / k)).unwrap_or_default();
+        let kib = b.rss_growth_kib.map(|g| format!("{:.2}", g as f64 / k)).unwrap_or_default();
+        println!(
+            "bucket from={} to={} seconds={:.3} allocs_per_s={:.0} cpu_us_per_alloc={cpu_us} kib_per_alloc={kib}",
+            b.from + 1,
+            b.to,
+            b.seconds,
+            k / b.seconds.max(1e-9)
+        );
     }
     let n = r.allocations as f64;
     let per_s = n / r.seconds.max(1e-9);
@@ -450,7 +511,9 @@ mod tests {
         assert!(alloc(&["--server", "nonsense", "--secret", "s"]).is_err());
         let p =
             alloc(&["--server", "127.0.0.1:3478", "--secret", "s", "--count", "99999", "--max-time", "1e9"]).unwrap();
-        assert_eq!((p.count, p.max_time), (30_000, Duration::from_secs(3600)));
+        assert_eq!((p.count, p.max_time), (99_999, Duration::from_secs(3600)));
+        let p = alloc(&["--server", "127.0.0.1:3478", "--secret", "s", "--count", "999999"]).unwrap();
+        assert_eq!(p.count, 200_000);
         assert_eq!(p.client_ip, IpAddr::from([127, 0, 0, 2]));
     }
 

@@ -132,7 +132,7 @@ impl Poller {
         for (i, s) in sockets.into_iter().enumerate() {
             epoll::add(&fd, s, epoll::EventData::new_u64(i as u64), epoll::EventFlags::IN)?;
         }
-        Ok(Poller { fd, events: Vec::with_capacity(256) })
+        Ok(Poller { fd, events: Vec::with_capacity(1024) })
     }
 
     /// Waits up to `timeout_ms` and calls `f(index)` for each readable socket.

@@ -3,8 +3,10 @@
 //! `--count`. One message is one round trip client → relay → peer → relay → client, so the server
 //! does two receives and two sends per message, as the bare forwarder does.
 
+use std::cell::RefCell;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -18,6 +20,7 @@ use crate::net::{self, Batch, Poller, SendQueue};
 use crate::procfs::CpuMeter;
 use crate::progress::Progress;
 use crate::stun::Session;
+use crate::tls::StreamIo;
 use std::os::fd::AsFd as _;
 
 /// What the clients talk to.
@@ -46,6 +49,11 @@ pub struct Params {
     pub client_ip: std::net::Ipv4Addr,
     /// Clients reach the server over TCP (RFC 8656 §3.1) instead of UDP.
     pub tcp: bool,
+    /// TLS over that TCP (RFC 8656 §3.1), with this client configuration; implies `tcp`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The call model: each allocation sends this many messages per second on a fixed schedule
+    /// (open loop, `window` unused); 0 = the closed loop of `window` messages in flight.
+    pub call_pps: u32,
 }
 
 /// What a run measured (the measured phase only, after the warm-up).
@@ -56,6 +64,13 @@ pub struct Report {
     pub seconds: f64,
     pub rtt_p50_us: f64,
     pub rtt_p99_us: f64,
+    pub rtt_p999_us: f64,
+    /// RFC 3550 §6.4.1 interarrival jitter of the round trips, per flow at the end: mean and p99 (µs).
+    pub jitter_us: f64,
+    pub jitter_p99_us: f64,
+    /// Call model: the share of messages the tool sent more than 1 ms after their scheduled time
+    /// (the tool not keeping up), in %.
+    pub late_pct: f64,
     pub server_cpu_s: Option<f64>,
     pub server_rss_kib: Option<u64>,
 }
@@ -80,9 +95,10 @@ enum Conn {
     Tcp(TcpConn),
 }
 
-/// A TCP client leg (RFC 8656 §3.1): frames written through `wbuf`, read through `rbuf`.
+/// A TCP or TLS client leg (RFC 8656 §3.1): frames written through `wbuf`, read through `rbuf`.
 struct TcpConn {
-    stream: TcpStream,
+    /// In a cell so that the blocking setup can use it as a [`crate::stun::Link`] through `&self`.
+    io: RefCell<StreamIo>,
     rbuf: Vec<u8>,
     rlen: usize,
     wbuf: Vec<u8>,
@@ -91,14 +107,17 @@ struct TcpConn {
 impl TcpConn {
     /// Writes what is queued, as far as the socket takes it.
     fn flush(&mut self) {
+        let io = self.io.get_mut();
         while !self.wbuf.is_empty() {
-            match (&self.stream).write(&self.wbuf) {
+            match io.write(&self.wbuf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     self.wbuf.drain(..n);
                 }
             }
         }
+        // TLS records rustls still holds go out when the socket takes them.
+        let _ = io.flush();
     }
 
     /// Reads what is there and calls `f` with each complete frame (without its stream padding).
@@ -107,7 +126,7 @@ impl TcpConn {
             if self.rlen == self.rbuf.len() {
                 break;
             }
-            match (&self.stream).read(self.rbuf.get_mut(self.rlen..).unwrap_or_default()) {
+            match self.io.get_mut().read(self.rbuf.get_mut(self.rlen..).unwrap_or_default()) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => self.rlen += n,
             }
@@ -135,18 +154,18 @@ impl TcpConn {
 }
 
 impl Conn {
-    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+    fn fd(&mut self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd as _;
         match self {
-            Conn::Udp { socket, .. } => socket.as_fd(),
-            Conn::Tcp(t) => t.stream.as_fd(),
+            Conn::Udp { socket, .. } => (*socket).as_fd(),
+            Conn::Tcp(t) => t.io.get_mut().tcp().as_fd(),
         }
     }
 
     fn link(&self) -> &dyn crate::stun::Link {
         match self {
             Conn::Udp { socket, .. } => socket,
-            Conn::Tcp(t) => &t.stream,
+            Conn::Tcp(t) => &t.io,
         }
     }
 }
@@ -229,13 +248,17 @@ fn connect_client(
     creds: Option<&Credentials>,
     peer_addr: SocketAddr,
 ) -> Result<Client> {
-    let conn = if p.tcp {
+    let mut conn = if p.tcp {
         let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
         socket.bind(&client_addr(p.client_ip, i).into())?;
         socket.connect_timeout(&server.into(), Duration::from_secs(5))?;
         let stream: TcpStream = socket.into();
         stream.set_nodelay(true)?;
-        Conn::Tcp(TcpConn { stream, rbuf: vec![0u8; 256 * 1024], rlen: 0, wbuf: Vec::new() })
+        let io = match &p.tls {
+            Some(config) => StreamIo::tls(stream, config.clone(), server.ip())?,
+            None => StreamIo::Plain(stream),
+        };
+        Conn::Tcp(TcpConn { io: RefCell::new(io), rbuf: vec![0u8; 256 * 1024], rlen: 0, wbuf: Vec::new() })
     } else {
         let socket = net::udp(client_addr(p.client_ip, i))?;
         socket.connect(server)?;
@@ -259,9 +282,9 @@ fn connect_client(
         }
         None => None,
     };
-    match &conn {
+    match &mut conn {
         Conn::Udp { socket, .. } => socket.set_nonblocking(true)?,
-        Conn::Tcp(t) => t.stream.set_nonblocking(true)?,
+        Conn::Tcp(t) => t.io.get_mut().tcp().set_nonblocking(true)?,
     }
     let (template, offset) = template(&p.target, channel, peer_addr, p.size, p.tcp)?;
     Ok(Client { conn, template, offset, in_flight: 0, last_progress: Instant::now(), session })
@@ -275,7 +298,13 @@ struct Tally {
     sent_total: u64,
     sent: u64,
     received: u64,
+    /// Echoes of the warm-up too: the call model drains until every message sent came back.
+    received_total: u64,
     rtts: Vec<u32>,
+    /// Per client: the last measured round trip (µs) and the RFC 3550 §6.4.1 jitter estimate.
+    jitter: Vec<(Option<u32>, f64)>,
+    /// Call model: messages sent more than 1 ms after their scheduled time.
+    late: u64,
 }
 
 impl Tally {
@@ -285,13 +314,36 @@ impl Tally {
     }
 
     /// An echo stamped at `at` came back at `recv_ns`: counted when sent in the measured phase.
-    fn record(&mut self, at: u64, recv_ns: u64) {
+    fn record(&mut self, client: usize, at: u64, recv_ns: u64) {
+        self.received_total += 1;
         if self.measuring.as_ref().is_some_and(|m| at >= m.1) {
             self.received += 1;
+            let rtt = ((recv_ns.saturating_sub(at)) / 1000).min(u64::from(u32::MAX)) as u32;
             if self.rtts.len() < (8 << 20) {
-                self.rtts.push(((recv_ns.saturating_sub(at)) / 1000).min(u64::from(u32::MAX)) as u32);
+                self.rtts.push(rtt);
+            }
+            if let Some((last, j)) = self.jitter.get_mut(client) {
+                // RFC 3550 §6.4.1: J += (|D| - J) / 16, D the change in transit time.
+                if let Some(prev) = *last {
+                    let d = f64::from(rtt.abs_diff(prev));
+                    *j += (d - *j) / 16.0;
+                }
+                *last = Some(rtt);
             }
         }
+    }
+
+    /// The mean and the p99 over the flows of their jitter estimates (µs), flows with two
+    /// measured round trips or more.
+    fn jitter_summary(&self) -> (f64, f64) {
+        let mut js: Vec<f64> = self.jitter.iter().filter(|(l, j)| l.is_some() && *j > 0.0).map(|(_, j)| *j).collect();
+        if js.is_empty() {
+            return (0.0, 0.0);
+        }
+        js.sort_by(f64::total_cmp);
+        let mean = js.iter().sum::<f64>() / js.len() as f64;
+        let i = ((js.len() - 1) as f64 * 0.99).round() as usize;
+        (mean, js.get(i).copied().unwrap_or(0.0))
     }
 
     /// The `q` quantile of the RTTs in µs (sorts them).
@@ -323,7 +375,10 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
         sent_total: 0,
         sent: 0,
         received: 0,
+        received_total: 0,
         rtts: Vec::with_capacity(1 << 20),
+        jitter: vec![(None, 0.0); clients.len()],
+        late: 0,
     };
     let send_phase_secs = drive(p, &peer, &mut clients, &mut tally, progress)?;
     let Some((_, _, meter)) = tally.measuring.take() else { bail!("the run ended during the warm-up") };
@@ -334,12 +389,17 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
             let _ = s.delete(c.conn.link());
         }
     }
+    let (jitter_us, jitter_p99_us) = tally.jitter_summary();
     Ok(Report {
         sent: tally.sent,
         received: tally.received,
         seconds: send_phase_secs,
         rtt_p50_us: tally.rtt_quantile(0.50),
         rtt_p99_us: tally.rtt_quantile(0.99),
+        rtt_p999_us: tally.rtt_quantile(0.999),
+        jitter_us,
+        jitter_p99_us,
+        late_pct: if tally.sent_total == 0 { 0.0 } else { 100.0 * tally.late as f64 / tally.sent_total as f64 },
         server_cpu_s: usage.map(|u| u.0),
         server_rss_kib: usage.map(|u| u.2.rss_kib),
     })
@@ -367,7 +427,7 @@ fn setup(p: &Params) -> Result<(Peer, Vec<Client>)> {
 /// seconds of the measured send phase.
 fn drive(p: &Params, peer: &Peer, clients: &mut [Client], tally: &mut Tally, progress: &mut Progress) -> Result<f64> {
     // Poller keys: 0 the peer, 1.. the clients.
-    let mut poller = Poller::new(std::iter::once(peer.socket.as_fd()).chain(clients.iter().map(|c| c.conn.fd())))?;
+    let mut poller = Poller::new(std::iter::once(peer.socket.as_fd()).chain(clients.iter_mut().map(|c| c.conn.fd())))?;
     let mut batch = Batch::new();
     let (mut echo, mut out) = (SendQueue::default(), SendQueue::default());
     let mut ready = Vec::with_capacity(256);
@@ -377,6 +437,7 @@ fn drive(p: &Params, peer: &Peer, clients: &mut [Client], tally: &mut Tally, pro
     let mut drain_start: Option<Instant> = None;
     let mut send_phase_secs = 0.0;
     let mut last_check = t0;
+    let mut next_call = 0u64;
     loop {
         let now = Instant::now();
         let ns = now.duration_since(t0).as_nanos() as u64;
@@ -389,19 +450,37 @@ fn drive(p: &Params, peer: &Peer, clients: &mut [Client], tally: &mut Tally, pro
                 t.flush();
             }
         }
-        if sending {
+        if sending && p.call_pps > 0 {
+            send_calls(p, clients, tally, &mut next_call);
+        } else if sending {
             send_windows(p, clients, &mut out, tally, now, ns);
         } else if drain_start.is_none() {
             drain_start = Some(now);
             send_phase_secs = tally.measured_secs(now);
         }
+        let all_back = if p.call_pps > 0 {
+            tally.received_total >= tally.sent_total
+        } else {
+            clients.iter().all(|c| c.in_flight == 0)
+        };
         if let Some(d) = drain_start
-            && (clients.iter().all(|c| c.in_flight == 0) || now.duration_since(d) > Duration::from_secs(1))
+            && (all_back || now.duration_since(d) > Duration::from_secs(1))
         {
             return Ok(send_phase_secs);
         }
         ready.clear();
-        poller.wait(if sending { 1 } else { 10 }, |k| ready.push(k));
+        // The call model behind its schedule looks without waiting.
+        let behind = p.call_pps > 0 && sending && call_due(p, clients.len(), next_call, tally.t0);
+        poller.wait(
+            if behind {
+                0
+            } else if sending {
+                1
+            } else {
+                10
+            },
+            |k| ready.push(k),
+        );
         for &k in &ready {
             if k == 0 {
                 echo_all(peer, &mut batch, &mut echo);
@@ -456,6 +535,67 @@ fn send_windows(p: &Params, clients: &mut [Client], out: &mut SendQueue, tally: 
     }
 }
 
+/// The call model's schedule: message `g` of the run is client `g % N`'s, due `g / (N * pps)`
+/// seconds after the start, so each client sends every `1 / pps` s and the clients are spread
+/// evenly over that interval (no common burst). Each pass sends every message due by now, one
+/// `send` per message (each client has a socket of its own, so there is nothing to batch on this
+/// leg; the echo peer and the receives batch). A message is stamped when it is sent, so a tool
+/// running late does not inflate the latency; it is counted in `late` instead. A pass sends at
+/// most [`CALL_PASS`] messages, so the echoes are read in between even when the tool falls behind.
+fn send_calls(p: &Params, clients: &mut [Client], tally: &mut Tally, next: &mut u64) {
+    let count = clients.len();
+    let n = count.max(1) as u64;
+    let due_ns = |g: u64| call_due_ns(p, count, g);
+    let mut ns = Instant::now().duration_since(tally.t0).as_nanos() as u64;
+    let mut since_clock = 0u32;
+    let mut sent = 0;
+    while due_ns(*next) <= ns && tally.sent < p.count && sent < CALL_PASS {
+        sent += 1;
+        let g = *next;
+        *next += 1;
+        if ns.saturating_sub(due_ns(g)) > 1_000_000 {
+            tally.late += 1;
+        }
+        let i = (g % n) as usize;
+        let Some(c) = clients.get_mut(i) else { continue };
+        if let Some(pl) = c.template.get_mut(c.offset..) {
+            stamp(pl, i, ns);
+        }
+        let took = match &mut c.conn {
+            Conn::Udp { socket, .. } => usize::from(socket.send(&c.template).is_ok()),
+            Conn::Tcp(t) => {
+                t.wbuf.extend_from_slice(&c.template);
+                t.flush();
+                1
+            }
+        };
+        tally.sent_total += took as u64;
+        if tally.measuring.is_some() {
+            tally.sent += took as u64;
+        }
+        // The clock, again every 64 sends: the stamps stay within a few µs of the send.
+        since_clock += 1;
+        if since_clock == 64 {
+            since_clock = 0;
+            ns = Instant::now().duration_since(tally.t0).as_nanos() as u64;
+        }
+    }
+}
+
+/// When the call model's message `g` is due, in ns from the start (see [`send_calls`]).
+fn call_due_ns(p: &Params, clients: usize, g: u64) -> u64 {
+    let per_s = (clients.max(1) as u64).saturating_mul(u64::from(p.call_pps)).max(1);
+    (u128::from(g) * 1_000_000_000 / u128::from(per_s)).min(u128::from(u64::MAX)) as u64
+}
+
+/// Whether the call model's message `g` is due now.
+fn call_due(p: &Params, clients: usize, g: u64, t0: Instant) -> bool {
+    call_due_ns(p, clients, g) <= Instant::now().duration_since(t0).as_nanos() as u64
+}
+
+/// Messages one pass of the call model sends at most before it reads again.
+const CALL_PASS: usize = 256;
+
 /// The echo peer sends back what it has, to where it came from.
 fn echo_all(peer: &Peer, batch: &mut Batch, echo: &mut SendQueue) {
     loop {
@@ -475,11 +615,12 @@ fn receive(clients: &mut [Client], index: usize, batch: &mut Batch, tally: &mut 
     let mut on_payload = |data: &[u8]| {
         if let Some((who, at)) = payload(data).and_then(read_stamp) {
             done.push(who);
-            tally.record(at, recv_ns);
+            tally.record(who, at, recv_ns);
         }
     };
     match &mut c.conn {
-        Conn::Udp { socket, state } => while batch.recv(state, socket, |_, data| on_payload(data)) > 0 {},
+        // A full batch may leave more behind; otherwise the level-triggered poll calls again.
+        Conn::Udp { socket, state } => while batch.recv(state, socket, |_, data| on_payload(data)) >= net::BATCH {},
         Conn::Tcp(t) => t.read_frames(on_payload),
     }
     let now = Instant::now();

@@ -4,7 +4,7 @@
 //! shared secret.
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::diagnose::{CredentialsRefused, ErrorAnswer, NoAnswer};
@@ -188,16 +188,17 @@ impl Link for UdpSocket {
     }
 }
 
-impl Link for TcpStream {
+impl Link for std::cell::RefCell<crate::tls::StreamIo> {
     fn send(&self, message: &[u8]) -> std::io::Result<usize> {
-        let mut s = self;
+        let mut s = self.borrow_mut();
         s.write_all(message)?;
+        s.flush()?;
         Ok(message.len())
     }
     /// Reads one STUN message or ChannelData frame (RFC 8656 §12.5: padded to 4 on streams).
     fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
-        self.set_read_timeout(Some(timeout))?;
-        let mut s = self;
+        let mut s = self.borrow_mut();
+        s.tcp().set_read_timeout(Some(timeout))?;
         let bad = || std::io::Error::from(std::io::ErrorKind::InvalidData);
         let head = buf.get_mut(..4).ok_or_else(bad)?;
         s.read_exact(head)?;
