@@ -4,6 +4,8 @@
 #   benches/compare.sh                 # 3 interleaved repetitions, table on stdout
 #   REPS=1 DURATION=3 benches/compare.sh
 #   SVG=docs/performance.svg benches/compare.sh   # also redraw the chart in the docs
+#   CASES='^tcp' REPS=2 DURATION=3 benches/compare.sh   # only the cases whose name matches (grep -E)
+#   BIN=/tmp/base/release benches/compare.sh      # binaries built elsewhere (an A/B), no build here
 #
 # Each server is pinned to core 0 (taskset) with one relay thread / worker, the load tool to core 1.
 # Servers are started here on free ports and stopped by PID; traffic stays on 127.0.0.0/8; every
@@ -30,8 +32,14 @@ results="$out/results.csv"
 : > "$results"
 
 command -v turnserver >/dev/null || { echo "coturn is missing: apt-get install coturn" >&2; exit 1; }
-(cd "$root" && cargo build --release --quiet --bin switchback --bin switchback-load)
-bin="$target/release"
+CASES=${CASES:-}
+if [ -n "${BIN:-}" ]; then
+    bin=$BIN
+else
+    (cd "$root" && cargo build --release --quiet --bin switchback --bin switchback-load)
+    bin="$target/release"
+fi
+selected() { [ -z "$CASES" ] || grep -Eq -- "$CASES" <<<"$1"; }
 
 pin() { # pin CORE CMD...: taskset when there is one and the core exists; exec, so `pin … &` gives $! = the PID
     local core=$1; shift
@@ -149,6 +157,7 @@ for rep in $(seq 1 "$REPS"); do
     # allocation), then 16 in flight (the server busy: CPU per allocation without the idle wake-ups).
     for par in 1 16; do
         case_name=alloc; [ "$par" = 1 ] || case_name="alloc-x$par"
+        selected "$case_name" || continue
         for s in "${order[@]}"; do
             octet=$((par == 1 ? 3 : 4))
             if [ "$s" = coturn ]; then alloc "$case_name" "$par" coturn "$coturn_pid" "$coturn_addr" "$octet"
@@ -157,6 +166,7 @@ for rep in $(seq 1 "$REPS"); do
     done
     for c in "${cases[@]}"; do
         name=${c%%|*}; args=${c#*|}
+        selected "$name" || continue
         if (( rep % 2 )); then servers=(forwarder coturn switchback); else servers=(switchback coturn forwarder); fi
         for s in "${servers[@]}"; do
             # The bare forwarder is UDP only.
