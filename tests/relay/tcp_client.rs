@@ -80,6 +80,20 @@ async fn bursts_of_frames_keep_their_order_and_contents_both_ways() {
     let fixture = TurnFixture::loopback().await;
     let server = fixture.running.local_addr(Transport::Tcp).unwrap();
     let (mut stream, mut buf, nonce, key, relayed) = allocate_over_tcp(server).await;
+    bursts_both_ways(&mut stream, &mut buf, &nonce, &key, relayed).await;
+}
+
+/// The body of the burst tests (TCP here, TLS in `tls.rs`): over a stream with an allocation at
+/// `relayed`, two channels to two peers, a burst of frames written at once, then a peer's burst.
+pub(crate) async fn bursts_both_ways<S>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    nonce: &str,
+    key: &IntegrityKey,
+    relayed: SocketAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let peers = [UdpSocket::bind("127.0.0.1:0").await.unwrap(), UdpSocket::bind("127.0.0.1:0").await.unwrap()];
     for (i, peer) in peers.iter().enumerate() {
         let peer_addr = peer.local_addr().unwrap();
@@ -88,10 +102,10 @@ async fn bursts_of_frames_keep_their_order_and_contents_both_ways() {
             w.add(&XorPeerAddress(peer_addr)).unwrap();
         };
         stream
-            .write_all(&crate::support::turn_request(Method::CHANNEL_BIND, 3 + i as u8, Some((&nonce, &key)), bind))
+            .write_all(&crate::support::turn_request(Method::CHANNEL_BIND, 3 + i as u8, Some((nonce, key)), bind))
             .await
             .unwrap();
-        let resp = crate::support::read_stream_frame(&mut stream, &mut buf).await;
+        let resp = crate::support::read_stream_frame(stream, buf).await;
         assert_eq!(Message::parse(&resp).unwrap().message_type().class, Class::SuccessResponse);
     }
 
@@ -117,6 +131,7 @@ async fn bursts_of_frames_keep_their_order_and_contents_both_ways() {
         burst.extend_from_slice(&frame[..n]);
     }
     stream.write_all(&burst).await.unwrap();
+    stream.flush().await.unwrap();
 
     let mut got = vec![0u8; 4096];
     for (i, peer) in peers.iter().enumerate() {
@@ -137,7 +152,7 @@ async fn bursts_of_frames_keep_their_order_and_contents_both_ways() {
         peers[0].send_to(&payload(usize::from(index), 30 + usize::from(index)), relayed).await.unwrap();
     }
     for index in 0..50usize {
-        let frame = crate::support::read_stream_frame(&mut stream, &mut buf).await;
+        let frame = crate::support::read_stream_frame(stream, buf).await;
         let cd = switchback::proto::channel_data::ChannelData::parse(&frame).unwrap();
         assert_eq!((cd.channel, cd.data), (0x4001, &payload(index, 30 + index)[..]), "frame {index}");
     }
