@@ -7,6 +7,8 @@
 #   CALLS=1 benches/compare.sh         # also the call model (CALL_CASES, allocations:pps)
 #   CALLS=1 ONLY=call benches/compare.sh   # only the cases whose name starts with `call`
 #   HOLD=100000 ONLY=none benches/compare.sh   # only the held-allocations run (switchback, buckets)
+#   CASES='^tcp' REPS=2 DURATION=3 benches/compare.sh   # only the cases whose name matches (grep -E)
+#   BIN=/tmp/base/release benches/compare.sh      # binaries built elsewhere (an A/B), no build here
 #
 # Each server is pinned to core 0 (taskset) with one relay thread / worker, the load tool to core 1.
 # Servers are started here on free ports and stopped by PID; traffic stays on 127.0.0.0/8; every
@@ -43,8 +45,14 @@ calls="$out/calls.txt"
 call_run=0
 
 command -v turnserver >/dev/null || { echo "coturn is missing: apt-get install coturn" >&2; exit 1; }
-(cd "$root" && cargo build --release --quiet --bin switchback --bin switchback-load)
-bin="$target/release"
+CASES=${CASES:-}
+if [ -n "${BIN:-}" ]; then
+    bin=$BIN
+else
+    (cd "$root" && cargo build --release --quiet --bin switchback --bin switchback-load)
+    bin="$target/release"
+fi
+selected() { [ -z "$CASES" ] || grep -Eq -- "$CASES" <<<"$1"; }
 
 pin() { # pin CORE CMD...: taskset when there is one and the core exists; exec, so `pin … &` gives $! = the PID
     local core=$1; shift
@@ -198,6 +206,7 @@ for rep in $(seq 1 "$REPS"); do
     for par in 1 16; do
         [ -z "$ONLY" ] || break
         case_name=alloc; [ "$par" = 1 ] || case_name="alloc-x$par"
+        selected "$case_name" || continue
         for s in "${order[@]}"; do
             octet=$((par == 1 ? 3 : 4))
             if [ "$s" = coturn ]; then alloc "$case_name" "$par" coturn "$coturn_pid" "$coturn_addr" "$octet"
@@ -207,6 +216,7 @@ for rep in $(seq 1 "$REPS"); do
     for c in "${cases[@]}"; do
         name=${c%%|*}; args=${c#*|}
         [[ -z "$ONLY" || $name == "$ONLY"* ]] || continue
+        selected "$name" || continue
         if (( rep % 2 )); then servers=(forwarder coturn switchback); else servers=(switchback coturn forwarder); fi
         for s in "${servers[@]}"; do
             # The bare forwarder is UDP only.

@@ -278,7 +278,7 @@ impl TurnCollector {
             ("no_channel", s.dropped_no_channel),
             ("no_permission", s.dropped_no_permission),
             ("peer_denied", s.dropped_peer_denied),
-            ("socket_full", s.dropped_send_failed),
+            ("socket_full", s.dropped_send_failed + driver.peer_batch_failures.load(Relaxed)),
             ("output_too_small", s.dropped_output),
             ("rate_limited", s.dropped_rate_limited),
             ("bandwidth", s.dropped_bandwidth),

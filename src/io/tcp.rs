@@ -250,6 +250,24 @@ enum Close {
     AllocationDeleted,
 }
 
+/// Where [`Connection::answer_frames`] stopped.
+enum Step {
+    /// No complete frame left: read more.
+    More,
+    /// The answers should be written before going on.
+    Flush,
+    /// The connection ends.
+    Close(Close),
+}
+
+/// What woke a waiting connection.
+enum Woke {
+    /// Bytes from the client (0: the idle timer fired on a connection that stays open).
+    Read(usize),
+    /// Relayed frames were taken from the stream queue, to be written.
+    Relayed,
+}
+
 /// One client connection, over TCP or (already handshaken) TLS.
 pub(super) struct Connection {
     transport: Transport,
@@ -370,38 +388,14 @@ impl Connection {
             // Answer every complete frame at the front of the buffer.
             let mut start = 0;
             let verdict = loop {
-                let Some(rest) = buf.get(start..filled) else {
-                    break Some(Close::Invalid);
-                };
-                match demux::stream_frame(rest, self.strict_rfc8656) {
-                    Frame::Incomplete => break None,
-                    Frame::Invalid => break Some(Close::Invalid),
-                    Frame::Complete(n) => {
-                        let Some(frame) = rest.get(..n).filter(|f| !f.is_empty()) else {
-                            break Some(Close::Invalid);
-                        };
-                        start += n;
-                        let outcome = self.handle(frame, &mut pending);
-                        if let Outcome::Dropped(reason) = outcome {
-                            trace!(peer = %self.peer, ?reason, "tcp frame dropped");
-                            if reason.is_fatal_on_stream() {
-                                break Some(Close::Invalid);
-                            }
-                        }
-                        // A ConnectionBind request answered with success: raw bytes from here on.
-                        if matches!(outcome, Outcome::Reply(_))
-                            && frame.get(..2) == Some(&CONNECTION_BIND_REQUEST)
-                            && let Some(bound) = self.server.driver().take_bound_connection(&self.five_tuple())
-                        {
-                            let leftover = buf.get(start..filled).unwrap_or_default().to_vec();
-                            break Some(Close::Bound { bound, leftover });
-                        }
-                        if pending.len() >= FLUSH_AT
-                            && let Err(close) = self.flush(stream, &mut pending, stop).await
-                        {
+                match self.answer_frames(&buf, filled, &mut start, &mut pending) {
+                    Step::More => break None,
+                    Step::Flush => {
+                        if let Err(close) = self.flush(stream, &mut pending, stop).await {
                             return close;
                         }
                     }
+                    Step::Close(close) => break Some(close),
                 }
             };
             if authenticated.is_none() && self.server.allocations().get(&self.five_tuple()).is_some() {
@@ -435,36 +429,37 @@ impl Connection {
                 return Close::Invalid;
             };
             let deadline = authenticated.is_none().then_some(auth_deadline);
-            match self.wait(stream, space, relayed, &mut pending, stop, deadline).await {
-                Ok(n) => filled += n,
+            match self.wait(stream, space, relayed, stop, deadline).await {
+                Ok(Woke::Read(n)) => filled += n,
+                Ok(Woke::Relayed) => {
+                    // Every frame queued since the last wake, in one write.
+                    let written = self.write_out(stream, relayed.batch(), stop).await;
+                    relayed.written();
+                    if let Err(close) = written {
+                        return close;
+                    }
+                }
                 Err(close) => return close,
             }
         }
     }
 
     /// Waits for the next thing to do: bytes from the client (read into `space`: how many), or
-    /// relayed frames for it (queued into `pending`: 0); or the end — idle, closed, stopped, or no
-    /// allocation by `auth_deadline`.
+    /// relayed frames for it (taken into the source's batch); or the end — idle, closed, stopped,
+    /// or no allocation by `auth_deadline`.
     async fn wait<S: AsyncRead + Unpin>(
         &self,
         stream: &mut S,
         space: &mut [u8],
         relayed: &mut StreamSource,
-        pending: &mut Vec<u8>,
         stop: &mut watch::Receiver<bool>,
         auth_deadline: Option<tokio::time::Instant>,
-    ) -> Result<usize, Close> {
+    ) -> Result<Woke, Close> {
         let deadline = auth_deadline.unwrap_or_else(tokio::time::Instant::now);
         let read = tokio::select! {
             r = tokio::time::timeout(self.idle_timeout, stream.read(space)) => r,
             // Relayed peer data: already framed (and padded) by the core; written in order.
-            Some(frame) = relayed.recv() => {
-                pending.extend_from_slice(&frame);
-                while pending.len() < FLUSH_AT && let Some(more) = relayed.try_recv() {
-                    pending.extend_from_slice(&more);
-                }
-                return Ok(0);
-            }
+            () = relayed.ready() => return Ok(Woke::Relayed),
             () = stopped(stop) => return Err(Close::Stopped),
             () = tokio::time::sleep_until(deadline), if auth_deadline.is_some() => return Err(Close::Unauthenticated),
         };
@@ -472,11 +467,52 @@ impl Connection {
             // RFC 8489 §6.2.2: the server keeps a connection open until the client closes it; a
             // connection that owns a live allocation is governed by the allocation's lifetime
             // (RFC 8656 §3.1: closing it would delete the allocation), never by idleness.
-            Err(_elapsed) if self.owns_live_allocation() => Ok(0),
+            Err(_elapsed) if self.owns_live_allocation() => Ok(Woke::Read(0)),
             Err(_elapsed) => Err(Close::Idle),
             Ok(Err(e)) => Err(Close::Io(e)),
             Ok(Ok(0)) => Err(Close::PeerClosed),
-            Ok(Ok(n)) => Ok(n),
+            Ok(Ok(n)) => Ok(Woke::Read(n)),
+        }
+    }
+
+    /// Hands the complete frames of `buf[*start..filled]` to the server, answers into `pending`,
+    /// moving `start` past them; stops early when `pending` should be written (the caller writes
+    /// it and calls again). The sends to peers of these frames go out in batches (`PeerBatch`): the
+    /// scope ends with this synchronous call, before any await.
+    fn answer_frames(&self, buf: &[u8], filled: usize, start: &mut usize, pending: &mut Vec<u8>) -> Step {
+        let _batch = self.server.driver().peer_batch();
+        loop {
+            let Some(rest) = buf.get(*start..filled) else {
+                return Step::Close(Close::Invalid);
+            };
+            match demux::stream_frame(rest, self.strict_rfc8656) {
+                Frame::Incomplete => return Step::More,
+                Frame::Invalid => return Step::Close(Close::Invalid),
+                Frame::Complete(n) => {
+                    let Some(frame) = rest.get(..n).filter(|f| !f.is_empty()) else {
+                        return Step::Close(Close::Invalid);
+                    };
+                    *start += n;
+                    let outcome = self.handle(frame, pending);
+                    if let Outcome::Dropped(reason) = outcome {
+                        trace!(peer = %self.peer, ?reason, "tcp frame dropped");
+                        if reason.is_fatal_on_stream() {
+                            return Step::Close(Close::Invalid);
+                        }
+                    }
+                    // A ConnectionBind request answered with success: raw bytes from here on.
+                    if matches!(outcome, Outcome::Reply(_))
+                        && frame.get(..2) == Some(&CONNECTION_BIND_REQUEST)
+                        && let Some(bound) = self.server.driver().take_bound_connection(&self.five_tuple())
+                    {
+                        let leftover = buf.get(*start..filled).unwrap_or_default().to_vec();
+                        return Step::Close(Close::Bound { bound, leftover });
+                    }
+                    if pending.len() >= FLUSH_AT {
+                        return Step::Flush;
+                    }
+                }
+            }
         }
     }
 
@@ -510,27 +546,39 @@ impl Connection {
         })
     }
 
-    /// Writes `pending` out; a client that stops reading for [`TCP_WRITE_TIMEOUT`](super::TCP_WRITE_TIMEOUT)
-    /// (or the idle timeout, if shorter) is dropped. The
-    /// stream is flushed too: TLS may hold back the last record otherwise.
+    /// Writes the answers in `pending` out ([`Connection::write_out`]) and empties it.
     async fn flush<S: AsyncWrite + Unpin>(
         &self,
         stream: &mut S,
         pending: &mut Vec<u8>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), Close> {
-        if pending.is_empty() {
+        let written = self.write_out(stream, pending, stop).await;
+        pending.clear();
+        written
+    }
+
+    /// Writes `bytes` out and flushes (TLS may hold back the last record otherwise): one
+    /// `write_all`, so many frames leave in few syscalls (TLS: few records). A client that stops
+    /// reading for [`TCP_WRITE_TIMEOUT`](super::TCP_WRITE_TIMEOUT) (or the idle timeout, if
+    /// shorter) is dropped.
+    async fn write_out<S: AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        bytes: &[u8],
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), Close> {
+        if bytes.is_empty() {
             return Ok(());
         }
         let write = async {
-            stream.write_all(pending).await?;
+            stream.write_all(bytes).await?;
             stream.flush().await
         };
         let written = tokio::select! {
             r = tokio::time::timeout(self.idle_timeout.min(super::TCP_WRITE_TIMEOUT), write) => r,
             () = stopped(stop) => return Err(Close::Stopped),
         };
-        pending.clear();
         match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Close::Io(e)),

@@ -169,6 +169,24 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     crate::support::read_stream_frame(stream, buf).await
 }
 
+/// Bursts of frames over TLS: a whole burst in few records each way, every datagram whole and in
+/// order (the body is the TCP test's, `tcp_client.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_of_frames_over_tls_keep_their_order_and_contents_both_ways() {
+    let fixture = fixture().await;
+    let mut stream = fixture.tls_client().connect(fixture.tls_addr(), STEP).await.unwrap();
+    let mut buf = Vec::new();
+    let udp = |w: &mut MessageWriter<'_>| w.add(&RequestedTransport::UDP).unwrap();
+    let resp = exchange(&mut stream, &mut buf, Method::ALLOCATE, 1, None, udp).await;
+    let nonce = Message::parse(&resp).unwrap().get::<Nonce>().unwrap().0.to_string();
+    let key = IntegrityKey::new(&long_term_key_md5(TURN_USER.0, TURN_REALM, TURN_USER.1));
+    let resp = exchange(&mut stream, &mut buf, Method::ALLOCATE, 2, Some((&nonce, &key)), udp).await;
+    let m = Message::parse(&resp).unwrap();
+    assert_eq!(m.message_type().class, Class::SuccessResponse, "{:?}", m.get::<ErrorCode>());
+    let relayed = m.get::<XorRelayedAddress>().unwrap().0;
+    crate::tcp_client::bursts_both_ways(&mut stream, &mut buf, &nonce, &key, relayed).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allocation_over_tls_relays_and_dies_with_its_connection() {
     let fixture = fixture().await;

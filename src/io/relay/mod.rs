@@ -17,12 +17,14 @@ use tokio::sync::{Notify, watch};
 use crate::alloc::{Allocation, FiveTuple};
 use crate::server::{BindOptions, CONNECTION_TIMEOUT_MS, Ecn, RelayDriver, Server};
 
+mod batch;
 mod icmp;
 pub mod lease;
 mod peer;
 mod tcp;
 
 pub use crate::io::stream_queue::{STREAM_QUEUE, StreamSink};
+pub(crate) use batch::PeerBatch;
 use peer::{ClientLeg, UdpLeg, peer_loop};
 use tcp::{TCP_RELAY_BACKLOG, accept_loop, connect_from};
 /// Receive buffer of relay sockets. The kernel's default (208 KiB) drops bursts; this asks for
@@ -125,6 +127,9 @@ pub struct UdpRelay {
     /// Frames to TCP/TLS clients their stream queue could not take (the client reads too slowly,
     /// see `stream_queue.rs`, or its connection is gone): dropped like a datagram.
     pub client_queue_drops: AtomicU64,
+    /// Datagrams to peers of a [`PeerBatch`] the relay socket refused when the batch was sent
+    /// (the core had counted them relayed; metrics add them to `socket_full`).
+    pub peer_batch_failures: AtomicU64,
     /// TCP relayed addresses in use (RFC 6062).
     tcp_claims: Arc<Mutex<HashSet<SocketAddr>>>,
     /// RFC 6062 peer connections waiting for their ConnectionBind, by CONNECTION-ID.
@@ -183,6 +188,12 @@ impl UdpRelay {
                 true
             }
         }
+    }
+
+    /// Batches the sends to peers on this thread until the returned scope ends (`batch.rs`): a
+    /// stream connection opens one around the frames of one read. No await while it lives.
+    pub(crate) fn peer_batch(&self) -> PeerBatch<'_> {
+        PeerBatch::open(self)
     }
 
     /// Forgets a client stream (its connection closed).
@@ -349,6 +360,8 @@ impl RelayDriver for UdpRelay {
         let RelayKind::Udp(slot) = &socket.kind else { return false };
         let guard = slot.load();
         let Some(socket) = guard.as_deref() else { return false };
+        // Never batched; what waits goes first.
+        batch::flush(self);
         let (state, ecn) = (peer::recv_state(), ecn_to(ecn));
         match try_send_with(state, socket, data, peer, None, ecn) {
             Ok(()) => true,
@@ -365,7 +378,11 @@ impl RelayDriver for UdpRelay {
             // the datagram is sent again once.
             RelayKind::Udp(slot) => {
                 let guard = slot.load();
-                let Some(socket) = guard.as_deref() else { return false };
+                let Some(socket) = guard.as_ref() else { return false };
+                // A stream connection's read in progress: sent with its neighbours (`batch.rs`).
+                if batch::defer(self, socket, peer, data) {
+                    return true;
+                }
                 match crate::io::socket::try_send_now(socket, data, peer) {
                     Ok(()) => true,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,

@@ -18,7 +18,7 @@ use crate::server::HEADROOM;
 
 use super::{RelayKind, RelaySocket, TurnServer, icmp};
 
-use crate::io::stream_queue::StreamSink;
+use crate::io::stream_queue::{StreamBurst, StreamSink};
 
 /// Where an allocation's peer data goes.
 #[derive(Clone)]
@@ -82,11 +82,11 @@ struct PeerBufs {
 }
 
 /// The most bytes one GSO send carries (under the 65,507-byte UDP payload limit of IPv4).
-const GSO_BYTES: usize = 65000;
+pub(super) const GSO_BYTES: usize = 65000;
 
 /// The largest answer sent in a GSO run: a segment must fit the route's MTU (1500 − 40 − 8 for
 /// IPv6) or the kernel refuses the whole send; bigger answers leave one `sendto` each.
-const GSO_MAX_SEGMENT: usize = 1452;
+pub(super) const GSO_MAX_SEGMENT: usize = 1452;
 
 thread_local! {
     static PEER_BUFS: std::cell::RefCell<PeerBufs> = std::cell::RefCell::new(PeerBufs {
@@ -236,24 +236,26 @@ fn relay_burst(
             }
         };
         taken += n.max(1);
-        let mut run = match leg {
-            ClientLeg::Udp(udp) => Some(GsoRun::new(state, udp, client, server)),
-            ClientLeg::Stream(_) => None,
+        // The batch's answers leave together: one GSO send per run to a UDP client, one lock and
+        // at most one wake of the connection's task for a TCP/TLS client.
+        let mut batch = match leg {
+            ClientLeg::Udp(udp) => Batch::Gso(GsoRun::new(state, udp, client, server)),
+            ClientLeg::Stream(sink) => Batch::Stream(sink.burst()),
         };
         for (meta, slot) in meta.iter().zip(slots.chunks_exact_mut(PEER_BUF_LEN)).take(n) {
             let Some(range) = server.relay_from_peer(now, allocation, meta.addr, slot, meta.len) else { continue };
             let Some(out) = slot.get(range) else { continue };
-            match &mut run {
+            match &mut batch {
                 // RFC 8656 §14: the peer's ECN codepoint goes on to the client (not over TCP/TLS).
-                Some(run) => run.push(gso, out, meta.ecn),
-                None => {
-                    if !leg.send(out, client) {
+                Batch::Gso(run) => run.push(gso, out, meta.ecn),
+                Batch::Stream(burst) => {
+                    if !burst.push(out) {
                         leg.count_failure(server);
                     }
                 }
             }
         }
-        if let Some(run) = &mut run {
+        if let Batch::Gso(run) = &mut batch {
             run.flush(gso);
         }
     }
@@ -289,6 +291,12 @@ fn relay_burst_single(
         }
     }
     false
+}
+
+/// Where the answers of one `recvmmsg` batch go.
+enum Batch<'a> {
+    Gso(GsoRun<'a>),
+    Stream(StreamBurst<'a>),
 }
 
 /// Answers of one `recvmmsg` batch waiting in [`PeerBufs::gso`]: `count` datagrams of `size`
