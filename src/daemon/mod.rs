@@ -34,6 +34,7 @@ mod revoke;
 pub mod session_log;
 mod tls;
 pub mod usage;
+pub mod userdb;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -132,6 +133,10 @@ impl Daemon {
     /// Binds every listener and HTTP face `config` asks for and starts serving; `/readyz` is 200
     /// once this returns.
     pub async fn start(config: &Config, setup: Setup) -> Result<Daemon, DaemonError> {
+        // coturn's user database (redis-userdb): its users, secrets and quotas join the file's.
+        let last_userdb = userdb::LastRead::default();
+        let merged = userdb::with_userdb(config.clone(), &last_userdb).await;
+        let config = &merged;
         // One key for a fleet when `nonce-secret` is set: each node accepts the others' nonces.
         let nonce_key = match config.nonce_key() {
             Some(key) => key,
@@ -193,6 +198,7 @@ impl Daemon {
             revoker: revoker.clone(),
             started: config.clone(),
             fleet: fleet.as_ref().map(|f| f.placement().clone()),
+            userdb: last_userdb,
         });
         let fleet_stats = fleet.as_ref().map(|f| f.stats().clone());
         let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader, fleet_stats);
