@@ -294,6 +294,10 @@ pub struct Config {
     /// `redis-userdb-file`: a file holding `redis-userdb` (one carrying a password); not with
     /// `redis-userdb`.
     pub redis_userdb_file: Option<PathBuf>,
+    /// `redis-userdb-interval`: seconds between reads of `redis-userdb` while running; a read that
+    /// finds the realm's users, secrets or quotas changed reloads the configuration, as SIGHUP
+    /// would (default 60; 0: read only at start and on reload).
+    pub redis_userdb_interval: u64,
     /// `redis-prefix`: the prefix of every key fleet mode uses (default `switchback:`), so fleets
     /// can share one Redis.
     pub redis_prefix: String,
@@ -513,6 +517,7 @@ impl Default for Config {
             redis_url_file: None,
             redis_userdb: None,
             redis_userdb_file: None,
+            redis_userdb_interval: DEFAULT_USERDB_INTERVAL_SECS,
             redis_prefix: "switchback:".to_owned(),
             rate_limit_unauth: server.rate_limit_unauth,
             rate_limit_binding: server.rate_limit_binding,
@@ -599,6 +604,9 @@ impl Config {
         }
     }
 }
+
+/// Default of `redis-userdb-interval`, seconds.
+pub const DEFAULT_USERDB_INTERVAL_SECS: u64 = 60;
 
 /// Default of `drain-timeout`, seconds.
 pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;

@@ -107,6 +107,8 @@ pub struct Daemon {
     events: Arc<events::DaemonEvents>,
     interim: Option<tokio::task::JoinHandle<()>>,
     fleet: Option<Arc<fleet::Fleet>>,
+    /// Re-reads coturn's user database every `redis-userdb-interval` seconds.
+    userdb_watch: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How often a drain logs how many allocations are left.
@@ -200,6 +202,7 @@ impl Daemon {
             fleet: fleet.as_ref().map(|f| f.placement().clone()),
             userdb: last_userdb,
         });
+        let userdb_watch = userdb::watch(config, reloader.clone());
         let fleet_stats = fleet.as_ref().map(|f| f.stats().clone());
         let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader, fleet_stats);
         let api = match reloader.keys.api.clone() {
@@ -230,7 +233,7 @@ impl Daemon {
             fleet.start(config, &server, &running, &revoker);
         }
         readiness.set(true);
-        Ok(Daemon { server, running, http, readiness, reloader, self_signed, events, interim, fleet })
+        Ok(Daemon { server, running, http, readiness, reloader, self_signed, events, interim, fleet, userdb_watch })
     }
 
     /// The TURN core.
@@ -326,6 +329,9 @@ impl Daemon {
     pub async fn shutdown(self) {
         if let Some(interim) = &self.interim {
             interim.abort();
+        }
+        if let Some(watch) = &self.userdb_watch {
+            watch.abort();
         }
         self.running.shutdown().await;
         self.http.shutdown().await;

@@ -5,7 +5,8 @@
 //! cannot be read is logged (never with the URL's password) and the node serves with what the
 //! file gives — or, on a reload, with the last read of the same database ([`LastRead`]), so a
 //! Redis that is away during a SIGHUP does not take the database's users away. It never stops the
-//! daemon or refuses a reload.
+//! daemon or refuses a reload. Every `redis-userdb-interval` seconds [`watch`] reads it again and
+//! reloads when it changed, so a user `turnadmin` adds works without a SIGHUP.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -17,19 +18,65 @@ use crate::config::{Config, Userdb, redacted_url};
 /// How long one read of the database may take, connecting included.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The last successful read of the user database, kept for a reload during which it cannot be read.
+/// Where a database is read: its URL and the realm.
+#[derive(Clone, PartialEq, Eq)]
+struct Source {
+    url: String,
+    realm: String,
+}
+
+/// The last successful read of the user database, kept for a reload during which it cannot be read
+/// and compared by [`watch`].
 #[derive(Default)]
-pub struct LastRead(Mutex<Option<(String, Userdb)>>);
+pub struct LastRead(Mutex<Option<(Source, Userdb)>>);
 
 impl LastRead {
-    fn store(&self, source: String, db: &Userdb) {
+    fn store(&self, source: Source, db: &Userdb) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((source, db.clone()));
     }
 
-    fn get(&self, source: &str) -> Option<Userdb> {
+    fn get(&self, source: &Source) -> Option<Userdb> {
         let last = self.0.lock().unwrap_or_else(|e| e.into_inner());
         last.as_ref().filter(|(s, _)| s == source).map(|(_, db)| db.clone())
     }
+
+    fn source(&self) -> Option<Source> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(s, _)| s.clone())
+    }
+}
+
+/// Every `redis-userdb-interval` seconds (when not 0), reads the database the last read came from
+/// (or `config`'s, before any succeeded) and reloads the configuration through `reloader` when the
+/// realm's users, secrets or quotas differ from what is in force. A failed read is logged at debug
+/// level (the reload path logs its own); the task ends with the daemon.
+pub fn watch(config: &Config, reloader: std::sync::Arc<super::Reloader>) -> Option<tokio::task::JoinHandle<()>> {
+    let url = config.redis_userdb.as_ref()?.0.clone();
+    let start = Source { url, realm: config.userdb_realm().to_owned() };
+    let interval = Duration::from_secs(config.redis_userdb_interval);
+    if interval.is_zero() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let source = reloader.userdb.source().unwrap_or_else(|| start.clone());
+            let db = match read(&source.url, &source.realm).await {
+                Ok(db) => db,
+                Err(e) => {
+                    tracing::debug!(url = %redacted_url(&source.url), error = %e, "redis-userdb: periodic read failed");
+                    continue;
+                }
+            };
+            if reloader.userdb.get(&source).as_ref() == Some(&db) {
+                continue;
+            }
+            info!(realm = %source.realm, "redis-userdb: coturn's user database changed; reloading");
+            let r = reloader.clone();
+            let _ = tokio::task::spawn_blocking(move || r.reload("redis-userdb changed")).await;
+        }
+    }))
 }
 
 /// `config` with the user database's entries for its realm; unchanged without `redis-userdb`.
@@ -38,7 +85,7 @@ impl LastRead {
 pub async fn with_userdb(config: Config, last: &LastRead) -> Config {
     let Some(url) = config.redis_userdb.as_ref().map(|u| u.0.clone()) else { return config };
     let realm = config.userdb_realm().to_owned();
-    let source = format!("{url}\n{realm}");
+    let source = Source { url: url.clone(), realm: realm.clone() };
     match read(&url, &realm).await {
         Ok(db) => {
             for why in &db.skipped {

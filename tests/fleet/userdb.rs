@@ -122,6 +122,41 @@ fn users_and_rest_secrets_of_coturns_database_allocate_and_a_reload_reads_new_us
     assert!(!log.contains("logen") && !log.contains("bloody9"), "a secret shows in the log: {log}");
 }
 
+/// With `redis-userdb-interval`, a user `turnadmin` adds works without a reload (coturn asks Redis on
+/// every request); a read that finds nothing changed reloads nothing.
+#[test]
+fn a_user_added_to_redis_works_after_the_next_periodic_read() {
+    let Some(redis) = RedisServer::start() else { return };
+    add_user(&redis, "gorst", "hero");
+    let url = redis.url();
+    let daemon = Daemon::start(&[
+        "--realm",
+        REALM,
+        "--redis-userdb",
+        &url,
+        "--redis-userdb-interval",
+        "1",
+        "--listening-port",
+        "0",
+        "--no-tls",
+    ]);
+    let server = daemon.udp[0];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(rt.block_on(allocate(server, "ninefingers", "bloody")).err(), Some(401));
+    add_user(&redis, "ninefingers", "bloody");
+    daemon.wait_for_log("redis-userdb changed", 1);
+    rt.block_on(async {
+        let client = allocate(server, "ninefingers", "bloody").await.expect("read by the periodic read");
+        client.close().await.unwrap();
+    });
+    // An absence is watched for a window, not polled: two more periodic reads (1 s apart) find
+    // nothing new and reload nothing.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (status, log) = daemon.stop_with("TERM");
+    assert!(status.success(), "{log}");
+    assert_eq!(log.matches("configuration reloaded").count(), 1, "{log}");
+}
+
 /// (4) The realm's `user-quota` in Redis replaces the default (32): the third allocation of a user
 /// gets 486, and the first two are not disturbed.
 #[test]

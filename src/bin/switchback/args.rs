@@ -457,6 +457,9 @@ pub struct DaemonArgs {
     /// A file holding redis-userdb (for one with a password: not in the process list).
     #[arg(long, value_name = "FILE", help_heading = OPERATIONS)]
     pub redis_userdb_file: Option<PathBuf>,
+    /// Seconds between reads of redis-userdb while running; a change reloads the configuration as SIGHUP would; 0 = only at start and on reload. Default 60.
+    #[arg(long, value_name = "SECS", help_heading = OPERATIONS)]
+    pub redis_userdb_interval: Option<u64>,
 }
 
 /// `switchback credentials`.
