@@ -9,7 +9,7 @@ use switchback::auth::{RestAlgorithm, RestCredentials, Secret, StaticCredential}
 use switchback::client::ClientError;
 use switchback::client::turn::{Credentials, TurnClient};
 
-use crate::support::{Daemon, RedisServer, echo_through, udp_echo_peer, unix_now};
+use crate::support::{Daemon, EchoPeer, RedisServer, echo_through, run_with_timeout, totals, udp_echo_peer, unix_now};
 
 const REALM: &str = "north.gov";
 const STEP: Duration = Duration::from_secs(5);
@@ -120,6 +120,32 @@ fn users_and_rest_secrets_of_coturns_database_allocate_and_a_reload_reads_new_us
     assert!(status.success(), "{log}");
     assert!(log.contains("coturn's user database read") && log.contains("rest_secrets=2"), "{log}");
     assert!(!log.contains("logen") && !log.contains("bloody9"), "a secret shows in the log: {log}");
+}
+
+/// coturn's own client, `turnutils_uclient -W SECRET`, relays through switchback with a secret that
+/// exists only in the database's set. SKIP without coturn's tools.
+#[test]
+fn coturns_uclient_relays_with_a_rest_secret_of_the_database() {
+    if !crate::support::tools::require_all(&["turnutils_uclient", "turnutils_peer"]) {
+        return;
+    }
+    let Some(redis) = RedisServer::start() else { return };
+    fill(&redis, &["logen"], &[]);
+    let daemon = daemon(&redis.url());
+    let peer = EchoPeer::start();
+    let (peer_port, port) = (peer.port.to_string(), daemon.udp[0].port().to_string());
+    let mut cmd = std::process::Command::new("turnutils_uclient");
+    cmd.args(["-e", "127.0.0.1", "-r", &peer_port, "-n", "10", "-m", "1", "-l", "100", "-W", "logen", "-u", "bob"])
+        .args(["-p", &port, "127.0.0.1"]);
+    let output = run_with_timeout(&mut cmd, Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "uclient failed: {stdout}");
+    let t = totals(&stdout).unwrap_or_else(|| panic!("no totals in uclient's output: {stdout}"));
+    // `-m 1` runs one pair of clients: 10 messages each.
+    assert_eq!((t.sent, t.received, t.lost), (20, 20, 0), "{stdout}");
+    // uclient leaves its allocations to expire: SIGINT exits without draining them.
+    let (status, log) = daemon.stop_with("INT");
+    assert!(status.success(), "{log}");
 }
 
 /// With `redis-userdb-interval`, a user `turnadmin` adds works without a reload (coturn asks Redis on
