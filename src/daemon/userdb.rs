@@ -25,35 +25,48 @@ struct Source {
     realm: String,
 }
 
-/// The last successful read of the user database, kept for a reload during which it cannot be read
-/// and compared by [`watch`].
+/// The database of the configuration in force and the last successful read of it: kept for a
+/// reload during which it cannot be read, and compared by [`watch`].
 #[derive(Default)]
-pub struct LastRead(Mutex<Option<(Source, Userdb)>>);
+pub struct LastRead(Mutex<State>);
+
+#[derive(Default)]
+struct State {
+    /// Where the configuration in force reads (none: no `redis-userdb`).
+    source: Option<Source>,
+    /// The last successful read and where it came from.
+    read: Option<(Source, Userdb)>,
+}
 
 impl LastRead {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn in_force(&self, source: Option<Source>) {
+        self.state().source = source;
+    }
+
     fn store(&self, source: Source, db: &Userdb) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((source, db.clone()));
+        self.state().read = Some((source, db.clone()));
     }
 
     fn get(&self, source: &Source) -> Option<Userdb> {
-        let last = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        last.as_ref().filter(|(s, _)| s == source).map(|(_, db)| db.clone())
+        self.state().read.as_ref().filter(|(s, _)| s == source).map(|(_, db)| db.clone())
     }
 
     fn source(&self) -> Option<Source> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(s, _)| s.clone())
+        self.state().source.clone()
     }
 }
 
-/// Every `redis-userdb-interval` seconds (when not 0), reads the database the last read came from
-/// (or `config`'s, before any succeeded) and reloads the configuration through `reloader` when the
+/// Every `redis-userdb-interval` seconds (when not 0), reads the database of the configuration in
+/// force and reloads the configuration through `reloader` when the
 /// realm's users, secrets or quotas differ from what is in force. A failed read is logged at debug
 /// level (the reload path logs its own); the task ends with the daemon.
 pub fn watch(config: &Config, reloader: std::sync::Arc<super::Reloader>) -> Option<tokio::task::JoinHandle<()>> {
-    let url = config.redis_userdb.as_ref()?.0.clone();
-    let start = Source { url, realm: config.userdb_realm().to_owned() };
     let interval = Duration::from_secs(config.redis_userdb_interval);
-    if interval.is_zero() {
+    if config.redis_userdb.is_none() || interval.is_zero() {
         return None;
     }
     Some(tokio::spawn(async move {
@@ -61,7 +74,8 @@ pub fn watch(config: &Config, reloader: std::sync::Arc<super::Reloader>) -> Opti
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let source = reloader.userdb.source().unwrap_or_else(|| start.clone());
+            // A reload may have changed the URL or the realm, or removed the key.
+            let Some(source) = reloader.userdb.source() else { continue };
             let db = match read(&source.url, &source.realm).await {
                 Ok(db) => db,
                 Err(e) => {
@@ -83,9 +97,13 @@ pub fn watch(config: &Config, reloader: std::sync::Arc<super::Reloader>) -> Opti
 /// When the database cannot be read (logged), with `last`'s read of the same database and realm if
 /// there is one, else unchanged.
 pub async fn with_userdb(config: Config, last: &LastRead) -> Config {
-    let Some(url) = config.redis_userdb.as_ref().map(|u| u.0.clone()) else { return config };
+    let Some(url) = config.redis_userdb.as_ref().map(|u| u.0.clone()) else {
+        last.in_force(None);
+        return config;
+    };
     let realm = config.userdb_realm().to_owned();
     let source = Source { url: url.clone(), realm: realm.clone() };
+    last.in_force(Some(source.clone()));
     match read(&url, &realm).await {
         Ok(db) => {
             for why in &db.skipped {
@@ -132,6 +150,7 @@ pub async fn with_userdb(config: Config, last: &LastRead) -> Config {
 /// tokio runtime around, on one of its own.
 pub fn with_userdb_blocking(config: Config, last: &LastRead) -> Config {
     if config.redis_userdb.is_none() {
+        last.in_force(None);
         return config;
     }
     match tokio::runtime::Handle::try_current() {
@@ -154,4 +173,32 @@ async fn read(url: &str, realm: &str) -> Result<crate::config::Userdb, crate::fl
 #[cfg(not(feature = "fleet"))]
 async fn read(_: &str, _: &str) -> Result<crate::config::Userdb, &'static str> {
     Err("this build has no Redis client (feature `fleet`)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SecretText;
+
+    #[tokio::test]
+    async fn the_database_in_force_follows_the_configuration_and_a_failed_read_keeps_the_last() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let config = Config { redis_userdb: Some(SecretText(url.clone())), ..Config::default() };
+        let last = LastRead::default();
+        assert_eq!(with_userdb(config.clone(), &last).await, config, "unreachable, nothing read yet: unchanged");
+        let source = Source { url, realm: config.userdb_realm().to_owned() };
+        assert!(last.source() == Some(source.clone()));
+
+        let mut db = Userdb::default();
+        db.add_password("gorst", "hero");
+        last.store(source.clone(), &db);
+        let kept = with_userdb(config.clone(), &last).await;
+        assert_eq!(kept.users["gorst"], SecretText("hero".into()), "the last read stays in force");
+        let other_realm = Config { realm: Some("elsewhere".into()), ..config.clone() };
+        assert!(with_userdb(other_realm, &last).await.users.is_empty(), "a read of another realm is not used");
+
+        assert_eq!(with_userdb(Config::default(), &last).await, Config::default());
+        assert!(last.source().is_none(), "redis-userdb removed: nothing to watch");
+    }
 }
