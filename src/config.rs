@@ -43,6 +43,7 @@ mod secret_files;
 mod suggest;
 mod tls;
 mod turn;
+mod userdb;
 mod validate;
 mod values;
 
@@ -67,6 +68,7 @@ pub use overrides::{Overrides, flag_error};
 pub use relay::{advertised_addr, relay_addresses};
 pub use secret_files::{parse_secrets, parse_users};
 pub use tls::DEFAULT_TLS_PORT;
+pub use userdb::{Userdb, userdb_url};
 pub use values::value_from_str;
 
 pub use crate::auth::DEFAULT_REALM;
@@ -283,6 +285,19 @@ pub struct Config {
     pub redis_url: Option<SecretText>,
     /// `redis-url-file`: a file holding `redis-url` (one carrying a password); not with `redis-url`.
     pub redis_url_file: Option<PathBuf>,
+    /// `redis-userdb`: coturn's Redis user database (coturn's spelling; issue #16): the users
+    /// (`turn/realm/<realm>/user/<user>/key`), REST secrets (`turn/realm/<realm>/secret`) and
+    /// quotas (`user-quota`, `total-quota`, `max-bps`) of this realm join the file's, read at start
+    /// and on every reload. A `redis://` URL or coturn's `"ip=… dbname=… password=… port=…"`
+    /// (turned into a URL when loaded). Off when unset; its `Debug` hides it.
+    pub redis_userdb: Option<SecretText>,
+    /// `redis-userdb-file`: a file holding `redis-userdb` (one carrying a password); not with
+    /// `redis-userdb`.
+    pub redis_userdb_file: Option<PathBuf>,
+    /// `redis-userdb-interval`: seconds between reads of `redis-userdb` while running; a read that
+    /// finds the realm's users, secrets or quotas changed reloads the configuration, as SIGHUP
+    /// would (default 60; 0: read only at start and on reload).
+    pub redis_userdb_interval: u64,
     /// `redis-prefix`: the prefix of every key fleet mode uses (default `switchback:`), so fleets
     /// can share one Redis.
     pub redis_prefix: String,
@@ -500,6 +515,9 @@ impl Default for Config {
             node_id: None,
             redis_url: None,
             redis_url_file: None,
+            redis_userdb: None,
+            redis_userdb_file: None,
+            redis_userdb_interval: DEFAULT_USERDB_INTERVAL_SECS,
             redis_prefix: "switchback:".to_owned(),
             rate_limit_unauth: server.rate_limit_unauth,
             rate_limit_binding: server.rate_limit_binding,
@@ -586,6 +604,9 @@ impl Config {
         }
     }
 }
+
+/// Default of `redis-userdb-interval`, seconds.
+pub const DEFAULT_USERDB_INTERVAL_SECS: u64 = 60;
 
 /// Default of `drain-timeout`, seconds.
 pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;

@@ -267,6 +267,7 @@ impl Import {
                 self.table.insert("nonce-lifetime".to_owned(), Value::Integer(COTURN_STALE_NONCE_DEFAULT));
             }
             "relay-threads" => self.relay_threads(line, value),
+            "redis-userdb" => self.redis_userdb(line, value),
             "alternate-server" => self.alternate_server(line, value),
             "oauth" => self.cannot(
                 line,
@@ -404,6 +405,25 @@ impl Import {
             return self.cannot(line, name, format!("`{value}` maps the same addresses as `{b}`; the first is kept"));
         }
         self.push(key, Value::String(value.to_owned()));
+    }
+
+    /// `redis-userdb="ip=… dbname=… password=… port=…"` (or a URL): the same key, as a URL. The
+    /// database's schema is coturn's, read as it is (users, REST secrets, the realm's quotas).
+    fn redis_userdb(&mut self, line: usize, value: Option<&str>) {
+        let Some(value) = value else { return self.cannot(line, "redis-userdb", "no value given") };
+        let url = match super::userdb_url(value) {
+            Ok(url) => url,
+            Err(e) => return self.cannot(line, "redis-userdb", e),
+        };
+        let mut message = String::from(
+            "switchback reads this realm's users, REST secrets and user-quota/total-quota/max-bps from it at start \
+             and on reload (not admin users, origins, oAuth keys or peer lists)",
+        );
+        if url.contains('@') {
+            message.push_str("; the URL carries the password: move it to redis-userdb-file (chmod 600)");
+        }
+        self.note(line, "redis-userdb", NoteKind::Differs, message);
+        self.table.insert("redis-userdb".to_owned(), Value::String(url));
     }
 
     /// `user=NAME:PASSWORD` or `user=NAME:0xKEY`, repeatable: the `users` table.

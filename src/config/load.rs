@@ -19,6 +19,7 @@ const PATH_KEYS: &[&str] = &[
     "token-key-file",
     "usage-file",
     "redis-url-file",
+    "redis-userdb-file",
     "log-file",
 ];
 
@@ -125,6 +126,7 @@ impl Config {
             }
         }
         self.read_redis_url_file()?;
+        self.read_redis_userdb()?;
         if let Some(path) = &self.admin_key_file {
             let key = "admin-key-file";
             let text = secret_files::read(key, path)?;

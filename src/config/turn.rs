@@ -22,8 +22,14 @@ impl Config {
         if sep.is_ascii_digit() || sep.is_whitespace() || sep.is_control() {
             return Err(ConfigError::invalid("rest-separator", "must not be a digit, a space or a control character"));
         }
-        if self.use_auth_secret && self.static_auth_secret.is_empty() && self.static_auth_secret_file.is_none() {
-            return Err(ConfigError::invalid("use-auth-secret", "needs static-auth-secret or static-auth-secret-file"));
+        let secret_source = !self.static_auth_secret.is_empty()
+            || self.static_auth_secret_file.is_some()
+            || self.redis_userdb.is_some();
+        if self.use_auth_secret && !secret_source {
+            return Err(ConfigError::invalid(
+                "use-auth-secret",
+                "needs static-auth-secret, static-auth-secret-file or redis-userdb",
+            ));
         }
         if self.static_auth_secret.iter().any(|s| s.0.is_empty()) {
             return Err(ConfigError::invalid("static-auth-secret", "a secret must not be empty"));
@@ -45,10 +51,10 @@ impl Config {
         Ok(())
     }
 
-    /// Whether any REST secret, user or RFC 7635 key is configured, that is whether the daemon
-    /// serves TURN.
+    /// Whether any REST secret, user or RFC 7635 key is configured, or coturn's user database
+    /// (`redis-userdb`) may hold some, that is whether the daemon serves TURN.
     pub fn has_credentials(&self) -> bool {
-        !self.static_auth_secret.is_empty() || !self.users.is_empty() || self.oauth
+        !self.static_auth_secret.is_empty() || !self.users.is_empty() || self.oauth || self.redis_userdb.is_some()
     }
 
     /// Whether every listening and relay address is loopback, so that every peer a relay socket can

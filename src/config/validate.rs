@@ -147,6 +147,7 @@ impl Config {
             ("admin-key-file", &self.admin_key_file),
             ("nonce-secret-file", &self.nonce_secret_file),
             ("redis-url-file", &self.redis_url_file),
+            ("redis-userdb-file", &self.redis_userdb_file),
             ("api-key-file", &self.api_key_file),
             ("token-key-file", &self.token_key_file),
             ("pkey", &self.pkey),

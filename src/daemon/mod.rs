@@ -34,6 +34,7 @@ mod revoke;
 pub mod session_log;
 mod tls;
 pub mod usage;
+pub mod userdb;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -106,6 +107,8 @@ pub struct Daemon {
     events: Arc<events::DaemonEvents>,
     interim: Option<tokio::task::JoinHandle<()>>,
     fleet: Option<Arc<fleet::Fleet>>,
+    /// Re-reads coturn's user database every `redis-userdb-interval` seconds.
+    userdb_watch: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How often a drain logs how many allocations are left.
@@ -132,6 +135,10 @@ impl Daemon {
     /// Binds every listener and HTTP face `config` asks for and starts serving; `/readyz` is 200
     /// once this returns.
     pub async fn start(config: &Config, setup: Setup) -> Result<Daemon, DaemonError> {
+        // coturn's user database (redis-userdb): its users, secrets and quotas join the file's.
+        let last_userdb = userdb::LastRead::default();
+        let merged = userdb::with_userdb(config.clone(), &last_userdb).await;
+        let config = &merged;
         // One key for a fleet when `nonce-secret` is set: each node accepts the others' nonces.
         let nonce_key = match config.nonce_key() {
             Some(key) => key,
@@ -193,7 +200,9 @@ impl Daemon {
             revoker: revoker.clone(),
             started: config.clone(),
             fleet: fleet.as_ref().map(|f| f.placement().clone()),
+            userdb: last_userdb,
         });
+        let userdb_watch = userdb::watch(config, reloader.clone());
         let fleet_stats = fleet.as_ref().map(|f| f.stats().clone());
         let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader, fleet_stats);
         let api = match reloader.keys.api.clone() {
@@ -224,7 +233,7 @@ impl Daemon {
             fleet.start(config, &server, &running, &revoker);
         }
         readiness.set(true);
-        Ok(Daemon { server, running, http, readiness, reloader, self_signed, events, interim, fleet })
+        Ok(Daemon { server, running, http, readiness, reloader, self_signed, events, interim, fleet, userdb_watch })
     }
 
     /// The TURN core.
@@ -320,6 +329,9 @@ impl Daemon {
     pub async fn shutdown(self) {
         if let Some(interim) = &self.interim {
             interim.abort();
+        }
+        if let Some(watch) = &self.userdb_watch {
+            watch.abort();
         }
         self.running.shutdown().await;
         self.http.shutdown().await;

@@ -34,6 +34,8 @@ pub const RELOADABLE: &[&str] = &[
     "oauth",
     "oauth-key",
     "server-name",
+    "redis-userdb",
+    "redis-userdb-file",
     // Peer policy, quotas, redirection, revocation.
     "allow-loopback-peers",
     "allowed-peer-ip",
@@ -86,16 +88,20 @@ pub struct Reloader {
     pub(super) started: Config,
     /// Fleet mode: the alternates combine a reload's static ones with the live siblings.
     pub(super) fleet: Option<Arc<super::fleet::Placement>>,
+    /// coturn's user database (`redis-userdb`) as last read: kept while it cannot be read.
+    pub(super) userdb: super::userdb::LastRead,
 }
 
 impl Reloader {
     /// The configuration as the source says now.
     fn load(&self) -> Result<Config, String> {
         let config = (self.source)()?;
-        Ok(match &self.dev_secret {
+        let config = match &self.dev_secret {
             Some(secret) => config.with_dev_credentials(SecretText(secret.clone())),
             None => config,
-        })
+        };
+        // coturn's user database is read again: users and secrets added there since take effect.
+        Ok(super::userdb::with_userdb_blocking(config, &self.userdb))
     }
 
     /// The keys changed since start that a reload cannot apply, in key order (empty when the

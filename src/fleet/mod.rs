@@ -12,6 +12,8 @@
 mod memory;
 #[cfg(feature = "fleet")]
 mod redis;
+#[cfg(feature = "fleet")]
+pub mod userdb;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -451,6 +451,15 @@ pub struct DaemonArgs {
     /// Prefix of every Redis key fleet mode uses. Default switchback:
     #[arg(long, value_name = "PREFIX", help_heading = OPERATIONS)]
     pub redis_prefix: Option<String>,
+    /// coturn's Redis user database: this realm's users, REST secrets and quotas join the file's (read at start and on reload), redis://HOST:PORT/DB or coturn's "ip=... dbname=... password=... port=...". Off by default.
+    #[arg(long, value_name = "URL", help_heading = OPERATIONS)]
+    pub redis_userdb: Option<String>,
+    /// A file holding redis-userdb (for one with a password: not in the process list).
+    #[arg(long, value_name = "FILE", help_heading = OPERATIONS)]
+    pub redis_userdb_file: Option<PathBuf>,
+    /// Seconds between reads of redis-userdb while running; a change reloads the configuration as SIGHUP would; 0 = only at start and on reload. Default 60.
+    #[arg(long, value_name = "SECS", help_heading = OPERATIONS)]
+    pub redis_userdb_interval: Option<u64>,
 }
 
 /// `switchback credentials`.
@@ -551,6 +560,12 @@ impl DaemonArgs {
         if self.redis_url.as_deref().is_some_and(|u| u.contains('@')) {
             warnings
                 .push("--redis-url shows the password in the process list; use redis-url-file or turn.toml instead");
+        }
+        let secret_parts = ["@", "password=", "pwd=", "passwd=", "secret="];
+        if self.redis_userdb.as_deref().is_some_and(|u| secret_parts.iter().any(|p| u.contains(p))) {
+            warnings.push(
+                "--redis-userdb shows the password in the process list; use redis-userdb-file or turn.toml instead",
+            );
         }
         warnings
     }

@@ -100,6 +100,12 @@ fn files_section() -> String {
                 "The fleet's Redis URL (redis:// or rediss://), for one carrying a password; read at the start. \
                  The daemon warns when group or others can read it (chmod 600).",
             ),
+            (
+                "redis-userdb-file",
+                "coturn's Redis user database (a redis:// URL or coturn's \"ip=... dbname=... password=...\"), for \
+                 one carrying a password; re-read on reload. The daemon warns when group or others can read it \
+                 (chmod 600).",
+            ),
         ],
     )
 }

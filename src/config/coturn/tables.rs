@@ -49,7 +49,6 @@ pub(super) const REASONS: &[(&str, &str)] = &[
     ("sql-userdb", "no user database: list users under `users` or in users-file"),
     ("mysql-userdb", "no user database: list users under `users` or in users-file"),
     ("mongo-userdb", "no user database: list users under `users` or in users-file"),
-    ("redis-userdb", "no user database: list users under `users` or in users-file"),
     ("secret-key-file", "it decrypts passwords of coturn's database; switchback has no database"),
     ("listening-device", "bind to an address with listening-ip instead"),
     ("relay-device", "bind to an address with relay-ip instead"),

@@ -330,3 +330,22 @@ fn the_tables_agree_with_switchback_keys() {
         assert!(!seen.contains(special), "{special} is handled on its own");
     }
 }
+
+#[test]
+fn redis_userdb_becomes_the_same_key_as_a_url() {
+    let text = "realm=north.gov\nuse-auth-secret\nredis-userdb=\"ip=127.0.0.1 dbname=2 password=turn port=6380 \
+                connect_timeout=30\"\n";
+    let import = import_coturn(text);
+    assert!(!import.notes.iter().any(is_no_credentials), "the database holds the credentials: {:?}", import.notes);
+    let (c, notes) = self::import(text);
+    assert_eq!(c.redis_userdb.as_ref().map(|u| u.0.as_str()), Some("redis://:turn@127.0.0.1:6380/2"));
+    let note = notes.iter().find(|n| n.option == "redis-userdb").unwrap_or_else(|| panic!("{notes:?}"));
+    assert_eq!((note.line, note.kind), (3, NoteKind::Differs));
+    assert!(note.message.contains("redis-userdb-file"), "{note}");
+    let (c, notes) = self::import("redis-userdb=redis://127.0.0.1:6379/0\n");
+    assert_eq!(c.redis_userdb.as_ref().map(|u| u.0.as_str()), Some("redis://127.0.0.1:6379/0"));
+    assert!(notes.iter().all(|n| !n.message.contains("redis-userdb-file")), "{notes:?}");
+    let (c, notes) = self::import("redis-userdb=\"ip=127.0.0.1 tls=true ca=/etc/ca.pem\"\n");
+    assert_eq!(c.redis_userdb, None);
+    assert!(notes.iter().any(|n| n.option == "redis-userdb" && n.kind == NoteKind::CannotMap), "{notes:?}");
+}

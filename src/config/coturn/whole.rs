@@ -59,7 +59,7 @@ impl Import {
     /// `external-ip` says. A family whose relay address would be told as the wildcard gets no
     /// relays: that is noted, with the `relay-ip` that fixes it.
     fn relay_notes(&mut self) {
-        let turn = self.table.contains_key("users") || self.table.contains_key("static-auth-secret");
+        let turn = ["users", "static-auth-secret", "redis-userdb"].iter().any(|k| self.table.contains_key(*k));
         if !turn {
             // RFC 8656 §5 requires the long-term credential mechanism for every TURN request;
             // coturn without one serves allocations to anyone.
