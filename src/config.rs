@@ -365,6 +365,10 @@ pub struct Config {
     /// `redis-failure`: `open` (the default: a node that cannot reach the fleet's backend admits
     /// under its own quotas) or `closed` (508 until it can).
     pub redis_failure: RedisFailure,
+    /// `fleet-front`: this node takes no allocations while a sibling can: every Allocate gets 300
+    /// with the least-loaded live sibling (RFC 8155 §6 anycast discovery); it is left out of the
+    /// siblings others redirect to. Needs `redis-url` (or `alternate-server`).
+    pub fleet_front: bool,
     /// `alternate-server`: `ADDR:PORT`s (at most one per family: a client is sent to the one of its
     /// own family, RFC 8489 §14.15) new allocations are sent to (300 with ALTERNATE-SERVER, RFC
     /// 8489 §10) while draining, or from `alternate-threshold` allocations on.
@@ -542,6 +546,7 @@ impl Default for Config {
             nonce_secret: None,
             nonce_secret_file: None,
             redis_failure: RedisFailure::Open,
+            fleet_front: false,
             alternate_server: Vec::new(),
             alternate_threshold: 0,
             alternate_domain: None,

@@ -106,6 +106,7 @@ impl Config {
             alternate_threshold: self.alternate_threshold,
             alternate_domain: self.alternate_domain.clone(),
             lease_fail_closed: self.redis_failure == super::RedisFailure::Closed,
+            redirect_all: self.fleet_front,
             ..ServerOptions::default()
         }
     }

@@ -383,7 +383,8 @@ async fn heartbeat(fleet: Arc<Fleet>, server: Arc<TurnServer>, addresses: Vec<No
             allocations: server.allocations().len() as u64,
             bitrate_bps: (bytes.saturating_sub(last.1) as f64 * 8.0 / secs) as u64,
             cpu: ((cpu - last.2).max(0.0) / secs * 1000.0).round() / 1000.0,
-            draining: server.admission().is_draining(),
+            // A front node (fleet-front) is never a sibling to send clients to.
+            draining: server.admission().is_draining() || server.options().redirect_all,
             addresses: addresses.clone(),
             at_ms: unix_ms(),
         };

@@ -37,6 +37,9 @@ pub struct Admission {
     total: AtomicU32,
     /// ALTERNATE-DOMAIN for redirects over TLS (RFC 8489 §10).
     domain: ArcSwapOption<String>,
+    /// Front mode: every new Allocate is redirected while an alternate of the client's family is
+    /// known (RFC 8155 §6: an anycast address that hands clients to the relays behind it).
+    redirect_all: AtomicBool,
 }
 
 fn family_index(addr: SocketAddr) -> usize {
@@ -47,6 +50,12 @@ impl Admission {
     /// Starts (or ends) a drain: new allocations are refused from now on.
     pub fn set_draining(&self, draining: bool) {
         self.draining.store(draining, Relaxed);
+    }
+
+    /// Front mode on or off: every new Allocate gets 300 with the alternate of the client's family
+    /// when there is one (and is served here when there is none).
+    pub fn set_redirect_all(&self, on: bool) {
+        self.redirect_all.store(on, Relaxed);
     }
 
     /// Whether a drain is under way.
@@ -100,6 +109,7 @@ impl Admission {
         }
         let threshold = self.threshold.load(Relaxed);
         match alternate {
+            Some(addr) if self.redirect_all.load(Relaxed) => Some(Refusal::Redirect(addr)),
             Some(addr) if threshold != 0 && allocations >= threshold as usize => Some(Refusal::Redirect(addr)),
             _ => None,
         }

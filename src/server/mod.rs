@@ -229,6 +229,7 @@ impl<D: RelayDriver> Server<D> {
         admission.set_quotas(QuotaLimits { per_user: options.user_quota, total: options.total_quota });
         admission.set_alternate(&options.alternate_servers, options.alternate_threshold);
         admission.set_alternate_domain(options.alternate_domain.clone());
+        admission.set_redirect_all(options.redirect_all);
         Server {
             options,
             auth: arc_swap::ArcSwapOption::from(auth.map(std::sync::Arc::new)),

@@ -103,6 +103,10 @@ pub struct ServerOptions {
     /// false (the default, `redis-failure = "open"`) lets the node decide under its own quotas,
     /// true (`"closed"`) answers 508.
     pub lease_fail_closed: bool,
+    /// Front mode (`fleet-front`, RFC 8155 §6): every new Allocate is redirected (300) to the
+    /// alternate of the client's family while one is known; allocations are made here only
+    /// without one. Default off.
+    pub redirect_all: bool,
     /// RFC 5780 NAT behaviour discovery (`rfc5780`, §6, §7) on UDP, once the driver has told the
     /// server its four addresses ([`Server::set_nat_discovery`](super::Server::set_nat_discovery)).
     /// Off (the default): a CHANGE-REQUEST with a flag set gets 420. Its answers amplify, so with
@@ -194,6 +198,7 @@ impl Default for ServerOptions {
             alternate_threshold: 0,
             alternate_domain: None,
             lease_fail_closed: false,
+            redirect_all: false,
             rfc5780: false,
         }
     }

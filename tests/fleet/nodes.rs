@@ -407,3 +407,36 @@ fn after_redis_comes_back_empty_the_leases_of_live_allocations_are_counted_again
     println!("leases re-asserted {:?} after Redis came back", back.elapsed());
     drop(held);
 }
+
+/// Issue #16 §5, front mode (`fleet-front`, RFC 8155 §6): alone, the front node serves; once a
+/// relay node is live, every Allocate to the front gets 300 naming it, and the relay node never
+/// sends clients to the front (its heartbeat counts as draining).
+#[test]
+fn a_front_node_redirects_every_allocate_to_a_live_relay_node() {
+    let Some(redis) = RedisServer::start() else { return };
+    let front = node(&redis, "front", &["--fleet-front"]);
+    wait_for_fleet(&[&front], 1);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(rt.block_on(redirect_from(&front)), None, "no relay node yet: served here");
+    let relay = node(&redis, "relay", &["--alternate-threshold", "1"]);
+    wait_for_fleet(&[&front, &relay], 2);
+    let target = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match redirect_from(&front).await {
+                Some(to) => return to,
+                None => assert!(Instant::now() < deadline, "the front never redirected"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert_eq!(target, relay.udp[0]);
+    let mut con = redis.connection();
+    assert_eq!(heartbeat(&mut con, "front").unwrap()["draining"], true, "never a sibling to send clients to");
+    // The relay node over its threshold has no sibling to send to: it serves.
+    rt.block_on(async {
+        let first = allocate(relay.udp[0]).await.unwrap();
+        assert_eq!(redirect_from(&relay).await, None, "the front is no candidate");
+        drop(first);
+    });
+}

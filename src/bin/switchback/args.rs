@@ -432,6 +432,10 @@ pub struct DaemonArgs {
     /// closed (new allocations get 508). Default open.
     #[arg(long, value_parser = ["open", "closed"], help_heading = OPERATIONS)]
     pub redis_failure: Option<String>,
+    /// Front node of a fleet (RFC 8155 §6): every Allocate is redirected (300) to the least-loaded
+    /// live sibling; allocations are made here only when none is known.
+    #[arg(long, help_heading = OPERATIONS)]
+    pub fleet_front: bool,
 
     /// Worker threads, each with its own SO_REUSEPORT UDP socket per address; 0 = one per core. Default 0.
     #[arg(long, value_name = "N", help_heading = OPERATIONS)]
