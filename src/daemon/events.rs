@@ -56,6 +56,12 @@ impl DaemonEvents {
     pub fn flush(&self) {
         if let Some(usage) = &self.usage {
             usage.flush(Duration::from_secs(2));
+            if usage.dropped() > 0 {
+                tracing::warn!(
+                    dropped = usage.dropped(),
+                    "usage records dropped since start (usage-file could not keep up)"
+                );
+            }
         }
     }
 }

@@ -205,7 +205,7 @@ impl UsageWriter {
                 if self.dropped.fetch_add(1, Relaxed) == 0 {
                     warn!(
                         queue = QUEUE,
-                        "usage-file cannot keep up: records dropped (see switchback_usage_records_dropped_total)"
+                        "usage-file cannot keep up: records dropped (their count is logged at shutdown)"
                     );
                 }
             }
