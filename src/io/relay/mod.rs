@@ -127,7 +127,7 @@ pub struct UdpRelay {
     /// Frames to TCP/TLS clients their stream queue could not take (the client reads too slowly,
     /// see `stream_queue.rs`, or its connection is gone): dropped like a datagram.
     pub client_queue_drops: AtomicU64,
-    /// Datagrams to peers of a [`PeerBatch`] the relay socket refused when the batch was sent
+    /// Datagrams to peers of a peer batch (`relay/batch.rs`) the relay socket refused when the batch was sent
     /// (the core had counted them relayed; metrics add them to `socket_full`).
     pub peer_batch_failures: AtomicU64,
     /// TCP relayed addresses in use (RFC 6062).
