@@ -12,6 +12,71 @@
 //! * `daemon` (feature `http`) — a whole server from a `Config`: listeners, faces, reload, drain.
 //!
 //! Build with `default-features = false` to get only the protocol core (no tokio), as `fuzz/` does.
+//!
+//! # Three ways to use it
+//!
+//! * **The daemon**: `switchback` with a `turn.toml` and flags (see the README), or the same from
+//!   Rust with `daemon::Daemon::start`.
+//! * **An embedded server**: the core with the tokio drivers, your users and your event handler —
+//!   below: users from your own store (a `HashMap` standing in for a database) through the
+//!   credential hook, looked up off the packet path and cached; the relayed bytes of each ended
+//!   allocation through an event sink.
+//! * **A client**: `client::turn::TurnClient` (UDP, TCP, TLS; RFC 8016 moves; failures reported).
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use switchback::auth::hook::{CachedCredentials, Found, HookHandle, LookupFn};
+//! use switchback::auth::{AuthConfig, Authenticator, StaticCredential};
+//! use switchback::client::turn::{Credentials, TurnClient};
+//! use switchback::server::{Event, EventSink, ServerOptions};
+//!
+//! /// Counts the bytes of every allocation that ends (a billing hook, say).
+//! #[derive(Default)]
+//! struct Usage(AtomicU64);
+//! impl EventSink for Usage {
+//!     fn event(&self, event: &Event<'_>) {
+//!         if let Event::Deleted { usage, .. } = event {
+//!             self.0.fetch_add(usage.to_peer_bytes + usage.to_client_bytes, Ordering::Relaxed);
+//!         }
+//!     }
+//! }
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let users: Arc<HashMap<String, String>> = Arc::new([("ann".to_owned(), "s3cret".to_owned())].into());
+//! let lookup: LookupFn = Arc::new(move |name: String| {
+//!     let users = users.clone();
+//!     Box::pin(async move {
+//!         users.get(&name).map_or(Found::NotFound, |pw| Found::Credential(StaticCredential::Password(pw.clone())))
+//!     })
+//! });
+//! let mut auth = AuthConfig::new("example.org");
+//! auth.hook = Some(HookHandle(Arc::new(CachedCredentials::new(lookup, 300, 10_000))));
+//! let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+//! let authenticator = Authenticator::new(auth, switchback::daemon::random_key()?);
+//! let server = switchback::io::UdpRelay::server(options, Some(authenticator));
+//! let usage = Arc::new(Usage::default());
+//! server.set_events(usage.clone());
+//! let plan = switchback::io::ListenPlan::new(&["127.0.0.1".parse()?], 0);
+//! let running = switchback::io::bind(plan, server).await?;
+//!
+//! // A client of yours relays a datagram to a peer.
+//! let turn = running.local_addrs()[0].addr;
+//! let client = TurnClient::allocate(turn, Credentials::new("ann", "s3cret")).await?;
+//! let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+//! client.create_permission(peer.local_addr()?).await?;
+//! client.send_to(b"hello", peer.local_addr()?).await?;
+//! let mut buf = [0u8; 64];
+//! let (n, from) = peer.recv_from(&mut buf).await?;
+//! assert_eq!((&buf[..n], from), (&b"hello"[..], client.relayed_addr()));
+//! client.close().await?;
+//! assert_eq!(usage.0.load(Ordering::Relaxed), 5, "the ended allocation's bytes reached the sink");
+//! running.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod alloc;

@@ -441,7 +441,11 @@ impl Authenticator {
         let (creds, algorithm) = self.check_long_term(msg)?;
         let username = creds.username()?;
         let mut rest_expiry = None;
-        if !self.config.users.contains_key(username) {
+        // A credential hook's user (neither static nor REST-shaped) keeps the key the hook gave at
+        // Allocate for the allocation's lifetime, as every cached key (revocation ends it earlier).
+        let hook_user = self.config.hook.is_some()
+            && !self.config.rest.as_ref().is_some_and(|r| !r.secrets.is_empty() && r.expiry(username).is_ok());
+        if !self.config.users.contains_key(username) && !hook_user {
             let rest = self.config.rest.as_ref().ok_or(AuthError::Unauthenticated(Reason::UnknownUser))?;
             let expiry =
                 rest.check_expiry(username, unix_now).map_err(|e| AuthError::Unauthenticated(Reason::from(e)))?;

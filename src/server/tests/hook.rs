@@ -62,6 +62,16 @@ fn a_hook_user_is_looked_up_off_the_packet_path_then_allocated() {
     // Cached now: the retransmission gets the cached success, a new request is not held.
     assert_eq!(h.feed(&req).1, out[..n].to_vec());
     assert_eq!(h.server.leases_pending(), 0);
+    // Requests on the allocation use the key the hook gave (neither static nor REST: no 401).
+    let nonce = Message::parse(&out[..n])
+        .unwrap()
+        .get::<Nonce>()
+        .map(|n| n.0.to_owned())
+        .unwrap_or_else(|_| h.login("bob").nonce);
+    let ann = Client { user: "ann".into(), pass: "pw".into(), nonce };
+    let permit = h.send(&ann, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(addr("127.0.0.1:9000"))).unwrap());
+    assert_eq!(error_code(&permit), None);
+    assert_eq!(error_code(&h.send(&ann, Method::REFRESH, |_| {})), None);
 }
 
 #[test]
