@@ -440,3 +440,38 @@ fn a_front_node_redirects_every_allocate_to_a_live_relay_node() {
         drop(first);
     });
 }
+
+/// Issue #16 §5 with coturn's client: `turnutils_uclient` pointed at a `fleet-front` node follows
+/// its 300 ALTERNATE-SERVER to the relay node and relays there.
+#[test]
+fn coturns_uclient_follows_a_front_node_to_the_relay_node() {
+    if !crate::support::tools::require_all(&["turnutils_uclient", "turnutils_peer"]) {
+        return;
+    }
+    let Some(redis) = RedisServer::start() else { return };
+    let relay = node(&redis, "relay", &[]);
+    let front = node(&redis, "front", &["--fleet-front"]);
+    wait_for_fleet(&[&front, &relay], 2);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rt.block_on(redirect_from(&front)) != Some(relay.udp[0]) {
+        assert!(Instant::now() < deadline, "the front never redirected to the relay node");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = metric(&relay, "switchback_allocations_created_total").unwrap_or(0.0);
+    let peer = crate::support::EchoPeer::start();
+    let (peer_port, port) = (peer.port.to_string(), front.udp[0].port().to_string());
+    let mut cmd = std::process::Command::new("turnutils_uclient");
+    cmd.args(["-e", "127.0.0.1", "-r", &peer_port, "-n", "10", "-m", "1", "-l", "100", "-u", "u", "-w", "pw"]).args([
+        "-p",
+        &port,
+        "127.0.0.1",
+    ]);
+    let output = crate::support::run_with_timeout(&mut cmd, Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "uclient failed: {stdout}");
+    let t = crate::support::totals(&stdout).unwrap_or_else(|| panic!("no totals in uclient's output: {stdout}"));
+    assert_eq!((t.sent, t.received, t.lost), (20, 20, 0), "{stdout}");
+    let made = metric(&relay, "switchback_allocations_created_total").unwrap_or(0.0) - before;
+    assert!(made >= 2.0, "uclient's two allocations were made on the relay node ({made}): {stdout}");
+}
