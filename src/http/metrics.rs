@@ -229,6 +229,12 @@ impl TurnCollector {
             "1 while a graceful drain is under way",
             u64::from(self.server.admission().is_draining()),
         )?;
+        gauge(
+            e,
+            "switchback_requests_held",
+            "Requests held for a fleet lease or a credential lookup (answered when it comes back)",
+            self.server.leases_pending() as u64,
+        )?;
         Ok(())
     }
 

@@ -359,6 +359,7 @@ fn a_fleet_quota_holds_across_three_nodes_and_a_killed_nodes_leases_come_back() 
     });
     println!("a killed node's 3 leases came back after {:?}", killed.elapsed());
     assert_eq!(allocate_code(&rt, c.udp[0]).err(), Some(486));
+    assert_eq!(metric(&b, "switchback_requests_held"), Some(0.0), "nothing left held");
 }
 
 /// Issue #16 §7: Redis killed mid-run — live allocations keep relaying; a node with
