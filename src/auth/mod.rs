@@ -308,9 +308,7 @@ impl Authenticator {
             return Ok(fixed(cred.key_for(algorithm, username, realm)));
         }
         // REST usernames go to REST; any other name to the hook.
-        let rest_shaped =
-            self.config.rest.as_ref().is_some_and(|r| !r.secrets.is_empty() && r.expiry(username).is_ok());
-        if let Some(hook) = self.config.hook.as_ref().filter(|_| !rest_shaped) {
+        if let Some(hook) = self.config.hook.as_ref().filter(|_| !self.is_rest_username(username)) {
             match hook.0.lookup(&hook::CredentialQuery { username, realm, client, unix_now }) {
                 hook::Lookup::Credential(cred) => return Ok(fixed(cred.key_for(algorithm, username, realm))),
                 hook::Lookup::Refused => return Err(AuthError::Unauthenticated(Reason::Refused)),
@@ -443,8 +441,7 @@ impl Authenticator {
         let mut rest_expiry = None;
         // A credential hook's user (neither static nor REST-shaped) keeps the key the hook gave at
         // Allocate for the allocation's lifetime, as every cached key (revocation ends it earlier).
-        let hook_user = self.config.hook.is_some()
-            && !self.config.rest.as_ref().is_some_and(|r| !r.secrets.is_empty() && r.expiry(username).is_ok());
+        let hook_user = self.config.hook.is_some() && !self.is_rest_username(username);
         if !self.config.users.contains_key(username) && !hook_user {
             let rest = self.config.rest.as_ref().ok_or(AuthError::Unauthenticated(Reason::UnknownUser))?;
             let expiry =
@@ -525,6 +522,12 @@ impl Authenticator {
             }
             _ => Err(AuthError::BadRequest),
         }
+    }
+
+    /// Whether `username` is one for REST (REST on, and an `expiry:user` it can parse): such names
+    /// never go to the credential hook.
+    fn is_rest_username(&self, username: &str) -> bool {
+        self.config.rest.as_ref().is_some_and(|r| !r.secrets.is_empty() && r.expiry(username).is_ok())
     }
 
     /// The user's candidate keys for `algorithm`, then the MAC with each.

@@ -204,7 +204,7 @@ impl std::fmt::Debug for Fleet {
 }
 
 /// The Unix time in milliseconds.
-fn unix_ms() -> u64 {
+pub(super) fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 

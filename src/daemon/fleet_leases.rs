@@ -30,14 +30,11 @@ const QUEUE: usize = 16_384;
 /// (a restart without persistence, a failover) the fleet's counts come back within this.
 pub const RECONCILE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The Unix time in milliseconds.
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
+use super::fleet::unix_ms;
 
-/// A lease id as the backend keeps it: the allocation id in 16 hex digits.
+/// A lease id as the backend keeps it: the allocation id as logs and usage records print it.
 fn lease_id(id: u64) -> String {
-    format!("{id:016x}")
+    crate::alloc::AllocationId(id).to_string()
 }
 
 /// The core's [`AllocationLedger`] over the fleet's backend.
