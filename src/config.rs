@@ -32,6 +32,7 @@ mod error;
 mod external_ip;
 mod fleet;
 mod host_addrs;
+mod kinds;
 mod limits;
 mod listen;
 mod load;
@@ -48,7 +49,6 @@ mod validate;
 mod values;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -63,6 +63,7 @@ pub use env::{ENV_NOT_KEYS, ENV_PREFIX, env_overrides, env_var};
 pub use error::ConfigError;
 pub use external_ip::ExternalIp;
 pub use fleet::redacted_url;
+pub use kinds::{LogFormat, LogLevel, RedisFailure, SecretText};
 pub use load::{check_table, keys, parse_table};
 pub use overrides::{Overrides, flag_error};
 pub use relay::{advertised_addr, relay_addresses};
@@ -72,77 +73,6 @@ pub use userdb::{Userdb, userdb_url};
 pub use values::value_from_str;
 
 pub use crate::auth::DEFAULT_REALM;
-
-/// A secret (shared secret or password) whose `Debug` output does not show it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct SecretText(pub String);
-
-impl fmt::Debug for SecretText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretText(..)")
-    }
-}
-
-/// Log verbosity (`log-level`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    /// Errors only.
-    Error,
-    /// Warnings and errors.
-    Warn,
-    /// The default: start-up, shutdown, warnings.
-    #[default]
-    Info,
-    /// Per-connection events, dropped packets, I/O errors.
-    Debug,
-    /// Everything.
-    Trace,
-}
-
-impl LogLevel {
-    const ALL: [LogLevel; 5] = [LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug, LogLevel::Trace];
-
-    /// The level `steps` above this one (each `-v`), capped at `trace`.
-    pub fn raised(self, steps: u8) -> LogLevel {
-        let i = (self as usize).saturating_add(usize::from(steps));
-        Self::ALL.get(i).copied().unwrap_or(LogLevel::Trace)
-    }
-
-    /// The name as written in `turn.toml` and in `RUST_LOG`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Error => "error",
-            LogLevel::Warn => "warn",
-            LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
-            LogLevel::Trace => "trace",
-        }
-    }
-}
-
-/// Log output format (`log-format`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines (the default).
-    #[default]
-    Human,
-    /// One JSON object per line.
-    Json,
-}
-
-/// What a node does when the fleet's state backend cannot be asked (`redis-failure`, issue #16).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RedisFailure {
-    /// The default: the node decides alone under its own quotas; live allocations carry on.
-    #[default]
-    Open,
-    /// New allocations are refused with 508 until the backend answers again.
-    Closed,
-}
 
 /// The `rest-algorithm` spellings: `sha1` (the default, coturn's) and `sha256`.
 #[derive(Deserialize)]

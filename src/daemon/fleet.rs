@@ -21,7 +21,6 @@
 //! [`LOG_EVERY`] per task; the node carries on alone meanwhile.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,6 +36,9 @@ use crate::fleet::{FleetBackend, FleetError, NodeAddress, NodeLoad, RevocationNo
 use crate::http::metrics::FleetStats;
 use crate::io::{Running, TurnServer};
 use crate::server::{Event, EventSink};
+
+mod placement;
+pub use placement::Placement;
 
 /// Between heartbeats (and refreshes of the alternates).
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -91,62 +93,6 @@ impl EventSink for FleetSink {
         if self.queue.try_send(ended).is_err() {
             self.stats.events_dropped.fetch_add(1, Relaxed);
         }
-    }
-}
-
-/// The alternates in force: the static ones (`alternate-server`, `alternate-threshold`, swapped by
-/// a reload) and the live siblings of the last heartbeat.
-#[derive(Debug, Default)]
-pub struct Placement {
-    inner: Mutex<PlacementState>,
-}
-
-#[derive(Debug, Default)]
-struct PlacementState {
-    statics: Vec<SocketAddr>,
-    threshold: u32,
-    siblings: Vec<SocketAddr>,
-}
-
-impl Placement {
-    fn new(config: &Config) -> Placement {
-        let state = PlacementState {
-            statics: config.alternate_server.clone(),
-            threshold: config.alternate_threshold,
-            siblings: Vec::new(),
-        };
-        Placement { inner: Mutex::new(state) }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, PlacementState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A reload's `alternate-server` and `alternate-threshold`, applied to `server` at once.
-    pub(super) fn set_static(&self, server: &TurnServer, statics: Vec<SocketAddr>, threshold: u32) {
-        let mut state = self.lock();
-        state.statics = statics;
-        state.threshold = threshold;
-        Self::apply(&state, server);
-    }
-
-    fn set_siblings(&self, server: &TurnServer, siblings: Vec<SocketAddr>) {
-        let mut state = self.lock();
-        state.siblings = siblings;
-        Self::apply(&state, server);
-    }
-
-    /// Siblings first; a family without one falls back to the static alternate.
-    fn apply(state: &PlacementState, server: &TurnServer) {
-        let mut chosen = state.siblings.clone();
-        for v4 in [true, false] {
-            if !chosen.iter().any(|a| a.is_ipv4() == v4)
-                && let Some(s) = state.statics.iter().find(|a| a.is_ipv4() == v4)
-            {
-                chosen.push(*s);
-            }
-        }
-        server.admission().set_alternate(&chosen, state.threshold);
     }
 }
 
@@ -556,6 +502,8 @@ async fn flusher(
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
     use crate::alloc::{AllocationId, FiveTuple};
     use crate::server::{AuthKind, EndReason, Session, Transport, Usage};

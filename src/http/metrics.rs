@@ -35,6 +35,13 @@ use crate::server::{HistogramSnapshot, StatsSnapshot};
 /// The OpenMetrics text content type.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+mod fleet;
+mod process;
+
+pub use fleet::FleetStats;
+use fleet::encode_fleet;
+use process::encode_process;
+
 /// Reads everything at scrape time.
 #[derive(Debug)]
 pub struct TurnCollector {
@@ -44,19 +51,6 @@ pub struct TurnCollector {
     listener_ips: Vec<IpAddr>,
     /// Fleet mode's counters (with `redis-url`).
     fleet: Option<Arc<FleetStats>>,
-}
-
-/// Fleet mode's counters (`redis-url`), kept by the daemon's fleet task and read at scrape time.
-#[derive(Debug, Default)]
-pub struct FleetStats {
-    /// Calls to Redis that failed or timed out (`switchback_fleet_errors_total`).
-    pub errors: std::sync::atomic::AtomicU64,
-    /// Usage events the fleet queue could not take (`switchback_fleet_events_dropped_total`).
-    pub events_dropped: std::sync::atomic::AtomicU64,
-    /// Live nodes at the last heartbeat, this one included (`switchback_fleet_nodes`).
-    pub nodes: std::sync::atomic::AtomicU64,
-    /// Revocations received from other nodes and applied (`switchback_fleet_revocations_received_total`).
-    pub revocations_received: std::sync::atomic::AtomicU64,
 }
 
 impl TurnCollector {
@@ -541,49 +535,6 @@ fn features() -> String {
     all.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect::<Vec<_>>().join(",")
 }
 
-/// `switchback_build_info` and the standard `process_*` series (Linux only; see [`ProcessStats`]).
-fn encode_process(e: &mut DescriptorEncoder<'_>) -> fmt::Result {
-    let features = features();
-    let labels = [("version", env!("CARGO_PKG_VERSION")), ("features", features.as_str())];
-    family(
-        e,
-        "switchback_build_info",
-        "The running build: version, Cargo features",
-        MetricType::Gauge,
-        &[(&labels, ConstGauge::new(1))],
-    )?;
-    let p = ProcessStats::read();
-    if let Some(cpu) = p.cpu_seconds {
-        family(
-            e,
-            "process_cpu_seconds",
-            "User and system CPU time spent, seconds",
-            MetricType::Counter,
-            &[(&[], ConstCounter::new(cpu))],
-        )?;
-    }
-    let gauges = [
-        ("process_resident_memory_bytes", "Resident memory size, bytes", p.resident_bytes),
-        ("process_open_fds", "Open file descriptors", p.open_fds),
-        ("process_max_fds", "Most open file descriptors (the soft limit)", p.max_fds),
-    ];
-    for (name, help, value) in gauges {
-        if let Some(v) = value {
-            gauge(e, name, help, v)?;
-        }
-    }
-    if let Some(start) = p.start_time_seconds {
-        family(
-            e,
-            "process_start_time_seconds",
-            "Start of the process, Unix seconds",
-            MetricType::Gauge,
-            &[(&[], ConstGauge::new(start))],
-        )?;
-    }
-    Ok(())
-}
-
 impl Collector for TurnCollector {
     fn encode(&self, mut e: DescriptorEncoder<'_>) -> fmt::Result {
         let s = self.server.stats().snapshot();
@@ -601,32 +552,4 @@ impl Collector for TurnCollector {
         }
         encode_process(&mut e)
     }
-}
-
-/// Fleet mode's series: Redis failures (the node carries on alone), dropped events, live nodes.
-fn encode_fleet(e: &mut DescriptorEncoder<'_>, f: &FleetStats) -> fmt::Result {
-    counter(
-        e,
-        "switchback_fleet_errors",
-        "Calls to the fleet's Redis that failed or timed out",
-        f.errors.load(Relaxed),
-    )?;
-    counter(
-        e,
-        "switchback_fleet_events_dropped",
-        "Usage events dropped because the fleet queue was full",
-        f.events_dropped.load(Relaxed),
-    )?;
-    counter(
-        e,
-        "switchback_fleet_revocations_received",
-        "Revocations published by the fleet and applied here",
-        f.revocations_received.load(Relaxed),
-    )?;
-    gauge(
-        e,
-        "switchback_fleet_nodes",
-        "Live fleet nodes at the last heartbeat, this one included",
-        f.nodes.load(Relaxed),
-    )
 }

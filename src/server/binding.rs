@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use super::options::NatDiscovery;
 use super::response::{self, Trailer};
-use super::{Outcome, Received};
+use super::{Outcome, Received, Transport};
 use crate::proto::stun::EncodeError;
 use crate::proto::stun::{
     ChangeRequest, Class, MappedAddress, Message, MessageWriter, OtherAddress, ResponseOrigin, UnknownAttributes,
@@ -123,4 +123,31 @@ pub(super) fn unimplemented(msg: &Message<'_>, oauth: bool, nat: bool) -> Unknow
         unknown.push(types::ACCESS_TOKEN);
     }
     unknown
+}
+
+impl<D: super::RelayDriver> super::Server<D> {
+    /// The RFC 5780 address grid of `rx`'s transport, when it is on: the UDP one (§6), or the TLS
+    /// one (RFC 7443 `stun.nat-discovery`); none for plain TCP.
+    pub(super) fn nat_discovery(&self, rx: &Received<'_>) -> Option<NatDiscovery> {
+        let grid = match rx.transport {
+            Transport::Udp => self.nat.get(),
+            Transport::Tls => self.nat_tls.get(),
+            Transport::Tcp => None,
+        };
+        grid.copied().filter(|_| self.options.rfc5780)
+    }
+
+    /// Tells the server the four UDP addresses of RFC 5780 §6 once they are bound (with
+    /// [`ServerOptions::rfc5780`](super::ServerOptions::rfc5780) on, Binding answers use them from then on). Returns false if they
+    /// were already set (the first grid stays).
+    pub fn set_nat_discovery(&self, grid: NatDiscovery) -> bool {
+        self.nat.set(grid).is_ok()
+    }
+
+    /// Tells the server the four TLS addresses of the RFC 5780 grid (RFC 7443 `stun.nat-discovery`):
+    /// with [`ServerOptions::rfc5780`](super::ServerOptions::rfc5780) on, Bindings over TLS to one of them are answered with
+    /// OTHER-ADDRESS and RESPONSE-ORIGIN. Returns false when RFC 5780 is off or a grid was set.
+    pub fn set_nat_discovery_tls(&self, grid: NatDiscovery) -> bool {
+        self.options.rfc5780 && self.nat_tls.set(grid).is_ok()
+    }
 }
