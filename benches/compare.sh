@@ -9,6 +9,8 @@
 #   HOLD=100000 ONLY=none benches/compare.sh   # only the held-allocations run (switchback, buckets)
 #   CASES='^tcp' REPS=2 DURATION=3 benches/compare.sh   # only the cases whose name matches (grep -E)
 #   BIN=/tmp/base/release benches/compare.sh      # binaries built elsewhere (an A/B), no build here
+#   SCALE="1 10 100 1000 4000 10000" ONLY=scale benches/compare.sh   # the scaling chart: the same
+#                                      # total rate (SCALE_RATE msgs/s) over N call-like allocations
 #
 # Each server is pinned to core 0 (taskset) with one relay thread / worker, the load tool to core 1.
 # Servers are started here on free ports and stopped by PID; traffic stays on 127.0.0.0/8; every
@@ -31,6 +33,8 @@ CALLS=${CALLS:-}            # non-empty: the call-model cases too (10,000 alloca
 # is an audio call. 10000:50 (500k msgs/s) is beyond one core of any server and of the load tool.
 CALL_CASES=${CALL_CASES:-1000:20 10000:2 1000:50 10000:5}
 HOLD=${HOLD:-}              # N: hold N allocations on one switchback (relay-ip 127.0.0.2-9), buckets of 10k
+SCALE=${SCALE:-}            # allocation counts for the scaling rows and chart (scale-N cases)
+SCALE_RATE=${SCALE_RATE:-10000}  # their total message rate: each of N allocations sends SCALE_RATE/N a second
 ONLY=${ONLY:-}              # run only the relay cases whose name starts with this (and no alloc rows)
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -195,6 +199,11 @@ fi
 if [ -n "$CALLS" ]; then
     for c in $CALL_CASES; do cases+=("call-${c%%:*}x${c##*:}pps|--call --pps ${c##*:} --allocations ${c%%:*}"); done
 fi
+
+for n in $SCALE; do
+    pps=$((SCALE_RATE / n)); [ "$pps" -ge 1 ] || pps=1
+    cases+=("scale-$n|--call --pps $pps --allocations $n")
+done
 
 for rep in $(seq 1 "$REPS"); do
     echo "repetition $rep of $REPS" >&2

@@ -78,7 +78,7 @@ pub fn run(input: &Path, svg: Option<&Path>) -> Result<()> {
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let cases = rows.cases();
-    for case in cases.iter().filter(|c| !c.starts_with("alloc")) {
+    for case in cases.iter().filter(|c| !c.starts_with("alloc") && !c.starts_with("scale-")) {
         for (c, server) in rows.order.iter().filter(|(c, _)| c == case) {
             let eff = rows.get(c, server, 0);
             let coturn = rows.get(c, "coturn", 0);
@@ -115,19 +115,120 @@ pub fn run(input: &Path, svg: Option<&Path>) -> Result<()> {
             );
         }
     }
+    let scale = scale_points(&rows);
+    if !scale.is_empty() {
+        println!();
+        println!(
+            "| allocations | server | msgs / server CPU-s | × coturn | × forwarder | loss % | RTT p50 µs | RTT p99 µs | msgs/s |"
+        );
+        println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (n, case) in &scale {
+            for server in SERVERS.iter().filter(|s| rows.values.contains_key(&(case.clone(), s.to_string()))) {
+                let eff = rows.get(case, server, 0);
+                println!(
+                    "| {n} | {server} | {} | {} | {} | {} | {} | {} | {} |",
+                    fmt(eff, 0),
+                    fmt(eff.zip(rows.get(case, "coturn", 0)).map(|(a, b)| a / b), 2),
+                    fmt(eff.zip(rows.get(case, "forwarder", 0)).map(|(a, b)| a / b), 2),
+                    fmt(rows.get(case, server, 1), 3),
+                    fmt(rows.get(case, server, 2), 0),
+                    fmt(rows.get(case, server, 3), 0),
+                    fmt(rows.get(case, server, 4), 0),
+                );
+            }
+        }
+    }
     if let Some(path) = svg {
         chart(&rows, path)?;
         eprintln!("chart written to {}", path.display());
+        if !scale.is_empty() {
+            let scale_path = path.with_file_name(format!(
+                "{}-scale.svg",
+                path.file_stem().map_or_else(|| "performance".into(), |s| s.to_string_lossy())
+            ));
+            scale_chart(&rows, &scale, &scale_path)?;
+            eprintln!("scaling chart written to {}", scale_path.display());
+        }
     }
+    Ok(())
+}
+
+const SERVERS: [&str; 3] = ["forwarder", "coturn", "switchback"];
+const COLORS: [RGBColor; 3] = [RGBColor(150, 150, 150), RGBColor(214, 120, 40), RGBColor(40, 110, 190)];
+
+/// The `scale-N` cases (the same total message rate spread over N allocations), sorted by N.
+fn scale_points(rows: &Rows) -> Vec<(u64, String)> {
+    let mut points: Vec<(u64, String)> =
+        rows.cases().into_iter().filter_map(|c| Some((c.strip_prefix("scale-")?.parse().ok()?, c.clone()))).collect();
+    points.sort();
+    points
+}
+
+/// Two panels against the allocation count (log scale): messages per server CPU-second, and the
+/// round trip's p99 through the relay.
+fn scale_chart(rows: &Rows, points: &[(u64, String)], path: &Path) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{e}");
+    let root = SVGBackend::new(path, (900, 760)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let (top, bottom) = root.split_vertically(380);
+    let max_n = points.last().map_or(10, |(n, _)| *n).max(10) as f64;
+    for (panel, col, caption, desc, scale) in [
+        (&top, 0usize, "Messages per server CPU-second vs allocations (same total rate)", "k msgs / CPU-s", 1000.0),
+        (&bottom, 3usize, "Round-trip p99 through the relay vs allocations", "p99 µs", 1.0),
+    ] {
+        let max = points
+            .iter()
+            .flat_map(|(_, c)| SERVERS.iter().filter_map(move |s| rows.get(c, s, col)))
+            .fold(1.0f64, f64::max)
+            / scale;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(caption, ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d((1.0f64..max_n * 1.5).log_scale(), 0.0..max * 1.2)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("allocations")
+            .y_desc(desc)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (server, color) in SERVERS.iter().zip(COLORS) {
+            let line: Vec<(f64, f64)> = points
+                .iter()
+                .filter_map(|(n, c)| Some(((*n).max(1) as f64, rows.get(c, server, col)? / scale)))
+                .collect();
+            if line.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(*server)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2)));
+            chart.draw_series(line.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(|e| err(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.9))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
     Ok(())
 }
 
 /// Grouped bars: one group per relay case, one bar per server, in thousands of messages per
 /// server CPU-second.
 fn chart(rows: &Rows, path: &Path) -> Result<()> {
-    let cases: Vec<String> = rows.cases().into_iter().filter(|c| !c.starts_with("alloc")).collect();
-    let servers = ["forwarder", "coturn", "switchback"];
-    let colors = [RGBColor(150, 150, 150), RGBColor(214, 120, 40), RGBColor(40, 110, 190)];
+    let cases: Vec<String> =
+        rows.cases().into_iter().filter(|c| !c.starts_with("alloc") && !c.starts_with("scale-")).collect();
+    let servers = SERVERS;
+    let colors = COLORS;
     let max =
         cases.iter().flat_map(|c| servers.iter().filter_map(|s| rows.get(c, s, 0))).fold(1.0f64, f64::max) / 1000.0;
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
