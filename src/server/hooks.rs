@@ -176,6 +176,27 @@ pub const MIN_RELAY_PORT: u16 = 1024;
 /// relay address is not among the server's own addresses, and a port outside `min-port`..`max-port`
 /// on an own address is refused as a peer (so allocations there cannot reach each other). List such
 /// addresses in `own_addresses` and keep ranges inside the relay range to keep both rules.
+///
+/// Closures are hooks, of both kinds:
+///
+/// ```
+/// use std::net::IpAddr;
+/// use std::sync::Arc;
+/// use switchback::proto::stun::AddressFamily;
+/// use switchback::server::{PeerContext, PeerDecision, RelayChoice, RelayContext, Server, ServerOptions};
+///
+/// let server = Server::new(ServerOptions::default());
+/// // Tenant "acme" relays IPv4 from 198.51.100.7, ports 50000-50999; everyone else as configured.
+/// server.set_relay_address_hook(Some(Arc::new(|ctx: &RelayContext<'_>| {
+///     let acme = ctx.user == "acme" && ctx.family == AddressFamily::V4;
+///     acme.then(|| RelayChoice::new(IpAddr::from([198, 51, 100, 7]), 50000..=50999))
+/// })));
+/// // On top of the operator's rules, nobody of "acme" reaches 192.0.2.10.
+/// server.set_peer_hook(Some(Arc::new(|ctx: &PeerContext<'_>| {
+///     let blocked = ctx.user == "acme" && ctx.peer.ip() == IpAddr::from([192, 0, 2, 10]);
+///     if blocked { PeerDecision::Deny } else { PeerDecision::Allow }
+/// })));
+/// ```
 pub trait RelayAddressHook: Send + Sync + 'static {
     /// The relay IP and port range for `ctx`, or `None` for the default.
     fn choose(&self, ctx: &RelayContext<'_>) -> Option<RelayChoice>;
