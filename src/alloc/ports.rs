@@ -54,9 +54,24 @@ impl PortRange {
     /// 11,500 of the default 16,384 ports were taken; with a random stride the taken ports stay
     /// scattered and the default [`crate::server::ServerOptions::port_tries`] reaches past 16,000.
     pub fn candidates(&self, tries: usize, even: bool, reserve_next: bool) -> impl Iterator<Item = u16> + use<> {
+        self.candidates_in(self.min, self.max, tries, even, reserve_next)
+    }
+
+    /// [`PortRange::candidates`] over another range, `min..=max` (an inverted range is swapped):
+    /// the ports of an embedder's relay-address hook (issue #18), walked the same unpredictable
+    /// way and bounded by the same `tries`.
+    pub fn candidates_in(
+        &self,
+        min: u16,
+        max: u16,
+        tries: usize,
+        even: bool,
+        reserve_next: bool,
+    ) -> impl Iterator<Item = u16> + use<> {
+        let (min, max) = if min <= max { (min, max) } else { (max, min) };
         let mut h = self.seed.build_hasher();
         h.write_u64(self.counter.fetch_add(1, Relaxed));
-        let len = u64::from(self.len());
+        let len = u64::from(max - min) + 1;
         let start = h.finish() % len;
         h.write_u8(1);
         // A stride in 1..len coprime with len; 1 when the range holds a single port.
@@ -64,7 +79,6 @@ impl PortRange {
         while gcd(stride, len) != 1 {
             stride += 1;
         }
-        let (min, max) = (self.min, self.max);
         (0..len)
             .map(move |i| u64::from(min) + (start + i * stride) % len)
             .filter_map(|p| u16::try_from(p).ok())
@@ -96,6 +110,19 @@ mod tests {
         assert!(even.iter().all(|p| p % 2 == 0 && *p < 50009));
         assert_eq!(even.len(), 5);
         assert_eq!(r.candidates(3, false, false).count(), 3);
+    }
+
+    #[test]
+    fn candidates_in_another_range_stay_in_it() {
+        let r = PortRange::new(49152, 65535);
+        let mut all: Vec<u16> = r.candidates_in(50010, 50019, 100, false, false).collect();
+        all.sort_unstable();
+        assert_eq!(all, (50010..=50019).collect::<Vec<_>>());
+        let even: Vec<u16> = r.candidates_in(50011, 50015, 100, true, true).collect();
+        assert!(even.iter().all(|p| p % 2 == 0 && (50011..50015).contains(p)), "{even:?}");
+        assert_eq!(even.len(), 2);
+        assert_eq!(r.candidates_in(2000, 1000, 3, false, false).count(), 3);
+        assert!(r.candidates_in(2000, 1000, 3000, false, false).all(|p| (1000..=2000).contains(&p)));
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         },
         Lease::Ask | Lease::Looked => None,
     };
-    let (bound, extra) = match bind_relays(req, &asked) {
+    let (bound, extra) = match bind_relays(req, &asked, user) {
         Ok(relays) => relays,
         Err(code) => {
             server.table.release(user);
@@ -209,19 +209,20 @@ fn optional<T>(attribute: Result<T, AttrError>) -> Result<Option<T>, u16> {
 /// The first relay of an allocation, and the second family's of a dual one.
 type Relays<S> = (Bound<S>, Option<Extra<S>>);
 
-/// The relay socket(s) of a new allocation. RFC 8656 §7.2: one relayed address per family for a
-/// dual allocation; when only one family can be had the allocation is made with it, and
-/// ADDRESS-ERROR-CODE says why the other failed.
-fn bind_relays<D: RelayDriver>(req: &Request<'_, '_, D>, asked: &Asked) -> Result<Relays<D::Socket>, u16> {
+/// The relay socket(s) of a new allocation for `user` (its quota user). RFC 8656 §7.2: one
+/// relayed address per family for a dual allocation; when only one family can be had the
+/// allocation is made with it, and ADDRESS-ERROR-CODE says why the other failed. The embedder's
+/// relay-address hook is asked once per family.
+fn bind_relays<D: RelayDriver>(req: &Request<'_, '_, D>, asked: &Asked, user: &str) -> Result<Relays<D::Socket>, u16> {
     let server = req.server;
     let options = BindOptions { dont_fragment: asked.dont_fragment, tcp: asked.tcp };
     let Some(legacy) = asked.dual else {
-        return relay_socket(server, req, asked.token, asked.family, asked.even_port, options).map(|b| (b, None));
+        return relay_socket(server, req, user, asked.token, asked.family, asked.even_port, options).map(|b| (b, None));
     };
-    let v4 = relay_socket(server, req, None, Some(AddressFamily::V4), asked.even_port, options);
+    let v4 = relay_socket(server, req, user, None, Some(AddressFamily::V4), asked.even_port, options);
     // Only the first relay may reserve the next port (one RESERVATION-TOKEN per answer).
     let even_v6 = asked.even_port.map(|_| EvenPort { reserve_next: false });
-    let v6 = relay_socket(server, req, None, Some(AddressFamily::V6), even_v6, options);
+    let v6 = relay_socket(server, req, user, None, Some(AddressFamily::V6), even_v6, options);
     match (v4, v6) {
         (Ok(a), Ok(b)) => Ok((a, Some(Extra::Relay(b)))),
         (Ok(a), Err(code)) => Ok((a, Some(Extra::Failed(AddressFamily::V6, code, legacy)))),
@@ -305,11 +306,13 @@ fn dual_request<D: RelayDriver>(
     }
 }
 
-/// The relay socket: the one a RESERVATION-TOKEN holds, or a fresh one of the requested family;
-/// the error code when there is none (RFC 8656 §7.2).
+/// The relay socket: the one a RESERVATION-TOKEN holds, or a fresh one of the requested family —
+/// where the embedder's relay-address hook chose, or else on the configured addresses; the error
+/// code when there is none (RFC 8656 §7.2).
 fn relay_socket<D: RelayDriver>(
     server: &Server<D>,
     req: &Request<'_, '_, D>,
+    user: &str,
     token: Option<[u8; 8]>,
     family: Option<AddressFamily>,
     even_port: Option<EvenPort>,
@@ -326,11 +329,21 @@ fn relay_socket<D: RelayDriver>(
         return Ok(Bound { socket: r.socket, local: r.local, advertised: r.advertised, token: None });
     }
     let family = family.unwrap_or(AddressFamily::V4);
-    let reserve_next = even_port.is_some_and(|e| e.reserve_next);
+    let (even, reserve_next) = (even_port.is_some(), even_port.is_some_and(|e| e.reserve_next));
     let configured = &server.options.relay_addresses;
+    // Issue #18: the embedder's choice, when it made a valid one, is the only one tried.
+    if let Some(choice) = hook_choice(server, req, user, family, opts.tcp) {
+        let (local, advertised) = configured
+            .iter()
+            .find(|r| (r.local == choice.ip || r.advertised == choice.ip) && !r.advertised.is_unspecified())
+            .map_or((choice.ip, choice.ip), |r| (r.local, r.advertised));
+        let ports = Some((*choice.ports.start(), *choice.ports.end()));
+        return bind(server, (local, advertised), ports, (even, reserve_next), opts, req.now)
+            .ok_or(codes::INSUFFICIENT_CAPACITY);
+    }
     if configured.is_empty() {
         let (local, advertised) = relay_ip(server, req, family)?;
-        return bind(server, local, advertised, even_port.is_some(), reserve_next, opts, req.now)
+        return bind(server, (local, advertised), None, (even, reserve_next), opts, req.now)
             .ok_or(codes::INSUFFICIENT_CAPACITY);
     }
     // Several relay addresses of the family: spread allocations round-robin, and when one address
@@ -347,11 +360,32 @@ fn relay_socket<D: RelayDriver>(
         if r.advertised.is_unspecified() {
             continue;
         }
-        if let Some(bound) = bind(server, r.local, r.advertised, even_port.is_some(), reserve_next, opts, req.now) {
+        if let Some(bound) = bind(server, (r.local, r.advertised), None, (even, reserve_next), opts, req.now) {
             return Ok(bound);
         }
     }
     Err(codes::INSUFFICIENT_CAPACITY)
+}
+
+/// The relay-address hook's valid choice for this Allocate's relay of `family`, if a hook is set.
+fn hook_choice<D: RelayDriver>(
+    server: &Server<D>,
+    req: &Request<'_, '_, D>,
+    user: &str,
+    family: AddressFamily,
+    tcp: bool,
+) -> Option<super::RelayChoice> {
+    let auth = server.auth.load();
+    let ctx = super::RelayContext {
+        username: req.auth.username,
+        user,
+        realm: auth.as_deref().map_or("", |a| a.realm()),
+        client: req.rx.source,
+        transport: req.rx.transport,
+        family,
+        tcp,
+    };
+    server.relay_hook_choice(&ctx)
 }
 
 fn family_matches(family: AddressFamily, ip: &IpAddr) -> bool {
@@ -419,19 +453,22 @@ struct Bound<S> {
     token: Option<[u8; 8]>,
 }
 
-/// Binds a relay socket on a free port of the range, skipping ports in use (the machine's
-/// ephemeral range may overlap ours). With `reserve_next` also binds port + 1 and keeps it under a
-/// fresh RESERVATION-TOKEN.
+/// Binds a relay socket on `(local, advertised)` at a free port of the range — the configured
+/// one, or `ports` (inclusive) when the relay-address hook chose them — skipping ports in use (the
+/// machine's ephemeral range may overlap ours), at most `port_tries` of them. `(even,
+/// reserve_next)` is EVEN-PORT: an even port, and with its R bit port + 1 bound too and kept
+/// under a fresh RESERVATION-TOKEN.
 fn bind<D: RelayDriver>(
     server: &Server<D>,
-    local: IpAddr,
-    advertised: IpAddr,
-    even: bool,
-    reserve_next: bool,
+    (local, advertised): (IpAddr, IpAddr),
+    ports: Option<(u16, u16)>,
+    (even, reserve_next): (bool, bool),
     opts: BindOptions,
     now: Millis,
 ) -> Option<Bound<D::Socket>> {
-    for port in server.ports.candidates(server.options.port_tries, even, reserve_next) {
+    let tries = server.options.port_tries;
+    let (min, max) = ports.unwrap_or((server.ports.min(), server.ports.max()));
+    for port in server.ports.candidates_in(min, max, tries, even, reserve_next) {
         let addr = SocketAddr::new(local, port);
         let socket = match server.driver.bind(addr, opts) {
             Ok(s) => s,

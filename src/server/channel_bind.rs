@@ -1,7 +1,7 @@
 //! ChannelBind, RFC 8656 §12.2: bind a channel number to a peer (and refresh its permission).
 
 use super::request::Request;
-use super::{Outcome, RelayDriver};
+use super::{Outcome, PeerRequest, RelayDriver};
 use crate::alloc::{BindingLimits, ChannelBindError};
 use crate::proto::channel_data::is_channel_number;
 use crate::proto::stun::{ChannelNumber, Class, XorPeerAddress, codes};
@@ -27,7 +27,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if !allocation.has_family_of(peer.ip(), req.now) {
         return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
     }
-    if req.server.policy.load().check_addr(peer).is_err() {
+    if !req.server.peer_allowed(allocation, peer, PeerRequest::ChannelBind) {
         return req.peer_denied(allocation, peer.ip(), out);
     }
     let o = &req.server.options;

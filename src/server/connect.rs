@@ -42,7 +42,7 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
     if peer.is_ipv4() != allocation.info().relay_addr.is_ipv4() {
         return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
     }
-    if server.policy.load().check_addr(peer).is_err() {
+    if !server.peer_allowed(allocation, peer, super::PeerRequest::Connect) {
         return req.peer_denied(allocation, peer.ip(), out);
     }
     let connection = TcpConnection {

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::request::Request;
-use super::{Outcome, RelayDriver};
+use super::{Outcome, PeerRequest, RelayDriver};
 use crate::alloc::BindingLimits;
 use crate::proto::stun::{Class, XorPeerAddress, codes};
 
@@ -25,8 +25,9 @@ pub(super) fn handle<D: RelayDriver>(req: &Request<'_, '_, D>, out: &mut [u8]) -
         if !allocation.has_family_of(peer.ip(), req.now) {
             return req.error(out, codes::PEER_ADDRESS_FAMILY_MISMATCH);
         }
-        // RFC 8656 §9: a permission has no port, so port rules wait for ChannelBind and each send.
-        if req.server.policy.load().check_ip(peer.ip()).is_err() {
+        // RFC 8656 §9: a permission has no port, so port rules wait for ChannelBind and each send;
+        // then the embedder's peer hook, which can only refuse more.
+        if !req.server.peer_allowed(allocation, peer, PeerRequest::CreatePermission) {
             return req.peer_denied(allocation, peer.ip(), out);
         }
         let Some(slot) = ips.get_mut(n) else {

@@ -19,6 +19,7 @@ mod connect;
 mod create_permission;
 mod driver;
 mod events;
+mod hooks;
 mod icmp;
 mod lease;
 mod lifecycle;
@@ -52,6 +53,9 @@ pub use admission::{Admission, Refusal};
 pub use connect::{CONNECTION_TIMEOUT_MS, MAX_CONNECTIONS_PER_ALLOCATION};
 pub use driver::{BindOptions, Ecn, NoRelay, RelayDriver};
 pub use events::{AuthKind, EndReason, Event, EventSink, Session, Usage};
+pub use hooks::{
+    MIN_RELAY_PORT, PeerContext, PeerDecision, PeerHook, PeerRequest, RelayAddressHook, RelayChoice, RelayContext,
+};
 pub use icmp::{ICMP_INDICATION_LEN, ICMP_PER_SECOND};
 pub use lease::{AllocationLedger, Hold, LeaseRequest, LeaseVerdict, MAX_PENDING, PENDING_MS, Resumed};
 pub use options::{NatDiscovery, RelayAddress, ServerOptions};
@@ -189,6 +193,8 @@ pub struct Server<D: RelayDriver = NoRelay> {
     /// Allocates held for a fleet lease, and whether leases are on (issue #16).
     pending: lease::Pending,
     leases_on: std::sync::atomic::AtomicBool,
+    /// The embedder's peer-policy and relay-address hooks (issue #18), unset by default.
+    hooks: hooks::Hooks,
 }
 
 impl<D: RelayDriver> std::fmt::Debug for Server<D> {
@@ -255,6 +261,7 @@ impl<D: RelayDriver> Server<D> {
             nat_tls: std::sync::OnceLock::new(),
             pending: lease::Pending::default(),
             leases_on: std::sync::atomic::AtomicBool::new(false),
+            hooks: hooks::Hooks::default(),
         }
     }
 

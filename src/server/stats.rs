@@ -60,8 +60,13 @@ counters! {
         relayed_to_client => relayed_to_client,
         /// Peer datagrams dropped for want of a permission.
         peer_no_permission => peer_no_permission,
-        /// Requests refused with 403 by the peer policy.
+        /// Requests refused with 403 by the peer policy (the built-in one or the embedder's
+        /// [`PeerHook`](super::PeerHook)).
         peer_denied => peer_denied,
+        /// Choices of the embedder's [`RelayAddressHook`](super::RelayAddressHook) that were not
+        /// valid for the Allocate (another family, an empty range, ports below 1024), so the
+        /// default relay address was used.
+        relay_hook_ignored => relay_hook_ignored,
         /// Requests refused for their credentials (400, 401 with credentials, revoked): real
         /// failures, by reason in `auth_failures_by_reason`. Challenges are not among them.
         auth_failures,

@@ -1,6 +1,6 @@
 //! Relaying end to end over loopback (`runtime`): Binding, TURN allocations and data over UDP, TCP
 //! and TLS, RFC 6062 TCP relaying, IPv6 and dual allocations, several relay addresses, worker
-//! sockets.
+//! sockets, the embedder's peer and relay-address hooks.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -10,6 +10,7 @@ mod client_failures;
 mod dont_fragment;
 mod dual_allocation;
 mod ecn;
+mod hooks;
 mod icmp;
 mod ipv6;
 mod ipv6_streams;

@@ -107,6 +107,7 @@ mod icmp;
 mod lease;
 mod mobility;
 mod oauth;
+mod policy_hooks;
 mod relay_ips;
 mod rfc5780;
 mod rfc6062;
