@@ -396,3 +396,50 @@ impl RelayHandle {
         self.daemon.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_become_listening_ip_and_one_port() {
+        let (config, ..) = Relay::builder()
+            .listen("127.0.0.1:0".parse().unwrap())
+            .listen("127.0.0.2:0".parse().unwrap())
+            .listen("127.0.0.1:0".parse().unwrap())
+            .finish()
+            .unwrap();
+        assert_eq!(config.listening_ip, ["127.0.0.1".parse::<IpAddr>().unwrap(), "127.0.0.2".parse().unwrap()]);
+        assert_eq!(config.listening_port, 0);
+        let two_ports = Relay::builder()
+            .listen("127.0.0.1:3478".parse().unwrap())
+            .listen("127.0.0.2:3479".parse().unwrap())
+            .finish();
+        assert!(matches!(two_ports, Err(ConfigError::InvalidValue { key, .. }) if key == "listening-port"));
+        let (untouched, ..) = Relay::builder().finish().unwrap();
+        assert_eq!(untouched.listening_ip, Config::default().listening_ip, "no listen: the configuration's");
+    }
+
+    #[test]
+    fn setters_fill_the_config_and_an_invalid_one_is_refused_naming_the_key() {
+        let (config, ..) = Relay::builder()
+            .realm("r.example")
+            .user("ann", "pw")
+            .static_auth_secret("s")
+            .user_quota(3)
+            .total_quota(7)
+            .allow_loopback_peers(true)
+            .max_lifetime(Duration::from_secs(60))
+            .configure(|c| c.mobility = true)
+            .finish()
+            .unwrap();
+        assert_eq!(config.realm.as_deref(), Some("r.example"));
+        assert_eq!(config.users.get("ann").map(|p| p.0.as_str()), Some("pw"));
+        assert_eq!(config.static_auth_secret.len(), 1);
+        assert_eq!((config.user_quota, config.total_quota, config.allow_loopback_peers), (3, 7, true));
+        assert_eq!((config.max_lifetime, config.default_lifetime), (60, 60), "the default lowered to the max");
+        assert!(config.mobility);
+        let refused = Relay::builder().configure(|c| c.min_port = 0).finish();
+        assert!(matches!(refused, Err(ConfigError::InvalidValue { key, .. }) if key == "min-port"));
+    }
+}
