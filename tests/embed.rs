@@ -242,6 +242,21 @@ async fn the_metrics_router_mounts_into_an_embedders_axum_app() {
     .await;
 }
 
+#[tokio::test]
+async fn tls_gives_a_turns_listener() {
+    bounded(async {
+        let identity = switchback::io::TlsIdentity::self_signed(&["localhost"]).unwrap();
+        let relay = Relay::builder().listen("127.0.0.1:0".parse().unwrap()).tls(identity).spawn().await.unwrap();
+        let tls = relay.local_addrs().iter().find(|l| l.transport == Transport::Tls).expect("a TLS listener").addr;
+        assert_ne!(tls.port(), 0);
+        assert!(relay.turn_urls().contains(&format!("turns:{tls}?transport=tcp")), "{:?}", relay.turn_urls());
+        // It accepts connections.
+        tokio::net::TcpStream::connect(tls).await.unwrap();
+        relay.shutdown().await;
+    })
+    .await;
+}
+
 /// Whether the page's `switchback_allocations` gauge has a series at 1 (the live allocation).
 fn one_allocation(page: &str) -> bool {
     page.lines().any(|l| l.starts_with("switchback_allocations{") && l.ends_with(" 1"))
