@@ -1,10 +1,12 @@
 //! A whole server from a [`Config`]: the TURN listeners, the HTTP faces, reload and drain — what
 //! the `switchback` binary runs, as a library so an embedder can run the same.
 //!
-//! The command line (flags, subcommands, signals, logging, the banner) stays in the binary: it
-//! builds a [`Config`], hands [`Daemon::start`] a [`Setup`] saying where a reload reads the
-//! configuration from, and decides when to [`Daemon::reload`], [`Daemon::drain`] and
-//! [`Daemon::shutdown`].
+//! An embedder starts it with [`Relay::builder`] ([`embed`], docs/embedding.md): the builder fills
+//! a [`Config`], adds the embedder's [`Hooks`] and calls [`Daemon::start`]. The command line
+//! (flags, subcommands, signals, logging, the banner) stays in the binary: it builds a [`Config`]
+//! and a [`Setup`] saying where a reload reads the configuration from, starts through the same
+//! builder ([`Relay::from_config`], [`RelayBuilder::setup`]), and decides when to
+//! [`Daemon::reload`], [`Daemon::drain`] and [`Daemon::shutdown`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
