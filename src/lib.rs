@@ -9,28 +9,33 @@
 //! * `client` (feature `runtime`) — a small client used by the tests and by embedders;
 //! * `config` (feature `runtime`) — the one configuration schema behind `turn.toml` and the flags;
 //! * `http` (feature `http`) — the HTTP faces: token service, metrics and health, admin API;
-//! * `daemon` (feature `http`) — a whole server from a `Config`: listeners, faces, reload, drain.
+//! * `daemon` (feature `http`) — a whole server from a `Config`: listeners, faces, reload, drain;
+//!   `Relay`, its builder for embedders.
 //!
 //! Build with `default-features = false` to get only the protocol core (no tokio), as `fuzz/` does.
 //!
 //! # Three ways to use it
 //!
-//! * **The daemon**: `switchback` with a `turn.toml` and flags (see the README), or the same from
-//!   Rust with `daemon::Daemon::start`.
-//! * **An embedded server**: the core with the tokio drivers, your users and your event handler —
-//!   below: users from your own store (a `HashMap` standing in for a database) through the
-//!   credential hook, looked up off the packet path and cached; the relayed bytes of each ended
-//!   allocation through an event sink.
+//! * **The daemon**: `switchback` with a `turn.toml` and flags (see the README). The binary is a
+//!   thin user of the embedded server below (`Relay::from_config`).
+//! * **An embedded server**: `Relay::builder()` (feature `http`) runs the
+//!   daemon's machine in your tokio runtime — listeners, auth, limits, reload, drain, metrics —
+//!   with your users and your event handler; the `RelayHandle` it returns drains, reloads, shuts
+//!   down and hands out the metrics routes to mount in your axum app. Below: users from your own
+//!   store (a `HashMap` standing in for a database) through the credential hook, looked up off the
+//!   packet path and cached; the relayed bytes of each ended allocation through an event sink.
+//!   docs/embedding.md covers threading and the hooks. (Lower down, `io::bind` drives the
+//!   [`server`] core alone, without the daemon's faces.)
 //! * **A client**: `client::turn::TurnClient` (UDP, TCP, TLS; RFC 8016 moves; failures reported).
 //!
 //! ```
 //! use std::collections::HashMap;
 //! use std::sync::Arc;
 //! use std::sync::atomic::{AtomicU64, Ordering};
-//! use switchback::auth::hook::{CachedCredentials, Found, HookHandle, LookupFn};
-//! use switchback::auth::{AuthConfig, Authenticator, StaticCredential};
+//! use switchback::auth::StaticCredential;
+//! use switchback::auth::hook::{CachedCredentials, Found, LookupFn};
 //! use switchback::client::turn::{Credentials, TurnClient};
-//! use switchback::server::{Event, EventSink, ServerOptions};
+//! use switchback::server::{Event, EventSink};
 //!
 //! /// Counts the bytes of every allocation that ends (a billing hook, say).
 //! #[derive(Default)]
@@ -52,18 +57,18 @@
 //!         users.get(&name).map_or(Found::NotFound, |pw| Found::Credential(StaticCredential::Password(pw.clone())))
 //!     })
 //! });
-//! let mut auth = AuthConfig::new("example.org");
-//! auth.hook = Some(HookHandle(Arc::new(CachedCredentials::new(lookup, 300, 10_000))));
-//! let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
-//! let authenticator = Authenticator::new(auth, switchback::daemon::random_key()?);
-//! let server = switchback::io::UdpRelay::server(options, Some(authenticator));
 //! let usage = Arc::new(Usage::default());
-//! server.set_events(usage.clone());
-//! let plan = switchback::io::ListenPlan::new(&["127.0.0.1".parse()?], 0);
-//! let running = switchback::io::bind(plan, server).await?;
+//! let relay = switchback::Relay::builder()
+//!     .listen("127.0.0.1:0".parse()?)
+//!     .realm("example.org")
+//!     .allow_loopback_peers(true)
+//!     .credential_hook(CachedCredentials::new(lookup, 300, 10_000))
+//!     .events(usage.clone())
+//!     .spawn()
+//!     .await?;
 //!
 //! // A client of yours relays a datagram to a peer.
-//! let turn = running.local_addrs()[0].addr;
+//! let turn = relay.local_addrs()[0].addr;
 //! let client = TurnClient::allocate(turn, Credentials::new("ann", "s3cret")).await?;
 //! let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
 //! client.create_permission(peer.local_addr()?).await?;
@@ -73,7 +78,8 @@
 //! assert_eq!((&buf[..n], from), (&b"hello"[..], client.relayed_addr()));
 //! client.close().await?;
 //! assert_eq!(usage.0.load(Ordering::Relaxed), 5, "the ended allocation's bytes reached the sink");
-//! running.shutdown().await;
+//! assert_eq!(relay.allocations(), 0);
+//! relay.shutdown().await;
 //! # Ok(())
 //! # }
 //! ```
@@ -101,6 +107,9 @@ pub mod http;
 pub mod io;
 #[cfg(feature = "runtime")]
 pub mod tls;
+
+#[cfg(feature = "http")]
+pub use daemon::{Relay, RelayBuilder, RelayHandle};
 
 #[doc(hidden)]
 pub mod fuzzing;

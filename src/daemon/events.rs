@@ -1,6 +1,7 @@
 //! The daemon's consumers of the core's lifecycle events: the session log, always, and the usage
-//! writer with `usage-file`, the fleet's usage flusher with `redis-url` — one sink that hands each
-//! event to each.
+//! writer with `usage-file`, the fleet's usage flusher with `redis-url`, and an embedder's sink
+//! ([`super::Hooks::events`]) — one sink that hands each event to each, in that order, on the
+//! worker that caused it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +12,26 @@ use crate::config::Config;
 use crate::io::TurnServer;
 use crate::server::{Event, EventSink, Session, Usage};
 
-/// The session log and, with `usage-file`, the usage writer; with `redis-url`, the fleet.
-#[derive(Debug)]
+/// The session log and, with `usage-file`, the usage writer; with `redis-url`, the fleet; an
+/// embedder's sink last.
 pub struct DaemonEvents {
     log: SessionLog,
     usage: Option<UsageWriter>,
     fleet: Option<super::fleet::FleetSink>,
     leases: Option<super::fleet_leases::LeaseSink>,
+    forward: Option<Arc<dyn EventSink>>,
+}
+
+impl std::fmt::Debug for DaemonEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaemonEvents")
+            .field("log", &self.log)
+            .field("usage", &self.usage)
+            .field("fleet", &self.fleet)
+            .field("leases", &self.leases)
+            .field("forward", &self.forward.is_some())
+            .finish()
+    }
 }
 
 impl DaemonEvents {
@@ -27,7 +41,7 @@ impl DaemonEvents {
             Some(path) => Some(UsageWriter::start(path, node.clone())?),
             None => None,
         };
-        Ok(DaemonEvents { log: SessionLog::new(node), usage, fleet: None, leases: None })
+        Ok(DaemonEvents { log: SessionLog::new(node), usage, fleet: None, leases: None, forward: None })
     }
 
     /// Fleet mode: ended allocations go to the fleet's usage flusher too.
@@ -38,6 +52,12 @@ impl DaemonEvents {
     /// Fleet-wide quotas: Refresh renews the allocation's lease, its end releases it.
     pub fn with_leases(self, sink: Option<super::fleet_leases::LeaseSink>) -> DaemonEvents {
         DaemonEvents { leases: sink, ..self }
+    }
+
+    /// An embedder's sink ([`super::Hooks::events`]): every event reaches it too, after the
+    /// daemon's own consumers.
+    pub fn with_forward(self, sink: Option<Arc<dyn EventSink>>) -> DaemonEvents {
+        DaemonEvents { forward: sink, ..self }
     }
 
     /// The usage writer, when `usage-file` is set.
@@ -77,6 +97,9 @@ impl EventSink for DaemonEvents {
         }
         if let Some(leases) = &self.leases {
             leases.event(event);
+        }
+        if let Some(forward) = &self.forward {
+            forward.event(event);
         }
     }
 }

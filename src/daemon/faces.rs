@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use prometheus_client::registry::Registry;
 use tracing::info;
 
 use super::banner::advertised;
@@ -14,26 +15,38 @@ use crate::http::{Face, admin, metrics};
 use crate::io::{Running, TurnServer};
 use crate::server::Transport;
 
+/// The registry behind `/metrics`: read at each scrape (and by [`super::Daemon::metrics_text`]).
+pub(super) fn metrics_registry(
+    server: &Arc<TurnServer>,
+    running: &Running,
+    fleet: Option<Arc<metrics::FleetStats>>,
+) -> Arc<Registry> {
+    let collector = metrics::TurnCollector::new(server.clone(), running.io_stats_handle())
+        .with_listener_ips(running.local_addrs().iter().map(|l| l.addr.ip()));
+    let collector = match fleet {
+        Some(stats) => collector.with_fleet(stats),
+        None => collector,
+    };
+    metrics::registry(collector)
+}
+
+/// The metrics face's routes: `/metrics`, `/healthz`, `/readyz`.
+pub(super) fn metrics_router(readiness: &Readiness, registry: &Arc<Registry>) -> axum::Router {
+    health::router(readiness.clone()).merge(metrics::router_of(registry.clone()))
+}
+
 /// The metrics and admin faces that `config` turns on, each on its configured address.
 pub(super) fn http_faces(
     config: &Config,
     readiness: &Readiness,
     server: &Arc<TurnServer>,
-    running: &Running,
+    metrics_routes: &axum::Router,
     reloader: &Arc<Reloader>,
-    fleet: Option<Arc<metrics::FleetStats>>,
 ) -> Vec<Face> {
     let keys = &reloader.keys;
     let mut faces = Vec::new();
     if let Some(addr) = config.metrics_listen {
-        let collector = metrics::TurnCollector::new(server.clone(), running.io_stats_handle())
-            .with_listener_ips(running.local_addrs().iter().map(|l| l.addr.ip()));
-        let collector = match fleet {
-            Some(stats) => collector.with_fleet(stats),
-            None => collector,
-        };
-        let router = health::router(readiness.clone()).merge(metrics::router(collector));
-        faces.push(Face::new("metrics", addr, router));
+        faces.push(Face::new("metrics", addr, metrics_routes.clone()));
     }
     // Config::validate refuses admin-listen without a key.
     if let (Some(addr), Some(key)) = (config.admin_listen, &keys.admin) {

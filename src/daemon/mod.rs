@@ -1,10 +1,12 @@
 //! A whole server from a [`Config`]: the TURN listeners, the HTTP faces, reload and drain — what
 //! the `switchback` binary runs, as a library so an embedder can run the same.
 //!
-//! The command line (flags, subcommands, signals, logging, the banner) stays in the binary: it
-//! builds a [`Config`], hands [`Daemon::start`] a [`Setup`] saying where a reload reads the
-//! configuration from, and decides when to [`Daemon::reload`], [`Daemon::drain`] and
-//! [`Daemon::shutdown`].
+//! An embedder starts it with [`Relay::builder`] ([`embed`], docs/embedding.md): the builder fills
+//! a [`Config`], adds the embedder's [`Hooks`] and calls [`Daemon::start`]. The command line
+//! (flags, subcommands, signals, logging, the banner) stays in the binary: it builds a [`Config`]
+//! and a [`Setup`] saying where a reload reads the configuration from, starts through the same
+//! builder ([`Relay::from_config`], [`RelayBuilder::setup`]), and decides when to
+//! [`Daemon::reload`], [`Daemon::drain`] and [`Daemon::shutdown`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -25,6 +27,7 @@
 //! ```
 
 pub mod banner;
+pub mod embed;
 pub mod events;
 mod faces;
 pub mod fleet;
@@ -42,14 +45,16 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::auth::Authenticator;
+use crate::auth::hook::HookHandle;
+use crate::auth::{AuthConfig, Authenticator};
 use crate::config::{Config, ConfigError};
 use crate::http::health::Readiness;
 use crate::http::{Face, HttpError, HttpRunning};
 use crate::io::{self, IoError, Limits, ReloadableTls, Running, TurnServer, UdpRelay};
-use crate::server::Transport;
+use crate::server::{EventSink, Transport};
 
-pub use reload::{ConfigSource, ReloadHook, Reloader};
+pub use embed::{AllocationSummary, Relay, RelayBuilder, RelayHandle};
+pub use reload::{ConfigSource, RELOADABLE, ReloadHook, Reloader};
 pub use revoke::Revoker;
 pub use tls::{TlsSetup, configured_tls};
 
@@ -75,6 +80,32 @@ pub enum DaemonError {
     /// `redis-url` cannot be used (never shows the URL).
     #[error(transparent)]
     Fleet(#[from] crate::fleet::FleetError),
+    /// A reload was refused as a whole (names the problem); the old configuration stays.
+    #[error("reload refused: {0}")]
+    Reload(String),
+}
+
+/// What an embedder adds to a daemon that a configuration file cannot say (issue #18): kept for
+/// the daemon's whole life, across reloads.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct Hooks {
+    /// Credentials for names that are neither static users nor REST usernames (a database of
+    /// users): in the authenticator at start and in every one a reload builds. With a hook TURN is
+    /// on even when the configuration has no secret and no user.
+    pub credentials: Option<HookHandle>,
+    /// Receives every lifecycle event after the daemon's own consumers (session log, usage file,
+    /// fleet), synchronously on the worker that caused it: keep it short and non-blocking.
+    pub events: Option<Arc<dyn EventSink>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("credentials", &self.credentials.is_some())
+            .field("events", &self.events.is_some())
+            .finish()
+    }
 }
 
 /// What [`Daemon::start`] needs besides the configuration.
@@ -87,12 +118,14 @@ pub struct Setup {
     pub source: ConfigSource,
     /// Called with each configuration a reload applies (the binary sets its log level here).
     pub on_reload: Option<ReloadHook>,
+    /// The embedder's credential hook and event sink.
+    pub hooks: Hooks,
 }
 
 impl Setup {
     /// A setup without development secret and reload hook.
     pub fn new(tls: TlsSetup, source: ConfigSource) -> Setup {
-        Setup { tls, dev_secret: None, source, on_reload: None }
+        Setup { tls, dev_secret: None, source, on_reload: None, hooks: Hooks::default() }
     }
 }
 
@@ -105,6 +138,10 @@ pub struct Daemon {
     reloader: Arc<Reloader>,
     self_signed: Option<String>,
     events: Arc<events::DaemonEvents>,
+    /// What `/metrics` renders, read at each render.
+    metrics: Arc<prometheus_client::registry::Registry>,
+    /// `/metrics`, `/healthz`, `/readyz` (served on `metrics-listen` when set).
+    metrics_routes: axum::Router,
     interim: Option<tokio::task::JoinHandle<()>>,
     fleet: Option<Arc<fleet::Fleet>>,
     /// Re-reads coturn's user database every `redis-userdb-interval` seconds.
@@ -144,7 +181,7 @@ impl Daemon {
             Some(key) => key,
             None => random_key()?,
         };
-        let auth = authenticator(config, nonce_key, setup.dev_secret.is_some())?;
+        let auth = authenticator(config, setup.hooks.credentials.as_ref(), nonce_key, setup.dev_secret.is_some())?;
         let (tls, self_signed) = tls::listener_tls(config, setup.tls);
         let (tls, handed_over) = tls::with_api_on_tls(config, tls)?;
         if config.proxy_protocol {
@@ -179,7 +216,8 @@ impl Daemon {
         };
         let events = events::DaemonEvents::new(config, node)?
             .with_fleet(fleet.as_ref().and_then(|f| f.sink()))
-            .with_leases(leases);
+            .with_leases(leases)
+            .with_forward(setup.hooks.events.clone());
         let events = Arc::new(events);
         server.set_events(events.clone());
         let interim = (config.usage_file.is_some() && config.usage_interval > 0).then(|| {
@@ -201,10 +239,13 @@ impl Daemon {
             started: config.clone(),
             fleet: fleet.as_ref().map(|f| f.placement().clone()),
             userdb: last_userdb,
+            credentials: setup.hooks.credentials.clone(),
         });
         let userdb_watch = userdb::watch(config, reloader.clone());
         let fleet_stats = fleet.as_ref().map(|f| f.stats().clone());
-        let mut faces = faces::http_faces(config, &readiness, &server, &running, &reloader, fleet_stats);
+        let metrics = faces::metrics_registry(&server, &running, fleet_stats);
+        let metrics_routes = faces::metrics_router(&readiness, &metrics);
+        let mut faces = faces::http_faces(config, &readiness, &server, &metrics_routes, &reloader);
         let api = match reloader.keys.api.clone() {
             Some(keys) => Some(faces::api_router(config, &running, &server, keys, &revoker, fleet.as_ref())?),
             None => None,
@@ -233,7 +274,20 @@ impl Daemon {
             fleet.start(config, &server, &running, &revoker);
         }
         readiness.set(true);
-        Ok(Daemon { server, running, http, readiness, reloader, self_signed, events, interim, fleet, userdb_watch })
+        Ok(Daemon {
+            server,
+            running,
+            http,
+            readiness,
+            reloader,
+            self_signed,
+            events,
+            metrics,
+            metrics_routes,
+            interim,
+            fleet,
+            userdb_watch,
+        })
     }
 
     /// The TURN core.
@@ -249,6 +303,18 @@ impl Daemon {
     /// The HTTP faces' listeners.
     pub fn http(&self) -> &HttpRunning {
         &self.http
+    }
+
+    /// The Prometheus text exposition `/metrics` serves, rendered now (whether or not
+    /// `metrics-listen` is set).
+    pub fn metrics_text(&self) -> String {
+        crate::http::metrics::render(&self.metrics)
+    }
+
+    /// The routes of the metrics face — `GET /metrics`, `/healthz`, `/readyz` — to mount into an
+    /// embedder's own axum app (the same ones `metrics-listen` serves, when set).
+    pub fn metrics_router(&self) -> axum::Router {
+        self.metrics_routes.clone()
     }
 
     /// The development certificate's SHA-256 fingerprint, when TLS runs on one.
@@ -359,14 +425,41 @@ impl Daemon {
     }
 }
 
-/// The long-term credential authenticator `config` asks for, `None` for STUN only.
-fn authenticator(config: &Config, nonce_key: [u8; 32], dev: bool) -> Result<Option<Authenticator>, ConfigError> {
-    Ok(match config.auth_config()? {
+/// The long-term credential configuration of `config` with the embedder's credential `hook`;
+/// `None` (STUN only) without secret, user and hook. A hook alone turns TURN on with the
+/// configured realm (default [`DEFAULT_REALM`](crate::auth::DEFAULT_REALM)).
+pub(crate) fn auth_config(config: &Config, hook: Option<&HookHandle>) -> Result<Option<AuthConfig>, ConfigError> {
+    let auth = match (config.auth_config()?, hook) {
+        (Some(auth), _) => Some(auth),
+        (None, Some(_)) => {
+            let mut auth = AuthConfig::new(config.realm.as_deref().unwrap_or(crate::auth::DEFAULT_REALM));
+            auth.nonce_ttl_secs = config.nonce_lifetime;
+            auth.require_sha256 = config.require_sha256;
+            Some(auth)
+        }
+        (None, None) => None,
+    };
+    Ok(auth.map(|mut auth| {
+        auth.hook = hook.cloned();
+        auth
+    }))
+}
+
+/// The long-term credential authenticator `config` (and the embedder's `hook`) asks for, `None`
+/// for STUN only.
+fn authenticator(
+    config: &Config,
+    hook: Option<&HookHandle>,
+    nonce_key: [u8; 32],
+    dev: bool,
+) -> Result<Option<Authenticator>, ConfigError> {
+    Ok(match auth_config(config, hook)? {
         Some(auth) => {
             info!(
                 realm = %auth.realm,
                 rest_secrets = auth.rest.as_ref().map_or(0, |r| r.secrets.len()),
                 users = auth.users.len(),
+                credential_hook = auth.hook.is_some(),
                 oauth_keys = auth.oauth.as_ref().map_or(0, |o| o.keys.len()),
                 loopback_peers = config.allow_loopback_peers,
                 development_default = dev,

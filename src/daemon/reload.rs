@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
 
 use crate::auth::Authenticator;
+use crate::auth::hook::HookHandle;
 use crate::config::{Config, SecretText};
 use crate::io::{ReloadableTls, TurnServer};
 
@@ -90,18 +91,25 @@ pub struct Reloader {
     pub(super) fleet: Option<Arc<super::fleet::Placement>>,
     /// coturn's user database (`redis-userdb`) as last read: kept while it cannot be read.
     pub(super) userdb: super::userdb::LastRead,
+    /// The embedder's credential hook: in every authenticator a reload builds.
+    pub(super) credentials: Option<HookHandle>,
 }
 
 impl Reloader {
     /// The configuration as the source says now.
     fn load(&self) -> Result<Config, String> {
-        let config = (self.source)()?;
+        Ok(self.completed((self.source)()?))
+    }
+
+    /// `config` with what the daemon adds to every configuration it runs: the development secret,
+    /// and the users of coturn's user database.
+    fn completed(&self, config: Config) -> Config {
         let config = match &self.dev_secret {
             Some(secret) => config.with_dev_credentials(SecretText(secret.clone())),
             None => config,
         };
         // coturn's user database is read again: users and secrets added there since take effect.
-        Ok(super::userdb::with_userdb_blocking(config, &self.userdb))
+        super::userdb::with_userdb_blocking(config, &self.userdb)
     }
 
     /// The keys changed since start that a reload cannot apply, in key order (empty when the
@@ -128,7 +136,21 @@ impl Reloader {
                 return Err(e);
             }
         };
-        let auth = match config.auth_config() {
+        self.apply(config, trigger)
+    }
+
+    /// Applies `config` as [`Reloader::reload`] applies what the source reads (an embedder's
+    /// `RelayHandle::reload`): the same keys change, the same checks refuse it as a whole. The
+    /// source is not changed: a later [`Reloader::reload`] reads it again. Blocking, as `reload`.
+    pub fn reload_with(&self, config: Config, trigger: &str) -> Result<String, String> {
+        let _one = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let config = self.completed(config);
+        self.apply(config, trigger)
+    }
+
+    /// Swaps in what `config` changes (the lock is held).
+    fn apply(&self, config: Config, trigger: &str) -> Result<String, String> {
+        let auth = match super::auth_config(&config, self.credentials.as_ref()) {
             Ok(a) => a,
             Err(e) => {
                 warn!(trigger, error = %e, "reload refused: keeping the old configuration");

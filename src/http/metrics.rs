@@ -80,9 +80,20 @@ impl TurnCollector {
 
 /// The routes: `GET /metrics`.
 pub fn router(collector: TurnCollector) -> Router {
+    router_of(registry(collector))
+}
+
+/// A registry reading `collector` at each render: one to share between `/metrics` ([`router_of`])
+/// and a caller that wants the same text without HTTP ([`render`]).
+pub fn registry(collector: TurnCollector) -> Arc<Registry> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(collector));
-    Router::new().route("/metrics", get(metrics)).with_state(Arc::new(registry))
+    Arc::new(registry)
+}
+
+/// `GET /metrics` serving `registry`.
+pub fn router_of(registry: Arc<Registry>) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(registry)
 }
 
 /// Renders the registry (also for tests and the admin face).

@@ -1,12 +1,14 @@
-//! The daemon command: load and check the configuration, pick the certificate, start
-//! [`Daemon`], then answer signals until it is time to stop.
+//! The daemon command: load and check the configuration, pick the certificate, start the server
+//! through [`Relay::from_config`] (the embedder's builder: one machine), then answer signals until
+//! it is time to stop.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use switchback::Relay;
 use switchback::config::{Config, ConfigError, Overrides, SecretText};
-use switchback::daemon::{Daemon, Setup, TlsSetup, configured_tls, random_hex};
+use switchback::daemon::{Daemon, Hooks, Setup, TlsSetup, configured_tls, random_hex};
 use switchback::io::TlsIdentity;
 use switchback::io::tls::DEV_CERTIFICATE_NAMES;
 use tracing::{debug, info, warn};
@@ -103,7 +105,7 @@ fn prepare(
     // A reload re-reads the same flags and file.
     let source = args.source.clone();
     let source = Arc::new(move || source.load(&flags).map_err(|e| e.to_string()));
-    Ok((config, Setup { tls, dev_secret, source, on_reload: None }))
+    Ok((config, Setup { tls, dev_secret, source, on_reload: None, hooks: Hooks::default() }))
 }
 
 /// Raises the RLIMIT_NOFILE soft limit to the hard limit (with the `rlimit` crate: `libc` would
@@ -141,14 +143,15 @@ async fn serve(config: &Config, setup: Setup, log_file: Option<Arc<LogFile>>) ->
     let mut hangup = Hangup::new().context("cannot install the SIGHUP handler")?;
     let mut user1 = Hangup::user1().context("cannot install the SIGUSR1 handler")?;
     let dev_secret = setup.dev_secret.clone();
-    let daemon = Daemon::start(config, setup).await?;
-    banner::print_banner(&daemon, config, dev_secret.as_deref());
+    let relay = Relay::from_config(config.clone()).setup(setup).spawn().await?;
+    let daemon = relay.daemon();
+    banner::print_banner(daemon, config, dev_secret.as_deref());
     notify_systemd(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
     let signal = loop {
         tokio::select! {
             signal = shutdown.wait() => break signal,
-            () = hangup.recv() => reload(&daemon, log_file.as_deref()).await,
-            () = user1.recv() => reopen(&daemon, log_file.as_deref()),
+            () = hangup.recv() => reload(daemon, log_file.as_deref()).await,
+            () = user1.recv() => reopen(daemon, log_file.as_deref()),
         }
     };
     daemon.set_unready();
@@ -164,13 +167,13 @@ async fn serve(config: &Config, setup: Setup, log_file: Option<Arc<LogFile>>) ->
                     info!(signal, "second signal while draining: exiting at once");
                     break;
                 }
-                () = hangup.recv() => reload(&daemon, log_file.as_deref()).await,
-                () = user1.recv() => reopen(&daemon, log_file.as_deref()),
+                () = hangup.recv() => reload(daemon, log_file.as_deref()).await,
+                () = user1.recv() => reopen(daemon, log_file.as_deref()),
             }
         }
     }
     info!(signal, "shutting down");
-    daemon.shutdown().await;
+    relay.shutdown().await;
     Ok(())
 }
 
