@@ -287,3 +287,63 @@ fn the_embedded_server_example_relays_and_exits() {
     assert!(stdout.contains("relayed 5 bytes"), "{stdout}");
     assert!(stdout.contains("usage: ann sent 5 bytes"), "{stdout}");
 }
+
+/// The builder's peer and relay-address hooks (issue #18 §3) reach the core: bob's allocations
+/// take a port in 40000..=40099 on 127.0.0.3, ann keeps the default; nobody may reach 127.0.0.9
+/// (a 403 on the CreatePermission, the only packet sent toward it), anything else relays.
+#[tokio::test]
+async fn the_builders_peer_and_relay_address_hooks_reach_the_core() {
+    use switchback::server::{PeerContext, PeerDecision, RelayChoice, RelayContext};
+    bounded(async {
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = asked.clone();
+        let denied_ip: std::net::IpAddr = "127.0.0.9".parse().unwrap();
+        let relay = builder(Arc::new(Recorder::default()))
+            .peer_hook(Arc::new(move |ctx: &PeerContext<'_>| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if ctx.peer.ip() == denied_ip { PeerDecision::Deny } else { PeerDecision::Allow }
+            }))
+            .relay_address_hook(Arc::new(|ctx: &RelayContext<'_>| {
+                (ctx.username == "bob").then(|| RelayChoice::new("127.0.0.3".parse().unwrap(), 40000..=40099))
+            }))
+            .spawn()
+            .await
+            .unwrap();
+        let turn = udp_addr(&relay);
+        let bob = TurnClient::allocate(turn, Credentials::new("bob", "hunter2")).await.unwrap();
+        let relayed = bob.relayed_addr();
+        assert_eq!(relayed.ip().to_string(), "127.0.0.3", "the relay hook's address");
+        assert!((40000..=40099).contains(&relayed.port()), "the relay hook's range: {relayed}");
+        let ann = TurnClient::allocate(turn, Credentials::new("ann", "s3cret")).await.unwrap();
+        assert_ne!(ann.relayed_addr().ip().to_string(), "127.0.0.3", "ann gets the default");
+
+        match bob.create_permission("127.0.0.9:4000".parse().unwrap()).await {
+            Err(ClientError::ErrorResponse { code: 403, .. }) => {}
+            other => panic!("expected 403 from the peer hook, got {other:?}"),
+        }
+        let before = asked.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(before >= 1, "the peer hook was asked");
+        // Allowed peers relay, from the hook's address; data does not ask the hook again.
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let peer_addr = peer.local_addr().unwrap();
+        bob.create_permission(peer_addr).await.unwrap();
+        for _ in 0..3 {
+            bob.send_to(b"hello", peer_addr).await.unwrap();
+            let mut buf = [0u8; 64];
+            let (n, from) =
+                tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf)).await.unwrap().unwrap();
+            assert_eq!((&buf[..n], from), (&b"hello"[..], relayed));
+        }
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::Relaxed),
+            before + 1,
+            "one ask for the permission, none per packet"
+        );
+        let metrics = relay.metrics();
+        assert!(metrics.contains("switchback_relay_hook_ignored_total 0"), "{metrics}");
+        bob.close().await.unwrap();
+        ann.close().await.unwrap();
+        relay.shutdown().await;
+    })
+    .await;
+}

@@ -180,6 +180,22 @@ impl RelayBuilder {
         self
     }
 
+    /// Asked after the built-in peer policy (which it can never loosen) for each peer a user
+    /// permits, binds a channel to or connects to; a deny is a 403 like the policy's. Called on the
+    /// worker at request time, never per packet: keep it cheap (see [`crate::server::PeerHook`]).
+    pub fn peer_hook(mut self, hook: Arc<dyn crate::server::PeerHook>) -> RelayBuilder {
+        self.hooks.peers = Some(hook);
+        self
+    }
+
+    /// Chooses the relay IP and port range of each new allocation (per user or tenant: pion's
+    /// `RelayAddressGenerator`); `None` from the hook means the configured default (see
+    /// [`crate::server::RelayAddressHook`]).
+    pub fn relay_address_hook(mut self, hook: Arc<dyn crate::server::RelayAddressHook>) -> RelayBuilder {
+        self.hooks.relay_addresses = Some(hook);
+        self
+    }
+
     /// The daemon's own setup (the binary's: its certificate, configuration source, development
     /// secret, reload hook). The builder's hooks and certificate are put into it.
     pub fn setup(self, setup: Setup) -> RelayBuilder {
@@ -232,6 +248,12 @@ impl RelayBuilder {
         }
         if hooks.events.is_some() {
             setup.hooks.events = hooks.events;
+        }
+        if hooks.peers.is_some() {
+            setup.hooks.peers = hooks.peers;
+        }
+        if hooks.relay_addresses.is_some() {
+            setup.hooks.relay_addresses = hooks.relay_addresses;
         }
         let daemon = Daemon::start(&config, setup).await?;
         Ok(RelayHandle { daemon, current })

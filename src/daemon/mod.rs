@@ -97,6 +97,12 @@ pub struct Hooks {
     /// Receives every lifecycle event after the daemon's own consumers (session log, usage file,
     /// fleet), synchronously on the worker that caused it: keep it short and non-blocking.
     pub events: Option<Arc<dyn EventSink>>,
+    /// Asked after the built-in peer policy for each CreatePermission, ChannelBind and Connect
+    /// peer; can only deny more (see [`crate::server::PeerHook`]).
+    pub peers: Option<Arc<dyn crate::server::PeerHook>>,
+    /// Chooses the relay address and port range per user or tenant (see
+    /// [`crate::server::RelayAddressHook`]).
+    pub relay_addresses: Option<Arc<dyn crate::server::RelayAddressHook>>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -104,6 +110,8 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("credentials", &self.credentials.is_some())
             .field("events", &self.events.is_some())
+            .field("peers", &self.peers.is_some())
+            .field("relay_addresses", &self.relay_addresses.is_some())
             .finish()
     }
 }
@@ -191,6 +199,9 @@ impl Daemon {
             );
         }
         let server = UdpRelay::server(config.server_options(), auth);
+        // The core keeps these across reloads (a reload swaps options, never the hooks).
+        server.set_peer_hook(setup.hooks.peers.clone());
+        server.set_relay_address_hook(setup.hooks.relay_addresses.clone());
         let revoked = config.revocation_list()?;
         if !revoked.is_empty() {
             info!(entries = revoked.len(), "revocation list loaded");

@@ -345,6 +345,12 @@ impl TurnCollector {
             ],
         )?;
         counter(e, "switchback_peer_denied_requests", "Requests refused 403 by the peer policy", s.peer_denied)?;
+        counter(
+            e,
+            "switchback_relay_hook_ignored",
+            "Relay-address hook choices ignored as invalid (wrong family, bad port range)",
+            s.relay_hook_ignored,
+        )?;
         counter(e, "switchback_error_responses", "Error responses sent", s.errors_sent)?;
         Ok(())
     }
