@@ -1,7 +1,8 @@
 //! The background task that keeps an allocation alive (RFC 8656 §8), with its permissions (§9) and
 //! channel bindings (§12), and reports what it cannot keep (`state.rs`): a Refresh answered with
 //! an error fails the allocation at once, one that gets no answer is tried again with backoff
-//! until the lifetime the server last granted runs out.
+//! until the lifetime the server last granted runs out. The periods are the sans-IO core's
+//! ([`crate::client_core`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,22 +12,8 @@ use tokio::time::Instant;
 
 use super::state::{LostReason, verdict};
 use super::{Inner, lock};
-
-/// Permission refresh period: RFC 8656 §9 permissions last 300 s.
-const PERMISSION_REFRESH: Duration = Duration::from_secs(240);
-/// Channel refresh period: RFC 8656 §12 channels last 600 s.
-const CHANNEL_REFRESH: Duration = Duration::from_secs(480);
-/// The wait before an unanswered Refresh is tried again (each try is itself retransmitted, RFC 8489
-/// §6.2.1); it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// How often an allocation granted `lifetime` seconds is refreshed: `every` when the application
-/// chose ([`ClientOptions::refresh_interval`](super::ClientOptions::refresh_interval)), else 4/5
-/// of the lifetime (of at least 60 s), well before RFC 8656 §8 lets it expire.
-pub(super) fn refresh_period(every: Option<Duration>, lifetime: u32) -> Duration {
-    every.unwrap_or_else(|| Duration::from_secs(u64::from(lifetime.max(60)) * 4 / 5))
-}
+use crate::client_core::refresh_period;
+use crate::client_core::{CHANNEL_REFRESH, FIRST_BACKOFF, MAX_BACKOFF, PERMISSION_REFRESH};
 
 /// Refreshes the allocation every [`refresh_period`] (at once when the reader saw ICMP port
 /// unreachable: the Refresh tells whether the server is gone), permissions every 4 minutes and
