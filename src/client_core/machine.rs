@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::credentials::{Auth, Credentials, Dance, Step, sign};
+use super::schedule::RefreshSchedule;
 use super::transaction::{Outcome, RetransmitConfig, Transaction};
 use super::{LostReason, RequestError, new_transaction_id};
 use crate::proto::channel_data::ChannelData;
@@ -21,20 +22,9 @@ use crate::proto::stun::{
 pub const PERMISSION_REFRESH: Duration = Duration::from_secs(240);
 /// Channel refresh period: RFC 8656 §12 channel bindings last 600 s.
 pub const CHANNEL_REFRESH: Duration = Duration::from_secs(480);
-/// The wait before an unanswered Refresh is tried again (each try itself retransmitted, RFC 8489
-/// §6.2.1); it doubles up to [`MAX_BACKOFF`].
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-/// The longest wait between two tries of an unanswered Refresh.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The channel numbers a client may bind (RFC 8656 §12).
 const FIRST_CHANNEL: u16 = 0x4000;
 const LAST_CHANNEL: u16 = 0x4FFF;
-
-/// How often an allocation granted `lifetime` seconds is refreshed: `every` when the application
-/// chose, else 4/5 of the lifetime (of at least 60 s), well before RFC 8656 §8 lets it expire.
-pub fn refresh_period(every: Option<Duration>, lifetime: u32) -> Duration {
-    every.unwrap_or_else(|| Duration::from_secs(u64::from(lifetime.max(60)) * 4 / 5))
-}
 
 /// Settings of a [`ClientAllocation`].
 #[derive(Clone, Debug)]
@@ -43,7 +33,7 @@ pub struct ClientConfig {
     pub lifetime: u32,
     /// REQUESTED-ADDRESS-FAMILY (RFC 8656 §7.1); `None` asks for none (IPv4).
     pub family: Option<AddressFamily>,
-    /// How often to refresh; `None`: [`refresh_period`] of the granted lifetime.
+    /// How often to refresh; `None`: [`refresh_period`](super::refresh_period) of the granted lifetime.
     pub refresh_interval: Option<Duration>,
     /// Over TCP or TLS: requests are sent once (RFC 8489 §6.2.2), ChannelData padded (RFC 8656 §12.5).
     pub reliable: bool,
@@ -146,10 +136,8 @@ pub enum SendError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Allocating,
-    Live {
-        granted: u32,
-        expires: Instant,
-    },
+    /// Allocated, refreshed on this schedule.
+    Live(RefreshSchedule),
     /// Failed, lost or deleted: nothing more is sent.
     Over,
 }
@@ -196,8 +184,6 @@ pub struct ClientAllocation {
     phase: Phase,
     relayed: Option<SocketAddr>,
     pending: Vec<Pending>,
-    next_refresh: Option<Instant>,
-    backoff: Duration,
     /// Permissions and when each is renewed.
     permissions: HashMap<IpAddr, Instant>,
     /// Channels: the peer's number and when it is rebound.
@@ -231,8 +217,6 @@ impl ClientAllocation {
             phase: Phase::Allocating,
             relayed: None,
             pending: Vec::new(),
-            next_refresh: None,
-            backoff: FIRST_BACKOFF,
             permissions: HashMap::new(),
             channels: HashMap::new(),
             by_channel: HashMap::new(),
@@ -252,7 +236,7 @@ impl ClientAllocation {
 
     /// Whether the allocation is made and not lost.
     pub fn is_live(&self) -> bool {
-        matches!(self.phase, Phase::Live { .. })
+        matches!(self.phase, Phase::Live(_))
     }
 
     /// How many datagrams from the server were ignored: not STUN or ChannelData, malformed, from
@@ -357,10 +341,10 @@ impl ClientAllocation {
                 (a, b) => a.or(b),
             };
         };
-        if let Phase::Live { expires, .. } = self.phase {
-            earliest(Some(expires));
+        if let Phase::Live(schedule) = self.phase {
+            earliest(Some(schedule.expires()));
             if !self.refreshing() {
-                earliest(self.next_refresh);
+                earliest(Some(schedule.next()));
             }
             earliest(self.permissions.values().min().copied());
             earliest(self.channels.values().map(|(_, at)| *at).min());
@@ -383,13 +367,12 @@ impl ClientAllocation {
         for kind in timed_out {
             self.failed(now, kind, RequestError::Timeout);
         }
-        let Phase::Live { granted, expires } = self.phase else { return };
-        if now >= expires {
+        let Phase::Live(schedule) = self.phase else { return };
+        if now >= schedule.expires() {
             return self.lose(LostReason::Expired);
         }
-        if !self.refreshing() && self.next_refresh.is_some_and(|at| at <= now) {
-            self.next_refresh = None;
-            self.start(now, Kind::Refresh { lifetime: granted }, Dance::default());
+        if !self.refreshing() && schedule.next() <= now {
+            self.start(now, Kind::Refresh { lifetime: schedule.granted() }, Dance::default());
         }
         let due: Vec<IpAddr> = self.permissions.iter().filter(|(_, at)| **at <= now).map(|(ip, _)| *ip).collect();
         for peer in due {
@@ -483,7 +466,6 @@ impl ClientAllocation {
             Kind::Refresh { lifetime: 0 } => self.deleted(),
             Kind::Refresh { lifetime } => {
                 let lifetime = m.get::<Lifetime>().map(|l| l.0).unwrap_or(lifetime);
-                self.backoff = FIRST_BACKOFF;
                 self.live(now, lifetime);
                 self.events.push_back(Event::Refreshed { lifetime });
             }
@@ -521,12 +503,11 @@ impl ClientAllocation {
             Kind::Refresh { .. } => match LostReason::of(&error) {
                 Some(reason) => self.lose(reason),
                 None => {
-                    let Phase::Live { expires, .. } = self.phase else { return };
-                    if now >= expires {
-                        return self.lose(LostReason::Expired);
+                    if let Phase::Live(schedule) = &mut self.phase
+                        && let Err(reason) = schedule.unanswered(now)
+                    {
+                        self.lose(reason);
                     }
-                    self.next_refresh = Some((now + self.backoff).min(expires));
-                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 }
             },
             _ if gone => self.lose(LostReason::Gone),
@@ -541,9 +522,10 @@ impl ClientAllocation {
     }
 
     fn live(&mut self, now: Instant, granted: u32) {
-        let expires = now + Duration::from_secs(u64::from(granted));
-        self.phase = Phase::Live { granted, expires };
-        self.next_refresh = Some(now + refresh_period(self.config.refresh_interval, granted));
+        match &mut self.phase {
+            Phase::Live(schedule) => schedule.refreshed(now, granted),
+            _ => self.phase = Phase::Live(RefreshSchedule::new(now, granted, self.config.refresh_interval)),
+        }
     }
 
     fn lose(&mut self, reason: LostReason) {
@@ -559,7 +541,6 @@ impl ClientAllocation {
     fn over(&mut self) {
         self.phase = Phase::Over;
         self.pending.clear();
-        self.next_refresh = None;
         self.permissions.clear();
         self.channels.clear();
         self.by_channel.clear();

@@ -5,6 +5,7 @@
 //! - [`Credentials`], [`Auth`], [`sign`], [`Dance`]: the long-term credential mechanism from the
 //!   client's side (RFC 8489 §9.2: the 401 → credentials, 438 → fresh nonce dance, SHA-256 and
 //!   USERHASH, §9.2.5) and RFC 7635 access tokens.
+//! - [`RefreshSchedule`]: when an allocation is refreshed and when it runs out (RFC 8656 §8).
 //! - [`ClientAllocation`]: one allocation on one server (RFC 8656 §7–§12): Allocate, its Refresh
 //!   schedule, permissions and channel bindings kept refreshed, data both ways, and what it cannot
 //!   keep reported as [`Event`]s.
@@ -33,16 +34,15 @@
 
 mod credentials;
 mod machine;
+mod schedule;
 mod transaction;
 
 #[cfg(test)]
 mod tests;
 
 pub use credentials::{Auth, Credentials, Dance, MAX_AUTH_ATTEMPTS, Step, challenge, sign};
-pub use machine::{
-    CHANNEL_REFRESH, ClientAllocation, ClientConfig, Event, FIRST_BACKOFF, MAX_BACKOFF, PERMISSION_REFRESH, SendError,
-    Transmit, refresh_period,
-};
+pub use machine::{CHANNEL_REFRESH, ClientAllocation, ClientConfig, Event, PERMISSION_REFRESH, SendError, Transmit};
+pub use schedule::{FIRST_BACKOFF, MAX_BACKOFF, RefreshSchedule, refresh_period};
 pub use transaction::{Outcome, RetransmitConfig, Transaction};
 
 use crate::proto::stun::{EncodeError, TransactionId};

@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::state::{LostReason, verdict};
+use super::state::verdict;
 use super::{Inner, lock};
-use crate::client_core::refresh_period;
-use crate::client_core::{CHANNEL_REFRESH, FIRST_BACKOFF, MAX_BACKOFF, PERMISSION_REFRESH};
+use crate::client_core::{CHANNEL_REFRESH, PERMISSION_REFRESH, RefreshSchedule};
 
 /// Refreshes the allocation every [`refresh_period`] (at once when the reader saw ICMP port
 /// unreachable: the Refresh tells whether the server is gone), permissions every 4 minutes and
@@ -21,36 +20,28 @@ use crate::client_core::{CHANNEL_REFRESH, FIRST_BACKOFF, MAX_BACKOFF, PERMISSION
 pub(super) async fn keep_alive(inner: Arc<Inner>, lifetime: u32, every: Option<Duration>) {
     let mut changes = inner.health.subscribe();
     let start = Instant::now();
-    let mut granted = lifetime;
-    let mut expires = start + Duration::from_secs(u64::from(granted));
-    let mut next_refresh = start + refresh_period(every, granted);
+    let mut schedule = RefreshSchedule::new(start.into_std(), lifetime, every);
     let (mut next_perm, mut next_chan) = (start + PERMISSION_REFRESH, start + CHANNEL_REFRESH);
-    let mut backoff = FIRST_BACKOFF;
     loop {
-        let wake = next_refresh.min(next_perm).min(next_chan);
+        let wake = Instant::from_std(schedule.next()).min(next_perm).min(next_chan);
         tokio::select! {
             () = tokio::time::sleep_until(wake) => {}
-            () = inner.wake.notified() => next_refresh = Instant::now(),
+            () = inner.wake.notified() => schedule.refresh_now(Instant::now().into_std()),
             _ = changes.changed() => {}
         }
         if inner.health.check().is_err() {
             return;
         }
         let now = Instant::now();
-        if now >= next_refresh {
-            match inner.refresh(granted).await {
-                Ok(lifetime) => {
-                    granted = lifetime;
-                    expires = now + Duration::from_secs(u64::from(granted));
-                    next_refresh = now + refresh_period(every, granted);
-                    backoff = FIRST_BACKOFF;
-                }
+        if now.into_std() >= schedule.next() {
+            match inner.refresh(schedule.granted()).await {
+                Ok(lifetime) => schedule.refreshed(now.into_std(), lifetime),
                 Err(e) => match verdict(&e) {
                     Some(reason) => return inner.health.fail(reason),
-                    None if Instant::now() >= expires => return inner.health.fail(LostReason::Expired),
                     None => {
-                        next_refresh = (Instant::now() + backoff).min(expires);
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        if let Err(reason) = schedule.unanswered(Instant::now().into_std()) {
+                            return inner.health.fail(reason);
+                        }
                     }
                 },
             }
