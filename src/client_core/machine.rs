@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::credentials::{Auth, Credentials, Dance, Step, sign};
+use super::inbound::Inbound;
 use super::schedule::RefreshSchedule;
 use super::transaction::{Outcome, RetransmitConfig, Transaction};
 use super::{LostReason, RequestError, new_transaction_id};
@@ -394,32 +395,13 @@ impl ClientAllocation {
             self.ignored += 1;
             return;
         }
-        match bytes.first() {
-            Some(0x00..=0x03) => self.stun(now, bytes),
-            Some(0x40..=0x7F) => match ChannelData::parse(bytes) {
-                Ok(cd) if self.is_live() => match self.by_channel.get(&cd.channel) {
-                    Some(peer) => self.events.push_back(Event::Data { peer: *peer, bytes: cd.data.to_vec() }),
-                    None => self.ignored += 1,
-                },
-                _ => self.ignored += 1,
-            },
-            _ => self.ignored += 1,
-        }
-    }
-
-    fn stun(&mut self, now: Instant, bytes: &[u8]) {
-        let Ok(m) = Message::parse(bytes) else {
-            self.ignored += 1;
-            return;
-        };
-        let ty = m.message_type();
-        match ty.class {
-            Class::SuccessResponse | Class::ErrorResponse => {
-                let tid = m.transaction_id();
+        match Inbound::parse(bytes) {
+            Inbound::Response(m) => {
+                let (tid, method) = (m.transaction_id(), m.message_type().method);
                 let found = self
                     .pending
                     .iter()
-                    .position(|p| p.transaction.transaction_id() == tid && p.kind.method() == ty.method);
+                    .position(|p| p.transaction.transaction_id() == tid && p.kind.method() == method);
                 match found {
                     Some(i) => {
                         let p = self.pending.swap_remove(i);
@@ -429,12 +411,13 @@ impl ClientAllocation {
                     None => self.ignored += 1,
                 }
             }
-            Class::Indication if ty.method == Method::DATA && self.is_live() => {
-                match (m.get::<XorPeerAddress>(), m.get::<Data>()) {
-                    (Ok(peer), Ok(data)) => self.events.push_back(Event::Data { peer: peer.0, bytes: data.0.to_vec() }),
-                    _ => self.ignored += 1,
-                }
+            Inbound::Data { peer, data } if self.is_live() => {
+                self.events.push_back(Event::Data { peer, bytes: data.to_vec() });
             }
+            Inbound::ChannelData { channel, data } if self.is_live() => match self.by_channel.get(&channel) {
+                Some(peer) => self.events.push_back(Event::Data { peer: *peer, bytes: data.to_vec() }),
+                None => self.ignored += 1,
+            },
             _ => self.ignored += 1,
         }
     }

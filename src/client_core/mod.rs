@@ -5,6 +5,8 @@
 //! - [`Credentials`], [`Auth`], [`sign`], [`Dance`]: the long-term credential mechanism from the
 //!   client's side (RFC 8489 §9.2: the 401 → credentials, 438 → fresh nonce dance, SHA-256 and
 //!   USERHASH, §9.2.5) and RFC 7635 access tokens.
+//! - [`Inbound`]: what the server sent (a response, Data indication, ChannelData,
+//!   ConnectionAttempt).
 //! - [`RefreshSchedule`]: when an allocation is refreshed and when it runs out (RFC 8656 §8).
 //! - [`ClientAllocation`]: one allocation on one server (RFC 8656 §7–§12): Allocate, its Refresh
 //!   schedule, permissions and channel bindings kept refreshed, data both ways, and what it cannot
@@ -33,6 +35,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod credentials;
+mod inbound;
 mod machine;
 mod schedule;
 mod transaction;
@@ -41,6 +44,7 @@ mod transaction;
 mod tests;
 
 pub use credentials::{Auth, Credentials, Dance, MAX_AUTH_ATTEMPTS, Step, challenge, sign};
+pub use inbound::Inbound;
 pub use machine::{CHANNEL_REFRESH, ClientAllocation, ClientConfig, Event, PERMISSION_REFRESH, SendError, Transmit};
 pub use schedule::{FIRST_BACKOFF, MAX_BACKOFF, RefreshSchedule, refresh_period};
 pub use transaction::{Outcome, RetransmitConfig, Transaction};
