@@ -12,7 +12,7 @@
 //!   schedule, permissions and channel bindings kept refreshed, data both ways, and what it cannot
 //!   keep reported as [`Event`]s.
 //!
-//! The tokio client ([`crate::client::turn`]) signs, retries and retransmits its requests with the
+//! The tokio client (`client::turn`, feature `runtime`) signs, retries and retransmits its requests with the
 //! pieces here.
 //!
 //! ```
