@@ -51,6 +51,7 @@ struct Pair {
     now: Instant,
     client_addr: SocketAddr,
     server_addr: SocketAddr,
+    transport: Transport,
     /// Lose the next n datagrams to the server / to the client.
     lose_to_server: u32,
     lose_to_client: u32,
@@ -66,8 +67,10 @@ impl Pair {
         let epoch = Instant::now();
         let (server, relay) = server_core(epoch);
         let server_addr = addr("127.0.0.1:3478");
+        let transport = if config.reliable { Transport::Tcp } else { Transport::Udp };
         let client = ClientAllocation::new(epoch, server_addr, Credentials::new("alice", "wonderland"), config);
         Pair {
+            transport,
             client,
             server,
             relay,
@@ -150,7 +153,7 @@ impl Pair {
 
     /// `peer` sends `data` to the relayed address; the client gets what the server relays.
     fn peer_sends(&mut self, peer: SocketAddr, data: &[u8]) -> bool {
-        let five = FiveTuple { transport: Transport::Udp, client: self.client_addr, server: self.server_addr };
+        let five = FiveTuple { transport: self.transport, client: self.client_addr, server: self.server_addr };
         let Some(alloc) = self.server.allocations().get(&five) else { return false };
         let mut buf = vec![0u8; HEADROOM + data.len() + 3];
         buf[HEADROOM..HEADROOM + data.len()].copy_from_slice(data);
@@ -169,8 +172,9 @@ fn is_signed(bytes: &[u8]) -> bool {
     Message::parse(bytes).unwrap().has_integrity()
 }
 
-fn method_of(bytes: &[u8]) -> Method {
-    Message::parse(bytes).unwrap().message_type().method
+/// The method of a STUN message; `None` for ChannelData.
+fn method_of(bytes: &[u8]) -> Option<Method> {
+    Message::parse(bytes).ok().map(|m| m.message_type().method)
 }
 
 #[test]
@@ -278,7 +282,8 @@ fn lost_answers_are_retransmitted_and_duplicates_ignored() {
     // A lost Refresh is retransmitted too, and the allocation lives on.
     p.lose_to_server = 2;
     p.run_to(482_000);
-    let refreshes: Vec<u64> = p.sent.iter().filter(|(_, b)| method_of(b) == Method::REFRESH).map(|(t, _)| *t).collect();
+    let refreshes: Vec<u64> =
+        p.sent.iter().filter(|(_, b)| method_of(b) == Some(Method::REFRESH)).map(|(t, _)| *t).collect();
     assert_eq!(refreshes, [480_500, 481_000, 482_000]);
     assert!(matches!(p.take().as_slice(), [(482_000, Event::Refreshed { lifetime: 600 })]));
 }
@@ -307,7 +312,7 @@ fn unanswered_refreshes_end_when_the_lifetime_does() {
     p.run_to(700_000);
     // RFC 8656 §8: the server deletes it at 600 s; the client says so then, not before.
     assert_eq!(p.take(), [(600_000, Event::AllocationLost(LostReason::Expired))]);
-    let refreshes = p.sent.iter().filter(|(_, b)| method_of(b) == Method::REFRESH).count();
+    let refreshes = p.sent.iter().filter(|(_, b)| method_of(b) == Some(Method::REFRESH)).count();
     // 480 s: seven sends, a timeout at 519.5 s, tried again after 1 s, 2 s, … each retransmitted.
     assert!(refreshes > 14, "{refreshes}");
 }
@@ -437,4 +442,39 @@ fn garbage_is_ignored_and_counted() {
     // None of it was the answer (a flipped header or transaction ID; a flipped attribute may still
     // be a challenge, which is answered as one): no panic, and the most of it counted.
     assert!(c.ignored() >= 5 && c.ignored() <= count, "{}", c.ignored());
+}
+
+#[test]
+fn over_a_stream_requests_go_once_and_channel_data_is_padded() {
+    let mut p = Pair::new(ClientConfig { reliable: true, ..ClientConfig::default() });
+    p.run_to(0);
+    assert!(matches!(p.take().as_slice(), [(0, Event::Allocated { .. })]));
+    let peer = addr("127.0.0.1:6000");
+    p.run_to(10);
+    assert_eq!(p.client.bind_channel(p.now, peer), Some(0x4000));
+    p.exchange();
+    p.client.send(peer, b"odd").unwrap();
+    p.exchange();
+    let last = &p.sent.last().unwrap().1;
+    assert_eq!(last.len(), 8, "4-byte header, 3 bytes, 1 of padding (RFC 8656 §12.5)");
+    assert_eq!(p.relayed(), [(peer, b"odd".to_vec())]);
+    // A padded ChannelData from the server (what its stream path writes) is read without the padding.
+    p.client.handle_input(p.now, p.server_addr, &[0x40, 0x00, 0x00, 0x05, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]);
+    p.exchange();
+    assert!(
+        matches!(p.take().as_slice(), [(10, Event::ChannelBound { .. }), (10, Event::Data { bytes, .. })] if bytes == b"abcde")
+    );
+    // A lost answer is not retransmitted for (RFC 8489 §6.2.2): the Refresh times out after Ti.
+    p.run_to(479_999);
+    p.lose_to_client = 1;
+    p.run_to(480_000 + 39_499);
+    let refreshes: Vec<u64> =
+        p.sent.iter().filter(|(_, b)| method_of(b) == Some(Method::REFRESH)).map(|(t, _)| *t).collect();
+    assert_eq!(refreshes, [480_000]);
+    // Ti later it is tried again (backoff 1 s) and answered.
+    p.run_to(521_000);
+    let refreshes: Vec<u64> =
+        p.sent.iter().filter(|(_, b)| method_of(b) == Some(Method::REFRESH)).map(|(t, _)| *t).collect();
+    assert_eq!(refreshes, [480_000, 520_500]);
+    assert!(p.take().iter().any(|(t, e)| *t == 520_500 && matches!(e, Event::Refreshed { .. })));
 }
