@@ -128,6 +128,17 @@ impl Auth {
         &self.realm
     }
 
+    /// RFC 8489 §9.2.5: whether a response to a request signed with this is authentic — its
+    /// MESSAGE-INTEGRITY-SHA256 (when we signed with SHA-256) or MESSAGE-INTEGRITY verifies with our
+    /// key. One with neither, or with a wrong one, is not.
+    pub fn authenticates(&self, m: &Message<'_>) -> bool {
+        match &self.key_sha256 {
+            Some(k) if m.has_integrity_sha256() => m.verify_integrity_sha256(k).is_ok(),
+            _ if m.has_integrity() => m.verify_integrity(&self.key).is_ok(),
+            _ => false,
+        }
+    }
+
     /// The same realm and nonce, keyed with `creds`: what a credential swap signs with until the
     /// server asks for more (RFC 8489 §9.2.4: the key is derived from username, realm and password).
     pub fn rekey(&self, creds: &Arc<Credentials>) -> Result<Auth, RequestError> {

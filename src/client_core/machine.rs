@@ -15,8 +15,8 @@ use super::transaction::{Outcome, RetransmitConfig, Transaction};
 use super::{LostReason, RequestError, new_transaction_id};
 use crate::proto::channel_data::ChannelData;
 use crate::proto::stun::{
-    AddressFamily, ChannelNumber, Class, Data, EncodeError, Lifetime, Message, MessageType, MessageWriter, Method,
-    RequestedAddressFamily, RequestedTransport, XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes,
+    AddressFamily, ChannelNumber, Class, Data, EncodeError, ErrorCode, Lifetime, Message, MessageType, MessageWriter,
+    Method, RequestedAddressFamily, RequestedTransport, XorMappedAddress, XorPeerAddress, XorRelayedAddress, codes,
 };
 
 /// Permission refresh period: RFC 8656 §9 permissions last 300 s.
@@ -424,6 +424,20 @@ impl ClientAllocation {
 
     fn answered(&mut self, now: Instant, mut p: Pending, m: &Message<'_>) {
         let auth = if p.signed { self.auth.as_ref() } else { None };
+        let challenge = m.message_type().class == Class::ErrorResponse
+            && m.get::<ErrorCode>().is_ok_and(|e| matches!(e.code, codes::UNAUTHENTICATED | codes::STALE_NONCE));
+        if let Some(a) = auth
+            && !challenge
+            && !a.authenticates(m)
+        {
+            // RFC 8489 §9.2.5: discarded as if never received; over a stream the transaction ends.
+            self.ignored += 1;
+            if self.config.reliable {
+                return self.failed(now, p.kind, RequestError::BadResponse);
+            }
+            self.pending.push(p);
+            return;
+        }
         match p.dance.on_response(&self.creds, auth, m) {
             Ok(Step::Done) => self.succeeded(now, p.kind, m),
             Ok(Step::Retry(auth)) => {

@@ -478,3 +478,34 @@ fn over_a_stream_requests_go_once_and_channel_data_is_padded() {
     assert_eq!(refreshes, [480_000, 520_500]);
     assert!(p.take().iter().any(|(t, e)| *t == 520_500 && matches!(e, Event::Refreshed { .. })));
 }
+
+/// A scripted server's success answer to `request`, unsigned or signed with `key`.
+fn success_answer(request: &[u8], key: Option<&[u8]>) -> Vec<u8> {
+    let req = Message::parse(request).unwrap();
+    let mut buf = vec![0u8; 512];
+    let mut w = MessageWriter::response(&mut buf, &req, Class::SuccessResponse).unwrap();
+    w.add(&crate::proto::stun::XorRelayedAddress(addr("192.0.2.1:50000"))).unwrap();
+    if let Some(key) = key {
+        w.add_message_integrity(&crate::proto::stun::IntegrityKey::new(key)).unwrap();
+    }
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn an_answer_to_a_signed_request_must_be_signed_with_our_key() {
+    let (mut c, t0, server) = scripted(ClientConfig::default());
+    let first = c.poll_transmit(t0).unwrap().bytes;
+    c.handle_input(t0, server, &challenge_answer(&first, codes::UNAUTHENTICATED, "n"));
+    let signed = c.poll_transmit(t0).unwrap().bytes;
+    // Unsigned, or signed with another key: discarded as if never received (RFC 8489 §9.2.5), and
+    // the request is retransmitted as if no answer came.
+    c.handle_input(t0, server, &success_answer(&signed, None));
+    c.handle_input(t0, server, &success_answer(&signed, Some(b"not our key")));
+    assert_eq!((c.poll_event(), c.ignored()), (None, 2));
+    assert_eq!(c.poll_transmit(t0 + ms(500)).map(|t| t.bytes), Some(signed.clone()));
+    let key = crate::proto::stun::long_term_key_md5("alice", REALM, "wonderland");
+    c.handle_input(t0 + ms(600), server, &success_answer(&signed, Some(&key)));
+    assert!(matches!(c.poll_event(), Some(Event::Allocated { .. })));
+}
