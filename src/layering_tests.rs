@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["policy"],
     &["alloc"],
     &["server"],
+    &["client_core"],
     &["tls"],
     &["io", "client"],
     &["http"],

@@ -87,6 +87,7 @@
 
 pub mod alloc;
 pub mod auth;
+pub mod client_core;
 pub mod policy;
 pub mod proto;
 pub mod random;

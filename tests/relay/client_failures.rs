@@ -2,9 +2,10 @@
 //! state to Failed and a waiting `recv_from` returns [`ClientError::AllocationLost`] — the server
 //! deleting the allocation (437 to the next Refresh, as after a restart), the server stopped (UDP:
 //! ICMP port unreachable; TCP: the connection closes), refreshes that nobody answers (retried with
-//! backoff until the lifetime runs out). And credential swaps: a new RFC 7635 token carries the
-//! allocation past the first token's expiry; a new REST credential is refused with 441 (RFC 8656
-//! §5: same username) and the allocation ends with its first credential.
+//! backoff until the lifetime runs out), an Allocate nobody answers (retransmitted on the RFC 8489
+//! §6.2.1 schedule of the core's `Transaction`). And credential swaps: a new RFC 7635 token
+//! carries the allocation past the first token's expiry; a new REST credential is refused with 441
+//! (RFC 8656 §5: same username) and the allocation ends with its first credential.
 #![cfg(feature = "runtime")]
 
 use std::net::SocketAddr;
@@ -223,6 +224,38 @@ async fn unanswered_refreshes_are_retried_until_the_lifetime_runs_out() {
         assert!(heard >= 2, "{heard} refreshes");
         silent.abort();
         let _ = silent.await;
+    })
+    .await;
+}
+
+/// The tokio client times its requests with the core's `Transaction` (RFC 8489 §6.2.1): an
+/// Allocate nobody answers goes at 0, 500 ms and 1.5 s, the same bytes each time, and fails with
+/// `Timeout` at the request timeout (2 s).
+#[tokio::test]
+async fn an_unanswered_allocate_is_retransmitted_on_the_rfc_8489_schedule() {
+    bounded(async {
+        let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind the silent server");
+        let server = silent.local_addr().expect("its address");
+        let options = ClientOptions { request_timeout: Duration::from_secs(2), ..ClientOptions::default() };
+        let allocate = tokio::spawn(TurnClient::allocate_with(server, Credentials::new("alice", "pw"), options));
+        let mut heard: Vec<(Instant, Vec<u8>)> = Vec::new();
+        let mut buf = [0u8; 1500];
+        let listen_until = Instant::now() + Duration::from_secs(3);
+        while let Some(left) = listen_until.checked_duration_since(Instant::now()) {
+            match tokio::time::timeout(left, silent.recv_from(&mut buf)).await {
+                Ok(Ok((n, _))) => heard.push((Instant::now(), buf[..n].to_vec())),
+                Ok(Err(e)) => panic!("recv: {e}"),
+                Err(_) => break,
+            }
+        }
+        let result = allocate.await.expect("the allocate task");
+        assert!(matches!(result, Err(ClientError::Timeout(t)) if t == Duration::from_secs(2)), "{result:?}");
+        assert_eq!(heard.len(), 3, "sends at 0, 0.5 and 1.5 s within 2 s");
+        assert!(heard.iter().all(|(_, b)| *b == heard[0].1), "retransmissions are the same request");
+        let gap = |i: usize| heard[i + 1].0.duration_since(heard[i].0);
+        // RTO 500 ms, doubling; generous upper bounds for a loaded machine.
+        assert!(gap(0) >= Duration::from_millis(450) && gap(0) < Duration::from_millis(900), "{:?}", gap(0));
+        assert!(gap(1) >= Duration::from_millis(950) && gap(1) < Duration::from_millis(1400), "{:?}", gap(1));
     })
     .await;
 }

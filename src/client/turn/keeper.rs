@@ -1,7 +1,8 @@
 //! The background task that keeps an allocation alive (RFC 8656 §8), with its permissions (§9) and
 //! channel bindings (§12), and reports what it cannot keep (`state.rs`): a Refresh answered with
 //! an error fails the allocation at once, one that gets no answer is tried again with backoff
-//! until the lifetime the server last granted runs out.
+//! until the lifetime the server last granted runs out. The periods are the sans-IO core's
+//! ([`crate::client_core`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -9,24 +10,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::state::{LostReason, verdict};
+use super::state::verdict;
 use super::{Inner, lock};
-
-/// Permission refresh period: RFC 8656 §9 permissions last 300 s.
-const PERMISSION_REFRESH: Duration = Duration::from_secs(240);
-/// Channel refresh period: RFC 8656 §12 channels last 600 s.
-const CHANNEL_REFRESH: Duration = Duration::from_secs(480);
-/// The wait before an unanswered Refresh is tried again (each try is itself retransmitted, RFC 8489
-/// §6.2.1); it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// How often an allocation granted `lifetime` seconds is refreshed: `every` when the application
-/// chose ([`ClientOptions::refresh_interval`](super::ClientOptions::refresh_interval)), else 4/5
-/// of the lifetime (of at least 60 s), well before RFC 8656 §8 lets it expire.
-pub(super) fn refresh_period(every: Option<Duration>, lifetime: u32) -> Duration {
-    every.unwrap_or_else(|| Duration::from_secs(u64::from(lifetime.max(60)) * 4 / 5))
-}
+use crate::client_core::{CHANNEL_REFRESH, PERMISSION_REFRESH, RefreshSchedule};
 
 /// Refreshes the allocation every [`refresh_period`] (at once when the reader saw ICMP port
 /// unreachable: the Refresh tells whether the server is gone), permissions every 4 minutes and
@@ -34,36 +20,28 @@ pub(super) fn refresh_period(every: Option<Duration>, lifetime: u32) -> Duration
 pub(super) async fn keep_alive(inner: Arc<Inner>, lifetime: u32, every: Option<Duration>) {
     let mut changes = inner.health.subscribe();
     let start = Instant::now();
-    let mut granted = lifetime;
-    let mut expires = start + Duration::from_secs(u64::from(granted));
-    let mut next_refresh = start + refresh_period(every, granted);
+    let mut schedule = RefreshSchedule::new(start.into_std(), lifetime, every);
     let (mut next_perm, mut next_chan) = (start + PERMISSION_REFRESH, start + CHANNEL_REFRESH);
-    let mut backoff = FIRST_BACKOFF;
     loop {
-        let wake = next_refresh.min(next_perm).min(next_chan);
+        let wake = Instant::from_std(schedule.next()).min(next_perm).min(next_chan);
         tokio::select! {
             () = tokio::time::sleep_until(wake) => {}
-            () = inner.wake.notified() => next_refresh = Instant::now(),
+            () = inner.wake.notified() => schedule.refresh_now(Instant::now().into_std()),
             _ = changes.changed() => {}
         }
         if inner.health.check().is_err() {
             return;
         }
         let now = Instant::now();
-        if now >= next_refresh {
-            match inner.refresh(granted).await {
-                Ok(lifetime) => {
-                    granted = lifetime;
-                    expires = now + Duration::from_secs(u64::from(granted));
-                    next_refresh = now + refresh_period(every, granted);
-                    backoff = FIRST_BACKOFF;
-                }
+        if now.into_std() >= schedule.next() {
+            match inner.refresh(schedule.granted()).await {
+                Ok(lifetime) => schedule.refreshed(now.into_std(), lifetime),
                 Err(e) => match verdict(&e) {
                     Some(reason) => return inner.health.fail(reason),
-                    None if Instant::now() >= expires => return inner.health.fail(LostReason::Expired),
                     None => {
-                        next_refresh = (Instant::now() + backoff).min(expires);
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        if let Err(reason) = schedule.unanswered(Instant::now().into_std()) {
+                            return inner.health.fail(reason);
+                        }
                     }
                 },
             }

@@ -1,4 +1,5 @@
-//! The task reading the client's leg to the server (`transport.rs` moves the bytes): responses to
+//! The task reading the client's leg to the server (`transport.rs` moves the bytes; the core's
+//! [`Inbound`] says what they are): responses to
 //! their waiting request, Data indications and ChannelData to the inbound queue (RFC 8656 §11.4,
 //! §12.6), ConnectionAttempt indications to a TCP allocation (RFC 6062 §4.4); ICMP port
 //! unreachable to [`Inner::refused`](super::Inner::refused); a closed stream fails the client.
@@ -11,8 +12,7 @@ use tokio::sync::mpsc;
 use super::state::LostReason;
 use super::transport::Reader;
 use super::{Inner, lock};
-use crate::proto::channel_data::ChannelData;
-use crate::proto::stun::{Class, ConnectionId, Data, Message, Method, XorPeerAddress};
+use crate::client_core::Inbound;
 
 /// Reads the leg: responses go to their waiting request, peer data to the inbound queue. When the
 /// stream closes the client fails ([`LostReason::ConnectionClosed`]): waiting and later requests
@@ -28,41 +28,30 @@ pub(super) async fn read_loop(inner: Arc<Inner>, reader: Reader, tx: mpsc::Sende
     lock(&inner.attempts).take();
 }
 
-/// One datagram or frame from the server.
+/// One datagram or frame from the server, as [`Inbound`] classifies it.
 fn deliver(inner: &Inner, data: &[u8], tx: &mpsc::Sender<(SocketAddr, Vec<u8>)>) {
-    match data.first() {
-        Some(0x00..=0x03) => {
-            let Ok(m) = Message::parse(data) else { return };
-            match m.message_type().class {
-                Class::SuccessResponse | Class::ErrorResponse => {
-                    let waiter = lock(&inner.pending).as_mut().and_then(|p| p.remove(&m.transaction_id()));
-                    if let Some(waiter) = waiter {
-                        let _ = waiter.send(data.to_vec());
-                    }
-                }
-                Class::Indication if m.message_type().method == Method::DATA => {
-                    if let (Ok(peer), Ok(d)) = (m.get::<XorPeerAddress>(), m.get::<Data>()) {
-                        let _ = tx.try_send((peer.0, d.0.to_vec()));
-                    }
-                }
-                Class::Indication if m.message_type().method == Method::CONNECTION_ATTEMPT => {
-                    if let (Some(attempts), Ok(peer), Ok(id)) =
-                        (lock(&inner.attempts).as_ref(), m.get::<XorPeerAddress>(), m.get::<ConnectionId>())
-                    {
-                        // A full queue drops the attempt; the server closes it after 30 s unbound.
-                        let _ = attempts.try_send((id.0, peer.0));
-                    }
-                }
-                _ => {}
+    match Inbound::parse(data) {
+        Inbound::Response(m) => {
+            let waiter = lock(&inner.pending).as_mut().and_then(|p| p.remove(&m.transaction_id()));
+            if let Some(waiter) = waiter {
+                let _ = waiter.send(data.to_vec());
             }
         }
-        Some(0x40..=0x7F) => {
-            let Ok(cd) = ChannelData::parse(data) else { return };
-            let peer = lock(&inner.peers).by_channel.get(&cd.channel).copied();
+        Inbound::Data { peer, data } => {
+            let _ = tx.try_send((peer, data.to_vec()));
+        }
+        Inbound::ConnectionAttempt { id, peer } => {
+            if let Some(attempts) = lock(&inner.attempts).as_ref() {
+                // A full queue drops the attempt; the server closes it after 30 s unbound.
+                let _ = attempts.try_send((id, peer));
+            }
+        }
+        Inbound::ChannelData { channel, data } => {
+            let peer = lock(&inner.peers).by_channel.get(&channel).copied();
             if let Some(peer) = peer {
-                let _ = tx.try_send((peer, cd.data.to_vec()));
+                let _ = tx.try_send((peer, data.to_vec()));
             }
         }
-        _ => {}
+        Inbound::Ignored => {}
     }
 }

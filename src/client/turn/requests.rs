@@ -1,20 +1,21 @@
-//! The client's requests (RFC 8656 §7–§12 from the client's side): signed with the long-term
-//! credential or a token's session key, the 401/438 dance (RFC 8489 §9.2), retransmitted over UDP
-//! (RFC 8489 §6.2.1) and sent once on a stream (§6.2.2), each waiting for its answer from the
-//! reader (`reader.rs`).
+//! The client's requests (RFC 8656 §7–§12 from the client's side), driven on tokio: the sans-IO
+//! core ([`crate::client_core`]) signs them ([`sign`]: the long-term credential or a token's
+//! session key), walks the 401/438 dance ([`Dance`], RFC 8489 §9.2) and times their
+//! retransmissions ([`Transaction`]: over UDP RFC 8489 §6.2.1, once on a stream §6.2.2); here they
+//! are sent and wait for their answer from the reader (`reader.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-use super::credentials::{Auth, Credentials, reauth};
+use super::credentials::{Auth, Credentials};
 use super::{Inner, lock};
 use crate::client::{ClientError, new_transaction_id};
+use crate::client_core::{Dance, MAX_AUTH_ATTEMPTS, Outcome, RetransmitConfig, Step, Transaction, sign};
 use crate::proto::stun::{
-    AccessToken, ChannelNumber, Class, EncodeError, Lifetime, Message, MessageType, MessageWriter, Method, Nonce,
-    PasswordAlgorithm, PasswordAlgorithms, Realm, TransactionId, Userhash, Username, XorPeerAddress, codes,
+    ChannelNumber, EncodeError, Lifetime, Message, MessageWriter, Method, TransactionId, XorPeerAddress, codes,
 };
 
 pub(super) type Body<'a> = &'a (dyn Fn(&mut MessageWriter<'_>) -> Result<(), EncodeError> + Sync);
@@ -78,7 +79,8 @@ impl Inner {
         creds: Option<&Arc<Credentials>>,
     ) -> Result<Vec<u8>, ClientError> {
         let mut auth = lock(&self.auth).clone();
-        for _ in 0..3 {
+        let mut dance = Dance::default();
+        for _ in 0..MAX_AUTH_ATTEMPTS {
             let creds = creds.map_or_else(|| self.creds.load_full(), Arc::clone);
             // Swapped credentials sign with the realm and nonce we have (RFC 8489 §9.2.4).
             if let Some(a) = auth.as_ref().filter(|a| !Arc::ptr_eq(&a.creds, &creds)) {
@@ -88,43 +90,17 @@ impl Inner {
             }
             let tid = new_transaction_id()?;
             let mut buf = vec![0u8; 1500];
-            let n = {
-                let mut w = MessageWriter::new(&mut buf, MessageType::new(method, Class::Request), tid)?;
-                body(&mut w)?;
-                if let Some(a) = auth.as_ref() {
-                    // RFC 7635 §6.2: the token goes with Allocate and Refresh.
-                    if let Some(token) = a.creds.token_bytes()
-                        && (method == Method::ALLOCATE || method == Method::REFRESH)
-                    {
-                        w.add(&AccessToken(token))?;
-                    }
-                    match a.userhash {
-                        Some(h) => w.add(&Userhash(h))?,
-                        None => w.add(&Username(&a.creds.username))?,
-                    }
-                    w.add(&Realm(&a.realm))?;
-                    w.add(&Nonce(&a.nonce))?;
-                    if let Some((list, chosen)) = &a.algorithms {
-                        let list = PasswordAlgorithms::from_raw(list).map_err(|_| ClientError::BadFrame)?;
-                        w.add(&list)?;
-                        w.add(&PasswordAlgorithm { algorithm: *chosen, params: &[] })?;
-                    }
-                    match &a.key_sha256 {
-                        Some(k) => w.add_message_integrity_sha256(k)?,
-                        None => w.add_message_integrity(&a.key)?,
-                    }
-                }
-                w.add_fingerprint()?;
-                w.finish()
-            };
+            let n = sign(&mut buf, method, tid, auth.as_ref(), |w| body(w))?;
+            dance.sent();
             let resp = self.request(tid, buf.get(..n).unwrap_or_default(), via).await?;
             let m = Message::parse(&resp).map_err(|_| ClientError::BadFrame)?;
-            if m.message_type().class == Class::SuccessResponse {
-                return Ok(resp);
+            match dance.on_response(&creds, auth.as_ref(), &m)? {
+                Step::Done => return Ok(resp),
+                Step::Retry(retry) => {
+                    self.keep_auth(&retry);
+                    auth = Some(*retry);
+                }
             }
-            let retry = reauth(&creds, auth.as_ref().map(|a| a.realm.as_str()), &m)?;
-            self.keep_auth(&retry);
-            auth = Some(retry);
         }
         Err(ClientError::ErrorResponse { code: codes::UNAUTHENTICATED, reason: "authentication failed".into() })
     }
@@ -146,8 +122,9 @@ impl Inner {
         self.wake.notify_one();
     }
 
-    /// Sends a request and waits for its response until the timeout passes: over UDP with
-    /// RFC 8489 §6.2.1 retransmissions (RTO 500 ms, doubling), over a stream once (§6.2.2).
+    /// Sends a request and waits for its response until the timeout passes, sending it again when
+    /// its [`Transaction`] says (over UDP RFC 8489 §6.2.1: RTO 500 ms, doubling; over a stream
+    /// once, §6.2.2).
     async fn request(
         &self,
         tid: TransactionId,
@@ -156,26 +133,36 @@ impl Inner {
     ) -> Result<Vec<u8>, ClientError> {
         let (tx, mut rx) = oneshot::channel();
         lock(&self.pending).as_mut().ok_or(ClientError::Closed)?.insert(tid, tx);
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut rto = if self.link.is_stream() && via.is_none() { self.timeout } else { Duration::from_millis(500) };
+        let start = Instant::now();
+        let reliable = self.link.is_stream() && via.is_none();
+        let mut transaction =
+            Transaction::new(start.into_std(), tid, bytes.to_vec(), reliable, RetransmitConfig::default())
+                .with_deadline((start + self.timeout).into_std());
         let result = loop {
-            let sent = match via {
-                Some(socket) => socket.send_to(bytes, self.server).await.map(|_| ()).map_err(ClientError::from),
-                None => self.link.send(bytes).await,
-            };
-            if let Err(e) = sent {
-                break Err(e);
+            let now = Instant::now().into_std();
+            transaction.handle_timeout(now);
+            if transaction.outcome() == Some(Outcome::Timeout) {
+                break Err(ClientError::Timeout(self.timeout));
             }
-            let wait = rto.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-            match tokio::time::timeout(wait, &mut rx).await {
+            if let Some(bytes) = transaction.poll_transmit(now) {
+                let sent = match via {
+                    Some(socket) => socket.send_to(bytes, self.server).await.map(|_| ()).map_err(ClientError::from),
+                    None => self.link.send(bytes).await,
+                };
+                match sent {
+                    Ok(()) => continue,
+                    Err(e) => break Err(e),
+                }
+            }
+            let Some(wake) = transaction.poll_timeout() else { break Err(ClientError::Timeout(self.timeout)) };
+            match tokio::time::timeout_at(Instant::from_std(wake), &mut rx).await {
                 Ok(Ok(resp)) => break Ok(resp),
                 // Dropped from a map that is still there: for ICMP port unreachable (Inner::refused).
                 Ok(Err(_)) if lock(&self.pending).is_some() => {
                     break Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into());
                 }
                 Ok(Err(_)) => break Err(ClientError::Closed),
-                Err(_) if tokio::time::Instant::now() >= deadline => break Err(ClientError::Timeout(self.timeout)),
-                Err(_) => rto *= 2,
+                Err(_) => {}
             }
         };
         if let Some(pending) = lock(&self.pending).as_mut() {

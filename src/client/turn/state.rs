@@ -12,43 +12,7 @@ use super::TurnClient;
 use crate::client::ClientError;
 use crate::proto::stun::codes;
 
-/// Why a client's allocation is lost: what its background refresh (RFC 8656 §8) or its connection
-/// to the server told it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LostReason {
-    /// A Refresh (or a permission or channel request) was answered 437 Allocation Mismatch
-    /// (RFC 8656 §8.3): the server has no allocation for our 5-tuple any more — an operator deleted
-    /// it, it expired, or the server restarted and lost it.
-    #[error("the server no longer has the allocation (437 Allocation Mismatch)")]
-    Gone,
-    /// A Refresh was answered with another error (RFC 8656 §8.3: the allocation is not refreshed):
-    /// 401 once a REST credential has expired, 403 for a revoked user, 441 for other credentials…
-    #[error("the server refused the refresh: {code} {reason}")]
-    Refused {
-        /// The ERROR-CODE number.
-        code: u16,
-        /// Its reason phrase.
-        reason: String,
-    },
-    /// No Refresh was answered (each one retransmitted as RFC 8489 §6.2.1 says, retried with
-    /// backoff) before the lifetime the server last granted ran out (RFC 8656 §8: it is deleted).
-    #[error("no answer to the refreshes before the allocation's lifetime ran out")]
-    Expired,
-    /// The TCP or TLS connection to the server closed or lost its framing (RFC 8656 §3.1: the
-    /// allocation goes with it).
-    #[error("the connection to the server closed")]
-    ConnectionClosed,
-    /// Over UDP, the server's address answered with ICMP port unreachable (the socket reported
-    /// ECONNREFUSED) and a Refresh drew the same: nothing listens there any more, so the allocation
-    /// (held in that server's memory) is gone.
-    #[error("the server's port is unreachable (ICMP: connection refused)")]
-    Unreachable,
-    /// A Refresh failed in this client (it could not be encoded, no randomness, the server's
-    /// challenge was a bid-down, RFC 8489 §9.2.5).
-    #[error("the refresh failed: {0}")]
-    Local(String),
-}
+pub use crate::client_core::LostReason;
 
 /// The state of a [`TurnClient`](super::TurnClient)'s allocation, as its background tasks see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
