@@ -102,6 +102,7 @@ mod mobility;
 mod peer_stream;
 mod reader;
 mod requests;
+mod socket;
 mod state;
 mod tcp;
 mod transport;
@@ -110,9 +111,11 @@ pub use credentials::Credentials;
 use credentials::{Auth, reauth};
 use mobility::Mobility;
 pub use peer_stream::PeerStream;
+pub use socket::{MAX_PEERS, RelayedSocket, SocketOptions};
 use state::Health;
 pub use state::{ClientState, LostReason, PeerFailure};
 pub use tcp::TcpAllocation;
+pub use transport::OtherDatagrams;
 pub use transport::TurnTransport;
 use transport::{Link, Reader};
 
@@ -256,6 +259,42 @@ impl TurnClient {
         attempts: Option<mpsc::Sender<Attempt>>,
     ) -> Result<Self, ClientError> {
         let (link, reader) = Link::connect(&options.transport, server, options.bind, options.request_timeout).await?;
+        Self::allocate_over(link, reader, server, creds, options, relay, attempts).await
+    }
+
+    /// Allocates a UDP relayed address on `server` over `socket`, a UDP socket the application
+    /// keeps using (issue #18 §5, as pion's client takes a `PacketConn`): STUN to other servers,
+    /// its own peers. The client's reader task reads the socket from now on (the application must
+    /// not read it too); what comes from `server` is the client's, every other datagram goes to
+    /// `others` (a callback on the reader task, given the datagram borrowed from the reader's
+    /// buffer: no copy, no queue) or is dropped. The socket is not connected (it talks to others),
+    /// so ICMP port unreachable from the server is not seen: a stopped server shows as unanswered
+    /// refreshes ([`LostReason::Expired`]). `options.transport` must be UDP ([`ClientError::NotUdp`])
+    /// and `options.bind` is not used.
+    pub async fn allocate_on(
+        socket: Arc<tokio::net::UdpSocket>,
+        server: SocketAddr,
+        creds: Credentials,
+        options: ClientOptions,
+        others: Option<OtherDatagrams>,
+    ) -> Result<Self, ClientError> {
+        if options.transport.is_stream() {
+            return Err(ClientError::NotUdp);
+        }
+        let (link, reader) = Link::shared(socket, server, others);
+        Self::allocate_over(link, reader, server, creds, &options, RequestedTransport::UDP, None).await
+    }
+
+    /// Allocates over a leg already open.
+    async fn allocate_over(
+        link: Link,
+        reader: Reader,
+        server: SocketAddr,
+        creds: Credentials,
+        options: &ClientOptions,
+        relay: RequestedTransport,
+        attempts: Option<mpsc::Sender<Attempt>>,
+    ) -> Result<Self, ClientError> {
         let inner = Arc::new(Inner {
             link,
             server,
@@ -368,7 +407,17 @@ impl TurnClient {
                 }
             }
         };
-        self.inner.channel_bind(number, peer).await?;
+        // Known to the reader before the request goes: the server may relay ChannelData on it
+        // right after its answer, before this task runs again (RFC 8656 §12.1).
+        let before = lock(&self.inner.peers).by_channel.insert(number, peer);
+        if let Err(e) = self.inner.channel_bind(number, peer).await {
+            let mut peers = lock(&self.inner.peers);
+            match before {
+                Some(earlier) => peers.by_channel.insert(number, earlier),
+                None => peers.by_channel.remove(&number),
+            };
+            return Err(e);
+        }
         let mut peers = lock(&self.inner.peers);
         peers.channels.insert(peer, number);
         peers.by_channel.insert(number, peer);
@@ -428,6 +477,50 @@ impl TurnClient {
             dst.copy_from_slice(src);
         }
         Ok((n, peer))
+    }
+
+    /// [`TurnClient::recv_from`] for poll-based drivers (quinn's `AsyncUdpSocket`,
+    /// `client::quic`): the next datagram a peer sent, copied into `buf` (truncated to its length),
+    /// or [`ClientError::AllocationLost`] once the client has failed and the queue is empty.
+    /// `Pending` registers `cx` for the next datagram only, not for a change of state: a driver that
+    /// must hear of a loss without data also waits on [`TurnClient::state_changes`]. The queue has
+    /// one reader at a time: while an async `recv_from` holds it, this is `Pending` (and wakes `cx`
+    /// at once, to be polled again).
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<Result<(usize, SocketAddr), ClientError>> {
+        use std::task::Poll;
+        let Ok(mut inbound) = self.inbound.try_lock() else {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        };
+        let (peer, data) = match inbound.try_recv() {
+            Ok(datagram) => datagram,
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                self.inner.health.fail(LostReason::ConnectionClosed);
+                return Poll::Ready(self.inner.health.check().map(|()| (0, self.relayed)));
+            }
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if let Err(e) = self.inner.health.check() {
+                    return Poll::Ready(Err(e));
+                }
+                match inbound.poll_recv(cx) {
+                    Poll::Ready(Some(datagram)) => datagram,
+                    Poll::Ready(None) => {
+                        self.inner.health.fail(LostReason::ConnectionClosed);
+                        return Poll::Ready(self.inner.health.check().map(|()| (0, self.relayed)));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        };
+        let n = data.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), data.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        Poll::Ready(Ok((n, peer)))
     }
 
     /// Refreshes the allocation (RFC 8656 §8.1) and returns the granted lifetime. A 437 answer

@@ -19,6 +19,7 @@ mod mobility_client;
 // Started through the daemon binary.
 #[cfg(feature = "cli")]
 mod relay_ips;
+mod relayed_socket;
 mod tcp_client;
 mod tcp_relay;
 mod tcp_relay_client;
