@@ -97,6 +97,7 @@ use crate::proto::stun::{
 };
 
 mod credentials;
+mod inbound;
 mod keeper;
 mod mobility;
 mod peer_stream;
@@ -109,6 +110,7 @@ mod transport;
 
 pub use credentials::Credentials;
 use credentials::{Auth, reauth};
+use inbound::{Inbound, Received};
 use mobility::Mobility;
 pub use peer_stream::PeerStream;
 pub use socket::{MAX_PEERS, RelayedSocket, SocketOptions};
@@ -205,10 +207,11 @@ pub struct TurnClient {
     relayed: SocketAddr,
     mapped: SocketAddr,
     lifetime: u32,
-    inbound: tokio::sync::Mutex<mpsc::Receiver<(SocketAddr, Vec<u8>)>>,
-    /// The inbound queue's sending end, for the reader of a socket an RFC 8016 move tries (weak:
-    /// the queue still closes when the stream's reader ends).
-    inbound_tx: mpsc::WeakSender<(SocketAddr, Vec<u8>)>,
+    /// Datagrams from peers (`turn/inbound.rs`); the reader of a socket an RFC 8016 move tries
+    /// becomes a writer too, and the queue closes when the last reader ends.
+    inbound: Arc<Inbound>,
+    /// One `recv_from` at a time (the queue wakes one waiting reader).
+    receiving: tokio::sync::Mutex<()>,
     /// The task reading the leg; held across an RFC 8016 move, which replaces it, so that moves
     /// run one at a time.
     reader: tokio::sync::Mutex<JoinHandle<()>>,
@@ -308,8 +311,7 @@ impl TurnClient {
             health: Health::new(),
             wake: Notify::new(),
         });
-        let (tx, rx) = mpsc::channel(options.queue.max(1));
-        let inbound_tx = tx.downgrade();
+        let (inbound, tx) = Inbound::new(options.queue);
         let reader = tokio::spawn(reader::read_loop(Arc::clone(&inner), reader, tx));
         let (lifetime, family) = (options.lifetime, options.family);
         // RFC 8016 §3.4: mobility forbidden (405), the allocation is asked for again without.
@@ -354,8 +356,8 @@ impl TurnClient {
             relayed,
             mapped,
             lifetime: granted,
-            inbound: tokio::sync::Mutex::new(rx),
-            inbound_tx,
+            inbound,
+            receiving: tokio::sync::Mutex::new(()),
             reader: tokio::sync::Mutex::new(reader),
             keeper,
         })
@@ -453,30 +455,34 @@ impl TurnClient {
     /// until the lifetime ran out, the stream closed, the server unreachable) and the datagrams
     /// already received are read, it returns [`ClientError::AllocationLost`].
     pub async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr), ClientError> {
-        let mut inbound = self.inbound.lock().await;
+        let _receiving = self.receiving.lock().await;
         let mut changes = self.inner.health.subscribe();
-        let (peer, data) = loop {
-            if let Ok(datagram) = inbound.try_recv() {
-                break datagram;
+        loop {
+            // Queued datagrams first, then the state.
+            let queued = self.inbound.poll_recv(&mut std::task::Context::from_waker(std::task::Waker::noop()), buf);
+            if let std::task::Poll::Ready(received) = queued {
+                return self.received(received);
             }
             self.inner.health.check()?;
             tokio::select! {
-                datagram = inbound.recv() => match datagram {
-                    Some(datagram) => break datagram,
-                    // The reader ended: the stream closed (it reported that first).
-                    None => {
-                        self.inner.health.fail(LostReason::ConnectionClosed);
-                        self.inner.health.check()?;
-                    }
-                },
+                received = std::future::poll_fn(|cx| self.inbound.poll_recv(cx, buf)) => {
+                    return self.received(received);
+                }
                 _ = changes.changed() => {}
             }
-        };
-        let n = data.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), data.get(..n)) {
-            dst.copy_from_slice(src);
         }
-        Ok((n, peer))
+    }
+
+    /// What a datagram or the closed queue means for `recv_from`.
+    fn received(&self, received: Received) -> Result<(usize, SocketAddr), ClientError> {
+        match received {
+            Received::Datagram { len, from } => Ok((len, from)),
+            // The reader ended: the stream closed (it reported that first).
+            Received::Closed => {
+                self.inner.health.fail(LostReason::ConnectionClosed);
+                self.inner.health.check().map(|()| (0, self.relayed))
+            }
+        }
     }
 
     /// [`TurnClient::recv_from`] for poll-based drivers (quinn's `AsyncUdpSocket`,
@@ -492,35 +498,23 @@ impl TurnClient {
         buf: &mut [u8],
     ) -> std::task::Poll<Result<(usize, SocketAddr), ClientError>> {
         use std::task::Poll;
-        let Ok(mut inbound) = self.inbound.try_lock() else {
+        let Ok(_receiving) = self.receiving.try_lock() else {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         };
-        let (peer, data) = match inbound.try_recv() {
-            Ok(datagram) => datagram,
-            Err(mpsc::error::TryRecvError::Disconnected) => {
-                self.inner.health.fail(LostReason::ConnectionClosed);
-                return Poll::Ready(self.inner.health.check().map(|()| (0, self.relayed)));
-            }
-            Err(mpsc::error::TryRecvError::Empty) => {
-                if let Err(e) = self.inner.health.check() {
-                    return Poll::Ready(Err(e));
-                }
-                match inbound.poll_recv(cx) {
-                    Poll::Ready(Some(datagram)) => datagram,
-                    Poll::Ready(None) => {
-                        self.inner.health.fail(LostReason::ConnectionClosed);
-                        return Poll::Ready(self.inner.health.check().map(|()| (0, self.relayed)));
-                    }
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-        };
-        let n = data.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), data.get(..n)) {
-            dst.copy_from_slice(src);
+        match self.inbound.poll_recv(cx, buf) {
+            Poll::Ready(received) => Poll::Ready(self.received(received)),
+            Poll::Pending => match self.inner.health.check() {
+                Err(e) => Poll::Ready(Err(e)),
+                Ok(()) => Poll::Pending,
+            },
         }
-        Poll::Ready(Ok((n, peer)))
+    }
+
+    /// Datagrams from peers dropped because [`ClientOptions::queue`] of them (or 4 MiB) were
+    /// waiting for `recv_from` already.
+    pub fn dropped_datagrams(&self) -> u64 {
+        self.inbound.dropped()
     }
 
     /// Refreshes the allocation (RFC 8656 §8.1) and returns the granted lifetime. A 437 answer

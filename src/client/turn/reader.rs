@@ -1,13 +1,11 @@
 //! The task reading the client's leg to the server (`transport.rs` moves the bytes): responses to
-//! their waiting request, Data indications and ChannelData to the inbound queue (RFC 8656 §11.4,
-//! §12.6), ConnectionAttempt indications to a TCP allocation (RFC 6062 §4.4); ICMP port
+//! their waiting request, the payload of Data indications and ChannelData to the inbound queue
+//! (RFC 8656 §11.4, §12.6; `inbound.rs`: copied once into its ring, no allocation, no channel), ConnectionAttempt indications to a TCP allocation (RFC 6062 §4.4); ICMP port
 //! unreachable to [`Inner::refused`](super::Inner::refused); a closed stream fails the client.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-
+use super::inbound::InboundTx;
 use super::state::LostReason;
 use super::transport::Reader;
 use super::{Inner, lock};
@@ -19,7 +17,7 @@ use crate::proto::stun::{Class, ConnectionId, Data, Message, Method, XorPeerAddr
 /// fail with [`ClientError::Closed`](crate::client::ClientError::Closed) or
 /// [`AllocationLost`](crate::client::ClientError::AllocationLost), and so does
 /// [`TurnClient::recv_from`](super::TurnClient::recv_from) once the queue is empty.
-pub(super) async fn read_loop(inner: Arc<Inner>, reader: Reader, tx: mpsc::Sender<(SocketAddr, Vec<u8>)>) {
+pub(super) async fn read_loop(inner: Arc<Inner>, reader: Reader, tx: InboundTx) {
     inner.link.receive(reader, |data| deliver(&inner, data, &tx), || inner.refused()).await;
     // RFC 8656 §3.1: the allocation goes with its stream.
     inner.health.fail(LostReason::ConnectionClosed);
@@ -29,7 +27,7 @@ pub(super) async fn read_loop(inner: Arc<Inner>, reader: Reader, tx: mpsc::Sende
 }
 
 /// One datagram or frame from the server.
-fn deliver(inner: &Inner, data: &[u8], tx: &mpsc::Sender<(SocketAddr, Vec<u8>)>) {
+fn deliver(inner: &Inner, data: &[u8], tx: &InboundTx) {
     match data.first() {
         Some(0x00..=0x03) => {
             let Ok(m) = Message::parse(data) else { return };
@@ -42,7 +40,7 @@ fn deliver(inner: &Inner, data: &[u8], tx: &mpsc::Sender<(SocketAddr, Vec<u8>)>)
                 }
                 Class::Indication if m.message_type().method == Method::DATA => {
                     if let (Ok(peer), Ok(d)) = (m.get::<XorPeerAddress>(), m.get::<Data>()) {
-                        let _ = tx.try_send((peer.0, d.0.to_vec()));
+                        tx.push(peer.0, d.0);
                     }
                 }
                 Class::Indication if m.message_type().method == Method::CONNECTION_ATTEMPT => {
@@ -60,7 +58,7 @@ fn deliver(inner: &Inner, data: &[u8], tx: &mpsc::Sender<(SocketAddr, Vec<u8>)>)
             let Ok(cd) = ChannelData::parse(data) else { return };
             let peer = lock(&inner.peers).by_channel.get(&cd.channel).copied();
             if let Some(peer) = peer {
-                let _ = tx.try_send((peer, cd.data.to_vec()));
+                tx.push(peer, cd.data);
             }
         }
         _ => {}
