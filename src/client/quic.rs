@@ -19,10 +19,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Sending: [`AsyncUdpSocket::try_send`] is synchronous and the first datagram to a peer waits for
-//! its CreatePermission, so datagrams go through a bounded queue ([`SEND_QUEUE`]) to one task that
-//! sends them in order ([`RelayedSocket::send_to`]); a full queue is `WouldBlock`, and quinn's poller
-//! waits for room. A GSO transmit (`segment_size`) is split into its datagrams. A datagram the relay
+//! Sending: [`AsyncUdpSocket::try_send`] is synchronous. Once the peer's permission is in and the
+//! client's leg is UDP, a datagram is encoded on the stack and sent on the spot
+//! ([`TurnClient::try_send_to`](super::turn::TurnClient::try_send_to)). Otherwise — the first
+//! datagrams to a peer, which wait for its CreatePermission, a full socket buffer, a TCP or TLS
+//! leg — it is copied into a bounded queue ([`SEND_QUEUE`]) to one task that sends in order
+//! ([`RelayedSocket::send_to`]), and later datagrams follow it there until the queue is empty
+//! again; a full queue is `WouldBlock`, and quinn's poller waits for room. A GSO transmit (`segment_size`) is split into its datagrams. A datagram the relay
 //! refuses (a peer the server forbids, one past the socket's cap) is dropped, as the network would.
 //! Receiving copies each datagram from the client's queue into quinn's buffer, several per poll.
 //! Once the allocation is lost, receiving fails with [`std::io::ErrorKind::NotConnected`] and
@@ -136,7 +139,17 @@ impl AsyncUdpSocket for QuicSocket {
         if self.queue.capacity() < segments {
             return Err(io::ErrorKind::WouldBlock.into());
         }
+        // Straight to the socket while nothing waits in the queue (which keeps the order) and the
+        // peer's permission is in; from the first datagram that cannot go now, through the queue.
+        let mut direct = self.queue.capacity() == self.queue.max_capacity();
         for segment in transmit.contents.chunks(size) {
+            if direct {
+                match self.socket.try_send_now(segment, transmit.destination) {
+                    Ok(true) => continue,
+                    Ok(false) => direct = false,
+                    Err(e) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, e)),
+                }
+            }
             match self.queue.try_send((transmit.destination, segment.to_vec())) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => return Err(io::ErrorKind::WouldBlock.into()),

@@ -434,20 +434,49 @@ impl TurnClient {
     /// permission. [`ClientError::AllocationLost`] once the client has failed ([`TurnClient::state`]).
     pub async fn send_to(&self, data: &[u8], peer: SocketAddr) -> Result<(), ClientError> {
         self.inner.health.check()?;
-        let channel = lock(&self.inner.peers).channels.get(&peer).copied();
         let mut buf = vec![0u8; data.len() + 64];
+        let n = self.encode(data, peer, &mut buf)?;
+        self.inner.link.send(buf.get(..n).unwrap_or_default()).await
+    }
+
+    /// [`TurnClient::send_to`] without waiting, for poll-based drivers (`client::quic`): over UDP
+    /// the datagram goes out now or the socket's `WouldBlock` comes back
+    /// ([`ClientError::Io`]); over TCP or TLS, whose writer is behind an async lock, it is
+    /// `Unsupported` (use `send_to`).
+    pub fn try_send_to(&self, data: &[u8], peer: SocketAddr) -> Result<(), ClientError> {
+        self.inner.health.check()?;
+        let Link::Udp { socket, server, .. } = &self.inner.link else {
+            return Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into());
+        };
+        // A datagram that fits a path MTU is encoded on the stack.
+        let mut stack = [0u8; 2048];
+        let mut heap = Vec::new();
+        let buf = if data.len() + 64 <= stack.len() {
+            &mut stack[..]
+        } else {
+            heap.resize(data.len() + 64, 0);
+            &mut heap[..]
+        };
+        let n = self.encode(data, peer, buf)?;
+        socket.load().try_send_to(buf.get(..n).unwrap_or_default(), *server)?;
+        Ok(())
+    }
+
+    /// Writes `data` for `peer` into `buf` (at least `data.len() + 64` bytes): ChannelData when a
+    /// channel is bound (RFC 8656 §12.4), else a Send indication (§11.1); returns the length.
+    fn encode(&self, data: &[u8], peer: SocketAddr, buf: &mut [u8]) -> Result<usize, ClientError> {
+        let channel = lock(&self.inner.peers).channels.get(&peer).copied();
         let stream = self.inner.link.is_stream();
-        let n = match channel {
-            Some(c) => ChannelData { channel: c, data }.encode(stream, &mut buf).ok_or(EncodeError::TooLong)?,
+        Ok(match channel {
+            Some(c) => ChannelData { channel: c, data }.encode(stream, buf).ok_or(EncodeError::TooLong)?,
             None => {
                 let ty = MessageType::new(Method::SEND, Class::Indication);
-                let mut w = MessageWriter::new(&mut buf, ty, new_transaction_id()?)?;
+                let mut w = MessageWriter::new(buf, ty, new_transaction_id()?)?;
                 w.add(&XorPeerAddress(peer))?;
                 w.add(&Data(data))?;
                 w.finish()
             }
-        };
-        self.inner.link.send(buf.get(..n).unwrap_or_default()).await
+        })
     }
 
     /// Receives the next datagram a peer sent to our relayed address. Never waits forever: once

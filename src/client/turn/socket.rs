@@ -217,6 +217,31 @@ impl RelayedSocket {
         outcome
     }
 
+    /// Sends `data` to `peer` now if that needs no wait: its permission is in, the client's leg is
+    /// UDP and the socket takes it ([`TurnClient::try_send_to`]). `Ok(false)`: it did not go, use
+    /// [`RelayedSocket::send_to`]; errors other than "not now" (the allocation lost) come back.
+    pub(crate) fn try_send_now(&self, data: &[u8], peer: SocketAddr) -> Result<bool, ClientError> {
+        let permitted = {
+            let peers = lock(&self.shared.peers);
+            peers.addrs.contains_key(&peer) && peers.permissions.get(&peer.ip()).is_some_and(|c| c.initialized())
+        };
+        if !permitted {
+            return Ok(false);
+        }
+        match self.shared.client.try_send_to(data, peer) {
+            Ok(()) => {
+                self.sent(peer);
+                Ok(true)
+            }
+            Err(ClientError::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Unsupported) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Counts a datagram sent to `peer` and starts its ChannelBind when it is due (RFC 8656 §12.1).
     fn sent(&self, peer: SocketAddr) {
         let Some(after) = self.shared.options.channel_after else { return };
