@@ -44,7 +44,7 @@ use quinn::{AsyncUdpSocket, UdpPoller};
 use tokio::sync::mpsc;
 
 use super::ClientError;
-use super::turn::RelayedSocket;
+use super::turn::{ClientState, RelayedSocket};
 
 /// How many datagrams may wait for the sending task before `try_send` says `WouldBlock`.
 pub const SEND_QUEUE: usize = 256;
@@ -133,7 +133,7 @@ impl AsyncUdpSocket for QuicSocket {
         let size = transmit.segment_size.filter(|&s| s > 0).unwrap_or(transmit.contents.len()).max(1);
         // Room for every segment first, so that a transmit is queued whole or not at all.
         let segments = transmit.contents.len().div_ceil(size);
-        if self.queue.is_closed() {
+        if self.queue.is_closed() || matches!(self.socket.state(), ClientState::Failed(_)) {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the allocation is lost"));
         }
         if self.queue.capacity() < segments {

@@ -16,6 +16,9 @@ mod ipv6_streams;
 mod leases;
 mod mobility;
 mod mobility_client;
+// quinn's AsyncUdpSocket over a relayed socket.
+#[cfg(feature = "quic")]
+mod quic_socket;
 // Started through the daemon binary.
 #[cfg(feature = "cli")]
 mod relay_ips;
