@@ -220,6 +220,7 @@ impl RelayedSocket {
     /// Sends `data` to `peer` now if that needs no wait: its permission is in, the client's leg is
     /// UDP and the socket takes it ([`TurnClient::try_send_to`]). `Ok(false)`: it did not go, use
     /// [`RelayedSocket::send_to`]; errors other than "not now" (the allocation lost) come back.
+    #[cfg(feature = "quic")]
     pub(crate) fn try_send_now(&self, data: &[u8], peer: SocketAddr) -> Result<bool, ClientError> {
         let permitted = {
             let peers = lock(&self.shared.peers);
