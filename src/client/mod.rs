@@ -16,8 +16,11 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 pub mod binding;
+#[cfg(feature = "quic")]
+pub mod quic;
 pub mod tls;
 pub mod turn;
+pub mod url;
 
 use std::time::Duration;
 
@@ -104,6 +107,16 @@ pub enum ClientError {
     /// transport: a server answers 400 to a move across transports).
     #[error("only an allocation held over UDP can move to a new UDP socket")]
     NotUdp,
+    /// A [`turn::RelayedSocket`] already sends to its most peers ([`turn::SocketOptions::max_peers`]);
+    /// nothing was asked of the server for this one.
+    #[error("the relayed socket already has its most peers ({max})")]
+    TooManyPeers {
+        /// The cap.
+        max: usize,
+    },
+    /// A `stun:`/`turn:` URL or an `iceServers` document that cannot be used (RFC 7064, RFC 7065).
+    #[error("{0}")]
+    Url(#[from] url::UrlError),
     /// The TURN client's allocation is lost ([`turn::ClientState::Failed`]): its background
     /// refresh (RFC 8656 §8) was answered 437 or another error, went unanswered until the lifetime
     /// ran out, or the connection to the server closed. Every later call returns this; make a new

@@ -97,22 +97,27 @@ use crate::proto::stun::{
 };
 
 mod credentials;
+mod inbound;
 mod keeper;
 mod mobility;
 mod peer_stream;
 mod reader;
 mod requests;
+mod socket;
 mod state;
 mod tcp;
 mod transport;
 
 pub use credentials::Credentials;
 use credentials::{Auth, reauth};
+use inbound::{Inbound, Received};
 use mobility::Mobility;
 pub use peer_stream::PeerStream;
+pub use socket::{MAX_PEERS, RelayedSocket, SocketOptions};
 use state::Health;
 pub use state::{ClientState, LostReason, PeerFailure};
 pub use tcp::TcpAllocation;
+pub use transport::OtherDatagrams;
 pub use transport::TurnTransport;
 use transport::{Link, Reader};
 
@@ -202,10 +207,11 @@ pub struct TurnClient {
     relayed: SocketAddr,
     mapped: SocketAddr,
     lifetime: u32,
-    inbound: tokio::sync::Mutex<mpsc::Receiver<(SocketAddr, Vec<u8>)>>,
-    /// The inbound queue's sending end, for the reader of a socket an RFC 8016 move tries (weak:
-    /// the queue still closes when the stream's reader ends).
-    inbound_tx: mpsc::WeakSender<(SocketAddr, Vec<u8>)>,
+    /// Datagrams from peers (`turn/inbound.rs`); the reader of a socket an RFC 8016 move tries
+    /// becomes a writer too, and the queue closes when the last reader ends.
+    inbound: Arc<Inbound>,
+    /// One `recv_from` at a time (the queue wakes one waiting reader).
+    receiving: tokio::sync::Mutex<()>,
     /// The task reading the leg; held across an RFC 8016 move, which replaces it, so that moves
     /// run one at a time.
     reader: tokio::sync::Mutex<JoinHandle<()>>,
@@ -256,6 +262,42 @@ impl TurnClient {
         attempts: Option<mpsc::Sender<Attempt>>,
     ) -> Result<Self, ClientError> {
         let (link, reader) = Link::connect(&options.transport, server, options.bind, options.request_timeout).await?;
+        Self::allocate_over(link, reader, server, creds, options, relay, attempts).await
+    }
+
+    /// Allocates a UDP relayed address on `server` over `socket`, a UDP socket the application
+    /// keeps using (issue #18 §5, as pion's client takes a `PacketConn`): STUN to other servers,
+    /// its own peers. The client's reader task reads the socket from now on (the application must
+    /// not read it too); what comes from `server` is the client's, every other datagram goes to
+    /// `others` (a callback on the reader task, given the datagram borrowed from the reader's
+    /// buffer: no copy, no queue) or is dropped. The socket is not connected (it talks to others),
+    /// so ICMP port unreachable from the server is not seen: a stopped server shows as unanswered
+    /// refreshes ([`LostReason::Expired`]). `options.transport` must be UDP ([`ClientError::NotUdp`])
+    /// and `options.bind` is not used.
+    pub async fn allocate_on(
+        socket: Arc<tokio::net::UdpSocket>,
+        server: SocketAddr,
+        creds: Credentials,
+        options: ClientOptions,
+        others: Option<OtherDatagrams>,
+    ) -> Result<Self, ClientError> {
+        if options.transport.is_stream() {
+            return Err(ClientError::NotUdp);
+        }
+        let (link, reader) = Link::shared(socket, server, others);
+        Self::allocate_over(link, reader, server, creds, &options, RequestedTransport::UDP, None).await
+    }
+
+    /// Allocates over a leg already open.
+    async fn allocate_over(
+        link: Link,
+        reader: Reader,
+        server: SocketAddr,
+        creds: Credentials,
+        options: &ClientOptions,
+        relay: RequestedTransport,
+        attempts: Option<mpsc::Sender<Attempt>>,
+    ) -> Result<Self, ClientError> {
         let inner = Arc::new(Inner {
             link,
             server,
@@ -269,8 +311,7 @@ impl TurnClient {
             health: Health::new(),
             wake: Notify::new(),
         });
-        let (tx, rx) = mpsc::channel(options.queue.max(1));
-        let inbound_tx = tx.downgrade();
+        let (inbound, tx) = Inbound::new(options.queue);
         let reader = tokio::spawn(reader::read_loop(Arc::clone(&inner), reader, tx));
         let (lifetime, family) = (options.lifetime, options.family);
         // RFC 8016 §3.4: mobility forbidden (405), the allocation is asked for again without.
@@ -315,8 +356,8 @@ impl TurnClient {
             relayed,
             mapped,
             lifetime: granted,
-            inbound: tokio::sync::Mutex::new(rx),
-            inbound_tx,
+            inbound,
+            receiving: tokio::sync::Mutex::new(()),
             reader: tokio::sync::Mutex::new(reader),
             keeper,
         })
@@ -368,7 +409,17 @@ impl TurnClient {
                 }
             }
         };
-        self.inner.channel_bind(number, peer).await?;
+        // Known to the reader before the request goes: the server may relay ChannelData on it
+        // right after its answer, before this task runs again (RFC 8656 §12.1).
+        let before = lock(&self.inner.peers).by_channel.insert(number, peer);
+        if let Err(e) = self.inner.channel_bind(number, peer).await {
+            let mut peers = lock(&self.inner.peers);
+            match before {
+                Some(earlier) => peers.by_channel.insert(number, earlier),
+                None => peers.by_channel.remove(&number),
+            };
+            return Err(e);
+        }
         let mut peers = lock(&self.inner.peers);
         peers.channels.insert(peer, number);
         peers.by_channel.insert(number, peer);
@@ -383,20 +434,49 @@ impl TurnClient {
     /// permission. [`ClientError::AllocationLost`] once the client has failed ([`TurnClient::state`]).
     pub async fn send_to(&self, data: &[u8], peer: SocketAddr) -> Result<(), ClientError> {
         self.inner.health.check()?;
-        let channel = lock(&self.inner.peers).channels.get(&peer).copied();
         let mut buf = vec![0u8; data.len() + 64];
+        let n = self.encode(data, peer, &mut buf)?;
+        self.inner.link.send(buf.get(..n).unwrap_or_default()).await
+    }
+
+    /// [`TurnClient::send_to`] without waiting, for poll-based drivers (`client::quic`): over UDP
+    /// the datagram goes out now or the socket's `WouldBlock` comes back
+    /// ([`ClientError::Io`]); over TCP or TLS, whose writer is behind an async lock, it is
+    /// `Unsupported` (use `send_to`).
+    pub fn try_send_to(&self, data: &[u8], peer: SocketAddr) -> Result<(), ClientError> {
+        self.inner.health.check()?;
+        let Link::Udp { socket, server, .. } = &self.inner.link else {
+            return Err(std::io::Error::from(std::io::ErrorKind::Unsupported).into());
+        };
+        // A datagram that fits a path MTU is encoded on the stack.
+        let mut stack = [0u8; 2048];
+        let mut heap = Vec::new();
+        let buf = if data.len() + 64 <= stack.len() {
+            &mut stack[..]
+        } else {
+            heap.resize(data.len() + 64, 0);
+            &mut heap[..]
+        };
+        let n = self.encode(data, peer, buf)?;
+        socket.load().try_send_to(buf.get(..n).unwrap_or_default(), *server)?;
+        Ok(())
+    }
+
+    /// Writes `data` for `peer` into `buf` (at least `data.len() + 64` bytes): ChannelData when a
+    /// channel is bound (RFC 8656 §12.4), else a Send indication (§11.1); returns the length.
+    fn encode(&self, data: &[u8], peer: SocketAddr, buf: &mut [u8]) -> Result<usize, ClientError> {
+        let channel = lock(&self.inner.peers).channels.get(&peer).copied();
         let stream = self.inner.link.is_stream();
-        let n = match channel {
-            Some(c) => ChannelData { channel: c, data }.encode(stream, &mut buf).ok_or(EncodeError::TooLong)?,
+        Ok(match channel {
+            Some(c) => ChannelData { channel: c, data }.encode(stream, buf).ok_or(EncodeError::TooLong)?,
             None => {
                 let ty = MessageType::new(Method::SEND, Class::Indication);
-                let mut w = MessageWriter::new(&mut buf, ty, new_transaction_id()?)?;
+                let mut w = MessageWriter::new(buf, ty, new_transaction_id()?)?;
                 w.add(&XorPeerAddress(peer))?;
                 w.add(&Data(data))?;
                 w.finish()
             }
-        };
-        self.inner.link.send(buf.get(..n).unwrap_or_default()).await
+        })
     }
 
     /// Receives the next datagram a peer sent to our relayed address. Never waits forever: once
@@ -404,30 +484,66 @@ impl TurnClient {
     /// until the lifetime ran out, the stream closed, the server unreachable) and the datagrams
     /// already received are read, it returns [`ClientError::AllocationLost`].
     pub async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr), ClientError> {
-        let mut inbound = self.inbound.lock().await;
+        let _receiving = self.receiving.lock().await;
         let mut changes = self.inner.health.subscribe();
-        let (peer, data) = loop {
-            if let Ok(datagram) = inbound.try_recv() {
-                break datagram;
+        loop {
+            // Queued datagrams first, then the state.
+            let queued = self.inbound.poll_recv(&mut std::task::Context::from_waker(std::task::Waker::noop()), buf);
+            if let std::task::Poll::Ready(received) = queued {
+                return self.received(received);
             }
             self.inner.health.check()?;
             tokio::select! {
-                datagram = inbound.recv() => match datagram {
-                    Some(datagram) => break datagram,
-                    // The reader ended: the stream closed (it reported that first).
-                    None => {
-                        self.inner.health.fail(LostReason::ConnectionClosed);
-                        self.inner.health.check()?;
-                    }
-                },
+                received = std::future::poll_fn(|cx| self.inbound.poll_recv(cx, buf)) => {
+                    return self.received(received);
+                }
                 _ = changes.changed() => {}
             }
-        };
-        let n = data.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), data.get(..n)) {
-            dst.copy_from_slice(src);
         }
-        Ok((n, peer))
+    }
+
+    /// What a datagram or the closed queue means for `recv_from`.
+    fn received(&self, received: Received) -> Result<(usize, SocketAddr), ClientError> {
+        match received {
+            Received::Datagram { len, from } => Ok((len, from)),
+            // The reader ended: the stream closed (it reported that first).
+            Received::Closed => {
+                self.inner.health.fail(LostReason::ConnectionClosed);
+                self.inner.health.check().map(|()| (0, self.relayed))
+            }
+        }
+    }
+
+    /// [`TurnClient::recv_from`] for poll-based drivers (quinn's `AsyncUdpSocket`,
+    /// `client::quic`): the next datagram a peer sent, copied into `buf` (truncated to its length),
+    /// or [`ClientError::AllocationLost`] once the client has failed and the queue is empty.
+    /// `Pending` registers `cx` for the next datagram only, not for a change of state: a driver that
+    /// must hear of a loss without data also waits on [`TurnClient::state_changes`]. The queue has
+    /// one reader at a time: while an async `recv_from` holds it, this is `Pending` (and wakes `cx`
+    /// at once, to be polled again).
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<Result<(usize, SocketAddr), ClientError>> {
+        use std::task::Poll;
+        let Ok(_receiving) = self.receiving.try_lock() else {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        };
+        match self.inbound.poll_recv(cx, buf) {
+            Poll::Ready(received) => Poll::Ready(self.received(received)),
+            Poll::Pending => match self.inner.health.check() {
+                Err(e) => Poll::Ready(Err(e)),
+                Ok(()) => Poll::Pending,
+            },
+        }
+    }
+
+    /// Datagrams from peers dropped because [`ClientOptions::queue`] of them (or 4 MiB) were
+    /// waiting for `recv_from` already.
+    pub fn dropped_datagrams(&self) -> u64 {
+        self.inbound.dropped()
     }
 
     /// Refreshes the allocation (RFC 8656 §8.1) and returns the granted lifetime. A 437 answer

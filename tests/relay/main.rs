@@ -17,9 +17,13 @@ mod ipv6_streams;
 mod leases;
 mod mobility;
 mod mobility_client;
+// quinn's AsyncUdpSocket over a relayed socket.
+#[cfg(feature = "quic")]
+mod quic_socket;
 // Started through the daemon binary.
 #[cfg(feature = "cli")]
 mod relay_ips;
+mod relayed_socket;
 mod tcp_client;
 mod tcp_relay;
 mod tcp_relay_client;

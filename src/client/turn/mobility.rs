@@ -83,7 +83,7 @@ impl TurnClient {
             return Err(ClientError::NotUdp);
         }
         let ticket = lock(&self.inner.mobility).for_move()?;
-        let inbound = self.inbound_tx.upgrade().ok_or(ClientError::Closed)?;
+        let inbound = self.inbound.writer().ok_or(ClientError::Closed)?;
         self.inner.health.check()?;
         // Connected like the first socket: ICMP port unreachable from the server is reported.
         socket.connect(self.inner.server).await?;

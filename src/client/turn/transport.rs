@@ -41,11 +41,17 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
 pub(super) type BoxedStream = Box<dyn Stream>;
 
+/// What receives the datagrams of a shared UDP socket that do not come from the TURN server
+/// ([`TurnClient::allocate_on`](super::TurnClient::allocate_on)): called on the client's reader
+/// task with the datagram, borrowed from the reader's buffer, and its source. It must not block.
+pub type OtherDatagrams = Arc<dyn Fn(&[u8], SocketAddr) + Send + Sync>;
+
 /// The sending side of the leg, shared by requests and data.
 pub(super) enum Link {
     /// A UDP socket; datagrams go to `server`. An RFC 8016 move swaps the socket
-    /// ([`Link::switch`]).
-    Udp { socket: ArcSwap<UdpSocket>, server: SocketAddr },
+    /// ([`Link::switch`]). On a socket shared with the application, datagrams from elsewhere go to
+    /// `others`.
+    Udp { socket: ArcSwap<UdpSocket>, server: SocketAddr, others: Option<OtherDatagrams> },
     /// The write half of a stream; one writer at a time so that frames never interleave.
     Stream { writer: tokio::sync::Mutex<WriteHalf<BoxedStream>>, local: SocketAddr },
 }
@@ -114,11 +120,18 @@ impl Link {
             socket.connect(server).await?;
             let socket = Arc::new(socket);
             let reader = Reader::Udp(Arc::clone(&socket));
-            return Ok((Link::Udp { socket: ArcSwap::new(socket), server }, reader));
+            return Ok((Link::Udp { socket: ArcSwap::new(socket), server, others: None }, reader));
         }
         let (stream, local) = open_stream(transport, server, bind, timeout).await?;
         let (read, write) = tokio::io::split(stream);
         Ok((Link::Stream { writer: tokio::sync::Mutex::new(write), local }, Reader::Stream(read)))
+    }
+
+    /// The leg over `socket`, a UDP socket the application shares (not connected: it may talk to
+    /// others too); datagrams from elsewhere than `server` go to `others`, or are dropped.
+    pub(super) fn shared(socket: Arc<UdpSocket>, server: SocketAddr, others: Option<OtherDatagrams>) -> (Link, Reader) {
+        let reader = Reader::Udp(Arc::clone(&socket));
+        (Link::Udp { socket: ArcSwap::new(socket), server, others }, reader)
     }
 
     /// Whether this is a stream (see [`TurnTransport::is_stream`]).
@@ -137,7 +150,7 @@ impl Link {
     /// Sends one datagram, or writes one frame whole.
     pub(super) async fn send(&self, frame: &[u8]) -> Result<(), ClientError> {
         match self {
-            Link::Udp { socket, server } => {
+            Link::Udp { socket, server, .. } => {
                 let socket = socket.load_full();
                 socket.send_to(frame, *server).await?;
             }
@@ -172,7 +185,7 @@ impl Link {
     /// (ECONNREFUSED on the connected socket).
     pub(super) async fn receive(&self, reader: Reader, mut deliver: impl FnMut(&[u8]), mut refused: impl FnMut()) {
         match (self, reader) {
-            (Link::Udp { server, .. }, Reader::Udp(socket)) => {
+            (Link::Udp { server, others, .. }, Reader::Udp(socket)) => {
                 let mut buf = vec![0u8; 65536];
                 loop {
                     let (n, from) = match socket.recv_from(&mut buf).await {
@@ -183,10 +196,11 @@ impl Link {
                         }
                         Err(_) => continue,
                     };
-                    if from == *server
-                        && let Some(datagram) = buf.get(..n)
-                    {
+                    let Some(datagram) = buf.get(..n) else { continue };
+                    if from == *server {
                         deliver(datagram);
+                    } else if let Some(others) = others {
+                        others(datagram, from);
                     }
                 }
             }
