@@ -179,7 +179,8 @@ impl Daemon {
         };
         let events = events::DaemonEvents::new(config, node)?
             .with_fleet(fleet.as_ref().and_then(|f| f.sink()))
-            .with_leases(leases);
+            .with_leases(leases)
+            .with_fast_path(config, &server);
         let events = Arc::new(events);
         server.set_events(events.clone());
         let interim = (config.usage_file.is_some() && config.usage_interval > 0).then(|| {
