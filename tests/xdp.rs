@@ -324,3 +324,34 @@ async fn the_kernel_stops_when_the_lifetime_runs_out() {
     assert_eq!(sample(&m, "switchback_fastpath_channels"), 0, "{m}");
     assert_eq!(sample(&m, "switchback_fastpath_packets_total{direction=\"to_peer\"}"), 1, "{m}");
 }
+
+/// `max-bps` limits every allocation: user space must meter each packet, so no channel is
+/// offloaded, and ChannelData still relays (through user space).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bandwidth_limit_keeps_channels_in_user_space() {
+    let Some((net, daemon)) = setup(&["--max-bps", "1000000"]) else { return };
+    let metrics = daemon.http_addr("metrics");
+    let peer = net.udp_in_client(PEER_IP);
+    let (mut raw, relayed) = allocate(&net).await;
+    bind_channel(&mut raw, peer.local_addr().unwrap()).await;
+    raw.socket.send_to(&channel_data(b"metered", 1), raw.server).await.unwrap();
+    assert_eq!(recv(&peer, WAIT).await, Some((b"metered".to_vec(), relayed)));
+    let m = wait_metric(&net, metrics, "switchback_relayed_packets_total{direction=\"to_peer\"}", 1);
+    assert_eq!(sample(&m, "switchback_fastpath_enabled"), 1, "{m}");
+    assert_eq!(sample(&m, "switchback_fastpath_channels"), 0, "{m}");
+    assert_eq!(sample(&m, "switchback_fastpath_packets_total{direction=\"to_peer\"}"), 0, "{m}");
+}
+
+/// An interface that does not exist: the daemon warns once, says so in `/metrics`, and serves on
+/// the user-space path (no namespace or privilege needed).
+#[test]
+fn a_refused_attach_leaves_the_user_space_path() {
+    let daemon = Daemon::start_loopback(&["--fast-path", "xdp", "--xdp-interface", "sb-no-such0"]);
+    daemon.wait_for_log("fast path off", 1);
+    assert_eq!(daemon.log().matches("fast path off").count(), 1, "{}", daemon.log());
+    let m = support::http_request(daemon.http_addr("metrics"), "GET", "/metrics", &[], "").body;
+    assert_eq!(sample(&m, "switchback_fastpath_enabled"), 0, "{m}");
+    assert!(m.contains("switchback_fastpath_enabled 0"), "{m}");
+    let (status, _) = daemon.stop_with("TERM");
+    assert!(status.success());
+}
