@@ -196,8 +196,9 @@ int channel_relay(struct xdp_md *ctx) {
         .dst_port = udp->dest,
     };
 
-    // client → peer: ChannelData, channel numbers 0x4000-0x4FFF (RFC 8656 §12).
-    if (payload_len >= 4 && (void *)(payload + 4) <= data_end && (payload[0] & 0xf0) == 0x40) {
+    // client → peer: ChannelData, channel numbers 0x4000-0x4FFF (RFC 8656 §12), or up to 0x7FFF
+    // (RFC 5766) which the server takes unless `strict-rfc8656`; only bound numbers are in the map.
+    if (payload_len >= 4 && (void *)(payload + 4) <= data_end && (payload[0] & 0xc0) == 0x40) {
         k.channel = *(__u16 *)payload;
         struct value *v = bpf_map_lookup_elem(&to_peer, &k);
         if (v) {
