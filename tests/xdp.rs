@@ -19,13 +19,18 @@ use std::time::{Duration, Instant};
 
 use support::{Daemon, RawTurn, run_with_timeout};
 use switchback::proto::stun::{
-    ChannelNumber, Lifetime, Message, Method, RequestedTransport, XorPeerAddress, XorRelayedAddress,
+    AddressFamily, ChannelNumber, Lifetime, Message, Method, RequestedAddressFamily, RequestedTransport,
+    XorPeerAddress, XorRelayedAddress,
 };
 use tokio::net::UdpSocket;
 
 const SERVER_IP: &str = "198.18.0.1";
 const CLIENT_IP: &str = "198.18.0.2";
 const PEER_IP: &str = "198.18.0.3";
+// IPv6: 2001:2::/48, RFC 5180's benchmarking range.
+const SERVER_IP6: &str = "2001:2::1";
+const CLIENT_IP6: &str = "2001:2::2";
+const PEER_IP6: &str = "2001:2::3";
 const CHANNEL: u16 = 0x4000;
 /// How long a datagram that should not arrive is waited for.
 const QUIET: Duration = Duration::from_millis(700);
@@ -61,6 +66,9 @@ impl Net {
             vec!["-n", c, "addr", "add", "198.18.0.2/24", "dev", &client_if],
             vec!["-n", c, "addr", "add", "198.18.0.3/24", "dev", &client_if],
             vec!["-n", s, "addr", "add", "198.18.0.1/24", "dev", &net.server_if],
+            vec!["-n", c, "addr", "add", "2001:2::2/64", "dev", &client_if, "nodad"],
+            vec!["-n", c, "addr", "add", "2001:2::3/64", "dev", &client_if, "nodad"],
+            vec!["-n", s, "addr", "add", "2001:2::1/64", "dev", &net.server_if, "nodad"],
             vec!["-n", c, "link", "set", "lo", "up"],
             vec!["-n", s, "link", "set", "lo", "up"],
             vec!["-n", c, "link", "set", &client_if, "up"],
@@ -143,6 +151,7 @@ fn setup(extra: &[&str]) -> Option<(Net, Daemon)> {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &net.server_ns, env!("CARGO_BIN_EXE_switchback")]);
     cmd.args(["--realm", "r", "--user", "u:pw", "--no-tls", "--no-tcp", "--listening-ip", SERVER_IP]);
+    cmd.args(["--listening-ip", SERVER_IP6, "--relay-ip", SERVER_IP6, "--allowed-peer-ip", PEER_IP6]);
     cmd.args(["--listening-port", "3478", "--relay-ip", SERVER_IP, "--allowed-peer-ip", PEER_IP]);
     cmd.args(["--metrics-listen", "198.18.0.1:0", "--fast-path", "xdp", "--xdp-interface", &net.server_if]);
     cmd.args(extra);
@@ -164,9 +173,23 @@ fn setup(extra: &[&str]) -> Option<(Net, Daemon)> {
 
 /// A raw client with an allocation; its relayed address.
 async fn allocate(net: &Net) -> (RawTurn, SocketAddr) {
-    let server: SocketAddr = format!("{SERVER_IP}:3478").parse().unwrap();
-    let mut raw = RawTurn::from_socket(net.udp_in_client(CLIENT_IP), server, "u", "pw");
-    let answer = raw.request(Method::ALLOCATE, &|w| w.add(&RequestedTransport::UDP)).await;
+    allocate_on(net, CLIENT_IP, SERVER_IP).await
+}
+
+/// [`allocate`] from `client_ip` to `server_ip` (an IPv6 one asks for an IPv6 relayed address).
+async fn allocate_on(net: &Net, client_ip: &'static str, server_ip: &str) -> (RawTurn, SocketAddr) {
+    let server = SocketAddr::new(server_ip.parse().unwrap(), 3478);
+    let mut raw = RawTurn::from_socket(net.udp_in_client(client_ip), server, "u", "pw");
+    let v6 = server.is_ipv6();
+    let answer = raw
+        .request(Method::ALLOCATE, &|w| {
+            w.add(&RequestedTransport::UDP)?;
+            if v6 {
+                w.add(&RequestedAddressFamily(AddressFamily::V6))?;
+            }
+            Ok(())
+        })
+        .await;
     assert!(answer.success, "allocate: {}", answer.code);
     let relayed = Message::parse(&answer.bytes).unwrap().get::<XorRelayedAddress>().unwrap().0;
     (raw, relayed)
@@ -217,6 +240,29 @@ fn wait_metric(net: &Net, addr: SocketAddr, name: &str, want: u64) -> String {
     }
 }
 
+/// ChannelData of 1, 100, 1200 and odd lengths with padding from the client and the peer's
+/// answers, each checked byte for byte; the application bytes sent each way.
+async fn exchange(raw: &RawTurn, peer: &UdpSocket, relayed: SocketAddr) -> (u64, u64) {
+    let (mut to_peer, mut to_client) = (0u64, 0u64);
+    for (len, pad) in [(1, 0), (100, 0), (1200, 0), (101, 3), (7, 1)] {
+        let data = payload(len, len as u8);
+        raw.socket.send_to(&channel_data(&data, pad), raw.server).await.unwrap();
+        let (got, from) = recv(peer, WAIT).await.unwrap_or_else(|| panic!("{len} bytes never reached the peer"));
+        assert_eq!(from, relayed, "from the relayed address");
+        assert_eq!(got, data, "{len} bytes (+{pad} padding) to the peer");
+        to_peer += len as u64;
+
+        let back = payload(len, 0x80 ^ len as u8);
+        peer.send_to(&back, relayed).await.unwrap();
+        let (got, from) =
+            recv(&raw.socket, WAIT).await.unwrap_or_else(|| panic!("{len} bytes never reached the client"));
+        assert_eq!(from, raw.server, "from the server's address");
+        assert_eq!(got, channel_data(&back, 0), "{len} bytes to the client as ChannelData");
+        to_client += len as u64;
+    }
+    (to_peer, to_client)
+}
+
 /// The whole life of an offloaded channel: nothing relays without a permission; once bound,
 /// ChannelData of 1, 100, 1200 and an odd length with padding reach the peer as exactly the
 /// payload from the relayed address, and the peer's answers reach the client as exactly the
@@ -244,23 +290,7 @@ async fn bound_channels_relay_in_the_kernel_and_stop_with_the_allocation() {
     let m = wait_metric(&net, metrics, "switchback_fastpath_channels", 1);
     assert_eq!(sample(&m, "switchback_fastpath_enabled"), 1, "{m}");
 
-    let (mut to_peer, mut to_client) = (0u64, 0u64);
-    for (len, pad) in [(1, 0), (100, 0), (1200, 0), (101, 3), (7, 1)] {
-        let data = payload(len, len as u8);
-        raw.socket.send_to(&channel_data(&data, pad), raw.server).await.unwrap();
-        let (got, from) = recv(&peer, WAIT).await.unwrap_or_else(|| panic!("{len} bytes never reached the peer"));
-        assert_eq!(from, relayed, "from the relayed address");
-        assert_eq!(got, data, "{len} bytes (+{pad} padding) to the peer");
-        to_peer += len as u64;
-
-        let back = payload(len, 0x80 ^ len as u8);
-        peer.send_to(&back, relayed).await.unwrap();
-        let (got, from) =
-            recv(&raw.socket, WAIT).await.unwrap_or_else(|| panic!("{len} bytes never reached the client"));
-        assert_eq!(from, raw.server, "from the server's address");
-        assert_eq!(got, channel_data(&back, 0), "{len} bytes to the client as ChannelData");
-        to_client += len as u64;
-    }
+    let (to_peer, to_client) = exchange(&raw, &peer, relayed).await;
 
     // The kernel relayed all of it: the fast path's counters (folded once a second) reach the
     // relayed totals, which they are part of, and the totals are no larger.
@@ -354,4 +384,31 @@ fn a_refused_attach_leaves_the_user_space_path() {
     assert!(m.contains("switchback_fastpath_enabled 0"), "{m}");
     let (status, _) = daemon.stop_with("TERM");
     assert!(status.success());
+}
+
+/// IPv6 end to end: client, server, relayed address and peer in 2001:2::/48; the same bytes both
+/// ways, all relayed in the kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_channels_relay_in_the_kernel() {
+    let Some((net, daemon)) = setup(&[]) else { return };
+    let metrics = daemon.http_addr("metrics");
+    let peer = net.udp_in_client(PEER_IP6);
+    let (mut raw, relayed) = allocate_on(&net, CLIENT_IP6, SERVER_IP6).await;
+    assert_eq!(relayed.ip().to_string(), SERVER_IP6);
+    bind_channel(&mut raw, peer.local_addr().unwrap()).await;
+    wait_metric(&net, metrics, "switchback_fastpath_channels", 1);
+    let (to_peer, to_client) = exchange(&raw, &peer, relayed).await;
+    let m = wait_metric(&net, metrics, "switchback_fastpath_packets_total{direction=\"to_client\"}", 5);
+    let m = if sample(&m, "switchback_fastpath_packets_total{direction=\"to_peer\"}") < 5 {
+        wait_metric(&net, metrics, "switchback_fastpath_packets_total{direction=\"to_peer\"}", 5)
+    } else {
+        m
+    };
+    for dir in ["to_peer", "to_client"] {
+        let fast = sample(&m, &format!("switchback_fastpath_packets_total{{direction=\"{dir}\"}}"));
+        let all = sample(&m, &format!("switchback_relayed_packets_total{{direction=\"{dir}\"}}"));
+        assert_eq!((fast, all), (5, 5), "{dir}: user space relayed none: {m}");
+    }
+    assert_eq!(sample(&m, "switchback_fastpath_bytes_total{direction=\"to_peer\"}"), to_peer, "{m}");
+    assert_eq!(sample(&m, "switchback_fastpath_bytes_total{direction=\"to_client\"}"), to_client, "{m}");
 }

@@ -4,8 +4,9 @@
 //! `xdp-interface` and relays the bound channels user space hands it: ChannelData from a client's
 //! 5-tuple (RFC 8656 §12.4) leaves as the peer's UDP datagram from the relayed address, and the
 //! peer's datagrams to the relayed address leave as ChannelData to the client (§12.5, no padding
-//! over UDP). Everything else — STUN, Send/Data indications, unbound or expired channels, IPv6,
-//! IP options or fragments — goes on to user space as before (XDP_PASS).
+//! over UDP). IPv4 and IPv6, one family end to end. Everything else — STUN, Send/Data indications,
+//! unbound or expired channels, IPv4 options or fragments, IPv6 extension headers — goes on to
+//! user space as before (XDP_PASS).
 //!
 //! User space keeps every decision. [`FastPath`] is an [`EventSink`] and a hook of the relay driver:
 //! a ChannelBind (§12.2), CreatePermission (§9) or Refresh (§8) of an eligible allocation writes its
@@ -19,7 +20,7 @@
 //! `switchback_relayed_*` metrics include what the kernel relayed.
 //!
 //! Eligible: a UDP client, a UDP relay (not RFC 6062), a single family (not a dual allocation),
-//! IPv4 client, server, relayed and peer addresses, and no bandwidth limit on the allocation or its
+//! client, server, relayed and peer addresses of one family, and no bandwidth limit on the allocation or its
 //! user (`max-bps`, `user-max-bps`): a limited allocation needs user space to see every packet. The
 //! daemon does not start the fast path at all with `bps-capacity`.
 //!
@@ -27,7 +28,7 @@
 //! the server runs on the user-space path; `switchback_fastpath_enabled` says which.
 
 use std::collections::HashMap as StdHashMap;
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -45,8 +46,8 @@ use crate::time::Millis;
 
 mod entry;
 
-pub use entry::{Counter, Key, Value, destination, expiry_ns};
-use entry::{to_client_key, to_peer_key, totals};
+use entry::totals;
+pub use entry::{Counter, Key, Key6, Value, Value6, destination, expiry_ns};
 
 /// The program, as `build.rs` compiled it.
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/channel_relay.o"));
@@ -74,13 +75,51 @@ pub enum FastPathError {
     Missing(&'static str),
 }
 
+/// A channel's two map keys (client → peer, peer → client), of its family's maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    V4(Key, Key),
+    V6(Key6, Key6),
+}
+
+/// The addresses of an allocation's side of the fast path, all of one family and specified.
+#[derive(Debug, Clone, Copy)]
+struct Addrs {
+    client: SocketAddr,
+    listener: SocketAddr,
+    relay: SocketAddr,
+}
+
+impl Addrs {
+    fn of(allocation: &Allocation<RelaySocket>) -> Option<Addrs> {
+        let info = allocation.info();
+        let (client, listener, relay) = (info.five_tuple.client, info.five_tuple.server, info.relay_addr);
+        let v4 = client.is_ipv4();
+        let usable = |a: SocketAddr| a.is_ipv4() == v4 && !a.ip().is_unspecified();
+        (usable(client) && usable(listener) && usable(relay)).then_some(Addrs { client, listener, relay })
+    }
+
+    /// The keys of channel `number` to `peer`; `None` across families.
+    fn keys(&self, number: u16, peer: SocketAddr) -> Option<Keys> {
+        use SocketAddr::{V4, V6};
+        match (self.client, self.listener, self.relay, peer) {
+            (V4(c), V4(l), V4(r), V4(p)) => {
+                Some(Keys::V4(entry::to_peer_key(c, l, number), entry::to_client_key(p, r)))
+            }
+            (V6(c), V6(l), V6(r), V6(p)) => {
+                Some(Keys::V6(entry::to_peer_key6(c, l, number), entry::to_client_key6(p, r)))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One offloaded channel: its two map entries and their counter slots.
 #[derive(Debug)]
 struct Channel {
     number: u16,
-    peer: SocketAddrV4,
-    to_peer: Key,
-    to_client: Key,
+    peer: SocketAddr,
+    keys: Keys,
     /// Counter slots: client → peer, peer → client.
     slots: [u32; 2],
     /// What was already added to the allocation from each slot: packets, bytes.
@@ -100,6 +139,8 @@ struct State {
     _ebpf: Ebpf,
     to_peer: HashMap<MapData, Key, Value>,
     to_client: HashMap<MapData, Key, Value>,
+    to_peer6: HashMap<MapData, Key6, Value6>,
+    to_client6: HashMap<MapData, Key6, Value6>,
     counters: Array<MapData, Counter>,
     free_slots: Vec<u32>,
     offloaded: StdHashMap<AllocationId, Offloaded>,
@@ -127,13 +168,6 @@ fn monotonic_ns() -> u64 {
         .saturating_add(u64::try_from(t.tv_nsec).unwrap_or(0))
 }
 
-fn v4(addr: SocketAddr) -> Option<SocketAddrV4> {
-    match addr {
-        SocketAddr::V4(a) if !a.ip().is_unspecified() => Some(a),
-        _ => None,
-    }
-}
-
 impl FastPath {
     /// Loads the program, attaches it to `interface` and registers with `server`'s relay driver;
     /// on failure logs one warning and returns a fast path that does nothing. Spawns the sweep on
@@ -141,7 +175,7 @@ impl FastPath {
     pub fn attach(interface: &str, server: &Arc<TurnServer>) -> Arc<FastPath> {
         let state = match load(interface) {
             Ok(state) => {
-                tracing::info!(interface, "fast path: XDP program attached; bound IPv4 channels relay in the kernel");
+                tracing::info!(interface, "fast path: XDP program attached; bound channels relay in the kernel");
                 Some(Mutex::new(state))
             }
             Err(e) => {
@@ -179,7 +213,8 @@ impl FastPath {
 
     /// The channels of `allocation` the kernel should relay now, with their deadlines: empty when
     /// the allocation is not eligible (see the module documentation).
-    fn wanted(allocation: &Allocation<RelaySocket>, now: Millis) -> Vec<(u16, SocketAddrV4, Millis)> {
+    fn wanted(allocation: &Allocation<RelaySocket>, now: Millis) -> Vec<(u16, SocketAddr, Millis)> {
+        let Some(addrs) = Addrs::of(allocation) else { return Vec::new() };
         let info = allocation.info();
         let bandwidth = allocation.bandwidth();
         let unlimited = |m: &crate::policy::bandwidth::Meter| {
@@ -190,27 +225,21 @@ impl FastPath {
             && allocation.extra.is_none()
             && !allocation.is_deleted()
             && unlimited(bandwidth.own())
-            && bandwidth.user().is_none_or(unlimited)
-            && v4(info.five_tuple.client).is_some()
-            && v4(info.five_tuple.server).is_some()
-            && v4(info.relay_addr).is_some();
+            && bandwidth.user().is_none_or(unlimited);
         if !eligible {
             return Vec::new();
         }
         let bindings = allocation.bindings();
         let mut out = Vec::new();
         for c in bindings.channels() {
-            let Some(peer) = v4(c.peer) else { continue };
-            let permission = bindings
-                .permissions()
-                .iter()
-                .filter(|p| p.ip == IpAddr::V4(*peer.ip()))
-                .map(|p| p.expires())
-                .max()
-                .unwrap_or(0);
+            if c.peer.is_ipv4() != addrs.relay.is_ipv4() {
+                continue;
+            }
+            let permission =
+                bindings.permissions().iter().filter(|p| p.ip == c.peer.ip()).map(|p| p.expires()).max().unwrap_or(0);
             let expires = c.expires().min(permission).min(allocation.expires());
             if expires > now {
-                out.push((c.number, peer, expires));
+                out.push((c.number, c.peer, expires));
             }
         }
         out
@@ -224,28 +253,25 @@ impl FastPath {
         let now = server.millis(Instant::now());
         let mono = monotonic_ns();
         let wanted = FastPath::wanted(allocation, now);
-        let info = allocation.info();
-        let (Some(client), Some(listener), Some(relay)) =
-            (v4(info.five_tuple.client), v4(info.five_tuple.server), v4(info.relay_addr))
-        else {
-            return;
-        };
+        let addrs = Addrs::of(allocation);
         let id = allocation.id();
         let mut entry = state
             .offloaded
             .remove(&id)
             .unwrap_or(Offloaded { allocation: Arc::downgrade(allocation), channels: Vec::new() });
-        // Channels no longer wanted (or bound elsewhere) go first.
+        // Channels no longer wanted (or bound elsewhere, or of an older 5-tuple) go first.
         let (keep, gone): (Vec<Channel>, Vec<Channel>) = entry.channels.drain(..).partition(|c| {
             wanted
                 .iter()
-                .any(|&(n, p, _)| n == c.number && p == c.peer && c.to_peer == to_peer_key(client, listener, n))
+                .any(|&(n, p, _)| n == c.number && p == c.peer && addrs.and_then(|a| a.keys(n, p)) == Some(c.keys))
         });
         for c in gone {
             state.remove_channel(c, allocation, &self.stats);
         }
         entry.channels = keep;
         for (number, peer, expires) in wanted {
+            let Some(keys) = addrs.and_then(|a| a.keys(number, peer)) else { continue };
+            let Some(addrs) = addrs else { continue };
             let expiry_ns = mono.saturating_add(expires.saturating_sub(now).saturating_mul(1_000_000));
             let existing = entry.channels.iter().position(|c| c.number == number);
             let slots = match existing.and_then(|i| entry.channels.get(i)) {
@@ -258,37 +284,21 @@ impl FastPath {
                     }
                 },
             };
-            let to_peer = to_peer_key(client, listener, number);
-            let to_client = to_client_key(peer, relay);
-            let written = state
-                .to_peer
-                .insert(to_peer, entry::value(relay, peer, number, slots[0], expiry_ns), 0)
-                .and_then(|()| {
-                    state.to_client.insert(to_client, entry::value(listener, client, number, slots[1], expiry_ns), 0)
-                });
-            match (written, existing) {
+            match (state.write(keys, &addrs, number, peer, slots, expiry_ns), existing) {
                 (Ok(()), Some(i)) => {
                     if let Some(c) = entry.channels.get_mut(i) {
                         c.expires = expires;
                     }
                 }
                 (Ok(()), None) => {
-                    entry.channels.push(Channel {
-                        number,
-                        peer,
-                        to_peer,
-                        to_client,
-                        slots,
-                        folded: [[0; 2]; 2],
-                        expires,
-                    });
+                    entry.channels.push(Channel { number, peer, keys, slots, folded: [[0; 2]; 2], expires });
                     self.stats.channels.fetch_add(1, Relaxed);
                 }
                 (Err(e), existing) => {
                     tracing::debug!(error = %e, "fast path: a channel stays in user space");
                     self.stats.map_errors.fetch_add(1, Relaxed);
                     if existing.is_none() {
-                        let _ = state.to_peer.remove(&to_peer);
+                        state.remove_keys(keys);
                         state.free_slots.extend(slots);
                     }
                 }
@@ -337,12 +347,6 @@ impl FastPath {
             }
         }
     }
-
-    /// The live entries of the client → peer map: (key, value), for tests and inspection.
-    pub fn entries(&self) -> Vec<(Key, Value)> {
-        let Some(state) = self.lock() else { return Vec::new() };
-        state.to_peer.iter().filter_map(Result::ok).collect()
-    }
 }
 
 /// Loads the object, attaches `channel_relay` to `interface` and takes the maps.
@@ -354,12 +358,62 @@ fn load(interface: &str) -> Result<State, FastPathError> {
     program.attach(interface, XdpFlags::default())?;
     let to_peer = HashMap::try_from(ebpf.take_map("to_peer").ok_or(FastPathError::Missing("map to_peer"))?)?;
     let to_client = HashMap::try_from(ebpf.take_map("to_client").ok_or(FastPathError::Missing("map to_client"))?)?;
+    let to_peer6 = HashMap::try_from(ebpf.take_map("to_peer6").ok_or(FastPathError::Missing("map to_peer6"))?)?;
+    let to_client6 = HashMap::try_from(ebpf.take_map("to_client6").ok_or(FastPathError::Missing("map to_client6"))?)?;
     let counters = Array::try_from(ebpf.take_map("counters").ok_or(FastPathError::Missing("map counters"))?)?;
     let free_slots = (0..2 * MAX_CHANNELS).rev().collect();
-    Ok(State { _ebpf: ebpf, to_peer, to_client, counters, free_slots, offloaded: StdHashMap::new() })
+    Ok(State {
+        _ebpf: ebpf,
+        to_peer,
+        to_client,
+        to_peer6,
+        to_client6,
+        counters,
+        free_slots,
+        offloaded: StdHashMap::new(),
+    })
 }
 
 impl State {
+    /// Writes a channel's two entries: the peer gets the relayed address's datagrams, the client
+    /// the server's ChannelData.
+    fn write(
+        &mut self,
+        keys: Keys,
+        a: &Addrs,
+        number: u16,
+        peer: SocketAddr,
+        slots: [u32; 2],
+        expiry_ns: u64,
+    ) -> Result<(), aya::maps::MapError> {
+        use SocketAddr::{V4, V6};
+        let [up, down] = slots;
+        match (keys, a.client, a.listener, a.relay, peer) {
+            (Keys::V4(to_peer, to_client), V4(c), V4(l), V4(r), V4(p)) => {
+                self.to_peer.insert(to_peer, entry::value(r, p, number, up, expiry_ns), 0)?;
+                self.to_client.insert(to_client, entry::value(l, c, number, down, expiry_ns), 0)
+            }
+            (Keys::V6(to_peer, to_client), V6(c), V6(l), V6(r), V6(p)) => {
+                self.to_peer6.insert(to_peer, entry::value6(r, p, number, up, expiry_ns), 0)?;
+                self.to_client6.insert(to_client, entry::value6(l, c, number, down, expiry_ns), 0)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn remove_keys(&mut self, keys: Keys) {
+        match keys {
+            Keys::V4(to_peer, to_client) => {
+                let _ = self.to_peer.remove(&to_peer);
+                let _ = self.to_client.remove(&to_client);
+            }
+            Keys::V6(to_peer, to_client) => {
+                let _ = self.to_peer6.remove(&to_peer);
+                let _ = self.to_client6.remove(&to_client);
+            }
+        }
+    }
+
     /// Two zeroed counter slots.
     fn take_slots(&mut self) -> Option<[u32; 2]> {
         let a = self.free_slots.pop()?;
@@ -399,8 +453,7 @@ impl State {
     /// Removes a channel's entries, then folds its counters (after the removal, so no packet the
     /// kernel relays is left out, but a program run already past its lookup) and frees the slots.
     fn remove_channel(&mut self, mut c: Channel, allocation: &Allocation<RelaySocket>, stats: &FastPathStats) {
-        let _ = self.to_peer.remove(&c.to_peer);
-        let _ = self.to_client.remove(&c.to_client);
+        self.remove_keys(c.keys);
         self.fold(&mut c, allocation, stats);
         self.free_slots.extend(c.slots);
         stats.channels.fetch_sub(1, Relaxed);
@@ -408,8 +461,7 @@ impl State {
 
     /// Removes a channel's entries whose allocation is gone.
     fn drop_channel(&mut self, c: Channel, stats: &FastPathStats) {
-        let _ = self.to_peer.remove(&c.to_peer);
-        let _ = self.to_client.remove(&c.to_client);
+        self.remove_keys(c.keys);
         self.free_slots.extend(c.slots);
         stats.channels.fetch_sub(1, Relaxed);
     }
