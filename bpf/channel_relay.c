@@ -20,7 +20,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-// Both maps: the packet's 4-tuple (network order) and, client → peer, the channel number.
+// The IPv4 maps: the packet's 4-tuple (network order) and, client → peer, the channel number.
 struct key {
     __u32 src_ip;
     __u32 dst_ip;
