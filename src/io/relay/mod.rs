@@ -360,11 +360,11 @@ impl RelayDriver for UdpRelay {
         }
     }
 
-    /// RFC 8016: nothing to do — each relay loop reads the allocation's 5-tuple on every wake and
-    /// follows a move itself (restarting the loops could race: a stop meant for the old loop could
-    /// end the new one).
+    /// RFC 8016: the relay loops need nothing — each reads the allocation's 5-tuple on every wake
+    /// and follows a move itself (restarting the loops could race: a stop meant for the old loop
+    /// could end the new one). A fast path's kernel entries name the old 5-tuple: they are
+    /// rewritten.
     fn moved(&self, allocation: &Arc<Allocation<RelaySocket>>) {
-        // RFC 8016: the client's 5-tuple changed; the kernel entries name the old one.
         if let Some(offload) = self.offload.get() {
             offload.forget(allocation);
             offload.sync(allocation);
