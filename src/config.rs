@@ -63,7 +63,7 @@ pub use env::{ENV_NOT_KEYS, ENV_PREFIX, env_overrides, env_var};
 pub use error::ConfigError;
 pub use external_ip::ExternalIp;
 pub use fleet::redacted_url;
-pub use kinds::{LogFormat, LogLevel, RedisFailure, SecretText};
+pub use kinds::{FastPath, LogFormat, LogLevel, RedisFailure, SecretText};
 pub use load::{check_table, keys, parse_table};
 pub use overrides::{Overrides, flag_error};
 pub use relay::{advertised_addr, relay_addresses};
@@ -178,6 +178,12 @@ pub struct Config {
     /// MOBILITY-TICKET gets a ticket, and a Refresh carrying it from a new 5-tuple (a client moving
     /// from Wi-Fi to LTE) moves the allocation there. Off by default (MOBILITY-TICKET gets 405).
     pub mobility: bool,
+    /// `fast-path`: `off` (the default) or `xdp`: bound IPv4 channels of UDP allocations without a
+    /// bandwidth limit relayed by an XDP program on `xdp-interface` (issue #19; build feature `xdp`).
+    pub fast_path: FastPath,
+    /// `xdp-interface`: the network interface the XDP program attaches to (with `fast-path = "xdp"`):
+    /// the one the server's listening and relay addresses are on.
+    pub xdp_interface: Option<String>,
     /// `user-quota`: allocations per user (0 = unlimited, the default).
     pub user_quota: u32,
     /// `total-quota`: allocations in total (0 = unlimited, the default).
@@ -435,6 +441,8 @@ impl Default for Config {
             no_tcp_relay: false,
             no_legacy_dual_allocation: false,
             mobility: false,
+            fast_path: FastPath::Off,
+            xdp_interface: None,
             user_quota: DEFAULT_USER_QUOTA,
             total_quota: DEFAULT_TOTAL_QUOTA,
             max_bps: server.max_bps,

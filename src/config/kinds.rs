@@ -65,6 +65,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// The kernel fast path for ChannelData (`fast-path`, issue #19).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FastPath {
+    /// Every datagram through user space (the default).
+    #[default]
+    Off,
+    /// An XDP program on `xdp-interface` relays bound IPv4 channels (UDP client, UDP relay, no
+    /// bandwidth limit) in the kernel; needs the `xdp` build feature, root (CAP_NET_ADMIN and
+    /// CAP_BPF) and Linux. When the kernel refuses, the server logs once and runs without it.
+    Xdp,
+}
+
 /// What a node does when the fleet's state backend cannot be asked (`redis-failure`, issue #16).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -30,6 +30,20 @@ impl Config {
 
     /// Checks what no single key can: something to listen on, ranges, lengths, credentials.
     /// RFC 5780 §6 needs two addresses of one family (the first two `listening-ip`) and two ports.
+    /// `fast-path = "xdp"` needs the `xdp` build feature and `xdp-interface`.
+    fn validate_fast_path(&self) -> Result<(), ConfigError> {
+        if self.fast_path == super::FastPath::Off {
+            return Ok(());
+        }
+        if !cfg!(feature = "xdp") {
+            return Err(ConfigError::invalid("fast-path", "this build has no XDP fast path (cargo feature `xdp`)"));
+        }
+        if self.xdp_interface.as_deref().is_none_or(str::is_empty) {
+            return Err(ConfigError::invalid("fast-path", "\"xdp\" needs xdp-interface"));
+        }
+        Ok(())
+    }
+
     fn validate_rfc5780(&self) -> Result<(), ConfigError> {
         if !self.rfc5780 {
             return Ok(());
@@ -109,6 +123,7 @@ impl Config {
             return Err(ConfigError::invalid("admin-key", "at least 16 characters"));
         }
         self.validate_rfc5780()?;
+        self.validate_fast_path()?;
         // In fleet mode the live siblings are the alternates (the static list is the fallback).
         if self.alternate_threshold != 0 && self.alternate_server.is_empty() && self.redis_url.is_none() {
             return Err(ConfigError::invalid(

@@ -20,6 +20,8 @@ pub struct DaemonEvents {
     fleet: Option<super::fleet::FleetSink>,
     leases: Option<super::fleet_leases::LeaseSink>,
     forward: Option<Arc<dyn EventSink>>,
+    /// The XDP fast path (`fast-path = "xdp"`): ChannelBind, CreatePermission and Refresh fill its maps.
+    fast_path: Option<FastPathSink>,
 }
 
 impl std::fmt::Debug for DaemonEvents {
@@ -30,7 +32,17 @@ impl std::fmt::Debug for DaemonEvents {
             .field("fleet", &self.fleet)
             .field("leases", &self.leases)
             .field("forward", &self.forward.is_some())
+            .field("fast_path", &self.fast_path.is_some())
             .finish()
+    }
+}
+
+/// The fast path as a sink (only its events matter here).
+struct FastPathSink(Arc<dyn EventSink>);
+
+impl std::fmt::Debug for FastPathSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FastPathSink")
     }
 }
 
@@ -41,7 +53,7 @@ impl DaemonEvents {
             Some(path) => Some(UsageWriter::start(path, node.clone())?),
             None => None,
         };
-        Ok(DaemonEvents { log: SessionLog::new(node), usage, fleet: None, leases: None, forward: None })
+        Ok(DaemonEvents { log: SessionLog::new(node), usage, fleet: None, leases: None, forward: None, fast_path: None })
     }
 
     /// Fleet mode: ended allocations go to the fleet's usage flusher too.
@@ -58,6 +70,25 @@ impl DaemonEvents {
     /// daemon's own consumers.
     pub fn with_forward(self, sink: Option<Arc<dyn EventSink>>) -> DaemonEvents {
         DaemonEvents { forward: sink, ..self }
+    }
+
+    /// With `fast-path = "xdp"` (feature `xdp`): attaches the XDP program to `xdp-interface` (a
+    /// warning and the user-space path when the kernel refuses) and feeds it the lifecycle events.
+    pub fn with_fast_path(self, config: &Config, server: &Arc<TurnServer>) -> DaemonEvents {
+        if config.fast_path == crate::config::FastPath::Off {
+            return self;
+        }
+        #[cfg(feature = "xdp")]
+        if let Some(interface) = config.xdp_interface.as_deref() {
+            if config.bps_capacity != 0 {
+                tracing::warn!("fast path off: bps-capacity needs every datagram in user space");
+                return self;
+            }
+            let fast: Arc<dyn EventSink> = crate::io::fastpath::FastPath::attach(interface, server);
+            return DaemonEvents { fast_path: Some(FastPathSink(fast)), ..self };
+        }
+        let _ = server;
+        self
     }
 
     /// The usage writer, when `usage-file` is set.
@@ -88,6 +119,9 @@ impl DaemonEvents {
 
 impl EventSink for DaemonEvents {
     fn event(&self, event: &Event<'_>) {
+        if let Some(fast_path) = &self.fast_path {
+            fast_path.0.event(event);
+        }
         self.log.event(event);
         if let Some(usage) = &self.usage {
             usage.event(event);

@@ -228,6 +228,7 @@ impl Daemon {
         let events = events::DaemonEvents::new(config, node)?
             .with_fleet(fleet.as_ref().and_then(|f| f.sink()))
             .with_leases(leases)
+            .with_fast_path(config, &server)
             .with_forward(setup.hooks.events.clone());
         let events = Arc::new(events);
         server.set_events(events.clone());

@@ -243,6 +243,53 @@ impl TurnCollector {
         Ok(())
     }
 
+    /// The XDP fast path (`fast-path = "xdp"`, issue #19): whether it runs, its channels, what it
+    /// relayed (also inside `switchback_relayed_*`, folded once a second).
+    fn encode_fast_path(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let Some(fast) = self.server.driver().offload() else { return Ok(()) };
+        let s = fast.stats();
+        gauge(
+            e,
+            "switchback_fastpath_enabled",
+            "1 while the XDP fast path is attached, 0 when the kernel refused it",
+            u64::from(s.enabled.load(Relaxed)),
+        )?;
+        gauge(
+            e,
+            "switchback_fastpath_channels",
+            "Channels relayed by the XDP fast path now",
+            s.channels.load(Relaxed),
+        )?;
+        let dir = |d: &'static str| [("direction", d)];
+        let (peer, client) = (dir("to_peer"), dir("to_client"));
+        family(
+            e,
+            "switchback_fastpath_packets",
+            "Packets relayed by the XDP fast path, by direction",
+            MetricType::Counter,
+            &[
+                (&peer, ConstCounter::new(s.to_peer_packets.load(Relaxed))),
+                (&client, ConstCounter::new(s.to_client_packets.load(Relaxed))),
+            ],
+        )?;
+        family(
+            e,
+            "switchback_fastpath_bytes",
+            "Application bytes relayed by the XDP fast path, by direction",
+            MetricType::Counter,
+            &[
+                (&peer, ConstCounter::new(s.to_peer_bytes.load(Relaxed))),
+                (&client, ConstCounter::new(s.to_client_bytes.load(Relaxed))),
+            ],
+        )?;
+        counter(
+            e,
+            "switchback_fastpath_map_errors",
+            "Channels the fast path's maps could not take (left in user space)",
+            s.map_errors.load(Relaxed),
+        )
+    }
+
     /// Relayed packets and bytes by direction.
     fn encode_traffic(&self, e: &mut DescriptorEncoder<'_>, s: &StatsSnapshot, live: &Live) -> fmt::Result {
         let dir = |d: &'static str| [("direction", d)];
@@ -564,6 +611,7 @@ impl Collector for TurnCollector {
         self.encode_relay_ports(&mut e)?;
         self.encode_ended(&mut e)?;
         self.encode_latency(&mut e)?;
+        self.encode_fast_path(&mut e)?;
         if let Some(fleet) = &self.fleet {
             encode_fleet(&mut e, fleet)?;
         }

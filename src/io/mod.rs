@@ -23,6 +23,9 @@
 //! the listener goes on.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
+#[cfg(feature = "xdp")]
+pub mod fastpath;
+mod offload;
 mod plan;
 mod proxy;
 mod relay;
@@ -43,6 +46,7 @@ use tokio::task::JoinHandle;
 
 use crate::server::{NatDiscovery, Transport};
 
+pub use offload::{FastPathStats, Offload};
 pub use plan::ListenPlan;
 pub use proxy::PROXY_HEADER_TIMEOUT;
 pub use relay::lease;

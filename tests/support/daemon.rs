@@ -56,8 +56,14 @@ impl Daemon {
     /// [`Daemon::start`] with extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchback"));
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(args);
         cmd.envs(env.iter().copied());
+        Daemon::start_command(cmd)
+    }
+
+    /// The daemon started by `cmd` (the binary behind a wrapper such as `ip netns exec NS`).
+    pub fn start_command(mut cmd: Command) -> Daemon {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut guard = ChildGuard::spawn(&mut cmd);
         let log = Arc::new(Mutex::new(String::new()));
         let log_reader = {

@@ -283,6 +283,11 @@ impl RawTurn {
         RawTurn { socket, server, username: username.into(), password: password.into(), auth: None }
     }
 
+    /// A client on a socket of the caller's (one bound in a network namespace, say).
+    pub fn from_socket(socket: tokio::net::UdpSocket, server: SocketAddr, username: &str, password: &str) -> RawTurn {
+        RawTurn { socket, server, username: username.into(), password: password.into(), auth: None }
+    }
+
     /// Sends a request of `method` with the attributes `body` adds, signed once the realm and nonce
     /// are known (a 401 or 438 teaches them and the request is repeated); returns the final answer.
     /// Retransmits every 500 ms, gives up after 5 s.

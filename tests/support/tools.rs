@@ -21,6 +21,8 @@ fn package(tool: &str) -> &'static str {
     match tool {
         t if t.starts_with("turnutils_") => "coturn",
         "chromium" => "chromium",
+        "ip" => "iproute2",
+        "ethtool" => "ethtool",
         "systemd-analyze" => "systemd",
         "redis-server" => "redis-server",
         _ => "?",

@@ -233,6 +233,13 @@ pub struct DaemonArgs {
     /// allocation to the client's new address. Off by default.
     #[arg(long, help_heading = RELAY)]
     pub mobility: bool,
+    /// Kernel fast path for bound channels: off (default) or xdp (needs the xdp build feature and
+    /// --xdp-interface).
+    #[arg(long, value_name = "MODE", value_parser = ["off", "xdp"], help_heading = RELAY)]
+    pub fast_path: Option<String>,
+    /// The interface the XDP fast path attaches to (the one the listening and relay addresses are on).
+    #[arg(long, value_name = "NAME", help_heading = RELAY)]
+    pub xdp_interface: Option<String>,
     /// Allow loopback peers.
     #[arg(long, help_heading = RELAY)]
     pub allow_loopback_peers: bool,

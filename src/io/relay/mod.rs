@@ -136,6 +136,8 @@ pub struct UdpRelay {
     peer_connections: Mutex<HashMap<u32, TcpStream>>,
     /// Peer connections just bound, for the client data connection (its 5-tuple) to take.
     bound_connections: Mutex<HashMap<FiveTuple, BoundConnection>>,
+    /// A kernel fast path (`fast-path = "xdp"`): told when an allocation ends or moves.
+    offload: OnceLock<Arc<dyn super::offload::Offload<RelaySocket>>>,
     /// `socket-buffer` for relay sockets; 0 until set: [`RELAY_SOCKET_BUFFER`].
     socket_buffer: std::sync::atomic::AtomicUsize,
     /// The fleet's allocation ledger, when leases are on (issue #16, `lease.rs`).
@@ -150,6 +152,24 @@ impl UdpRelay {
         let server = Arc::new(Server::with_relay(options, auth, UdpRelay::default(), Instant::now(), unix));
         UdpRelay::attach(&server);
         server
+    }
+
+    /// Registers a kernel fast path (once): it hears of every allocation's end and move.
+    pub fn set_offload(&self, offload: Arc<dyn super::offload::Offload<RelaySocket>>) {
+        let _ = self.offload.set(offload);
+    }
+
+    /// The kernel fast path, when one was started.
+    pub fn offload(&self) -> Option<&Arc<dyn super::offload::Offload<RelaySocket>>> {
+        self.offload.get()
+    }
+
+    /// Tells the fast path an allocation ended, moved or lost a family: its kernel entries go
+    /// and what the kernel relayed for it lands in its counters.
+    fn forget_fast_path(&self, allocation: &Allocation<RelaySocket>) {
+        if let Some(offload) = self.offload.get() {
+            offload.forget(allocation);
+        }
     }
 
     /// Gives the driver a handle on its server (the driver lives inside it, hence `Weak`).
@@ -320,6 +340,7 @@ impl RelayDriver for UdpRelay {
     }
 
     fn stop(&self, allocation: &Allocation<RelaySocket>) {
+        self.forget_fast_path(allocation);
         for socket in allocation.sockets() {
             socket.stop.notify_one();
             if let RelayKind::Tcp { deleted, .. } = &socket.kind {
@@ -331,17 +352,24 @@ impl RelayDriver for UdpRelay {
     /// Ends one relay socket of a live allocation (a dual allocation's family deleted or expired
     /// alone, RFC 8656 §8): its task stops and, a UDP one, the socket closes as soon as that task
     /// lets go of it, so the port is free for other allocations at once.
-    fn stop_relay(&self, _allocation: &Allocation<RelaySocket>, socket: &RelaySocket) {
+    fn stop_relay(&self, allocation: &Allocation<RelaySocket>, socket: &RelaySocket) {
+        self.forget_fast_path(allocation);
         socket.stop.notify_one();
         if let RelayKind::Udp(slot) = &socket.kind {
             slot.store(None);
         }
     }
 
-    /// RFC 8016: nothing to do — each relay loop reads the allocation's 5-tuple on every wake and
-    /// follows a move itself (restarting the loops could race: a stop meant for the old loop could
-    /// end the new one).
-    fn moved(&self, _allocation: &Arc<Allocation<RelaySocket>>) {}
+    /// RFC 8016: the relay loops need nothing — each reads the allocation's 5-tuple on every wake
+    /// and follows a move itself (restarting the loops could race: a stop meant for the old loop
+    /// could end the new one). A fast path's kernel entries name the old 5-tuple: they are
+    /// rewritten.
+    fn moved(&self, allocation: &Arc<Allocation<RelaySocket>>) {
+        if let Some(offload) = self.offload.get() {
+            offload.forget(allocation);
+            offload.sync(allocation);
+        }
+    }
 
     fn set_dont_fragment(&self, socket: &RelaySocket, on: bool) -> std::io::Result<()> {
         match &socket.kind {
