@@ -242,6 +242,54 @@ async fn the_metrics_router_mounts_into_an_embedders_axum_app() {
     .await;
 }
 
+/// The token service and the admin API mount into the embedder's app too, when their keys are set.
+#[tokio::test]
+async fn the_token_service_and_admin_api_mount_into_an_embedders_app() {
+    use switchback::config::SecretText;
+    bounded(async {
+        let plain = builder(Arc::new(Recorder::default())).spawn().await.unwrap();
+        assert!(plain.api_router().is_none() && plain.admin_router().is_none(), "no keys, no routes");
+        plain.shutdown().await;
+
+        let relay = builder(Arc::new(Recorder::default()))
+            .static_auth_secret("embed-rest-secret")
+            .configure(|c| {
+                c.api_key = vec![SecretText("embed-api-key-0123".into())];
+                c.token_key = vec![SecretText("embed-token-key-0123456789abcdef0123".into())];
+                c.admin_key = Some(SecretText("embed-admin-key-0123".into()));
+            })
+            .spawn()
+            .await
+            .unwrap();
+        let app = axum::Router::new()
+            .nest("/turn", relay.api_router().expect("api-key set: the token service"))
+            .nest("/ops", relay.admin_router().expect("admin-key set: the admin API"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The token service limits requests per source address: serve with ConnectInfo.
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let server = tokio::spawn(async move { axum::serve(listener, service).await });
+        let (config, no_key, allocations) = tokio::task::spawn_blocking(move || {
+            let api = [("Authorization", "Bearer embed-api-key-0123"), ("Content-Type", "application/json")];
+            let admin = [("Authorization", "Bearer embed-admin-key-0123")];
+            (
+                http_request(addr, "POST", "/turn/v1/relay-configuration", &api, r#"{"user": "ann"}"#),
+                http_request(addr, "GET", "/ops/admin/allocations", &[], ""),
+                http_request(addr, "GET", "/ops/admin/allocations", &admin, ""),
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(config.status, 200, "{}", config.body);
+        assert!(config.body.contains("iceServers") && config.body.contains("turn:"), "{}", config.body);
+        assert_eq!(no_key.status, 401, "the admin API keeps its key when mounted");
+        assert_eq!(allocations.status, 200, "{}", allocations.body);
+        server.abort();
+        relay.shutdown().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn tls_gives_a_turns_listener() {
     bounded(async {

@@ -376,6 +376,20 @@ impl RelayHandle {
         self.daemon.metrics_router()
     }
 
+    /// The token service (`/v1/...`) to mount into your own axum app, when `api-key` is
+    /// configured (through [`RelayBuilder::configure`] or the config): see
+    /// [`Daemon::api_router`]. Serve the app with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`: the service limits each source.
+    pub fn api_router(&self) -> Option<axum::Router> {
+        self.daemon.api_router()
+    }
+
+    /// The admin API (`/admin/...`) to mount into your own axum app, when `admin-key` is
+    /// configured: see [`Daemon::admin_router`].
+    pub fn admin_router(&self) -> Option<axum::Router> {
+        self.daemon.admin_router()
+    }
+
     /// The sans-IO core (its stats, its allocation table, its admission).
     pub fn server(&self) -> &Arc<TurnServer> {
         self.daemon.server()

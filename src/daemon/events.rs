@@ -53,7 +53,14 @@ impl DaemonEvents {
             Some(path) => Some(UsageWriter::start(path, node.clone())?),
             None => None,
         };
-        Ok(DaemonEvents { log: SessionLog::new(node), usage, fleet: None, leases: None, forward: None, fast_path: None })
+        Ok(DaemonEvents {
+            log: SessionLog::new(node),
+            usage,
+            fleet: None,
+            leases: None,
+            forward: None,
+            fast_path: None,
+        })
     }
 
     /// Fleet mode: ended allocations go to the fleet's usage flusher too.

@@ -49,23 +49,33 @@ pub(super) fn http_faces(
         faces.push(Face::new("metrics", addr, metrics_routes.clone()));
     }
     // Config::validate refuses admin-listen without a key.
-    if let (Some(addr), Some(key)) = (config.admin_listen, &keys.admin) {
-        let r = reloader.clone();
-        let reload: admin::ReloadFn = Arc::new(move || r.reload("admin API"));
-        let (drain_server, drain_readiness) = (server.clone(), readiness.clone());
-        let drain: admin::DrainFn = Arc::new(move || {
-            if !drain_server.admission().is_draining() {
-                info!(allocations = drain_server.allocations().len(), "admin API: draining");
-            }
-            drain_readiness.set(false);
-            drain_server.admission().set_draining(true);
-        });
-        let admin = admin::Admin::new(server.clone(), key.clone(), reload)
-            .with_revoke(reloader.revoker.as_fn())
-            .with_drain(drain);
-        faces.push(Face::new("admin", addr, admin::router(admin)));
+    if let (Some(addr), Some(router)) = (config.admin_listen, admin_routes(readiness, server, reloader)) {
+        faces.push(Face::new("admin", addr, router));
     }
     faces
+}
+
+/// The admin API (`/admin`) when an admin key is configured, listening or not (an embedder mounts
+/// it into its own app).
+pub(super) fn admin_routes(
+    readiness: &Readiness,
+    server: &Arc<TurnServer>,
+    reloader: &Arc<Reloader>,
+) -> Option<axum::Router> {
+    let key = reloader.keys.admin.as_ref()?;
+    let r = reloader.clone();
+    let reload: admin::ReloadFn = Arc::new(move || r.reload("admin API"));
+    let (drain_server, drain_readiness) = (server.clone(), readiness.clone());
+    let drain: admin::DrainFn = Arc::new(move || {
+        if !drain_server.admission().is_draining() {
+            info!(allocations = drain_server.allocations().len(), "admin API: draining");
+        }
+        drain_readiness.set(false);
+        drain_server.admission().set_draining(true);
+    });
+    let admin =
+        admin::Admin::new(server.clone(), key.clone(), reload).with_revoke(reloader.revoker.as_fn()).with_drain(drain);
+    Some(admin::router(admin))
 }
 
 /// The token service (`/v1`) for `api-listen` and `api-on-tls`: its urls are the bound TURN
@@ -134,11 +144,13 @@ pub struct FaceKeys {
 impl FaceKeys {
     /// The keys `config` gives the faces it turns on.
     pub(super) fn of(config: &Config) -> Result<FaceKeys, ConfigError> {
-        let api = match config.api_face_key() {
-            Some(_) => Some(Arc::new(arc_swap::ArcSwap::from_pointee(api_keys(config)?))),
-            None => None,
+        // With a key but no listener the routes still exist: an embedder mounts them
+        // (`RelayHandle::api_router`, `admin_router`).
+        let api = match config.api_face_key().is_some() || !config.api_key.is_empty() {
+            true => Some(Arc::new(arc_swap::ArcSwap::from_pointee(api_keys(config)?))),
+            false => None,
         };
-        let admin = config.admin_listen.and(config.admin_key.as_ref()).map(|k| admin::AdminKey::new(&k.0));
+        let admin = config.admin_key.as_ref().map(|k| admin::AdminKey::new(&k.0));
         Ok(FaceKeys { api, admin })
     }
 

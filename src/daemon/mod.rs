@@ -150,6 +150,9 @@ pub struct Daemon {
     metrics: Arc<prometheus_client::registry::Registry>,
     /// `/metrics`, `/healthz`, `/readyz` (served on `metrics-listen` when set).
     metrics_routes: axum::Router,
+    /// The token service's and the admin API's routes, when their keys are configured.
+    api_routes: Option<axum::Router>,
+    admin_routes: Option<axum::Router>,
     interim: Option<tokio::task::JoinHandle<()>>,
     fleet: Option<Arc<fleet::Fleet>>,
     /// Re-reads coturn's user database every `redis-userdb-interval` seconds.
@@ -262,6 +265,8 @@ impl Daemon {
             Some(keys) => Some(faces::api_router(config, &running, &server, keys, &revoker, fleet.as_ref())?),
             None => None,
         };
+        let api_routes = api.clone();
+        let admin_routes = faces::admin_routes(&readiness, &server, &reloader);
         if let (Some(addr), Some(router)) = (config.api_listen, api.clone()) {
             let face = Face::new("api", addr, router);
             faces.push(match running.tls().filter(|_| config.api_tls) {
@@ -296,6 +301,8 @@ impl Daemon {
             events,
             metrics,
             metrics_routes,
+            api_routes,
+            admin_routes,
             interim,
             fleet,
             userdb_watch,
@@ -327,6 +334,22 @@ impl Daemon {
     /// embedder's own axum app (the same ones `metrics-listen` serves, when set).
     pub fn metrics_router(&self) -> axum::Router {
         self.metrics_routes.clone()
+    }
+
+    /// The token service's routes (`/v1/...`: access tokens, relay configuration, revocations),
+    /// when API keys are configured (`api-key`), to mount into an embedder's own axum app: the
+    /// same ones `api-listen` serves, when set. It rate-limits per source address, so serve the
+    /// app with `into_make_service_with_connect_info::<SocketAddr>()` (a 500 without it).
+    pub fn api_router(&self) -> Option<axum::Router> {
+        self.api_routes.clone()
+    }
+
+    /// The admin API's routes (`/admin/...`: reload, drain, revocations, allocations), when an
+    /// admin key is configured, to mount into an embedder's own app (the same ones `admin-listen`
+    /// serves, when set). Keep them off the public side of your app: they need the admin key, but
+    /// they are operator tools.
+    pub fn admin_router(&self) -> Option<axum::Router> {
+        self.admin_routes.clone()
     }
 
     /// The development certificate's SHA-256 fingerprint, when TLS runs on one.
