@@ -43,7 +43,6 @@ pub(super) fn http_faces(
     metrics_routes: &axum::Router,
     reloader: &Arc<Reloader>,
 ) -> Vec<Face> {
-    let keys = &reloader.keys;
     let mut faces = Vec::new();
     if let Some(addr) = config.metrics_listen {
         faces.push(Face::new("metrics", addr, metrics_routes.clone()));
