@@ -431,13 +431,14 @@ fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> 
     }
     if let (Some(cpu), Some(e)) = (r.system_cpu_s, per_system_cpu) {
         eprintln!(
-            "machine: {cpu:.2} busy CPU-s on all CPUs ({:.2} softirq, {:.2} this tool's), {e:.0} msgs per CPU-s",
+            "machine: {cpu:.2} busy CPU-s on all CPUs ({:.2} softirq, {:.2} this tool's, {:.2} ksoftirqd's), {e:.0} msgs per CPU-s",
             r.softirq_cpu_s.unwrap_or(0.0),
-            r.load_cpu_s.unwrap_or(0.0)
+            r.load_cpu_s.unwrap_or(0.0),
+            r.ksoftirqd_cpu_s
         );
     }
     println!(
-        "result msgs={} sent={} seconds={:.3} msgs_per_s={:.0} mbit_s={mbit_s:.2} loss_pct={:.4} rtt_p50_us={} rtt_p99_us={} rtt_p999_us={} jitter_us={:.1} jitter_p99_us={:.1} late_pct={:.3} server_cpu_s={} server_rss_kib={} msgs_per_cpu_s={} system_cpu_s={} softirq_cpu_s={} load_cpu_s={} msgs_per_system_cpu_s={}",
+        "result msgs={} sent={} seconds={:.3} msgs_per_s={:.0} mbit_s={mbit_s:.2} loss_pct={:.4} rtt_p50_us={} rtt_p99_us={} rtt_p999_us={} jitter_us={:.1} jitter_p99_us={:.1} late_pct={:.3} server_cpu_s={} server_rss_kib={} msgs_per_cpu_s={} system_cpu_s={} softirq_cpu_s={} load_cpu_s={} ksoftirqd_cpu_s={:.3} msgs_per_system_cpu_s={}",
         r.received,
         r.sent,
         r.seconds,
@@ -455,6 +456,7 @@ fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> 
         r.system_cpu_s.map(|c| format!("{c:.3}")).unwrap_or_default(),
         r.softirq_cpu_s.map(|c| format!("{c:.3}")).unwrap_or_default(),
         r.load_cpu_s.map(|c| format!("{c:.3}")).unwrap_or_default(),
+        r.ksoftirqd_cpu_s,
         per_system_cpu.map(|c| format!("{c:.0}")).unwrap_or_default(),
     );
     Ok(())

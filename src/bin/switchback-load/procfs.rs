@@ -68,12 +68,22 @@ pub struct SystemCpu {
     pub softirq_s: f64,
 }
 
+/// The kernel's softirq threads (`ksoftirqd/N`): the receive work the kernel defers from the
+/// context of the task that raised it (a veth's NAPI and XDP runs there under load).
+fn softirq_threads() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("ksoftirqd/")))
+        .collect()
+}
+
 /// Server CPU seconds and RSS across a phase (`None` without a PID), this tool's own CPU seconds,
-/// and the whole machine's.
+/// the kernel's softirq threads' and the whole machine's.
 pub struct CpuMeter {
     pid: Option<u32>,
     start: Sample,
     own: Option<Sample>,
+    softirqd: Vec<(u32, f64)>,
     system: Option<SystemTicks>,
 }
 
@@ -83,7 +93,8 @@ impl CpuMeter {
             Some(p) => sample(p)?,
             None => Sample::default(),
         };
-        Ok(CpuMeter { pid, start, own: sample(std::process::id()).ok(), system: SystemTicks::read().ok() })
+        let softirqd = softirq_threads().into_iter().filter_map(|t| Some((t, sample(t).ok()?.cpu_s))).collect();
+        Ok(CpuMeter { pid, start, own: sample(std::process::id()).ok(), softirqd, system: SystemTicks::read().ok() })
     }
 
     /// CPU seconds used since `start`, and the RSS now (and at the start).
@@ -97,6 +108,12 @@ impl CpuMeter {
     pub fn own(&self) -> Option<f64> {
         let end = sample(std::process::id()).ok()?;
         Some(end.cpu_s - self.own?.cpu_s)
+    }
+
+    /// The CPU seconds of the `ksoftirqd` threads since `start` (the whole machine's deferred
+    /// softirq work; with tick accounting the softirq work done in a task's context is that task's).
+    pub fn softirqd(&self) -> f64 {
+        self.softirqd.iter().filter_map(|(t, at)| Some(sample(*t).ok()?.cpu_s - at)).sum()
     }
 
     /// The whole machine's busy CPU seconds since `start`.
@@ -122,5 +139,14 @@ mod tests {
         assert_eq!(SystemTicks::parse("cpu0 1 2 3 4 5 6 7\n"), None, "the per-CPU lines are not the total");
         assert_eq!(SystemTicks::parse("cpu  1 2 3\n"), None);
         assert!(SystemTicks::read().unwrap().busy > 0);
+    }
+
+    #[test]
+    fn the_softirq_threads_are_found() {
+        // Every Linux kernel runs one per CPU.
+        assert!(!softirq_threads().is_empty());
+        let meter = CpuMeter::start(None).unwrap();
+        assert!(meter.softirqd() >= 0.0);
+        assert_eq!(meter.softirqd.len(), softirq_threads().len());
     }
 }

@@ -79,6 +79,8 @@ pub struct Report {
     pub softirq_cpu_s: Option<f64>,
     /// This tool's own CPU seconds over the measured window (the generator and the echo peer).
     pub load_cpu_s: Option<f64>,
+    /// The kernel's `ksoftirqd` threads' CPU seconds over the measured window.
+    pub ksoftirqd_cpu_s: f64,
 }
 
 impl Report {
@@ -391,6 +393,7 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
     let usage = meter.stop();
     let system = meter.system();
     let load_cpu_s = meter.own();
+    let ksoftirqd_cpu_s = meter.softirqd();
     // Free the 5-tuples: a later run may get the same client ports.
     for c in &mut clients {
         if let Some(s) = &mut c.session {
@@ -413,6 +416,7 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
         system_cpu_s: system.map(|s| s.busy_s),
         softirq_cpu_s: system.map(|s| s.softirq_s),
         load_cpu_s,
+        ksoftirqd_cpu_s,
     })
 }
 
