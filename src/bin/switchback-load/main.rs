@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Every run is bounded in time and count. Traffic goes only to the addresses given: `alloc` talks
-//! to `--server` alone; `relay` and `forwarder` stay on loopback (the tool refuses other addresses).
+//! to `--server` alone; `relay` and `forwarder` stay on loopback (the tool refuses other addresses;
+//! `relay --netns-addresses` also takes the benchmarking ranges of network namespaces the caller
+//! made, benches/xdp.sh).
 //! The last line on stdout is `result key=value …` for scripts.
 
 mod alloc;
@@ -53,7 +55,9 @@ Modes and what they measure:
   relay      Relayed messages per second, loss and round-trip times through the server. The echo
              peer runs inside this tool on --client-ip (loopback), so the server must be on this
              machine and allow loopback peers (allow-loopback-peers); the tool refuses other
-             addresses.
+             addresses. --netns-addresses: the addresses are in network namespaces this run
+             created (198.18.0.0/15, 2001:2::/48 only; never point it at a real network).
+             Reported too: the whole machine's busy CPU (/proc/stat) over the measured window.
              --tcp and --tls reach the server over TCP or TLS. --call is the call model: every
              allocation sends --pps messages a second (default 50, 160-byte payloads, audio-like)
              on a fixed schedule, echoed back by the peer; reported are the round trip's
@@ -122,9 +126,12 @@ enum Command {
     /// Relays messages through a server on this machine to an echo peer run here and measures them.
     #[command(long_about = "Relays messages through a TURN server on this machine to an echo peer run by this \
         tool on --client-ip (loopback), and measures messages per second, loss and round-trip times. \
-        The server must allow loopback peers (allow-loopback-peers). Bounded by --duration and --count.")]
+        The server must allow loopback peers (allow-loopback-peers). Bounded by --duration and --count. \
+        With --netns-addresses the server, clients and peer may be in 198.18.0.0/15 or 2001:2::/48 \
+        instead: the addresses are in network namespaces this run created; never point it at a real \
+        network.")]
     Relay {
-        /// TURN server (UDP), on loopback.
+        /// TURN server (UDP), on loopback (or see --netns-addresses).
         #[arg(long, required_unless_present = "forwarder")]
         server: Option<SocketAddr>,
         #[command(flatten)]
@@ -178,6 +185,12 @@ enum Command {
         /// First local address of the clients and the echo peer (127.0.0.2 and up).
         #[arg(long, default_value = "127.0.0.2")]
         client_ip: Ipv4Addr,
+        /// The addresses are in network namespaces this run created; never point it at a real
+        /// network. Also allows --server, --forwarder and --client-ip in the benchmarking ranges
+        /// 198.18.0.0/15 (RFC 2544) and 2001:2::/48 (RFC 5180), and nothing else beyond loopback
+        /// (benches/xdp.sh: a server behind a veth pair).
+        #[arg(long)]
+        netns_addresses: bool,
     },
     /// Allocation rate (and, with --server-pid, server CPU and memory per allocation); works remotely.
     #[command(long_about = "Makes --count allocations (each a fresh client: Allocate, 401, Allocate with \
@@ -242,6 +255,31 @@ fn loopback(addr: SocketAddr) -> Result<SocketAddr> {
         bail!("{addr}: the relay and forwarder modes only talk to loopback addresses (alloc works remotely)");
     }
     Ok(addr)
+}
+
+/// Whether `ip` is in a benchmarking range: 198.18.0.0/15 (RFC 2544 §C.2.2, RFC 6890) or
+/// 2001:2::/48 (RFC 5180 §8), addresses no real network routes, which benches/xdp.sh gives its
+/// network namespaces.
+fn benchmarking(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => matches!(v4.octets(), [198, 18 | 19, _, _]),
+        IpAddr::V6(v6) => matches!(v6.segments(), [0x2001, 0x0002, 0, ..]),
+    }
+}
+
+/// `addr` if the relay mode may talk to it: loopback, or with `netns` (--netns-addresses, the
+/// caller's own namespaces) a benchmarking address too. Private and public addresses never.
+fn relay_addr(addr: SocketAddr, netns: bool) -> Result<SocketAddr> {
+    if netns && benchmarking(addr.ip()) {
+        return Ok(addr);
+    }
+    if netns && !addr.ip().is_loopback() {
+        bail!(
+            "{addr}: with --netns-addresses the relay mode talks to loopback and the benchmarking ranges \
+             198.18.0.0/15 and 2001:2::/48 only"
+        );
+    }
+    loopback(addr)
 }
 
 /// `s` seconds, clamped to `0..=max`.
@@ -309,21 +347,27 @@ fn relay_params(command: Command) -> Result<relay::Params> {
         count,
         server_pid,
         client_ip,
+        netns_addresses,
     } = command
     else {
         bail!("not the relay mode")
     };
-    if !client_ip.is_loopback() {
-        bail!("--client-ip must be a loopback address (the echo peer binds it)");
+    let client_allowed = client_ip.is_loopback() || (netns_addresses && benchmarking(IpAddr::V4(client_ip)));
+    if !client_allowed {
+        bail!(
+            "--client-ip must be a loopback address (the echo peer binds it), or with --netns-addresses \
+             one of 198.18.0.0/15"
+        );
     }
+    let check = |addr: SocketAddr| relay_addr(addr, netns_addresses);
     let target = match (server, forwarder) {
         (_, Some(_)) if tcp || tls => bail!("the bare forwarder is UDP only"),
         (_, Some(f)) => {
             let Some((a, b)) = f.split_once(',') else { bail!("--forwarder FRONT,BACK") };
-            relay::Target::Bare { front: loopback(a.parse()?)?, back: loopback(b.parse()?)? }
+            relay::Target::Bare { front: check(a.parse()?)?, back: check(b.parse()?)? }
         }
         (Some(s), None) => relay::Target::Turn {
-            server: loopback(s)?,
+            server: check(s)?,
             credentials: creds.credentials()?,
             send_indications: matches!(mode, Mode::Send),
         },
@@ -361,6 +405,7 @@ fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> 
     })?;
     progress.finish();
     let per_cpu = r.server_cpu_s.filter(|&c| c > 0.0).map(|c| r.received as f64 / c);
+    let per_system_cpu = r.system_cpu_s.filter(|&c| c > 0.0).map(|c| r.received as f64 / c);
     let mbit_s = r.msgs_per_s() * (params.size * 8) as f64 / 1e6;
     eprintln!(
         "{} msgs in {:.2} s: {:.0} msgs/s, {mbit_s:.1} Mbit/s payload each way, loss {:.3} %, RTT p50 {} µs p99 {} µs",
@@ -384,8 +429,16 @@ fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> 
             r.server_rss_kib.unwrap_or(0)
         );
     }
+    if let (Some(cpu), Some(e)) = (r.system_cpu_s, per_system_cpu) {
+        eprintln!(
+            "machine: {cpu:.2} busy CPU-s on all CPUs ({:.2} softirq, {:.2} this tool's, {:.2} ksoftirqd's), {e:.0} msgs per CPU-s",
+            r.softirq_cpu_s.unwrap_or(0.0),
+            r.load_cpu_s.unwrap_or(0.0),
+            r.ksoftirqd_cpu_s
+        );
+    }
     println!(
-        "result msgs={} sent={} seconds={:.3} msgs_per_s={:.0} mbit_s={mbit_s:.2} loss_pct={:.4} rtt_p50_us={} rtt_p99_us={} rtt_p999_us={} jitter_us={:.1} jitter_p99_us={:.1} late_pct={:.3} server_cpu_s={} server_rss_kib={} msgs_per_cpu_s={}",
+        "result msgs={} sent={} seconds={:.3} msgs_per_s={:.0} mbit_s={mbit_s:.2} loss_pct={:.4} rtt_p50_us={} rtt_p99_us={} rtt_p999_us={} jitter_us={:.1} jitter_p99_us={:.1} late_pct={:.3} server_cpu_s={} server_rss_kib={} msgs_per_cpu_s={} system_cpu_s={} softirq_cpu_s={} load_cpu_s={} ksoftirqd_cpu_s={:.3} msgs_per_system_cpu_s={}",
         r.received,
         r.sent,
         r.seconds,
@@ -400,6 +453,11 @@ fn run_relay(command: Command, progress: &mut progress::Progress) -> Result<()> 
         r.server_cpu_s.map(|c| format!("{c:.3}")).unwrap_or_default(),
         r.server_rss_kib.map(|c| c.to_string()).unwrap_or_default(),
         per_cpu.map(|c| format!("{c:.0}")).unwrap_or_default(),
+        r.system_cpu_s.map(|c| format!("{c:.3}")).unwrap_or_default(),
+        r.softirq_cpu_s.map(|c| format!("{c:.3}")).unwrap_or_default(),
+        r.load_cpu_s.map(|c| format!("{c:.3}")).unwrap_or_default(),
+        r.ksoftirqd_cpu_s,
+        per_system_cpu.map(|c| format!("{c:.0}")).unwrap_or_default(),
     );
     Ok(())
 }
@@ -540,6 +598,56 @@ mod tests {
         assert!(relay(&["--server", "127.0.0.1:3478", "--user", "u:p"]).is_ok());
         // The bare forwarder needs none.
         assert!(relay(&["--forwarder", "127.0.0.1:1,127.0.0.1:2"]).is_ok());
+        // A benchmarking address needs the flag.
+        let err = relay(&["--server", "198.18.0.1:3478", "--secret", "s"]).unwrap_err().to_string();
+        assert!(err.contains("loopback"), "{err}");
+        let err = relay(&["--server", "127.0.0.1:3478", "--secret", "s", "--client-ip", "198.18.0.2"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--client-ip"), "{err}");
+    }
+
+    #[test]
+    fn netns_addresses_allow_the_benchmarking_ranges_only() {
+        let relay = |server: &str, client: &str| {
+            let args = ["relay", "--netns-addresses", "--secret", "s", "--server", server, "--client-ip", client];
+            relay_params(parse(&args).map_err(|e| anyhow::anyhow!("{e}"))?.command)
+        };
+        for server in ["198.18.0.1:3478", "198.19.255.254:3478", "[2001:2::1]:3478", "[2001:2:0:ffff::9]:3478"] {
+            assert!(relay(server, "198.18.0.2").is_ok(), "{server}");
+        }
+        // Loopback stays allowed.
+        assert!(relay("127.0.0.1:3478", "127.0.0.2").is_ok());
+        // Private, shared, public, documentation and neighbouring addresses stay refused.
+        for server in [
+            "10.0.0.1:3478",
+            "192.168.1.1:3478",
+            "172.16.0.1:3478",
+            "100.64.0.1:3478",
+            "8.8.8.8:3478",
+            "192.0.2.10:3478",
+            "198.17.255.255:3478",
+            "198.20.0.1:3478",
+            "[2001:3::1]:3478",
+            "[2001:2:1::1]:3478",
+            "[fd00::1]:3478",
+            "[2606:4700::1111]:3478",
+            "0.0.0.0:3478",
+        ] {
+            let err = relay(server, "198.18.0.2").unwrap_err().to_string();
+            assert!(err.contains("benchmarking ranges"), "{server}: {err}");
+        }
+        for client in ["10.1.2.3", "192.168.0.2", "8.8.4.4", "198.20.0.2"] {
+            let err = relay("198.18.0.1:3478", client).unwrap_err().to_string();
+            assert!(err.contains("--client-ip"), "{client}: {err}");
+        }
+        // The bare forwarder's addresses too.
+        let forwarder = |f: &str| {
+            let args = ["relay", "--netns-addresses", "--forwarder", f, "--client-ip", "198.18.0.2"];
+            relay_params(parse(&args).map_err(|e| anyhow::anyhow!("{e}"))?.command)
+        };
+        assert!(forwarder("198.18.0.1:1,198.18.0.1:2").is_ok());
+        assert!(forwarder("198.18.0.1:1,10.0.0.1:2").is_err());
     }
 
     #[test]

@@ -73,6 +73,14 @@ pub struct Report {
     pub late_pct: f64,
     pub server_cpu_s: Option<f64>,
     pub server_rss_kib: Option<u64>,
+    /// The whole machine's busy CPU seconds over the measured window (all CPUs, `/proc/stat`:
+    /// user, nice, system, irq, softirq), this tool's included; and the softirq part of it.
+    pub system_cpu_s: Option<f64>,
+    pub softirq_cpu_s: Option<f64>,
+    /// This tool's own CPU seconds over the measured window (the generator and the echo peer).
+    pub load_cpu_s: Option<f64>,
+    /// The kernel's `ksoftirqd` threads' CPU seconds over the measured window.
+    pub ksoftirqd_cpu_s: f64,
 }
 
 impl Report {
@@ -383,6 +391,9 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
     let send_phase_secs = drive(p, &peer, &mut clients, &mut tally, progress)?;
     let Some((_, _, meter)) = tally.measuring.take() else { bail!("the run ended during the warm-up") };
     let usage = meter.stop();
+    let system = meter.system();
+    let load_cpu_s = meter.own();
+    let ksoftirqd_cpu_s = meter.softirqd();
     // Free the 5-tuples: a later run may get the same client ports.
     for c in &mut clients {
         if let Some(s) = &mut c.session {
@@ -402,6 +413,10 @@ pub fn run(p: &Params, progress: &mut Progress) -> Result<Report> {
         late_pct: if tally.sent_total == 0 { 0.0 } else { 100.0 * tally.late as f64 / tally.sent_total as f64 },
         server_cpu_s: usage.map(|u| u.0),
         server_rss_kib: usage.map(|u| u.2.rss_kib),
+        system_cpu_s: system.map(|s| s.busy_s),
+        softirq_cpu_s: system.map(|s| s.softirq_s),
+        load_cpu_s,
+        ksoftirqd_cpu_s,
     })
 }
 
