@@ -14,6 +14,8 @@
 //!
 //! Build with `default-features = false` to get only the protocol core (no tokio), as `fuzz/` does.
 //!
+//! What is public, for whom, what is stable and what is `#[doc(hidden)]`: docs/api.md in the repository.
+//!
 //! # Three ways to use it
 //!
 //! * **The daemon**: `switchback` with a `turn.toml` and flags (see the README). The binary is a

@@ -82,6 +82,7 @@ impl Bindings {
 
 /// Why a channel cannot be bound, RFC 8656 §12.2 (the first two answer 400, the last 508).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChannelBindError {
     /// The channel is bound to another peer.
     ChannelTaken,

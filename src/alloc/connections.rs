@@ -46,6 +46,7 @@ pub struct TcpConnection {
 
 /// Why a connection could not be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AddConnectionError {
     /// The allocation has a connection to this peer, made or being made (RFC 6062 §5.2: 446).
     Exists,

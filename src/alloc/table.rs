@@ -17,6 +17,7 @@ type Map<S> = papaya::HashMap<FiveTuple, Arc<Allocation<S>>, foldhash::quality::
 
 /// Why an allocation could not be inserted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InsertError {
     /// The 5-tuple already has an allocation (RFC 8656 §7.2: 437).
     #[error("5-tuple already has an allocation")]

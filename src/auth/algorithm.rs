@@ -82,6 +82,7 @@ impl std::fmt::Debug for LongTermKey {
 
 /// Why a string is not an OpaqueString (RFC 8265 §4.2) in the subset implemented here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpaqueStringError {
     /// Empty: RFC 8265 §4.2.2 refuses a string that is empty after enforcement.
     #[error("an OpaqueString must not be empty")]

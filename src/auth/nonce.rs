@@ -77,6 +77,7 @@ impl SecurityFeatures {
 /// Why a NONCE was refused. Both map to 438 Stale Nonce (RFC 8489 §9.2.4), which hands the client a
 /// fresh one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NonceError {
     /// Not one of ours: wrong length or characters, a MAC that does not match (forged, tampered or
     /// issued to another client address), or a timestamp too far in the future.

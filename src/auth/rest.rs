@@ -58,6 +58,7 @@ pub enum RestAlgorithm {
 
 /// Why a REST username is refused before any MAC is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CredentialError {
     /// No separator, or the part before it is not a decimal Unix time.
     #[error("username is not <unix-expiry><separator><user>")]

@@ -103,6 +103,7 @@ impl TokenError {
 
 /// Why a configured key could not be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The PEM is neither an Ed25519 nor a P-256 key.
     #[error("not an Ed25519 or P-256 (EC) key in PEM form")]

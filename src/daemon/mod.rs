@@ -34,10 +34,10 @@ pub mod fleet;
 pub mod fleet_leases;
 mod reload;
 mod revoke;
-pub mod session_log;
+pub(crate) mod session_log;
 mod tls;
 pub mod usage;
-pub mod userdb;
+pub(crate) mod userdb;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

@@ -1,6 +1,6 @@
 //! The admin API on `admin-listen`, behind `Authorization: Bearer <admin-key>` (compared in
 //! constant time): list allocations, end one or all of a user's, reload the configuration, and the
-//! JSON behind the status page (`/`, see [`super::status`]).
+//! JSON behind the status page (`/`, served by `http/status.rs`).
 //!
 //! - `GET /admin/allocations[?user=NAME][&limit=N]` — live allocations (at most 10,000): user,
 //!   client, relay address, age, bytes.

@@ -3,7 +3,7 @@
 //! [`crate::io::IoStatsHandle`], the allocation table). Nothing is added to the data path; the request
 //! latency histogram is recorded by the drivers per STUN request, never per data packet; the
 //! allocation histograms once per ended allocation. The `process_*` series are read from
-//! `/proc/self` per scrape (Linux only, [`super::process`]).
+//! `/proc/self` per scrape (Linux only, `http/process.rs`).
 //!
 //! No label carries a user, an address or anything else a client chooses: the number of series
 //! is fixed.

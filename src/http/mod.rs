@@ -16,11 +16,11 @@ pub mod api;
 pub mod health;
 pub mod ice_servers;
 pub mod metrics;
-pub mod process;
+pub(crate) mod process;
 pub mod revocations;
 mod serve;
-pub mod status;
-pub mod tls;
+pub(crate) mod status;
+pub(crate) mod tls;
 
 use std::net::SocketAddr;
 
@@ -56,7 +56,7 @@ pub struct Face {
     pub addr: SocketAddr,
     /// The routes, state applied. No fallback: the listener adds one.
     pub router: Router,
-    /// HTTPS with this configuration (see [`tls::http_config`]); a face with TLS makes the
+    /// HTTPS with this configuration (the TURN listeners' rustls configuration with `http/1.1` ALPN); a face with TLS makes the
     /// listener it shares with others TLS too.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }

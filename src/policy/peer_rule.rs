@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 /// Why a peer rule (or `config`'s `external-ip` value) does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AddrRuleError {
     /// Not an IP address.
     #[error("`{0}` is not an IP address")]

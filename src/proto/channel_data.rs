@@ -8,6 +8,7 @@ pub const HEADER_LEN: usize = 4;
 
 /// Why a buffer is not a ChannelData message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChannelDataError {
     /// Shorter than the header.
     #[error("shorter than a ChannelData header")]

@@ -62,6 +62,7 @@ pub enum ProxyParse {
 
 /// Why bytes are not a v2 header. Small and `Copy`: a bad header costs no allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProxyError {
     /// The first 12 bytes are not the v2 signature (a client that spoke first, or PROXY v1 text).
     #[error("not a PROXY protocol v2 header (bad signature)")]

@@ -60,6 +60,7 @@ pub const SWEEP: Duration = Duration::from_secs(1);
 
 /// Why the program could not be attached.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FastPathError {
     /// Loading the object or the program into the kernel failed.
     #[error("loading the XDP program: {0}")]

@@ -47,6 +47,7 @@ impl TransactionId {
 /// Why a buffer is not a well-formed STUN message (RFC 8489 §5, §14). Small and `Copy`: a flood of bad
 /// packets allocates nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// Shorter than the 20-byte header.
     #[error("shorter than a STUN header")]
@@ -70,6 +71,7 @@ pub enum DecodeError {
 
 /// Why one attribute's value is malformed. Maps to 400 Bad Request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AttrError {
     /// The attribute is not in the message.
     #[error("attribute missing")]
@@ -90,6 +92,7 @@ pub enum AttrError {
 
 /// Why a message could not be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The caller's buffer is too small.
     #[error("buffer too small")]
@@ -104,6 +107,7 @@ pub enum EncodeError {
 
 /// Why a MESSAGE-INTEGRITY(-SHA256) or FINGERPRINT check failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IntegrityError {
     /// The message carries no such attribute.
     #[error("no integrity attribute")]
