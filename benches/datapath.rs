@@ -40,7 +40,7 @@ struct Setup {
 fn setup() -> Setup {
     let mut auth = AuthConfig::new("r");
     auth.users.insert("alice".into(), StaticCredential::Password("pw".into()));
-    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
     let epoch = Instant::now();
     let driver = FakeRelay::counting();
     let server = Server::with_relay(options, Some(Authenticator::new(auth, [1; 32])), driver, epoch, 1_800_000_000);

@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     auth.users.insert("player1".into(), StaticCredential::Password("hunter2".into()));
     let mut nonce_key = [0u8; 32];
     getrandom::fill(&mut nonce_key)?;
-    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
     let server = UdpRelay::server(options, Some(Authenticator::new(auth, nonce_key)));
     let running = io::bind(ListenPlan::new(&["127.0.0.1".parse()?], 0), server).await?;
     let turn = running.local_addrs()[0].addr;

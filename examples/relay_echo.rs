@@ -75,7 +75,7 @@ async fn in_process_server() -> Result<(Running, SocketAddr, Credentials), Box<d
     auth.rest = Some(rest.clone());
     let mut nonce_key = [0u8; 32];
     getrandom::fill(&mut nonce_key)?;
-    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
     let server = UdpRelay::server(options, Some(Authenticator::new(auth, nonce_key)));
     let config = Config { listening_port: 0, ..Config::default() };
     let running = io::bind(&config, server).await?;

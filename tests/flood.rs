@@ -94,11 +94,10 @@ fn net_bytes(region: &Region<'_, System>) -> i64 {
 #[test]
 fn unauthenticated_flood_leaves_the_heap_flat() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let options = ServerOptions {
-        rate_limit_unauth: RateLimit::OFF,
-        rate_limit_allocate: RateLimit::OFF,
-        ..ServerOptions::default()
-    };
+    let options = ServerOptions::default().with(|o| {
+        o.rate_limit_unauth = RateLimit::OFF;
+        o.rate_limit_allocate = RateLimit::OFF;
+    });
     let server = server(options);
     let local: SocketAddr = "127.0.0.1:3478".parse().unwrap();
     let mut req = vec![0u8; 512];
@@ -145,7 +144,7 @@ fn unauthenticated_flood_leaves_the_heap_flat() {
 #[test]
 fn rate_limits_bound_answers_per_source_not_memory() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let options = ServerOptions { rate_limit_unauth: RateLimit::new(20, 40), ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| o.rate_limit_unauth = RateLimit::new(20, 40));
     let epoch = Instant::now();
     let mut auth = AuthConfig::new(REALM);
     auth.rest = Some(RestCredentials::new(vec![Secret::new("flood-secret")]));

@@ -53,7 +53,7 @@ async fn stalled_client(server: SocketAddr, peer: SocketAddr) -> (TcpStream, Soc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_tcp_clients_pin_at_most_their_queue_budget() {
     bounded(async {
-        let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+        let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
         let fixture = TurnFixture::start(options).await;
         let server = fixture.addr(Transport::Tcp);
         let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -36,7 +36,7 @@ fn relaying_allocates_nothing_in_either_direction() {
     auth.users.insert("alice".into(), StaticCredential::Password("pw".into()));
     let driver = FakeRelay::counting();
     let sent = driver.clone();
-    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
     let epoch = Instant::now();
     let server = Server::with_relay(options, Some(Authenticator::new(auth, [1; 32])), driver, epoch, 1_800_000_000);
     let client: SocketAddr = "127.0.0.1:40000".parse().unwrap();

@@ -69,7 +69,7 @@ fn a_worker_step_and_the_relay_task_allocate_nothing() {
     rt.block_on(async {
         let mut auth = AuthConfig::new("r");
         auth.users.insert("alice".into(), StaticCredential::Password("pw".into()));
-        let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+        let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
         let server = UdpRelay::server(options, Some(Authenticator::new(auth, [1; 32])));
         let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let local = socket.local_addr().unwrap();

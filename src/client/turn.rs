@@ -23,7 +23,7 @@
 //! let creds = Credentials::new("1700000000:alice", "base64-password");
 //! let client = TurnClient::allocate(server, creds.clone()).await?; // over UDP
 //! // Or over TLS (`turns:`), or `TurnTransport::Tcp`:
-//! let options = ClientOptions { transport: TurnTransport::Tls(tls), ..ClientOptions::default() };
+//! let options = ClientOptions::default().with(|o| o.transport = TurnTransport::Tls(tls));
 //! let client = TurnClient::allocate_with("127.0.0.1:5349".parse().unwrap(), creds, options).await?;
 //! println!("peers can reach us at {}", client.relayed_addr());
 //! let peer = "198.51.100.7:5000".parse().unwrap();
@@ -43,7 +43,7 @@
 //! use switchback::client::turn::{ClientOptions, Credentials, TurnClient};
 //!
 //! # async fn run() -> Result<(), switchback::client::ClientError> {
-//! let options = ClientOptions { mobility: true, ..ClientOptions::default() }; // RFC 8016 §3.1
+//! let options = ClientOptions::default().with(|o| o.mobility = true); // RFC 8016 §3.1
 //! let creds = Credentials::new("1700000000:alice", "base64-password");
 //! let client = TurnClient::allocate_with("192.0.2.1:3478".parse().unwrap(), creds, options).await?;
 //! let relayed = client.relayed_addr();
@@ -63,7 +63,7 @@
 //!
 //! # async fn run(token: Vec<u8>, mac_key: [u8; 32], fresh: Credentials) -> Result<(), ClientError> {
 //! // Refresh every 30 s instead of 4/5 of the lifetime: a lost allocation is noticed sooner.
-//! let options = ClientOptions { refresh_interval: Some(Duration::from_secs(30)), ..ClientOptions::default() };
+//! let options = ClientOptions::default().with(|o| o.refresh_interval = Some(Duration::from_secs(30)));
 //! let creds = Credentials::access_token("kid-1", token, mac_key);
 //! let client = TurnClient::allocate_with("192.0.2.1:3478".parse().unwrap(), creds, options).await?;
 //! // Later, before the token expires (a Refresh with the new ACCESS-TOKEN, RFC 7635 §6.2):
@@ -122,7 +122,11 @@ pub use transport::TurnTransport;
 use transport::{Link, Reader};
 
 /// Client settings.
+///
+/// `#[non_exhaustive]` so settings can be added without a semver break: outside the crate, start
+/// from [`ClientOptions::default`] and set fields on the value, or use [`ClientOptions::with`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ClientOptions {
     /// How to reach the server: UDP (the default), TCP or TLS.
     pub transport: TurnTransport,
@@ -146,6 +150,16 @@ pub struct ClientOptions {
     /// lifetime the server granted. Shorter notices a lost allocation sooner
     /// ([`TurnClient::state`]); permissions and channels keep their own periods (4 and 8 minutes).
     pub refresh_interval: Option<Duration>,
+}
+
+impl ClientOptions {
+    /// These settings after `set` has changed them: builds settings in one expression, as a struct
+    /// literal would (the struct is `#[non_exhaustive]`, so code outside the crate cannot use one).
+    #[must_use]
+    pub fn with(mut self, set: impl FnOnce(&mut Self)) -> Self {
+        set(&mut self);
+        self
+    }
 }
 
 impl Default for ClientOptions {

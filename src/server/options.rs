@@ -16,7 +16,18 @@ pub struct RelayAddress {
 }
 
 /// Options of the sans-IO server.
+///
+/// `#[non_exhaustive]` so options can be added without a semver break: outside the crate, start
+/// from [`ServerOptions::default`] and set fields on the value, or use [`ServerOptions::with`]:
+///
+/// ```
+/// use switchback::server::ServerOptions;
+///
+/// let options = ServerOptions::default().with(|o| o.mobility = true);
+/// assert!(options.mobility);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ServerOptions {
     /// SOFTWARE attribute value to add to responses; `None` (the default) adds none (RFC 8489 §14.14
     /// makes it optional; leaving it out tells an attacker less).
@@ -161,6 +172,14 @@ impl ServerOptions {
     pub const DEFAULT_RATE_LIMIT_UNAUTH: RateLimit = RateLimit::new(20, 300);
     /// Default of [`ServerOptions::rate_limit_allocate`]: 10 Allocates a second, bursts of 20.
     pub const DEFAULT_RATE_LIMIT_ALLOCATE: RateLimit = RateLimit::new(10, 20);
+
+    /// These options after `set` has changed them: builds options in one expression, as a struct
+    /// literal would (the struct is `#[non_exhaustive]`, so code outside the crate cannot use one).
+    #[must_use]
+    pub fn with(mut self, set: impl FnOnce(&mut Self)) -> Self {
+        set(&mut self);
+        self
+    }
 }
 
 impl Default for ServerOptions {

@@ -100,7 +100,7 @@ fn turn_entry(body: &str) -> (Credentials, Vec<String>) {
 
 /// Allocates over TLS with `tls`, and echoes through the UDP `peer`.
 async fn relays(addr: SocketAddr, creds: Credentials, tls: TlsClient, peer: SocketAddr, what: &str) {
-    let options = ClientOptions { transport: TurnTransport::Tls(tls), ..Default::default() };
+    let options = ClientOptions::default().with(|o| o.transport = TurnTransport::Tls(tls));
     let client = TurnClient::allocate_with(addr, creds, options).await.unwrap_or_else(|e| panic!("{what}: {e}"));
     client.create_permission(peer).await.expect("create_permission");
     client.send_to(what.as_bytes(), peer).await.expect("send_to");

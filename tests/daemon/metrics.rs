@@ -174,7 +174,7 @@ fn relay_ports_connection_states_and_allocation_histograms_move() {
     // A connection that has not allocated yet, then an RFC 6062 TCP allocation beside it.
     let raw = std::net::TcpStream::connect(tcp).unwrap();
     until(unauthenticated, 1.0);
-    let options = ClientOptions { transport: TurnTransport::Tcp, ..ClientOptions::default() };
+    let options = ClientOptions::default().with(|o| o.transport = TurnTransport::Tcp);
     let allocation =
         rt.block_on(async { tokio::time::timeout(step, TcpAllocation::allocate(tcp, creds(), options)).await });
     let during = until(authenticated, 1.0);

@@ -151,7 +151,8 @@ async fn allocate(url: &str, creds: Credentials) -> Result<TurnClient, ClientErr
     let rest = url.strip_prefix("turn:").expect("a turn: url");
     let (addr, transport) = rest.split_once("?transport=").expect("a transport");
     let transport = if transport == "tcp" { TurnTransport::Tcp } else { TurnTransport::Udp };
-    TurnClient::allocate_with(addr.parse().unwrap(), creds, ClientOptions { transport, ..Default::default() }).await
+    TurnClient::allocate_with(addr.parse().unwrap(), creds, ClientOptions::default().with(|o| o.transport = transport))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

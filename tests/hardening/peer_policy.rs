@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use crate::support::{RECV_TIMEOUT, RawTurn, TEST_TIMEOUT, TURN_USER, TurnFixture, udp_echo_peer};
 use switchback::client::ClientError;
-use switchback::client::turn::{ClientOptions, Credentials, TurnClient};
+use switchback::client::turn::{Credentials, TurnClient};
 use switchback::proto::stun::{
     AddressFamily, ChannelNumber, Method, RequestedAddressFamily, RequestedTransport, XorPeerAddress, codes,
 };
@@ -69,8 +69,7 @@ const DENIED_V6: [&str; 10] = [
 /// on an IPv6 allocation; listening on `transport` too.
 async fn default_policy_fixture(transport: Transport) -> TurnFixture {
     let loopback = |s: &str| RelayAddress { local: s.parse().unwrap(), advertised: s.parse().unwrap() };
-    let options =
-        ServerOptions { relay_addresses: vec![loopback("127.0.0.1"), loopback("::1")], ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| o.relay_addresses = vec![loopback("127.0.0.1"), loopback("::1")]);
     TurnFixture::start_for(transport, options).await
 }
 
@@ -106,7 +105,7 @@ fn is_403<T: std::fmt::Debug>(result: Result<T, ClientError>) -> bool {
 async fn stream_refuses_internal_peers(transport: Transport) {
     let fixture = default_policy_fixture(transport).await;
     let allocate = |family| {
-        let options = ClientOptions { family: Some(family), ..fixture.client_options(transport) };
+        let options = fixture.client_options(transport).with(|o| o.family = Some(family));
         TurnClient::allocate_with(fixture.addr(transport), Credentials::new(TURN_USER.0, TURN_USER.1), options)
     };
     let mut denied = 0u64;
@@ -146,11 +145,10 @@ async fn default_policy_refuses_internal_peers_over_tls() {
 #[tokio::test]
 async fn allowed_peer_ip_opens_one_loopback_address() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let fixture = TurnFixture::start(ServerOptions {
-            allowed_peers: vec!["127.0.0.1".parse().unwrap()],
-            own_addresses: vec!["127.0.0.1".parse().unwrap()],
-            ..ServerOptions::default()
-        })
+        let fixture = TurnFixture::start(ServerOptions::default().with(|o| {
+            o.allowed_peers = vec!["127.0.0.1".parse().unwrap()];
+            o.own_addresses = vec!["127.0.0.1".parse().unwrap()];
+        }))
         .await;
         assert!(!fixture.server.options().allow_loopback_peers);
         let (peer, echo) = udp_echo_peer().await;

@@ -57,7 +57,7 @@ over_every_transport!(total_quota_answers_508: total_quota_answers_508_over_udp 
     total_quota_answers_508_over_tcp = Tcp, total_quota_answers_508_over_tls = Tls);
 
 async fn user_quota_answers_486(transport: Transport) {
-    let fixture = TurnFixture::start_for(transport, ServerOptions { user_quota: 2, ..ServerOptions::default() }).await;
+    let fixture = TurnFixture::start_for(transport, ServerOptions::default().with(|o| o.user_quota = 2)).await;
     let first = fixture.allocate(transport, rest(&fixture, "bob")).await.expect("first allocation");
     let _second = fixture.allocate(transport, rest(&fixture, "bob")).await.expect("second allocation");
     // A third, even with freshly minted credentials (another REST username: once the clock has
@@ -75,7 +75,7 @@ async fn user_quota_answers_486(transport: Transport) {
 }
 
 async fn total_quota_answers_508(transport: Transport) {
-    let fixture = TurnFixture::start_for(transport, ServerOptions { total_quota: 2, ..ServerOptions::default() }).await;
+    let fixture = TurnFixture::start_for(transport, ServerOptions::default().with(|o| o.total_quota = 2)).await;
     let a = fixture.allocate(transport, rest(&fixture, "a")).await.expect("a");
     let _b = fixture.allocate(transport, rest(&fixture, "b")).await.expect("b");
     let c = fixture.allocate(transport, rest(&fixture, "c")).await;
@@ -122,7 +122,10 @@ async fn count_until_quiet(done: &AtomicBool, mut recv: impl AsyncFnMut() -> boo
 }
 
 fn bandwidth_fixture_options() -> ServerOptions {
-    ServerOptions { allow_loopback_peers: true, max_bps: RATE, ..ServerOptions::default() }
+    ServerOptions::default().with(|o| {
+        o.allow_loopback_peers = true;
+        o.max_bps = RATE;
+    })
 }
 
 #[tokio::test]

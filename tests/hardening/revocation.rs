@@ -48,7 +48,7 @@ async fn a_revoked_users_tls_allocation_is_torn_down_and_its_refresh_fails() {
 async fn revoked_allocation_is_torn_down(transport: Transport) {
     let fixture = TurnFixture::start_for(
         transport,
-        switchback::server::ServerOptions { allow_loopback_peers: true, ..Default::default() },
+        switchback::server::ServerOptions::default().with(|o| o.allow_loopback_peers = true),
     )
     .await;
     let (peer, echo_task) = udp_echo_peer().await;

@@ -343,7 +343,7 @@ async fn malformed_tcp_frames_close_the_connection_and_the_listener_goes_on() {
 /// stream: it is disconnected and counted, while a [`switchback::client::turn::TurnClient`] holding an
 /// allocation over the same transport keeps relaying and new clients are served.
 async fn a_malformed_frame_disconnects_only_its_sender(transport: Transport) {
-    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
     let fixture = TurnFixture::start_for(transport, options).await;
     let server = fixture.addr(transport);
     let (peer, echo) = udp_echo_peer().await;
@@ -446,7 +446,7 @@ async fn a_tcp_client_without_an_allocation_is_closed_at_the_authentication_dead
     bounded(async {
         let deadline = Duration::from_millis(500);
         let limits = Limits { tcp_auth_timeout: deadline, ..Limits::default() };
-        let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+        let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
         let fixture = TurnFixture::start_with(options, None, limits).await;
         let tcp = fixture.addr(Transport::Tcp);
         let live =
@@ -579,7 +579,7 @@ impl SansIo {
         let mut auth = AuthConfig::new(REALM);
         auth.users.insert(TURN_USER.0.into(), StaticCredential::Password(TURN_USER.1.into()));
         let driver = FakeRelay::recording();
-        let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+        let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
         let now = Instant::now();
         let server =
             Server::with_relay(options, Some(Authenticator::new(auth, [9; 32])), driver.clone(), now, 1_800_000_000);

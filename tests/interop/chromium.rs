@@ -220,7 +220,7 @@ async fn data_channel_through_the_relay_over_tls() {
 
 /// A fixture with loopback peers allowed, and a TLS listener when `transport` is TLS.
 async fn loopback_fixture(transport: Transport) -> TurnFixture {
-    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
     match transport {
         Transport::Tls => TurnFixture::start_tls(options, switchback::io::Limits::default()).await,
         _ => TurnFixture::start(options).await,

@@ -66,7 +66,7 @@ async fn clean_run(credentials: &[&str], send_indications: bool) {
 /// [`clean_run`] with the client leg over `transport`: TCP is `-t`, TLS `-t -S` (`-S` alone would
 /// be DTLS); the relay leg stays UDP. uclient does not check the server's certificate.
 async fn clean_run_over(credentials: &[&str], send_indications: bool, transport: Transport) {
-    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
     let fixture = match transport {
         Transport::Tls => TurnFixture::start_tls(options, switchback::io::Limits::default()).await,
         _ => TurnFixture::start(options).await,
@@ -237,11 +237,10 @@ async fn strict_server_refuses_rfc5766_channel_numbers() {
     let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let lenient = TurnFixture::loopback().await;
     assert_eq!(channel_bind(&lenient, 0x74DB, peer).await, 0);
-    let strict = TurnFixture::start(ServerOptions {
-        allow_loopback_peers: true,
-        strict_rfc8656: true,
-        ..ServerOptions::default()
-    })
+    let strict = TurnFixture::start(ServerOptions::default().with(|o| {
+        o.allow_loopback_peers = true;
+        o.strict_rfc8656 = true;
+    }))
     .await;
     assert_eq!(channel_bind(&strict, 0x74DB, peer).await, codes::BAD_REQUEST);
     assert_eq!(channel_bind(&strict, 0x5000, peer).await, codes::BAD_REQUEST);
@@ -258,7 +257,10 @@ async fn uclient_mobility_moves_allocations() {
     if !crate::support::tools::require_all(&["turnutils_uclient", "turnutils_peer"]) {
         return;
     }
-    let options = ServerOptions { allow_loopback_peers: true, mobility: true, ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| {
+        o.allow_loopback_peers = true;
+        o.mobility = true;
+    });
     let fixture = TurnFixture::start(options).await;
     let peer = EchoPeer::start();
     let port = peer.port.to_string();

@@ -32,15 +32,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 const NOTICED: Duration = Duration::from_secs(5);
 
 fn loopback_options() -> ServerOptions {
-    ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() }
+    ServerOptions::default().with(|o| o.allow_loopback_peers = true)
 }
 
 fn options(fixture: &TurnFixture, transport: Transport) -> ClientOptions {
-    ClientOptions {
-        refresh_interval: Some(REFRESH),
-        request_timeout: REQUEST_TIMEOUT,
-        ..fixture.client_options(transport)
-    }
+    fixture.client_options(transport).with(|o| {
+        o.refresh_interval = Some(REFRESH);
+        o.request_timeout = REQUEST_TIMEOUT;
+    })
 }
 
 fn rest(fixture: &TurnFixture, ttl: u64) -> Credentials {
@@ -148,7 +147,7 @@ async fn tcp_a_stopped_server_fails_the_client() {
         let client = TurnClient::allocate_with(
             fixture.addr(Transport::Tcp),
             rest(&fixture, 3600),
-            ClientOptions { refresh_interval: None, ..options(&fixture, Transport::Tcp) },
+            options(&fixture, Transport::Tcp).with(|o| o.refresh_interval = None),
         )
         .await
         .expect("allocate");
@@ -203,11 +202,10 @@ async fn silent_after_allocate(lifetime: u32) -> (SocketAddr, Arc<AtomicUsize>, 
 async fn unanswered_refreshes_are_retried_until_the_lifetime_runs_out() {
     bounded(async {
         let (server, refreshes, silent) = silent_after_allocate(3).await;
-        let options = ClientOptions {
-            refresh_interval: Some(REFRESH),
-            request_timeout: REQUEST_TIMEOUT,
-            ..ClientOptions::default()
-        };
+        let options = ClientOptions::default().with(|o| {
+            o.refresh_interval = Some(REFRESH);
+            o.request_timeout = REQUEST_TIMEOUT;
+        });
         let client =
             TurnClient::allocate_with(server, Credentials::new("alice", "pw"), options).await.expect("allocate");
         assert_eq!(client.lifetime(), 3);
@@ -236,7 +234,7 @@ async fn an_unanswered_allocate_is_retransmitted_on_the_rfc_8489_schedule() {
     bounded(async {
         let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind the silent server");
         let server = silent.local_addr().expect("its address");
-        let options = ClientOptions { request_timeout: Duration::from_secs(2), ..ClientOptions::default() };
+        let options = ClientOptions::default().with(|o| o.request_timeout = Duration::from_secs(2));
         let allocate = tokio::spawn(TurnClient::allocate_with(server, Credentials::new("alice", "pw"), options));
         let mut heard: Vec<(Instant, Vec<u8>)> = Vec::new();
         let mut buf = [0u8; 1500];

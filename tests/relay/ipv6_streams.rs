@@ -53,7 +53,10 @@ async fn ipv6_clients_relay_to_an_ipv6_peer_over_udp_tcp_and_tls() {
             Transport::Tcp => Leg::Tcp,
             Transport::Tls => Leg::Tls(TlsClient::new("::1", roots.clone()).unwrap()),
         };
-        let options = ClientOptions { transport: leg, family: Some(AddressFamily::V6), ..Default::default() };
+        let options = ClientOptions::default().with(|o| {
+            o.transport = leg;
+            o.family = Some(AddressFamily::V6);
+        });
         let client = TurnClient::allocate_with(addr, Credentials::new("alice", "pw"), options).await.unwrap();
         assert_eq!(client.relayed_addr().ip(), "::1".parse::<IpAddr>().unwrap(), "{transport:?}");
         client.bind_channel(peer_addr).await.unwrap();

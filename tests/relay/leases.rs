@@ -65,7 +65,10 @@ impl AllocationLedger for SilentLedger {
 }
 
 fn options(user_quota: u32) -> ServerOptions {
-    ServerOptions { allow_loopback_peers: true, user_quota, ..ServerOptions::default() }
+    ServerOptions::default().with(|o| {
+        o.allow_loopback_peers = true;
+        o.user_quota = user_quota;
+    })
 }
 
 fn creds(fixture: &TurnFixture, user: &str) -> Credentials {

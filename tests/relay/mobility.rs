@@ -37,7 +37,10 @@ async fn data_arrives(client: &RawTurn) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allocation_moves_mid_stream_and_the_data_follows() {
     bounded(async {
-        let options = ServerOptions { allow_loopback_peers: true, mobility: true, ..ServerOptions::default() };
+        let options = ServerOptions::default().with(|o| {
+            o.allow_loopback_peers = true;
+            o.mobility = true;
+        });
         let fixture = TurnFixture::start(options).await;
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let mut client = RawTurn::new(any, fixture.udp, TURN_USER.0, TURN_USER.1).await;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::support::{RECV_TIMEOUT, RawTurn, TURN_USER, TurnFixture, bounded, echo_through, udp_echo_peer};
 use switchback::client::ClientError;
-use switchback::client::turn::{ClientOptions, Credentials, TurnClient};
+use switchback::client::turn::{Credentials, TurnClient};
 use switchback::proto::stun::{Method, RequestedTransport, codes};
 use switchback::server::{ServerOptions, Transport};
 use tokio::net::UdpSocket;
@@ -20,13 +20,19 @@ const LOOPBACK: &str = "127.0.0.1:0";
 
 /// A server relaying to loopback peers, with `mobility` on or off.
 async fn server(mobility: bool) -> TurnFixture {
-    TurnFixture::start(ServerOptions { allow_loopback_peers: true, mobility, ..ServerOptions::default() }).await
+    TurnFixture::start(ServerOptions::default().with(|o| {
+        o.allow_loopback_peers = true;
+        o.mobility = mobility;
+    }))
+    .await
 }
 
 /// Our client on 127.0.0.1, asking for mobility when `mobility`.
 async fn allocate(fixture: &TurnFixture, mobility: bool) -> TurnClient {
-    let options =
-        ClientOptions { mobility, bind: Some(LOOPBACK.parse().unwrap()), ..fixture.client_options(Transport::Udp) };
+    let options = fixture.client_options(Transport::Udp).with(|o| {
+        o.mobility = mobility;
+        o.bind = Some(LOOPBACK.parse().unwrap());
+    });
     TurnClient::allocate_with(fixture.udp, Credentials::new(TURN_USER.0, TURN_USER.1), options).await.expect("allocate")
 }
 

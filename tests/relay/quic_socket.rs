@@ -83,11 +83,10 @@ async fn a_gso_transmit_goes_as_datagrams_and_the_echoes_come_back_from_the_peer
 async fn a_stopped_server_ends_a_waiting_poll_recv() {
     bounded(async {
         let fixture = TurnFixture::loopback().await;
-        let options = ClientOptions {
-            refresh_interval: Some(Duration::from_millis(500)),
-            request_timeout: Duration::from_secs(1),
-            ..ClientOptions::default()
-        };
+        let options = ClientOptions::default().with(|o| {
+            o.refresh_interval = Some(Duration::from_millis(500));
+            o.request_timeout = Duration::from_secs(1);
+        });
         let socket = quic_socket(&fixture, options).await;
         let waiting = tokio::spawn({
             let socket = Arc::clone(&socket);

@@ -179,7 +179,10 @@ async fn our_client_sends_a_request_once_over_tcp_and_retransmits_over_udp() {
         }
         received
     });
-    let options = ClientOptions { transport: Leg::Tcp, request_timeout: timeout, ..ClientOptions::default() };
+    let options = ClientOptions::default().with(|o| {
+        o.transport = Leg::Tcp;
+        o.request_timeout = timeout;
+    });
     let started = tokio::time::Instant::now();
     let err = TurnClient::allocate_with(server, creds.clone(), options).await.expect_err("no answer");
     assert!(matches!(err, ClientError::Timeout(_)), "{err:?}");
@@ -190,7 +193,7 @@ async fn our_client_sends_a_request_once_over_tcp_and_retransmits_over_udp() {
     assert_eq!(m.message_type(), MessageType::new(Method::ALLOCATE, Class::Request));
 
     let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let options = ClientOptions { request_timeout: timeout, ..ClientOptions::default() };
+    let options = ClientOptions::default().with(|o| o.request_timeout = timeout);
     let err = TurnClient::allocate_with(silent.local_addr().unwrap(), creds, options).await.expect_err("no answer");
     assert!(matches!(err, ClientError::Timeout(_)), "{err:?}");
     let mut datagrams = 0;

@@ -231,7 +231,7 @@ async fn connect_to_a_denied_peer_is_403_and_to_a_closed_port_447() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_relaying_over_tls_control_and_data_connections() {
-    let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+    let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
     let fixture = TurnFixture::start_tls(options, switchback::io::Limits::default()).await;
     let server = fixture.tls_addr();
     let tls = fixture.tls_client();
@@ -251,7 +251,7 @@ async fn tcp_relaying_over_tls_control_and_data_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_allocation_needs_a_stream_and_can_be_switched_off() {
-    let fixture = TurnFixture::start(ServerOptions { no_tcp_relay: true, ..ServerOptions::default() }).await;
+    let fixture = TurnFixture::start(ServerOptions::default().with(|o| o.no_tcp_relay = true)).await;
     let mut control = StunConn::connect(fixture.running.local_addr(Transport::Tcp).unwrap()).await;
     let resp = control.call(Method::ALLOCATE, &|w| w.add(&RequestedTransport::TCP).unwrap()).await;
     assert_eq!(code(&resp), Some(codes::UNSUPPORTED_TRANSPORT_PROTOCOL));

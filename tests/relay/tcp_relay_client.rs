@@ -47,7 +47,7 @@ async fn echo(stream: &mut PeerStream, data: &[u8]) {
 
 async fn connects_to_an_echo_peer(transport: Transport) {
     let fixture =
-        TurnFixture::start_for(transport, ServerOptions { allow_loopback_peers: true, ..Default::default() }).await;
+        TurnFixture::start_for(transport, ServerOptions::default().with(|o| o.allow_loopback_peers = true)).await;
     let peer = crate::support::tcp_echo_peer().await;
     let alloc = allocate(&fixture, transport).await;
     assert_ne!(alloc.relayed_addr().port(), 0);
@@ -77,7 +77,7 @@ async fn connects_to_an_echo_peer(transport: Transport) {
 
 async fn accepts_a_peer(transport: Transport) {
     let fixture =
-        TurnFixture::start_for(transport, ServerOptions { allow_loopback_peers: true, ..Default::default() }).await;
+        TurnFixture::start_for(transport, ServerOptions::default().with(|o| o.allow_loopback_peers = true)).await;
     let alloc = allocate(&fixture, transport).await;
     alloc.create_permission("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut peer = TcpStream::connect(alloc.relayed_addr()).await.unwrap();
@@ -192,7 +192,10 @@ async fn accept_ends_when_the_control_connection_closes() {
 #[tokio::test]
 async fn rfc6062_relaying_is_held_to_max_bps() {
     bounded(async {
-        let options = ServerOptions { allow_loopback_peers: true, max_bps: 4000, ..Default::default() };
+        let options = ServerOptions::default().with(|o| {
+            o.allow_loopback_peers = true;
+            o.max_bps = 4000;
+        });
         let fixture = TurnFixture::start_for(Transport::Tcp, options).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let peer = listener.local_addr().unwrap();

@@ -20,8 +20,7 @@ use tokio::net::{TcpStream, UdpSocket};
 const STEP: Duration = Duration::from_secs(5);
 
 async fn fixture() -> TurnFixture {
-    TurnFixture::start_tls(ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() }, Limits::default())
-        .await
+    TurnFixture::start_tls(ServerOptions::default().with(|o| o.allow_loopback_peers = true), Limits::default()).await
 }
 
 /// A rustls client configuration trusting `fixture`'s certificate, with only `versions` and
@@ -293,7 +292,7 @@ async fn nat_discovery_over_tls_with_rfc5780_on() {
     let identity = TlsIdentity::self_signed(&["127.0.0.1", "127.0.0.2", "localhost"]).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(identity.end_entity().clone()).unwrap();
-    let server = switchback::io::UdpRelay::server(ServerOptions { rfc5780: true, ..ServerOptions::default() }, None);
+    let server = switchback::io::UdpRelay::server(ServerOptions::default().with(|o| o.rfc5780 = true), None);
     let ips = ["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()];
     let plan = switchback::io::ListenPlan {
         tls_addrs: ips.iter().map(|&ip| SocketAddr::new(ip, 0)).collect(),

@@ -35,7 +35,7 @@ fn static_user() -> Credentials {
 
 /// A server relaying to loopback peers, listening on `transport` (among others).
 async fn loopback(transport: Transport) -> TurnFixture {
-    TurnFixture::start_for(transport, ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() }).await
+    TurnFixture::start_for(transport, ServerOptions::default().with(|o| o.allow_loopback_peers = true)).await
 }
 
 /// For each transport a module of `#[tokio::test]`s, one per scenario `async fn(Transport)`, each
@@ -156,11 +156,10 @@ async fn channel_echo_without_loss(transport: Transport) {
 #[tokio::test]
 async fn strict_rfc8656_server_works_with_our_client() {
     bounded(async {
-        let fixture = TurnFixture::start(ServerOptions {
-            allow_loopback_peers: true,
-            strict_rfc8656: true,
-            ..ServerOptions::default()
-        })
+        let fixture = TurnFixture::start(ServerOptions::default().with(|o| {
+            o.allow_loopback_peers = true;
+            o.strict_rfc8656 = true;
+        }))
         .await;
         let (peer, echo) = udp_echo_peer().await;
         let client = TurnClient::allocate(fixture.udp, static_user()).await.expect("allocate");
@@ -413,7 +412,7 @@ async fn sha256_and_userhash_client_relays() {
         let mut config = auth.config().clone();
         config.rest = None;
         config.require_sha256 = true;
-        let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+        let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
         fixture.server.reload(Some(auth.with_config(config)), &options);
         let err = fixture.allocate(Transport::Udp, static_user()).await.expect_err("MD5 is refused");
         assert!(matches!(err, ClientError::ErrorResponse { code: 401, .. }), "{err:?}");

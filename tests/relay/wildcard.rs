@@ -104,7 +104,7 @@ async fn a_tcp_allocation_relays_on_the_address_the_client_connected_to() {
         let (_server, running, udp) = wildcard_server(&["0.0.0.0"]).await;
         let tcp = running.local_addr(Transport::Tcp).expect("a TCP listener");
         assert!(tcp.ip().is_unspecified() && tcp.port() != 0, "{tcp} {udp:?}");
-        let options = ClientOptions { transport: switchback::client::turn::TurnTransport::Tcp, ..Default::default() };
+        let options = ClientOptions::default().with(|o| o.transport = switchback::client::turn::TurnTransport::Tcp);
         let client =
             TurnClient::allocate_with(at("127.0.0.2", tcp), Credentials::new(TURN_USER.0, TURN_USER.1), options)
                 .await
@@ -194,7 +194,7 @@ async fn the_ipv6_wildcard_answers_from_ipv6_loopback_next_to_the_ipv4_one() {
         let client4 = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         assert_eq!(binding_answer_from(&client4, at("127.0.0.2", v4)).await, at("127.0.0.2", v4));
 
-        let options = ClientOptions { family: Some(switchback::proto::stun::AddressFamily::V6), ..Default::default() };
+        let options = ClientOptions::default().with(|o| o.family = Some(switchback::proto::stun::AddressFamily::V6));
         let client = TurnClient::allocate_with(at("::1", v6), Credentials::new(TURN_USER.0, TURN_USER.1), options)
             .await
             .expect("an IPv6 allocation through ::1");

@@ -20,7 +20,7 @@ async fn three_workers_share_one_address_and_one_allocation_table() {
         let rest = RestCredentials::new(vec![Secret::new("s")]);
         let mut auth = AuthConfig::new("r");
         auth.rest = Some(rest.clone());
-        let options = ServerOptions { allow_loopback_peers: true, ..ServerOptions::default() };
+        let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
         let server = UdpRelay::server(options, Some(Authenticator::new(auth, [3; 32])));
         let config = Config { listening_port: 0, workers: 3, no_tcp: true, ..Config::default() };
         let running = io::bind_with_limits(&config, server.clone(), Limits::default()).await.unwrap();
@@ -43,7 +43,7 @@ async fn three_workers_share_one_address_and_one_allocation_table() {
         let mut clients = Vec::new();
         for i in 0..CLIENTS {
             let (user, pass) = rest.mint(&format!("u{i}"), 3600, unix).unwrap();
-            let options = ClientOptions { bind: Some("127.0.0.1:0".parse().unwrap()), ..ClientOptions::default() };
+            let options = ClientOptions::default().with(|o| o.bind = Some("127.0.0.1:0".parse().unwrap()));
             let client = TurnClient::allocate_with(addr, Credentials::new(user, pass), options).await.unwrap();
             client.bind_channel(peer_addr).await.unwrap();
             clients.push(client);

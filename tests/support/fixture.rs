@@ -121,7 +121,7 @@ impl TurnFixture {
             switchback::server::Transport::Tcp => Leg::Tcp,
             switchback::server::Transport::Tls => Leg::Tls(self.tls_client()),
         };
-        switchback::client::turn::ClientOptions { transport, ..Default::default() }
+        switchback::client::turn::ClientOptions::default().with(|o| o.transport = transport)
     }
 
     /// An allocation by our TURN client over `transport`.
@@ -136,11 +136,7 @@ impl TurnFixture {
 
     /// A server that relays to loopback peers, otherwise with the default options.
     pub async fn loopback() -> TurnFixture {
-        TurnFixture::start(switchback::server::ServerOptions {
-            allow_loopback_peers: true,
-            ..switchback::server::ServerOptions::default()
-        })
-        .await
+        TurnFixture::start(switchback::server::ServerOptions::default().with(|o| o.allow_loopback_peers = true)).await
     }
 
     /// Fresh REST credentials for `user`, valid for an hour.

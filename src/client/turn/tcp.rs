@@ -27,7 +27,7 @@ use crate::proto::stun::{
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let options = ClientOptions { transport: TurnTransport::Tcp, ..ClientOptions::default() };
+/// let options = ClientOptions::default().with(|o| o.transport = TurnTransport::Tcp);
 /// let creds = Credentials::new("alice", "password");
 /// let alloc = TcpAllocation::allocate("192.0.2.1:3478".parse()?, creds, options).await?;
 /// let mut peer = alloc.connect("198.51.100.7:80".parse()?).await?;
