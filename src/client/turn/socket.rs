@@ -142,20 +142,24 @@ impl RelayedSocket {
     /// peer that sends first (a server waiting for a client). Counts towards
     /// [`SocketOptions::max_peers`].
     pub async fn permit(&self, peer: SocketAddr) -> Result<(), ClientError> {
-        let cell = self.admit(peer)?;
-        self.permission(peer, &cell).await
+        match self.admit(peer)?.pending {
+            Some(cell) => self.permission(peer, &cell).await,
+            None => Ok(()),
+        }
     }
 
     /// Sends `data` to `peer` through the relay, first installing the permission for its IP if this
     /// socket has none (RFC 8656 §9), and binding a channel in the background once the peer has
     /// been sent [`SocketOptions::channel_after`] datagrams (§12). Returns `data.len()`.
     pub async fn send_to(&self, data: &[u8], peer: SocketAddr) -> Result<usize, ClientError> {
-        let cell = self.admit(peer)?;
-        if !cell.initialized() {
-            self.permission(peer, &cell).await?;
+        let admitted = self.admit(peer)?;
+        if let Some(cell) = &admitted.pending {
+            self.permission(peer, cell).await?;
         }
         self.shared.client.send_to(data, peer).await?;
-        self.sent(peer);
+        if admitted.counting {
+            self.sent(peer);
+        }
         Ok(data.len())
     }
 
@@ -185,17 +189,25 @@ impl RelayedSocket {
         lock(&self.shared.peers).addrs.get(&peer).is_some_and(|p| p.channel == Channel::Bound)
     }
 
-    /// The permission cell of `peer`'s IP, making room for `peer` if it is new and the cap allows.
-    fn admit(&self, peer: SocketAddr) -> Result<Arc<OnceCell<()>>, ClientError> {
+    /// Makes room for `peer` if it is new and the cap allows; one lock, and in the steady state
+    /// (permission in, channel bound or not wanted) nothing else: no clone, no second lock.
+    fn admit(&self, peer: SocketAddr) -> Result<Admitted, ClientError> {
         let mut peers = lock(&self.shared.peers);
         let max = self.shared.options.max_peers;
-        if !peers.addrs.contains_key(&peer) {
-            if peers.addrs.len() >= max {
-                return Err(ClientError::TooManyPeers { max });
+        let channel = match peers.addrs.get(&peer) {
+            Some(p) => p.channel,
+            None => {
+                if peers.addrs.len() >= max {
+                    return Err(ClientError::TooManyPeers { max });
+                }
+                peers.addrs.insert(peer, Peer { sent: 0, channel: Channel::None });
+                Channel::None
             }
-            peers.addrs.insert(peer, Peer { sent: 0, channel: Channel::None });
-        }
-        Ok(Arc::clone(peers.permissions.entry(peer.ip()).or_default()))
+        };
+        let counting = channel == Channel::None && self.shared.options.channel_after.is_some();
+        let cell = peers.permissions.entry(peer.ip()).or_default();
+        let pending = (!cell.initialized()).then(|| Arc::clone(cell));
+        Ok(Admitted { pending, counting })
     }
 
     /// Waits until `cell` (the permission of `peer`'s IP) is set: the first caller sends the
@@ -222,16 +234,19 @@ impl RelayedSocket {
     /// [`RelayedSocket::send_to`]; errors other than "not now" (the allocation lost) come back.
     #[cfg(feature = "quic")]
     pub(crate) fn try_send_now(&self, data: &[u8], peer: SocketAddr) -> Result<bool, ClientError> {
-        let permitted = {
+        let counting = {
             let peers = lock(&self.shared.peers);
-            peers.addrs.contains_key(&peer) && peers.permissions.get(&peer.ip()).is_some_and(|c| c.initialized())
+            let permitted = peers.permissions.get(&peer.ip()).is_some_and(|c| c.initialized());
+            match peers.addrs.get(&peer) {
+                Some(p) if permitted => p.channel == Channel::None && self.shared.options.channel_after.is_some(),
+                _ => return Ok(false),
+            }
         };
-        if !permitted {
-            return Ok(false);
-        }
         match self.shared.client.try_send_to(data, peer) {
             Ok(()) => {
-                self.sent(peer);
+                if counting {
+                    self.sent(peer);
+                }
                 Ok(true)
             }
             Err(ClientError::Io(e))
@@ -283,6 +298,14 @@ impl RelayedSocket {
             p.channel = channel;
         }
     }
+}
+
+/// What [`RelayedSocket::admit`] found for a peer.
+struct Admitted {
+    /// The permission cell to wait on, when the permission is not in yet.
+    pending: Option<Arc<OnceCell<()>>>,
+    /// Whether datagrams to the peer still count toward its channel binding.
+    counting: bool,
 }
 
 #[cfg(test)]
