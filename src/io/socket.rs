@@ -95,18 +95,18 @@ pub(super) fn set_buffers(socket: &Socket, buffer: usize) {
     }
 }
 
-/// A non-blocking `sendto(2)` on a tokio UDP socket; false when the datagram was dropped (a full
+/// A non-blocking `sendto(2)` on a UDP socket (a tokio one, or a relay socket); false when the datagram was dropped (a full
 /// send buffer, or an error). Unlike `UdpSocket::try_send_to` it does not first ask tokio whether
 /// the socket is writable: tokio only learns that on a turn of its driver, so a relay socket bound
 /// a moment ago would drop its first datagrams although the kernel has room for them.
 #[inline]
-pub(super) fn send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> bool {
+pub(super) fn send_now(socket: &impl std::os::fd::AsFd, data: &[u8], to: SocketAddr) -> bool {
     try_send_now(socket, data, to).is_ok()
 }
 
 /// [`send_now`] with the error.
 #[inline]
-pub(super) fn try_send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> std::io::Result<()> {
+pub(super) fn try_send_now(socket: &impl std::os::fd::AsFd, data: &[u8], to: SocketAddr) -> std::io::Result<()> {
     socket2::SockRef::from(socket).send_to(data, &to.into()).map(drop)
 }
 
@@ -118,7 +118,7 @@ pub(super) fn try_send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> s
 #[inline]
 pub(super) fn send_with(
     state: Option<&UdpSocketState>,
-    socket: &UdpSocket,
+    socket: &impl std::os::fd::AsFd,
     data: &[u8],
     to: SocketAddr,
     src: Option<IpAddr>,
@@ -131,7 +131,7 @@ pub(super) fn send_with(
 #[inline]
 pub(super) fn try_send_with(
     state: Option<&UdpSocketState>,
-    socket: &UdpSocket,
+    socket: &impl std::os::fd::AsFd,
     data: &[u8],
     to: SocketAddr,
     src: Option<IpAddr>,

@@ -59,7 +59,7 @@ pub trait RelayDriver: Send + Sync + 'static {
     /// [`super::Server::relay_from_peer`]).
     fn start(&self, allocation: &Arc<Allocation<Self::Socket>>);
 
-    /// The allocation was deleted or expired: stop its task and close its socket.
+    /// The allocation was deleted or expired: stop relaying for it and close its socket.
     fn stop(&self, allocation: &Allocation<Self::Socket>);
 
     /// A dual allocation lost one of its two relayed addresses (RFC 8656 §8: a Refresh with

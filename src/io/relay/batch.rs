@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::RelayUdp as UdpSocket;
 use quinn_udp::{Transmit, UdpSockRef, UdpSocketState};
-use tokio::net::UdpSocket;
 
 use super::UdpRelay;
 use super::peer::{GSO_BYTES, GSO_MAX_SEGMENT, recv_state};

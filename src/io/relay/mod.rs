@@ -1,6 +1,7 @@
 //! The tokio relay driver: one UDP socket per allocation (RFC 8656 §7.2; two for a dual
-//! allocation, one per family, each with its task), a task per socket that reads from peers and
-//! writes to the client through the listener socket the allocation came in on. An RFC 6062 TCP allocation has a listening TCP socket instead, a task accepting peers on
+//! allocation, one per family), served by a few relay pollers (`poller.rs`, one per worker
+//! thread) that read from peers and write to the client through the listener socket the
+//! allocation came in on. An RFC 6062 TCP allocation has a listening TCP socket instead, a task accepting peers on
 //! it, and the TCP connections to peers (Connect), held here until a client data connection
 //! binds one (`io/tcp.rs` then relays the raw bytes).
 
@@ -21,21 +22,32 @@ mod batch;
 mod icmp;
 pub mod lease;
 mod peer;
+mod poller;
 mod tcp;
 
 pub use crate::io::stream_queue::{STREAM_QUEUE, StreamSink};
 pub(crate) use batch::PeerBatch;
-use peer::{ClientLeg, UdpLeg, peer_loop};
+use peer::{ClientLeg, UdpLeg};
 use tcp::{TCP_RELAY_BACKLOG, accept_loop, connect_from};
 /// Receive buffer of relay sockets. The kernel's default (208 KiB) drops bursts; this asks for
 /// 4 MiB and the kernel caps it at `net.core.rmem_max`.
 const RELAY_SOCKET_BUFFER: usize = 4 << 20;
 
-/// A relay socket and the signal that stops its task.
-#[derive(Debug)]
+/// A UDP relay socket: a plain non-blocking socket, not registered with tokio (a relay poller
+/// watches it, `poller.rs`).
+type RelayUdp = std::net::UdpSocket;
+
+/// A relay socket, where its relay poller has it (UDP), and the signal that stops its task (TCP).
 pub struct RelaySocket {
     kind: RelayKind,
     stop: Notify,
+    poll: OnceLock<poller::Registration>,
+}
+
+impl std::fmt::Debug for RelaySocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelaySocket").field("kind", &self.kind).finish_non_exhaustive()
+    }
 }
 
 /// UDP relays (RFC 8656) and TCP relays (RFC 6062).
@@ -43,7 +55,7 @@ pub struct RelaySocket {
 enum RelayKind {
     /// Closed (`None`) when its family of a dual allocation is deleted alone (RFC 8656 §8): the
     /// port is free at once, not when the allocation ends.
-    Udp(arc_swap::ArcSwapOption<UdpSocket>),
+    Udp(arc_swap::ArcSwapOption<RelayUdp>),
     /// The listening socket on the relayed address; `_claim` frees the address for other TCP
     /// allocations when the socket goes; `deleted` ends the relays of its bound connections.
     Tcp { listener: Arc<TcpListener>, _claim: TcpClaim, deleted: watch::Sender<bool> },
@@ -142,6 +154,8 @@ pub struct UdpRelay {
     socket_buffer: std::sync::atomic::AtomicUsize,
     /// The fleet's allocation ledger, when leases are on (issue #16, `lease.rs`).
     pub(crate) ledger: lease::LedgerSlot,
+    /// The relay pollers serving the UDP relay sockets (made on the first allocation).
+    pollers: poller::Pollers,
 }
 
 impl UdpRelay {
@@ -315,9 +329,9 @@ impl RelayDriver for UdpRelay {
         if options.tcp {
             return self.bind_tcp(addr);
         }
-        let std_socket = bind_std(addr, options, self.relay_buffer())?;
-        let socket = UdpSocket::from_std(std_socket)?;
-        Ok(RelaySocket { kind: RelayKind::Udp(arc_swap::ArcSwapOption::from_pointee(socket)), stop: Notify::new() })
+        let socket = bind_std(addr, options, self.relay_buffer())?;
+        let kind = RelayKind::Udp(arc_swap::ArcSwapOption::from_pointee(socket));
+        Ok(RelaySocket { kind, stop: Notify::new(), poll: OnceLock::new() })
     }
 
     fn start(&self, allocation: &Arc<Allocation<RelaySocket>>) {
@@ -327,22 +341,28 @@ impl RelayDriver for UdpRelay {
             tracing::warn!(client = %five.client, server = %five.server, "no client leg for an allocation");
             return;
         };
-        // A dual allocation (RFC 8656 §7.2) has a second, IPv6, relay socket: a loop of its own.
-        if allocation.extra.is_some() {
-            let (server, allocation, client) = (Arc::clone(&server), Arc::clone(allocation), client.clone());
-            tokio::spawn(async move { peer_loop(server, allocation, client, true).await });
+        // A dual allocation (RFC 8656 §7.2) has a second, IPv6, relay socket: registered too.
+        for socket in allocation.sockets() {
+            match &socket.kind {
+                RelayKind::Udp(slot) => {
+                    let Some(udp) = slot.load_full() else { continue };
+                    if !self.pollers.register(&server, allocation, socket, udp, client.clone()) {
+                        tracing::warn!(client = %five.client, "a relay socket without a poller: peer data will not reach the client");
+                    }
+                }
+                RelayKind::Tcp { .. } => {
+                    let (server, allocation) = (Arc::clone(&server), Arc::clone(allocation));
+                    tokio::spawn(async move { accept_loop(server, allocation).await });
+                }
+            }
         }
-        let allocation = Arc::clone(allocation);
-        match &allocation.socket.kind {
-            RelayKind::Udp(_) => tokio::spawn(async move { peer_loop(server, allocation, client, false).await }),
-            RelayKind::Tcp { .. } => tokio::spawn(async move { accept_loop(server, allocation).await }),
-        };
     }
 
     fn stop(&self, allocation: &Allocation<RelaySocket>) {
         self.forget_fast_path(allocation);
         for socket in allocation.sockets() {
             socket.stop.notify_one();
+            poller::unregister(socket);
             if let RelayKind::Tcp { deleted, .. } = &socket.kind {
                 deleted.send_replace(true);
             }
@@ -350,19 +370,19 @@ impl RelayDriver for UdpRelay {
     }
 
     /// Ends one relay socket of a live allocation (a dual allocation's family deleted or expired
-    /// alone, RFC 8656 §8): its task stops and, a UDP one, the socket closes as soon as that task
-    /// lets go of it, so the port is free for other allocations at once.
+    /// alone, RFC 8656 §8): its poller lets go of it and, a UDP one, the socket closes, so the
+    /// port is free for other allocations at once.
     fn stop_relay(&self, allocation: &Allocation<RelaySocket>, socket: &RelaySocket) {
         self.forget_fast_path(allocation);
         socket.stop.notify_one();
+        poller::unregister(socket);
         if let RelayKind::Udp(slot) = &socket.kind {
             slot.store(None);
         }
     }
 
-    /// RFC 8016: the relay loops need nothing — each reads the allocation's 5-tuple on every wake
-    /// and follows a move itself (restarting the loops could race: a stop meant for the old loop
-    /// could end the new one). A fast path's kernel entries name the old 5-tuple: they are
+    /// RFC 8016: the relay pollers need nothing — they read the allocation's 5-tuple on every wake
+    /// of its socket and follow a move themselves. A fast path's kernel entries name the old 5-tuple: they are
     /// rewritten.
     fn moved(&self, allocation: &Arc<Allocation<RelaySocket>>) {
         if let Some(offload) = self.offload.get() {
@@ -495,6 +515,6 @@ impl UdpRelay {
         socket.listen(TCP_RELAY_BACKLOG)?;
         let listener = TcpListener::from_std(socket.into())?;
         let kind = RelayKind::Tcp { listener: Arc::new(listener), _claim: claim, deleted: watch::Sender::new(false) };
-        Ok(RelaySocket { kind, stop: Notify::new() })
+        Ok(RelaySocket { kind, stop: Notify::new(), poll: OnceLock::new() })
     }
 }
