@@ -9,8 +9,23 @@
 // 4-byte header (and, over UDP, any trailing padding, §12.5) and sent from the relayed address to
 // the peer. peer → client: a datagram from the peer to the relayed address gets a ChannelData
 // header and goes to the client from the server's address. Both leave through XDP_TX (MACs
-// swapped). The IPv4 header checksum is recomputed; the UDP checksum is updated incrementally
-// (RFC 1624), and a datagram sent without one (0) keeps none.
+// swapped). The IPv4 header checksum is recomputed, and so is the UDP checksum, over the whole new
+// datagram (see "The UDP checksum" below).
+//
+// The UDP checksum. The field of an arriving datagram is not always a checksum: a sender on the
+// same host (a container behind a veth or bridge) with TX checksum offload hands on
+// CHECKSUM_PARTIAL, whose field holds only the pseudo-header's sum, for a NIC to complete — and a
+// veth never completes it. XDP sees no skb and so no ip_summed: updating the field incrementally
+// (RFC 1624) turns such a datagram's into a wrong checksum, and the receiver drops it. So the
+// program sums the datagram itself (RFC 1071; `sum_to_end`, one pass, at most CSUM_MAX bytes) and
+// builds the new checksum from that sum and the new headers, never from the old field; the old
+// field only decides whether to relay at all (`udp_csum_ok`): a complete checksum that verifies,
+// the pseudo-header's sum alone (the partial case: it never crossed a wire), or for IPv4 none (0)
+// are relayed; anything else goes to user space (XDP_PASS), where the kernel's UDP layer drops it
+// as it would without the program — the fast path relays nothing that the user-space path would
+// not. The new datagram always carries a checksum: IPv6 requires one (RFC 8200 §8.1), and for
+// IPv4, where 0 would be legal (RFC 768), the sum is at hand anyway and the user-space path sends
+// one too.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -110,14 +125,138 @@ struct {
 #define HDRS (sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr))
 #define HDRS6 (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct udphdr))
 
-static __always_inline __u32 csum_add(__u32 sum, __u16 v) { return sum + v; }
-static __always_inline __u32 csum_sub(__u32 sum, __u16 v) { return sum + (__u16)~v; }
-static __always_inline __u32 csum_add32(__u32 sum, __u32 v) { return csum_add(csum_add(sum, v >> 16), v & 0xffff); }
-static __always_inline __u32 csum_sub32(__u32 sum, __u32 v) { return csum_sub(csum_sub(sum, v >> 16), v & 0xffff); }
-static __always_inline __u16 csum_fold(__u32 sum) {
+// One's-complement sums (RFC 1071) in a 64-bit accumulator, folded at the end. Words are taken as
+// they lie in the packet (network order) loaded as host integers; the folded sum is then the memory
+// image of the checksum on either byte order, so constants go in network order (bpf_htons) too,
+// and a 32-bit load counts as its two 16-bit words (2^16 = 1 modulo 2^16 - 1).
+static __always_inline __u64 csum_add(__u64 sum, __u16 v) { return sum + v; }
+static __always_inline __u64 csum_sub(__u64 sum, __u16 v) { return sum + (__u16)~v; }
+static __always_inline __u64 csum_add32(__u64 sum, __u32 v) { return sum + v; }
+static __always_inline __u16 csum_fold(__u64 sum) {
+    sum = (sum & 0xffffffff) + (sum >> 32);
+    sum = (sum & 0xffffffff) + (sum >> 32); // at most 2^32
+    sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
     return (__u16)sum;
+}
+
+// The most bytes `sum_to_end` covers: a frame XDP sees in one buffer is at most a page, and a
+// longer datagram goes to user space.
+#define CSUM_MAX 4096
+
+// The RFC 1071 sum of the bytes from `p` to the end of the packet, an odd last byte padded with
+// zero; -1 when there are more than CSUM_MAX. `p` must be an even offset from the checksummed
+// data's start (the UDP header). A loop bounded for the verifier, 8 bytes a round; the end is the
+// packet's, so trim anything past the datagram first.
+static __always_inline int sum_to_end(__u8 *p, void *data_end, __u64 *out) {
+    __u64 sum = 0;
+    for (int i = 0; i < CSUM_MAX / 8; i++) {
+        if ((void *)(p + 8) > data_end)
+            break;
+        sum += *(__u32 *)p;
+        sum += *(__u32 *)(p + 4);
+        p += 8;
+    }
+    if ((void *)(p + 8) <= data_end)
+        return -1;
+    if ((void *)(p + 4) <= data_end) {
+        sum += *(__u32 *)p;
+        p += 4;
+    }
+    if ((void *)(p + 2) <= data_end) {
+        sum += *(__u16 *)p;
+        p += 2;
+    }
+    if ((void *)(p + 1) <= data_end)
+        sum += bpf_htons((__u16)*p << 8);
+    *out = sum;
+    return 0;
+}
+
+// After `sum_to_end`: every exit of its loop leaves the packet pointers of the same origin with a
+// different proven range, which keeps the verifier from merging the exits' states and makes it walk
+// the rest of the program once per exit (past its limit). So the caller forgets them: a compiler
+// barrier forces fresh loads of ctx->data and ctx->data_end, whose bounds it checks anew, and every
+// header pointer is derived again from them.
+#define FORGET_LOOP_BOUNDS() asm volatile("" ::: "memory")
+
+// The UDP pseudo-header's sum (RFC 768; RFC 8200 §8.1 for IPv6, whose 32-bit length's upper half
+// is 0 here): the addresses, the protocol and the UDP length (network order).
+static __always_inline __u64 pseudo4(__u32 saddr, __u32 daddr, __u16 len) {
+    return csum_add(csum_add(csum_add32(csum_add32(0, saddr), daddr), bpf_htons(IPPROTO_UDP)), len);
+}
+
+static __always_inline __u64 pseudo6(const __u32 *saddr, const __u32 *daddr, __u16 len) {
+    __u64 sum = csum_add(csum_add(0, bpf_htons(IPPROTO_UDP)), len);
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        sum = csum_add32(csum_add32(sum, saddr[i]), daddr[i]);
+    return sum;
+}
+
+// Whether a datagram whose bytes (UDP header included) sum to `all` and whose pseudo-header sums to
+// `pseudo` may be relayed, by its checksum field `check`: a complete checksum that verifies (the
+// sums add up to -0), the pseudo-header's sum alone (CHECKSUM_PARTIAL from a sender on this host:
+// the kernel puts ~csum_tcpudp_magic / ~csum_ipv6_magic there, the folded pseudo-header sum), or,
+// when `zero_ok` (IPv4), no checksum (0). Anything else is a corrupt datagram, for user space's
+// kernel to drop.
+static __always_inline int udp_csum_ok(__u64 all, __u64 pseudo, __u16 check, int zero_ok) {
+    if (check == 0)
+        return zero_ok;
+    if (csum_fold(all + pseudo) == 0xffff)
+        return 1;
+    return check == csum_fold(pseudo);
+}
+
+// The sum `all` of a UDP datagram less its header's four words: the payload's sum.
+static __always_inline __u64 less_udp_header(__u64 all, struct udphdr *udp) {
+    all = csum_sub(all, udp->source);
+    all = csum_sub(all, udp->dest);
+    all = csum_sub(all, udp->len);
+    return csum_sub(all, udp->check);
+}
+
+// The new UDP checksum: `body` (the new payload's sum) with the new pseudo-header `pseudo` and
+// header (ports, `len`; the field itself as 0); a computed 0 is sent as 0xffff (RFC 768).
+static __always_inline __u16 udp_csum(__u64 body, __u64 pseudo, __u16 sport, __u16 dport, __u16 len) {
+    __u16 c = ~csum_fold(csum_add(csum_add(csum_add(body + pseudo, sport), dport), len));
+    return c ? c : 0xffff;
+}
+
+// Trims anything past the first `len` bytes of the packet (Ethernet padding, which would be summed
+// and relayed). Harmless if the packet then goes to user space: the stack trims it there too.
+// Returns 0 on success; packet pointers are invalid after it.
+static __always_inline int trim_to(struct xdp_md *ctx, __u32 len) {
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    long extra = (long)(data_end - data) - (long)len;
+    if (extra < 0)
+        return -1;
+    if (extra > 0 && bpf_xdp_adjust_tail(ctx, -(int)extra))
+        return -1;
+    return 0;
+}
+
+// The sum of the ChannelData padding bytes at payload offsets 4 + chlen .. (`pad` of them, at most
+// 3), to take out of the datagram's sum: a byte at an even offset from the UDP header is its
+// network-order word's high byte. -1 if the verifier's bounds say no.
+static __always_inline int sum_padding(__u8 *payload, void *data_end, __u16 chlen, __u16 pad, __u64 *out) {
+    __u64 sum = 0;
+#pragma unroll
+    for (int i = 0; i < 3; i++) {
+        if (i < pad) {
+            __u32 off = 4 + (__u32)chlen + i;
+            if (off > 0x3fff)
+                return -1;
+            __u8 *b = payload + (off & 0x3fff);
+            if ((void *)(b + 1) > data_end)
+                return -1;
+            sum += (off & 1) ? bpf_htons((__u16)*b) : bpf_htons((__u16)*b << 8);
+        }
+    }
+    *out = sum;
+    return 0;
 }
 
 // The IPv4 header checksum from scratch (no options: ihl is 5).
@@ -169,26 +308,11 @@ static __always_inline void count(__u32 slot, __u64 bytes) {
 }
 
 // Rewrites the addresses, ports and lengths of the packet at `data` (headers already in place)
-// and finishes the checksums; `csum` is the UDP checksum sum so far (0xffff-complemented old one
-// with the removed/added payload words accounted), `old_len` the old UDP length (host order).
+// and sets both checksums: the IPv4 header's from scratch, the UDP one from `body`, the sum of the
+// new datagram's payload (ChannelData header included client-bound), and the new headers.
 static __always_inline void rewrite(struct iphdr *ip, struct udphdr *udp, struct value *v, __u16 new_udp_len,
-                                    __u32 sum, int had_csum) {
-    __u16 old_len = udp->len;
+                                    __u64 body) {
     __u16 new_len = bpf_htons(new_udp_len);
-    // Pseudo-header addresses and length, UDP ports and length.
-    sum = csum_sub32(sum, ip->saddr);
-    sum = csum_sub32(sum, ip->daddr);
-    sum = csum_add32(sum, v->src_ip);
-    sum = csum_add32(sum, v->dst_ip);
-    sum = csum_sub(sum, udp->source);
-    sum = csum_sub(sum, udp->dest);
-    sum = csum_add(sum, v->src_port);
-    sum = csum_add(sum, v->dst_port);
-    sum = csum_sub(sum, old_len);
-    sum = csum_sub(sum, old_len);
-    sum = csum_add(sum, new_len);
-    sum = csum_add(sum, new_len);
-
     ip->saddr = v->src_ip;
     ip->daddr = v->dst_ip;
     ip->tot_len = bpf_htons(new_udp_len + sizeof(struct iphdr));
@@ -197,35 +321,14 @@ static __always_inline void rewrite(struct iphdr *ip, struct udphdr *udp, struct
     udp->source = v->src_port;
     udp->dest = v->dst_port;
     udp->len = new_len;
-    if (had_csum) {
-        __u16 c = ~csum_fold(sum);
-        udp->check = c ? c : 0xffff;
-    } else {
-        udp->check = 0;
-    }
+    udp->check = udp_csum(body, pseudo4(v->src_ip, v->dst_ip, new_len), v->src_port, v->dst_port, new_len);
 }
 
 // IPv6, as channel_relay does IPv4: no extension headers; the UDP checksum is mandatory (RFC 8200
-// §8.1), so a datagram without one goes to user space.
+// §8.1), so a datagram without one goes to user space, and the new one always has one.
 static __always_inline void rewrite6(struct ipv6hdr *ip6, struct udphdr *udp, struct value6 *v, __u16 new_udp_len,
-                                     __u32 sum) {
-    __u16 old_len = udp->len;
+                                     __u64 body) {
     __u16 new_len = bpf_htons(new_udp_len);
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        sum = csum_sub32(sum, ip6->saddr.in6_u.u6_addr32[i]);
-        sum = csum_sub32(sum, ip6->daddr.in6_u.u6_addr32[i]);
-        sum = csum_add32(sum, v->src_ip[i]);
-        sum = csum_add32(sum, v->dst_ip[i]);
-    }
-    sum = csum_sub(sum, udp->source);
-    sum = csum_sub(sum, udp->dest);
-    sum = csum_add(sum, v->src_port);
-    sum = csum_add(sum, v->dst_port);
-    sum = csum_sub(sum, old_len);
-    sum = csum_sub(sum, old_len);
-    sum = csum_add(sum, new_len);
-    sum = csum_add(sum, new_len);
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         ip6->saddr.in6_u.u6_addr32[i] = v->src_ip[i];
@@ -236,8 +339,7 @@ static __always_inline void rewrite6(struct ipv6hdr *ip6, struct udphdr *udp, st
     udp->source = v->src_port;
     udp->dest = v->dst_port;
     udp->len = new_len;
-    __u16 c = ~csum_fold(sum);
-    udp->check = c ? c : 0xffff;
+    udp->check = udp_csum(body, pseudo6(v->src_ip, v->dst_ip, new_len), v->src_port, v->dst_port, new_len);
 }
 
 static __always_inline int relay6(struct xdp_md *ctx) {
@@ -266,6 +368,7 @@ static __always_inline int relay6(struct xdp_md *ctx) {
     }
     k.src_port = udp->source;
     k.dst_port = udp->dest;
+    __u64 all;
 
     if (payload_len >= 4 && (void *)(payload + 4) <= data_end && (payload[0] & 0xc0) == 0x40) {
         k.channel = *(__u16 *)payload;
@@ -279,25 +382,40 @@ static __always_inline int relay6(struct xdp_md *ctx) {
             __u16 pad = payload_len - 4 - chlen;
             if (chlen > 0x3000)
                 return XDP_PASS;
-            __u32 sum = (__u16)~udp->check;
-            sum = csum_sub(sum, *(__u16 *)payload);
-            sum = csum_sub(sum, *(__u16 *)(payload + 2));
-#pragma unroll
-            for (int i = 0; i < 3; i++) {
-                if (i < pad) {
-                    __u32 off = 4 + (__u32)chlen + i;
-                    if (off > 0x3fff)
-                        return XDP_PASS;
-                    __u8 *b = payload + (off & 0x3fff);
-                    if ((void *)(b + 1) > data_end)
-                        return XDP_PASS;
-                    __u16 w = (off & 1) ? (__u16)(*b) << 8 : (__u16)(*b);
-                    sum = csum_sub(sum, w);
-                }
-            }
             struct value6 nv = *v;
+            // Sum the datagram as it came (nothing past it), check its checksum field.
+            if (trim_to(ctx, HDRS6 + payload_len))
+                return XDP_PASS;
+            data = (void *)(long)ctx->data;
+            data_end = (void *)(long)ctx->data_end;
+            if (data + HDRS6 + 4 > data_end)
+                return XDP_DROP;
+            ip6 = data + sizeof(struct ethhdr);
+            udp = (void *)(ip6 + 1);
+            payload = (void *)(udp + 1);
+            if (sum_to_end((void *)udp, data_end, &all))
+                return XDP_PASS;
+            FORGET_LOOP_BOUNDS();
+            data = (void *)(long)ctx->data;
+            data_end = (void *)(long)ctx->data_end;
+            if (data + HDRS6 + 4 > data_end)
+                return XDP_DROP;
+            ip6 = data + sizeof(struct ethhdr);
+            udp = (void *)(ip6 + 1);
+            payload = (void *)(udp + 1);
+            __u64 pseudo = pseudo6(ip6->saddr.in6_u.u6_addr32, ip6->daddr.in6_u.u6_addr32, udp->len);
+            if (!udp_csum_ok(all, pseudo, udp->check, 0))
+                return XDP_PASS;
+            // The peer gets the application bytes: less the UDP header, ChannelData header, padding.
+            __u64 padding;
+            if (sum_padding(payload, data_end, chlen, pad, &padding))
+                return XDP_PASS;
+            __u64 body = less_udp_header(all, udp);
+            body = csum_sub(body, *(__u16 *)payload);
+            body = csum_sub(body, *(__u16 *)(payload + 2));
+            body = csum_sub(body, csum_fold(padding));
             __u16 new_udp_len = sizeof(*udp) + chlen;
-            rewrite6(ip6, udp, &nv, new_udp_len, sum);
+            rewrite6(ip6, udp, &nv, new_udp_len, body);
             if (move_headers6(ctx, 4))
                 return XDP_DROP;
             data = (void *)(long)ctx->data;
@@ -325,16 +443,30 @@ static __always_inline int relay6(struct xdp_md *ctx) {
     if (now >= v->expiry_ns)
         return XDP_PASS;
     struct value6 nv = *v;
-    __u32 sum = (__u16)~udp->check;
+    if (trim_to(ctx, HDRS6 + payload_len))
+        return XDP_PASS;
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    if (data + HDRS6 > data_end)
+        return XDP_DROP;
+    ip6 = data + sizeof(struct ethhdr);
+    udp = (void *)(ip6 + 1);
+    if (sum_to_end((void *)udp, data_end, &all))
+        return XDP_PASS;
+    FORGET_LOOP_BOUNDS();
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    if (data + HDRS6 > data_end)
+        return XDP_DROP;
+    ip6 = data + sizeof(struct ethhdr);
+    udp = (void *)(ip6 + 1);
+    __u64 pseudo = pseudo6(ip6->saddr.in6_u.u6_addr32, ip6->daddr.in6_u.u6_addr32, udp->len);
+    if (!udp_csum_ok(all, pseudo, udp->check, 0))
+        return XDP_PASS;
+    // The client gets the peer's bytes behind a ChannelData header (same parity: offset 8 → 12).
     __u16 chlen_be = bpf_htons(payload_len);
-    sum = csum_add(sum, nv.channel);
-    sum = csum_add(sum, chlen_be);
-    rewrite6(ip6, udp, &nv, udp_len + 4, sum);
-    long extra = (long)(data_end - data) - (long)(HDRS6 + payload_len);
-    if (extra < 0)
-        return XDP_DROP;
-    if (extra > 0 && bpf_xdp_adjust_tail(ctx, -(int)extra))
-        return XDP_DROP;
+    __u64 body = csum_add(csum_add(less_udp_header(all, udp), nv.channel), chlen_be);
+    rewrite6(ip6, udp, &nv, udp_len + 4, body);
     if (move_headers6(ctx, -4))
         return XDP_DROP;
     data = (void *)(long)ctx->data;
@@ -377,6 +509,7 @@ int channel_relay(struct xdp_md *ctx) {
     __u16 payload_len = udp_len - sizeof(*udp);
     __u64 now = bpf_ktime_get_ns();
     __u8 *payload = (void *)(udp + 1);
+    __u64 all;
 
     struct key k = {
         .src_ip = ip->saddr,
@@ -401,32 +534,43 @@ int channel_relay(struct xdp_md *ctx) {
             // The verifier wants packet offsets well below 64 KiB; XDP frames are one page anyway.
             if (chlen > 0x3000)
                 return XDP_PASS;
-            int had_csum = udp->check != 0;
-            __u32 sum = (__u16)~udp->check;
-            sum = csum_sub(sum, *(__u16 *)payload);
-            sum = csum_sub(sum, *(__u16 *)(payload + 2));
-            // Padding bytes: at UDP offset 8 + 4 + chlen + i; even offsets are a word's high byte.
-            // (Checksum words are in network order in memory, read as host __u16: the byte at an
-            // even offset is the low byte of the little-endian load.)
-#pragma unroll
-            for (int i = 0; i < 3; i++) {
-                if (i < pad) {
-                    __u32 off = 4 + (__u32)chlen + i;
-                    if (off > 0x3fff)
-                        return XDP_PASS;
-                    __u8 *b = payload + (off & 0x3fff);
-                    if ((void *)(b + 1) > data_end)
-                        return XDP_PASS;
-                    __u16 w = (off & 1) ? (__u16)(*b) << 8 : (__u16)(*b);
-                    sum = csum_sub(sum, w);
-                }
-            }
             struct value nv = *v;
+            // Sum the datagram as it came (nothing past it), check its checksum field.
+            if (trim_to(ctx, sizeof(struct ethhdr) + sizeof(struct iphdr) + udp_len))
+                return XDP_PASS;
+            data = (void *)(long)ctx->data;
+            data_end = (void *)(long)ctx->data_end;
+            if (data + HDRS + 4 > data_end)
+                return XDP_DROP;
+            ip = data + sizeof(struct ethhdr);
+            udp = (void *)(ip + 1);
+            payload = (void *)(udp + 1);
+            if (sum_to_end((void *)udp, data_end, &all))
+                return XDP_PASS;
+            FORGET_LOOP_BOUNDS();
+            data = (void *)(long)ctx->data;
+            data_end = (void *)(long)ctx->data_end;
+            if (data + HDRS + 4 > data_end)
+                return XDP_DROP;
+            ip = data + sizeof(struct ethhdr);
+            udp = (void *)(ip + 1);
+            payload = (void *)(udp + 1);
+            if (!udp_csum_ok(all, pseudo4(ip->saddr, ip->daddr, udp->len), udp->check, 1))
+                return XDP_PASS;
+            // The peer gets the application bytes: less the UDP header, ChannelData header, padding
+            // (the application bytes start at UDP offset 12 and end up at 8: the same parity).
+            __u64 padding;
+            if (sum_padding(payload, data_end, chlen, pad, &padding))
+                return XDP_PASS;
+            __u64 body = less_udp_header(all, udp);
+            body = csum_sub(body, *(__u16 *)payload);
+            body = csum_sub(body, *(__u16 *)(payload + 2));
+            body = csum_sub(body, csum_fold(padding));
             __u16 new_udp_len = sizeof(*udp) + chlen;
-            rewrite(ip, udp, &nv, new_udp_len, sum, had_csum);
+            rewrite(ip, udp, &nv, new_udp_len, body);
             if (move_headers(ctx, 4))
                 return XDP_DROP;
-            // Trim the padding and anything past the IP packet.
+            // Trim the padding.
             data = (void *)(long)ctx->data;
             data_end = (void *)(long)ctx->data_end;
             long extra = (long)(data_end - data) - (long)(sizeof(struct ethhdr) + sizeof(struct iphdr) + new_udp_len);
@@ -454,19 +598,32 @@ int channel_relay(struct xdp_md *ctx) {
     if (now >= v->expiry_ns)
         return XDP_PASS;
     struct value nv = *v;
-    int had_csum = udp->check != 0;
-    __u32 sum = (__u16)~udp->check;
+    // Anything past the IP packet (Ethernet padding) would be summed and end up inside the payload:
+    // drop it first.
+    if (trim_to(ctx, sizeof(struct ethhdr) + sizeof(struct iphdr) + udp_len))
+        return XDP_PASS;
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    if (data + HDRS > data_end)
+        return XDP_DROP;
+    ip = data + sizeof(struct ethhdr);
+    udp = (void *)(ip + 1);
+    if (sum_to_end((void *)udp, data_end, &all))
+        return XDP_PASS;
+    FORGET_LOOP_BOUNDS();
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    if (data + HDRS > data_end)
+        return XDP_DROP;
+    ip = data + sizeof(struct ethhdr);
+    udp = (void *)(ip + 1);
+    if (!udp_csum_ok(all, pseudo4(ip->saddr, ip->daddr, udp->len), udp->check, 1))
+        return XDP_PASS;
+    // The client gets the peer's bytes behind a ChannelData header (same parity: offset 8 → 12).
     __u16 chlen_be = bpf_htons(payload_len);
-    sum = csum_add(sum, nv.channel);
-    sum = csum_add(sum, chlen_be);
+    __u64 body = csum_add(csum_add(less_udp_header(all, udp), nv.channel), chlen_be);
     __u16 new_udp_len = udp_len + 4;
-    rewrite(ip, udp, &nv, new_udp_len, sum, had_csum);
-    // Anything past the IP packet (Ethernet padding) would end up inside the payload: drop it first.
-    long extra = (long)(data_end - data) - (long)(sizeof(struct ethhdr) + sizeof(struct iphdr) + udp_len);
-    if (extra < 0)
-        return XDP_DROP;
-    if (extra > 0 && bpf_xdp_adjust_tail(ctx, -(int)extra))
-        return XDP_DROP;
+    rewrite(ip, udp, &nv, new_udp_len, body);
     if (move_headers(ctx, -4))
         return XDP_DROP;
     data = (void *)(long)ctx->data;

@@ -12,7 +12,8 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket as StdUdpSocket};
+use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -44,6 +45,17 @@ fn ip(args: &[&str]) -> (bool, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// What the client's veth does with the UDP checksum of what its namespace sends.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum TxChecksum {
+    /// Computed in software (`ethtool -K tx off`): the complete checksum, as a NIC's frames from a
+    /// wire carry it.
+    Software,
+    /// Offloaded (`tx on`, a veth's default): the sender hands on CHECKSUM_PARTIAL, whose field
+    /// holds only the pseudo-header's sum — what local containers on a bridge send.
+    Offloaded,
+}
+
 /// Two namespaces and a veth pair, removed on drop.
 struct Net {
     client_ns: String,
@@ -53,7 +65,7 @@ struct Net {
 
 impl Net {
     /// Creates them, or says why not.
-    fn new() -> Result<Net, String> {
+    fn new(tx: TxChecksum) -> Result<Net, String> {
         let n = format!("{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let net = Net { client_ns: format!("sbc{n}"), server_ns: format!("sbs{n}"), server_if: format!("vs{n}") };
         let client_if = format!("vc{n}");
@@ -81,16 +93,27 @@ impl Net {
                 return Err(format!("ip {}: {err}", step.join(" ")));
             }
         }
-        // A veth hands on the sender's UDP checksum half done (TX checksum offload: only the
-        // pseudo-header's sum is in the field). A NIC's frames carry a complete one, which the
-        // program updates; so the client side computes it in software here, as a wire would deliver.
+        // With TX checksum offload a veth hands on the sender's UDP checksum half done (only the
+        // pseudo-header's sum is in the field); without it the field holds the complete checksum,
+        // as a NIC's frames from a wire do. The program must relay both (it cannot tell them apart
+        // by metadata), so each test says which one its client side sends.
+        let on = if tx == TxChecksum::Offloaded { "on" } else { "off" };
         let out = run_with_timeout(
-            Command::new("ip").args(["netns", "exec", c, "ethtool", "-K", &client_if, "tx", "off"]),
+            Command::new("ip").args(["netns", "exec", c, "ethtool", "-K", &client_if, "tx", on]),
             Duration::from_secs(10),
         );
         if !out.status.success() {
-            return Err(format!("ethtool -K tx off: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(format!("ethtool -K tx {on}: {}", String::from_utf8_lossy(&out.stderr)));
         }
+        let out = run_with_timeout(
+            Command::new("ip").args(["netns", "exec", c, "ethtool", "-k", &client_if]),
+            Duration::from_secs(10),
+        );
+        let features = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            features.lines().any(|l| l.trim().starts_with(&format!("tx-checksumming: {on}"))),
+            "tx-checksumming should be {on} on {client_if}: {features}"
+        );
         Ok(net)
     }
 
@@ -136,12 +159,17 @@ fn sample(metrics: &str, name: &str) -> u64 {
 }
 
 /// The namespaces and the daemon with the fast path on, or `None` after SKIP (root, `ip`, a
-/// kernel that loads the program).
+/// kernel that loads the program); the client side computes its checksums in software.
 fn setup(extra: &[&str]) -> Option<(Net, Daemon)> {
+    setup_with(TxChecksum::Software, extra)
+}
+
+/// [`setup`] with the client side's checksums done as `tx` says.
+fn setup_with(tx: TxChecksum, extra: &[&str]) -> Option<(Net, Daemon)> {
     if support::tools::require("ip").is_none() || support::tools::require("ethtool").is_none() {
         return None;
     }
-    let net = match Net::new() {
+    let net = match Net::new(tx) {
         Ok(net) => net,
         Err(why) => {
             support::tools::skip("network namespaces", &why);
@@ -398,9 +426,15 @@ async fn ipv6_channels_relay_in_the_kernel() {
     bind_channel(&mut raw, peer.local_addr().unwrap()).await;
     wait_metric(&net, metrics, "switchback_fastpath_channels", 1);
     let (to_peer, to_client) = exchange(&raw, &peer, relayed).await;
-    let m = wait_metric(&net, metrics, "switchback_fastpath_packets_total{direction=\"to_client\"}", 5);
+    assert_all_in_kernel(&net, metrics, to_peer, to_client);
+}
+
+/// The fast path's counters reach 5 datagrams each way, which the relayed totals equal (user space
+/// relayed none), and its byte counters `to_peer` and `to_client`.
+fn assert_all_in_kernel(net: &Net, metrics: SocketAddr, to_peer: u64, to_client: u64) {
+    let m = wait_metric(net, metrics, "switchback_fastpath_packets_total{direction=\"to_client\"}", 5);
     let m = if sample(&m, "switchback_fastpath_packets_total{direction=\"to_peer\"}") < 5 {
-        wait_metric(&net, metrics, "switchback_fastpath_packets_total{direction=\"to_peer\"}", 5)
+        wait_metric(net, metrics, "switchback_fastpath_packets_total{direction=\"to_peer\"}", 5)
     } else {
         m
     };
@@ -411,4 +445,144 @@ async fn ipv6_channels_relay_in_the_kernel() {
     }
     assert_eq!(sample(&m, "switchback_fastpath_bytes_total{direction=\"to_peer\"}"), to_peer, "{m}");
     assert_eq!(sample(&m, "switchback_fastpath_bytes_total{direction=\"to_client\"}"), to_client, "{m}");
+}
+
+/// A client and a peer whose veth offloads the UDP checksum (a local container on a bridge): the
+/// program gets fields holding only the pseudo-header's sum and must send complete checksums —
+/// the receivers' stacks verify them and would drop the datagrams otherwise. The same bytes both
+/// ways as with software checksums, all relayed in the kernel; IPv4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_with_checksum_offload_relays_in_the_kernel() {
+    let Some((net, daemon)) = setup_with(TxChecksum::Offloaded, &[]) else { return };
+    let metrics = daemon.http_addr("metrics");
+    let peer = net.udp_in_client(PEER_IP);
+    let (mut raw, relayed) = allocate(&net).await;
+    bind_channel(&mut raw, peer.local_addr().unwrap()).await;
+    wait_metric(&net, metrics, "switchback_fastpath_channels", 1);
+    let (to_peer, to_client) = exchange(&raw, &peer, relayed).await;
+    assert_all_in_kernel(&net, metrics, to_peer, to_client);
+}
+
+/// [`a_sender_with_checksum_offload_relays_in_the_kernel`] over IPv6, where the UDP checksum is
+/// mandatory (RFC 8200 §8.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_a_sender_with_checksum_offload_relays_in_the_kernel() {
+    let Some((net, daemon)) = setup_with(TxChecksum::Offloaded, &[]) else { return };
+    let metrics = daemon.http_addr("metrics");
+    let peer = net.udp_in_client(PEER_IP6);
+    let (mut raw, relayed) = allocate_on(&net, CLIENT_IP6, SERVER_IP6).await;
+    bind_channel(&mut raw, peer.local_addr().unwrap()).await;
+    wait_metric(&net, metrics, "switchback_fastpath_channels", 1);
+    let (to_peer, to_client) = exchange(&raw, &peer, relayed).await;
+    assert_all_in_kernel(&net, metrics, to_peer, to_client);
+}
+
+/// The UDP checksum field a hand-made datagram carries.
+#[derive(Clone, Copy, Debug)]
+enum Check {
+    /// None (0, RFC 768: legal over IPv4).
+    Zero,
+    /// Neither the right checksum nor the pseudo-header's sum a checksum-offloading sender leaves:
+    /// a datagram corrupted on the way.
+    Wrong,
+}
+
+/// The RFC 1071 sum of `bytes` (an odd last byte padded with zero) added to `sum`, folded.
+fn ones_sum(bytes: &[u8], mut sum: u32) -> u16 {
+    for pair in bytes.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// An IPv4 UDP datagram (header and `payload`) from `from` to `to` with checksum field `check`.
+fn udp4(from: SocketAddrV4, to: SocketAddrV4, payload: &[u8], check: Check) -> Vec<u8> {
+    let len = u16::try_from(8 + payload.len()).unwrap();
+    let mut out = from.port().to_be_bytes().to_vec();
+    out.extend_from_slice(&to.port().to_be_bytes());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(payload);
+    let mut pseudo = from.ip().octets().to_vec();
+    pseudo.extend_from_slice(&to.ip().octets());
+    pseudo.extend_from_slice(&[0, 17]);
+    pseudo.extend_from_slice(&len.to_be_bytes());
+    let pseudo_sum = ones_sum(&pseudo, 0);
+    let right = !ones_sum(&out, u32::from(pseudo_sum));
+    let field = match check {
+        Check::Zero => 0,
+        Check::Wrong => (1..).map(|d| right.wrapping_add(d)).find(|c| ![0, right, pseudo_sum].contains(c)).unwrap(),
+    };
+    out[6..8].copy_from_slice(&field.to_be_bytes());
+    out
+}
+
+fn v4(addr: SocketAddr) -> SocketAddrV4 {
+    match addr {
+        SocketAddr::V4(a) => a,
+        SocketAddr::V6(a) => panic!("{a}: IPv4 expected"),
+    }
+}
+
+/// Sends `datagram` (UDP header included, checksum as it is) from `from`'s address to `to` through a
+/// raw socket in the client namespace: the kernel adds only the IPv4 header.
+fn send_raw(net: &Net, from: SocketAddrV4, to: SocketAddrV4, datagram: Vec<u8>) {
+    use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn};
+    Net::inside(&net.client_ns, move || {
+        let fd = nix::sys::socket::socket(AddressFamily::Inet, SockType::Raw, SockFlag::empty(), SockProtocol::Udp)
+            .expect("a raw socket");
+        nix::sys::socket::bind(fd.as_raw_fd(), &SockaddrIn::from(SocketAddrV4::new(*from.ip(), 0)))
+            .expect("bind the raw socket");
+        let to = SockaddrIn::from(SocketAddrV4::new(*to.ip(), 0));
+        let sent = nix::sys::socket::sendto(fd.as_raw_fd(), &datagram, &to, MsgFlags::empty()).expect("sendto");
+        assert_eq!(sent, datagram.len());
+    });
+}
+
+/// The program checks the checksum field it replaces: a datagram whose field is neither a checksum
+/// that verifies nor a checksum-offloading sender's pseudo-header sum is corrupt, and goes to user
+/// space, where the kernel drops it as without the program — it reaches neither the peer nor the
+/// client. An IPv4 datagram without a checksum (0) is relayed in the kernel, and leaves with one
+/// the receiver's stack verifies (the bytes arrive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_checksum_is_not_relayed_and_none_is_completed() {
+    let Some((net, daemon)) = setup(&[]) else { return };
+    let metrics = daemon.http_addr("metrics");
+    let peer = net.udp_in_client(PEER_IP);
+    let peer_addr = v4(peer.local_addr().unwrap());
+    let (mut raw, relayed) = allocate(&net).await;
+    bind_channel(&mut raw, peer_addr.into()).await;
+    wait_metric(&net, metrics, "switchback_fastpath_channels", 1);
+    let (client, server, relayed) = (v4(raw.socket.local_addr().unwrap()), v4(raw.server), v4(relayed));
+    assert_eq!(client.ip().to_string(), CLIENT_IP);
+
+    let to_peer = channel_data(&payload(101, 1), 3);
+    send_raw(&net, client, server, udp4(client, server, &to_peer, Check::Wrong));
+    assert!(recv(&peer, QUIET).await.is_none(), "ChannelData with a corrupt checksum was relayed");
+    let to_client = payload(99, 2);
+    send_raw(&net, peer_addr, relayed, udp4(peer_addr, relayed, &to_client, Check::Wrong));
+    assert!(recv(&raw.socket, QUIET).await.is_none(), "a peer's datagram with a corrupt checksum was relayed");
+
+    send_raw(&net, client, server, udp4(client, server, &to_peer, Check::Zero));
+    let got = recv(&peer, WAIT).await.expect("ChannelData without a checksum never reached the peer");
+    assert_eq!(got, (payload(101, 1), SocketAddr::from(relayed)));
+    send_raw(&net, peer_addr, relayed, udp4(peer_addr, relayed, &to_client, Check::Zero));
+    let got = recv(&raw.socket, WAIT).await.expect("a datagram without a checksum never reached the client");
+    assert_eq!(got, (channel_data(&to_client, 0), SocketAddr::from(server)));
+
+    // The kernel relayed the two without a checksum; nobody relayed the corrupt ones.
+    let m = wait_metric(&net, metrics, "switchback_fastpath_packets_total{direction=\"to_client\"}", 1);
+    let m = if sample(&m, "switchback_fastpath_packets_total{direction=\"to_peer\"}") < 1 {
+        wait_metric(&net, metrics, "switchback_fastpath_packets_total{direction=\"to_peer\"}", 1)
+    } else {
+        m
+    };
+    for dir in ["to_peer", "to_client"] {
+        let fast = sample(&m, &format!("switchback_fastpath_packets_total{{direction=\"{dir}\"}}"));
+        let all = sample(&m, &format!("switchback_relayed_packets_total{{direction=\"{dir}\"}}"));
+        assert_eq!((fast, all), (1, 1), "{dir}: {m}");
+    }
 }
