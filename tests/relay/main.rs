@@ -17,6 +17,7 @@ mod ipv6_streams;
 mod leases;
 mod mobility;
 mod mobility_client;
+mod pollers;
 // quinn's AsyncUdpSocket over a relayed socket.
 #[cfg(feature = "quic")]
 mod quic_socket;
