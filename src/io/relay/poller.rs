@@ -108,7 +108,16 @@ impl Poller {
 
     /// Forgets the socket of `token` (out of the set, and the poller's hold on it dropped).
     pub(super) fn remove(&self, token: u64) {
-        let entry = self.lock().remove(&token);
+        let entry = {
+            let mut entries = self.lock();
+            let entry = entries.remove(&token);
+            // After a peak (100,000 allocations, say) the table gives its memory back.
+            if entries.capacity() > 1024 && entries.len() < entries.capacity() / 4 {
+                let keep = entries.len() * 2;
+                entries.shrink_to(keep);
+            }
+            entry
+        };
         if let Some(entry) = entry {
             let _ = epoll::delete(self.epoll.get_ref(), &*entry.socket);
         }
@@ -167,8 +176,13 @@ impl Pollers {
     fn pick(&self, server: &Arc<TurnServer>) -> Option<Arc<Poller>> {
         let mut pollers = self.pollers.lock().unwrap_or_else(|e| e.into_inner());
         if pollers.is_empty() {
-            let workers = tokio::runtime::Handle::try_current().map(|h| h.metrics().num_workers()).unwrap_or(1);
-            pollers.extend((0..workers.max(1)).filter_map(|_| Poller::spawn(Arc::downgrade(server))));
+            // Outside a runtime there is nothing to serve a poller (and tokio would panic).
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                tracing::error!("an allocation started outside a tokio runtime: no relay poller");
+                return None;
+            };
+            let workers = runtime.metrics().num_workers().max(1);
+            pollers.extend((0..workers).filter_map(|_| Poller::spawn(Arc::downgrade(server))));
         }
         let n = pollers.len() as u64;
         if n == 0 {
