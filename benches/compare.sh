@@ -6,7 +6,7 @@
 #   SVG=docs/performance.svg benches/compare.sh   # also redraw the chart in the docs
 #   CALLS=1 benches/compare.sh         # also the call model (CALL_CASES, allocations:pps)
 #   CALLS=1 ONLY=call benches/compare.sh   # only the cases whose name starts with `call`
-#   HOLD=100000 ONLY=none benches/compare.sh   # only the held-allocations run (switchback, buckets)
+#   HOLD=100000 ONLY=none benches/compare.sh   # only the held-allocations run (switchback, then coturn; buckets)
 #   CASES='^tcp' REPS=2 DURATION=3 benches/compare.sh   # only the cases whose name matches (grep -E)
 #   BIN=/tmp/base/release benches/compare.sh      # binaries built elsewhere (an A/B), no build here
 #   SCALE="1 10 100 1000 4000 10000" ONLY=scale benches/compare.sh   # the scaling chart: the same
@@ -32,7 +32,7 @@ CALLS=${CALLS:-}            # non-empty: the call-model cases too (10,000 alloca
 # allocations:msgs-per-second-each. Pairs carry the same msgs/s over 10x the allocations; 50 pps
 # is an audio call. 10000:50 (500k msgs/s) is beyond one core of any server and of the load tool.
 CALL_CASES=${CALL_CASES:-1000:20 10000:2 1000:50 10000:5}
-HOLD=${HOLD:-}              # N: hold N allocations on one switchback (relay-ip 127.0.0.2-9), buckets of 10k
+HOLD=${HOLD:-}              # N: hold N allocations on switchback, then coturn (relay-ip 127.0.0.2-9), buckets of 10k
 SCALE=${SCALE:-}            # allocation counts for the scaling rows and chart (scale-N cases)
 SCALE_RATE=${SCALE_RATE:-10000}  # their total message rate: each of N allocations sends SCALE_RATE/N a second
 ONLY=${ONLY:-}              # run only the relay cases whose name starts with this (and no alloc rows)
@@ -237,11 +237,19 @@ for rep in $(seq 1 "$REPS"); do
     stop "$coturn_pid"; stop "$switchback_pid"; stop "$forwarder_pid"
 done
 
-# HOLD=N: N allocations held on one switchback whose relay sockets spread over 127.0.0.2-127.0.0.9
+# HOLD=N: N allocations held on one server whose relay sockets spread over 127.0.0.2-127.0.0.9
 # (relay-ip repeated, the whole port range on each: 8 x 16,384 ports), from clients on 127.0.1.x;
-# the server's and the tool's RLIMIT_NOFILE raised (prlimit, as root) to hold a socket each. The
-# rows: rate, server CPU and RSS growth per allocation per bucket of 10,000.
+# the server's and the tool's RLIMIT_NOFILE raised (prlimit, as root) to hold a socket each. First
+# switchback, then coturn (HOLD_COTURN=0 skips it), each fresh, the same tool run against each. The
+# rows: rate, server CPU and RSS growth per allocation per bucket of HOLD_BUCKET (10,000).
+hold() { # hold NAME ADDR PID: the allocation run against one server, its lines prefixed with NAME
+    echo "holding $HOLD allocations on $1 ($2)" >&2
+    pin "$LOAD_CORE" prlimit --nofile="$nofile:$nofile" timeout 1800 "$bin/switchback-load" --quiet alloc \
+        --server "$2" --secret "$SECRET" --count "$HOLD" --parallel 16 --bucket "${HOLD_BUCKET:-10000}" \
+        --server-pid "$3" --client-ip 127.0.1.2 --max-time 1500 | sed "s/^/$1 /" | tee -a "$out/hold.txt" >&2 || true
+}
 if [ -n "$HOLD" ]; then
+    : > "$out/hold.txt"
     log="$work/switchback-hold.log"
     nofile=$((HOLD + 4096))
     # Raising the hard limit needs CAP_SYS_RESOURCE; without it both processes stay at the hard
@@ -257,11 +265,20 @@ if [ -n "$HOLD" ]; then
     hold_pid=$!; pids+=("$hold_pid")
     wait_for "$log" "listening udp"
     hold_addr=$(grep -o 'listening udp [0-9.:]*' "$log" | head -1 | awk '{print $3}')
-    echo "holding $HOLD allocations on switchback ($hold_addr)" >&2
-    pin "$LOAD_CORE" prlimit --nofile="$nofile:$nofile" timeout 1800 "$bin/switchback-load" --quiet alloc \
-        --server "$hold_addr" --secret "$SECRET" --count "$HOLD" --parallel 16 --bucket "${HOLD_BUCKET:-10000}" \
-        --server-pid "$hold_pid" --client-ip 127.0.1.2 --max-time 1500 | tee "$out/hold.txt" >&2 || true
+    hold switchback "$hold_addr" "$hold_pid"
     stop "$hold_pid"
+    if [ "${HOLD_COTURN:-1}" != 0 ]; then
+        port=$(free_port); dir="$work/coturn-hold"; mkdir -p "$dir"
+        pin "$SERVER_CORE" prlimit --nofile="$nofile:$nofile" turnserver -n --listening-ip 127.0.0.1 \
+            "${relay_ips[@]}" --listening-port "$port" --use-auth-secret --static-auth-secret "$SECRET" \
+            --realm bench.local --no-tls --no-dtls --relay-threads 1 --no-cli --log-file "$dir/coturn.log" \
+            --simple-log --db "$dir/turndb" --pidfile "$dir/pid" --min-port 49152 --max-port 65535 >"$dir/out" 2>&1 &
+        hold_pid=$!; pids+=("$hold_pid")
+        for _ in $(seq 1 100); do ss -Hlun "sport = :$port" | grep -q . && break; sleep 0.1; done
+        sleep 0.5
+        hold coturn "127.0.0.1:$port" "$hold_pid"
+        stop "$hold_pid"
+    fi
 fi
 
 echo
