@@ -182,7 +182,7 @@ struct Harness {
     elapsed: Duration,
     clients: Vec<ClientState>,
     model: Model,
-    /// Allocations the harness saw in the table, kept after deletion (as a relay task would).
+    /// Allocations the harness saw in the table, kept after deletion (as a relay poller would until it sees the deletion).
     seen: Vec<Arc<Allocation<FakeSocket>>>,
     tid: u32,
     handled: u64,

@@ -172,7 +172,7 @@ fn revoked_users_get_403_and_lose_their_allocations_at_the_sweep() {
     }
     let resp = h.send(&bob, Method::CREATE_PERMISSION, |w| w.add(&XorPeerAddress(addr("127.0.0.1:9"))).unwrap());
     assert_eq!(error_code(&resp), Some(403));
-    // The live allocation goes at the next sweep, its relay task stopped.
+    // The live allocation goes at the next sweep, its relay stopped.
     assert_eq!(h.server.allocations().len(), 2);
     h.server.sweep(h.now);
     assert_eq!(h.server.allocations().len(), 1);
