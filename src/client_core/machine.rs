@@ -27,8 +27,10 @@ pub const CHANNEL_REFRESH: Duration = Duration::from_secs(480);
 const FIRST_CHANNEL: u16 = 0x4000;
 const LAST_CHANNEL: u16 = 0x4FFF;
 
-/// Settings of a [`ClientAllocation`].
+/// Settings of a [`ClientAllocation`]. `#[non_exhaustive]`: outside the crate, start from
+/// `default()` and use [`ClientConfig::with`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// LIFETIME to ask for (RFC 8656 §7.1).
     pub lifetime: u32,
@@ -42,6 +44,16 @@ pub struct ClientConfig {
     pub retransmit: RetransmitConfig,
     /// A bound on each request, retransmissions included, shorter than RFC 8489's 39.5 s.
     pub request_timeout: Option<Duration>,
+}
+
+impl ClientConfig {
+    /// This configuration after `set` has changed it, in one expression (a struct literal cannot
+    /// be used outside the crate).
+    #[must_use]
+    pub fn with(mut self, set: impl FnOnce(&mut Self)) -> Self {
+        set(&mut self);
+        self
+    }
 }
 
 impl Default for ClientConfig {

@@ -6,14 +6,26 @@ use std::sync::Arc;
 
 use crate::alloc::{Allocation, FiveTuple};
 
-/// Options for a relay socket.
+/// Options for a relay socket. `#[non_exhaustive]`: outside the crate, start from `default()`
+/// and use [`BindOptions::with`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BindOptions {
     /// DONT-FRAGMENT was requested (RFC 8656 §18.9): set the DF bit on packets to peers.
     pub dont_fragment: bool,
     /// An RFC 6062 TCP relay: a listening TCP socket at `addr`, from which the driver also opens
     /// connections to peers (so it must let those share the address).
     pub tcp: bool,
+}
+
+impl BindOptions {
+    /// These options after `set` has changed them (a struct literal cannot be used outside the
+    /// crate).
+    #[must_use]
+    pub fn with(mut self, set: impl FnOnce(&mut Self)) -> Self {
+        set(&mut self);
+        self
+    }
 }
 
 /// The ECN codepoint of a datagram's IP header (RFC 3168 §5), which the relay copies from one leg
