@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use support::{Daemon, RawTurn, run_with_timeout};
 use switchback::proto::stun::{
-    AddressFamily, ChannelNumber, Lifetime, Message, Method, RequestedAddressFamily, RequestedTransport,
-    XorPeerAddress, XorRelayedAddress,
+    AddressFamily, ChannelNumber, Lifetime, Message, Method, MobilityTicket, RequestedAddressFamily,
+    RequestedTransport, XorPeerAddress, XorRelayedAddress,
 };
 use tokio::net::UdpSocket;
 
@@ -585,4 +585,186 @@ async fn a_corrupt_checksum_is_not_relayed_and_none_is_completed() {
         let all = sample(&m, &format!("switchback_relayed_packets_total{{direction=\"{dir}\"}}"));
         assert_eq!((fast, all), (1, 1), "{dir}: {m}");
     }
+}
+
+/// The MOBILITY-TICKET of a response (RFC 8016 §3.1, §3.2).
+fn ticket_of(bytes: &[u8]) -> Vec<u8> {
+    Message::parse(bytes).unwrap().get::<MobilityTicket>().expect("a MOBILITY-TICKET").0.to_vec()
+}
+
+/// The sequence number a streamed datagram carries as ChannelData (4-byte header, 8 bytes).
+fn streamed_seq(datagram: &[u8]) -> Option<u64> {
+    datagram.get(4..12).filter(|_| datagram.get(..2) == Some(&CHANNEL.to_be_bytes()[..])).map(|b| {
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(b);
+        u64::from_be_bytes(seq)
+    })
+}
+
+/// Polls `/metrics` until `ok` holds for it; returns that text.
+fn wait_metrics(net: &Net, addr: SocketAddr, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = net.metrics(addr);
+        if ok(&m) {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "{what} within {WAIT:?}: {m}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Packets relayed toward `dir`: by the fast path, and in all (user space's are the difference).
+fn packets(m: &str, dir: &str) -> (u64, u64) {
+    (
+        sample(m, &format!("switchback_fastpath_packets_total{{direction=\"{dir}\"}}")),
+        sample(m, &format!("switchback_relayed_packets_total{{direction=\"{dir}\"}}")),
+    )
+}
+
+/// RFC 8016 mobility with the fast path on (`UdpRelay::moved`: forget, then sync): a client with
+/// mobility relays through the kernel, then moves its allocation to a new local port (a new
+/// 5-tuple, same address) with a Refresh carrying its ticket while the peer streams to it. The
+/// stream follows to the new socket, and the old one gets nothing the peer sent well after the move
+/// (what the relay had in hand when the move landed may still leave for it: in flight, not
+/// misrouted); then the same bytes both ways on the new 5-tuple, all relayed in the kernel (its
+/// counters rise with the relayed totals; user space relays none of them); the old 5-tuple's
+/// ChannelData reaches nobody and nothing more reaches the old socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kernel_follows_a_mobility_move_to_a_new_five_tuple() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    let Some((net, daemon)) = setup(&["--mobility"]) else { return };
+    let metrics = daemon.http_addr("metrics");
+    // The peer's socket, and a clone of it a thread of the test streams from (no tokio timer: it
+    // ticks by the millisecond, and a move takes less).
+    let peer = Net::inside(&net.client_ns, || StdUdpSocket::bind((PEER_IP, 0)).expect("bind in the namespace"));
+    let streamer = peer.try_clone().unwrap();
+    peer.set_nonblocking(true).unwrap();
+    let peer = UdpSocket::from_std(peer).unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let server = SocketAddr::new(SERVER_IP.parse().unwrap(), 3478);
+    let mut old = RawTurn::from_socket(net.udp_in_client(CLIENT_IP), server, "u", "pw");
+    let answer = old
+        .request(Method::ALLOCATE, &|w| {
+            w.add(&RequestedTransport::UDP)?;
+            w.add(&MobilityTicket(&[]))
+        })
+        .await;
+    assert!(answer.success, "allocate: {}", answer.code);
+    let relayed = Message::parse(&answer.bytes).unwrap().get::<XorRelayedAddress>().unwrap().0;
+    let ticket = ticket_of(&answer.bytes);
+    bind_channel(&mut old, peer_addr).await;
+    wait_metric(&net, metrics, "switchback_fastpath_channels", 1);
+    let (to_peer, to_client) = exchange(&old, &peer, relayed).await;
+    assert_all_in_kernel(&net, metrics, to_peer, to_client);
+
+    // The new socket: same address, a new port (made before the stream starts, which the blocking
+    // setns thread would hold up).
+    let mut moved = RawTurn::from_socket(net.udp_in_client(CLIENT_IP), server, "u", "pw");
+    let (old_addr, new_addr) = (old.socket.local_addr().unwrap(), moved.socket.local_addr().unwrap());
+    assert_eq!(old_addr.ip(), new_addr.ip());
+    assert_ne!(old_addr, new_addr);
+
+    // The peer streams numbered datagrams to the relayed address, one every 100 µs or so, and
+    // the client moves meanwhile. `Stop` ends the stream when the test does, even in a panic.
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Relaxed);
+        }
+    }
+    let (streaming, sent) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(0)));
+    let stop = Stop(Arc::clone(&streaming));
+    let stream = std::thread::spawn({
+        let sent = Arc::clone(&sent);
+        move || {
+            // Bounded: the test stops it long before.
+            for _ in 0..200_000 {
+                if !streaming.load(Ordering::Relaxed) {
+                    break;
+                }
+                let seq = sent.load(Ordering::Relaxed);
+                // The descriptor is non-blocking (shared with the tokio socket): a full buffer
+                // skips a number, counted as not sent.
+                if streamer.send_to(&seq.to_be_bytes(), relayed).is_ok() {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+    });
+    let first = recv(&old.socket, WAIT).await.expect("the stream never reached the client");
+    assert!(streamed_seq(&first.0).is_some(), "not streamed ChannelData: {first:?}");
+
+    let t = ticket.clone();
+    let refresh = moved.request(Method::REFRESH, &|w| w.add(&MobilityTicket(&t))).await;
+    assert!(refresh.success, "the move: {}", refresh.code);
+    let moved_at = sent.load(Ordering::Relaxed);
+    assert_ne!(ticket_of(&refresh.bytes), ticket, "the move's answer carries a fresh ticket");
+
+    // The stream follows to the new socket (for a thousand datagrams).
+    let after = moved_at + 1000;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (got, from) = recv(&moved.socket, deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+            .unwrap_or_else(|| panic!("no streamed datagram numbered {after} or later on the new socket"));
+        assert_eq!(from, server, "from the server's address");
+        if streamed_seq(&got).is_some_and(|seq| seq >= after) {
+            break;
+        }
+    }
+    drop(stop);
+    stream.join().unwrap();
+    let sent = sent.load(Ordering::Relaxed);
+    // Nothing the peer sent well after the move (more than 50 datagrams later: a few milliseconds
+    // of the stream) reached the old socket.
+    let mut buf = vec![0u8; 2048];
+    while let Ok((n, _)) = old.socket.try_recv_from(&mut buf) {
+        let seq = streamed_seq(buf.get(..n).unwrap_or_default());
+        assert!(
+            seq.is_some_and(|seq| seq <= moved_at + 50),
+            "the old address received datagram {seq:?} (the move was done at {moved_at})"
+        );
+    }
+    // Every streamed datagram was relayed once (by the kernel or, around the move, user space);
+    // the channel is offloaded under the new 5-tuple.
+    wait_metrics(&net, metrics, &format!("{} datagrams relayed to the client", 5 + sent), |m| {
+        packets(m, "to_client").1 >= 5 + sent
+    });
+    // Read once more: a fold adds to the allocation a moment before the fast path's totals.
+    let m = net.metrics(metrics);
+    assert_eq!(packets(&m, "to_client").1, 5 + sent, "{m}");
+    assert_eq!(sample(&m, "switchback_fastpath_channels"), 1, "{m}");
+    let (fast_before, all_before) = packets(&m, "to_client");
+    assert!(fast_before > 5, "the kernel relayed none of the stream: {m}");
+    let in_user_space = all_before - fast_before;
+    // Drain what the stream left on the new socket.
+    while moved.socket.try_recv_from(&mut buf).is_ok() {}
+
+    // The same bytes both ways on the new 5-tuple, all in the kernel: its counters rise by the
+    // five each way and user space's share stays as it was.
+    let (up, down) = exchange(&moved, &peer, relayed).await;
+    let m = wait_metrics(&net, metrics, "the kernel's counters rising by 5 each way after the move", |m| {
+        packets(m, "to_peer").0 >= 10 && packets(m, "to_client").0 >= fast_before + 5
+    });
+    assert_eq!(packets(&m, "to_peer"), (10, 10), "to_peer: user space relayed none: {m}");
+    assert_eq!(packets(&m, "to_client"), (fast_before + 5, fast_before + 5 + in_user_space), "to_client: {m}");
+    assert_eq!(sample(&m, "switchback_fastpath_bytes_total{direction=\"to_peer\"}"), to_peer + up, "{m}");
+    assert!(sample(&m, "switchback_fastpath_bytes_total{direction=\"to_client\"}") >= to_client + down, "{m}");
+
+    // The old 5-tuple is gone: its ChannelData reaches nobody, nothing reaches it.
+    old.socket.send_to(&channel_data(b"from the old port", 1), server).await.unwrap();
+    assert!(recv(&peer, QUIET).await.is_none(), "ChannelData from the old 5-tuple was relayed");
+    peer.send_to(b"after the move", relayed).await.unwrap();
+    assert_eq!(
+        recv(&moved.socket, WAIT).await,
+        Some((channel_data(b"after the move", 0), server)),
+        "the peer's datagram after the move"
+    );
+    assert!(recv(&old.socket, QUIET).await.is_none(), "the old address received a datagram after the move");
+    let m = net.metrics(metrics);
+    assert_eq!(packets(&m, "to_peer").1, 10, "{m}");
 }
