@@ -7,11 +7,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use switchback::auth::{AuthConfig, Authenticator, RestCredentials, Secret};
 use switchback::client::turn::{ClientOptions, Credentials, TurnClient};
-use switchback::config::Config;
-use switchback::io::{self, Limits, UdpRelay};
-use switchback::server::{ServerOptions, Transport};
 
 /// More than a poller's events per `epoll_wait` (256).
 const CLIENTS: usize = 300;
@@ -19,15 +15,8 @@ const CLIENTS: usize = 300;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_to_300_relayed_addresses_reaches_each_client_once() {
     tokio::time::timeout(Duration::from_secs(60), async {
-        let rest = RestCredentials::new(vec![Secret::new("s")]);
-        let mut auth = AuthConfig::new("r");
-        auth.rest = Some(rest.clone());
-        let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
-        let server = UdpRelay::server(options, Some(Authenticator::new(auth, [4; 32])));
         // One worker: one poller holds every relay socket, so one pass sees the whole burst.
-        let config = Config { listening_port: 0, workers: 1, no_tcp: true, ..Config::default() };
-        let running = io::bind_with_limits(&config, server.clone(), Limits::default()).await.unwrap();
-        let addr = running.local_addr(Transport::Udp).unwrap();
+        let (server, running, addr, rest) = crate::support::fixture::rest_udp_server(1).await;
 
         let peer = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
         let peer_addr = peer.local_addr().unwrap();

@@ -5,11 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use switchback::auth::{AuthConfig, Authenticator, RestCredentials, Secret};
 use switchback::client::turn::{ClientOptions, Credentials, TurnClient};
-use switchback::config::Config;
-use switchback::io::{self, Limits, UdpRelay};
-use switchback::server::{ServerOptions, Transport};
 use tokio::net::UdpSocket;
 
 const CLIENTS: usize = 12;
@@ -17,14 +13,7 @@ const CLIENTS: usize = 12;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_share_one_address_and_one_allocation_table() {
     tokio::time::timeout(Duration::from_secs(30), async {
-        let rest = RestCredentials::new(vec![Secret::new("s")]);
-        let mut auth = AuthConfig::new("r");
-        auth.rest = Some(rest.clone());
-        let options = ServerOptions::default().with(|o| o.allow_loopback_peers = true);
-        let server = UdpRelay::server(options, Some(Authenticator::new(auth, [3; 32])));
-        let config = Config { listening_port: 0, workers: 3, no_tcp: true, ..Config::default() };
-        let running = io::bind_with_limits(&config, server.clone(), Limits::default()).await.unwrap();
-        let addr = running.local_addr(Transport::Udp).unwrap();
+        let (server, running, addr, rest) = crate::support::fixture::rest_udp_server(3).await;
         assert_eq!(running.local_addrs().len(), 1, "one listening address, however many workers");
         assert_eq!(running.worker_stats().len(), 3, "a socket per worker");
 

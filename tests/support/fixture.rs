@@ -372,3 +372,26 @@ pub async fn echo_through(client: &switchback::client::turn::TurnClient, peer: S
     }
     panic!("no echo of {} bytes from {peer} after 5 sends", message.len());
 }
+
+/// A UDP-only server on 127.0.0.1 with `workers` worker sockets, loopback peers allowed, REST
+/// credentials (secret "s", realm "r"): the server, its listeners, the UDP address, and the REST
+/// minter for clients.
+pub async fn rest_udp_server(
+    workers: u16,
+) -> (std::sync::Arc<switchback::io::TurnServer>, switchback::io::Running, SocketAddr, switchback::auth::RestCredentials)
+{
+    use switchback::auth::{AuthConfig, Authenticator, RestCredentials, Secret};
+    let rest = RestCredentials::new(vec![Secret::new("s")]);
+    let mut auth = AuthConfig::new("r");
+    auth.rest = Some(rest.clone());
+    let options = switchback::server::ServerOptions::default().with(|o| o.allow_loopback_peers = true);
+    let mut nonce_key = [0u8; 32];
+    getrandom_fill(&mut nonce_key);
+    let server = switchback::io::UdpRelay::server(options, Some(Authenticator::new(auth, nonce_key)));
+    let config = switchback::config::Config { listening_port: 0, workers, no_tcp: true, ..Default::default() };
+    let running = switchback::io::bind_with_limits(&config, server.clone(), switchback::io::Limits::default())
+        .await
+        .expect("bind the TURN server");
+    let addr = running.local_addr(switchback::server::Transport::Udp).expect("a UDP listener");
+    (server, running, addr, rest)
+}
