@@ -322,19 +322,7 @@ async fn bound_channels_relay_in_the_kernel_and_stop_with_the_allocation() {
 
     // The kernel relayed all of it: the fast path's counters (folded once a second) reach the
     // relayed totals, which they are part of, and the totals are no larger.
-    let m = wait_metric(&net, metrics, "switchback_fastpath_packets_total{direction=\"to_peer\"}", 5);
-    let m = if sample(&m, "switchback_fastpath_packets_total{direction=\"to_client\"}") < 5 {
-        wait_metric(&net, metrics, "switchback_fastpath_packets_total{direction=\"to_client\"}", 5)
-    } else {
-        m
-    };
-    for dir in ["to_peer", "to_client"] {
-        let fast = sample(&m, &format!("switchback_fastpath_packets_total{{direction=\"{dir}\"}}"));
-        let all = sample(&m, &format!("switchback_relayed_packets_total{{direction=\"{dir}\"}}"));
-        assert_eq!((fast, all), (5, 5), "{dir}: user space relayed none: {m}");
-    }
-    assert_eq!(sample(&m, "switchback_fastpath_bytes_total{direction=\"to_peer\"}"), to_peer, "{m}");
-    assert_eq!(sample(&m, "switchback_fastpath_bytes_total{direction=\"to_client\"}"), to_client, "{m}");
+    assert_all_in_kernel(&net, metrics, to_peer, to_client);
 
     // Deleting the allocation stops the kernel at once, and its usage counts what the kernel did.
     let answer = raw.request(Method::REFRESH, &|w| w.add(&Lifetime(0))).await;
@@ -432,16 +420,9 @@ async fn ipv6_channels_relay_in_the_kernel() {
 /// The fast path's counters reach 5 datagrams each way, which the relayed totals equal (user space
 /// relayed none), and its byte counters `to_peer` and `to_client`.
 fn assert_all_in_kernel(net: &Net, metrics: SocketAddr, to_peer: u64, to_client: u64) {
-    let m = wait_metric(net, metrics, "switchback_fastpath_packets_total{direction=\"to_client\"}", 5);
-    let m = if sample(&m, "switchback_fastpath_packets_total{direction=\"to_peer\"}") < 5 {
-        wait_metric(net, metrics, "switchback_fastpath_packets_total{direction=\"to_peer\"}", 5)
-    } else {
-        m
-    };
+    let m = wait_fast_packets(net, metrics, 5);
     for dir in ["to_peer", "to_client"] {
-        let fast = sample(&m, &format!("switchback_fastpath_packets_total{{direction=\"{dir}\"}}"));
-        let all = sample(&m, &format!("switchback_relayed_packets_total{{direction=\"{dir}\"}}"));
-        assert_eq!((fast, all), (5, 5), "{dir}: user space relayed none: {m}");
+        assert_eq!(packets(&m, dir), (5, 5), "{dir}: user space relayed none: {m}");
     }
     assert_eq!(sample(&m, "switchback_fastpath_bytes_total{direction=\"to_peer\"}"), to_peer, "{m}");
     assert_eq!(sample(&m, "switchback_fastpath_bytes_total{direction=\"to_client\"}"), to_client, "{m}");
@@ -574,16 +555,9 @@ async fn a_corrupt_checksum_is_not_relayed_and_none_is_completed() {
     assert_eq!(got, (channel_data(&to_client, 0), SocketAddr::from(server)));
 
     // The kernel relayed the two without a checksum; nobody relayed the corrupt ones.
-    let m = wait_metric(&net, metrics, "switchback_fastpath_packets_total{direction=\"to_client\"}", 1);
-    let m = if sample(&m, "switchback_fastpath_packets_total{direction=\"to_peer\"}") < 1 {
-        wait_metric(&net, metrics, "switchback_fastpath_packets_total{direction=\"to_peer\"}", 1)
-    } else {
-        m
-    };
+    let m = wait_fast_packets(&net, metrics, 1);
     for dir in ["to_peer", "to_client"] {
-        let fast = sample(&m, &format!("switchback_fastpath_packets_total{{direction=\"{dir}\"}}"));
-        let all = sample(&m, &format!("switchback_relayed_packets_total{{direction=\"{dir}\"}}"));
-        assert_eq!((fast, all), (1, 1), "{dir}: {m}");
+        assert_eq!(packets(&m, dir), (1, 1), "{dir}: {m}");
     }
 }
 
@@ -612,6 +586,14 @@ fn wait_metrics(net: &Net, addr: SocketAddr, what: &str, ok: impl Fn(&str) -> bo
         assert!(Instant::now() < deadline, "{what} within {WAIT:?}: {m}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Polls `/metrics` until the fast path relayed at least `n` packets each way; returns that text
+/// (its counters are folded in once a second).
+fn wait_fast_packets(net: &Net, addr: SocketAddr, n: u64) -> String {
+    wait_metrics(net, addr, &format!("{n} fast-path packets each way"), |m| {
+        packets(m, "to_peer").0 >= n && packets(m, "to_client").0 >= n
+    })
 }
 
 /// Packets relayed toward `dir`: by the fast path, and in all (user space's are the difference).
